@@ -1,0 +1,138 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build (or reuse) the Rust-enabled kernel tree the module and the QEMU guests use.
+#
+#   tools/setup/kernel.sh [ARCH]             build if needed, print the tree's path
+#   tools/setup/kernel.sh --print-kdir ARCH  print where the tree for ARCH lives
+#                                            (exit 1 if it is not built)
+#
+# ARCH is x86_64 (default), arm64 or arm (ARMv7). The tree is `make tinyconfig`
+# merged with tools/testing/kconfig/common.config and <ARCH>.config, built with
+# O= under $SWCCI_CACHE/kernel/<ARCH>-<key>, where key hashes the kernel package
+# version, the fragments, this script, rustc, bindgen and the C compiler. A tree
+# is reused only if it carries the completion stamp for that key and its build
+# artefacts are all present; anything else is deleted and rebuilt.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+print_only=0
+if [ "${1:-}" = --print-kdir ]; then
+	print_only=1
+	shift
+fi
+arch=${1:-x86_64}
+frag_dir="$SWCCI_TOP/tools/testing/kconfig"
+
+case "$arch" in
+x86_64) karch=x86_64 llvm= image=arch/x86/boot/bzImage target=bzImage ;;
+arm64) karch=arm64 llvm=$SWCCI_LLVM_SUFFIX image=arch/arm64/boot/Image target=Image ;;
+arm) karch=arm llvm=$SWCCI_LLVM_SUFFIX image=arch/arm/boot/zImage target=zImage ;;
+*) die "unknown architecture '$arch' (x86_64, arm64 or arm)" ;;
+esac
+
+src="$SWCCI_CACHE/src/linux-$SWCCI_LINUX_SOURCE_VERSION"
+tarball="/usr/src/$SWCCI_LINUX_SOURCE_PKG.tar.xz"
+kmake=(make -s -C "$src" ARCH="$karch")
+[ -n "$llvm" ] && kmake+=(LLVM="$llvm")
+
+cc_id() {
+	if [ -n "$llvm" ]; then "clang$llvm" --version | head -n1; else gcc --version | head -n1; fi
+}
+
+cache_key() {
+	{
+		echo "pkg $SWCCI_LINUX_SOURCE_PKG $SWCCI_LINUX_SOURCE_VERSION arch $arch llvm $llvm"
+		cat "$frag_dir/common.config" "$frag_dir/$arch.config"
+		cat "$0"
+		rustc -vV
+		bindgen --version 2>/dev/null || echo "no bindgen"
+		cc_id
+	} | sha256sum | cut -c1-16
+}
+
+out="$SWCCI_CACHE/kernel/$arch-$(cache_key)"
+stamp="$out/.swcci-complete"
+
+# Everything a built tree must contain for `make M=` of a Rust module and a boot.
+tree_ok() {
+	[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(basename "$out")" ] || return 1
+	local f
+	for f in .config Module.symvers "$image" scripts/mod/modpost rust/libkernel.rmeta \
+		rust/libmacros.so include/generated/autoconf.h; do
+		[ -s "$out/$f" ] || return 1
+	done
+	grep -qx CONFIG_RUST=y "$out/.config"
+}
+
+if [ "$print_only" = 1 ]; then
+	echo "$out"
+	tree_ok || exit 1
+	exit 0
+fi
+
+if tree_ok; then
+	log "kernel tree for $arch is cached: $out"
+	echo "$out"
+	exit 0
+fi
+
+cache_lock
+if tree_ok; then # built by a concurrent run while we waited
+	echo "$out"
+	exit 0
+fi
+
+command -v bindgen >/dev/null || die "bindgen not found: run tools/setup/host.sh first"
+[ -f "$tarball" ] || die "$tarball missing: run tools/setup/host.sh first"
+if [ ! -f "$src/.swcci-unpacked" ]; then
+	log "unpacking $tarball"
+	rm -rf "$src" "$src.tmp"
+	mkdir -p "$src.tmp"
+	tar -xJf "$tarball" -C "$src.tmp" --strip-components=1 || die "unpacking $tarball failed"
+	mv "$src.tmp" "$src"
+	touch "$src/.swcci-unpacked"
+fi
+
+if [ -e "$out" ]; then
+	log "kernel tree $out is incomplete or stale: rebuilding it from scratch"
+	rm -rf "$out"
+fi
+mkdir -p "$out"
+# Older trees of this architecture are superseded by this key.
+find "$SWCCI_CACHE/kernel" -maxdepth 1 -name "$arch-*" ! -path "$out" -exec rm -rf {} + 2>/dev/null || true
+
+log "checking that Rust is available to the kernel build"
+"${kmake[@]}" O="$out" rustavailable >/dev/null 2>"$out/rustavailable.err" ||
+	die "the kernel reports Rust is not available: $(tail -n3 "$out/rustavailable.err" | tr '\n' ' ')"
+
+log "configuring $arch: tinyconfig + common.config + $arch.config"
+"${kmake[@]}" O="$out" tinyconfig >/dev/null
+(cd "$out" && KCONFIG_CONFIG=.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
+	.config "$frag_dir/common.config" "$frag_dir/$arch.config" >"$out/merge.log" 2>&1) ||
+	die "merging config fragments failed (see $out/merge.log)"
+"${kmake[@]}" O="$out" olddefconfig >/dev/null
+
+# Every option the fragments ask for must have stuck (Kconfig drops unmet ones silently).
+missing=$(grep -hE '^(CONFIG_[A-Z0-9_]+=.*|# CONFIG_[A-Z0-9_]+ is not set)$' \
+	"$frag_dir/common.config" "$frag_dir/$arch.config" | while IFS= read -r line; do
+	if [[ $line == "# "* ]]; then
+		sym=${line#\# }
+		sym=${sym%% *}
+		grep -q "^$sym=" "$out/.config" && echo "$line"
+	else
+		grep -qxF "$line" "$out/.config" || echo "$line"
+	fi
+done || true)
+[ -z "$missing" ] || die "kernel config did not take these options: $(echo "$missing" | tr '\n' ' ')"
+
+log "building the $arch kernel with $(nproc) jobs (about 4-10 min cold)"
+run_logged make -C "$src" O="$out" ARCH="$karch" ${llvm:+LLVM=$llvm} -j"$(nproc)" "$target" modules ||
+	die "kernel build failed (output above)"
+
+printf 'ARCH := %s\n' "$karch" >"$out/swcci-kbuild.mk"
+[ -n "$llvm" ] && printf 'LLVM := %s\n' "$llvm" >>"$out/swcci-kbuild.mk"
+basename "$out" >"$stamp"
+tree_ok || die "kernel build finished but $out lacks expected artefacts"
+log "kernel tree ready: $out"
+echo "$out"

@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for the swcci setup and test scripts. Sourced, not run.
+
+# Everything built or downloaded for the project lives here, outside the checkout,
+# so that a fresh clone reuses it. Safe to delete: it is rebuilt on demand.
+: "${SWCCI_CACHE:=/var/cache/swcci}"
+export SWCCI_CACHE
+
+SWCCI_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export SWCCI_TOP
+
+# Exact versions this project is verified with. Override only if you know why.
+: "${SWCCI_LINUX_SOURCE_PKG:=linux-source-7.3}"
+: "${SWCCI_LINUX_SOURCE_VERSION:=7.3.4-1~bpo13+1}"
+: "${SWCCI_BINDGEN_VERSION:=0.71.1}"
+: "${SWCCI_LLVM_SUFFIX:=-19}"
+
+export PATH="$SWCCI_CACHE/bin:$HOME/.cargo/bin:$PATH"
+export LIBCLANG_PATH="${LIBCLANG_PATH:-/usr/lib/llvm${SWCCI_LLVM_SUFFIX}/lib}"
+export RUST_LIB_SRC="${RUST_LIB_SRC:-/usr/lib/rustlib/src/rust/library}"
+export DEBIAN_FRONTEND=noninteractive
+
+_swcci_t0=${_swcci_t0:-$(date +%s)}
+export _swcci_t0
+
+log() {
+	printf '[swcci %4ss] %s\n' "$(($(date +%s) - _swcci_t0))" "$*" >&2
+}
+
+die() {
+	printf 'swcci: error: %s\n' "$*" >&2
+	exit 1
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || die "$1 needs root (run it with sudo)"
+}
+
+# Run a command with its output indented, so long steps show progress.
+run_logged() {
+	"$@" 2>&1 | sed -u 's/^/    /'
+	return "${PIPESTATUS[0]}"
+}
+
+# Serialise cache updates between concurrent runs.
+cache_lock() {
+	mkdir -p "$SWCCI_CACHE"
+	exec 9>"$SWCCI_CACHE/.lock"
+	if ! flock -n 9; then
+		log "waiting for another swcci run to release $SWCCI_CACHE/.lock"
+		flock 9
+	fi
+}
+
+rustc_version() {
+	rustc --version | awk '{print $2}'
+}
