@@ -1,0 +1,747 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The mailbox engine: one command at a time through a CXL mailbox or a PCIe MMB.
+//!
+//! The engine is generic over two small traits the caller implements:
+//! - [`RegIo`]: 32- and 64-bit register reads and writes at byte offsets of the BAR that holds
+//!   the mailbox. The engine never issues 8- or 16-bit accesses, always writes the Command
+//!   register with one 64-bit store, and copies payloads with 32-bit accesses.
+//! - [`Wait`]: how time passes while the engine waits for the device (spin, sleep, interrupt),
+//!   and when a wait gives up (deadline, signal, device removal).
+//!
+//! The engine holds no lock: callers serialise commands (the kernel holds a mutex around
+//! [`Mailbox::execute`]).
+//!
+//! Protocol (CXL r3.1 §8.2.8.4, PCIe 6.3 §6.36):
+//! 1. Refuse input longer than the payload registers before touching the device.
+//! 2. MMB with the attention mechanism: ask for attention and wait for it.
+//! 3. Doorbell set: the mailbox is busy, refuse.
+//! 4. Write the payload, then the Command register (one 64-bit store), then the doorbell.
+//! 5. Wait for the doorbell to clear (default 2 s).
+//! 6. Read the return code. For 01h (background started) wait for the Background Command Status
+//!    to reach 100 % and report its return code; when that wait ends early, optionally send
+//!    0005h (Request Abort Background Operation) and report what became of the operation.
+//! 7. Read the output length from the Command register. A length above the payload size is a
+//!    device error, never trusted; otherwise copy at most the caller's buffer.
+
+use crate::opcode;
+use crate::rc::{Errno, ReturnCode};
+use crate::regs::{
+    MboxBgStatus, MboxCaps, MboxCmd, MboxCtrl, MboxStatus, MemdevStatus, MBOX_PAYLOAD,
+    MBOX_PAYLOAD_MAX, MBOX_PAYLOAD_MIN,
+};
+use core::fmt;
+
+/// A failed register access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoError {
+    /// The device is gone (unbound, removed or its mapping revoked).
+    Gone,
+    /// The offset is outside the mapped register space.
+    Range,
+}
+
+/// Register access to the BAR that holds the mailbox. Offsets are bytes from the BAR start.
+pub trait RegIo {
+    /// Reads a 32-bit register.
+    fn read32(&self, off: usize) -> Result<u32, IoError>;
+    /// Reads a 64-bit register.
+    fn read64(&self, off: usize) -> Result<u64, IoError>;
+    /// Writes a 32-bit register.
+    fn write32(&self, off: usize, val: u32) -> Result<(), IoError>;
+    /// Writes a 64-bit register with a single 64-bit store.
+    fn write64(&self, off: usize, val: u64) -> Result<(), IoError>;
+}
+
+/// What the engine is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The mailbox to become ready (once, at initialisation).
+    Ready,
+    /// The function to be at attention (MMB attention mechanism).
+    Attention,
+    /// The doorbell to clear: the device finished the command.
+    Doorbell,
+    /// A background operation to reach 100 %.
+    Background,
+    /// A background operation to stop after an abort request. Never interruptible.
+    AbortGrace,
+}
+
+/// Why a wait ended without the condition being met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// The time budget of the wait is spent.
+    Timeout,
+    /// The caller was interrupted (a signal). Only [`Event::Background`] waits may end so.
+    Interrupted,
+    /// The device is going away.
+    Gone,
+}
+
+/// How the engine lets time pass.
+pub trait Wait {
+    /// Starts a wait for `event` with a budget of `timeout_us` microseconds.
+    fn begin(&mut self, event: Event, timeout_us: u64);
+    /// Lets time pass before the engine checks the condition again, or ends the wait.
+    fn wait(&mut self, event: Event) -> Result<(), WaitError>;
+}
+
+/// Time budgets of the engine's waits, in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Doorbell completion of every command (Linux uses 2 s).
+    pub doorbell_us: u64,
+    /// Mailbox readiness at initialisation when the capability gives no ready time.
+    pub ready_us: u64,
+    /// MMB attention (PCIe: 50 ms).
+    pub attention_us: u64,
+    /// How long a background operation may take to stop after an accepted abort request.
+    pub abort_grace_us: u64,
+}
+
+impl Timeouts {
+    /// The defaults: 2 s doorbell, 2 s ready, 50 ms attention, 2 s abort grace.
+    pub const DEFAULT: Self = Self {
+        doorbell_us: 2_000_000,
+        ready_us: 2_000_000,
+        attention_us: 50_000,
+        abort_grace_us: 2_000_000,
+    };
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What to do with a background operation (return code 01h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BgPolicy {
+    /// How long to wait for completion, in microseconds.
+    pub timeout_us: u64,
+    /// Send Request Abort Background Operation (0005h) when the wait times out.
+    pub abort_on_timeout: bool,
+    /// Send Request Abort Background Operation (0005h) when the wait is interrupted.
+    pub abort_on_interrupt: bool,
+}
+
+impl BgPolicy {
+    /// 60 s, abort on timeout, keep running when interrupted.
+    pub const DEFAULT: Self = Self {
+        timeout_us: 60_000_000,
+        abort_on_timeout: true,
+        abort_on_interrupt: false,
+    };
+}
+
+impl Default for BgPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// One mailbox command.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// Opcode: command set << 8 | command.
+    pub opcode: u16,
+    /// MMB opcode vendor id (0000h for CXL commands, 0001h for PCI-SIG commands).
+    pub opcode_vendor: u16,
+    /// Input payload.
+    pub input: &'a [u8],
+    /// Background operation handling.
+    pub bg: BgPolicy,
+}
+
+impl<'a> Request<'a> {
+    /// A CXL command with the default background policy.
+    pub const fn new(opcode: u16, input: &'a [u8]) -> Self {
+        Self {
+            opcode,
+            opcode_vendor: 0,
+            input,
+            bg: BgPolicy::DEFAULT,
+        }
+    }
+}
+
+/// A completed background operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BgCompletion {
+    /// Opcode of the operation.
+    pub opcode: u16,
+    /// Vendor extended status reported with the final return code.
+    pub vendor_status: u16,
+}
+
+/// A command the device completed (whatever its return code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The return code (for a background command, the final one).
+    pub rc: ReturnCode,
+    /// Vendor extended status.
+    pub vendor_status: u16,
+    /// Bytes copied into the caller's output buffer.
+    pub out_len: usize,
+    /// Output length the device reported (at most the payload size).
+    pub device_len: usize,
+    /// Set when the command ran in the background.
+    pub background: Option<BgCompletion>,
+}
+
+/// What became of a background operation whose wait ended early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbortOutcome {
+    /// No abort was requested: the operation is still running.
+    NotRequested,
+    /// The device stopped the operation; its final return code (usually 12h aborted).
+    Stopped(ReturnCode),
+    /// The device accepted the abort request but the operation did not stop within the grace
+    /// period: it is still running.
+    StillRunning,
+    /// The device does not support aborting it (20h): it is still running.
+    Unsupported,
+    /// The abort request failed with this return code: the operation is still running.
+    Refused(ReturnCode),
+    /// The abort request itself could not be completed.
+    Failed,
+}
+
+/// Why the engine gave up on a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MboxError {
+    /// The input is longer than the payload registers; the device was not touched.
+    InputTooLarge {
+        /// Input length.
+        len: usize,
+        /// Payload size.
+        max: usize,
+    },
+    /// The doorbell was already set: another agent or an earlier timed-out command owns it.
+    Busy,
+    /// The doorbell did not clear in time; the command's fate is unknown.
+    Timeout,
+    /// The wait was interrupted while the device held the doorbell; its fate is unknown.
+    Interrupted,
+    /// The mailbox never became ready.
+    NotReady,
+    /// The function never came to attention.
+    NoAttention,
+    /// A register access failed.
+    Io(IoError),
+    /// The device reported an output length above the payload size.
+    BadOutputLength {
+        /// Reported length.
+        claimed: usize,
+        /// Payload size.
+        max: usize,
+    },
+    /// The capability register gives an invalid payload size (log2 value).
+    BadPayloadSize(u8),
+    /// A background operation did not complete while we waited.
+    Background {
+        /// Its opcode.
+        opcode: u16,
+        /// Why the wait ended.
+        cause: WaitError,
+        /// Last progress seen.
+        percent: u8,
+        /// What happened after.
+        abort: AbortOutcome,
+    },
+}
+
+impl MboxError {
+    /// The errno a caller gets for this error.
+    pub const fn errno(&self) -> Errno {
+        match self {
+            Self::InputTooLarge { .. } => Errno::Inval,
+            Self::Busy => Errno::Busy,
+            Self::Timeout => Errno::TimedOut,
+            Self::Interrupted => Errno::Intr,
+            Self::NotReady | Self::NoAttention => Errno::TimedOut,
+            Self::Io(IoError::Gone) => Errno::Nxio,
+            Self::Io(IoError::Range) => Errno::Io,
+            Self::BadOutputLength { .. } | Self::BadPayloadSize(_) => Errno::Io,
+            Self::Background { cause, .. } => match cause {
+                WaitError::Timeout => Errno::TimedOut,
+                WaitError::Interrupted => Errno::Intr,
+                WaitError::Gone => Errno::Nxio,
+            },
+        }
+    }
+}
+
+impl From<IoError> for MboxError {
+    fn from(e: IoError) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl fmt::Display for MboxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InputTooLarge { len, max } => {
+                write!(f, "input of {len} bytes exceeds the {max}-byte payload")
+            }
+            Self::Busy => f.write_str("mailbox busy (doorbell already set)"),
+            Self::Timeout => f.write_str("timed out waiting for the doorbell to clear"),
+            Self::Interrupted => f.write_str("interrupted while the command was in flight"),
+            Self::NotReady => f.write_str("mailbox never became ready"),
+            Self::NoAttention => f.write_str("function never came to attention"),
+            Self::Io(IoError::Gone) => f.write_str("device gone"),
+            Self::Io(IoError::Range) => f.write_str("register access outside the BAR"),
+            Self::BadOutputLength { claimed, max } => write!(
+                f,
+                "device claims {claimed} output bytes, more than the {max}-byte payload"
+            ),
+            Self::BadPayloadSize(n) => write!(f, "invalid payload size 2^{n}"),
+            Self::Background {
+                opcode,
+                cause,
+                percent,
+                abort,
+            } => {
+                let why = match cause {
+                    WaitError::Timeout => "timed out",
+                    WaitError::Interrupted => "interrupted",
+                    WaitError::Gone => "device gone",
+                };
+                write!(f, "background command {opcode:04x}h {why} at {percent}%")?;
+                match abort {
+                    AbortOutcome::NotRequested => f.write_str(", still running"),
+                    AbortOutcome::Stopped(rc) => write!(f, ", aborted: {rc}"),
+                    AbortOutcome::StillRunning => {
+                        f.write_str(", abort accepted but still running")
+                    }
+                    AbortOutcome::Unsupported => f.write_str(", abort not supported, still running"),
+                    AbortOutcome::Refused(rc) => write!(f, ", abort refused: {rc}"),
+                    AbortOutcome::Failed => f.write_str(", abort request failed"),
+                }
+            }
+        }
+    }
+}
+
+/// Protocol variant of a mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flavor {
+    /// CXL extensions: background commands and the background status register.
+    pub cxl: bool,
+    /// Found as a PCIe MMB: READY bit, attention mechanism, opcode vendor ids.
+    pub mmb: bool,
+}
+
+impl Flavor {
+    /// A CXL mailbox found through the CXL Register Locator.
+    pub const CXL: Self = Self {
+        cxl: true,
+        mmb: false,
+    };
+    /// A PCIe MMB of a CXL function: both sets of rules.
+    pub const CXL_MMB: Self = Self {
+        cxl: true,
+        mmb: true,
+    };
+    /// A plain PCIe MMB.
+    pub const MMB: Self = Self {
+        cxl: false,
+        mmb: true,
+    };
+}
+
+/// Where the mailbox is and what it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// Offset of the mailbox registers in the BAR.
+    pub base: usize,
+    /// Length of the mailbox register area (capability length), 0 if unknown.
+    pub len: usize,
+    /// Protocol variant.
+    pub flavor: Flavor,
+    /// Offset of a CXL Memory Device Status register whose "mailbox ready" bit to wait for.
+    pub memdev_status: Option<usize>,
+}
+
+/// An initialised mailbox.
+#[derive(Clone, Copy, Debug)]
+pub struct Mailbox {
+    base: usize,
+    payload_size: usize,
+    caps: MboxCaps,
+    flavor: Flavor,
+    ctrl: MboxCtrl,
+    timeouts: Timeouts,
+}
+
+const fn off(a: usize, b: usize) -> usize {
+    a.saturating_add(b)
+}
+
+/// Writes `data` at `at` with 32-bit stores; the last partial dword is zero-padded.
+fn write_bytes<I: RegIo>(io: &I, at: usize, data: &[u8]) -> Result<(), IoError> {
+    let mut pos = at;
+    for chunk in data.chunks(4) {
+        let mut word = [0u8; 4];
+        for (d, s) in word.iter_mut().zip(chunk) {
+            *d = *s;
+        }
+        io.write32(pos, u32::from_le_bytes(word))?;
+        pos = off(pos, 4);
+    }
+    Ok(())
+}
+
+/// Fills `out` from `at` with 32-bit loads.
+fn read_bytes<I: RegIo>(io: &I, at: usize, out: &mut [u8]) -> Result<(), IoError> {
+    let mut pos = at;
+    for chunk in out.chunks_mut(4) {
+        let word = io.read32(pos)?.to_le_bytes();
+        for (d, s) in chunk.iter_mut().zip(word.iter()) {
+            *d = *s;
+        }
+        pos = off(pos, 4);
+    }
+    Ok(())
+}
+
+impl Mailbox {
+    /// Initialises the mailbox at `loc`: checks the payload size, waits for readiness and for a
+    /// doorbell left set by an earlier owner (e.g. across kexec) to clear.
+    pub fn init<I: RegIo, W: Wait>(
+        io: &I,
+        w: &mut W,
+        loc: Location,
+        timeouts: Timeouts,
+    ) -> Result<Self, MboxError> {
+        let caps = MboxCaps(io.read32(off(loc.base, MboxCaps::OFFSET))?);
+        let log2 = caps.payload_size_log2();
+        if !(8..=20).contains(&log2) {
+            return Err(MboxError::BadPayloadSize(log2));
+        }
+        let payload_size = 1usize << log2;
+        if !(MBOX_PAYLOAD_MIN..=MBOX_PAYLOAD_MAX).contains(&payload_size) {
+            return Err(MboxError::BadPayloadSize(log2));
+        }
+        if loc.len != 0 && off(MBOX_PAYLOAD, payload_size) > loc.len {
+            // The capability is shorter than its own payload registers.
+            return Err(MboxError::BadPayloadSize(log2));
+        }
+
+        let mbox = Self {
+            base: loc.base,
+            payload_size,
+            caps,
+            flavor: loc.flavor,
+            ctrl: MboxCtrl::default(),
+            timeouts,
+        };
+
+        let ready_us = match caps.ready_time() {
+            0 => timeouts.ready_us,
+            s => u64::from(s).saturating_mul(1_000_000),
+        };
+        if loc.flavor.mmb {
+            mbox.wait_for(io, w, Event::Ready, ready_us, |io| {
+                Ok(MboxStatus(io.read64(off(loc.base, MboxStatus::OFFSET))?).ready())
+            })
+            .map_err(|e| match e {
+                MboxError::Timeout => MboxError::NotReady,
+                e => e,
+            })?;
+        } else if let Some(ms) = loc.memdev_status {
+            mbox.wait_for(io, w, Event::Ready, ready_us, |io| {
+                Ok(MemdevStatus(io.read64(ms)?).mbox_ready())
+            })
+            .map_err(|e| match e {
+                MboxError::Timeout => MboxError::NotReady,
+                e => e,
+            })?;
+        }
+
+        mbox.wait_doorbell(io, w)?;
+        Ok(mbox)
+    }
+
+    /// Payload size in bytes.
+    pub const fn payload_size(&self) -> usize {
+        self.payload_size
+    }
+
+    /// The Capabilities register as read at initialisation.
+    pub const fn caps(&self) -> MboxCaps {
+        self.caps
+    }
+
+    /// Protocol variant.
+    pub const fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// Offset of the mailbox registers in the BAR.
+    pub const fn base(&self) -> usize {
+        self.base
+    }
+
+    /// Enables or disables the doorbell and background completion interrupts. Bits the
+    /// capability register does not advertise stay clear.
+    pub fn set_interrupts<I: RegIo>(
+        &mut self,
+        io: &I,
+        doorbell: bool,
+        background: bool,
+    ) -> Result<(), IoError> {
+        self.ctrl = MboxCtrl::default()
+            .with_doorbell_irq(doorbell && self.caps.doorbell_irq())
+            .with_background_irq(background && self.caps.background_irq() && self.flavor.cxl)
+            .with_attention_not_needed(self.caps.attention() && self.flavor.mmb);
+        io.write32(off(self.base, MboxCtrl::OFFSET), self.ctrl.0)
+    }
+
+    /// Reads the Background Command Status register.
+    pub fn bg_status<I: RegIo>(&self, io: &I) -> Result<MboxBgStatus, IoError> {
+        Ok(MboxBgStatus(io.read64(off(self.base, MboxBgStatus::OFFSET))?))
+    }
+
+    /// Whether the doorbell is set right now.
+    pub fn doorbell_busy<I: RegIo>(&self, io: &I) -> Result<bool, IoError> {
+        Ok(MboxCtrl(io.read32(off(self.base, MboxCtrl::OFFSET))?).doorbell())
+    }
+
+    /// Waits until `cond` holds, for at most `timeout_us`.
+    fn wait_for<I: RegIo, W: Wait>(
+        &self,
+        io: &I,
+        w: &mut W,
+        event: Event,
+        timeout_us: u64,
+        cond: impl Fn(&I) -> Result<bool, IoError>,
+    ) -> Result<(), MboxError> {
+        if cond(io)? {
+            return Ok(());
+        }
+        w.begin(event, timeout_us);
+        loop {
+            match w.wait(event) {
+                Ok(()) => {
+                    if cond(io)? {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    // The condition may have come true while the waiter decided to give up.
+                    if e != WaitError::Gone && cond(io)? {
+                        return Ok(());
+                    }
+                    return Err(match e {
+                        WaitError::Timeout => MboxError::Timeout,
+                        WaitError::Interrupted => MboxError::Interrupted,
+                        WaitError::Gone => MboxError::Io(IoError::Gone),
+                    });
+                }
+            }
+        }
+    }
+
+    fn wait_doorbell<I: RegIo, W: Wait>(&self, io: &I, w: &mut W) -> Result<(), MboxError> {
+        self.wait_for(io, w, Event::Doorbell, self.timeouts.doorbell_us, |io| {
+            Ok(!self.doorbell_busy(io)?)
+        })
+    }
+
+    fn attention_begin<I: RegIo, W: Wait>(&self, io: &I, w: &mut W) -> Result<(), MboxError> {
+        io.write32(
+            off(self.base, MboxCtrl::OFFSET),
+            self.ctrl.with_attention_not_needed(false).0,
+        )?;
+        let status = off(self.base, MboxStatus::OFFSET);
+        self.wait_for(io, w, Event::Attention, self.timeouts.attention_us, |io| {
+            Ok(MboxStatus(io.read64(status)?).at_attention())
+        })
+        .map_err(|e| match e {
+            MboxError::Timeout => MboxError::NoAttention,
+            e => e,
+        })
+    }
+
+    /// Runs one command and returns the device's answer. `out` receives at most `out.len()`
+    /// bytes of output.
+    pub fn execute<I: RegIo, W: Wait>(
+        &self,
+        io: &I,
+        w: &mut W,
+        req: &Request<'_>,
+        out: &mut [u8],
+    ) -> Result<Response, MboxError> {
+        if req.input.len() > self.payload_size {
+            return Err(MboxError::InputTooLarge {
+                len: req.input.len(),
+                max: self.payload_size,
+            });
+        }
+        let attention = self.flavor.mmb && self.caps.attention();
+        if attention {
+            self.attention_begin(io, w)?;
+        }
+        let res = self.run(io, w, req, out);
+        if attention {
+            // Let the function rest again; a failure here does not change the command's result.
+            let _ = io.write32(off(self.base, MboxCtrl::OFFSET), self.ctrl.0);
+        }
+        res
+    }
+
+    /// Submits a command and waits for the doorbell to clear; returns the Status register.
+    fn submit<I: RegIo, W: Wait>(
+        &self,
+        io: &I,
+        w: &mut W,
+        opcode: u16,
+        opcode_vendor: u16,
+        input: &[u8],
+    ) -> Result<MboxStatus, MboxError> {
+        if self.doorbell_busy(io)? {
+            return Err(MboxError::Busy);
+        }
+        write_bytes(io, off(self.base, MBOX_PAYLOAD), input)?;
+        let len = u32::try_from(input.len()).unwrap_or(u32::MAX);
+        let cmd = MboxCmd::default()
+            .with_opcode(opcode)
+            .with_payload_len(len)
+            .with_opcode_vendor(if self.flavor.mmb { opcode_vendor } else { 0 });
+        io.write64(off(self.base, MboxCmd::OFFSET), cmd.0)?;
+        // During a command the function must stay at attention: "not needed" stays clear.
+        io.write32(
+            off(self.base, MboxCtrl::OFFSET),
+            self.ctrl.with_attention_not_needed(false).with_doorbell(true).0,
+        )?;
+        self.wait_doorbell(io, w)?;
+        Ok(MboxStatus(io.read64(off(self.base, MboxStatus::OFFSET))?))
+    }
+
+    fn run<I: RegIo, W: Wait>(
+        &self,
+        io: &I,
+        w: &mut W,
+        req: &Request<'_>,
+        out: &mut [u8],
+    ) -> Result<Response, MboxError> {
+        let status = self.submit(io, w, req.opcode, req.opcode_vendor, req.input)?;
+        let rc = ReturnCode::from_raw(status.return_code());
+        if rc == ReturnCode::BackgroundStarted && self.flavor.cxl {
+            return self.wait_background(io, w, req.opcode, &req.bg);
+        }
+        let cmd = MboxCmd(io.read64(off(self.base, MboxCmd::OFFSET))?);
+        let device_len = cmd.payload_len() as usize;
+        if device_len > self.payload_size {
+            return Err(MboxError::BadOutputLength {
+                claimed: device_len,
+                max: self.payload_size,
+            });
+        }
+        let n = device_len.min(out.len());
+        let (dst, _) = out.split_at_mut(n);
+        read_bytes(io, off(self.base, MBOX_PAYLOAD), dst)?;
+        Ok(Response {
+            rc,
+            vendor_status: status.vendor_status(),
+            out_len: n,
+            device_len,
+            background: None,
+        })
+    }
+
+    /// Whether `bg` shows operation `opcode` finished.
+    const fn bg_done(bg: MboxBgStatus, opcode: u16) -> bool {
+        bg.opcode() == opcode && bg.percent() >= 100
+    }
+
+    fn wait_background<I: RegIo, W: Wait>(
+        &self,
+        io: &I,
+        w: &mut W,
+        opcode: u16,
+        policy: &BgPolicy,
+    ) -> Result<Response, MboxError> {
+        let done = |bg: MboxBgStatus| {
+            Ok(Response {
+                rc: ReturnCode::from_raw(bg.return_code()),
+                vendor_status: bg.vendor_status(),
+                out_len: 0,
+                device_len: 0,
+                background: Some(BgCompletion {
+                    opcode,
+                    vendor_status: bg.vendor_status(),
+                }),
+            })
+        };
+        let mut bg = self.bg_status(io)?;
+        if Self::bg_done(bg, opcode) {
+            return done(bg);
+        }
+        w.begin(Event::Background, policy.timeout_us);
+        let cause = loop {
+            match w.wait(Event::Background) {
+                Ok(()) => {
+                    bg = self.bg_status(io)?;
+                    if Self::bg_done(bg, opcode) {
+                        return done(bg);
+                    }
+                }
+                Err(e) => break e,
+            }
+        };
+        if cause != WaitError::Gone {
+            bg = self.bg_status(io)?;
+            if Self::bg_done(bg, opcode) {
+                return done(bg);
+            }
+        }
+        let percent = if bg.opcode() == opcode { bg.percent() } else { 0 };
+        let abort = match cause {
+            WaitError::Timeout if policy.abort_on_timeout => self.request_abort(io, w, opcode),
+            WaitError::Interrupted if policy.abort_on_interrupt => {
+                self.request_abort(io, w, opcode)
+            }
+            _ => AbortOutcome::NotRequested,
+        };
+        Err(MboxError::Background {
+            opcode,
+            cause,
+            percent,
+            abort,
+        })
+    }
+
+    /// Sends Request Abort Background Operation and waits (uninterruptibly, for the grace
+    /// period) for `opcode` to stop.
+    fn request_abort<I: RegIo, W: Wait>(&self, io: &I, w: &mut W, opcode: u16) -> AbortOutcome {
+        let status = match self.submit(io, w, opcode::REQUEST_ABORT_BG, 0, &[]) {
+            Ok(s) => s,
+            Err(_) => return AbortOutcome::Failed,
+        };
+        match ReturnCode::from_raw(status.return_code()) {
+            ReturnCode::Success => {}
+            ReturnCode::AbortNotSupported => return AbortOutcome::Unsupported,
+            rc => return AbortOutcome::Refused(rc),
+        }
+        let mut last = None;
+        let res = self.wait_for(io, w, Event::AbortGrace, self.timeouts.abort_grace_us, |io| {
+            let bg = self.bg_status(io)?;
+            Ok(Self::bg_done(bg, opcode))
+        });
+        if res.is_ok() {
+            last = self.bg_status(io).ok();
+        }
+        match last {
+            Some(bg) => AbortOutcome::Stopped(ReturnCode::from_raw(bg.return_code())),
+            None => AbortOutcome::StillRunning,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "mailbox_tests.rs"]
+mod tests;
