@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device node: `/dev/cxl/switchN` with the ioctl ABI of `<linux/cxl_mem.h>`
+//! (`CXL_MEM_SEND_COMMAND` with `CXL_MEM_COMMAND_ID_RAW`, `CXL_MEM_QUERY_COMMANDS`) and this
+//! driver's own ioctls (`include/uapi/linux/cxl_swcci.h`). Documentation/abi.rst describes every
+//! ioctl and errno.
+//!
+//! Open files hold the device object, not the PCI binding: after unbind every ioctl fails with
+//! ENXIO, and the module stays loaded (rmmod fails with EBUSY) until the last file is closed.
+
+use crate::{
+    Disp,
+    device::{mbox_errno, Kind, Swcci},
+    policy,
+    proto::{
+        mailbox::{BgPolicy, MboxError},
+        uapi::{
+            put_cstr, CxlCommandInfo, CxlMemQueryCommands, CxlSendCommand, SwcciBgPolicy,
+            SwcciInfo, Wire, CXL_MEM_COMMAND_FLAG_ENABLED, CXL_MEM_COMMAND_FLAG_MASK,
+            CXL_MEM_COMMAND_ID_RAW, CXL_MEM_QUERY_COMMANDS, CXL_MEM_SEND_COMMAND,
+            SWCCI_BG_ABORT_ON_SIGNAL, SWCCI_BG_ABORT_ON_TIMEOUT, SWCCI_BG_FLAGS,
+            SWCCI_BG_TIMEOUT_MAX_MS, SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_INFO_BG_IRQ, SWCCI_INFO_CXL,
+            SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_IOCTL_BG_POLICY,
+            SWCCI_IOCTL_INFO, SWCCI_KIND_SWITCH_CCI, SWCCI_VERSION,
+        },
+    },
+};
+use kernel::{
+    fs::File,
+    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+    str::CStr,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// Most nodes of one kind.
+pub(crate) const MAX_NODES: usize = 32;
+
+macro_rules! node_names {
+    ($prefix:literal: $($n:literal)*) => {
+        [$(kernel::c_str!(concat!($prefix, $n)),)*]
+    };
+}
+
+/// Node names below /dev: `cxl/switchN` (CXL tools scan /dev/cxl/).
+static SWITCH_NAMES: [&CStr; MAX_NODES] = node_names!("cxl/switch":
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+
+/// Node numbers in use, one bit each.
+static SWITCH_IDS: Atomic<u32> = Atomic::new(0);
+
+/// A node number, released when dropped.
+pub(crate) struct NodeId {
+    id: u32,
+}
+
+impl NodeId {
+    /// Takes the lowest free number.
+    pub(crate) fn alloc(_kind: Kind) -> Result<Self> {
+        let mut cur = SWITCH_IDS.load(Relaxed);
+        loop {
+            let id = (!cur).trailing_zeros();
+            if id as usize >= MAX_NODES {
+                return Err(ENOSPC);
+            }
+            match SWITCH_IDS.cmpxchg(cur, cur | (1 << id), Relaxed) {
+                Ok(_) => return Ok(Self { id }),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// The node name below /dev.
+    pub(crate) fn name(&self) -> &'static CStr {
+        SWITCH_NAMES.get(self.id as usize).copied().unwrap_or(c"cxl/switch")
+    }
+}
+
+impl Drop for NodeId {
+    fn drop(&mut self) {
+        let mut cur = SWITCH_IDS.load(Relaxed);
+        while let Err(now) = SWITCH_IDS.cmpxchg(cur, cur & !(1 << self.id), Relaxed) {
+            cur = now;
+        }
+    }
+}
+
+/// A registered device node.
+#[pin_data]
+pub(crate) struct Node {
+    // Declared first so that it is deregistered first: no open can start after that.
+    #[pin]
+    reg: MiscDeviceRegistration<SwcciFile>,
+    // Released after the registration, so a new device cannot take the name too early.
+    _id: NodeId,
+    dev: Arc<Swcci>,
+}
+
+impl Node {
+    /// Registers the node for `dev` under the name of `id`.
+    pub(crate) fn register(dev: Arc<Swcci>, id: NodeId) -> Result<Pin<KBox<Self>>> {
+        let name = id.name();
+        KBox::pin_init(
+            // Fields are initialised in this order: `dev` is in place before the node becomes
+            // visible and `open` can run.
+            try_pin_init!(Self {
+                dev,
+                _id: id,
+                reg <- MiscDeviceRegistration::register(MiscDeviceOptions { name }),
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+}
+
+/// One open file.
+pub(crate) struct SwcciFile {
+    dev: Arc<Swcci>,
+    bg_timeout_ms: Atomic<u32>,
+    bg_flags: Atomic<u32>,
+}
+
+fn user(addr: u64, len: usize) -> Result<UserSlice> {
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    Ok(UserSlice::new(UserPtr::from_addr(addr), len))
+}
+
+#[vtable]
+impl MiscDevice for SwcciFile {
+    type Ptr = KBox<Self>;
+
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+        // SAFETY: Every `MiscDeviceRegistration<SwcciFile>` is the `reg` field of a pinned
+        // `Node` (only `Node::register` creates one). `open` runs under the misc device lock,
+        // which `misc_deregister` (called when the `Node` drops) also takes, so the `Node` is
+        // alive for the duration of this call.
+        let node = unsafe {
+            &*kernel::container_of!(core::ptr::from_ref(misc).cast_mut(), Node, reg)
+        };
+        let timeout = crate::module_parameters::bg_timeout_ms
+            .value()
+            .clamp(SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_BG_TIMEOUT_MAX_MS);
+        Ok(KBox::new(
+            Self {
+                dev: node.dev.clone(),
+                bg_timeout_ms: Atomic::new(timeout),
+                bg_flags: Atomic::new(SWCCI_BG_ABORT_ON_TIMEOUT),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn ioctl(me: &SwcciFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let arg = arg as u64;
+        match cmd {
+            CXL_MEM_SEND_COMMAND => me.send(arg),
+            CXL_MEM_QUERY_COMMANDS => me.query(arg),
+            SWCCI_IOCTL_INFO => me.info(arg),
+            SWCCI_IOCTL_BG_POLICY => me.bg_policy(arg),
+            _ => Err(ENOTTY),
+        }?;
+        Ok(0)
+    }
+}
+
+impl SwcciFile {
+    fn policy(&self) -> BgPolicy {
+        let flags = self.bg_flags.load(Relaxed);
+        BgPolicy {
+            timeout_us: u64::from(self.bg_timeout_ms.load(Relaxed)) * 1000,
+            abort_on_timeout: flags & SWCCI_BG_ABORT_ON_TIMEOUT != 0,
+            abort_on_interrupt: flags & SWCCI_BG_ABORT_ON_SIGNAL != 0,
+        }
+    }
+
+    /// `CXL_MEM_SEND_COMMAND`.
+    fn send(&self, arg: u64) -> Result {
+        let dev = &*self.dev;
+        let mut raw = [0u8; CxlSendCommand::SIZE];
+        user(arg, raw.len())?.reader().read_slice(&mut raw)?;
+        let mut cmd = CxlSendCommand::from_bytes(&raw).ok_or(EINVAL)?;
+        if cmd.id != CXL_MEM_COMMAND_ID_RAW {
+            return Err(ENOTTY);
+        }
+        if cmd.flags & !CXL_MEM_COMMAND_FLAG_MASK != 0
+            || cmd.raw_rsvd != 0
+            || cmd.input.rsvd != 0
+            || cmd.output.rsvd != 0
+        {
+            return Err(EINVAL);
+        }
+        let payload = dev.state.lock().mbox.payload_size();
+        let (in_len, out_len) = (cmd.input.size as usize, cmd.output.size as usize);
+        if in_len > payload || out_len > payload {
+            return Err(EINVAL);
+        }
+        let opcode = cmd.raw_opcode;
+        policy::check_raw(dev, opcode)?;
+
+        // Read the whole input before the device is touched.
+        let mut input = KVVec::from_elem(0u8, in_len, GFP_KERNEL)?;
+        user(cmd.input.payload, in_len)?.reader().read_slice(&mut input)?;
+        let mut out = KVVec::from_elem(0u8, out_len, GFP_KERNEL)?;
+
+        policy::taint_for(dev, opcode, &input, &dev.state.lock().info.cel);
+        let r = dev
+            .execute(opcode, 0, &input, &mut out, self.policy(), true)
+            .map_err(|e| {
+                dev_dbg!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
+                if let MboxError::Background { .. } = e {
+                    if e.errno() == crate::proto::rc::Errno::TimedOut {
+                        dev_info!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
+                    }
+                }
+                mbox_errno(&e)
+            })?;
+
+        cmd.retval = u32::from(r.rc.raw());
+        cmd.output.size = r.out_len as u32;
+        user(cmd.output.payload, r.out_len)?
+            .writer()
+            .write_slice(out.get(..r.out_len).unwrap_or(&[]))?;
+        cmd.to_bytes(&mut raw).ok_or(EINVAL)?;
+        user(arg, raw.len())?.writer().write_slice(&raw)
+    }
+
+    /// `CXL_MEM_QUERY_COMMANDS`: the commands this node carries. Only raw commands: sizes are
+    /// the payload size (the most a raw command can carry either way).
+    fn query(&self, arg: u64) -> Result {
+        let mut hdr = [0u8; CxlMemQueryCommands::SIZE];
+        user(arg, hdr.len())?.reader().read_slice(&mut hdr)?;
+        let q = CxlMemQueryCommands::from_bytes(&hdr).ok_or(EINVAL)?;
+        let payload = self.dev.state.lock().mbox.payload_size() as i32;
+        let commands = [CxlCommandInfo {
+            id: CXL_MEM_COMMAND_ID_RAW,
+            flags: CXL_MEM_COMMAND_FLAG_ENABLED,
+            size_in: payload,
+            size_out: payload,
+        }];
+        if q.n_commands == 0 {
+            let count = CxlMemQueryCommands {
+                n_commands: commands.len() as u32,
+                rsvd: 0,
+            };
+            count.to_bytes(&mut hdr).ok_or(EINVAL)?;
+            return user(arg, hdr.len())?.writer().write_slice(&hdr);
+        }
+        let n = (q.n_commands as usize).min(commands.len());
+        let at = arg.checked_add(CxlMemQueryCommands::SIZE as u64).ok_or(EFAULT)?;
+        let mut w = user(at, n * CxlCommandInfo::SIZE)?.writer();
+        for c in commands.iter().take(n) {
+            let mut b = [0u8; CxlCommandInfo::SIZE];
+            c.to_bytes(&mut b).ok_or(EINVAL)?;
+            w.write_slice(&b)?;
+        }
+        Ok(())
+    }
+
+    /// `SWCCI_IOCTL_INFO`.
+    fn info(&self, arg: u64) -> Result {
+        let dev = &*self.dev;
+        let mut info = SwcciInfo {
+            version: SWCCI_VERSION,
+            kind: SWCCI_KIND_SWITCH_CCI,
+            pci_vendor: dev.pdev.vendor_id().as_raw(),
+            pci_device: dev.pdev.device_id(),
+            ..SwcciInfo::default()
+        };
+        {
+            let st = dev.state.lock();
+            info.payload_size = st.mbox.payload_size() as u32;
+            info.cel_entries = (st.info.cel.len() / 4) as u32;
+            let flavor = st.mbox.flavor();
+            info.flags |= if flavor.mmb { SWCCI_INFO_MMB } else { 0 }
+                | if flavor.cxl { SWCCI_INFO_CXL } else { 0 };
+            if let Some(id) = st.info.ident {
+                info.flags |= SWCCI_INFO_IDENTIFIED;
+                info.vendor_id = id.vendor_id;
+                info.device_id = id.device_id;
+                info.subsys_vendor_id = id.subsys_vendor_id;
+                info.subsys_id = id.subsys_id;
+                info.serial = id.serial;
+                info.max_msg_size_log2 = id.max_msg_size_log2;
+                info.component_type = id.component_type.raw();
+            }
+        }
+        if dev.irq_mode() {
+            info.flags |= SWCCI_INFO_IRQ;
+        }
+        if dev.bg_irq_mode() {
+            info.flags |= SWCCI_INFO_BG_IRQ;
+        }
+        put_cstr(&mut info.pci_addr, dev.pdev.as_ref().name().to_bytes());
+        put_cstr(&mut info.node, dev.node_name.to_bytes());
+        let mut b = [0u8; SwcciInfo::SIZE];
+        info.to_bytes(&mut b).ok_or(EINVAL)?;
+        user(arg, b.len())?.writer().write_slice(&b)
+    }
+
+    /// `SWCCI_IOCTL_BG_POLICY`.
+    fn bg_policy(&self, arg: u64) -> Result {
+        let mut b = [0u8; SwcciBgPolicy::SIZE];
+        user(arg, b.len())?.reader().read_slice(&mut b)?;
+        let p = SwcciBgPolicy::from_bytes(&b).ok_or(EINVAL)?;
+        if p.flags & !SWCCI_BG_FLAGS != 0 {
+            return Err(EINVAL);
+        }
+        if p.timeout_ms != 0 {
+            if !(SWCCI_BG_TIMEOUT_MIN_MS..=SWCCI_BG_TIMEOUT_MAX_MS).contains(&p.timeout_ms) {
+                return Err(EINVAL);
+            }
+            self.bg_timeout_ms.store(p.timeout_ms, Relaxed);
+        }
+        self.bg_flags.store(p.flags, Relaxed);
+        let now = SwcciBgPolicy {
+            timeout_ms: self.bg_timeout_ms.load(Relaxed),
+            flags: self.bg_flags.load(Relaxed),
+        };
+        now.to_bytes(&mut b).ok_or(EINVAL)?;
+        user(arg, b.len())?.writer().write_slice(&b)
+    }
+}
