@@ -18,6 +18,7 @@ use crate::opcode;
 use crate::payload::logs::{Cel, CelEntry};
 use crate::payload::tunnel::TunnelRequest;
 use crate::wire::DecodeError;
+use core::fmt;
 
 /// Deepest tunnel nesting that is looked into (a tunnel in a tunnel reaches an LD of an MLD).
 pub const MAX_TUNNEL_DEPTH: u8 = 3;
@@ -41,6 +42,21 @@ pub enum Reason {
     TunnelTooDeep,
     /// A tunnel whose request cannot be parsed.
     TunnelMalformed(DecodeError),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SpecReadOnly => f.write_str("read-only by the specification"),
+            Self::SpecEffectful => f.write_str("changes state by the specification"),
+            Self::CelNoEffects => f.write_str("no effects in the device's CEL"),
+            Self::CelEffects(e) => write!(f, "effects {e:#06x} in the device's CEL"),
+            Self::Unknown => f.write_str("unknown opcode"),
+            Self::VendorSpecific => f.write_str("vendor-specific opcode"),
+            Self::TunnelTooDeep => f.write_str("tunnel nested too deep"),
+            Self::TunnelMalformed(_) => f.write_str("malformed tunnel request"),
+        }
+    }
 }
 
 /// The judgement on one raw command.

@@ -209,6 +209,15 @@ pub enum AbortOutcome {
     Failed,
 }
 
+/// Why a background wait ended without the operation finishing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BgWaitError {
+    /// Why the wait ended.
+    pub cause: WaitError,
+    /// Last progress seen.
+    pub percent: u8,
+}
+
 /// Why the engine gave up on a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MboxError {
@@ -566,9 +575,61 @@ impl Mailbox {
         })
     }
 
-    /// Runs one command and returns the device's answer. `out` receives at most `out.len()`
-    /// bytes of output.
+    /// Runs one command and returns the device's answer, waiting for a background operation
+    /// to finish as `req.bg` says. `out` receives at most `out.len()` bytes of output.
+    ///
+    /// This is [`Self::start`], then [`Self::wait_background`] and, when that wait ends early,
+    /// [`Self::abort_background`]. Callers that must not hold their mailbox lock during a long
+    /// background wait use the three steps themselves.
     pub fn execute<I: RegIo, W: Wait>(
+        &self,
+        io: &I,
+        w: &mut W,
+        req: &Request<'_>,
+        out: &mut [u8],
+    ) -> Result<Response, MboxError> {
+        let r = self.start(io, w, req, out)?;
+        if !self.is_background(&r) {
+            return Ok(r);
+        }
+        self.wait_background(io, w, req.opcode, req.bg.timeout_us, || None)
+            .map_err(|e| self.give_up(io, w, req.opcode, &req.bg, e))
+    }
+
+    /// Whether `r` reports a background operation that is still running.
+    pub fn is_background(&self, r: &Response) -> bool {
+        self.flavor.cxl && r.rc == ReturnCode::BackgroundStarted && r.background.is_none()
+    }
+
+    /// Applies `policy` to a background wait that ended early: requests an abort if the policy
+    /// says so, and returns the error to report.
+    pub fn give_up<I: RegIo, W: Wait>(
+        &self,
+        io: &I,
+        w: &mut W,
+        opcode: u16,
+        policy: &BgPolicy,
+        e: BgWaitError,
+    ) -> MboxError {
+        let abort = match e.cause {
+            WaitError::Timeout if policy.abort_on_timeout => self.abort_background(io, w, opcode),
+            WaitError::Interrupted if policy.abort_on_interrupt => {
+                self.abort_background(io, w, opcode)
+            }
+            _ => AbortOutcome::NotRequested,
+        };
+        MboxError::Background {
+            opcode,
+            cause: e.cause,
+            percent: e.percent,
+            abort,
+        }
+    }
+
+    /// Runs the foreground part of one command: submission, doorbell, return code and output.
+    /// A command that starts a background operation returns with [`ReturnCode::BackgroundStarted`]
+    /// (see [`Self::is_background`]); the caller then waits with [`Self::wait_background`].
+    pub fn start<I: RegIo, W: Wait>(
         &self,
         io: &I,
         w: &mut W,
@@ -631,7 +692,13 @@ impl Mailbox {
         let status = self.submit(io, w, req.opcode, req.opcode_vendor, req.input)?;
         let rc = ReturnCode::from_raw(status.return_code());
         if rc == ReturnCode::BackgroundStarted && self.flavor.cxl {
-            return self.wait_background(io, w, req.opcode, &req.bg);
+            return Ok(Response {
+                rc,
+                vendor_status: status.vendor_status(),
+                out_len: 0,
+                device_len: 0,
+                background: None,
+            });
         }
         let cmd = MboxCmd(io.read64(off(self.base, MboxCmd::OFFSET))?);
         let device_len = cmd.payload_len() as usize;
@@ -658,15 +725,52 @@ impl Mailbox {
         bg.opcode() == opcode && bg.percent() >= 100
     }
 
-    fn wait_background<I: RegIo, W: Wait>(
+    /// The completion of background operation `opcode`, if the Background Command Status
+    /// register shows it finished.
+    pub fn bg_completion<I: RegIo>(&self, io: &I, opcode: u16) -> Result<Option<Response>, IoError> {
+        let bg = self.bg_status(io)?;
+        Ok(Self::bg_done(bg, opcode).then_some(Response {
+            rc: ReturnCode::from_raw(bg.return_code()),
+            vendor_status: bg.vendor_status(),
+            out_len: 0,
+            device_len: 0,
+            background: Some(BgCompletion {
+                opcode,
+                vendor_status: bg.vendor_status(),
+            }),
+        }))
+    }
+
+    /// Waits up to `timeout_us` for background operation `opcode` to finish. Only registers are
+    /// read: no command is submitted, so callers need not hold their mailbox lock. `captured`
+    /// is asked on every round for a completion seen elsewhere (a caller that starts the next
+    /// background operation records the previous one's result first, because the register
+    /// then moves on).
+    pub fn wait_background<I: RegIo, W: Wait>(
         &self,
         io: &I,
         w: &mut W,
         opcode: u16,
-        policy: &BgPolicy,
-    ) -> Result<Response, MboxError> {
-        let done = |bg: MboxBgStatus| {
-            Ok(Response {
+        timeout_us: u64,
+        mut captured: impl FnMut() -> Option<Response>,
+    ) -> Result<Response, BgWaitError> {
+        let io_err = |e: IoError| BgWaitError {
+            cause: match e {
+                IoError::Gone => WaitError::Gone,
+                IoError::Range => WaitError::Timeout,
+            },
+            percent: 0,
+        };
+        let mut percent = 0;
+        let mut check = |percent: &mut u8| -> Result<Option<Response>, BgWaitError> {
+            if let Some(r) = captured() {
+                return Ok(Some(r));
+            }
+            let bg = self.bg_status(io).map_err(io_err)?;
+            if bg.opcode() == opcode {
+                *percent = bg.percent().min(100);
+            }
+            Ok(Self::bg_done(bg, opcode).then(|| Response {
                 rc: ReturnCode::from_raw(bg.return_code()),
                 vendor_status: bg.vendor_status(),
                 out_len: 0,
@@ -675,49 +779,39 @@ impl Mailbox {
                     opcode,
                     vendor_status: bg.vendor_status(),
                 }),
-            })
+            }))
         };
-        let mut bg = self.bg_status(io)?;
-        if Self::bg_done(bg, opcode) {
-            return done(bg);
+        if let Some(r) = check(&mut percent)? {
+            return Ok(r);
         }
-        w.begin(Event::Background, policy.timeout_us);
-        let cause = loop {
+        w.begin(Event::Background, timeout_us);
+        loop {
             match w.wait(Event::Background) {
                 Ok(()) => {
-                    bg = self.bg_status(io)?;
-                    if Self::bg_done(bg, opcode) {
-                        return done(bg);
+                    if let Some(r) = check(&mut percent)? {
+                        return Ok(r);
                     }
                 }
-                Err(e) => break e,
-            }
-        };
-        if cause != WaitError::Gone {
-            bg = self.bg_status(io)?;
-            if Self::bg_done(bg, opcode) {
-                return done(bg);
+                Err(cause) => {
+                    if cause != WaitError::Gone {
+                        if let Some(r) = check(&mut percent)? {
+                            return Ok(r);
+                        }
+                    }
+                    return Err(BgWaitError { cause, percent });
+                }
             }
         }
-        let percent = if bg.opcode() == opcode { bg.percent() } else { 0 };
-        let abort = match cause {
-            WaitError::Timeout if policy.abort_on_timeout => self.request_abort(io, w, opcode),
-            WaitError::Interrupted if policy.abort_on_interrupt => {
-                self.request_abort(io, w, opcode)
-            }
-            _ => AbortOutcome::NotRequested,
-        };
-        Err(MboxError::Background {
-            opcode,
-            cause,
-            percent,
-            abort,
-        })
     }
 
     /// Sends Request Abort Background Operation and waits (uninterruptibly, for the grace
-    /// period) for `opcode` to stop.
-    fn request_abort<I: RegIo, W: Wait>(&self, io: &I, w: &mut W, opcode: u16) -> AbortOutcome {
+    /// period) for `opcode` to stop. Submits a command: callers hold their mailbox lock.
+    pub fn abort_background<I: RegIo, W: Wait>(
+        &self,
+        io: &I,
+        w: &mut W,
+        opcode: u16,
+    ) -> AbortOutcome {
         let status = match self.submit(io, w, opcode::REQUEST_ABORT_BG, 0, &[]) {
             Ok(s) => s,
             Err(_) => return AbortOutcome::Failed,

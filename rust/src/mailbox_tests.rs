@@ -458,3 +458,36 @@ fn interrupt_enables_follow_the_capabilities() {
     run(&dev, &mbox, &Request::new(1, &[]), &mut []).unwrap();
     assert!(dev.with(|s| s.log.contains(&Access::W32(MBOX + 4, 0b111))));
 }
+
+#[test]
+fn start_returns_at_background_start_and_wait_sees_captured_completion() {
+    let dev = SimDevice::new(11, |_, _, _| Reply {
+        background: Some(BgPlan::completes(1000, 0)),
+        ..Reply::default()
+    });
+    let mbox = init(&dev);
+    let mut w = SimWaiter::new(&dev);
+    let r = mbox.start(&dev, &mut w, &bg_req(0x5201, 1, true), &mut []).unwrap();
+    assert_eq!(r.rc, ReturnCode::BackgroundStarted);
+    assert!(mbox.is_background(&r));
+    assert_eq!(mbox.bg_completion(&dev, 0x5201).unwrap(), None);
+    // Another agent recorded the completion before the register moved on.
+    let mut rounds = 0;
+    let captured = Response {
+        rc: ReturnCode::Aborted,
+        vendor_status: 0,
+        out_len: 0,
+        device_len: 0,
+        background: Some(BgCompletion { opcode: 0x5201, vendor_status: 0 }),
+    };
+    let got = mbox
+        .wait_background(&dev, &mut w, 0x5201, 1_000_000, || {
+            rounds += 1;
+            (rounds == 3).then_some(captured)
+        })
+        .unwrap();
+    assert_eq!(got, captured);
+    // Without help the wait ends at its budget with the progress seen.
+    let e = mbox.wait_background(&dev, &mut w, 0x5201, 5_000, || None).unwrap_err();
+    assert_eq!(e, BgWaitError { cause: WaitError::Timeout, percent: 0 });
+}
