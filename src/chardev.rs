@@ -156,6 +156,15 @@ impl MiscDevice for SwcciFile {
 
     fn ioctl(me: &SwcciFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let arg = arg as u64;
+        let known = matches!(
+            cmd,
+            CXL_MEM_SEND_COMMAND | CXL_MEM_QUERY_COMMANDS | SWCCI_IOCTL_INFO | SWCCI_IOCTL_BG_POLICY
+        );
+        // After unbind the file only holds a dead device object: every known ioctl fails
+        // with ENXIO (a command racing with unbind gets ENXIO from the mailbox lock).
+        if known && me.dev.state.lock().gone {
+            return Err(ENXIO);
+        }
         match cmd {
             CXL_MEM_SEND_COMMAND => me.send(arg),
             CXL_MEM_QUERY_COMMANDS => me.query(arg),
