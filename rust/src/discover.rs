@@ -14,9 +14,9 @@
 
 use crate::mailbox::{Flavor, IoError, Location, RegIo};
 use crate::regs::{
-    cxl_cap, mcap, CapArrayHeader, CapHeader, DvsecHeader1, DvsecHeader2, ExtCapHeader,
-    McapVendor, MrblHeader, MrblLocator, RegLocatorLo, CAP_ARRAY_FIRST, CAP_HEADER_LENGTH,
-    CAP_HEADER_OFFSET, CAP_HEADER_SIZE, CXL_DVSEC_REG_LOCATOR, CXL_REG_LOCATOR_ENTRY_SIZE,
+    cxl_cap, mcap, CapArrayHeader, CapHeader, DvsecHeader1, DvsecHeader2, ExtCapHeader, McapVendor,
+    MrblHeader, MrblLocator, RegLocatorLo, CAP_ARRAY_FIRST, CAP_HEADER_LENGTH, CAP_HEADER_OFFSET,
+    CAP_HEADER_SIZE, CXL_DVSEC_REG_LOCATOR, CXL_REG_LOCATOR_ENTRY_SIZE,
     CXL_REG_LOCATOR_FIRST_ENTRY, CXL_VENDOR_ID, MBOX_PAYLOAD, MMPT_REGS_SIZE,
     PCI_CFG_SPACE_EXP_SIZE, PCI_EXT_CAP_ID_DVSEC, PCI_EXT_CAP_ID_MRBL, PCI_EXT_CAP_START,
 };
@@ -141,7 +141,11 @@ impl fmt::Display for DiscoverError {
                 "no MMIO register block (no PCIe MRBL and no CXL Register Locator DVSEC)",
             ),
             Self::BadCapabilityList => f.write_str("malformed extended capability list"),
-            Self::OutOfRange { what, offset, limit } => {
+            Self::OutOfRange {
+                what,
+                offset,
+                limit,
+            } => {
                 write!(f, "{what} at {offset:#x} lies beyond {limit:#x}")
             }
             Self::BadCapArray { id } => write!(f, "capabilities array has id {id:#x}, not 0"),
@@ -180,7 +184,11 @@ pub fn walk_ext_caps<C: ConfigSpace, T>(
 }
 
 /// Finds the DVSEC with `vendor` and `id`.
-pub fn find_dvsec<C: ConfigSpace>(cfg: &C, vendor: u16, id: u16) -> Result<Option<u16>, DiscoverError> {
+pub fn find_dvsec<C: ConfigSpace>(
+    cfg: &C,
+    vendor: u16,
+    id: u16,
+) -> Result<Option<u16>, DiscoverError> {
     walk_ext_caps(cfg, |pos, hdr| {
         if hdr.id() != PCI_EXT_CAP_ID_DVSEC {
             return None;
@@ -204,12 +212,18 @@ fn check_cfg(what: &'static str, start: u16, len: u16) -> Result<(), DiscoverErr
 }
 
 /// The CXL Register Locator's CXL device register blocks (block id 3).
-fn register_locator_blocks<C: ConfigSpace>(cfg: &C, out: &mut RegBlocks) -> Result<(), DiscoverError> {
+fn register_locator_blocks<C: ConfigSpace>(
+    cfg: &C,
+    out: &mut RegBlocks,
+) -> Result<(), DiscoverError> {
     let Some(pos) = find_dvsec(cfg, CXL_VENDOR_ID, CXL_DVSEC_REG_LOCATOR)? else {
         return Ok(());
     };
-    let len = DvsecHeader1(cfg.read32(pos.saturating_add(4)).ok_or(DiscoverError::BadCapabilityList)?)
-        .length();
+    let len = DvsecHeader1(
+        cfg.read32(pos.saturating_add(4))
+            .ok_or(DiscoverError::BadCapabilityList)?,
+    )
+    .length();
     check_cfg("Register Locator DVSEC", pos, len)?;
     let entries = len.saturating_sub(CXL_REG_LOCATOR_FIRST_ENTRY) / CXL_REG_LOCATOR_ENTRY_SIZE;
     for i in 0..entries {
@@ -217,7 +231,9 @@ fn register_locator_blocks<C: ConfigSpace>(cfg: &C, out: &mut RegBlocks) -> Resu
             .saturating_add(CXL_REG_LOCATOR_FIRST_ENTRY)
             .saturating_add(i.saturating_mul(CXL_REG_LOCATOR_ENTRY_SIZE));
         let lo = RegLocatorLo(cfg.read32(at).ok_or(DiscoverError::BadCapabilityList)?);
-        let hi = cfg.read32(at.saturating_add(4)).ok_or(DiscoverError::BadCapabilityList)?;
+        let hi = cfg
+            .read32(at.saturating_add(4))
+            .ok_or(DiscoverError::BadCapabilityList)?;
         if lo.block_id() != block_id::DEVICE || lo.bir() > 5 {
             continue;
         }
@@ -233,18 +249,25 @@ fn register_locator_blocks<C: ConfigSpace>(cfg: &C, out: &mut RegBlocks) -> Resu
 
 /// The MRBL's MCAP blocks.
 fn mrbl_blocks<C: ConfigSpace>(cfg: &C, out: &mut RegBlocks) -> Result<(), DiscoverError> {
-    let Some(pos) = walk_ext_caps(cfg, |pos, hdr| (hdr.id() == PCI_EXT_CAP_ID_MRBL).then_some(pos))?
+    let Some(pos) = walk_ext_caps(cfg, |pos, hdr| {
+        (hdr.id() == PCI_EXT_CAP_ID_MRBL).then_some(pos)
+    })?
     else {
         return Ok(());
     };
-    let len = MrblHeader(cfg.read32(pos.saturating_add(4)).ok_or(DiscoverError::BadCapabilityList)?)
-        .length();
+    let len = MrblHeader(
+        cfg.read32(pos.saturating_add(4))
+            .ok_or(DiscoverError::BadCapabilityList)?,
+    )
+    .length();
     check_cfg("MRBL", pos, len)?;
     let locators = len.saturating_sub(8) / 8;
     for i in 0..locators {
         let at = pos.saturating_add(8).saturating_add(i.saturating_mul(8));
         let lo = cfg.read32(at).ok_or(DiscoverError::BadCapabilityList)?;
-        let hi = cfg.read32(at.saturating_add(4)).ok_or(DiscoverError::BadCapabilityList)?;
+        let hi = cfg
+            .read32(at.saturating_add(4))
+            .ok_or(DiscoverError::BadCapabilityList)?;
         let loc = MrblLocator((u64::from(hi) << 32) | u64::from(lo));
         if loc.block_id() != block_id::MRBL_MCAP || loc.bir() > 5 {
             continue;
@@ -387,7 +410,11 @@ pub fn scan_block<I: RegIo>(
         (Some(m), _) => Location {
             base: m.offset,
             len: m.len,
-            flavor: if cxl_function { Flavor::CXL_MMB } else { Flavor::MMB },
+            flavor: if cxl_function {
+                Flavor::CXL_MMB
+            } else {
+                Flavor::MMB
+            },
             memdev_status: None,
         },
         (None, Some(m)) => Location {

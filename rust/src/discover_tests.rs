@@ -79,7 +79,11 @@ fn qemu_cfg() -> Cfg {
 
 fn qemu_bar() -> Bar {
     let mut bar = Bar::new(0x1000);
-    bar.cap_array(0, 0, &[(1, 0x80, 8, 0), (2, 0x88, 0x820, 0), (0x4000, 0x8a8, 8, 0)]);
+    bar.cap_array(
+        0,
+        0,
+        &[(1, 0x80, 8, 0), (2, 0x88, 0x820, 0), (0x4000, 0x8a8, 8, 0)],
+    );
     bar
 }
 
@@ -87,7 +91,14 @@ fn qemu_bar() -> Bar {
 fn qemu_switch_cci_layout() {
     let blocks = register_blocks(&qemu_cfg()).unwrap();
     let list: Vec<_> = blocks.iter().copied().collect();
-    assert_eq!(list, vec![RegBlock { bar: 0, offset: 0, via: Via::RegisterLocator }]);
+    assert_eq!(
+        list,
+        vec![RegBlock {
+            bar: 0,
+            offset: 0,
+            via: Via::RegisterLocator
+        }]
+    );
     let found = scan_block(&qemu_bar(), 0x1000, &list[0], true).unwrap();
     assert_eq!(
         found,
@@ -118,8 +129,16 @@ fn mrbl_comes_first_and_finds_mmb_and_mmpt() {
     assert_eq!(
         blocks,
         vec![
-            RegBlock { bar: 2, offset: 0x10000, via: Via::Mrbl },
-            RegBlock { bar: 0, offset: 0, via: Via::RegisterLocator },
+            RegBlock {
+                bar: 2,
+                offset: 0x10000,
+                via: Via::Mrbl
+            },
+            RegBlock {
+                bar: 0,
+                offset: 0,
+                via: Via::RegisterLocator
+            },
         ]
     );
     let mut bar = Bar::new(0x20000);
@@ -133,21 +152,37 @@ fn mrbl_comes_first_and_finds_mmb_and_mmpt() {
     assert_eq!(found.mailbox.flavor, Flavor::CXL_MMB);
     // ... and so does an MCAP of a CXL type, whatever the class code.
     bar.cap_array(0x10000, 2, &[(1, 0x100, 0x820, 1)]);
-    assert_eq!(scan_block(&bar, 0x20000, &blocks[0], false).unwrap().mailbox.flavor, Flavor::CXL_MMB);
+    assert_eq!(
+        scan_block(&bar, 0x20000, &blocks[0], false)
+            .unwrap()
+            .mailbox
+            .flavor,
+        Flavor::CXL_MMB
+    );
 }
 
 #[test]
 fn mcap_ids_are_scoped_by_vendor() {
-    let block = RegBlock { bar: 0, offset: 0, via: Via::Mrbl };
+    let block = RegBlock {
+        bar: 0,
+        offset: 0,
+        via: Via::Mrbl,
+    };
     let mut bar = Bar::new(0x1000);
     // Id 1 of a vendor-defined capability is not an MMB.
     bar.cap_array(0, 0, &[(1, 0x100, 0x820, 0x8086)]);
-    assert_eq!(scan_block(&bar, 0x1000, &block, false), Err(DiscoverError::NoMailbox));
+    assert_eq!(
+        scan_block(&bar, 0x1000, &block, false),
+        Err(DiscoverError::NoMailbox)
+    );
 }
 
 #[test]
 fn no_register_blocks() {
-    assert_eq!(register_blocks(&Cfg::new()), Err(DiscoverError::NoRegisterBlocks));
+    assert_eq!(
+        register_blocks(&Cfg::new()),
+        Err(DiscoverError::NoRegisterBlocks)
+    );
     // A DVSEC of another vendor.
     let cfg = qemu_cfg();
     cfg.set(0x104, 0x8086 | (0x14 << 20));
@@ -184,7 +219,10 @@ fn failed_config_read() {
             None
         }
     }
-    assert_eq!(register_blocks(&Broken), Err(DiscoverError::BadCapabilityList));
+    assert_eq!(
+        register_blocks(&Broken),
+        Err(DiscoverError::BadCapabilityList)
+    );
 }
 
 #[test]
@@ -194,7 +232,10 @@ fn dvsec_longer_than_config_space() {
     cfg.set(0x100, 0x0001 | (0xff0 << 20));
     cfg.set(0xff4, 0x1e98 | (0x40 << 20));
     cfg.set(0xff8, 8);
-    assert!(matches!(register_blocks(&cfg), Err(DiscoverError::OutOfRange { .. })));
+    assert!(matches!(
+        register_blocks(&cfg),
+        Err(DiscoverError::OutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -204,20 +245,33 @@ fn blocks_and_capabilities_outside_the_bar() {
     let blocks: Vec<_> = register_blocks(&cfg).unwrap().iter().copied().collect();
     assert!(matches!(
         scan_block(&qemu_bar(), 0x1000, &blocks[0], true),
-        Err(DiscoverError::OutOfRange { what: "capabilities array", .. })
+        Err(DiscoverError::OutOfRange {
+            what: "capabilities array",
+            ..
+        })
     ));
     // A mailbox capability running past the BAR end is not trusted.
     let mut bar = Bar::new(0x1000);
     bar.cap_array(0, 0, &[(2, 0xf00, 0x820, 0)]);
-    let block = RegBlock { bar: 0, offset: 0, via: Via::RegisterLocator };
-    assert_eq!(scan_block(&bar, 0x1000, &block, true), Err(DiscoverError::NoMailbox));
+    let block = RegBlock {
+        bar: 0,
+        offset: 0,
+        via: Via::RegisterLocator,
+    };
+    assert_eq!(
+        scan_block(&bar, 0x1000, &block, true),
+        Err(DiscoverError::NoMailbox)
+    );
     // A count larger than the BAR can hold: headers past the end are reported.
     let mut bar = Bar::new(0x40);
     bar.put32(0, 0x0001_0000);
     bar.put32(4, 0xffff);
     assert!(matches!(
         scan_block(&bar, 0x40, &block, true),
-        Err(DiscoverError::OutOfRange { what: "capability header", .. })
+        Err(DiscoverError::OutOfRange {
+            what: "capability header",
+            ..
+        })
     ));
 }
 
@@ -225,6 +279,13 @@ fn blocks_and_capabilities_outside_the_bar() {
 fn not_a_capabilities_array() {
     let mut bar = Bar::new(0x100);
     bar.put32(0, 0x1234);
-    let block = RegBlock { bar: 0, offset: 0, via: Via::RegisterLocator };
-    assert_eq!(scan_block(&bar, 0x100, &block, true), Err(DiscoverError::BadCapArray { id: 0x1234 }));
+    let block = RegBlock {
+        bar: 0,
+        offset: 0,
+        via: Via::RegisterLocator,
+    };
+    assert_eq!(
+        scan_block(&bar, 0x100, &block, true),
+        Err(DiscoverError::BadCapArray { id: 0x1234 })
+    );
 }

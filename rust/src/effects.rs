@@ -101,12 +101,18 @@ pub fn classify(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Judgement {
     }
     if opcode::info(op).is_some() {
         let ro = opcode::spec_read_only(op);
-        let reason = if ro { Reason::SpecReadOnly } else { Reason::SpecEffectful };
+        let reason = if ro {
+            Reason::SpecReadOnly
+        } else {
+            Reason::SpecEffectful
+        };
         return judge(!ro, reason, op, depth);
     }
     // The CEL describes the device we talk to, not the ones behind a tunnel.
     match cel.filter(|_| depth == 0).and_then(|c| c.find(op)) {
-        Some(e @ CelEntry { .. }) if e.no_effects() => judge(false, Reason::CelNoEffects, op, depth),
+        Some(e @ CelEntry { .. }) if e.no_effects() => {
+            judge(false, Reason::CelNoEffects, op, depth)
+        }
         Some(e) => judge(true, Reason::CelEffects(e.effect), op, depth),
         None => judge(true, Reason::Unknown, op, depth),
     }
@@ -167,7 +173,10 @@ mod tests {
 
         let n = tunnel(&mut one, 0, 0x0004, &[1]);
         let j = classify(0x5300, &one[..n], None);
-        assert_eq!((j.effectful, j.opcode, j.reason), (true, 0x0004, Reason::SpecEffectful));
+        assert_eq!(
+            (j.effectful, j.opcode, j.reason),
+            (true, 0x0004, Reason::SpecEffectful)
+        );
 
         let mut inner = [0u8; 64];
         let m = tunnel(&mut inner, 0, 0x4000, &[]);
@@ -183,7 +192,10 @@ mod tests {
         let cel = Cel::new(&raw);
         let mut b = [0u8; 64];
         let n = tunnel(&mut b, 0, 0x7000, &[]);
-        assert_eq!(classify(0x5300, &b[..n], Some(&cel)).reason, Reason::Unknown);
+        assert_eq!(
+            classify(0x5300, &b[..n], Some(&cel)).reason,
+            Reason::Unknown
+        );
     }
 
     #[test]

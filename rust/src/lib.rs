@@ -16,7 +16,6 @@
 //! - [`effects`]: which raw commands can change device or fabric state.
 //! - [`uapi`]: the ioctl ABI shared with userspace.
 
-
 #![no_std]
 #![cfg_attr(
     not(test),

@@ -322,10 +322,10 @@ impl fmt::Display for MboxError {
                 match abort {
                     AbortOutcome::NotRequested => f.write_str(", still running"),
                     AbortOutcome::Stopped(rc) => write!(f, ", aborted: {rc}"),
-                    AbortOutcome::StillRunning => {
-                        f.write_str(", abort accepted but still running")
+                    AbortOutcome::StillRunning => f.write_str(", abort accepted but still running"),
+                    AbortOutcome::Unsupported => {
+                        f.write_str(", abort not supported, still running")
                     }
-                    AbortOutcome::Unsupported => f.write_str(", abort not supported, still running"),
                     AbortOutcome::Refused(rc) => write!(f, ", abort refused: {rc}"),
                     AbortOutcome::Failed => f.write_str(", abort request failed"),
                 }
@@ -511,7 +511,9 @@ impl Mailbox {
 
     /// Reads the Background Command Status register.
     pub fn bg_status<I: RegIo>(&self, io: &I) -> Result<MboxBgStatus, IoError> {
-        Ok(MboxBgStatus(io.read64(off(self.base, MboxBgStatus::OFFSET))?))
+        Ok(MboxBgStatus(
+            io.read64(off(self.base, MboxBgStatus::OFFSET))?,
+        ))
     }
 
     /// Whether the doorbell is set right now.
@@ -676,7 +678,10 @@ impl Mailbox {
         // During a command the function must stay at attention: "not needed" stays clear.
         io.write32(
             off(self.base, MboxCtrl::OFFSET),
-            self.ctrl.with_attention_not_needed(false).with_doorbell(true).0,
+            self.ctrl
+                .with_attention_not_needed(false)
+                .with_doorbell(true)
+                .0,
         )?;
         self.wait_doorbell(io, w)?;
         Ok(MboxStatus(io.read64(off(self.base, MboxStatus::OFFSET))?))
@@ -727,7 +732,11 @@ impl Mailbox {
 
     /// The completion of background operation `opcode`, if the Background Command Status
     /// register shows it finished.
-    pub fn bg_completion<I: RegIo>(&self, io: &I, opcode: u16) -> Result<Option<Response>, IoError> {
+    pub fn bg_completion<I: RegIo>(
+        &self,
+        io: &I,
+        opcode: u16,
+    ) -> Result<Option<Response>, IoError> {
         let bg = self.bg_status(io)?;
         Ok(Self::bg_done(bg, opcode).then_some(Response {
             rc: ReturnCode::from_raw(bg.return_code()),
@@ -822,10 +831,16 @@ impl Mailbox {
             rc => return AbortOutcome::Refused(rc),
         }
         let mut last = None;
-        let res = self.wait_for(io, w, Event::AbortGrace, self.timeouts.abort_grace_us, |io| {
-            let bg = self.bg_status(io)?;
-            Ok(Self::bg_done(bg, opcode))
-        });
+        let res = self.wait_for(
+            io,
+            w,
+            Event::AbortGrace,
+            self.timeouts.abort_grace_us,
+            |io| {
+                let bg = self.bg_status(io)?;
+                Ok(Self::bg_done(bg, opcode))
+            },
+        );
         if res.is_ok() {
             last = self.bg_status(io).ok();
         }

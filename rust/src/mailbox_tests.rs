@@ -21,7 +21,12 @@ fn init(dev: &SimDevice) -> Mailbox {
     Mailbox::init(dev, &mut w, CXL, Timeouts::DEFAULT).expect("init")
 }
 
-fn run(dev: &SimDevice, mbox: &Mailbox, req: &Request<'_>, out: &mut [u8]) -> Result<Response, MboxError> {
+fn run(
+    dev: &SimDevice,
+    mbox: &Mailbox,
+    req: &Request<'_>,
+    out: &mut [u8],
+) -> Result<Response, MboxError> {
     let mut w = SimWaiter::new(dev);
     mbox.execute(dev, &mut w, req, out)
 }
@@ -108,10 +113,16 @@ fn busy_doorbell_at_submit() {
     let mbox = init(&dev);
     dev.with(|s| s.ctrl = s.ctrl.with_doorbell(true));
     let before = dev.with(|s| s.executed.len());
-    assert_eq!(run(&dev, &mbox, &Request::new(1, &[1, 2]), &mut []), Err(MboxError::Busy));
+    assert_eq!(
+        run(&dev, &mbox, &Request::new(1, &[1, 2]), &mut []),
+        Err(MboxError::Busy)
+    );
     assert_eq!(dev.with(|s| s.executed.len()), before);
     // Nothing was written.
-    assert!(dev.with(|s| s.log.iter().all(|a| !matches!(a, Access::W32(..) | Access::W64(..)))));
+    assert!(dev.with(|s| s
+        .log
+        .iter()
+        .all(|a| !matches!(a, Access::W32(..) | Access::W64(..)))));
 }
 
 #[test]
@@ -127,7 +138,10 @@ fn doorbell_never_clears() {
     // The wait lasted the whole budget: 2000 ticks of 1 ms.
     assert_eq!(dev.with(|s| s.ticks), 2000);
     // The next command finds the mailbox busy.
-    assert_eq!(run(&dev, &mbox, &Request::new(1, &[]), &mut []), Err(MboxError::Busy));
+    assert_eq!(
+        run(&dev, &mbox, &Request::new(1, &[]), &mut []),
+        Err(MboxError::Busy)
+    );
 }
 
 #[test]
@@ -152,7 +166,13 @@ fn output_length_above_payload_size_is_rejected() {
     dev.with(|s| s.log.clear());
     let mut out = [0u8; 4096];
     let e = run(&dev, &mbox, &Request::new(1, &[]), &mut out).unwrap_err();
-    assert_eq!(e, MboxError::BadOutputLength { claimed: 257, max: 256 });
+    assert_eq!(
+        e,
+        MboxError::BadOutputLength {
+            claimed: 257,
+            max: 256
+        }
+    );
     assert_eq!(e.errno(), Errno::Io);
     // No payload register was read.
     assert!(dev.with(|s| s.log.iter().all(|a| *a != Access::R32(MBOX + 0x20))));
@@ -193,9 +213,17 @@ fn background_success() {
     });
     let mbox = init(&dev);
     let mut w = SimWaiter::new(&dev);
-    let r = mbox.execute(&dev, &mut w, &bg_req(0x5201, 1000, true), &mut []).unwrap();
+    let r = mbox
+        .execute(&dev, &mut w, &bg_req(0x5201, 1000, true), &mut [])
+        .unwrap();
     assert_eq!(r.rc, ReturnCode::Success);
-    assert_eq!(r.background, Some(BgCompletion { opcode: 0x5201, vendor_status: 0 }));
+    assert_eq!(
+        r.background,
+        Some(BgCompletion {
+            opcode: 0x5201,
+            vendor_status: 0
+        })
+    );
     // 10 steps of 10 % at 5 ticks each.
     assert_eq!(dev.with(|s| s.ticks), 50);
     assert_eq!(w.begun, vec![(Event::Background, 1_000_000)]);
@@ -240,7 +268,10 @@ fn background_never_completes_and_abort_is_accepted() {
     let ops: Vec<u16> = dev.with(|s| s.executed.iter().map(|e| e.0).collect());
     assert_eq!(ops, vec![0x5201, 0x0005]);
     // The mailbox is usable afterwards.
-    assert_eq!(run(&dev, &mbox, &Request::new(1, &[]), &mut []).unwrap().rc, ReturnCode::Success);
+    assert_eq!(
+        run(&dev, &mbox, &Request::new(1, &[]), &mut []).unwrap().rc,
+        ReturnCode::Success
+    );
 }
 
 #[test]
@@ -257,7 +288,11 @@ fn background_abort_unsupported() {
     let e = run(&dev, &mbox, &bg_req(0x5201, 10, true), &mut []).unwrap_err();
     assert!(matches!(
         e,
-        MboxError::Background { cause: WaitError::Timeout, abort: AbortOutcome::Unsupported, .. }
+        MboxError::Background {
+            cause: WaitError::Timeout,
+            abort: AbortOutcome::Unsupported,
+            ..
+        }
     ));
     // Still running: a second background command is refused by the device with busy.
     let r = run(&dev, &mbox, &bg_req(0x5202, 10, false), &mut []).unwrap();
@@ -272,7 +307,13 @@ fn background_timeout_without_abort_policy_leaves_it_running() {
     });
     let mbox = init(&dev);
     let e = run(&dev, &mbox, &bg_req(0x5201, 5, false), &mut []).unwrap_err();
-    assert!(matches!(e, MboxError::Background { abort: AbortOutcome::NotRequested, .. }));
+    assert!(matches!(
+        e,
+        MboxError::Background {
+            abort: AbortOutcome::NotRequested,
+            ..
+        }
+    ));
     assert_eq!(dev.with(|s| s.executed.len()), 1);
     assert!(dev.with(|s| s.status.background()));
 }
@@ -289,11 +330,17 @@ fn background_interrupted_keeps_tracking_and_next_command_is_correct() {
     let mbox = init(&dev);
     let mut w = SimWaiter::new(&dev);
     w.interrupt_bg_after = Some(3);
-    let e = mbox.execute(&dev, &mut w, &bg_req(0x5201, 1000, true), &mut []).unwrap_err();
+    let e = mbox
+        .execute(&dev, &mut w, &bg_req(0x5201, 1000, true), &mut [])
+        .unwrap_err();
     assert_eq!(e.errno(), Errno::Intr);
     assert!(matches!(
         e,
-        MboxError::Background { cause: WaitError::Interrupted, abort: AbortOutcome::NotRequested, .. }
+        MboxError::Background {
+            cause: WaitError::Interrupted,
+            abort: AbortOutcome::NotRequested,
+            ..
+        }
     ));
     // A foreground command still runs and returns its own output.
     let mut out = [0u8; 1];
@@ -304,7 +351,10 @@ fn background_interrupted_keeps_tracking_and_next_command_is_correct() {
         dev.tick();
     }
     let bg = mbox.bg_status(&dev).unwrap();
-    assert_eq!((bg.opcode(), bg.percent(), bg.return_code()), (0x5201, 100, 0));
+    assert_eq!(
+        (bg.opcode(), bg.percent(), bg.return_code()),
+        (0x5201, 100, 0)
+    );
 }
 
 #[test]
@@ -390,7 +440,9 @@ fn device_gone_mid_wait() {
     dev.with(|s| s.delay_ticks = 50);
     let mut w = SimWaiter::new(&dev);
     w.gone_after = Some(3);
-    let e = mbox.execute(&dev, &mut w, &Request::new(1, &[]), &mut []).unwrap_err();
+    let e = mbox
+        .execute(&dev, &mut w, &Request::new(1, &[]), &mut [])
+        .unwrap_err();
     assert_eq!(e, MboxError::Io(IoError::Gone));
     assert_eq!(e.errno(), Errno::Nxio);
 }
@@ -467,7 +519,9 @@ fn start_returns_at_background_start_and_wait_sees_captured_completion() {
     });
     let mbox = init(&dev);
     let mut w = SimWaiter::new(&dev);
-    let r = mbox.start(&dev, &mut w, &bg_req(0x5201, 1, true), &mut []).unwrap();
+    let r = mbox
+        .start(&dev, &mut w, &bg_req(0x5201, 1, true), &mut [])
+        .unwrap();
     assert_eq!(r.rc, ReturnCode::BackgroundStarted);
     assert!(mbox.is_background(&r));
     assert_eq!(mbox.bg_completion(&dev, 0x5201).unwrap(), None);
@@ -478,7 +532,10 @@ fn start_returns_at_background_start_and_wait_sees_captured_completion() {
         vendor_status: 0,
         out_len: 0,
         device_len: 0,
-        background: Some(BgCompletion { opcode: 0x5201, vendor_status: 0 }),
+        background: Some(BgCompletion {
+            opcode: 0x5201,
+            vendor_status: 0,
+        }),
     };
     let got = mbox
         .wait_background(&dev, &mut w, 0x5201, 1_000_000, || {
@@ -488,6 +545,14 @@ fn start_returns_at_background_start_and_wait_sees_captured_completion() {
         .unwrap();
     assert_eq!(got, captured);
     // Without help the wait ends at its budget with the progress seen.
-    let e = mbox.wait_background(&dev, &mut w, 0x5201, 5_000, || None).unwrap_err();
-    assert_eq!(e, BgWaitError { cause: WaitError::Timeout, percent: 0 });
+    let e = mbox
+        .wait_background(&dev, &mut w, 0x5201, 5_000, || None)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        BgWaitError {
+            cause: WaitError::Timeout,
+            percent: 0
+        }
+    );
 }

@@ -189,7 +189,12 @@ mod tests {
     fn table_is_sorted_and_unique() {
         for pair in OPCODES.windows(2) {
             if let [a, b] = pair {
-                assert!(a.opcode < b.opcode, "{:04x} before {:04x}", a.opcode, b.opcode);
+                assert!(
+                    a.opcode < b.opcode,
+                    "{:04x} before {:04x}",
+                    a.opcode,
+                    b.opcode
+                );
             }
         }
     }

@@ -172,7 +172,10 @@ mod tests {
     fn every_defined_code_round_trips() {
         for raw in 0..=0x20u16 {
             let rc = ReturnCode::from_raw(raw);
-            assert!(!matches!(rc, ReturnCode::Unknown(_)), "{raw:#x} should be known");
+            assert!(
+                !matches!(rc, ReturnCode::Unknown(_)),
+                "{raw:#x} should be known"
+            );
             assert_eq!(rc.raw(), raw);
             assert!(rc.name().is_some());
         }
@@ -186,12 +189,18 @@ mod tests {
             assert_eq!(rc.raw(), raw);
             assert_eq!(rc.errno(), Some(Errno::Io));
         }
-        assert_eq!(format!("{}", ReturnCode::from_raw(0x1234)), "unknown return code (1234h)");
+        assert_eq!(
+            format!("{}", ReturnCode::from_raw(0x1234)),
+            "unknown return code (1234h)"
+        );
     }
 
     #[test]
     fn display_and_errno() {
-        assert_eq!(format!("{}", ReturnCode::InvalidInput), "invalid input (02h)");
+        assert_eq!(
+            format!("{}", ReturnCode::InvalidInput),
+            "invalid input (02h)"
+        );
         assert_eq!(ReturnCode::Success.errno(), None);
         assert_eq!(ReturnCode::BackgroundStarted.errno(), None);
         assert_eq!(ReturnCode::Busy.errno(), Some(Errno::Busy));

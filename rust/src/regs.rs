@@ -278,7 +278,10 @@ mod tests {
         assert_eq!(c.0, 0x0001_001f_ffff_0401);
         assert_eq!(c.payload_len(), 0x1f_ffff);
         // Truncation to the field width.
-        assert_eq!(MboxCmd::default().with_payload_len(u32::MAX).0, 0x1f_ffff << 16);
+        assert_eq!(
+            MboxCmd::default().with_payload_len(u32::MAX).0,
+            0x1f_ffff << 16
+        );
     }
 
     #[test]
@@ -298,7 +301,10 @@ mod tests {
         assert!(s.background());
         assert_eq!(s.return_code(), 0x16);
         assert_eq!(s.vendor_status(), 0xbeef);
-        let bg = MboxBgStatus::default().with_opcode(0x4400).with_percent(100).with_return_code(0x12);
+        let bg = MboxBgStatus::default()
+            .with_opcode(0x4400)
+            .with_percent(100)
+            .with_return_code(0x12);
         assert_eq!(bg.0, 0x0012_0064_4400);
     }
 

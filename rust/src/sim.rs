@@ -128,10 +128,7 @@ pub(crate) struct SimDevice(pub(crate) RefCell<SimState>);
 
 impl SimDevice {
     /// A ready device with a payload of `2^log2` bytes answering with `handler`.
-    pub(crate) fn new(
-        log2: u8,
-        handler: impl FnMut(u16, u16, &[u8]) -> Reply + 'static,
-    ) -> Self {
+    pub(crate) fn new(log2: u8, handler: impl FnMut(u16, u16, &[u8]) -> Reply + 'static) -> Self {
         let size = 1usize << log2.min(20);
         Self(RefCell::new(SimState {
             caps: MboxCaps::default().with_payload_size_log2(log2),

@@ -45,7 +45,8 @@ pub const CXL_MEM_COMMAND_FLAG_ENABLED: u32 = 1 << 0;
 /// Flag of [`CxlCommandInfo::flags`]: the kernel owns the command exclusively.
 pub const CXL_MEM_COMMAND_FLAG_EXCLUSIVE: u32 = 1 << 1;
 /// Flags a send command may carry (Linux accepts these and ignores them).
-pub const CXL_MEM_COMMAND_FLAG_MASK: u32 = CXL_MEM_COMMAND_FLAG_ENABLED | CXL_MEM_COMMAND_FLAG_EXCLUSIVE;
+pub const CXL_MEM_COMMAND_FLAG_MASK: u32 =
+    CXL_MEM_COMMAND_FLAG_ENABLED | CXL_MEM_COMMAND_FLAG_EXCLUSIVE;
 
 /// `struct cxl_command_info`.
 #[repr(C)]
@@ -218,7 +219,8 @@ fn get<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
 }
 
 fn put(out: &mut [u8], at: usize, v: &[u8]) -> Option<()> {
-    out.get_mut(at..at.checked_add(v.len())?)?.copy_from_slice(v);
+    out.get_mut(at..at.checked_add(v.len())?)?
+        .copy_from_slice(v);
     Some(())
 }
 
@@ -272,9 +274,21 @@ macro_rules! wire_struct {
     (@put $kind:tt, $o:ident, $at:expr, $v:expr) => { put($o, $at, &$v.to_ne_bytes())? };
 }
 
-wire_struct!(CxlCommandInfo { id: u32, flags: u32, size_in: i32, size_out: i32 });
-wire_struct!(CxlMemQueryCommands { n_commands: u32, rsvd: u32 });
-wire_struct!(CxlPayload { size: u32, rsvd: u32, payload: u64 });
+wire_struct!(CxlCommandInfo {
+    id: u32,
+    flags: u32,
+    size_in: i32,
+    size_out: i32
+});
+wire_struct!(CxlMemQueryCommands {
+    n_commands: u32,
+    rsvd: u32
+});
+wire_struct!(CxlPayload {
+    size: u32,
+    rsvd: u32,
+    payload: u64
+});
 wire_struct!(CxlSendCommand {
     id: u32,
     flags: u32,
@@ -304,7 +318,10 @@ wire_struct!(SwcciInfo {
     node: bytes,
     rsvd1: u64s,
 });
-wire_struct!(SwcciBgPolicy { timeout_ms: u32, flags: u32 });
+wire_struct!(SwcciBgPolicy {
+    timeout_ms: u32,
+    flags: u32
+});
 
 /// Copies `s` into a NUL-terminated fixed-size field (truncating; the last byte stays NUL).
 pub fn put_cstr<const N: usize>(field: &mut [u8; N], s: &[u8]) {
@@ -342,8 +359,16 @@ mod tests {
             raw_opcode: 0x5300,
             raw_rsvd: 0,
             retval: 7,
-            input: CxlPayload { size: 16, rsvd: 0, payload: 0x1234_5678_9abc_def0 },
-            output: CxlPayload { size: 2048, rsvd: 1, payload: 8 },
+            input: CxlPayload {
+                size: 16,
+                rsvd: 0,
+                payload: 0x1234_5678_9abc_def0,
+            },
+            output: CxlPayload {
+                size: 2048,
+                rsvd: 1,
+                payload: 8,
+            },
         };
         let mut b = [0u8; 48];
         cmd.to_bytes(&mut b).unwrap();
@@ -351,7 +376,10 @@ mod tests {
         assert_eq!(&b[8..10], &0x5300u16.to_ne_bytes());
         assert_eq!(CxlSendCommand::from_bytes(&b[..47]), None);
 
-        let mut info = SwcciInfo { serial: 1234, ..SwcciInfo::default() };
+        let mut info = SwcciInfo {
+            serial: 1234,
+            ..SwcciInfo::default()
+        };
         put_cstr(&mut info.node, b"cxl/switch0");
         info.rsvd1[3] = 9;
         let mut b = [0u8; SwcciInfo::SIZE];

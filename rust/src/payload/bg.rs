@@ -50,7 +50,10 @@ mod tests {
         assert_eq!(s.vendor_status, 0xdead);
         assert!(matches!(
             BgOpStatus::decode(&[0; 5]),
-            Err(DecodeError::Truncated { field: "return_code", .. })
+            Err(DecodeError::Truncated {
+                field: "return_code",
+                ..
+            })
         ));
     }
 }

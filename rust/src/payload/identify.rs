@@ -83,9 +83,12 @@ impl Identify {
         })
     }
 
-    /// Largest message size in bytes, if the log2 value is sane (at most 2^31).
+    /// Largest message size in bytes, if the log2 value is in the specified range
+    /// (8..=20: 256 B to 1 MiB).
     pub fn max_msg_size(&self) -> Option<u32> {
-        1u32.checked_shl(u32::from(self.max_msg_size_log2))
+        (8..=20)
+            .contains(&self.max_msg_size_log2)
+            .then(|| 1u32 << self.max_msg_size_log2)
     }
 }
 
@@ -108,7 +111,10 @@ mod tests {
         assert_eq!(id.component_type, ComponentType::Switch);
         let mut t3 = QEMU_SWITCH;
         t3[17] = 3;
-        assert_eq!(Identify::decode(&t3).unwrap().component_type, ComponentType::Type3);
+        assert_eq!(
+            Identify::decode(&t3).unwrap().component_type,
+            ComponentType::Type3
+        );
     }
 
     #[test]
@@ -117,7 +123,13 @@ mod tests {
             assert!(Identify::decode(&QEMU_SWITCH[..len]).is_err());
         }
         let e = Identify::decode(&QEMU_SWITCH[..12]).unwrap_err();
-        assert!(matches!(e, DecodeError::Truncated { field: "serial", .. }));
+        assert!(matches!(
+            e,
+            DecodeError::Truncated {
+                field: "serial",
+                ..
+            }
+        ));
         // Longer payloads (newer revisions) are fine.
         let mut long = [0u8; 32];
         long[..18].copy_from_slice(&QEMU_SWITCH);
@@ -129,5 +141,9 @@ mod tests {
         let mut b = QEMU_SWITCH;
         b[16] = 200;
         assert_eq!(Identify::decode(&b).unwrap().max_msg_size(), None);
+        b[16] = 7;
+        assert_eq!(Identify::decode(&b).unwrap().max_msg_size(), None);
+        b[16] = 20;
+        assert_eq!(Identify::decode(&b).unwrap().max_msg_size(), Some(1 << 20));
     }
 }

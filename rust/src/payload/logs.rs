@@ -37,14 +37,26 @@ impl fmt::Display for Uuid {
 }
 
 /// Command Effects Log: 0da9c0b5-bf41-4b78-8f79-96b1623b3f17.
-pub const CEL_UUID: Uuid =
-    Uuid::from_fields(0x0da9_c0b5, 0xbf41, 0x4b78, [0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17]);
+pub const CEL_UUID: Uuid = Uuid::from_fields(
+    0x0da9_c0b5,
+    0xbf41,
+    0x4b78,
+    [0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17],
+);
 /// Vendor Debug Log: 5e1819d9-11a9-400c-811f-d60719403d86.
-pub const VENDOR_DEBUG_UUID: Uuid =
-    Uuid::from_fields(0x5e18_19d9, 0x11a9, 0x400c, [0x81, 0x1f, 0xd6, 0x07, 0x19, 0x40, 0x3d, 0x86]);
+pub const VENDOR_DEBUG_UUID: Uuid = Uuid::from_fields(
+    0x5e18_19d9,
+    0x11a9,
+    0x400c,
+    [0x81, 0x1f, 0xd6, 0x07, 0x19, 0x40, 0x3d, 0x86],
+);
 /// Component State Dump Log: b3fab4cf-01b6-4332-943e-5e9962f23567.
-pub const COMPONENT_STATE_DUMP_UUID: Uuid =
-    Uuid::from_fields(0xb3fa_b4cf, 0x01b6, 0x4332, [0x94, 0x3e, 0x5e, 0x99, 0x62, 0xf2, 0x35, 0x67]);
+pub const COMPONENT_STATE_DUMP_UUID: Uuid = Uuid::from_fields(
+    0xb3fa_b4cf,
+    0x01b6,
+    0x4332,
+    [0x94, 0x3e, 0x5e, 0x99, 0x62, 0xf2, 0x35, 0x67],
+);
 
 /// The name of a well-known log.
 pub fn log_name(uuid: &Uuid) -> Option<&'static str> {
@@ -104,13 +116,15 @@ impl<'a> SupportedLogs<'a> {
 
     /// The entries.
     pub fn iter(&self) -> impl Iterator<Item = SupportedLog> + 'a {
-        self.entries.chunks_exact(SUPPORTED_LOG_ENTRY).filter_map(|e| {
-            let mut r = Reader::new(e);
-            Some(SupportedLog {
-                uuid: Uuid(r.array("uuid").ok()?),
-                size: r.u32("size").ok()?,
+        self.entries
+            .chunks_exact(SUPPORTED_LOG_ENTRY)
+            .filter_map(|e| {
+                let mut r = Reader::new(e);
+                Some(SupportedLog {
+                    uuid: Uuid(r.array("uuid").ok()?),
+                    size: r.u32("size").ok()?,
+                })
             })
-        })
     }
 
     /// The size of the log with `uuid`.
@@ -183,7 +197,10 @@ pub mod effect {
         (SECONDARY_MAILBOX, "secondary-mailbox-supported"),
         (BACKGROUND_ABORT, "background-abort-supported"),
         (BITS_10_11_VALID, "bits-10-11-valid"),
-        (CONFIG_CHANGE_CONV_RESET, "config-change-after-conventional-reset"),
+        (
+            CONFIG_CHANGE_CONV_RESET,
+            "config-change-after-conventional-reset",
+        ),
         (CONFIG_CHANGE_CXL_RESET, "config-change-after-cxl-reset"),
     ];
 }
@@ -257,7 +274,10 @@ mod tests {
     fn cel_uuid_bytes_and_text() {
         assert_eq!(
             CEL_UUID.0,
-            [0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78, 0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17]
+            [
+                0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78, 0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b,
+                0x3f, 0x17
+            ]
         );
         assert_eq!(CEL_UUID.to_string(), "0da9c0b5-bf41-4b78-8f79-96b1623b3f17");
         assert_eq!(log_name(&CEL_UUID), Some("Command Effects Log"));
@@ -275,11 +295,20 @@ mod tests {
         assert_eq!(logs.find(&CEL_UUID), Some(40));
         assert_eq!(logs.find(&COMPONENT_STATE_DUMP_UUID), None);
         let all: Vec<_> = logs.iter().collect();
-        assert_eq!(all[1], SupportedLog { uuid: VENDOR_DEBUG_UUID, size: 0x1000 });
+        assert_eq!(
+            all[1],
+            SupportedLog {
+                uuid: VENDOR_DEBUG_UUID,
+                size: 0x1000
+            }
+        );
         // The header announces more entries than the payload carries.
         assert!(matches!(
             SupportedLogs::decode(&b[..30]),
-            Err(DecodeError::Truncated { field: "supported log entries", .. })
+            Err(DecodeError::Truncated {
+                field: "supported log entries",
+                ..
+            })
         ));
         b[0] = 0xff;
         b[1] = 0xff;
@@ -304,7 +333,10 @@ mod tests {
         assert!(!bind.no_effects());
         assert_eq!(cel.find(0x5202), None);
         // Bits outside the change mask (abort supported, effects valid) are not effects.
-        let e = CelEntry { opcode: 1, effect: effect::BACKGROUND_ABORT | effect::BITS_10_11_VALID };
+        let e = CelEntry {
+            opcode: 1,
+            effect: effect::BACKGROUND_ABORT | effect::BITS_10_11_VALID,
+        };
         assert!(e.no_effects());
     }
 }

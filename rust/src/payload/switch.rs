@@ -74,7 +74,9 @@ impl IdentifySwitch {
 
 /// Encodes a Get Physical Port State request for `ports`.
 pub fn port_state_request(out: &mut [u8], ports: &[u8]) -> Result<usize, EncodeError> {
-    let n = u8::try_from(ports.len()).map_err(|_| EncodeError::Invalid { what: "number of ports" })?;
+    let n = u8::try_from(ports.len()).map_err(|_| EncodeError::Invalid {
+        what: "number of ports",
+    })?;
     let mut w = Writer::new(out);
     w.u8(n)?;
     w.bytes(ports)?;
@@ -291,7 +293,10 @@ impl<'a> PortStates<'a> {
         let mut r = Reader::new(buf);
         let n = r.u8("num_ports")?;
         r.skip("reserved", 3)?;
-        let blocks = r.bytes("port information", usize::from(n).saturating_mul(PORT_INFO_LEN))?;
+        let blocks = r.bytes(
+            "port information",
+            usize::from(n).saturating_mul(PORT_INFO_LEN),
+        )?;
         Ok(Self { blocks })
     }
 
@@ -347,7 +352,9 @@ pub fn vcs_info_request(
     vppb_limit: u8,
     vcs_ids: &[u8],
 ) -> Result<usize, EncodeError> {
-    let n = u8::try_from(vcs_ids.len()).map_err(|_| EncodeError::Invalid { what: "number of VCSs" })?;
+    let n = u8::try_from(vcs_ids.len()).map_err(|_| EncodeError::Invalid {
+        what: "number of VCSs",
+    })?;
     let mut w = Writer::new(out);
     w.u8(start_vppb)?;
     w.u8(vppb_limit)?;
@@ -406,17 +413,21 @@ impl<'a> VcsInfo<'a> {
     /// The listed vPPBs, numbered from [`Self::start_vppb`].
     pub fn vppbs(&self) -> impl Iterator<Item = (u8, VppbInfo)> + 'a {
         let start = self.start_vppb;
-        self.vppbs.chunks_exact(4).zip(start..=u8::MAX).map(|(b, id)| {
-            let [s, p, l, _] = [b.first(), b.get(1), b.get(2), b.get(3)].map(|x| x.copied().unwrap_or(0));
-            (
-                id,
-                VppbInfo {
-                    status: BindingStatus::from_raw(s),
-                    port: p,
-                    ld: l,
-                },
-            )
-        })
+        self.vppbs
+            .chunks_exact(4)
+            .zip(start..=u8::MAX)
+            .map(|(b, id)| {
+                let [s, p, l, _] =
+                    [b.first(), b.get(1), b.get(2), b.get(3)].map(|x| x.copied().unwrap_or(0));
+                (
+                    id,
+                    VppbInfo {
+                        status: BindingStatus::from_raw(s),
+                        port: p,
+                        ld: l,
+                    },
+                )
+            })
     }
 }
 
@@ -455,7 +466,9 @@ impl<'a> VcsInfos<'a> {
         let state = VcsState::from_raw(r.u8("vcs_state")?);
         let usp_id = r.u8("usp_id")?;
         let num_vppbs = r.u8("num_vppbs")?;
-        let listed = num_vppbs.saturating_sub(self.start_vppb).min(self.vppb_limit);
+        let listed = num_vppbs
+            .saturating_sub(self.start_vppb)
+            .min(self.vppb_limit);
         let vppbs = r.bytes("vppb information", usize::from(listed).saturating_mul(4))?;
         Ok(VcsInfo {
             vcs_id,

@@ -29,11 +29,17 @@ fn identify_switch() {
     assert_eq!(s.active_vcs_ids().collect::<Vec<_>>(), [0]);
     assert_eq!((s.total_vppbs, s.bound_vppbs, s.hdm_decoders), (4, 4, 4));
     for len in 0..IDENTIFY_SWITCH_LEN {
-        assert!(IdentifySwitch::decode(&identify_switch_bytes()[..len]).is_err(), "len {len}");
+        assert!(
+            IdentifySwitch::decode(&identify_switch_bytes()[..len]).is_err(),
+            "len {len}"
+        );
     }
     assert!(matches!(
         IdentifySwitch::decode(&identify_switch_bytes()[..0x45]),
-        Err(DecodeError::Truncated { field: "total_vppbs", .. })
+        Err(DecodeError::Truncated {
+            field: "total_vppbs",
+            ..
+        })
     ));
     let mut all = [0xffu8; 32];
     all[31] = 0x80;
@@ -41,7 +47,9 @@ fn identify_switch() {
 }
 
 fn port_block(id: u8, state: u8, mode: u8, kind: u8) -> [u8; PORT_INFO_LEN] {
-    [id, state, mode, 0, kind, 0x06, 16, 16, 0x3f, 6, 6, 7, 0, 0x02, 0x00, 3]
+    [
+        id, state, mode, 0, kind, 0x06, 16, 16, 0x3f, 6, 6, 7, 0, 0x02, 0x00, 3,
+    ]
 }
 
 #[test]
@@ -66,7 +74,10 @@ fn port_states() {
     b[0] = 3;
     assert!(matches!(
         PortStates::decode(&b),
-        Err(DecodeError::Truncated { field: "port information", .. })
+        Err(DecodeError::Truncated {
+            field: "port information",
+            ..
+        })
     ));
     let mut req = [0u8; 8];
     assert_eq!(port_state_request(&mut req, &[0, 1, 3]), Ok(4));
@@ -88,8 +99,28 @@ fn vcs_info() {
     let all: Vec<_> = v.iter().collect();
     assert_eq!(all[0].state, VcsState::Enabled);
     let vppbs: Vec<_> = all[0].vppbs().collect();
-    assert_eq!(vppbs[0], (1, VppbInfo { status: BindingStatus::BoundPort, port: 0, ld: 0 }));
-    assert_eq!(vppbs[1], (2, VppbInfo { status: BindingStatus::BoundLd, port: 3, ld: 1 }));
+    assert_eq!(
+        vppbs[0],
+        (
+            1,
+            VppbInfo {
+                status: BindingStatus::BoundPort,
+                port: 0,
+                ld: 0
+            }
+        )
+    );
+    assert_eq!(
+        vppbs[1],
+        (
+            2,
+            VppbInfo {
+                status: BindingStatus::BoundLd,
+                port: 3,
+                ld: 1
+            }
+        )
+    );
     assert_eq!(all[1].state, VcsState::Disabled);
     assert_eq!(all[1].vppbs().count(), 1);
     // Cut inside the second block.
@@ -101,8 +132,14 @@ fn vcs_info() {
 
 #[test]
 fn small_requests() {
-    assert_eq!(bind_vppb_request(0, 1, 3, LD_NONE), [0, 1, 3, 0, 0xff, 0xff]);
-    assert_eq!(unbind_vppb_request(0, 1, UnbindOption::ManagedHotRemove), [0, 1, 1]);
+    assert_eq!(
+        bind_vppb_request(0, 1, 3, LD_NONE),
+        [0, 1, 3, 0, 0xff, 0xff]
+    );
+    assert_eq!(
+        unbind_vppb_request(0, 1, UnbindOption::ManagedHotRemove),
+        [0, 1, 1]
+    );
     assert_eq!(port_control_request(4, PortOp::ResetPpb), [4, 2]);
 }
 

@@ -84,7 +84,9 @@ impl CciHeader {
     /// Appends the header to `w`.
     pub fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         if self.payload_len as usize > CCI_MAX_PAYLOAD {
-            return Err(EncodeError::Invalid { what: "CCI payload length" });
+            return Err(EncodeError::Invalid {
+                what: "CCI payload length",
+            });
         }
         let [cmd, set] = self.opcode.to_le_bytes();
         let cat = match self.category {
@@ -117,8 +119,11 @@ pub fn encode_request(
     payload: &[u8],
 ) -> Result<usize, EncodeError> {
     let inner = CCI_HEADER_LEN.saturating_add(payload.len());
-    let size = u16::try_from(inner).map_err(|_| EncodeError::Invalid { what: "tunnelled message size" })?;
-    let payload_len = u32::try_from(payload.len()).map_err(|_| EncodeError::Invalid { what: "payload" })?;
+    let size = u16::try_from(inner).map_err(|_| EncodeError::Invalid {
+        what: "tunnelled message size",
+    })?;
+    let payload_len =
+        u32::try_from(payload.len()).map_err(|_| EncodeError::Invalid { what: "payload" })?;
     let mut w = Writer::new(out);
     w.u8(target)?;
     w.u8(target_type)?;
@@ -211,7 +216,10 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = encode_request(&mut buf, 2, 0, 7, opcode::IDENTIFY, &[]).unwrap();
         assert_eq!(n, 16);
-        assert_eq!(&buf[..16], &[2, 0, 12, 0, 0, 7, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            &buf[..16],
+            &[2, 0, 12, 0, 0, 7, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
         let req = TunnelRequest::decode(&buf[..n]).unwrap();
         assert_eq!(req.target, 2);
         assert_eq!(req.header.opcode, opcode::IDENTIFY);
@@ -255,7 +263,10 @@ mod tests {
         b[0] = 40;
         assert!(matches!(
             TunnelResponse::decode(&b),
-            Err(DecodeError::Truncated { field: "tunnelled response", .. })
+            Err(DecodeError::Truncated {
+                field: "tunnelled response",
+                ..
+            })
         ));
     }
 
@@ -283,7 +294,10 @@ mod tests {
         buf[9] = 9; // header says 9 payload bytes, size says 3
         assert!(matches!(
             TunnelRequest::decode(&buf[..n]),
-            Err(DecodeError::Invalid { field: "payload_length", .. })
+            Err(DecodeError::Invalid {
+                field: "payload_length",
+                ..
+            })
         ));
         assert!(TunnelRequest::decode(&buf[..n - 1]).is_err());
     }
