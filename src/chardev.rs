@@ -9,7 +9,6 @@
 //! ENXIO, and the module stays loaded (rmmod fails with EBUSY) until the last file is closed.
 
 use crate::{
-    Disp,
     device::{mbox_errno, Kind, Swcci},
     policy,
     proto::{
@@ -24,6 +23,7 @@ use crate::{
             SWCCI_IOCTL_INFO, SWCCI_KIND_SWITCH_CCI, SWCCI_VERSION,
         },
     },
+    Disp,
 };
 use kernel::{
     fs::File,
@@ -76,7 +76,10 @@ impl NodeId {
 
     /// The node name below /dev.
     pub(crate) fn name(&self) -> &'static CStr {
-        SWITCH_NAMES.get(self.id as usize).copied().unwrap_or(c"cxl/switch")
+        SWITCH_NAMES
+            .get(self.id as usize)
+            .copied()
+            .unwrap_or(c"cxl/switch")
     }
 }
 
@@ -138,9 +141,8 @@ impl MiscDevice for SwcciFile {
         // `Node` (only `Node::register` creates one). `open` runs under the misc device lock,
         // which `misc_deregister` (called when the `Node` drops) also takes, so the `Node` is
         // alive for the duration of this call.
-        let node = unsafe {
-            &*kernel::container_of!(core::ptr::from_ref(misc).cast_mut(), Node, reg)
-        };
+        let node =
+            unsafe { &*kernel::container_of!(core::ptr::from_ref(misc).cast_mut(), Node, reg) };
         let timeout = crate::module_parameters::bg_timeout_ms
             .value()
             .clamp(SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_BG_TIMEOUT_MAX_MS);
@@ -158,7 +160,10 @@ impl MiscDevice for SwcciFile {
         let arg = arg as u64;
         let known = matches!(
             cmd,
-            CXL_MEM_SEND_COMMAND | CXL_MEM_QUERY_COMMANDS | SWCCI_IOCTL_INFO | SWCCI_IOCTL_BG_POLICY
+            CXL_MEM_SEND_COMMAND
+                | CXL_MEM_QUERY_COMMANDS
+                | SWCCI_IOCTL_INFO
+                | SWCCI_IOCTL_BG_POLICY
         );
         // After unbind the file only holds a dead device object: every known ioctl fails
         // with ENXIO (a command racing with unbind gets ENXIO from the mailbox lock).
@@ -212,7 +217,9 @@ impl SwcciFile {
 
         // Read the whole input before the device is touched.
         let mut input = KVVec::from_elem(0u8, in_len, GFP_KERNEL)?;
-        user(cmd.input.payload, in_len)?.reader().read_slice(&mut input)?;
+        user(cmd.input.payload, in_len)?
+            .reader()
+            .read_slice(&mut input)?;
         let mut out = KVVec::from_elem(0u8, out_len, GFP_KERNEL)?;
 
         policy::taint_for(dev, opcode, &input, &dev.state.lock().info.cel);
@@ -259,7 +266,9 @@ impl SwcciFile {
             return user(arg, hdr.len())?.writer().write_slice(&hdr);
         }
         let n = (q.n_commands as usize).min(commands.len());
-        let at = arg.checked_add(CxlMemQueryCommands::SIZE as u64).ok_or(EFAULT)?;
+        let at = arg
+            .checked_add(CxlMemQueryCommands::SIZE as u64)
+            .ok_or(EFAULT)?;
         let mut w = user(at, n * CxlCommandInfo::SIZE)?.writer();
         for c in commands.iter().take(n) {
             let mut b = [0u8; CxlCommandInfo::SIZE];

@@ -44,7 +44,15 @@ fn write_stats(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "payload_size: {payload}")?;
     let mode = if dev.irq_mode() { "interrupt" } else { "poll" };
     writeln!(f, "mode: {mode}")?;
-    writeln!(f, "background_mode: {}", if dev.bg_irq_mode() { "interrupt" } else { "poll" })?;
+    writeln!(
+        f,
+        "background_mode: {}",
+        if dev.bg_irq_mode() {
+            "interrupt"
+        } else {
+            "poll"
+        }
+    )?;
     writeln!(f, "irq_recheck_ms: {IRQ_RECHECK_MS}")?;
     writeln!(f, "commands: {}", s.commands.load(Relaxed))?;
     for (rc, c) in s.by_rc.iter().enumerate() {

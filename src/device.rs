@@ -12,13 +12,13 @@
 //! - Unbind: `removing` stops every wait, then `gone` is set under the lock; the BAR mapping is
 //!   revoked afterwards, so nothing can touch unmapped registers.
 
-use crate::{mmio::BarIo, Disp};
 use crate::proto::{
     mailbox::{BgPolicy, Event, IoError, Mailbox, MboxError, Request, Response, Wait, WaitError},
     opcode,
     payload::{identify::Identify, logs},
     rc::ReturnCode,
 };
+use crate::{mmio::BarIo, Disp};
 use kernel::{
     pci::{self, DevresBar},
     prelude::*,
@@ -138,8 +138,14 @@ impl Stats {
             MboxError::Busy => &self.busy,
             MboxError::BadOutputLength { .. } => &self.bad_length,
             MboxError::Io(_) | MboxError::Interrupted => &self.io_errors,
-            MboxError::Background { cause: WaitError::Timeout, .. } => &self.bg_timeouts,
-            MboxError::Background { cause: WaitError::Interrupted, .. } => &self.bg_interrupted,
+            MboxError::Background {
+                cause: WaitError::Timeout,
+                ..
+            } => &self.bg_timeouts,
+            MboxError::Background {
+                cause: WaitError::Interrupted,
+                ..
+            } => &self.bg_interrupted,
             MboxError::Background { .. } => &self.io_errors,
             MboxError::InputTooLarge { .. } | MboxError::BadPayloadSize(_) => return,
         };
@@ -250,11 +256,22 @@ impl<'a> Waiter<'a> {
         }
     }
 
-    fn sleep_irq(&mut self, event: Event, remaining: Delta, interruptible: bool) -> Result<(), WaitError> {
-        let ms = remaining.as_millis_ceil().clamp(1, i64::from(IRQ_RECHECK_MS)) as u32;
+    fn sleep_irq(
+        &mut self,
+        event: Event,
+        remaining: Delta,
+        interruptible: bool,
+    ) -> Result<(), WaitError> {
+        let ms = remaining
+            .as_millis_ceil()
+            .clamp(1, i64::from(IRQ_RECHECK_MS)) as u32;
         let mut seq = self.dev.irq_seq.lock();
         if *seq == self.seen_seq {
-            match self.dev.irq_cv.wait_interruptible_timeout(&mut seq, msecs_to_jiffies(ms)) {
+            match self
+                .dev
+                .irq_cv
+                .wait_interruptible_timeout(&mut seq, msecs_to_jiffies(ms))
+            {
                 CondVarTimeoutResult::Timeout => self.irq_timeouts += 1,
                 CondVarTimeoutResult::Woken { .. } => {}
                 CondVarTimeoutResult::Signal { .. } => {
@@ -436,9 +453,12 @@ impl Swcci {
         let mut st = self.state.lock();
         st.mbox.set_interrupts(&self.io(), doorbell, background)?;
         let caps = st.mbox.caps();
-        self.irq_doorbell.store(doorbell && caps.doorbell_irq(), Relaxed);
-        self.irq_background
-            .store(background && caps.background_irq() && st.mbox.flavor().cxl, Relaxed);
+        self.irq_doorbell
+            .store(doorbell && caps.doorbell_irq(), Relaxed);
+        self.irq_background.store(
+            background && caps.background_irq() && st.mbox.flavor().cxl,
+            Relaxed,
+        );
         Ok(())
     }
 
@@ -491,7 +511,12 @@ impl Swcci {
     fn refresh_bg(&self, st: &mut State) {
         let Some(op) = st.bg else { return };
         if let Ok(Some(r)) = st.mbox.bg_completion(&self.io(), op.opcode) {
-            dev_dbg!(self.pdev, "background command {:04x}h finished: {}\n", op.opcode, Disp(&r.rc));
+            dev_dbg!(
+                self.pdev,
+                "background command {:04x}h finished: {}\n",
+                op.opcode,
+                Disp(&r.rc)
+            );
             self.stats.bg_completed.add(1, Relaxed);
             self.stats.count_rc(r.rc);
             st.captured = Some((op.id, r));
@@ -567,7 +592,11 @@ impl Swcci {
         // A background operation started: it supersedes any tracked one.
         self.stats.bg_started.add(1, Relaxed);
         if let Some(old) = st.bg {
-            dev_dbg!(self.pdev, "background command {:04x}h superseded\n", old.opcode);
+            dev_dbg!(
+                self.pdev,
+                "background command {:04x}h superseded\n",
+                old.opcode
+            );
         }
         st.bg_next = st.bg_next.wrapping_add(1);
         let id = st.bg_next;
@@ -626,7 +655,12 @@ impl Swcci {
     }
 
     /// A command the driver itself issues (probe): uninterruptible, default background policy.
-    pub(crate) fn command(&self, opcode: u16, input: &[u8], out: &mut [u8]) -> Result<Response, MboxError> {
+    pub(crate) fn command(
+        &self,
+        opcode: u16,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<Response, MboxError> {
         self.execute(opcode, 0, input, out, BgPolicy::DEFAULT, false)
     }
 
@@ -635,13 +669,15 @@ impl Swcci {
     pub(crate) fn read_identity(&self) {
         let mut buf = [0u8; 64];
         let ident = match self.command(opcode::IDENTIFY, &[], &mut buf) {
-            Ok(r) if r.rc.is_success() => match Identify::decode(buf.get(..r.out_len).unwrap_or(&[])) {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    dev_warn!(self.pdev, "Identify: {}\n", Disp(&e));
-                    None
+            Ok(r) if r.rc.is_success() => {
+                match Identify::decode(buf.get(..r.out_len).unwrap_or(&[])) {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        dev_warn!(self.pdev, "Identify: {}\n", Disp(&e));
+                        None
+                    }
                 }
-            },
+            }
             Ok(r) => {
                 dev_warn!(self.pdev, "Identify failed: {}\n", Disp(&r.rc));
                 None
@@ -669,13 +705,17 @@ impl Swcci {
             dev_dbg!(self.pdev, "Get Supported Logs: {}\n", Disp(&r.rc));
             return Err(ENODATA);
         }
-        let logs = logs::SupportedLogs::decode(out.get(..r.out_len).unwrap_or(&[])).map_err(|e| {
-            dev_warn!(self.pdev, "Get Supported Logs: {}\n", Disp(&e));
-            EPROTO
-        })?;
+        let logs =
+            logs::SupportedLogs::decode(out.get(..r.out_len).unwrap_or(&[])).map_err(|e| {
+                dev_warn!(self.pdev, "Get Supported Logs: {}\n", Disp(&e));
+                EPROTO
+            })?;
         let size = logs.find(&logs::CEL_UUID).ok_or(ENODATA)? as usize;
         if size > CEL_MAX {
-            dev_warn!(self.pdev, "CEL of {size} bytes is larger than {CEL_MAX}: ignored\n");
+            dev_warn!(
+                self.pdev,
+                "CEL of {size} bytes is larger than {CEL_MAX}: ignored\n"
+            );
             return Err(E2BIG);
         }
         let mut cel = KVec::with_capacity(size, GFP_KERNEL)?;
@@ -686,7 +726,12 @@ impl Swcci {
                 .command(opcode::GET_LOG, &input, &mut out)
                 .map_err(|e| mbox_errno(&e))?;
             if !r.rc.is_success() || r.out_len == 0 {
-                dev_warn!(self.pdev, "Get Log (CEL) at {}: {}\n", cel.len(), Disp(&r.rc));
+                dev_warn!(
+                    self.pdev,
+                    "Get Log (CEL) at {}: {}\n",
+                    cel.len(),
+                    Disp(&r.rc)
+                );
                 return Err(EIO);
             }
             let n = r.out_len.min(chunk);

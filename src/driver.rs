@@ -4,7 +4,6 @@
 //! node) and unbind.
 
 use crate::{
-    Disp,
     chardev::{Node, NodeId},
     debugfs_stats::{self, DebugfsDir},
     device::{mbox_errno, Kind, ProbeWaiter, Swcci},
@@ -14,6 +13,7 @@ use crate::{
         mailbox::{Mailbox, Timeouts},
         regs::PCI_CLASS_CXL_SWITCH_CCI,
     },
+    Disp,
 };
 use kernel::{
     device::{Bound, Core},
@@ -59,7 +59,11 @@ pub(crate) struct MboxIrqs<'bound> {
 impl<'bound> MboxIrqs<'bound> {
     /// Allocates MSI-X or MSI vectors up to the mailbox's message number and registers the
     /// handler on that vector.
-    fn new(pdev: &'bound pci::Device<Bound>, dev: Arc<Swcci>, msgnum: u8) -> Result<Pin<KBox<Self>>> {
+    fn new(
+        pdev: &'bound pci::Device<Bound>,
+        dev: Arc<Swcci>,
+        msgnum: u8,
+    ) -> Result<Pin<KBox<Self>>> {
         let nvec = u32::from(msgnum) + 1;
         let types = IrqTypes::default().with(IrqType::MsiX).with(IrqType::Msi);
         let vectors = pdev.alloc_irq_vectors(nvec, nvec.max(32), types)?;
@@ -96,9 +100,7 @@ pub(crate) struct SwcciData<'bound> {
 }
 
 /// Maps the BAR of each candidate register block until one holds a mailbox.
-fn find_mailbox(
-    pdev: &pci::Device<Bound>,
-) -> Result<(DevresBar, BlockContents, RegBlock)> {
+fn find_mailbox(pdev: &pci::Device<Bound>) -> Result<(DevresBar, BlockContents, RegBlock)> {
     let cfg = pdev
         .config_space_extended()
         .inspect_err(|_| dev_err!(pdev, "no PCIe extended configuration space\n"))?;
@@ -121,7 +123,13 @@ fn find_mailbox(
         match discover::scan_block(&BarIo(&bar), len, block, cxl_function) {
             Ok(found) => return Ok((bar, found, *block)),
             Err(e) => {
-                dev_dbg!(pdev, "BAR {} offset {:#x}: {}\n", block.bar, block.offset, Disp(&e));
+                dev_dbg!(
+                    pdev,
+                    "BAR {} offset {:#x}: {}\n",
+                    block.bar,
+                    block.offset,
+                    Disp(&e)
+                );
                 last = e;
             }
         }
@@ -147,11 +155,22 @@ impl pci::Driver for SwcciDriver {
 
         let (bar, found, block) = find_mailbox(pdev)?;
         let loc = found.mailbox;
-        let mbox = Mailbox::init(&BarIo(&bar), &mut ProbeWaiter::new(), loc, Timeouts::DEFAULT)
-            .map_err(|e| {
-                dev_err!(pdev, "mailbox at BAR {} + {:#x}: {}\n", block.bar, loc.base, Disp(&e));
-                mbox_errno(&e)
-            })?;
+        let mbox = Mailbox::init(
+            &BarIo(&bar),
+            &mut ProbeWaiter::new(),
+            loc,
+            Timeouts::DEFAULT,
+        )
+        .map_err(|e| {
+            dev_err!(
+                pdev,
+                "mailbox at BAR {} + {:#x}: {}\n",
+                block.bar,
+                loc.base,
+                Disp(&e)
+            );
+            mbox_errno(&e)
+        })?;
         let caps = mbox.caps();
 
         let id = NodeId::alloc(kind).inspect_err(|_| dev_err!(pdev, "no free device node\n"))?;
@@ -168,15 +187,25 @@ impl pci::Driver for SwcciDriver {
                     Some(irqs)
                 }
                 Err(e) => {
-                    dev_info!(pdev, "no interrupt for vector {} ({}): polling\n", caps.irq_msgnum(), e.to_errno());
+                    dev_info!(
+                        pdev,
+                        "no interrupt for vector {} ({}): polling\n",
+                        caps.irq_msgnum(),
+                        e.to_errno()
+                    );
                     None
                 }
             }
         };
 
         dev.read_identity();
-        let node = Node::register(dev.clone(), id)
-            .inspect_err(|e| dev_err!(pdev, "cannot register {}: {e:?}\n", dev.node_name.to_str().unwrap_or("?")))?;
+        let node = Node::register(dev.clone(), id).inspect_err(|e| {
+            dev_err!(
+                pdev,
+                "cannot register {}: {e:?}\n",
+                dev.node_name.to_str().unwrap_or("?")
+            )
+        })?;
         let debugfs = debugfs_stats::create(&dev);
 
         {

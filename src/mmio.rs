@@ -78,7 +78,10 @@ impl RegIo for BarIo<'_> {
     fn write64(&self, off: usize, val: u64) -> Result<(), IoError> {
         self.access(|bar| {
             bar.try_write32(val as u32, off)?;
-            bar.try_write32((val >> 32) as u32, off.checked_add(4).ok_or(kernel::error::code::EINVAL)?)
+            bar.try_write32(
+                (val >> 32) as u32,
+                off.checked_add(4).ok_or(kernel::error::code::EINVAL)?,
+            )
         })
     }
 }

@@ -10,15 +10,11 @@
 //! that sent it.
 
 use crate::{
-    Disp,
     device::Swcci,
     proto::{effects, opcode, payload::logs::Cel, rc::Errno},
-    sys,
+    sys, Disp,
 };
-use kernel::{
-    prelude::*,
-    sync::atomic::Relaxed,
-};
+use kernel::{prelude::*, sync::atomic::Relaxed};
 
 /// The kernel error for a protocol-core errno.
 pub(crate) fn errno(e: Errno) -> Error {
@@ -48,7 +44,10 @@ pub(crate) fn errno(e: Errno) -> Error {
 pub(crate) fn check_raw(dev: &Swcci, opcode: u16) -> Result {
     if sys::pci_access_locked_down() {
         if !dev.lockdown_logged.xchg(true, Relaxed) {
-            dev_warn!(dev.pdev, "raw commands refused: the kernel is locked down\n");
+            dev_warn!(
+                dev.pdev,
+                "raw commands refused: the kernel is locked down\n"
+            );
         }
         return Err(EPERM);
     }
@@ -60,8 +59,13 @@ pub(crate) fn check_raw(dev: &Swcci, opcode: u16) -> Result {
         );
         return Err(EPERM);
     }
-    if dev.quirks.no_timestamp && (opcode == opcode::GET_TIMESTAMP || opcode == opcode::SET_TIMESTAMP) {
-        dev_dbg!(dev.pdev, "command {opcode:04x}h refused: crashes this device (quirk)\n");
+    if dev.quirks.no_timestamp
+        && (opcode == opcode::GET_TIMESTAMP || opcode == opcode::SET_TIMESTAMP)
+    {
+        dev_dbg!(
+            dev.pdev,
+            "command {opcode:04x}h refused: crashes this device (quirk)\n"
+        );
         return Err(EOPNOTSUPP);
     }
     Ok(())
@@ -77,7 +81,11 @@ pub(crate) fn taint_for(dev: &Swcci, opcode: u16, input: &[u8], cel: &[u8]) {
     if !dev.taint_logged.xchg(true, Relaxed) {
         let comm = sys::current_comm();
         let pid = kernel::current!().pid();
-        let why: &dyn core::fmt::Display = if j.effectful { &j.reason } else { &"strict_taint=1" };
+        let why: &dyn core::fmt::Display = if j.effectful {
+            &j.reason
+        } else {
+            &"strict_taint=1"
+        };
         let why = Disp(why);
         if j.depth > 0 {
             dev_warn!(

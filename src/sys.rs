@@ -24,7 +24,9 @@ pub(crate) fn pci_access_locked_down() -> bool {
     #[cfg(CONFIG_SECURITY)]
     {
         // SAFETY: `security_locked_down()` has no preconditions; it returns 0 or -EPERM.
-        unsafe { bindings::security_locked_down(bindings::lockdown_reason_LOCKDOWN_PCI_ACCESS) != 0 }
+        unsafe {
+            bindings::security_locked_down(bindings::lockdown_reason_LOCKDOWN_PCI_ACCESS) != 0
+        }
     }
     // Without SECURITY there is no lockdown.
     #[cfg(not(CONFIG_SECURITY))]
