@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Benchmarks, side by side in one guest boot, reported as numbers and ratios (not part of the
+# test suite: nothing here passes or fails on speed).
+#
+#   tools/bench.sh [--arch ARCH] [--scenario bench[,bench-emu]]
+set -euo pipefail
+. "$(dirname "$0")/setup/lib.sh"
+
+arch=x86_64
+scenario=bench
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--arch) arch=$2; shift ;;
+	--scenario) scenario=$2; shift ;;
+	*) die "unknown option $1" ;;
+	esac
+	shift
+done
+need_root "the benchmarks"
+out=${OUT:-$SWCCI_TOP/out}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
+"$SWCCI_TOP/tools/setup/host.sh"
+kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
+qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
+bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
+case "$arch" in
+x86_64) image=arch/x86/boot/bzImage busybox=/bin/busybox ;;
+arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
+*) die "benchmarks run on x86_64 or arm64" ;;
+esac
+exec "$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
+	--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" --busybox "$busybox" \
+	--qemu-dir "$qemu_dir" --out "$out" --scenario "$scenario"

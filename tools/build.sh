@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build everything a test boot needs for one architecture:
+#   tools/build.sh [ARCH]
+# - the module (make, against the cached kernel tree of ARCH), signed with the tree's key;
+# - the guest programs, statically linked for ARCH: swcci-ktest, the swcci CLI, the C ABI
+#   tests (and their 32-bit build on x86_64);
+# - the host runner.
+# Prints the guest program directory. Cargo output lives in $SWCCI_CACHE/cargo-target.
+set -euo pipefail
+. "$(dirname "$0")/setup/lib.sh"
+
+arch=${1:-x86_64}
+case "$arch" in
+x86_64) triple=x86_64-unknown-linux-gnu cc=gcc ;;
+arm64) triple=aarch64-unknown-linux-gnu cc=aarch64-linux-gnu-gcc ;;
+arm) triple=armv7-unknown-linux-gnueabihf cc=arm-linux-gnueabihf-gcc ;;
+*) die "unknown architecture '$arch'" ;;
+esac
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
+bin="$SWCCI_CACHE/guest-bin/$arch"
+mkdir -p "$bin"
+
+kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir "$arch") ||
+	die "no kernel tree for $arch: run tools/setup/kernel.sh $arch"
+
+log "building the module for $arch"
+make -s -C "$SWCCI_TOP" KDIR="$kdir" modules >&2 || die "module build failed"
+cp "$SWCCI_TOP/cxl_swcci.ko" "$bin/../cxl_swcci-$arch.ko"
+
+log "building the guest programs for $arch ($triple, static)"
+cargo_target_flags=()
+if [ "$arch" != x86_64 ]; then
+	"$SWCCI_TOP/tools/setup/cross-std.sh" "$triple" >&2
+	cargo_target_flags=(-Zbuild-std=std,panic_unwind)
+	export RUSTC_BOOTSTRAP=1
+	upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+	export "CARGO_TARGET_${upper}_LINKER=$cc"
+fi
+upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+export "CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static"
+(cd "$SWCCI_TOP/tools" && cargo build --quiet --release --locked --target "$triple" \
+	"${cargo_target_flags[@]}" -p swcci-ktest -p swcci-cli) >&2 || die "guest programs failed to build"
+for p in swcci-ktest swcci; do
+	cp "$CARGO_TARGET_DIR/$triple/release/$p" "$bin/"
+done
+
+log "building the C ABI tests for $arch"
+cflags=(-static -O2 -Wall -Wextra -Werror -I"$SWCCI_TOP/include/uapi")
+"$cc" "${cflags[@]}" -o "$bin/swcci-abi-test" "$SWCCI_TOP/tools/testing/c/abi-test.c" ||
+	die "C ABI test failed to build"
+if [ "$arch" = x86_64 ]; then
+	gcc -m32 "${cflags[@]}" -I/usr/include/x86_64-linux-gnu -o "$bin/swcci-abi-test32" \
+		"$SWCCI_TOP/tools/testing/c/abi-test.c" || die "32-bit C ABI test failed to build"
+fi
+
+log "building the runner"
+(cd "$SWCCI_TOP/tools" && cargo build --quiet --release --locked -p swcci-runner) >&2 ||
+	die "runner failed to build"
+echo "$bin"

@@ -1,0 +1,36 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The README's main command: sets up this machine if needed, builds the kernel tree and the
+# module, boots a QEMU guest with an emulated CXL switch (switch mailbox CCI, two type-3
+# devices) and shows the driver working: the probe line from dmesg, then `swcci list`,
+# `identify`, `switch-info`, `ports` and a tunnelled Identify of a type-3 device.
+#
+#   tools/demo.sh [--arch x86_64|arm64]
+set -euo pipefail
+. "$(dirname "$0")/setup/lib.sh"
+
+arch=x86_64
+if [ "${1:-}" = --arch ]; then
+	arch=$2
+fi
+need_root "the demo (it installs packages and runs QEMU)"
+out=${OUT:-$SWCCI_TOP/out}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
+
+log "step 1/4: host setup"
+"$SWCCI_TOP/tools/setup/host.sh"
+log "step 2/4: kernel tree for $arch (about 4 min the first time, cached after)"
+kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
+log "step 3/4: QEMU and the build"
+qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
+bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
+case "$arch" in
+x86_64) image=arch/x86/boot/bzImage busybox=/bin/busybox ;;
+arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
+*) die "the demo runs on x86_64 or arm64" ;;
+esac
+log "step 4/4: booting the guest"
+exec "$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
+	--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" --busybox "$busybox" \
+	--qemu-dir "$qemu_dir" --out "$out" --scenario demo

@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! swcci-runner: boots QEMU guests with emulated CXL switches and runs the in-guest suite.
+//!
+//! For each scenario (one boot): builds an initramfs (busybox, the module, the guest programs,
+//! the topology as JSON), starts QEMU (TCG by default) with the kernel console on a pipe and the
+//! test output on a virtio console written to a file, prints test results as they arrive, kills
+//! a guest that stops making progress, and judges the boot: every KTAP test passed, a summary
+//! line arrived, and the kernel log has no oops, BUG, WARN, lockdep or sleep-in-atomic report.
+//! Logs go to OUT/<arch>/<scenario>/{kernel.log,tests.log,qemu.log}.
+
+mod cpio;
+mod topology;
+
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use topology::Topology;
+
+/// Kernel log lines that fail a boot.
+const KERNEL_TROUBLE: &[&str] = &[
+    "Kernel panic",
+    "Oops:",
+    "Oops -",
+    "kernel BUG at",
+    "BUG:",
+    "WARNING:",
+    "UBSAN:",
+    "possible circular locking",
+    "possible recursive locking",
+    "sleeping function called from invalid context",
+    "general protection fault",
+    "INFO: task",
+    "rcu: INFO",
+    "refcount_t:",
+    "suspected memory leak",
+    "panicked at",
+];
+
+/// One boot of the bench.
+#[derive(Clone, Debug)]
+struct Scenario {
+    name: &'static str,
+    switches: usize,
+    type3: usize,
+    cmdline: &'static str,
+    /// Prints every guest line (the demo).
+    verbose: bool,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "demo",
+        switches: 1,
+        type3: 2,
+        cmdline: "",
+        verbose: true,
+    },
+    Scenario {
+        name: "main",
+        switches: 2,
+        type3: 2,
+        cmdline: "",
+        verbose: false,
+    },
+    Scenario {
+        name: "taint",
+        switches: 1,
+        type3: 2,
+        cmdline: "",
+        verbose: false,
+    },
+    Scenario {
+        name: "taint-strict",
+        switches: 1,
+        type3: 2,
+        cmdline: "",
+        verbose: false,
+    },
+    Scenario {
+        name: "lockdown",
+        switches: 1,
+        type3: 2,
+        cmdline: "lockdown=integrity",
+        verbose: false,
+    },
+    Scenario {
+        name: "bench",
+        switches: 1,
+        type3: 2,
+        cmdline: "",
+        verbose: true,
+    },
+];
+
+/// The default scenarios of a test run.
+const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown";
+
+struct Args {
+    arch: String,
+    kernel: PathBuf,
+    module: PathBuf,
+    guest_bin: PathBuf,
+    busybox: PathBuf,
+    qemu_dir: PathBuf,
+    out: PathBuf,
+    scenarios: Vec<String>,
+    filter: String,
+    switches: Option<usize>,
+    type3: Option<usize>,
+    timeout: u64,
+    idle_timeout: u64,
+    kvm: bool,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: swcci-runner --arch ARCH --kernel IMAGE --module KO --guest-bin DIR --busybox BIN \\
+       --qemu-dir DIR --out DIR [--scenario a,b,...] [--filter TEST] [--switches N] [--type3 N] \\
+       [--timeout SECS] [--idle-timeout SECS] [--kvm]
+scenarios: {}",
+        SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        arch: "x86_64".into(),
+        kernel: PathBuf::new(),
+        module: PathBuf::new(),
+        guest_bin: PathBuf::new(),
+        busybox: PathBuf::from("/bin/busybox"),
+        qemu_dir: PathBuf::new(),
+        out: PathBuf::from("out"),
+        scenarios: DEFAULT_SCENARIOS.split(',').map(String::from).collect(),
+        filter: String::new(),
+        switches: None,
+        type3: None,
+        timeout: 1200,
+        idle_timeout: 300,
+        kvm: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().unwrap_or_else(|| usage());
+        match k.as_str() {
+            "--arch" => a.arch = v(),
+            "--kernel" => a.kernel = v().into(),
+            "--module" => a.module = v().into(),
+            "--guest-bin" => a.guest_bin = v().into(),
+            "--busybox" => a.busybox = v().into(),
+            "--qemu-dir" => a.qemu_dir = v().into(),
+            "--out" => a.out = v().into(),
+            "--scenario" => {
+                a.scenarios = v()
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            }
+            "--filter" => a.filter = v(),
+            "--switches" => a.switches = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--type3" => a.type3 = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--timeout" => a.timeout = v().parse().unwrap_or_else(|_| usage()),
+            "--idle-timeout" => a.idle_timeout = v().parse().unwrap_or_else(|_| usage()),
+            "--kvm" => a.kvm = true,
+            _ => usage(),
+        }
+    }
+    a
+}
+
+/// The init script of the guest.
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t securityfs securityfs /sys/kernel/security
+mount -t tmpfs tmpfs /tmp
+arg() { sed -n "s/.*swcci\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+scenario=$(arg scenario)
+filter=$(arg filter)
+i=0
+while [ ! -e /dev/hvc0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+exec >/dev/hvc0 2>&1
+echo "swcci: guest up, scenario $scenario, kernel $(uname -r)"
+/swcci/bin/swcci-ktest --scenario "$scenario" --filter "$filter"
+echo "swcci: guest done"
+sync
+poweroff -f
+"#;
+
+fn build_initramfs(args: &Args, topo: &Topology, path: &Path) -> Result<()> {
+    let mut c = cpio::Cpio::default();
+    for d in [
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "etc",
+        "etc/swcci",
+        "swcci",
+        "swcci/bin",
+        "root",
+    ] {
+        c.dir(d);
+    }
+    c.chardev("dev/console", 5, 1);
+    c.chardev("dev/null", 1, 3);
+    let read = |p: &Path| fs::read(p).with_context(|| format!("read {}", p.display()));
+    c.file("bin/busybox", 0o755, &read(&args.busybox)?);
+    c.symlink("bin/sh", "busybox");
+    c.file("init", 0o755, INIT.as_bytes());
+    c.file("swcci/cxl_swcci.ko", 0o644, &read(&args.module)?);
+    for e in fs::read_dir(&args.guest_bin)
+        .with_context(|| format!("read {}", args.guest_bin.display()))?
+    {
+        let e = e?;
+        if e.file_type()?.is_file() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            c.file(&format!("swcci/bin/{name}"), 0o755, &read(&e.path())?);
+        }
+    }
+    c.file(
+        "etc/swcci/topology.json",
+        0o644,
+        serde_json::to_string_pretty(topo)?.as_bytes(),
+    );
+    let mut f = fs::File::create(path)?;
+    c.write_to(&mut f)?;
+    Ok(())
+}
+
+/// Counts of one boot.
+#[derive(Default, Debug)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    summary: bool,
+    failed_names: Vec<String>,
+}
+
+fn parse_ktap(text: &str) -> Tally {
+    let mut t = Tally::default();
+    for l in text.lines() {
+        let l = l.trim_end();
+        if let Some(rest) = l.strip_prefix("not ok ") {
+            t.failed += 1;
+            t.failed_names
+                .push(rest.split_whitespace().nth(1).unwrap_or("?").to_string());
+        } else if let Some(rest) = l.strip_prefix("ok ") {
+            if rest.contains("# SKIP") {
+                t.skipped += 1;
+            } else {
+                t.passed += 1;
+            }
+        } else if l.ends_with(" failed") && l.contains(" passed, ") {
+            t.summary = true;
+        }
+    }
+    t
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn qemu_command(
+    args: &Args,
+    sc: &Scenario,
+    work: &Path,
+    initrd: &Path,
+    topo: &Topology,
+) -> Result<Command> {
+    let (bin, console, mut base): (&str, &str, Vec<String>) = match args.arch.as_str() {
+        "x86_64" => (
+            "qemu-system-x86_64",
+            "ttyS0",
+            vec!["-M".into(), "q35,cxl=on".into(), "-m".into(), "2G".into()],
+        ),
+        "arm64" => (
+            "qemu-system-aarch64",
+            "ttyAMA0",
+            vec![
+                "-M".into(),
+                "virt,gic-version=3".into(),
+                "-cpu".into(),
+                "cortex-a57".into(),
+                "-m".into(),
+                "2G".into(),
+            ],
+        ),
+        "arm" => (
+            "qemu-system-arm",
+            "ttyAMA0",
+            vec![
+                "-M".into(),
+                "virt,highmem=off".into(),
+                "-cpu".into(),
+                "cortex-a15".into(),
+                "-m".into(),
+                "1G".into(),
+            ],
+        ),
+        a => bail!("unknown architecture {a}"),
+    };
+    base.extend(["-smp".into(), "2".into()]);
+    base.extend([
+        "-accel".into(),
+        if args.kvm { "kvm".into() } else { "tcg".into() },
+    ]);
+    let mut cmdline = format!(
+        "console={console} panic=-1 oops=panic kunit.filter_glob=swcci* swcci.scenario={}",
+        sc.name
+    );
+    if !args.filter.is_empty() {
+        cmdline.push_str(&format!(" swcci.filter={}", args.filter));
+    }
+    if !sc.cmdline.is_empty() {
+        cmdline.push(' ');
+        cmdline.push_str(sc.cmdline);
+    }
+    let mut cmd = Command::new(args.qemu_dir.join(bin));
+    cmd.args(&base)
+        .args(["-nodefaults", "-display", "none", "-no-reboot"])
+        .args([
+            "-chardev",
+            "stdio,id=kcon,signal=off",
+            "-serial",
+            "chardev:kcon",
+        ])
+        .arg("-kernel")
+        .arg(&args.kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", &cmdline])
+        .args(["-device", "virtio-serial-pci,id=vser0"])
+        .args([
+            "-chardev",
+            &format!("file,id=tests,path={}", work.join("tests.log").display()),
+            "-device",
+            "virtconsole,chardev=tests,id=testcon",
+        ])
+        .args(topo.qemu_args(work)?);
+    Ok(cmd)
+}
+
+struct Verdict {
+    tally: Tally,
+    problems: Vec<String>,
+}
+
+fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
+    let tag = format!("{}/{}", args.arch, sc.name);
+    let work = args.out.join(&args.arch).join(sc.name);
+    if work.exists() {
+        fs::remove_dir_all(&work).with_context(|| format!("clean {}", work.display()))?;
+    }
+    fs::create_dir_all(&work)?;
+    let mut topo = Topology::new(
+        &args.arch,
+        args.switches.unwrap_or(sc.switches),
+        args.type3.unwrap_or(sc.type3),
+        args.arch == "x86_64",
+    );
+    topo.arch = args.arch.clone();
+    let initrd = work.join("initramfs.cpio");
+    build_initramfs(args, &topo, &initrd)?;
+    fs::File::create(work.join("tests.log"))?;
+    let mut cmd = qemu_command(args, sc, &work, &initrd, &topo)?;
+    fs::write(work.join("qemu.cmd"), format!("{cmd:?}\n"))?;
+    let qemu_log = fs::File::create(work.join("qemu.log"))?;
+    let mut child: Child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(qemu_log))
+        .spawn()
+        .with_context(|| format!("start {}", args.qemu_dir.display()))?;
+    eprintln!(
+        "[{tag}] booting ({} switch(es), {} type-3 each)",
+        topo.switches.len(),
+        args.type3.unwrap_or(sc.type3)
+    );
+
+    let activity = Arc::new(AtomicU64::new(now_ms()));
+    let trouble = Arc::new(Mutex::new(Vec::<String>::new()));
+    let kernel_log = work.join("kernel.log");
+    let stdout = child.stdout.take().context("QEMU stdout")?;
+    let reader = {
+        let activity = activity.clone();
+        let trouble = trouble.clone();
+        let mut log = fs::File::create(&kernel_log)?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n').map_while(|l| l.ok()) {
+                let line = String::from_utf8_lossy(&line).into_owned();
+                let _ = writeln!(log, "{line}");
+                activity.store(now_ms(), Ordering::Relaxed);
+                if KERNEL_TROUBLE.iter().any(|p| line.contains(p)) {
+                    if let Ok(mut t) = trouble.lock() {
+                        t.push(line.trim().to_string());
+                    }
+                }
+            }
+        })
+    };
+
+    let started = Instant::now();
+    let mut tests = fs::File::open(work.join("tests.log"))?;
+    let mut pending = String::new();
+    let mut all_tests = String::new();
+    let mut last_test = String::from("(none)");
+    let mut killed = None;
+    let mut consume = |tests: &mut fs::File, last_test: &mut String, all: &mut String| {
+        let mut buf = String::new();
+        let _ = tests.read_to_string(&mut buf);
+        if buf.is_empty() {
+            return;
+        }
+        activity.store(now_ms(), Ordering::Relaxed);
+        pending.push_str(&buf);
+        while let Some(i) = pending.find('\n') {
+            let line: String = pending.drain(..=i).collect();
+            let line = line.trim_end_matches(['\r', '\n']).to_string();
+            all.push_str(&line);
+            all.push('\n');
+            if let Some(name) = line.strip_prefix("# running ") {
+                *last_test = name.to_string();
+            }
+            let interesting = sc.verbose
+                || line.starts_with("ok ")
+                || line.starts_with("not ok ")
+                || line.ends_with(" failed")
+                || line.starts_with("swcci:");
+            if interesting && !line.starts_with("# running ") {
+                println!("[{tag}] {line}");
+            }
+        }
+    };
+    loop {
+        consume(&mut tests, &mut last_test, &mut all_tests);
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        let idle = now_ms().saturating_sub(activity.load(Ordering::Relaxed)) / 1000;
+        if idle >= args.idle_timeout {
+            killed = Some(format!(
+                "guest hung: no output for {idle} s (last test started: {last_test}); killed"
+            ));
+        } else if started.elapsed() > Duration::from_secs(args.timeout) {
+            killed = Some(format!(
+                "guest ran longer than {} s (last test started: {last_test}); killed",
+                args.timeout
+            ));
+        }
+        if killed.is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = reader.join();
+    consume(&mut tests, &mut last_test, &mut all_tests);
+    if !pending.is_empty() {
+        all_tests.push_str(&pending);
+    }
+
+    // Failed tests: print their diagnostics (lines between "# running" and "not ok").
+    if !sc.verbose {
+        let mut block = Vec::new();
+        for l in all_tests.lines() {
+            if l.starts_with("# running ") {
+                block.clear();
+            }
+            block.push(l);
+            if l.starts_with("not ok ") {
+                for b in &block {
+                    println!("[{tag}]   | {b}");
+                }
+            }
+        }
+    }
+
+    let tally = parse_ktap(&all_tests);
+    let mut problems = Vec::new();
+    if let Some(k) = killed {
+        problems.push(k);
+    }
+    if let Ok(t) = trouble.lock() {
+        for l in t.iter().take(5) {
+            problems.push(format!("kernel log: {l}"));
+        }
+    }
+    if tally.failed > 0 {
+        problems.push(format!(
+            "{} test(s) failed: {}",
+            tally.failed,
+            tally.failed_names.join(", ")
+        ));
+    }
+    if !tally.summary && problems.is_empty() {
+        problems
+            .push("the guest did not finish the suite (no summary line; see kernel.log)".into());
+    }
+    if tally.passed + tally.failed + tally.skipped == 0 && problems.is_empty() {
+        problems.push("no test ran".into());
+    }
+    eprintln!(
+        "[{tag}] {} in {:.0} s: {} passed, {} failed, {} skipped; logs in {}",
+        if problems.is_empty() { "PASS" } else { "FAIL" },
+        started.elapsed().as_secs_f64(),
+        tally.passed,
+        tally.failed,
+        tally.skipped,
+        work.display()
+    );
+    Ok(Verdict { tally, problems })
+}
+
+fn main() {
+    let args = parse_args();
+    for (what, p) in [
+        ("--kernel", &args.kernel),
+        ("--module", &args.module),
+        ("--guest-bin", &args.guest_bin),
+        ("--busybox", &args.busybox),
+        ("--qemu-dir", &args.qemu_dir),
+    ] {
+        if p.as_os_str().is_empty() || !p.exists() {
+            eprintln!("swcci-runner: {what} {} does not exist", p.display());
+            std::process::exit(2);
+        }
+    }
+    let mut scenarios = Vec::new();
+    for name in &args.scenarios {
+        match SCENARIOS.iter().find(|s| s.name == name) {
+            Some(s) => scenarios.push(s.clone()),
+            None => {
+                eprintln!("swcci-runner: unknown scenario {name}");
+                usage();
+            }
+        }
+    }
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut reasons = Vec::new();
+    for sc in &scenarios {
+        match run_scenario(&args, sc) {
+            Ok(v) => {
+                passed += v.tally.passed;
+                failed += v.tally.failed;
+                skipped += v.tally.skipped;
+                for p in v.problems {
+                    reasons.push(format!("{}/{}: {p}", args.arch, sc.name));
+                }
+            }
+            Err(e) => reasons.push(format!("{}/{}: {e:#}", args.arch, sc.name)),
+        }
+    }
+    for r in &reasons {
+        eprintln!("swcci: FAIL: {r}");
+    }
+    println!(
+        "{} (arch {}): {passed} passed, {failed} failed, {skipped} skipped",
+        args.arch, args.arch
+    );
+    std::process::exit(if reasons.is_empty() { 0 } else { 1 });
+}
