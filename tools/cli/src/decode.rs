@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Response payloads, decoded by `swcci-proto`, turned into named fields with units: the rows
+//! and objects the commands print.
+//!
+//! Decoders take the raw output bytes so that a malformed response is reported with the name
+//! of the field it ends in; longer payloads than the layout needs are accepted (newer
+//! specification revisions append fields).
+
+use crate::output::{Field, Group, Record};
+use serde_json::Value;
+use std::path::Path;
+use swcci::TunnelResult;
+use swcci_proto::opcode;
+use swcci_proto::payload::bg::BgOpStatus;
+use swcci_proto::payload::identify::Identify;
+use swcci_proto::payload::logs::{self, effect, Cel, CelEntry, SupportedLog, SupportedLogs};
+use swcci_proto::payload::switch::{
+    self, BindingStatus, IdentifySwitch, PortInfo, PortStates, VcsInfo, VcsInfos, VppbInfo,
+};
+use swcci_proto::rc::ReturnCode;
+use swcci_proto::uapi::{self, SwcciInfo};
+use swcci_proto::wire::DecodeError;
+
+/// A return code: `key` is the number, `name_key` the specification's name.
+pub fn rc_named(key: &'static str, name_key: &'static str, rc: ReturnCode) -> Field {
+    Field::new(key, rc.to_string(), rc.raw()).with(name_key, rc.name().unwrap_or("unknown"))
+}
+
+/// A return code as `rc` and `rc_name`.
+pub fn rc_field(rc: ReturnCode) -> Field {
+    rc_named("rc", "rc_name", rc)
+}
+
+/// An opcode: `5100h` in text, a number in JSON, with its name as `opcode_name`.
+pub fn opcode_field(key: &'static str, name_key: &'static str, op: u16) -> Field {
+    let name = opcode::name(op);
+    let text = match name {
+        Some(n) => format!("{op:04x}h ({n})"),
+        None => format!("{op:04x}h"),
+    };
+    Field::new(key, text, op).with(name_key, name)
+}
+
+/// An enumerated value: its name in text and JSON, the raw value as `code_key`.
+fn named(key: &'static str, code_key: &'static str, name: String, raw: u8) -> Field {
+    Field::new(key, name.clone(), name).with(code_key, raw)
+}
+
+/// Names of the bits set in `value`; bits without a name are `bitN`.
+pub fn bit_names<T: Copy + Into<u64>>(value: T, names: &[(T, &str)]) -> Vec<String> {
+    let v: u64 = value.into();
+    let mut known = 0u64;
+    let mut out = Vec::new();
+    for &(bit, name) in names {
+        let bit: u64 = bit.into();
+        known |= bit;
+        if v & bit != 0 {
+            out.push(name.to_string());
+        }
+    }
+    let unknown = v & !known;
+    out.extend(
+        (0..64)
+            .filter(|i| (unknown >> i) & 1 != 0)
+            .map(|i| format!("bit{i}")),
+    );
+    out
+}
+
+/// GT/s from tenths of GT/s: `2.5`, `32`.
+fn gts_text(decigt: u16) -> String {
+    if decigt.is_multiple_of(10) {
+        (decigt / 10).to_string()
+    } else {
+        format!("{}.{}", decigt / 10, decigt % 10)
+    }
+}
+
+fn gts_json(decigt: Option<u16>) -> Value {
+    decigt
+        .and_then(|d| serde_json::Number::from_f64(f64::from(d) / 10.0))
+        .map_or(Value::Null, Value::Number)
+}
+
+/// A link speed code as text without the unit: `32`, `-` (no link), `07h?` (undefined).
+fn speed_text(code: u8) -> String {
+    match switch::link_speed_decigt(code) {
+        Some(d) => gts_text(d),
+        None if code == 0 => "-".to_string(),
+        None => format!("{code:02x}h?"),
+    }
+}
+
+/// Identify (0001h).
+pub fn identify(buf: &[u8]) -> Result<Record, DecodeError> {
+    Ok(identify_record(&Identify::decode(buf)?))
+}
+
+fn identify_record(id: &Identify) -> Record {
+    let size = match id.max_msg_size() {
+        Some(n) => Field::new("max_msg_size", format!("{n} bytes"), n),
+        None => Field::new(
+            "max_msg_size",
+            format!("invalid (2^{})", id.max_msg_size_log2),
+            Value::Null,
+        ),
+    };
+    Record(vec![
+        Field::hex("vendor_id", id.vendor_id, 4),
+        Field::hex("device_id", id.device_id, 4),
+        Field::hex("subsys_vendor_id", id.subsys_vendor_id, 4),
+        Field::hex("subsys_id", id.subsys_id, 4),
+        Field::hex("serial", id.serial, 16),
+        size.with("max_msg_size_log2", id.max_msg_size_log2),
+        named(
+            "component_type",
+            "component_type_code",
+            id.component_type.to_string(),
+            id.component_type.raw(),
+        ),
+    ])
+}
+
+/// Identify Switch Device (5100h).
+pub fn identify_switch(buf: &[u8]) -> Result<Record, DecodeError> {
+    let s = IdentifySwitch::decode(buf)?;
+    let ports: Vec<u8> = s.active_port_ids().collect();
+    let vcs: Vec<u8> = s.active_vcs_ids().collect();
+    Ok(Record(vec![
+        Field::num("ingress_port", s.ingress_port),
+        Field::num("physical_ports", s.num_physical_ports),
+        Field::num("vcs_count", s.num_vcs),
+        Field::ids("active_ports", &ports),
+        Field::ids("active_vcs", &vcs),
+        Field::num("total_vppbs", s.total_vppbs),
+        Field::num("bound_vppbs", s.bound_vppbs),
+        Field::num("hdm_decoders", s.hdm_decoders),
+    ]))
+}
+
+/// Get Physical Port State (5101h): one row per port.
+pub fn ports(buf: &[u8]) -> Result<Vec<Record>, DecodeError> {
+    Ok(PortStates::decode(buf)?
+        .iter()
+        .map(|p| port_record(&p))
+        .collect())
+}
+
+fn width_text(lanes: u8) -> String {
+    if lanes == 0 {
+        "-".to_string()
+    } else {
+        format!("x{lanes}")
+    }
+}
+
+/// Supported link speeds vector: bit N is speed code N + 1.
+fn speeds_field(mask: u8) -> Field {
+    let decigts: Vec<u16> = (0u8..8)
+        .filter(|i| mask & (1 << i) != 0)
+        .filter_map(|i| switch::link_speed_decigt(i.saturating_add(1)))
+        .collect();
+    let unknown = (0u8..8).filter(|i| mask & (1 << i) != 0).count() != decigts.len();
+    let mut text = crate::output::join(decigts.iter().map(|&d| gts_text(d)));
+    if !decigts.is_empty() {
+        text.push_str(" GT/s");
+    }
+    if unknown {
+        text.push_str(&format!(" (mask {mask:02x}h)"));
+    }
+    let json: Vec<Value> = decigts.iter().map(|&d| gts_json(Some(d))).collect();
+    Field::new("speeds", text, json).with("speeds_mask", mask)
+}
+
+/// One port information block.
+pub fn port_record(p: &PortInfo) -> Record {
+    let (cur, max) = (p.current_link_speed, p.max_link_speed);
+    Record(vec![
+        Field::num("port", p.port_id),
+        named(
+            "state",
+            "state_code",
+            p.config_state.to_string(),
+            p.config_state.raw(),
+        ),
+        named(
+            "type",
+            "type_code",
+            p.connected_type.to_string(),
+            p.connected_type.raw(),
+        ),
+        named(
+            "mode",
+            "mode_code",
+            p.connected_mode.to_string(),
+            p.connected_mode.raw(),
+        ),
+        Field::names(
+            "cxl_modes",
+            bit_names(p.supported_cxl_modes, switch::CXL_MODE_NAMES),
+        )
+        .with("cxl_modes_mask", p.supported_cxl_modes),
+        Field::new(
+            "width",
+            format!(
+                "{}/{}",
+                width_text(p.negotiated_link_width),
+                width_text(p.max_link_width)
+            ),
+            p.negotiated_link_width,
+        )
+        .with("max_width", p.max_link_width),
+        Field::new(
+            "speed",
+            format!("{}/{} GT/s", speed_text(cur), speed_text(max)),
+            gts_json(switch::link_speed_decigt(cur)),
+        )
+        .with("speed_code", cur)
+        .with("max_speed", gts_json(switch::link_speed_decigt(max)))
+        .with("max_speed_code", max),
+        speeds_field(p.supported_speeds),
+        named("ltssm", "ltssm_code", p.ltssm.to_string(), p.ltssm.raw()),
+        Field::num("first_lane", p.first_lane),
+        Field::names("flags", bit_names(p.link_state, switch::LINK_FLAG_NAMES))
+            .with("flags_mask", p.link_state),
+        Field::num("ld_count", p.supported_ld_count),
+    ])
+}
+
+/// Get Virtual CXL Switch Info (5200h) answering a request with `start` and `limit`: one group
+/// per VCS with its listed vPPBs.
+pub fn vcs(buf: &[u8], start: u8, limit: u8) -> Result<Vec<Group>, DecodeError> {
+    let infos = VcsInfos::decode(buf, start, limit)?;
+    Ok(infos.iter().map(|v| vcs_group(&v)).collect())
+}
+
+fn vcs_group(v: &VcsInfo<'_>) -> Group {
+    Group {
+        head: Record(vec![
+            Field::num("vcs", v.vcs_id),
+            named("state", "state_code", v.state.to_string(), v.state.raw()),
+            Field::num("usp", v.usp_id),
+            Field::num("vppb_count", v.num_vppbs),
+        ]),
+        children: v.vppbs().map(|(id, b)| vppb_record(id, &b)).collect(),
+    }
+}
+
+fn opt_num(key: &'static str, n: Option<u8>) -> Field {
+    match n {
+        Some(n) => Field::num(key, n),
+        None => Field::new(key, "-", Value::Null),
+    }
+}
+
+fn vppb_record(id: u8, b: &VppbInfo) -> Record {
+    let (port, ld) = match b.status {
+        BindingStatus::Unbound => (None, None),
+        BindingStatus::BoundPort => (Some(b.port), None),
+        _ => (Some(b.port), Some(b.ld)),
+    };
+    Record(vec![
+        Field::num("vppb", id),
+        named(
+            "binding",
+            "binding_code",
+            b.status.to_string(),
+            b.status.raw(),
+        ),
+        opt_num("port", port),
+        opt_num("ld", ld),
+    ])
+}
+
+/// Get Supported Logs (0400h): one row per log.
+pub fn logs(buf: &[u8]) -> Result<Vec<Record>, DecodeError> {
+    Ok(SupportedLogs::decode(buf)?
+        .iter()
+        .map(|l| log_record(&l))
+        .collect())
+}
+
+/// The size of the Command Effects Log from a Get Supported Logs output, if it is listed.
+pub fn cel_size(buf: &[u8]) -> Result<Option<u32>, DecodeError> {
+    Ok(SupportedLogs::decode(buf)?.find(&logs::CEL_UUID))
+}
+
+fn log_record(l: &SupportedLog) -> Record {
+    let name = logs::log_name(&l.uuid);
+    Record(vec![
+        Field::new("uuid", l.uuid.to_string(), l.uuid.to_string()),
+        Field::new("name", name.unwrap_or("-"), name),
+        Field::new("size", format!("{} bytes", l.size), l.size),
+    ])
+}
+
+/// A Command Effects Log: one row per entry (a trailing partial entry is ignored).
+pub fn cel(buf: &[u8]) -> Vec<Record> {
+    Cel::new(buf).iter().map(|e| cel_record(&e)).collect()
+}
+
+fn cel_record(e: &CelEntry) -> Record {
+    let name = opcode::name(e.opcode);
+    Record(vec![
+        Field::new("opcode", format!("{:04x}h", e.opcode), e.opcode),
+        Field::new("name", name.unwrap_or("-"), name),
+        Field::names("effects", bit_names(e.effect, effect::NAMES)).with("effects_mask", e.effect),
+    ])
+}
+
+/// Background Operation Status (0002h).
+pub fn bg_status(buf: &[u8]) -> Result<Record, DecodeError> {
+    let s = BgOpStatus::decode(buf)?;
+    Ok(Record(vec![
+        Field::new("running", if s.running { "yes" } else { "no" }, s.running),
+        Field::new("percent", format!("{}%", s.percent), s.percent),
+        opcode_field("opcode", "opcode_name", s.opcode),
+        rc_field(s.rc),
+        Field::hex("vendor_status", s.vendor_status, 4),
+    ]))
+}
+
+/// One row of `swcci list`.
+pub fn list_row(path: &Path, info: &SwcciInfo) -> Record {
+    let identified = info.flags & uapi::SWCCI_INFO_IDENTIFIED != 0;
+    let (vid_did, serial) = if identified {
+        (
+            Field::new(
+                "vid_did",
+                format!("{:04x}:{:04x}", info.vendor_id, info.device_id),
+                format!("{:04x}:{:04x}", info.vendor_id, info.device_id),
+            )
+            .with("vendor_id", info.vendor_id)
+            .with("device_id", info.device_id),
+            Field::hex("serial", info.serial, 16),
+        )
+    } else {
+        (
+            Field::new("vid_did", "-", Value::Null)
+                .with("vendor_id", Value::Null)
+                .with("device_id", Value::Null),
+            Field::new("serial", "-", Value::Null),
+        )
+    };
+    let irq = info.flags & uapi::SWCCI_INFO_IRQ != 0;
+    let pci = swcci::info_str(&info.pci_addr);
+    Record(vec![
+        Field::new(
+            "node",
+            path.display().to_string(),
+            path.display().to_string(),
+        ),
+        Field::new("pci_address", pci.clone(), pci),
+        vid_did.label("VID:DID"),
+        serial,
+        Field::new(
+            "payload_size",
+            format!("{} bytes", info.payload_size),
+            info.payload_size,
+        ),
+        Field::new(
+            "mode",
+            if irq { "interrupt" } else { "poll" },
+            if irq { "interrupt" } else { "poll" },
+        ),
+    ])
+}
+
+/// The tunnel path and return codes of a tunnelled command.
+pub fn tunnel_record(port: u8, ld: Option<u8>, t: &TunnelResult) -> Record {
+    let mut r = Record(vec![
+        Field::num("port", port),
+        opt_num("ld", ld),
+        rc_named("outer_rc", "outer_rc_name", t.outer_rc),
+    ]);
+    if let Some(h) = t.header {
+        r.push(opcode_field("inner_opcode", "inner_opcode_name", h.opcode));
+    }
+    r.push(rc_field(t.rc()));
+    r
+}
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Errors of the tool and the exit statuses they map to.
+
+use std::fmt;
+use swcci_proto::wire::DecodeError;
+
+/// The device refused the command (non-success return code).
+pub const EXIT_DEVICE: i32 = 1;
+/// Usage error, or a state-changing command without `--yes`.
+pub const EXIT_USAGE: i32 = 2;
+/// An operating-system error.
+pub const EXIT_OS: i32 = 3;
+/// A malformed response.
+pub const EXIT_MALFORMED: i32 = 4;
+/// A bug in swcci (a panic).
+pub const EXIT_INTERNAL: i32 = 70;
+
+/// Every exit status and its meaning, for `--help` and the man page.
+pub const EXIT_CODES: &[(i32, &str)] = &[
+    (0, "success"),
+    (
+        EXIT_DEVICE,
+        "the device refused the command (the message names the CXL return code)",
+    ),
+    (
+        EXIT_USAGE,
+        "usage error, or a state-changing command without --yes (nothing was sent)",
+    ),
+    (
+        EXIT_OS,
+        "operating-system error (the message names the errno, e.g. ENOENT, EACCES, ENXIO)",
+    ),
+    (
+        EXIT_MALFORMED,
+        "malformed response from the device (the message names the field)",
+    ),
+    (EXIT_INTERNAL, "internal error (a bug in swcci)"),
+];
+
+/// The `Exit status:` block of `--help`.
+pub fn exit_status_help() -> String {
+    let mut s = String::from("Exit status:");
+    for (code, what) in EXIT_CODES {
+        s.push_str(&format!("\n  {code:<3} {what}"));
+    }
+    s
+}
+
+/// What went wrong.
+#[derive(Debug)]
+pub enum CliError {
+    /// An error from the device library: OS error, refusal, malformed response, bad request.
+    Lib(swcci::Error),
+    /// A state-changing command without `--yes`: what it would have done.
+    Refused(String),
+    /// The device cannot do what was asked (it lacks something), described in full.
+    Device(String),
+}
+
+impl CliError {
+    /// The exit status.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Lib(swcci::Error::Os { .. }) => EXIT_OS,
+            Self::Lib(swcci::Error::Device { .. }) | Self::Device(_) => EXIT_DEVICE,
+            Self::Lib(swcci::Error::Decode { .. }) => EXIT_MALFORMED,
+            Self::Lib(swcci::Error::Encode { .. }) | Self::Refused(_) => EXIT_USAGE,
+        }
+    }
+
+    /// A malformed-response error for `op`.
+    pub fn decode(op: String, err: DecodeError) -> Self {
+        Self::Lib(swcci::Error::Decode { op, err })
+    }
+}
+
+impl From<swcci::Error> for CliError {
+    fn from(e: swcci::Error) -> Self {
+        Self::Lib(e)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Lib(e) => f.write_str(&single_line(&e.to_string())),
+            Self::Device(m) => f.write_str(&single_line(m)),
+            Self::Refused(what) => write!(f, "would {what}; add --yes to do it"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Collapses whitespace runs (newlines included) to single spaces.
+pub fn single_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Turns clap's multi-line error text into one line: the message, then the usage.
+pub fn one_line_usage_error(rendered: &str) -> String {
+    let mut msg = Vec::new();
+    let mut usage = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage:") {
+            usage = Some(u.trim().to_string());
+        } else if !line.starts_with("For more information") {
+            msg.push(line.strip_prefix("error:").unwrap_or(line).trim());
+        }
+    }
+    let msg = single_line(&msg.join(" "));
+    match usage {
+        Some(u) => format!("{msg} (usage: {u})"),
+        None => format!("{msg} (see --help)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swcci_proto::rc::ReturnCode;
+
+    #[test]
+    fn exit_codes() {
+        let os = CliError::from(swcci::Error::Os {
+            op: "open /dev/cxl/switch9".into(),
+            err: std::io::Error::from_raw_os_error(libc::ENOENT),
+        });
+        assert_eq!(os.exit_code(), EXIT_OS);
+        assert_eq!(
+            os.to_string(),
+            "open /dev/cxl/switch9: ENOENT (No such file or directory)"
+        );
+        let dev = CliError::from(swcci::Error::Device {
+            op: "Identify (0001h) on /dev/cxl/switch0".into(),
+            rc: ReturnCode::InvalidInput,
+        });
+        assert_eq!(dev.exit_code(), EXIT_DEVICE);
+        assert_eq!(
+            dev.to_string(),
+            "Identify (0001h) on /dev/cxl/switch0: device returned invalid input (02h)"
+        );
+        let bad = CliError::decode(
+            "Identify (0001h) on x".into(),
+            DecodeError::Truncated {
+                field: "serial",
+                offset: 8,
+                need: 8,
+                have: 12,
+            },
+        );
+        assert_eq!(bad.exit_code(), EXIT_MALFORMED);
+        assert!(bad.to_string().contains("field `serial`"));
+        let enc = CliError::from(swcci::Error::Encode {
+            op: "x".into(),
+            err: swcci_proto::wire::EncodeError::Invalid { what: "payload" },
+        });
+        assert_eq!(enc.exit_code(), EXIT_USAGE);
+        let refused = CliError::Refused("reset port 3 on switch0".into());
+        assert_eq!(refused.exit_code(), EXIT_USAGE);
+        assert_eq!(
+            refused.to_string(),
+            "would reset port 3 on switch0; add --yes to do it"
+        );
+        assert_eq!(CliError::Device("no CEL".into()).exit_code(), EXIT_DEVICE);
+        assert_eq!(CliError::Device("a\nb".into()).to_string(), "a b");
+    }
+
+    #[test]
+    fn help_lists_every_status() {
+        let help = exit_status_help();
+        assert_eq!(help.lines().count(), EXIT_CODES.len() + 1);
+        assert!(help.contains("\n  70  internal error"));
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let missing = "error: the following required arguments were not provided:\n  \
+                       --opcode <OPCODE>\n\nUsage: swcci raw --opcode <OPCODE> <DEV>\n\n\
+                       For more information, try '--help'.\n";
+        assert_eq!(
+            one_line_usage_error(missing),
+            "the following required arguments were not provided: --opcode <OPCODE> \
+             (usage: swcci raw --opcode <OPCODE> <DEV>)"
+        );
+        let invalid = "error: invalid value 'zz' for '--opcode <OPCODE>': bad\n\n\
+                       For more information, try '--help'.\n";
+        assert_eq!(
+            one_line_usage_error(invalid),
+            "invalid value 'zz' for '--opcode <OPCODE>': bad (see --help)"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Runs the built `swcci` binary: exit statuses and one-line error messages, without a device.
+
+use std::process::{Command, Output};
+
+fn swcci(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swcci"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run swcci")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts exit status `code` and a single stderr line starting with `swcci: ` and containing
+/// every one of `words`.
+fn fails(args: &[&str], code: i32, words: &[&str]) -> String {
+    let o = swcci(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line expected: {err}");
+    assert!(err.starts_with("swcci: "), "{args:?}: {err}");
+    for w in words {
+        assert!(err.contains(w), "{args:?}: `{w}` missing from: {err}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "{args:?}: nothing on stdout");
+    err
+}
+
+#[test]
+fn help_and_version() {
+    let o = swcci(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Usage: swcci"));
+    assert!(out.contains("Exit status:"));
+    for sub in [
+        "list",
+        "identify",
+        "switch-info",
+        "ports",
+        "vcs",
+        "cel",
+        "logs",
+        "bg-status",
+    ] {
+        assert!(out.contains(&format!("\n  {sub} ")), "{sub}");
+    }
+    let o = swcci(&["ports", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
+    let o = swcci(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("swcci "));
+    // No command: the help, on stderr, and a usage error.
+    let o = swcci(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Usage: swcci"));
+}
+
+#[test]
+fn missing_device_is_an_os_error() {
+    let err = fails(
+        &["identify", "/nonexistent/node"],
+        3,
+        &["/nonexistent/node", "ENOENT"],
+    );
+    assert_eq!(
+        err,
+        "swcci: open /nonexistent/node: ENOENT (No such file or directory)\n"
+    );
+    fails(
+        &["--json", "ports", "/nonexistent/node", "1"],
+        3,
+        &["ENOENT"],
+    );
+    fails(
+        &["switch-info", "/nonexistent/node", "--json"],
+        3,
+        &["ENOENT"],
+    );
+}
+
+#[test]
+fn destructive_commands_refuse_before_opening_the_device() {
+    let err = fails(
+        &["port-control", "switch0", "0", "reset"],
+        2,
+        &["--yes", "port 0"],
+    );
+    assert_eq!(
+        err,
+        "swcci: would reset the PPB of physical port 0 on switch0 (Physical Port Control \
+         (5102h)); add --yes to do it\n"
+    );
+    // A device that does not exist is not even opened.
+    fails(
+        &["port-control", "/nonexistent/node", "1", "assert-perst"],
+        2,
+        &["PERST#", "--yes"],
+    );
+    fails(
+        &[
+            "bind",
+            "/nonexistent/node",
+            "--vcs",
+            "0",
+            "--vppb",
+            "1",
+            "--port",
+            "2",
+        ],
+        2,
+        &["bind vPPB 1 of VCS 0 to physical port 2", "--yes"],
+    );
+    fails(
+        &[
+            "unbind",
+            "/nonexistent/node",
+            "--vcs",
+            "0",
+            "--vppb",
+            "1",
+            "--mode",
+            "managed",
+        ],
+        2,
+        &["unbind vPPB 1 of VCS 0", "managed hot-remove", "--yes"],
+    );
+    // With --yes it is opened.
+    fails(
+        &["port-control", "/nonexistent/node", "0", "reset", "--yes"],
+        3,
+        &["ENOENT"],
+    );
+}
+
+#[test]
+fn usage_errors() {
+    fails(
+        &["raw", "x", "--opcode", "zz"],
+        2,
+        &["'zz'", "--opcode", "opcode in hex"],
+    );
+    fails(
+        &["raw", "x", "--opcode", "1", "--in", "0g"],
+        2,
+        &["invalid hex input", "`0g`"],
+    );
+    fails(&["raw", "x"], 2, &["--opcode", "usage:"]);
+    fails(&["ports", "x", "300"], 2, &["'300'"]);
+    fails(
+        &["port-control", "x", "1", "explode"],
+        2,
+        &["explode", "assert-perst"],
+    );
+    fails(&["frobnicate"], 2, &["frobnicate"]);
+    fails(&["tunnel", "x", "identify"], 2, &["--port"]);
+    fails(&["completions", "tcsh"], 2, &["tcsh"]);
+}
+
+#[test]
+fn unreadable_input_file_is_an_os_error() {
+    // Read before the device is opened.
+    fails(
+        &[
+            "raw",
+            "/nonexistent/node",
+            "--opcode",
+            "1",
+            "--in",
+            "@/nonexistent/in.bin",
+        ],
+        3,
+        &["read --in /nonexistent/in.bin", "ENOENT"],
+    );
+}
+
+#[test]
+fn man_page_and_completions() {
+    let o = swcci(&["man"]);
+    assert_eq!(o.status.code(), Some(0));
+    let man = String::from_utf8_lossy(&o.stdout);
+    for s in [
+        ".TH swcci 1",
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH COMMANDS",
+        ".SH \"EXIT STATUS\"",
+    ] {
+        assert!(man.contains(s), "{s}");
+    }
+    let o = swcci(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("complete -F _swcci"));
+    for shell in ["zsh", "fish"] {
+        let o = swcci(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        assert!(!o.stdout.is_empty());
+    }
+}
