@@ -66,7 +66,7 @@ setup_apt() {
 	fi
 	if [ "$update" = 1 ]; then
 		log "apt-get update"
-		run_logged apt-get update -q || die "apt-get update failed"
+		retry run_logged apt-get update -q || die "apt-get update failed"
 		changed=1
 	fi
 }
@@ -107,7 +107,7 @@ install_pkgs() {
 	fi
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing ${missing[*]}"
-		run_logged apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+		retry run_logged apt-get install -y -q --no-install-recommends "${missing[@]}" ||
 			die "apt-get install failed"
 		changed=1
 	fi
@@ -119,7 +119,7 @@ install_bindgen() {
 	have=$(bindgen --version 2>/dev/null | awk '{print $2}' || true)
 	if [ "$have" != "$SWCCI_BINDGEN_VERSION" ]; then
 		log "cargo install bindgen-cli $SWCCI_BINDGEN_VERSION into $SWCCI_CACHE (about 1.5 min)"
-		run_logged cargo install --quiet --locked --root "$SWCCI_CACHE" \
+		retry run_logged cargo install --quiet --locked --root "$SWCCI_CACHE" \
 			bindgen-cli --version "$SWCCI_BINDGEN_VERSION" ||
 			die "cargo install bindgen-cli failed"
 		changed=1

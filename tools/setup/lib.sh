@@ -42,6 +42,16 @@ run_logged() {
 	return "${PIPESTATUS[0]}"
 }
 
+# Run a command up to three times (mirrors are occasionally mid-sync).
+retry() {
+	local n
+	for n in 1 2 3; do
+		"$@" && return 0
+		[ "$n" = 3 ] || { log "attempt $n of: $* failed; retrying in 10 s"; sleep 10; }
+	done
+	return 1
+}
+
 # Serialise cache updates between concurrent runs.
 cache_lock() {
 	mkdir -p "$SWCCI_CACHE"

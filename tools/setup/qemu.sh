@@ -37,7 +37,8 @@ command -v debootstrap >/dev/null || die "debootstrap missing: run tools/setup/h
 if [ ! -f "$root/.swcci-base" ]; then
 	rm -rf "$root" "$root.tmp"
 	log "debootstrap a minimal trixie root for QEMU (1-3 min)"
-	run_logged debootstrap --variant=minbase trixie "$root.tmp" http://deb.debian.org/debian ||
+	rm -rf "$root.tmp"
+	retry run_logged debootstrap --variant=minbase trixie "$root.tmp" http://deb.debian.org/debian ||
 		die "debootstrap of trixie failed"
 	touch "$root.tmp/.swcci-base"
 	mv "$root.tmp" "$root"
@@ -55,12 +56,12 @@ log "installing QEMU $SWCCI_QEMU_VERSION from trixie-backports into the root"
 mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 trap 'umount "$root/proc" "$root/dev" 2>/dev/null || true' EXIT
-run_logged chroot "$root" apt-get update -q || die "apt-get update in the trixie root failed"
+retry run_logged chroot "$root" apt-get update -q || die "apt-get update in the trixie root failed"
 if ! chroot "$root" apt-cache madison qemu-system-x86 | grep -qF "| $SWCCI_QEMU_VERSION |"; then
 	die "qemu-system-x86=$SWCCI_QEMU_VERSION is not available from trixie-backports (have:" \
 		"$(chroot "$root" apt-cache madison qemu-system-x86 | awk -F'|' '{printf "%s", $2}'))"
 fi
-run_logged chroot "$root" apt-get install -y -q --no-install-recommends -t trixie-backports \
+retry run_logged chroot "$root" apt-get install -y -q --no-install-recommends -t trixie-backports \
 	"qemu-system-x86=$SWCCI_QEMU_VERSION" "qemu-system-arm=$SWCCI_QEMU_VERSION" seabios || die "installing QEMU failed"
 chroot "$root" apt-get clean
 umount "$root/proc" "$root/dev"
