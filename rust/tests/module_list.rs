@@ -28,5 +28,8 @@ fn kernel_module_lists_the_same_modules() {
     let lib_mods = mods(&lib, "#[macro_use]", "#[cfg(test)]");
     let kernel_mods = mods(&kmod, "pub mod proto {", "}");
     assert!(!lib_mods.is_empty());
-    assert_eq!(lib_mods, kernel_mods, "rust/src/lib.rs and src/cxl_swcci.rs list different modules");
+    assert_eq!(
+        lib_mods, kernel_mods,
+        "rust/src/lib.rs and src/cxl_swcci.rs list different modules"
+    );
 }

@@ -51,7 +51,8 @@ int main(void) {
 
 /// Compiles and runs the program with `extra` compiler flags; returns name -> value.
 fn c_facts(extra: &[&str]) -> Option<BTreeMap<String, u64>> {
-    let dir = std::env::temp_dir().join(format!("swcci-uapi-{}-{}", std::process::id(), extra.len()));
+    let dir =
+        std::env::temp_dir().join(format!("swcci-uapi-{}-{}", std::process::id(), extra.len()));
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("abi.c");
     let exe = dir.join("abi");
@@ -71,7 +72,10 @@ fn c_facts(extra: &[&str]) -> Option<BTreeMap<String, u64>> {
         if extra.is_empty() {
             panic!("{cc} failed:\n{}", String::from_utf8_lossy(&out.stderr));
         }
-        eprintln!("skipping {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "skipping {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return None;
     }
     let run = Command::new(&exe).output().expect("run the C program");
@@ -94,24 +98,66 @@ fn rust_facts() -> BTreeMap<String, u64> {
     put("cxl_send_command", size_of::<CxlSendCommand>());
     put("cxl_send_command.id", offset_of!(CxlSendCommand, id));
     put("cxl_send_command.flags", offset_of!(CxlSendCommand, flags));
-    put("cxl_send_command.raw.opcode", offset_of!(CxlSendCommand, raw_opcode));
-    put("cxl_send_command.raw.rsvd", offset_of!(CxlSendCommand, raw_rsvd));
-    put("cxl_send_command.retval", offset_of!(CxlSendCommand, retval));
-    put("cxl_send_command.in.size", offset_of!(CxlSendCommand, input) + offset_of!(CxlPayload, size));
-    put("cxl_send_command.in.rsvd", offset_of!(CxlSendCommand, input) + offset_of!(CxlPayload, rsvd));
-    put("cxl_send_command.in.payload", offset_of!(CxlSendCommand, input) + offset_of!(CxlPayload, payload));
-    put("cxl_send_command.out.size", offset_of!(CxlSendCommand, output) + offset_of!(CxlPayload, size));
-    put("cxl_send_command.out.rsvd", offset_of!(CxlSendCommand, output) + offset_of!(CxlPayload, rsvd));
-    put("cxl_send_command.out.payload", offset_of!(CxlSendCommand, output) + offset_of!(CxlPayload, payload));
+    put(
+        "cxl_send_command.raw.opcode",
+        offset_of!(CxlSendCommand, raw_opcode),
+    );
+    put(
+        "cxl_send_command.raw.rsvd",
+        offset_of!(CxlSendCommand, raw_rsvd),
+    );
+    put(
+        "cxl_send_command.retval",
+        offset_of!(CxlSendCommand, retval),
+    );
+    put(
+        "cxl_send_command.in.size",
+        offset_of!(CxlSendCommand, input) + offset_of!(CxlPayload, size),
+    );
+    put(
+        "cxl_send_command.in.rsvd",
+        offset_of!(CxlSendCommand, input) + offset_of!(CxlPayload, rsvd),
+    );
+    put(
+        "cxl_send_command.in.payload",
+        offset_of!(CxlSendCommand, input) + offset_of!(CxlPayload, payload),
+    );
+    put(
+        "cxl_send_command.out.size",
+        offset_of!(CxlSendCommand, output) + offset_of!(CxlPayload, size),
+    );
+    put(
+        "cxl_send_command.out.rsvd",
+        offset_of!(CxlSendCommand, output) + offset_of!(CxlPayload, rsvd),
+    );
+    put(
+        "cxl_send_command.out.payload",
+        offset_of!(CxlSendCommand, output) + offset_of!(CxlPayload, payload),
+    );
     put("cxl_command_info", size_of::<CxlCommandInfo>());
     put("cxl_command_info.id", offset_of!(CxlCommandInfo, id));
     put("cxl_command_info.flags", offset_of!(CxlCommandInfo, flags));
-    put("cxl_command_info.size_in", offset_of!(CxlCommandInfo, size_in));
-    put("cxl_command_info.size_out", offset_of!(CxlCommandInfo, size_out));
+    put(
+        "cxl_command_info.size_in",
+        offset_of!(CxlCommandInfo, size_in),
+    );
+    put(
+        "cxl_command_info.size_out",
+        offset_of!(CxlCommandInfo, size_out),
+    );
     put("cxl_mem_query_commands", size_of::<CxlMemQueryCommands>());
-    put("cxl_mem_query_commands.n_commands", offset_of!(CxlMemQueryCommands, n_commands));
-    put("cxl_mem_query_commands.rsvd", offset_of!(CxlMemQueryCommands, rsvd));
-    put("cxl_mem_query_commands.commands", size_of::<CxlMemQueryCommands>());
+    put(
+        "cxl_mem_query_commands.n_commands",
+        offset_of!(CxlMemQueryCommands, n_commands),
+    );
+    put(
+        "cxl_mem_query_commands.rsvd",
+        offset_of!(CxlMemQueryCommands, rsvd),
+    );
+    put(
+        "cxl_mem_query_commands.commands",
+        size_of::<CxlMemQueryCommands>(),
+    );
     put("swcci_info", size_of::<SwcciInfo>());
     macro_rules! info {
         ($($f:ident)*) => { $(put(concat!("swcci_info.", stringify!($f)), offset_of!(SwcciInfo, $f));)* };
@@ -119,7 +165,10 @@ fn rust_facts() -> BTreeMap<String, u64> {
     info!(version kind flags payload_size cel_entries pci_vendor pci_device vendor_id device_id
         subsys_vendor_id subsys_id serial max_msg_size_log2 component_type rsvd0 pci_addr node rsvd1);
     put("swcci_bg_policy", size_of::<SwcciBgPolicy>());
-    put("swcci_bg_policy.timeout_ms", offset_of!(SwcciBgPolicy, timeout_ms));
+    put(
+        "swcci_bg_policy.timeout_ms",
+        offset_of!(SwcciBgPolicy, timeout_ms),
+    );
     put("swcci_bg_policy.flags", offset_of!(SwcciBgPolicy, flags));
     let mut val = |k: &str, v: u32| {
         m.insert(k.to_string(), u64::from(v));
@@ -128,7 +177,10 @@ fn rust_facts() -> BTreeMap<String, u64> {
     val("CXL_MEM_SEND_COMMAND", CXL_MEM_SEND_COMMAND);
     val("CXL_MEM_COMMAND_ID_RAW", CXL_MEM_COMMAND_ID_RAW);
     val("CXL_MEM_COMMAND_FLAG_ENABLED", CXL_MEM_COMMAND_FLAG_ENABLED);
-    val("CXL_MEM_COMMAND_FLAG_EXCLUSIVE", CXL_MEM_COMMAND_FLAG_EXCLUSIVE);
+    val(
+        "CXL_MEM_COMMAND_FLAG_EXCLUSIVE",
+        CXL_MEM_COMMAND_FLAG_EXCLUSIVE,
+    );
     val("SWCCI_IOCTL_INFO", SWCCI_IOCTL_INFO);
     val("SWCCI_IOCTL_BG_POLICY", SWCCI_IOCTL_BG_POLICY);
     val("SWCCI_VERSION", SWCCI_VERSION);
@@ -150,12 +202,23 @@ fn rust_facts() -> BTreeMap<String, u64> {
 fn compare(c: &BTreeMap<String, u64>, what: &str) {
     let r = rust_facts();
     for (k, v) in c {
-        assert_eq!(r.get(k), Some(v), "{what}: {k}: C says {v}, Rust says {:?}", r.get(k));
+        assert_eq!(
+            r.get(k),
+            Some(v),
+            "{what}: {k}: C says {v}, Rust says {:?}",
+            r.get(k)
+        );
     }
     // Flags that older <linux/cxl_mem.h> (before Linux 6.3) lacks; uapi.rs follows 7.3.
-    const OPTIONAL: &[&str] = &["CXL_MEM_COMMAND_FLAG_ENABLED", "CXL_MEM_COMMAND_FLAG_EXCLUSIVE"];
+    const OPTIONAL: &[&str] = &[
+        "CXL_MEM_COMMAND_FLAG_ENABLED",
+        "CXL_MEM_COMMAND_FLAG_EXCLUSIVE",
+    ];
     for k in r.keys() {
-        assert!(c.contains_key(k) || OPTIONAL.contains(&k.as_str()), "{what}: {k} is not checked against C");
+        assert!(
+            c.contains_key(k) || OPTIONAL.contains(&k.as_str()),
+            "{what}: {k} is not checked against C"
+        );
     }
 }
 
