@@ -34,6 +34,7 @@ pub mod proto {
     pub mod discover;
     pub mod effects;
     pub mod mailbox;
+    pub mod mmpt;
     pub mod opcode;
     pub mod payload;
     pub mod rc;

@@ -15,6 +15,7 @@
 //! - [`payload`]: command payload encoders and decoders.
 //! - [`effects`]: which raw commands can change device or fabric state.
 //! - [`uapi`]: the ioctl ABI shared with userspace.
+//! - [`mmpt`]: Management Message Passthrough messages and transfers.
 
 #![no_std]
 #![cfg_attr(
@@ -37,6 +38,7 @@ mod macros;
 pub mod discover;
 pub mod effects;
 pub mod mailbox;
+pub mod mmpt;
 pub mod opcode;
 pub mod payload;
 pub mod rc;
