@@ -66,6 +66,8 @@ pub enum Event {
     Background,
     /// A background operation to stop after an abort request. Never interruptible.
     AbortGrace,
+    /// An MMPT message to arrive (waited for by callers, not by the engine).
+    Message,
 }
 
 /// Why a wait ended without the condition being met.
@@ -516,9 +518,15 @@ impl Mailbox {
         ))
     }
 
-    /// Whether the doorbell is set right now.
+    /// Whether the doorbell is set right now. A Control register that reads all ones (its
+    /// reserved bits included) means the function no longer answers (surprise removal, a
+    /// dead link): that is [`IoError::Gone`], not a busy mailbox.
     pub fn doorbell_busy<I: RegIo>(&self, io: &I) -> Result<bool, IoError> {
-        Ok(MboxCtrl(io.read32(off(self.base, MboxCtrl::OFFSET))?).doorbell())
+        let raw = io.read32(off(self.base, MboxCtrl::OFFSET))?;
+        if raw == u32::MAX {
+            return Err(IoError::Gone);
+        }
+        Ok(MboxCtrl(raw).doorbell())
     }
 
     /// Waits until `cond` holds, for at most `timeout_us`.

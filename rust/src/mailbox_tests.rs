@@ -556,3 +556,32 @@ fn start_returns_at_background_start_and_wait_sees_captured_completion() {
         }
     );
 }
+
+#[test]
+fn a_function_that_reads_all_ones_is_gone() {
+    let dev = SimDevice::ok();
+    let mbox = init(&dev);
+    dev.with(|s| {
+        s.removed_after = Some(0);
+        s.log.clear();
+    });
+    let e = run(&dev, &mbox, &Request::new(1, &[1, 2, 3]), &mut []).unwrap_err();
+    assert_eq!(e, MboxError::Io(IoError::Gone));
+    assert_eq!(e.errno(), Errno::Nxio);
+    // Nothing was written to a function that is not there.
+    assert!(dev.with(|s| !s.log.iter().any(|a| matches!(a, Access::W32(..) | Access::W64(..)))));
+}
+
+#[test]
+fn removal_during_a_command_ends_the_wait_at_once() {
+    let dev = SimDevice::ok();
+    let mbox = init(&dev);
+    dev.with(|s| {
+        s.delay_ticks = 1000;
+        s.removed_after = Some(s.ticks + 5);
+    });
+    let e = run(&dev, &mbox, &Request::new(1, &[]), &mut []).unwrap_err();
+    assert_eq!(e, MboxError::Io(IoError::Gone));
+    // Noticed at the first check after the removal, not after the 2 s timeout.
+    assert!(dev.with(|s| s.ticks) < 10);
+}

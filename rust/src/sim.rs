@@ -119,6 +119,8 @@ pub(crate) struct SimState {
     pending: Option<(u32, Reply)>,
     bg_run: Option<BgRun>,
     pub(crate) log: Vec<Access>,
+    /// From this tick on the function is gone: reads return all ones, writes are dropped.
+    pub(crate) removed_after: Option<u64>,
     /// Commands the device executed: (opcode, opcode vendor, input).
     pub(crate) executed: Vec<(u16, u16, Vec<u8>)>,
     pub(crate) ticks: u64,
@@ -147,6 +149,7 @@ impl SimDevice {
             pending: None,
             bg_run: None,
             log: Vec::new(),
+            removed_after: None,
             executed: Vec::new(),
             ticks: 0,
         }))
@@ -223,6 +226,10 @@ impl SimDevice {
 }
 
 impl SimState {
+    fn removed(&self) -> bool {
+        self.removed_after.is_some_and(|t| self.ticks >= t)
+    }
+
     fn rel(off: usize) -> Option<usize> {
         off.checked_sub(MBOX)
     }
@@ -306,6 +313,9 @@ impl RegIo for SimDevice {
         if off.saturating_add(4) > BAR {
             return Err(IoError::Range);
         }
+        if s.removed() {
+            return Ok(u32::MAX);
+        }
         let payload = MBOX + MBOX_PAYLOAD;
         Ok(match SimState::rel(off) {
             Some(0x00) => s.caps.0,
@@ -325,6 +335,9 @@ impl RegIo for SimDevice {
         if off.saturating_add(8) > BAR {
             return Err(IoError::Range);
         }
+        if s.removed() {
+            return Ok(u64::MAX);
+        }
         if off == MEMDEV {
             return Ok(s.memdev.0);
         }
@@ -342,6 +355,9 @@ impl RegIo for SimDevice {
         assert_eq!(off % 4, 0, "unaligned 32-bit write at {off:#x}");
         if off.saturating_add(4) > BAR {
             return Err(IoError::Range);
+        }
+        if s.removed() {
+            return Ok(());
         }
         let payload = MBOX + MBOX_PAYLOAD;
         match SimState::rel(off) {
