@@ -201,6 +201,55 @@ pub struct SwcciBgPolicy {
 /// `SWCCI_IOCTL_BG_POLICY`.
 pub const SWCCI_IOCTL_BG_POLICY: u32 = iowr(CXL_IOC_TYPE, 0xa1, size_of::<SwcciBgPolicy>());
 
+/// `struct swcci_mmpt_msg`: one management message for `SWCCI_MMPT_SEND` /
+/// `SWCCI_MMPT_RECV`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwcciMmptMsg {
+    /// Message type (send: in; receive: out).
+    pub msg_type: u8,
+    /// Reserved, zero.
+    pub rsvd0: [u8; 3],
+    /// Receive: wait at most this long for a message, in ms (0: do not wait).
+    pub timeout_ms: u32,
+    /// Send: message length. Receive: in, the buffer size; out, the message length.
+    pub len: u32,
+    /// Out: the device's MMPT return code of the transfer.
+    pub retval: u32,
+    /// User pointer to the message data.
+    pub data: u64,
+}
+
+/// `SWCCI_MMPT_SEND`.
+pub const SWCCI_MMPT_SEND: u32 = iowr(CXL_IOC_TYPE, 0xb0, size_of::<SwcciMmptMsg>());
+/// `SWCCI_MMPT_RECV`.
+pub const SWCCI_MMPT_RECV: u32 = iowr(CXL_IOC_TYPE, 0xb1, size_of::<SwcciMmptMsg>());
+/// Longest receive wait a caller may ask for, in ms.
+pub const SWCCI_MMPT_TIMEOUT_MAX_MS: u32 = 600_000;
+
+/// `struct swcci_mmb_command`: a raw MMB command with an explicit opcode vendor id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwcciMmbCommand {
+    /// Opcode.
+    pub opcode: u16,
+    /// Opcode vendor id: 0000h legacy CXL, 0001h PCI-SIG.
+    pub opcode_vendor: u16,
+    /// Out: return code.
+    pub retval: u32,
+    /// Out: vendor extended status.
+    pub vendor_status: u32,
+    /// Reserved, zero.
+    pub rsvd: u32,
+    /// Input payload.
+    pub input: CxlPayload,
+    /// Output payload; `size` is rewritten with the bytes returned.
+    pub output: CxlPayload,
+}
+
+/// `SWCCI_MMB_SEND_COMMAND`.
+pub const SWCCI_MMB_SEND_COMMAND: u32 = iowr(CXL_IOC_TYPE, 0xb2, size_of::<SwcciMmbCommand>());
+
 /// Serialisation to and from native-endian bytes, field by field at the offsets of the
 /// `#[repr(C)]` layout.
 pub trait Wire: Sized {
@@ -322,6 +371,23 @@ wire_struct!(SwcciBgPolicy {
     timeout_ms: u32,
     flags: u32
 });
+wire_struct!(SwcciMmptMsg {
+    msg_type: u8,
+    rsvd0: bytes,
+    timeout_ms: u32,
+    len: u32,
+    retval: u32,
+    data: u64,
+});
+wire_struct!(SwcciMmbCommand {
+    opcode: u16,
+    opcode_vendor: u16,
+    retval: u32,
+    vendor_status: u32,
+    rsvd: u32,
+    input: payload,
+    output: payload,
+});
 
 /// Copies `s` into a NUL-terminated fixed-size field (truncating; the last byte stays NUL).
 pub fn put_cstr<const N: usize>(field: &mut [u8; N], s: &[u8]) {
@@ -387,6 +453,24 @@ mod tests {
         let back = SwcciInfo::from_bytes(&b).unwrap();
         assert_eq!(back, info);
         assert_eq!(get_cstr(&back.node), b"cxl/switch0");
+
+        let m = SwcciMmptMsg {
+            msg_type: 2,
+            len: 5000,
+            data: 0xdead_beef,
+            ..Default::default()
+        };
+        let mut b = [0u8; SwcciMmptMsg::SIZE];
+        m.to_bytes(&mut b).unwrap();
+        assert_eq!(SwcciMmptMsg::from_bytes(&b), Some(m));
+        let c = SwcciMmbCommand {
+            opcode: 0x0100,
+            opcode_vendor: 1,
+            ..Default::default()
+        };
+        let mut b = [0u8; SwcciMmbCommand::SIZE];
+        c.to_bytes(&mut b).unwrap();
+        assert_eq!(SwcciMmbCommand::from_bytes(&b), Some(c));
     }
 
     #[test]

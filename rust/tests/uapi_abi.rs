@@ -36,6 +36,12 @@ int main(void) {
     O(swcci_info, max_msg_size_log2) O(swcci_info, component_type) O(swcci_info, rsvd0)
     O(swcci_info, pci_addr) O(swcci_info, node) O(swcci_info, rsvd1)
     S(swcci_bg_policy) O(swcci_bg_policy, timeout_ms) O(swcci_bg_policy, flags)
+    S(swcci_mmpt_msg) O(swcci_mmpt_msg, msg_type) O(swcci_mmpt_msg, rsvd0) O(swcci_mmpt_msg, timeout_ms)
+    O(swcci_mmpt_msg, len) O(swcci_mmpt_msg, retval) O(swcci_mmpt_msg, data)
+    S(swcci_mmb_command) O(swcci_mmb_command, opcode) O(swcci_mmb_command, opcode_vendor)
+    O(swcci_mmb_command, retval) O(swcci_mmb_command, vendor_status) O(swcci_mmb_command, rsvd)
+    O(swcci_mmb_command, in.size) O(swcci_mmb_command, in.payload)
+    O(swcci_mmb_command, out.size) O(swcci_mmb_command, out.payload)
     V(CXL_MEM_QUERY_COMMANDS) V(CXL_MEM_SEND_COMMAND) V(CXL_MEM_COMMAND_ID_RAW)
 #ifdef CXL_MEM_COMMAND_FLAG_ENABLED /* newer than bookworm's 6.1 headers */
     V(CXL_MEM_COMMAND_FLAG_ENABLED) V(CXL_MEM_COMMAND_FLAG_EXCLUSIVE)
@@ -45,6 +51,7 @@ int main(void) {
     V(SWCCI_INFO_IRQ) V(SWCCI_INFO_BG_IRQ) V(SWCCI_INFO_MMB) V(SWCCI_INFO_MMPT) V(SWCCI_INFO_CXL)
     V(SWCCI_INFO_IDENTIFIED) V(SWCCI_BG_ABORT_ON_TIMEOUT) V(SWCCI_BG_ABORT_ON_SIGNAL)
     V(SWCCI_BG_TIMEOUT_MIN_MS) V(SWCCI_BG_TIMEOUT_MAX_MS)
+    V(SWCCI_MMPT_SEND) V(SWCCI_MMPT_RECV) V(SWCCI_MMB_SEND_COMMAND) V(SWCCI_MMPT_TIMEOUT_MAX_MS)
     return 0;
 }
 "#;
@@ -170,6 +177,32 @@ fn rust_facts() -> BTreeMap<String, u64> {
         offset_of!(SwcciBgPolicy, timeout_ms),
     );
     put("swcci_bg_policy.flags", offset_of!(SwcciBgPolicy, flags));
+    put("swcci_mmpt_msg", size_of::<SwcciMmptMsg>());
+    macro_rules! msg {
+        ($($f:ident)*) => { $(put(concat!("swcci_mmpt_msg.", stringify!($f)), offset_of!(SwcciMmptMsg, $f));)* };
+    }
+    msg!(msg_type rsvd0 timeout_ms len retval data);
+    put("swcci_mmb_command", size_of::<SwcciMmbCommand>());
+    macro_rules! mmb {
+        ($($f:ident)*) => { $(put(concat!("swcci_mmb_command.", stringify!($f)), offset_of!(SwcciMmbCommand, $f));)* };
+    }
+    mmb!(opcode opcode_vendor retval vendor_status rsvd);
+    put(
+        "swcci_mmb_command.in.size",
+        offset_of!(SwcciMmbCommand, input) + offset_of!(CxlPayload, size),
+    );
+    put(
+        "swcci_mmb_command.in.payload",
+        offset_of!(SwcciMmbCommand, input) + offset_of!(CxlPayload, payload),
+    );
+    put(
+        "swcci_mmb_command.out.size",
+        offset_of!(SwcciMmbCommand, output) + offset_of!(CxlPayload, size),
+    );
+    put(
+        "swcci_mmb_command.out.payload",
+        offset_of!(SwcciMmbCommand, output) + offset_of!(CxlPayload, payload),
+    );
     let mut val = |k: &str, v: u32| {
         m.insert(k.to_string(), u64::from(v));
     };
@@ -196,6 +229,10 @@ fn rust_facts() -> BTreeMap<String, u64> {
     val("SWCCI_BG_ABORT_ON_SIGNAL", SWCCI_BG_ABORT_ON_SIGNAL);
     val("SWCCI_BG_TIMEOUT_MIN_MS", SWCCI_BG_TIMEOUT_MIN_MS);
     val("SWCCI_BG_TIMEOUT_MAX_MS", SWCCI_BG_TIMEOUT_MAX_MS);
+    val("SWCCI_MMPT_SEND", SWCCI_MMPT_SEND);
+    val("SWCCI_MMPT_RECV", SWCCI_MMPT_RECV);
+    val("SWCCI_MMB_SEND_COMMAND", SWCCI_MMB_SEND_COMMAND);
+    val("SWCCI_MMPT_TIMEOUT_MAX_MS", SWCCI_MMPT_TIMEOUT_MAX_MS);
     m
 }
 

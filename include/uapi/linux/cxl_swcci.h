@@ -99,4 +99,63 @@ struct swcci_bg_policy {
 
 #define SWCCI_IOCTL_BG_POLICY _IOWR(SWCCI_IOC_TYPE, 0xA1, struct swcci_bg_policy)
 
+/*
+ * MMPT nodes (/dev/swcci/mmptN) and switch CCIs that have MMPT registers.
+ * Message types and MMPT return codes are PROVISIONAL (Documentation/mmpt.rst).
+ */
+#define SWCCI_MMPT_TIMEOUT_MAX_MS 600000
+
+/**
+ * struct swcci_mmpt_msg - one management message
+ * @msg_type: message type (SWCCI_MMPT_SEND: in; SWCCI_MMPT_RECV: out)
+ * @rsvd0: reserved, zero
+ * @timeout_ms: SWCCI_MMPT_RECV: wait at most this long for a message (0: do not wait;
+ *              at most SWCCI_MMPT_TIMEOUT_MAX_MS)
+ * @len: SWCCI_MMPT_SEND: message length (at most 1 MiB); SWCCI_MMPT_RECV: in, the size
+ *       of the buffer at @data; out, the length of the message
+ * @retval: out: the MMPT return code of the transfer (0: success)
+ * @data: user pointer to the message data
+ */
+struct swcci_mmpt_msg {
+	__u8 msg_type;
+	__u8 rsvd0[3];
+	__u32 timeout_ms;
+	__u32 len;
+	__u32 retval;
+	__u64 data;
+};
+
+#define SWCCI_MMPT_SEND _IOWR(SWCCI_IOC_TYPE, 0xB0, struct swcci_mmpt_msg)
+#define SWCCI_MMPT_RECV _IOWR(SWCCI_IOC_TYPE, 0xB1, struct swcci_mmpt_msg)
+
+/**
+ * struct swcci_mmb_command - a raw MMB command with an explicit opcode vendor id
+ * @opcode: opcode
+ * @opcode_vendor: 0x0000 legacy CXL, 0x0001 PCI-SIG
+ * @retval: out: return code
+ * @vendor_status: out: vendor extended status
+ * @rsvd: reserved, zero
+ * @in: input payload (size, rsvd = 0, user pointer)
+ * @out: output payload; size is rewritten with the bytes returned
+ */
+struct swcci_mmb_command {
+	__u16 opcode;
+	__u16 opcode_vendor;
+	__u32 retval;
+	__u32 vendor_status;
+	__u32 rsvd;
+	struct {
+		__u32 size;
+		__u32 rsvd;
+		__u64 payload;
+	} in;
+	struct {
+		__u32 size;
+		__u32 rsvd;
+		__u64 payload;
+	} out;
+};
+
+#define SWCCI_MMB_SEND_COMMAND _IOWR(SWCCI_IOC_TYPE, 0xB2, struct swcci_mmb_command)
+
 #endif /* _UAPI_LINUX_CXL_SWCCI_H */
