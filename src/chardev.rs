@@ -9,7 +9,7 @@
 //! ENXIO, and the module stays loaded (rmmod fails with EBUSY) until the last file is closed.
 
 use crate::{
-    device::{mbox_errno, Kind, Swcci},
+    device::{mbox_errno, Kind, Received, Swcci},
     policy,
     proto::{
         mailbox::{BgPolicy, MboxError},
@@ -19,8 +19,10 @@ use crate::{
             CXL_MEM_COMMAND_ID_RAW, CXL_MEM_QUERY_COMMANDS, CXL_MEM_SEND_COMMAND,
             SWCCI_BG_ABORT_ON_SIGNAL, SWCCI_BG_ABORT_ON_TIMEOUT, SWCCI_BG_FLAGS,
             SWCCI_BG_TIMEOUT_MAX_MS, SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_INFO_BG_IRQ, SWCCI_INFO_CXL,
-            SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_IOCTL_BG_POLICY,
-            SWCCI_IOCTL_INFO, SWCCI_KIND_SWITCH_CCI, SWCCI_VERSION,
+            SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_INFO_MMPT,
+            SWCCI_IOCTL_BG_POLICY, SWCCI_IOCTL_INFO, SWCCI_KIND_MMPT, SWCCI_KIND_SWITCH_CCI,
+            SWCCI_MMB_SEND_COMMAND, SWCCI_MMPT_RECV, SWCCI_MMPT_SEND, SWCCI_MMPT_TIMEOUT_MAX_MS,
+            SWCCI_VERSION, SwcciMmbCommand, SwcciMmptMsg,
         },
     },
     Disp,
@@ -175,6 +177,9 @@ impl MiscDevice for SwcciFile {
             CXL_MEM_QUERY_COMMANDS => me.query(arg),
             SWCCI_IOCTL_INFO => me.info(arg),
             SWCCI_IOCTL_BG_POLICY => me.bg_policy(arg),
+            SWCCI_MMPT_SEND => me.mmpt_send(arg),
+            SWCCI_MMPT_RECV => me.mmpt_recv(arg),
+            SWCCI_MMB_SEND_COMMAND => me.mmb_command(arg),
             _ => Err(ENOTTY),
         }?;
         Ok(0)
@@ -191,9 +196,50 @@ impl SwcciFile {
         }
     }
 
+    /// Runs raw command `opcode` of `opcode_vendor` with the user's input at `input`
+    /// (`in_len` bytes) and up to `out_len` output bytes to `output`; the checks common to
+    /// every raw path, in the order of Documentation/abi.rst, after the argument checks.
+    fn raw(
+        &self,
+        opcode: u16,
+        opcode_vendor: u16,
+        input: u64,
+        in_len: usize,
+        output: u64,
+        out_len: usize,
+    ) -> Result<crate::proto::mailbox::Response> {
+        let dev = &*self.dev;
+        let payload = dev.state.lock().mbox.payload_size();
+        if in_len > payload || out_len > payload {
+            return Err(EINVAL);
+        }
+        policy::check_raw(dev, opcode_vendor, opcode)?;
+
+        // Read the whole input before the device is touched.
+        let mut data = KVVec::from_elem(0u8, in_len, GFP_KERNEL)?;
+        user(input, in_len)?.reader().read_slice(&mut data)?;
+        let mut out = KVVec::from_elem(0u8, out_len, GFP_KERNEL)?;
+
+        policy::taint_for(dev, opcode_vendor, opcode, &data, &dev.state.lock().info.cel);
+        let r = dev
+            .execute(opcode, opcode_vendor, &data, &mut out, self.policy(), true)
+            .map_err(|e| {
+                dev_dbg!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
+                if let MboxError::Background { .. } = e {
+                    if e.errno() == crate::proto::rc::Errno::TimedOut {
+                        dev_info!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
+                    }
+                }
+                mbox_errno(&e)
+            })?;
+        user(output, r.out_len)?
+            .writer()
+            .write_slice(out.get(..r.out_len).unwrap_or(&[]))?;
+        Ok(r)
+    }
+
     /// `CXL_MEM_SEND_COMMAND`.
     fn send(&self, arg: u64) -> Result {
-        let dev = &*self.dev;
         let mut raw = [0u8; CxlSendCommand::SIZE];
         user(arg, raw.len())?.reader().read_slice(&mut raw)?;
         let mut cmd = CxlSendCommand::from_bytes(&raw).ok_or(EINVAL)?;
@@ -207,41 +253,96 @@ impl SwcciFile {
         {
             return Err(EINVAL);
         }
-        let payload = dev.state.lock().mbox.payload_size();
         let (in_len, out_len) = (cmd.input.size as usize, cmd.output.size as usize);
-        if in_len > payload || out_len > payload {
-            return Err(EINVAL);
-        }
-        let opcode = cmd.raw_opcode;
-        policy::check_raw(dev, opcode)?;
-
-        // Read the whole input before the device is touched.
-        let mut input = KVVec::from_elem(0u8, in_len, GFP_KERNEL)?;
-        user(cmd.input.payload, in_len)?
-            .reader()
-            .read_slice(&mut input)?;
-        let mut out = KVVec::from_elem(0u8, out_len, GFP_KERNEL)?;
-
-        policy::taint_for(dev, opcode, &input, &dev.state.lock().info.cel);
-        let r = dev
-            .execute(opcode, 0, &input, &mut out, self.policy(), true)
-            .map_err(|e| {
-                dev_dbg!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
-                if let MboxError::Background { .. } = e {
-                    if e.errno() == crate::proto::rc::Errno::TimedOut {
-                        dev_info!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
-                    }
-                }
-                mbox_errno(&e)
-            })?;
-
+        let r = self.raw(cmd.raw_opcode, 0, cmd.input.payload, in_len, cmd.output.payload, out_len)?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.output.size = r.out_len as u32;
-        user(cmd.output.payload, r.out_len)?
-            .writer()
-            .write_slice(out.get(..r.out_len).unwrap_or(&[]))?;
         cmd.to_bytes(&mut raw).ok_or(EINVAL)?;
         user(arg, raw.len())?.writer().write_slice(&raw)
+    }
+
+    /// `SWCCI_MMB_SEND_COMMAND`: a raw MMB command with an explicit opcode vendor id.
+    fn mmb_command(&self, arg: u64) -> Result {
+        let mut raw = [0u8; SwcciMmbCommand::SIZE];
+        user(arg, raw.len())?.reader().read_slice(&mut raw)?;
+        let mut cmd = SwcciMmbCommand::from_bytes(&raw).ok_or(EINVAL)?;
+        if cmd.rsvd != 0 || cmd.input.rsvd != 0 || cmd.output.rsvd != 0 {
+            return Err(EINVAL);
+        }
+        if cmd.opcode_vendor != 0 && !self.dev.state.lock().mbox.flavor().mmb {
+            // A CXL mailbox found through the Register Locator has no opcode vendor field.
+            return Err(EOPNOTSUPP);
+        }
+        let (in_len, out_len) = (cmd.input.size as usize, cmd.output.size as usize);
+        let r = self.raw(
+            cmd.opcode,
+            cmd.opcode_vendor,
+            cmd.input.payload,
+            in_len,
+            cmd.output.payload,
+            out_len,
+        )?;
+        cmd.retval = u32::from(r.rc.raw());
+        cmd.vendor_status = u32::from(r.vendor_status);
+        cmd.output.size = r.out_len as u32;
+        cmd.to_bytes(&mut raw).ok_or(EINVAL)?;
+        user(arg, raw.len())?.writer().write_slice(&raw)
+    }
+
+    /// `SWCCI_MMPT_SEND`.
+    fn mmpt_send(&self, arg: u64) -> Result {
+        let dev = &*self.dev;
+        let mut raw = [0u8; SwcciMmptMsg::SIZE];
+        user(arg, raw.len())?.reader().read_slice(&mut raw)?;
+        let mut m = SwcciMmptMsg::from_bytes(&raw).ok_or(EINVAL)?;
+        if m.rsvd0 != [0; 3] || m.timeout_ms != 0 {
+            return Err(EINVAL);
+        }
+        dev.mmpt.ok_or(EOPNOTSUPP)?;
+        let len = m.len as usize;
+        if len > crate::proto::mmpt::MAX_MESSAGE {
+            return Err(EMSGSIZE);
+        }
+        policy::check_raw(dev, crate::proto::mmpt::VENDOR_PCI_SIG, crate::proto::mmpt::SEND_MESSAGE)?;
+        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        user(m.data, len)?.reader().read_slice(&mut data)?;
+        policy::taint_message(dev, m.msg_type);
+        let code = dev.mmpt_send(m.msg_type, &data)?;
+        m.retval = u32::from(code.raw());
+        m.to_bytes(&mut raw).ok_or(EINVAL)?;
+        user(arg, raw.len())?.writer().write_slice(&raw)
+    }
+
+    /// `SWCCI_MMPT_RECV`.
+    fn mmpt_recv(&self, arg: u64) -> Result {
+        let dev = &*self.dev;
+        let mut raw = [0u8; SwcciMmptMsg::SIZE];
+        user(arg, raw.len())?.reader().read_slice(&mut raw)?;
+        let mut m = SwcciMmptMsg::from_bytes(&raw).ok_or(EINVAL)?;
+        if m.rsvd0 != [0; 3] || m.timeout_ms > SWCCI_MMPT_TIMEOUT_MAX_MS {
+            return Err(EINVAL);
+        }
+        dev.mmpt.ok_or(EOPNOTSUPP)?;
+        policy::check_raw(dev, crate::proto::mmpt::VENDOR_PCI_SIG, crate::proto::mmpt::RECEIVE_MESSAGE)?;
+        let buf = m.len as usize;
+        let result = dev.mmpt_receive(buf, m.timeout_ms);
+        let res = match result? {
+            Received::Message { msg_type, data } => {
+                user(m.data, data.len())?.writer().write_slice(&data)?;
+                m.msg_type = msg_type;
+                m.len = data.len() as u32;
+                m.retval = 0;
+                Ok(())
+            }
+            Received::TooBig { msg_type, len } => {
+                m.msg_type = msg_type;
+                m.len = len as u32;
+                Err(EMSGSIZE)
+            }
+        };
+        m.to_bytes(&mut raw).ok_or(EINVAL)?;
+        user(arg, raw.len())?.writer().write_slice(&raw)?;
+        res
     }
 
     /// `CXL_MEM_QUERY_COMMANDS`: the commands this node carries. Only raw commands: sizes are
@@ -283,7 +384,10 @@ impl SwcciFile {
         let dev = &*self.dev;
         let mut info = SwcciInfo {
             version: SWCCI_VERSION,
-            kind: SWCCI_KIND_SWITCH_CCI,
+            kind: match dev.kind {
+                Kind::SwitchCci => SWCCI_KIND_SWITCH_CCI,
+                Kind::Mmpt => SWCCI_KIND_MMPT,
+            },
             pci_vendor: dev.pdev.vendor_id().as_raw(),
             pci_device: dev.pdev.device_id(),
             ..SwcciInfo::default()
@@ -311,6 +415,9 @@ impl SwcciFile {
         }
         if dev.bg_irq_mode() {
             info.flags |= SWCCI_INFO_BG_IRQ;
+        }
+        if dev.mmpt.is_some() {
+            info.flags |= SWCCI_INFO_MMPT;
         }
         put_cstr(&mut info.pci_addr, dev.pdev.as_ref().name().to_bytes());
         put_cstr(&mut info.node, dev.node_name.to_bytes());

@@ -35,6 +35,9 @@ use kernel::{
     },
 };
 
+mod mmpt;
+pub(crate) use mmpt::Received;
+
 /// In interrupt mode, re-check the registers at least this often (ms).
 pub(crate) const IRQ_RECHECK_MS: u32 = 20;
 /// Consecutive completions found without their interrupt before falling back to polling.
@@ -51,6 +54,8 @@ const CEL_MAX: usize = 64 * 1024;
 pub(crate) enum Kind {
     /// A CXL switch mailbox CCI: `/dev/cxl/switchN`.
     SwitchCci,
+    /// Any other function with a PCIe MMB (bound by dynamic id): `/dev/swcci/mmptN`.
+    Mmpt,
 }
 
 /// Device quirks, by PCI id.
@@ -167,16 +172,31 @@ pub(crate) struct DevInfo {
     pub(crate) cel: KVec<u8>,
 }
 
+/// An MMPT message the function returned inline with a Send Message, kept for the next
+/// receive.
+pub(crate) struct InlineMsg {
+    pub(crate) msg_type: u8,
+    pub(crate) data: KVVec<u8>,
+}
+
+/// Most inline responses kept for receivers.
+pub(crate) const INBOX_MAX: usize = 16;
+
 /// State protected by the mailbox lock.
 pub(crate) struct State {
     pub(crate) mbox: Mailbox,
     /// The device was unbound: every command fails with ENXIO.
     pub(crate) gone: bool,
+    /// The function stopped answering (registers read all ones): every command fails with
+    /// ENXIO until the function is rebound.
+    pub(crate) failed: bool,
     pub(crate) bg: Option<BgOp>,
     bg_next: u64,
     /// Completion of a background operation seen by another caller: (id, response).
     captured: Option<(u64, Response)>,
     pub(crate) info: DevInfo,
+    /// Inline MMPT responses not yet received.
+    pub(crate) inbox: KVec<InlineMsg>,
 }
 
 /// A bound mailbox function.
@@ -188,6 +208,8 @@ pub(crate) struct Swcci {
     pub(crate) quirks: Quirks,
     /// Node name below /dev.
     pub(crate) node_name: &'static CStr,
+    /// Offset of the MMPT registers in the BAR, if the function has them.
+    pub(crate) mmpt: Option<usize>,
     #[pin]
     pub(crate) state: Mutex<State>,
     /// Interrupt sequence number, bumped by the handler.
@@ -199,6 +221,8 @@ pub(crate) struct Swcci {
     irq_doorbell: Atomic<bool>,
     /// Background completion is signalled by interrupt.
     irq_background: Atomic<bool>,
+    /// MMPT message arrival is signalled by interrupt.
+    irq_mmpt: Atomic<bool>,
     missed_in_row: Atomic<u32>,
     /// Commands in progress, including background waits (for spurious interrupt accounting).
     busy: Atomic<u32>,
@@ -244,6 +268,7 @@ impl<'a> Waiter<'a> {
         match event {
             Event::Doorbell => self.dev.irq_doorbell.load(Relaxed),
             Event::Background | Event::AbortGrace => self.dev.irq_background.load(Relaxed),
+            Event::Message => self.dev.irq_mmpt.load(Relaxed),
             Event::Ready | Event::Attention => false,
         }
     }
@@ -312,7 +337,8 @@ impl Wait for Waiter<'_> {
         let remaining = self.budget - elapsed;
         // Only a background wait a caller asked for may end on a signal; a command in flight
         // is always waited for, or the mailbox would be left in an unknown state.
-        let interruptible = self.interruptible && event == Event::Background;
+        let interruptible =
+            self.interruptible && matches!(event, Event::Background | Event::Message);
         if interruptible && kernel::current!().signal_pending() {
             return Err(WaitError::Interrupted);
         }
@@ -331,7 +357,7 @@ impl Wait for Waiter<'_> {
 fn max_sleep_us(event: Event) -> i64 {
     match event {
         Event::Doorbell | Event::Attention => 1_000,
-        Event::Ready | Event::Background | Event::AbortGrace => 10_000,
+        Event::Ready | Event::Background | Event::AbortGrace | Event::Message => 10_000,
     }
 }
 
@@ -412,6 +438,7 @@ impl Swcci {
         kind: Kind,
         mbox: Mailbox,
         node_name: &'static CStr,
+        mmpt: Option<usize>,
     ) -> impl PinInit<Self, Error> {
         let quirks = Quirks::for_device(pdev.vendor_id().as_raw(), pdev.device_id());
         let pdev: ARef<pci::Device> = pdev.into();
@@ -421,18 +448,22 @@ impl Swcci {
             kind,
             quirks,
             node_name,
+            mmpt,
             state <- new_mutex!(State {
                 mbox,
                 gone: false,
+                failed: false,
                 bg: None,
                 bg_next: 0,
                 captured: None,
                 info: DevInfo::default(),
+                inbox: KVec::new(),
             }),
             irq_seq <- new_spinlock_irq!(0),
             irq_cv <- new_condvar!(),
             irq_doorbell: Atomic::new(false),
             irq_background: Atomic::new(false),
+            irq_mmpt: Atomic::new(false),
             missed_in_row: Atomic::new(0),
             busy: Atomic::new(0),
             bg_tracked: Atomic::new(false),
@@ -568,7 +599,7 @@ impl Swcci {
         let io = self.io();
         let _busy = BusyGuard::new(&self.busy);
         let mut st = self.state.lock();
-        if st.gone {
+        if st.gone || st.failed {
             return Err(MboxError::Io(IoError::Gone));
         }
         self.refresh_bg(&mut st);
@@ -580,7 +611,10 @@ impl Swcci {
         if self.stats.polls.load(Relaxed) == polls_before {
             self.stats.immediate.add(1, Relaxed);
         }
-        let r = res.inspect_err(|e| self.stats.count_error(e))?;
+        let r = res.inspect_err(|e| {
+            self.stats.count_error(e);
+            self.report(&mut st, opcode, e);
+        })?;
         if !st.mbox.is_background(&r) {
             self.stats.count_rc(r.rc);
             self.stats
@@ -617,6 +651,11 @@ impl Swcci {
         });
 
         let mut st = self.state.lock();
+        if let Err(e) = &res {
+            if e.cause == WaitError::Gone {
+                self.report(&mut st, opcode, &MboxError::Io(IoError::Gone));
+            }
+        }
         let ours = st.bg.is_some_and(|b| b.id == id);
         let res = match res {
             Ok(r) => {
@@ -652,6 +691,30 @@ impl Swcci {
             .last_latency_ns
             .store(t0.elapsed().as_nanos().max(0) as u64, Relaxed);
         res.inspect_err(|e| self.stats.count_error(e))
+    }
+
+    /// Logs a device fault the caller cannot be left to notice alone, and marks a function that
+    /// stopped answering as failed.
+    fn report(&self, st: &mut State, opcode: u16, e: &MboxError) {
+        match e {
+            MboxError::Timeout => dev_err!(
+                self.pdev,
+                "command {opcode:04x}h: no completion within {} ms; the mailbox state is unknown\n",
+                crate::proto::mailbox::Timeouts::DEFAULT.doorbell_us / 1000
+            ),
+            MboxError::BadOutputLength { claimed, max } => dev_err!(
+                self.pdev,
+                "command {opcode:04x}h: device reports {claimed} output bytes, more than its {max}-byte payload: output dropped\n"
+            ),
+            MboxError::Io(IoError::Gone) if !self.removing.load(Relaxed) && !st.failed => {
+                st.failed = true;
+                dev_err!(
+                    self.pdev,
+                    "device not responding (registers read all ones): failing commands until it is rebound\n"
+                );
+            }
+            _ => {}
+        }
     }
 
     /// A command the driver itself issues (probe): uninterruptible, default background policy.

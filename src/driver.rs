@@ -47,46 +47,52 @@ impl irq::Handler for MboxIrq {
     }
 }
 
-/// The mailbox interrupt: the vectors and the handler registered on one of them.
-#[pin_data]
-pub(crate) struct MboxIrqs<'bound> {
-    // Declared first: freed before the vectors it uses.
-    #[pin]
-    reg: irq::Registration<'bound, MboxIrq>,
-    vectors: pci::IrqVectorRegistration<'bound>,
+/// The device's interrupts: the allocated vectors and a handler on each vector the mailbox
+/// and the MMPT registers use.
+pub(crate) struct Irqs<'bound> {
+    // Declared first: freed before the vectors they use.
+    _regs: KVec<Pin<KBox<irq::Registration<'bound, MboxIrq>>>>,
+    // Boxed so that its address stays put while `regs` borrow it.
+    _vectors: KBox<pci::IrqVectorRegistration<'bound>>,
 }
 
-impl<'bound> MboxIrqs<'bound> {
-    /// Allocates MSI-X or MSI vectors up to the mailbox's message number and registers the
-    /// handler on that vector.
-    fn new(
-        pdev: &'bound pci::Device<Bound>,
-        dev: Arc<Swcci>,
-        msgnum: u8,
-    ) -> Result<Pin<KBox<Self>>> {
-        let nvec = u32::from(msgnum) + 1;
+impl<'bound> Irqs<'bound> {
+    /// Allocates MSI-X or MSI vectors covering every index in `wanted` and registers the
+    /// handler on each.
+    fn new(pdev: &'bound pci::Device<Bound>, dev: &Arc<Swcci>, wanted: &[u8]) -> Result<Self> {
+        let nvec = u32::from(wanted.iter().copied().max().unwrap_or(0)) + 1;
         let types = IrqTypes::default().with(IrqType::MsiX).with(IrqType::Msi);
-        let vectors = pdev.alloc_irq_vectors(nvec, nvec.max(32), types)?;
-        KBox::pin_init(
-            try_pin_init!(Self {
-                vectors,
-                // SAFETY: `vectors` is initialised before this expression (fields are
-                // initialised in the order written here), lives at a pinned, stable address and
-                // is dropped after `reg` (declaration order), so the reference outlives the
-                // registration. The registration is owned by the returned box and never
-                // forgotten.
-                reg <- unsafe {
-                    let vectors = &*core::ptr::from_ref(vectors);
-                    irq::Registration::new(
-                        vectors.index(usize::from(msgnum))?.into(),
-                        irq::Flags::TRIGGER_NONE,
-                        c"cxl_swcci",
-                        try_pin_init!(MboxIrq { dev }? Error),
-                    )
-                },
-            }? Error),
-            GFP_KERNEL,
-        )
+        let vectors = KBox::new(pdev.alloc_irq_vectors(nvec, nvec.max(32), types)?, GFP_KERNEL)?;
+        // SAFETY: `vectors` is a heap allocation owned by the returned value; it is never moved
+        // out of its box and is dropped after `regs` (declaration order), so the reference
+        // outlives every registration made with it.
+        let vref: &'bound pci::IrqVectorRegistration<'bound> =
+            unsafe { &*core::ptr::from_ref(&*vectors) };
+        let mut regs = KVec::new();
+        let mut done: KVec<u8> = KVec::new();
+        for &v in wanted {
+            if done.contains(&v) {
+                continue;
+            }
+            let request = vref.index(usize::from(v))?.into();
+            let handler_dev = dev.clone();
+            // SAFETY: the registration is kept in `regs` until `Irqs` drops; it is never
+            // forgotten.
+            let reg = unsafe {
+                irq::Registration::new(
+                    request,
+                    irq::Flags::TRIGGER_NONE,
+                    c"cxl_swcci",
+                    try_pin_init!(MboxIrq { dev: handler_dev }? Error),
+                )
+            };
+            regs.push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
+            done.push(v, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            _regs: regs,
+            _vectors: vectors,
+        })
     }
 }
 
@@ -95,8 +101,85 @@ impl<'bound> MboxIrqs<'bound> {
 pub(crate) struct SwcciData<'bound> {
     _node: Pin<KBox<Node>>,
     _debugfs: Option<DebugfsDir>,
-    _irqs: Option<Pin<KBox<MboxIrqs<'bound>>>>,
+    _irqs: Option<Irqs<'bound>>,
     dev: Arc<Swcci>,
+}
+
+/// Sets up interrupts for the mailbox (doorbell, background) and the MMPT receive message, or
+/// leaves the device polling (and says why) when there are none to have.
+fn setup_irqs<'bound>(
+    pdev: &'bound pci::Device<Bound>,
+    dev: &Arc<Swcci>,
+    caps: crate::proto::regs::MboxCaps,
+    cxl: bool,
+) -> Option<Irqs<'bound>> {
+    let mmpt_caps = dev.mmpt_caps().ok().filter(|c| c.rx_irq());
+    let mbox_irq = caps.doorbell_irq() || (caps.background_irq() && cxl);
+    if crate::module_parameters::poll_only.value() || (!mbox_irq && mmpt_caps.is_none()) {
+        return None;
+    }
+    let mut wanted = [0u8; 2];
+    let mut n = 0;
+    if mbox_irq {
+        wanted[n] = caps.irq_msgnum();
+        n += 1;
+    }
+    if let Some(c) = mmpt_caps {
+        wanted[n] = c.rx_vector();
+        n += 1;
+    }
+    match Irqs::new(pdev, dev, wanted.get(..n).unwrap_or(&[])) {
+        Ok(irqs) => {
+            if mbox_irq && dev.set_irq_mode(caps.doorbell_irq(), caps.background_irq()).is_err() {
+                dev_warn!(pdev, "cannot enable mailbox interrupts: polling\n");
+            }
+            if mmpt_caps.is_some() && dev.set_mmpt_irq(true).is_err() {
+                dev_warn!(pdev, "cannot enable the receive-message interrupt: polling\n");
+            }
+            Some(irqs)
+        }
+        Err(e) => {
+            dev_info!(pdev, "no interrupt vectors ({}): polling\n", e.to_errno());
+            None
+        }
+    }
+}
+
+/// The one line a bound device logs.
+fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool) {
+    let st = dev.state.lock();
+    let mode = match (dev.irq_mode(), dev.bg_irq_mode()) {
+        (true, _) => "interrupts",
+        (false, true) => "polling (background interrupts)",
+        (false, false) => "polling",
+    };
+    let via = if mmb { "MMB" } else { "CXL mailbox" };
+    let name = dev.node_name.to_str().unwrap_or("?");
+    let payload = st.mbox.payload_size();
+    if dev.kind == Kind::Mmpt {
+        let rx = match (dev.mmpt.is_some(), dev.mmpt_irq_mode()) {
+            (false, _) => "no MMPT",
+            (true, true) => "MMPT receive interrupts",
+            (true, false) => "MMPT receive polling",
+        };
+        dev_info!(pdev, "{name}: {via} payload {payload} B, {mode}, {rx}\n");
+        return;
+    }
+    match st.info.ident {
+        Some(id) => dev_info!(
+            pdev,
+            "{name}: {:04x}:{:04x} serial {:#x}, {via} payload {payload} B, {mode}, CEL {} commands\n",
+            id.vendor_id,
+            id.device_id,
+            id.serial,
+            st.info.cel.len() / 4
+        ),
+        None => dev_info!(
+            pdev,
+            "{name}: unidentified, {via} payload {payload} B, {mode}, CEL {} commands\n",
+            st.info.cel.len() / 4
+        ),
+    }
 }
 
 /// Maps the BAR of each candidate register block until one holds a mailbox.
@@ -148,94 +231,43 @@ impl pci::Driver for SwcciDriver {
         pdev: &'bound pci::Device<Core<'_>>,
         info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-        let kind = info.copied().unwrap_or(Kind::SwitchCci);
+        let cxl_class = pdev.pci_class().as_raw() >> 8 == PCI_CLASS_CXL_SWITCH_CCI >> 8;
+        // The class table binds switch CCIs; anything else came through a dynamic id.
+        let kind = match info.copied() {
+            Some(Kind::SwitchCci) if cxl_class => Kind::SwitchCci,
+            _ => Kind::Mmpt,
+        };
         pdev.enable_device_mem()
-            .inspect_err(|e| dev_err!(pdev, "cannot enable memory space: {e:?}\n"))?;
+            .inspect_err(|e| dev_err!(pdev, "cannot enable memory space: {:?}\n", e))?;
         pdev.set_master();
 
         let (bar, found, block) = find_mailbox(pdev)?;
         let loc = found.mailbox;
-        let mbox = Mailbox::init(
-            &BarIo(&bar),
-            &mut ProbeWaiter::new(),
-            loc,
-            Timeouts::DEFAULT,
-        )
-        .map_err(|e| {
-            dev_err!(
-                pdev,
-                "mailbox at BAR {} + {:#x}: {}\n",
-                block.bar,
-                loc.base,
-                Disp(&e)
-            );
-            mbox_errno(&e)
-        })?;
+        if kind == Kind::Mmpt && !loc.flavor.mmb {
+            dev_err!(pdev, "bound by dynamic id but has no PCIe MMB\n");
+            return Err(ENODEV);
+        }
+        let mbox = Mailbox::init(&BarIo(&bar), &mut ProbeWaiter::new(), loc, Timeouts::DEFAULT)
+            .map_err(|e| {
+                dev_err!(pdev, "mailbox at BAR {} + {:#x}: {}\n", block.bar, loc.base, Disp(&e));
+                mbox_errno(&e)
+            })?;
         let caps = mbox.caps();
 
         let id = NodeId::alloc(kind).inspect_err(|_| dev_err!(pdev, "no free device node\n"))?;
-        let dev = Arc::pin_init(Swcci::new(pdev, bar, kind, mbox, id.name()), GFP_KERNEL)?;
+        let mmpt = found.mmpt.map(|m| m.base);
+        let dev = Arc::pin_init(Swcci::new(pdev, bar, kind, mbox, id.name(), mmpt), GFP_KERNEL)?;
 
-        let wants_irq = caps.doorbell_irq() || (caps.background_irq() && loc.flavor.cxl);
-        let irqs = if crate::module_parameters::poll_only.value() || !wants_irq {
-            None
-        } else {
-            match MboxIrqs::new(pdev, dev.clone(), caps.irq_msgnum()) {
-                Ok(irqs) => {
-                    dev.set_irq_mode(caps.doorbell_irq(), caps.background_irq())
-                        .map_err(|_| ENXIO)?;
-                    Some(irqs)
-                }
-                Err(e) => {
-                    dev_info!(
-                        pdev,
-                        "no interrupt for vector {} ({}): polling\n",
-                        caps.irq_msgnum(),
-                        e.to_errno()
-                    );
-                    None
-                }
-            }
-        };
+        let irqs = setup_irqs(pdev, &dev, caps, loc.flavor.cxl);
 
-        dev.read_identity();
+        if loc.flavor.cxl {
+            dev.read_identity();
+        }
         let node = Node::register(dev.clone(), id).inspect_err(|e| {
-            dev_err!(
-                pdev,
-                "cannot register {}: {e:?}\n",
-                dev.node_name.to_str().unwrap_or("?")
-            )
+            dev_err!(pdev, "cannot register {}: {:?}\n", dev.node_name.to_str().unwrap_or("?"), e)
         })?;
         let debugfs = debugfs_stats::create(&dev);
-
-        {
-            let st = dev.state.lock();
-            let mode = match (dev.irq_mode(), dev.bg_irq_mode()) {
-                (true, _) => "interrupts",
-                (false, true) => "polling (background interrupts)",
-                (false, false) => "polling",
-            };
-            let via = if loc.flavor.mmb { "MMB" } else { "CXL mailbox" };
-            match st.info.ident {
-                Some(id) => dev_info!(
-                    pdev,
-                    "{}: {:04x}:{:04x} serial {:#x}, {via} payload {} B, {mode}, CEL {} commands\n",
-                    dev.node_name.to_str().unwrap_or("?"),
-                    id.vendor_id,
-                    id.device_id,
-                    id.serial,
-                    st.mbox.payload_size(),
-                    st.info.cel.len() / 4
-                ),
-                None => dev_info!(
-                    pdev,
-                    "{}: unidentified, {via} payload {} B, {mode}, CEL {} commands\n",
-                    dev.node_name.to_str().unwrap_or("?"),
-                    st.mbox.payload_size(),
-                    st.info.cel.len() / 4
-                ),
-            }
-        }
+        log_probe(pdev, &dev, loc.flavor.mmb);
 
         Ok(SwcciData {
             _node: node,

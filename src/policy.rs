@@ -11,8 +11,8 @@
 
 use crate::{
     device::Swcci,
-    proto::{effects, opcode, payload::logs::Cel, rc::Errno},
-    sys, Disp,
+    proto::{effects, mmpt, opcode, payload::logs::Cel, rc::Errno},
+    sys,
 };
 use kernel::{prelude::*, sync::atomic::Relaxed};
 
@@ -40,14 +40,11 @@ pub(crate) fn errno(e: Errno) -> Error {
     }
 }
 
-/// Checks that the caller may send raw command `opcode` to `dev`.
-pub(crate) fn check_raw(dev: &Swcci, opcode: u16) -> Result {
+/// Checks that the caller may send raw command `opcode` (of `opcode_vendor`) to `dev`.
+pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
     if sys::pci_access_locked_down() {
         if !dev.lockdown_logged.xchg(true, Relaxed) {
-            dev_warn!(
-                dev.pdev,
-                "raw commands refused: the kernel is locked down\n"
-            );
+            dev_warn!(dev.pdev, "raw commands refused: the kernel is locked down\n");
         }
         return Err(EPERM);
     }
@@ -59,48 +56,57 @@ pub(crate) fn check_raw(dev: &Swcci, opcode: u16) -> Result {
         );
         return Err(EPERM);
     }
-    if dev.quirks.no_timestamp
+    if opcode_vendor == 0
+        && dev.quirks.no_timestamp
         && (opcode == opcode::GET_TIMESTAMP || opcode == opcode::SET_TIMESTAMP)
     {
-        dev_dbg!(
-            dev.pdev,
-            "command {opcode:04x}h refused: crashes this device (quirk)\n"
-        );
+        dev_dbg!(dev.pdev, "command {opcode:04x}h refused: crashes this device (quirk)\n");
         return Err(EOPNOTSUPP);
     }
     Ok(())
 }
 
-/// Taints the kernel if raw command `opcode` with `input` may change state.
-pub(crate) fn taint_for(dev: &Swcci, opcode: u16, input: &[u8], cel: &[u8]) {
-    let strict = crate::module_parameters::strict_taint.value();
-    let j = effects::classify(opcode, input, Some(&Cel::new(cel)));
-    if !(strict || j.effectful) {
-        return;
-    }
+/// Taints the kernel, logging `what` the first time for this device.
+fn taint(dev: &Swcci, what: core::fmt::Arguments<'_>) {
     if !dev.taint_logged.xchg(true, Relaxed) {
         let comm = sys::current_comm();
         let pid = kernel::current!().pid();
-        let why: &dyn core::fmt::Display = if j.effectful {
-            &j.reason
-        } else {
-            &"strict_taint=1"
-        };
-        let why = Disp(why);
-        if j.depth > 0 {
-            dev_warn!(
-                dev.pdev,
-                "raw command {opcode:04x}h (tunnelled {:04x}h) from {}[{pid}]: {why}: tainting kernel\n",
-                j.opcode,
-                sys::comm_str(&comm)
-            );
-        } else {
-            dev_warn!(
-                dev.pdev,
-                "raw command {opcode:04x}h from {}[{pid}]: {why}: tainting kernel\n",
-                sys::comm_str(&comm)
-            );
-        }
+        dev_warn!(dev.pdev, "{what}; sent by {}[{pid}]: tainting kernel\n", sys::comm_str(&comm));
     }
     sys::taint_user();
+}
+
+/// Taints the kernel if raw command `opcode` of `opcode_vendor` with `input` may change state.
+/// CXL commands (vendor 0000h) follow [`effects::classify`]; of the PCI-SIG commands only
+/// Receive Message is read-only; any other vendor's commands always taint.
+pub(crate) fn taint_for(dev: &Swcci, opcode_vendor: u16, opcode: u16, input: &[u8], cel: &[u8]) {
+    let strict = crate::module_parameters::strict_taint.value();
+    if opcode_vendor == 0 {
+        let j = effects::classify(opcode, input, Some(&Cel::new(cel)));
+        if !(strict || j.effectful) {
+            return;
+        }
+        let why: &dyn core::fmt::Display = if j.effectful { &j.reason } else { &"strict_taint=1" };
+        if j.depth > 0 {
+            taint(
+                dev,
+                format_args!("raw command {opcode:04x}h (tunnelled {:04x}h): {why}", j.opcode),
+            );
+        } else {
+            taint(dev, format_args!("raw command {opcode:04x}h: {why}"));
+        }
+        return;
+    }
+    if !strict && opcode_vendor == mmpt::VENDOR_PCI_SIG && opcode == mmpt::RECEIVE_MESSAGE {
+        return;
+    }
+    taint(
+        dev,
+        format_args!("raw MMB command {opcode:04x}h of vendor {opcode_vendor:04x}h: may change state"),
+    );
+}
+
+/// Taints the kernel for a management message: its content is opaque to the driver.
+pub(crate) fn taint_message(dev: &Swcci, msg_type: u8) {
+    taint(dev, format_args!("MMPT message of type {msg_type:02x}h: content not understood"));
 }

@@ -123,7 +123,7 @@ pub fn taint_strict(env: &mut Env) -> Result<Outcome> {
     ensure!(
         env.kmsg()
             .iter()
-            .any(|l| l.contains("strict_taint=1: tainting kernel")),
+            .any(|l| l.contains("raw command 0001h: strict_taint=1; sent by swcci-ktest[")),
         "no notice"
     );
     Ok(Outcome::Pass)
