@@ -1,0 +1,857 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The control channel: how tests arm faults, change settings, inject messages and read
+//! counters while the guest drives the device. This comment is the contract with the in-guest
+//! tests.
+//!
+//! # Transport
+//! `swcci-emu --control PATH` listens on the Unix stream socket PATH. QEMU connects to it as a
+//! chardev and gives it to the guest as a virtio serial port:
+//! `-chardev socket,id=ctl0,path=PATH -device virtserialport,chardev=ctl0,name=swcci.emu0`
+//! (in the guest: the /dev/vportNpM whose `name` in /sys/class/virtio-ports/ is `swcci.emu0`).
+//! The emulator accepts any number of connections, one after the other or at the same time;
+//! QEMU may reconnect. A guest that opens and closes the port changes nothing: the socket stays
+//! connected, and every command gets its reply whether or not the guest reads it, so a guest
+//! must read the reply of each command before sending the next one (or it may later read a
+//! stale reply).
+//!
+//! # Framing
+//! One command per line, terminated by LF (a CR before it is ignored). Partial reads are
+//! reassembled. Blank lines and lines starting with `#` are ignored and get no reply. Every
+//! other line gets exactly one reply line: `ok`, `ok VALUES` or `err REASON`. Tokens are
+//! separated by blanks; numbers are decimal or `0x` hexadecimal. A line longer than
+//! [`MAX_LINE`] bytes is answered with `err line too long` and dropped.
+//!
+//! # Commands
+//! Faults apply to the next command(s) the guest submits; MODE is `once` (the default: the
+//! next command it applies to) or `always` (until `clear`). The word `fault` may precede a
+//! fault name (`fault delay 100 once` = `delay 100 once`). Replies are `ok`.
+//! - `doorbell-stuck [MODE]`: the doorbell of the command never clears (until `clear`, which
+//!   abandons the command with return code 0004h, or a function reset).
+//! - `delay MS [MODE]`: the command completes MS milliseconds (0..=3600000) after its doorbell.
+//! - `bad-length [MODE]`: the output length is reported as twice the payload size.
+//! - `rc N [MODE]`: the command is not carried out and completes with return code N
+//!   (0..=0xffff, also values no table defines, e.g. 0x1234) and no output.
+//! - `bg-never [MODE]`: the next background operation stops at 99 % and never completes.
+//! - `bg-stuck PERCENT [MODE]`: the next background operation stops at PERCENT (0..=99).
+//!   (Request Abort still stops a stuck operation when aborts are supported.)
+//! - `no-irq [MODE]`: interrupts stay advertised but are not sent (once: those caused by the
+//!   next command, including its background completion and MMPT arrival interrupts;
+//!   always: every interrupt of the function; `spurious-irq` ones are still sent).
+//! - `ready-never [MODE]`: READY (MMB Status bit 1, memory device status bit 4) reads clear
+//!   while armed; after the next function reset the doorbell never leaves its reset value, so
+//!   the driver's initialisation times out. Commands already working keep working. Stays armed
+//!   until `clear` whatever MODE says.
+//!
+//! Actions:
+//! - `spurious-irq N [VECTOR]`: sends N (1..=100000) interrupts on VECTOR (0..=15, default 1,
+//!   the mailbox vector) without a command: the first at once, the others 10 ms apart (QEMU
+//!   merges eventfd signals it has not read yet into one interrupt, so a very slow QEMU may
+//!   still deliver fewer); a new request replaces the rest of an earlier one. Reply `ok N`.
+//!   `get stat spurious-pending` tells how many are still to come.
+//! - `surprise-remove`: from now on BAR reads return all ones, writes are dropped, nothing
+//!   completes and no interrupt is sent, as if the function were gone. Configuration space
+//!   keeps working. Undone by `clear`.
+//! - `clear`: disarms every fault and undoes `surprise-remove`. Reply `ok`.
+//! - `reset`: function reset, as an FLR does: the mailbox starts over (interrupt enables
+//!   off, background operation and MMPT queue dropped) and becomes ready after the ready time.
+//!   Faults and settings stay. Reply `ok`.
+//! - `queue TYPE [HEXDATA]`: queues a received MMPT message of TYPE (0..=255) with HEXDATA
+//!   (even number of hex digits; none or `-` for an empty message), raising the MMPT receive
+//!   interrupt if enabled. Reply `ok QUEUE_LENGTH`; `err` when the queue (16) is full.
+//!
+//! Settings (reply `ok`):
+//! - `set abort-supported 0|1`: whether Request Abort Background Operation (0005h) works
+//!   (default 1) or returns 0020h.
+//! - `set bg-rc N`: final return code of the background sleep command C000h (default 0).
+//! - `set responder echo|discard`: what the function does with a complete MMPT message:
+//!   answer with the same type and data (default), or drop it.
+//! - `set inline 0|1`: whether an MMPT answer that fits the payload (with its 16-byte
+//!   header) is returned as the Send Message output instead of being queued (default 0).
+//!
+//! Queries (reply `ok VALUE` or `ok key=value ...`):
+//! - `get commands`: commands completed.
+//! - `get irqs`: interrupts sent (spurious ones included; suppressed ones not).
+//! - `get last-opcode`: `ok 0xOPCODE 0xVENDOR` of the last command submitted, `ok none`.
+//! - `get stat NAME`: one counter; names: see `get stats`.
+//! - `get stats`: every counter as `name=value`.
+//! - `get faults`: armed faults as `name[:arg]=mode`, or `none`.
+//! - `get queue`: messages waiting for Receive Message.
+//! - `get ready`: `1` when READY is set.
+//! - `get bg`: `running=0|1 opcode=0xOPCODE percent=N rc=0xRC` of the background operation.
+//! - `get settings`: `abort-supported=0|1 bg-rc=0xRC responder=echo|discard inline=0|1`.
+//! - `get config`: `personality=... vendor=0x... device=0x... serial=0x... payload=N
+//!   msix=0|1 doorbell-irq=0|1 bg-irq=0|1 mbox-vector=1 mmpt-vector=2`.
+//! - `ping`: `ok pong`. `help`: `ok` and the command names.
+
+use crate::device::{Device, Fault, Mode, MBOX_VECTOR, MMPT_VECTOR, STAT_NAMES};
+use crate::irq::MSIX_VECTORS;
+use crate::mmpt::Responder;
+use crate::Shared;
+use anyhow::Context as _;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest command line.
+pub const MAX_LINE: usize = 4 << 20;
+/// Longest delay fault.
+const MAX_DELAY_MS: u64 = 3_600_000;
+/// Most interrupts one `spurious-irq` sends.
+const MAX_SPURIOUS: u32 = 100_000;
+
+/// A setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// Request Abort Background Operation supported.
+    AbortSupported(bool),
+    /// Final return code of the background sleep.
+    BgRc(u16),
+    /// MMPT responder.
+    Responder(Responder),
+    /// Inline MMPT answers.
+    Inline(bool),
+}
+
+/// A query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    /// Commands completed.
+    Commands,
+    /// Interrupts sent.
+    Irqs,
+    /// Last opcode.
+    LastOpcode,
+    /// One counter.
+    Stat(String),
+    /// All counters.
+    Stats,
+    /// Armed faults.
+    Faults,
+    /// Receive queue length.
+    Queue,
+    /// READY.
+    Ready,
+    /// Background operation.
+    Bg,
+    /// Settings.
+    Settings,
+    /// Device configuration.
+    Config,
+}
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `ping`.
+    Ping,
+    /// `help`.
+    Help,
+    /// Arm a fault.
+    Fault(Fault, Mode),
+    /// Send interrupts now.
+    Spurious {
+        /// How many.
+        count: u32,
+        /// On which vector.
+        vector: u16,
+    },
+    /// Act removed.
+    SurpriseRemove,
+    /// Disarm everything.
+    Clear,
+    /// Function reset.
+    Reset,
+    /// Change a setting.
+    Set(Setting),
+    /// Queue an MMPT message.
+    Queue {
+        /// Message type.
+        msg_type: u8,
+        /// Data.
+        data: Vec<u8>,
+    },
+    /// Read something.
+    Get(Query),
+}
+
+const COMMANDS: &str = "ping help doorbell-stuck delay bad-length rc bg-never bg-stuck no-irq \
+ready-never spurious-irq surprise-remove clear reset set queue get";
+
+/// Parses a number: decimal or `0x` hexadecimal.
+fn number(tok: Option<&str>, what: &str) -> Result<u64, String> {
+    let t = tok.ok_or_else(|| format!("missing {what}"))?;
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse::<u64>(),
+    };
+    r.map_err(|_| format!("bad {what} '{t}'"))
+}
+
+fn bounded<T: TryFrom<u64>>(tok: Option<&str>, what: &str, max: u64) -> Result<T, String> {
+    let v = number(tok, what)?;
+    if v > max {
+        return Err(format!("{what} {v} out of range (max {max})"));
+    }
+    T::try_from(v).map_err(|_| format!("{what} {v} out of range"))
+}
+
+fn boolean(tok: Option<&str>, what: &str) -> Result<bool, String> {
+    match tok {
+        Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(t) => Err(format!("bad {what} '{t}' (0 or 1)")),
+        None => Err(format!("missing {what} (0 or 1)")),
+    }
+}
+
+fn hex(s: &str) -> Result<Vec<u8>, String> {
+    if s == "-" {
+        return Ok(Vec::new());
+    }
+    if !s.len().is_multiple_of(2) {
+        return Err("hex data has an odd number of digits".into());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(|| format!("bad hex data at offset {i}"))
+        })
+        .collect()
+}
+
+/// Takes a trailing `once` or `always` off `args` (default: once).
+fn take_mode(args: &mut Vec<&str>) -> Mode {
+    match args.last().copied() {
+        Some("once") => {
+            args.pop();
+            Mode::Once
+        }
+        Some("always") => {
+            args.pop();
+            Mode::Always
+        }
+        _ => Mode::Once,
+    }
+}
+
+/// Parses one line. `Ok(None)` for a blank line or a comment.
+pub fn parse(line: &str) -> Result<Option<Request>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let mut toks = line.split_ascii_whitespace().peekable();
+    if toks.peek() == Some(&"fault") {
+        toks.next();
+    }
+    let Some(word) = toks.next() else {
+        return Err("missing fault name".into());
+    };
+    let mut args: Vec<&str> = toks.collect();
+    let no_more = |args: &[&str]| -> Result<(), String> {
+        match args.first() {
+            None => Ok(()),
+            Some(t) => Err(format!("unexpected '{t}'")),
+        }
+    };
+    let fault = |f: Fault, mode: Mode| Ok(Some(Request::Fault(f, mode)));
+    match word {
+        "ping" | "help" | "surprise-remove" | "clear" | "reset" => {
+            no_more(&args)?;
+            Ok(Some(match word {
+                "ping" => Request::Ping,
+                "help" => Request::Help,
+                "surprise-remove" => Request::SurpriseRemove,
+                "clear" => Request::Clear,
+                _ => Request::Reset,
+            }))
+        }
+        "doorbell-stuck" | "bad-length" | "bg-never" | "no-irq" | "ready-never" => {
+            let mode = take_mode(&mut args);
+            no_more(&args)?;
+            let f = match word {
+                "doorbell-stuck" => Fault::DoorbellStuck,
+                "bad-length" => Fault::BadLength,
+                "bg-never" => Fault::BgNever,
+                "no-irq" => Fault::NoIrq,
+                _ => Fault::ReadyNever,
+            };
+            fault(f, mode)
+        }
+        "delay" | "rc" | "bg-stuck" => {
+            let mode = take_mode(&mut args);
+            let mut it = args.into_iter();
+            let f = match word {
+                "delay" => Fault::Delay(bounded(it.next(), "delay in ms", MAX_DELAY_MS)?),
+                "rc" => Fault::Rc(bounded(it.next(), "return code", 0xffff)?),
+                _ => Fault::BgStuck(bounded(it.next(), "percentage", 99)?),
+            };
+            no_more(&it.collect::<Vec<_>>())?;
+            fault(f, mode)
+        }
+        "spurious-irq" => {
+            let mut it = args.into_iter();
+            let count = bounded(it.next(), "interrupt count", u64::from(MAX_SPURIOUS))?;
+            if count == 0 {
+                return Err("interrupt count must be at least 1".into());
+            }
+            let vector = match it.next() {
+                None => MBOX_VECTOR,
+                t => bounded(t, "vector", (MSIX_VECTORS - 1) as u64)?,
+            };
+            no_more(&it.collect::<Vec<_>>())?;
+            Ok(Some(Request::Spurious { count, vector }))
+        }
+        "set" => {
+            let mut it = args.into_iter();
+            let name = it.next().ok_or("missing setting name")?;
+            let v = it.next();
+            let s = match name {
+                "abort-supported" => Setting::AbortSupported(boolean(v, "abort-supported")?),
+                "bg-rc" => Setting::BgRc(bounded(v, "return code", 0xffff)?),
+                "responder" => Setting::Responder(match v {
+                    Some("echo") => Responder::Echo,
+                    Some("discard") => Responder::Discard,
+                    Some(t) => return Err(format!("bad responder '{t}' (echo or discard)")),
+                    None => return Err("missing responder (echo or discard)".into()),
+                }),
+                "inline" => Setting::Inline(boolean(v, "inline")?),
+                n => return Err(format!("unknown setting '{n}'")),
+            };
+            no_more(&it.collect::<Vec<_>>())?;
+            Ok(Some(Request::Set(s)))
+        }
+        "queue" => {
+            let mut it = args.into_iter();
+            let msg_type = bounded(it.next(), "message type", 0xff)?;
+            let data = match it.next() {
+                Some(h) => hex(h)?,
+                None => Vec::new(),
+            };
+            no_more(&it.collect::<Vec<_>>())?;
+            Ok(Some(Request::Queue { msg_type, data }))
+        }
+        "get" => {
+            let mut it = args.into_iter();
+            let q = match it.next().ok_or("missing query")? {
+                "commands" => Query::Commands,
+                "irqs" => Query::Irqs,
+                "last-opcode" => Query::LastOpcode,
+                "stat" => {
+                    let n = it.next().ok_or("missing stat name")?;
+                    if !STAT_NAMES.contains(&n) && n != "spurious-pending" {
+                        return Err(format!("unknown stat '{n}'"));
+                    }
+                    Query::Stat(n.to_string())
+                }
+                "stats" => Query::Stats,
+                "faults" => Query::Faults,
+                "queue" => Query::Queue,
+                "ready" => Query::Ready,
+                "bg" => Query::Bg,
+                "settings" => Query::Settings,
+                "config" => Query::Config,
+                q => return Err(format!("unknown query '{q}'")),
+            };
+            no_more(&it.collect::<Vec<_>>())?;
+            Ok(Some(Request::Get(q)))
+        }
+        w => Err(format!("unknown command '{w}'")),
+    }
+}
+
+/// Carries out `req` on `dev`. Returns the reply line (without the newline).
+pub fn apply(dev: &mut Device, now: Duration, req: Request) -> String {
+    match apply_inner(dev, now, req) {
+        Ok(v) if v.is_empty() => "ok".into(),
+        Ok(v) => format!("ok {v}"),
+        Err(e) => format!("err {e}"),
+    }
+}
+
+fn stat(dev: &Device, name: &str) -> u64 {
+    dev.stat(name).unwrap_or(0)
+}
+
+fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, String> {
+    dev.tick(now);
+    Ok(match req {
+        Request::Ping => "pong".into(),
+        Request::Help => COMMANDS.into(),
+        Request::Fault(f, mode) => {
+            dev.arm(f, mode);
+            String::new()
+        }
+        Request::Spurious { count, vector } => {
+            dev.spurious_irqs(now, count, vector);
+            count.to_string()
+        }
+        Request::SurpriseRemove => {
+            dev.surprise_remove();
+            String::new()
+        }
+        Request::Clear => {
+            dev.clear(now);
+            String::new()
+        }
+        Request::Reset => {
+            dev.reset(now);
+            String::new()
+        }
+        Request::Set(s) => {
+            match s {
+                Setting::AbortSupported(b) => dev.settings.abort_supported = b,
+                Setting::BgRc(rc) => dev.settings.bg_rc = rc,
+                Setting::Responder(r) => dev.mmpt.responder = r,
+                Setting::Inline(b) => dev.mmpt.inline = b,
+            }
+            String::new()
+        }
+        Request::Queue { msg_type, data } => dev.inject_message(msg_type, data)?.to_string(),
+        Request::Get(q) => match q {
+            Query::Commands => stat(dev, "commands").to_string(),
+            Query::Irqs => stat(dev, "irqs").to_string(),
+            Query::LastOpcode => match dev.last_opcode() {
+                Some((op, vendor)) => format!("{op:#06x} {vendor:#06x}"),
+                None => "none".into(),
+            },
+            Query::Stat(n) if n == "spurious-pending" => dev.spurious_pending().to_string(),
+            Query::Stat(n) => dev
+                .stat(&n)
+                .ok_or_else(|| format!("unknown stat '{n}'"))?
+                .to_string(),
+            Query::Stats => {
+                let mut s = String::new();
+                for n in STAT_NAMES {
+                    let _ = write!(
+                        s,
+                        "{}{n}={}",
+                        if s.is_empty() { "" } else { " " },
+                        stat(dev, n)
+                    );
+                }
+                s
+            }
+            Query::Faults => dev.faults_text(),
+            Query::Queue => dev.mmpt.queue_len().to_string(),
+            Query::Ready => u8::from(dev.ready(now)).to_string(),
+            Query::Bg => {
+                let (running, op, pct, rc) = dev.bg_state();
+                format!(
+                    "running={} opcode={op:#06x} percent={pct} rc={rc:#06x}",
+                    u8::from(running)
+                )
+            }
+            Query::Settings => format!(
+                "abort-supported={} bg-rc={:#06x} responder={} inline={}",
+                u8::from(dev.settings.abort_supported),
+                dev.settings.bg_rc,
+                dev.mmpt.responder.name(),
+                u8::from(dev.mmpt.inline)
+            ),
+            Query::Config => {
+                let c = dev.config();
+                format!(
+                    "personality={} vendor={:#06x} device={:#06x} serial={:#x} payload={} \
+msix={} doorbell-irq={} bg-irq={} mbox-vector={MBOX_VECTOR} mmpt-vector={MMPT_VECTOR}",
+                    c.personality.name(),
+                    c.vendor,
+                    c.device,
+                    c.serial,
+                    dev.payload_size(),
+                    u8::from(c.msix),
+                    u8::from(c.mbox_caps().doorbell_irq()),
+                    u8::from(c.mbox_caps().background_irq()),
+                )
+            }
+        },
+    })
+}
+
+/// Parses and carries out one line. `None` when the line needs no reply.
+pub fn handle_line(dev: &mut Device, now: Duration, line: &str) -> Option<String> {
+    match parse(line) {
+        Ok(None) => None,
+        Ok(Some(req)) => Some(apply(dev, now, req)),
+        Err(e) => Some(format!("err {e}")),
+    }
+}
+
+/// Splits a byte stream into lines and answers each.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    buf: Vec<u8>,
+    /// Dropping the rest of a line that was too long.
+    discarding: bool,
+}
+
+impl LineBuffer {
+    /// Feeds `data`; calls `line` for every complete line and collects the replies.
+    pub fn feed(
+        &mut self,
+        data: &[u8],
+        mut line: impl FnMut(&str) -> Option<String>,
+    ) -> Vec<String> {
+        let mut replies = Vec::new();
+        for chunk in data.split_inclusive(|b| *b == b'\n') {
+            let complete = chunk.last() == Some(&b'\n');
+            let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+            if self.discarding {
+                if complete {
+                    self.discarding = false;
+                }
+                continue;
+            }
+            self.buf.extend_from_slice(body);
+            if self.buf.len() > MAX_LINE {
+                self.buf.clear();
+                replies.push("err line too long".into());
+                self.discarding = !complete;
+                continue;
+            }
+            if complete {
+                let text = String::from_utf8_lossy(&self.buf).into_owned();
+                self.buf.clear();
+                if let Some(r) = line(text.trim_end_matches('\r')) {
+                    replies.push(r);
+                }
+            }
+        }
+        replies
+    }
+}
+
+/// Binds the control socket at `path`, removing a stale socket left by an earlier run.
+pub fn listen(path: &Path) -> anyhow::Result<UnixListener> {
+    crate::remove_stale_socket(path)?;
+    UnixListener::bind(path).with_context(|| format!("bind control socket {}", path.display()))
+}
+
+fn serve_connection(mut stream: UnixStream, shared: &Shared, id: u64) {
+    let mut lines = LineBuffer::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                shared.log(0, &format!("control connection {id}: read: {e}"));
+                break;
+            }
+        };
+        let replies = lines.feed(buf.get(..n).unwrap_or(&[]), |l| {
+            let reply = shared.with(|dev, now| handle_line(dev, now, l));
+            if let Some(r) = &reply {
+                shared.log(0, &format!("control: {l} -> {r}"));
+            }
+            reply
+        });
+        for r in replies {
+            if let Err(e) = stream.write_all(format!("{r}\n").as_bytes()) {
+                shared.log(0, &format!("control connection {id}: write: {e}"));
+                return;
+            }
+        }
+    }
+    shared.log(0, &format!("control connection {id} closed"));
+}
+
+/// Accepts control connections for as long as the process runs, each served by its own thread.
+pub fn serve(listener: UnixListener, shared: Arc<Shared>) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            let mut id = 0u64;
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(stream) => {
+                        id = id.saturating_add(1);
+                        shared.log(0, &format!("control connection {id} opened"));
+                        let sh = shared.clone();
+                        let spawned = std::thread::Builder::new()
+                            .name(format!("control-{id}"))
+                            .spawn(move || serve_connection(stream, &sh, id));
+                        if let Err(e) = spawned {
+                            shared.log(0, &format!("control connection {id}: no thread: {e}"));
+                        }
+                    }
+                    Err(e) => {
+                        shared.log(0, &format!("control accept: {e}"));
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        })
+        .context("start the control thread")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{DeviceConfig, Personality};
+    use crate::irq::FakeIrqs;
+
+    fn dev() -> Device {
+        Device::new(
+            DeviceConfig::new(Personality::Switch),
+            Arc::new(FakeIrqs::new()),
+            Duration::ZERO,
+        )
+    }
+
+    fn reply(d: &mut Device, line: &str) -> String {
+        handle_line(d, Duration::from_millis(1), line).unwrap()
+    }
+
+    #[test]
+    fn parses_every_command() {
+        let p = |l: &str| parse(l).unwrap().unwrap();
+        assert_eq!(p("ping"), Request::Ping);
+        assert_eq!(p("help"), Request::Help);
+        assert_eq!(
+            p("doorbell-stuck"),
+            Request::Fault(Fault::DoorbellStuck, Mode::Once)
+        );
+        assert_eq!(
+            p("fault doorbell-stuck always"),
+            Request::Fault(Fault::DoorbellStuck, Mode::Always)
+        );
+        assert_eq!(
+            p("delay 250"),
+            Request::Fault(Fault::Delay(250), Mode::Once)
+        );
+        assert_eq!(
+            p("delay 0x10 always"),
+            Request::Fault(Fault::Delay(16), Mode::Always)
+        );
+        assert_eq!(
+            p("bad-length once"),
+            Request::Fault(Fault::BadLength, Mode::Once)
+        );
+        assert_eq!(
+            p("rc 0x1234"),
+            Request::Fault(Fault::Rc(0x1234), Mode::Once)
+        );
+        assert_eq!(p("rc 4 always"), Request::Fault(Fault::Rc(4), Mode::Always));
+        assert_eq!(p("bg-never"), Request::Fault(Fault::BgNever, Mode::Once));
+        assert_eq!(
+            p("bg-stuck 50 always"),
+            Request::Fault(Fault::BgStuck(50), Mode::Always)
+        );
+        assert_eq!(
+            p("no-irq always"),
+            Request::Fault(Fault::NoIrq, Mode::Always)
+        );
+        assert_eq!(
+            p("ready-never"),
+            Request::Fault(Fault::ReadyNever, Mode::Once)
+        );
+        assert_eq!(
+            p("spurious-irq 3"),
+            Request::Spurious {
+                count: 3,
+                vector: 1
+            }
+        );
+        assert_eq!(
+            p("spurious-irq 1 2"),
+            Request::Spurious {
+                count: 1,
+                vector: 2
+            }
+        );
+        assert_eq!(p("surprise-remove"), Request::SurpriseRemove);
+        assert_eq!(p("clear"), Request::Clear);
+        assert_eq!(p("reset"), Request::Reset);
+        assert_eq!(
+            p("set abort-supported 0"),
+            Request::Set(Setting::AbortSupported(false))
+        );
+        assert_eq!(p("set bg-rc 0x12"), Request::Set(Setting::BgRc(0x12)));
+        assert_eq!(
+            p("set responder discard"),
+            Request::Set(Setting::Responder(Responder::Discard))
+        );
+        assert_eq!(p("set inline 1"), Request::Set(Setting::Inline(true)));
+        assert_eq!(
+            p("queue 1 0aff"),
+            Request::Queue {
+                msg_type: 1,
+                data: vec![0x0a, 0xff]
+            }
+        );
+        assert_eq!(
+            p("queue 0x7f"),
+            Request::Queue {
+                msg_type: 0x7f,
+                data: vec![]
+            }
+        );
+        assert_eq!(
+            p("queue 2 -"),
+            Request::Queue {
+                msg_type: 2,
+                data: vec![]
+            }
+        );
+        assert_eq!(p("get commands"), Request::Get(Query::Commands));
+        assert_eq!(p("get irqs"), Request::Get(Query::Irqs));
+        assert_eq!(p("get last-opcode"), Request::Get(Query::LastOpcode));
+        assert_eq!(
+            p("get stat bg-started"),
+            Request::Get(Query::Stat("bg-started".into()))
+        );
+        for q in [
+            "stats", "faults", "queue", "ready", "bg", "settings", "config",
+        ] {
+            assert!(matches!(p(&format!("get {q}")), Request::Get(_)));
+        }
+        assert_eq!(p("  ping \r"), Request::Ping);
+        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(parse("   # comment").unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_lines_are_errors() {
+        for l in [
+            "bogus",
+            "fault",
+            "ping extra",
+            "delay",
+            "delay x",
+            "delay -5",
+            "delay 3600001",
+            "delay 5 sometimes",
+            "rc 0x10000",
+            "rc",
+            "bg-stuck 100",
+            "bg-stuck",
+            "doorbell-stuck twice",
+            "spurious-irq",
+            "spurious-irq 0",
+            "spurious-irq 1 16",
+            "spurious-irq 100001",
+            "set",
+            "set abort-supported",
+            "set abort-supported yes",
+            "set inline 2",
+            "set responder loud",
+            "set colour blue",
+            "set bg-rc 65536",
+            "queue",
+            "queue 256 00",
+            "queue 1 abc",
+            "queue 1 zz",
+            "queue 1 00 11",
+            "get",
+            "get nothing",
+            "get stat",
+            "get stat nonsense",
+            "get commands now",
+            "clear all",
+        ] {
+            assert!(parse(l).is_err(), "{l} should be an error");
+            let mut d = dev();
+            assert!(reply(&mut d, l).starts_with("err "), "{l}");
+        }
+    }
+
+    #[test]
+    fn dispatches() {
+        let mut d = dev();
+        assert_eq!(reply(&mut d, "ping"), "ok pong");
+        assert!(reply(&mut d, "help").starts_with("ok ping"));
+        assert_eq!(reply(&mut d, "get commands"), "ok 0");
+        assert_eq!(reply(&mut d, "get last-opcode"), "ok none");
+        assert_eq!(reply(&mut d, "get faults"), "ok none");
+        assert_eq!(reply(&mut d, "delay 100 always"), "ok");
+        assert_eq!(reply(&mut d, "bg-stuck 7"), "ok");
+        assert_eq!(
+            reply(&mut d, "get faults"),
+            "ok delay:100=always bg-stuck:7=once"
+        );
+        assert_eq!(reply(&mut d, "clear"), "ok");
+        assert_eq!(reply(&mut d, "get faults"), "ok none");
+        assert_eq!(reply(&mut d, "spurious-irq 2"), "ok 2");
+        assert_eq!(reply(&mut d, "get irqs"), "ok 1");
+        assert_eq!(reply(&mut d, "get stat spurious-pending"), "ok 1");
+        assert_eq!(
+            handle_line(&mut d, Duration::from_millis(11), "get irqs").unwrap(),
+            "ok 2"
+        );
+        assert_eq!(reply(&mut d, "get stat spurious-irqs"), "ok 2");
+        assert_eq!(reply(&mut d, "set abort-supported 0"), "ok");
+        assert_eq!(reply(&mut d, "set bg-rc 0x12"), "ok");
+        assert_eq!(reply(&mut d, "set responder discard"), "ok");
+        assert_eq!(reply(&mut d, "set inline 1"), "ok");
+        assert_eq!(
+            reply(&mut d, "get settings"),
+            "ok abort-supported=0 bg-rc=0x0012 responder=discard inline=1"
+        );
+        assert_eq!(reply(&mut d, "queue 3 010203"), "ok 1");
+        assert_eq!(reply(&mut d, "get queue"), "ok 1");
+        for _ in 1..16 {
+            assert!(reply(&mut d, "queue 3").starts_with("ok "));
+        }
+        assert!(reply(&mut d, "queue 3").starts_with("err receive queue full"));
+        assert_eq!(reply(&mut d, "get ready"), "ok 1");
+        assert_eq!(reply(&mut d, "ready-never"), "ok");
+        assert_eq!(reply(&mut d, "get ready"), "ok 0");
+        assert_eq!(reply(&mut d, "surprise-remove"), "ok");
+        assert_eq!(
+            reply(&mut d, "get faults"),
+            "ok ready-never=once surprise-remove"
+        );
+        assert_eq!(reply(&mut d, "clear"), "ok");
+        assert_eq!(reply(&mut d, "reset"), "ok");
+        assert_eq!(reply(&mut d, "get queue"), "ok 0");
+        assert_eq!(reply(&mut d, "get stat resets"), "ok 1");
+        assert_eq!(
+            reply(&mut d, "get bg"),
+            "ok running=0 opcode=0x0000 percent=0 rc=0x0000"
+        );
+        assert_eq!(
+            reply(&mut d, "get config"),
+            "ok personality=switch vendor=0x1b36 device=0x5c01 serial=0x5c01000000000001 \
+payload=2048 msix=1 doorbell-irq=1 bg-irq=1 mbox-vector=1 mmpt-vector=2"
+        );
+        let stats = reply(&mut d, "get stats");
+        assert!(stats.starts_with("ok commands=0 "));
+        assert_eq!(stats.split(' ').count(), STAT_NAMES.len() + 1);
+        assert_eq!(handle_line(&mut d, Duration::ZERO, "# nothing"), None);
+    }
+
+    #[test]
+    fn line_buffer_reassembles() {
+        let mut lb = LineBuffer::default();
+        let mut seen = Vec::new();
+        let mut feed = |lb: &mut LineBuffer, data: &[u8]| {
+            lb.feed(data, |l| {
+                seen.push(l.to_string());
+                (!l.is_empty()).then(|| format!("re {l}"))
+            })
+        };
+        assert!(feed(&mut lb, b"pi").is_empty());
+        assert_eq!(feed(&mut lb, b"ng\r\nget "), ["re ping"]);
+        assert_eq!(
+            feed(&mut lb, b"irqs\n\nx\ny\n"),
+            ["re get irqs", "re x", "re y"]
+        );
+        // Too long: one error, the rest of the line is dropped, the next line works.
+        let long = vec![b'a'; MAX_LINE + 1];
+        assert_eq!(feed(&mut lb, &long), ["err line too long"]);
+        assert!(feed(&mut lb, b"aaaa").is_empty());
+        assert_eq!(feed(&mut lb, b"aa\nok\n"), ["re ok"]);
+        // Invalid UTF-8 does not panic.
+        assert_eq!(feed(&mut lb, b"\xff\xfe\n"), ["re \u{fffd}\u{fffd}"]);
+        assert_eq!(seen.first().map(String::as_str), Some("ping"));
+    }
+}

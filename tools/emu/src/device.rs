@@ -1,0 +1,1502 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The register model of the function: BAR0 (capabilities array, mailbox, MMPT registers),
+//! BAR2 (MSI-X table and PBA storage), the two personalities, command execution, background
+//! operations and armed faults. Pure logic: no I/O, no threads, no clock. Every entry point
+//! takes the current time (`now`, time since the emulator started) and interrupts go to an
+//! [`IrqSink`]; notable events are collected as text for the caller to log.
+//!
+//! BAR0 map:
+//! | offset | what |
+//! |---|---|
+//! | 0x0000 | capabilities array: CXL device capabilities array and PCIe MCAP array in one |
+//! | 0x0100 | CXL Device Status registers (switch; read as zero) |
+//! | 0x0200 | CXL Memory Device Status (switch; bit 4 mailbox ready) |
+//! | 0x0800 | MMPT registers (Capabilities, Control, Receive Message Notification) |
+//! | 0x1000 | the mailbox: CXL primary mailbox and PCIe MMB (one register set) |
+//!
+//! Capabilities array (type 2 "FM mailbox CCI" for switch, 0 for mmpt), headers of 16 bytes
+//! with the vendor id in dword 3:
+//! - switch: device status (0000h:0001h), primary mailbox (0000h:0002h), memory device status
+//!   (0000h:4000h), MMB (0001h:0001h, same registers as the primary mailbox), MMPT
+//!   (0001h:0002h).
+//! - mmpt: MMB (0001h:0001h), MMPT (0001h:0002h).
+//!
+//! Interrupts: the mailbox doorbell and background completion interrupts use MSI-X vector
+//! [`MBOX_VECTOR`] (Capabilities bits 10:7), the MMPT receive interrupt vector [`MMPT_VECTOR`]
+//! (MMPT Capabilities bits 4:1).
+//!
+//! Register access rules: only 4- and 8-byte naturally aligned accesses are valid; others are
+//! counted (`bad-access`) and ignored (reads return zero). The Command register takes a command
+//! only through one 64-bit write; 32-bit writes to it are counted (`cmd-write32`) and ignored.
+//! A 64-bit write elsewhere acts as two 32-bit writes.
+
+use crate::irq::{IrqSink, MSIX_VECTORS};
+use crate::mmpt::{Message, Mmpt};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+use swcci_proto::mmpt::{MmptCode, RECEIVE_MESSAGE, SEND_MESSAGE, VENDOR_PCI_SIG};
+use swcci_proto::opcode;
+use swcci_proto::payload::identify::IDENTIFY_LEN;
+use swcci_proto::payload::logs::{
+    effect, CEL_ENTRY, CEL_UUID, GET_LOG_INPUT_LEN, SUPPORTED_LOGS_HEADER,
+};
+use swcci_proto::payload::switch::IDENTIFY_SWITCH_LEN;
+use swcci_proto::rc::ReturnCode;
+use swcci_proto::regs::{
+    cxl_cap, mcap, CapArrayHeader, CapHeader, MboxBgStatus, MboxCaps, MboxCmd, MboxCtrl,
+    MboxStatus, MemdevStatus, MmptCaps, MmptCtrl, MmptRxNotify, CAP_ARRAY_FIRST, CAP_HEADER_LENGTH,
+    CAP_HEADER_OFFSET, CAP_HEADER_SIZE, MBOX_PAYLOAD, MBOX_PAYLOAD_MAX, MBOX_PAYLOAD_MIN,
+    MMPT_REGS_SIZE,
+};
+use swcci_proto::wire::Writer;
+
+/// Offset of the CXL Device Status registers in BAR0.
+pub const DEVICE_STATUS_REGS: usize = 0x100;
+/// Offset of the CXL Memory Device Status register in BAR0.
+pub const MEMDEV_STATUS_REGS: usize = 0x200;
+/// Offset of the MMPT registers in BAR0.
+pub const MMPT_REGS: usize = 0x800;
+/// Offset of the mailbox registers in BAR0.
+pub const MBOX_REGS: usize = 0x1000;
+/// MSI-X vector of the mailbox interrupts (doorbell and background completion).
+pub const MBOX_VECTOR: u16 = 1;
+/// MSI-X vector of the MMPT receive interrupt.
+pub const MMPT_VECTOR: u16 = 2;
+/// Smallest BAR0.
+pub const BAR0_MIN: u64 = 0x10000;
+/// Vendor-specific background command: sleep for a u32 of milliseconds.
+pub const OP_SLEEP: u16 = 0xc000;
+/// Vendor-specific command: returns its input.
+pub const OP_ECHO: u16 = 0xc001;
+/// CXL opcodes the switch personality implements, in CEL order.
+pub const SWITCH_OPCODES: [u16; 8] = [
+    opcode::IDENTIFY,
+    opcode::BG_OP_STATUS,
+    opcode::REQUEST_ABORT_BG,
+    opcode::GET_SUPPORTED_LOGS,
+    opcode::GET_LOG,
+    opcode::IDENTIFY_SWITCH,
+    OP_SLEEP,
+    OP_ECHO,
+];
+/// Most events kept for the caller to log.
+const EVENTS_MAX: usize = 4096;
+
+/// Which function the emulator is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Personality {
+    /// A CXL switch mailbox CCI (class 0C0B00h) whose mailbox is also a PCIe MMB, with MMPT.
+    Switch,
+    /// A plain PCIe function with an MMB and MMPT (no class code of its own).
+    Mmpt,
+}
+
+impl Personality {
+    /// The name on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Switch => "switch",
+            Self::Mmpt => "mmpt",
+        }
+    }
+
+    /// Parses the command-line name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "switch" => Some(Self::Switch),
+            "mmpt" => Some(Self::Mmpt),
+            _ => None,
+        }
+    }
+}
+
+/// What the function is, fixed at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// Personality.
+    pub personality: Personality,
+    /// PCI vendor id (also reported by Identify).
+    pub vendor: u16,
+    /// PCI device id (also reported by Identify).
+    pub device: u16,
+    /// Serial number reported by Identify.
+    pub serial: u64,
+    /// Payload size, log2 of bytes.
+    pub payload_log2: u8,
+    /// MSI-X present.
+    pub msix: bool,
+    /// Doorbell interrupt advertised.
+    pub doorbell_irq: bool,
+    /// Background completion interrupt advertised (switch only).
+    pub bg_irq: bool,
+    /// Time from reset to READY.
+    pub ready_ms: u64,
+}
+
+impl DeviceConfig {
+    /// The defaults of `personality`.
+    pub fn new(personality: Personality) -> Self {
+        let (device, serial) = match personality {
+            Personality::Switch => (0x5c01, 0x5c01_0000_0000_0001),
+            Personality::Mmpt => (0x5c02, 0x5c02_0000_0000_0001),
+        };
+        Self {
+            personality,
+            vendor: 0x1b36,
+            device,
+            serial,
+            payload_log2: 11,
+            msix: true,
+            doorbell_irq: true,
+            bg_irq: true,
+            ready_ms: 0,
+        }
+    }
+
+    /// Checks the values that have limits.
+    pub fn validate(&self) -> Result<(), String> {
+        let size = 1usize
+            .checked_shl(u32::from(self.payload_log2))
+            .unwrap_or(0);
+        if !(MBOX_PAYLOAD_MIN..=MBOX_PAYLOAD_MAX).contains(&size) {
+            return Err(format!(
+                "payload size 2^{} is outside 2^8..2^20 bytes",
+                self.payload_log2
+            ));
+        }
+        Ok(())
+    }
+
+    /// Payload size in bytes.
+    pub fn payload_size(&self) -> usize {
+        1usize
+            .checked_shl(u32::from(self.payload_log2))
+            .unwrap_or(MBOX_PAYLOAD_MIN)
+            .clamp(MBOX_PAYLOAD_MIN, MBOX_PAYLOAD_MAX)
+    }
+
+    /// Size of BAR0: the registers rounded up to a power of two, at least 64 KiB.
+    pub fn bar0_size(&self) -> u64 {
+        let end = MBOX_REGS
+            .saturating_add(MBOX_PAYLOAD)
+            .saturating_add(self.payload_size()) as u64;
+        end.next_power_of_two().max(BAR0_MIN)
+    }
+
+    /// Class code with programming interface.
+    pub fn class(&self) -> u32 {
+        match self.personality {
+            Personality::Switch => swcci_proto::regs::PCI_CLASS_CXL_SWITCH_CCI,
+            Personality::Mmpt => 0xff_0000,
+        }
+    }
+
+    /// The configuration space parameters.
+    pub fn config_params(&self) -> crate::config::ConfigParams {
+        crate::config::ConfigParams {
+            vendor: self.vendor,
+            device: self.device,
+            class: self.class(),
+            revision: 1,
+            subsys_vendor: self.vendor,
+            subsys_id: self.device,
+            bar0_size: self.bar0_size(),
+            msix: self.msix,
+            cxl_dvsec: self.personality == Personality::Switch,
+        }
+    }
+
+    /// The Mailbox Capabilities register.
+    pub fn mbox_caps(&self) -> MboxCaps {
+        let switch = self.personality == Personality::Switch;
+        MboxCaps::default()
+            .with_payload_size_log2(self.payload_log2)
+            .with_doorbell_irq(self.doorbell_irq)
+            .with_background_irq(switch && self.bg_irq)
+            .with_irq_msgnum(MBOX_VECTOR as u8)
+            .with_ready_time(self.ready_time_s())
+            .with_attention(!switch)
+    }
+
+    /// The ready time the Capabilities register advertises: 0 (the default of 2 s) when the
+    /// mailbox is ready at once, else the ready time rounded up to whole seconds.
+    pub fn ready_time_s(&self) -> u8 {
+        if self.ready_ms == 0 {
+            0
+        } else {
+            u8::try_from(self.ready_ms.div_ceil(1000)).unwrap_or(u8::MAX)
+        }
+    }
+
+    /// The MMPT Capabilities register.
+    pub fn mmpt_caps(&self) -> MmptCaps {
+        MmptCaps::default()
+            .with_rx_irq(true)
+            .with_rx_vector(MMPT_VECTOR as u8)
+    }
+}
+
+/// How long an armed fault stays armed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// For the next command it applies to.
+    Once,
+    /// Until `clear`.
+    Always,
+}
+
+impl Mode {
+    /// The control protocol name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Always => "always",
+        }
+    }
+}
+
+/// A fault the control channel can arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The doorbell of the command never clears (until a reset or `clear`).
+    DoorbellStuck,
+    /// The command completes this many milliseconds after its doorbell.
+    Delay(u64),
+    /// The output length is reported above the payload size.
+    BadLength,
+    /// The command completes with this return code (and no output, no background operation).
+    Rc(u16),
+    /// The next background operation stops at 99 %.
+    BgNever,
+    /// The next background operation stops at this percentage.
+    BgStuck(u8),
+    /// Interrupts are advertised but not delivered.
+    NoIrq,
+    /// READY stays clear (after a reset the mailbox never becomes ready).
+    ReadyNever,
+}
+
+impl Fault {
+    /// The fault in control protocol notation.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::DoorbellStuck => "doorbell-stuck".into(),
+            Self::Delay(ms) => format!("delay {ms}"),
+            Self::BadLength => "bad-length".into(),
+            Self::Rc(rc) => format!("rc {rc:#06x}"),
+            Self::BgNever => "bg-never".into(),
+            Self::BgStuck(p) => format!("bg-stuck {p}"),
+            Self::NoIrq => "no-irq".into(),
+            Self::ReadyNever => "ready-never".into(),
+        }
+    }
+}
+
+/// Armed faults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Faults {
+    doorbell_stuck: Option<Mode>,
+    delay: Option<(u64, Mode)>,
+    bad_length: Option<Mode>,
+    rc: Option<(u16, Mode)>,
+    bg_cap: Option<(u8, Mode)>,
+    no_irq: Option<Mode>,
+    ready_never: Option<Mode>,
+}
+
+/// Takes a fault for one use: a once fault disarms.
+fn take<T: Copy>(slot: &mut Option<(T, Mode)>) -> Option<T> {
+    let (v, mode) = (*slot)?;
+    if mode == Mode::Once {
+        *slot = None;
+    }
+    Some(v)
+}
+
+fn take_flag(slot: &mut Option<Mode>) -> bool {
+    match *slot {
+        None => false,
+        Some(Mode::Once) => {
+            *slot = None;
+            true
+        }
+        Some(Mode::Always) => true,
+    }
+}
+
+/// Faults that apply to one command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct CmdFaults {
+    stuck: bool,
+    delay_ms: Option<u64>,
+    bad_length: bool,
+    rc: Option<u16>,
+    no_irq: bool,
+}
+
+/// A command waiting for its completion time (delay fault), or forever (stuck doorbell).
+#[derive(Clone, Debug)]
+struct Pending {
+    due: Option<Duration>,
+    cmd: MboxCmd,
+    faults: CmdFaults,
+}
+
+/// The running background operation.
+#[derive(Clone, Copy, Debug)]
+struct BgOp {
+    opcode: u16,
+    start: Duration,
+    duration: Duration,
+    cap: Option<u8>,
+    no_irq: bool,
+}
+
+impl BgOp {
+    fn percent(&self, now: Duration) -> u8 {
+        let pct = if self.duration.is_zero() {
+            100
+        } else {
+            let elapsed = now.saturating_sub(self.start).as_micros();
+            let total = self.duration.as_micros().max(1);
+            u8::try_from(elapsed.saturating_mul(100) / total)
+                .unwrap_or(100)
+                .min(100)
+        };
+        match self.cap {
+            Some(cap) => pct.min(cap),
+            None => pct,
+        }
+    }
+}
+
+/// Spacing of the interrupts of one `spurious-irq` request.
+pub const SPURIOUS_SPACING: Duration = Duration::from_millis(10);
+
+/// Spurious interrupts still to send.
+#[derive(Clone, Copy, Debug)]
+struct Spurious {
+    left: u32,
+    vector: u16,
+    next: Duration,
+}
+
+/// Settings the control channel can change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Request Abort Background Operation is supported.
+    pub abort_supported: bool,
+    /// Final return code of the sleep background command.
+    pub bg_rc: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            abort_supported: true,
+            bg_rc: 0,
+        }
+    }
+}
+
+/// Names of the counters `get stat NAME` reports.
+pub const STAT_NAMES: &[&str] = &[
+    "commands",
+    "doorbells",
+    "doorbell-busy",
+    "doorbell-not-ready",
+    "no-attention",
+    "cmd-write32",
+    "bad-access",
+    "irqs",
+    "irqs-delivered",
+    "irqs-dropped",
+    "irqs-suppressed",
+    "spurious-irqs",
+    "bg-started",
+    "bg-completed",
+    "bg-aborted",
+    "bg-busy",
+    "aborts",
+    "unsupported",
+    "faults-applied",
+    "resets",
+    "mmpt-parts",
+    "mmpt-messages",
+    "mmpt-queued",
+    "mmpt-inline",
+    "mmpt-received",
+    "mmpt-aborts",
+    "mmpt-refused",
+];
+
+/// Counters, by the names of [`STAT_NAMES`].
+#[derive(Clone, Debug, Default)]
+struct Stats {
+    values: Vec<u64>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            values: vec![0; STAT_NAMES.len()],
+        }
+    }
+
+    fn add(&mut self, name: &str, n: u64) {
+        if let Some(i) = STAT_NAMES.iter().position(|s| *s == name) {
+            if let Some(v) = self.values.get_mut(i) {
+                *v = v.saturating_add(n);
+            }
+        }
+    }
+
+    fn inc(&mut self, name: &str) {
+        self.add(name, 1);
+    }
+
+    fn get(&self, name: &str) -> Option<u64> {
+        let i = STAT_NAMES.iter().position(|s| *s == name)?;
+        self.values.get(i).copied()
+    }
+}
+
+/// The result of executing one command.
+#[derive(Clone, Debug, Default)]
+struct Exec {
+    rc: u16,
+    out: Vec<u8>,
+    /// Start a background operation of this many milliseconds.
+    bg_ms: Option<u64>,
+    /// An MMPT message arrived in the receive queue.
+    arrived: bool,
+}
+
+impl Exec {
+    fn rc(rc: ReturnCode) -> Self {
+        Self {
+            rc: rc.raw(),
+            ..Self::default()
+        }
+    }
+
+    fn out(out: Vec<u8>) -> Self {
+        Self {
+            out,
+            ..Self::default()
+        }
+    }
+}
+
+/// One capability header of the capabilities array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapEntry {
+    /// Vendor id (dword 3).
+    pub vendor: u16,
+    /// Capability id.
+    pub id: u16,
+    /// Version.
+    pub version: u8,
+    /// Offset from the start of BAR0.
+    pub offset: u32,
+    /// Length of the registers.
+    pub len: u32,
+}
+
+/// The function.
+pub struct Device {
+    cfg: DeviceConfig,
+    irqs: Arc<dyn IrqSink>,
+    payload_size: usize,
+    ready_at: Duration,
+    /// The ready time passed once since the last reset: the doorbell left its reset value.
+    ready_latched: bool,
+    doorbell: bool,
+    ctrl: MboxCtrl,
+    cmd: MboxCmd,
+    status: MboxStatus,
+    bg: MboxBgStatus,
+    payload: Vec<u8>,
+    pending: Option<Pending>,
+    bg_op: Option<BgOp>,
+    mmpt_ctrl: MmptCtrl,
+    /// The MMPT state (responder and inline settings are public to the control channel).
+    pub mmpt: Mmpt,
+    msix_table: Vec<u8>,
+    /// Settings of the control channel.
+    pub settings: Settings,
+    faults: Faults,
+    removed: bool,
+    spurious: Option<Spurious>,
+    stats: Stats,
+    last_opcode: Option<(u16, u16)>,
+    events: Vec<String>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("cfg", &self.cfg)
+            .field("doorbell", &self.doorbell)
+            .finish_non_exhaustive()
+    }
+}
+
+fn dword(v: u64, off: usize) -> u32 {
+    if off & 4 == 0 {
+        v as u32
+    } else {
+        (v >> 32) as u32
+    }
+}
+
+fn qword(lo: u32, hi: u32) -> u64 {
+    u64::from(lo) | (u64::from(hi) << 32)
+}
+
+impl Device {
+    /// A function in its reset state at time `now`.
+    pub fn new(cfg: DeviceConfig, irqs: Arc<dyn IrqSink>, now: Duration) -> Self {
+        let payload_size = cfg.payload_size();
+        let mut d = Self {
+            irqs,
+            payload_size,
+            ready_at: now,
+            ready_latched: false,
+            doorbell: false,
+            ctrl: MboxCtrl::default(),
+            cmd: MboxCmd::default(),
+            status: MboxStatus::default(),
+            bg: MboxBgStatus::default(),
+            payload: vec![0; payload_size],
+            pending: None,
+            bg_op: None,
+            mmpt_ctrl: MmptCtrl::default(),
+            mmpt: Mmpt::new(),
+            msix_table: vec![0; MSIX_VECTORS * 16],
+            settings: Settings::default(),
+            faults: Faults::default(),
+            removed: false,
+            spurious: None,
+            stats: Stats::new(),
+            last_opcode: None,
+            events: Vec::new(),
+            cfg,
+        };
+        d.reset_state(now);
+        d
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &DeviceConfig {
+        &self.cfg
+    }
+
+    /// Payload size in bytes.
+    pub fn payload_size(&self) -> usize {
+        self.payload_size
+    }
+
+    fn event(&mut self, msg: String) {
+        if self.events.len() < EVENTS_MAX {
+            self.events.push(msg);
+        }
+    }
+
+    /// Takes the notable events since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn reset_state(&mut self, now: Duration) {
+        self.ready_at = now.saturating_add(Duration::from_millis(self.cfg.ready_ms));
+        self.ready_latched = false;
+        self.doorbell = false;
+        self.ctrl = MboxCtrl::default();
+        self.cmd = MboxCmd::default();
+        self.status = MboxStatus::default();
+        self.bg = MboxBgStatus::default();
+        self.payload.iter_mut().for_each(|b| *b = 0);
+        self.pending = None;
+        self.bg_op = None;
+        self.mmpt_ctrl = MmptCtrl::default();
+        self.mmpt.reset();
+    }
+
+    /// Function reset (FLR, VFIO_USER_DEVICE_RESET or the control channel): the mailbox starts
+    /// over and becomes ready after the ready time. Armed faults and settings stay.
+    pub fn reset(&mut self, now: Duration) {
+        self.reset_state(now);
+        self.stats.inc("resets");
+        let note = if self.faults.ready_never.is_some() {
+            " (ready-never armed: READY stays clear)"
+        } else {
+            ""
+        };
+        self.event(format!("function reset{note}"));
+        self.tick(now);
+    }
+
+    /// Whether READY is set.
+    pub fn ready(&self, now: Duration) -> bool {
+        self.faults.ready_never.is_none() && now >= self.ready_at
+    }
+
+    /// Advances time-driven state: readiness, delayed completions, background progress.
+    pub fn tick(&mut self, now: Duration) {
+        if self.removed {
+            return;
+        }
+        if !self.ready_latched && self.ready(now) {
+            self.ready_latched = true;
+            self.doorbell = false;
+            self.event("mailbox ready".into());
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.due.is_some_and(|due| due <= now))
+        {
+            if let Some(p) = self.pending.take() {
+                self.complete(now, p);
+            }
+        }
+        self.spurious_tick(now);
+        if let Some(op) = self.bg_op {
+            let pct = op.percent(now);
+            self.bg = self.bg.with_percent(pct);
+            if pct >= 100 && op.cap.is_none() {
+                let rc = self.settings.bg_rc;
+                self.finish_bg(rc, "completed");
+            }
+        }
+    }
+
+    // ---- interrupts ----
+
+    fn fire(&mut self, vector: u16, suppressed: bool, why: &str) {
+        // `no-irq always` silences the function's interrupts, not the ones the control
+        // channel asks for explicitly.
+        let silenced = self.faults.no_irq == Some(Mode::Always) && why != "spurious";
+        if self.removed || suppressed || silenced {
+            self.stats.inc("irqs-suppressed");
+            let cause = if self.removed {
+                "surprise removal"
+            } else {
+                "fault"
+            };
+            self.event(format!(
+                "interrupt {why} (vector {vector}) suppressed by {cause}"
+            ));
+            return;
+        }
+        self.stats.inc("irqs");
+        if self.irqs.fire(vector) {
+            self.stats.inc("irqs-delivered");
+        } else {
+            self.stats.inc("irqs-dropped");
+            self.event(format!(
+                "interrupt {why} (vector {vector}) dropped: no eventfd"
+            ));
+        }
+    }
+
+    /// Fires `count` interrupts on `vector` without a command: the first now, the others
+    /// [`SPURIOUS_SPACING`] apart (back-to-back eventfd signals would reach the guest as one
+    /// interrupt). A new request replaces one still in progress.
+    pub fn spurious_irqs(&mut self, now: Duration, count: u32, vector: u16) {
+        self.spurious = None;
+        if count == 0 {
+            return;
+        }
+        self.event(format!("{count} spurious interrupt(s) on vector {vector}"));
+        self.spurious = Some(Spurious {
+            left: count,
+            vector,
+            next: now,
+        });
+        self.tick(now);
+    }
+
+    fn spurious_tick(&mut self, now: Duration) {
+        while let Some(s) = self.spurious {
+            if s.next > now {
+                break;
+            }
+            self.stats.inc("spurious-irqs");
+            self.fire(s.vector, false, "spurious");
+            let left = s.left.saturating_sub(1);
+            self.spurious = (left > 0).then(|| Spurious {
+                left,
+                vector: s.vector,
+                next: now.saturating_add(SPURIOUS_SPACING),
+            });
+        }
+    }
+
+    /// Spurious interrupts still to send.
+    pub fn spurious_pending(&self) -> u32 {
+        self.spurious.map_or(0, |s| s.left)
+    }
+
+    // ---- register access ----
+
+    fn bad_access(&mut self, what: &str, bar: u32, off: u64, len: usize) {
+        self.stats.inc("bad-access");
+        self.event(format!(
+            "invalid {len}-byte {what} of BAR{bar} at {off:#x} ignored (only aligned 4- and 8-byte accesses)"
+        ));
+    }
+
+    /// Reads `data.len()` bytes at `off` of BAR `bar`.
+    pub fn bar_read(&mut self, now: Duration, bar: u32, off: u64, data: &mut [u8]) {
+        if self.removed {
+            data.iter_mut().for_each(|b| *b = 0xff);
+            return;
+        }
+        self.tick(now);
+        data.iter_mut().for_each(|b| *b = 0);
+        match bar {
+            0 => {
+                let len = data.len();
+                let Some(o) = usize::try_from(off).ok().filter(|o| {
+                    (len == 4 || len == 8)
+                        && o % len == 0
+                        && o.saturating_add(len) as u64 <= self.cfg.bar0_size()
+                }) else {
+                    self.bad_access("read", bar, off, len);
+                    return;
+                };
+                let v = self.reg64(now, o & !7);
+                let bytes = if len == 8 {
+                    v.to_le_bytes().to_vec()
+                } else {
+                    dword(v, o).to_le_bytes().to_vec()
+                };
+                data.copy_from_slice(&bytes);
+            }
+            2 if self.cfg.msix => {
+                // The MSI-X table (QEMU emulates it; stored for completeness); the PBA reads
+                // zero: QEMU keeps pending bits of masked vectors itself.
+                for (i, b) in data.iter_mut().enumerate() {
+                    let o = usize::try_from(off).unwrap_or(usize::MAX).saturating_add(i);
+                    *b = self.msix_table.get(o).copied().unwrap_or(0);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes `data` at `off` of BAR `bar`.
+    pub fn bar_write(&mut self, now: Duration, bar: u32, off: u64, data: &[u8]) {
+        if self.removed {
+            return;
+        }
+        self.tick(now);
+        match bar {
+            0 => {
+                let len = data.len();
+                let Some(o) = usize::try_from(off).ok().filter(|o| {
+                    (len == 4 || len == 8)
+                        && o % len == 0
+                        && o.saturating_add(len) as u64 <= self.cfg.bar0_size()
+                }) else {
+                    self.bad_access("write", bar, off, len);
+                    return;
+                };
+                let mut b = [0u8; 8];
+                if let Some(dst) = b.get_mut(..len) {
+                    dst.copy_from_slice(data);
+                }
+                let v = u64::from_le_bytes(b);
+                if len == 8 {
+                    self.write64(now, o, v);
+                } else {
+                    self.write32(now, o, v as u32);
+                }
+            }
+            2 if self.cfg.msix => {
+                for (i, v) in data.iter().enumerate() {
+                    let o = usize::try_from(off).unwrap_or(usize::MAX).saturating_add(i);
+                    if let Some(b) = self.msix_table.get_mut(o) {
+                        *b = *v;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.tick(now);
+    }
+
+    /// The capability headers of the capabilities array.
+    pub fn caps(&self) -> Vec<CapEntry> {
+        let mbox_len = (MBOX_PAYLOAD.saturating_add(self.payload_size)) as u32;
+        let mmb = CapEntry {
+            vendor: mcap::VENDOR_PCI_SIG,
+            id: mcap::MMB,
+            version: 1,
+            offset: MBOX_REGS as u32,
+            len: mbox_len,
+        };
+        let mmpt = CapEntry {
+            vendor: mcap::VENDOR_PCI_SIG,
+            id: mcap::MMPT,
+            version: 1,
+            offset: MMPT_REGS as u32,
+            len: MMPT_REGS_SIZE as u32,
+        };
+        match self.cfg.personality {
+            Personality::Switch => vec![
+                CapEntry {
+                    vendor: 0,
+                    id: cxl_cap::DEVICE_STATUS,
+                    version: 1,
+                    offset: DEVICE_STATUS_REGS as u32,
+                    len: 0x10,
+                },
+                CapEntry {
+                    vendor: 0,
+                    id: cxl_cap::PRIMARY_MAILBOX,
+                    version: 1,
+                    offset: MBOX_REGS as u32,
+                    len: mbox_len,
+                },
+                CapEntry {
+                    vendor: 0,
+                    id: cxl_cap::MEMDEV_STATUS,
+                    version: 1,
+                    offset: MEMDEV_STATUS_REGS as u32,
+                    len: 8,
+                },
+                mmb,
+                mmpt,
+            ],
+            Personality::Mmpt => vec![mmb, mmpt],
+        }
+    }
+
+    fn ctrl_value(&self) -> MboxCtrl {
+        self.ctrl
+            .with_doorbell(!self.ready_latched || self.doorbell)
+    }
+
+    fn status_value(&self, now: Duration) -> MboxStatus {
+        let caps = self.cfg.mbox_caps();
+        self.status
+            .with_background(self.bg_op.is_some())
+            .with_ready(self.ready(now))
+            .with_at_attention(caps.attention() && !self.ctrl.attention_not_needed())
+    }
+
+    fn rx_notify(&self) -> MmptRxNotify {
+        match self.mmpt.head() {
+            Some((ty, len)) => MmptRxNotify::default()
+                .with_ready(true)
+                .with_msg_type(ty)
+                .with_msg_len(u32::try_from(len).unwrap_or(u32::MAX)),
+            None => MmptRxNotify::default(),
+        }
+    }
+
+    /// The 64-bit value at 8-aligned offset `o` of BAR0.
+    fn reg64(&self, now: Duration, o: usize) -> u64 {
+        let caps = self.caps();
+        let first = CAP_ARRAY_FIRST;
+        let caps_end = first.saturating_add(caps.len().saturating_mul(CAP_HEADER_SIZE));
+        if o == 0 {
+            let kind = match self.cfg.personality {
+                Personality::Switch => 2,
+                Personality::Mmpt => 0,
+            };
+            return CapArrayHeader::default()
+                .with_id(0)
+                .with_version(1)
+                .with_kind(kind)
+                .with_count(caps.len() as u16)
+                .0;
+        }
+        if (first..caps_end).contains(&o) {
+            let i = (o - first) / CAP_HEADER_SIZE;
+            let Some(c) = caps.get(i) else { return 0 };
+            let at = (o - first) % CAP_HEADER_SIZE;
+            let h = CapHeader::default().with_id(c.id).with_version(c.version).0;
+            debug_assert_eq!(CAP_HEADER_OFFSET, 4);
+            debug_assert_eq!(CAP_HEADER_LENGTH, 8);
+            return if at == 0 {
+                qword(h, c.offset)
+            } else {
+                qword(c.len, u32::from(c.vendor))
+            };
+        }
+        let switch = self.cfg.personality == Personality::Switch;
+        if switch && o == MEMDEV_STATUS_REGS {
+            return MemdevStatus::default().with_mbox_ready(self.ready(now)).0;
+        }
+        if o == MMPT_REGS {
+            return qword(self.cfg.mmpt_caps().0, self.mmpt_ctrl.0);
+        }
+        if o == MMPT_REGS + MmptRxNotify::OFFSET {
+            return self.rx_notify().0;
+        }
+        let Some(m) = o.checked_sub(MBOX_REGS) else {
+            return 0;
+        };
+        match m {
+            0 => qword(self.cfg.mbox_caps().0, self.ctrl_value().0),
+            MboxCmd::OFFSET => self.cmd.0,
+            MboxStatus::OFFSET => self.status_value(now).0,
+            MboxBgStatus::OFFSET if switch => self.bg.0,
+            _ => {
+                let Some(p) = m.checked_sub(MBOX_PAYLOAD) else {
+                    return 0;
+                };
+                let mut b = [0u8; 8];
+                if let Some(src) = self.payload.get(p..p.saturating_add(8)) {
+                    b.copy_from_slice(src);
+                }
+                u64::from_le_bytes(b)
+            }
+        }
+    }
+
+    fn write64(&mut self, now: Duration, o: usize, v: u64) {
+        if o == MBOX_REGS + MboxCmd::OFFSET {
+            self.cmd = MboxCmd(v);
+            return;
+        }
+        if let Some(p) = o
+            .checked_sub(MBOX_REGS + MBOX_PAYLOAD)
+            .filter(|p| *p < self.payload_size)
+        {
+            if let Some(dst) = self.payload.get_mut(p..p.saturating_add(8)) {
+                dst.copy_from_slice(&v.to_le_bytes());
+            }
+            return;
+        }
+        self.write32(now, o, v as u32);
+        self.write32(now, o.saturating_add(4), (v >> 32) as u32);
+    }
+
+    fn write32(&mut self, now: Duration, o: usize, v: u32) {
+        if o == MMPT_REGS + MmptCtrl::OFFSET {
+            self.mmpt_ctrl = MmptCtrl(v & 1);
+            return;
+        }
+        let Some(m) = o.checked_sub(MBOX_REGS) else {
+            return;
+        };
+        match m {
+            MboxCtrl::OFFSET => self.write_ctrl(now, MboxCtrl(v)),
+            8 | 12 => {
+                self.stats.inc("cmd-write32");
+                self.event(format!(
+                    "32-bit write of {v:#010x} to the Command register at {o:#x} ignored (64-bit only)"
+                ));
+            }
+            _ => {
+                if let Some(p) = m
+                    .checked_sub(MBOX_PAYLOAD)
+                    .filter(|p| *p < self.payload_size)
+                {
+                    if let Some(dst) = self.payload.get_mut(p..p.saturating_add(4)) {
+                        dst.copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_ctrl(&mut self, now: Duration, v: MboxCtrl) {
+        self.ctrl = MboxCtrl(v.0 & 0xe);
+        if !v.doorbell() {
+            return;
+        }
+        if !self.ready_latched {
+            self.stats.inc("doorbell-not-ready");
+            self.event("doorbell before the mailbox is ready: ignored".into());
+            return;
+        }
+        if self.doorbell {
+            self.stats.inc("doorbell-busy");
+            self.event("doorbell while a command is in progress: ignored".into());
+            return;
+        }
+        self.submit(now);
+    }
+
+    // ---- commands ----
+
+    fn submit(&mut self, now: Duration) {
+        self.doorbell = true;
+        self.stats.inc("doorbells");
+        let caps = self.cfg.mbox_caps();
+        if caps.attention() && self.ctrl.attention_not_needed() {
+            self.stats.inc("no-attention");
+            self.event("doorbell while the function is not at attention".into());
+        }
+        self.last_opcode = Some((self.cmd.opcode(), self.cmd.opcode_vendor()));
+        let f = &mut self.faults;
+        let faults = CmdFaults {
+            stuck: take_flag(&mut f.doorbell_stuck),
+            delay_ms: take(&mut f.delay),
+            bad_length: take_flag(&mut f.bad_length),
+            rc: take(&mut f.rc),
+            no_irq: take_flag(&mut f.no_irq),
+        };
+        if faults != CmdFaults::default() {
+            self.stats.inc("faults-applied");
+        }
+        let p = Pending {
+            due: None,
+            cmd: self.cmd,
+            faults,
+        };
+        if faults.stuck {
+            self.event(format!(
+                "command {:04x}h: doorbell stuck (fault)",
+                self.cmd.opcode()
+            ));
+            self.pending = Some(p);
+            return;
+        }
+        if let Some(ms) = faults.delay_ms {
+            self.event(format!(
+                "command {:04x}h: completion delayed by {ms} ms (fault)",
+                self.cmd.opcode()
+            ));
+            self.pending = Some(Pending {
+                due: Some(now.saturating_add(Duration::from_millis(ms))),
+                ..p
+            });
+            return;
+        }
+        self.complete(now, p);
+    }
+
+    /// Runs a command and completes it: registers, doorbell, interrupts.
+    fn complete(&mut self, now: Duration, p: Pending) {
+        let cmd = p.cmd;
+        let (op, vendor) = (cmd.opcode(), cmd.opcode_vendor());
+        let in_len = cmd.payload_len() as usize;
+        let ex = if let Some(rc) = p.faults.rc {
+            // The function fails the command without carrying it out.
+            self.event(format!("command {op:04x}h: return code {rc:#06x} (fault)"));
+            Exec {
+                rc,
+                ..Exec::default()
+            }
+        } else if in_len > self.payload_size {
+            Exec::rc(ReturnCode::InvalidPayloadLength)
+        } else {
+            let input = self.payload.get(..in_len).unwrap_or(&[]).to_vec();
+            self.execute(op, vendor, &input)
+        };
+        self.stats.inc("commands");
+        let out_len = ex.out.len().min(self.payload_size);
+        if let Some(dst) = self.payload.get_mut(..out_len) {
+            dst.copy_from_slice(ex.out.get(..out_len).unwrap_or(&[]));
+        }
+        let reported = if p.faults.bad_length {
+            let bad = self.payload_size.saturating_mul(2).min(0x1f_ffff) as u32;
+            self.event(format!(
+                "command {op:04x}h: output length {bad} reported for a {}-byte payload (fault)",
+                self.payload_size
+            ));
+            bad
+        } else {
+            out_len as u32
+        };
+        self.cmd = cmd.with_payload_len(reported);
+        self.status = MboxStatus::default().with_return_code(ex.rc);
+        if let Some(ms) = ex.bg_ms {
+            self.start_bg(now, op, ms, p.faults.no_irq);
+        }
+        self.doorbell = false;
+        self.event(format!(
+            "command {vendor:04x}:{op:04x}h in {in_len} B -> rc {:04x}h out {out_len} B",
+            ex.rc
+        ));
+        if self.cfg.mbox_caps().doorbell_irq() && self.ctrl.doorbell_irq() {
+            self.fire(MBOX_VECTOR, p.faults.no_irq, "doorbell");
+        }
+        if ex.arrived {
+            self.message_arrived(p.faults.no_irq);
+        }
+    }
+
+    fn message_arrived(&mut self, suppressed: bool) {
+        if self.mmpt_ctrl.rx_irq() {
+            self.fire(MMPT_VECTOR, suppressed, "MMPT receive");
+        }
+    }
+
+    fn execute(&mut self, op: u16, vendor: u16, input: &[u8]) -> Exec {
+        let ex = match (vendor, op) {
+            (VENDOR_PCI_SIG, SEND_MESSAGE) => {
+                let o = self.mmpt.send(input, self.payload_size);
+                Exec {
+                    rc: o.code.raw(),
+                    out: o.out,
+                    bg_ms: None,
+                    arrived: o.arrived,
+                }
+            }
+            (VENDOR_PCI_SIG, RECEIVE_MESSAGE) => {
+                let o = self.mmpt.receive(input, self.payload_size);
+                Exec {
+                    rc: o.code.raw(),
+                    out: o.out,
+                    bg_ms: None,
+                    arrived: false,
+                }
+            }
+            (0, op) if self.cfg.personality == Personality::Switch => self.execute_cxl(op, input),
+            _ => Exec {
+                rc: MmptCode::Unsupported.raw(),
+                ..Exec::default()
+            },
+        };
+        let s = self.mmpt.stats;
+        self.sync_mmpt_stats(s);
+        if ex.rc == ReturnCode::Unsupported.raw() {
+            self.stats.inc("unsupported");
+        }
+        ex
+    }
+
+    fn sync_mmpt_stats(&mut self, s: crate::mmpt::MmptStats) {
+        for (name, v) in [
+            ("mmpt-parts", s.parts),
+            ("mmpt-messages", s.messages),
+            ("mmpt-queued", s.queued),
+            ("mmpt-inline", s.inline),
+            ("mmpt-received", s.received),
+            ("mmpt-aborts", s.aborts),
+            ("mmpt-refused", s.refused),
+        ] {
+            if let Some(i) = STAT_NAMES.iter().position(|n| *n == name) {
+                if let Some(slot) = self.stats.values.get_mut(i) {
+                    *slot = v;
+                }
+            }
+        }
+    }
+
+    fn execute_cxl(&mut self, op: u16, input: &[u8]) -> Exec {
+        let no_input = |f: &mut Self, run: fn(&mut Self) -> Exec| {
+            if input.is_empty() {
+                run(f)
+            } else {
+                Exec::rc(ReturnCode::InvalidPayloadLength)
+            }
+        };
+        match op {
+            opcode::IDENTIFY => no_input(self, Self::identify),
+            opcode::BG_OP_STATUS => no_input(self, Self::bg_op_status),
+            opcode::REQUEST_ABORT_BG => no_input(self, Self::request_abort),
+            opcode::GET_SUPPORTED_LOGS => no_input(self, Self::supported_logs),
+            opcode::GET_LOG => self.get_log(input),
+            opcode::IDENTIFY_SWITCH => no_input(self, Self::identify_switch),
+            OP_SLEEP => {
+                let Ok(ms) = <[u8; 4]>::try_from(input) else {
+                    return Exec::rc(ReturnCode::InvalidPayloadLength);
+                };
+                if self.bg_op.is_some() {
+                    self.stats.inc("bg-busy");
+                    return Exec::rc(ReturnCode::Busy);
+                }
+                Exec {
+                    rc: ReturnCode::BackgroundStarted.raw(),
+                    bg_ms: Some(u64::from(u32::from_le_bytes(ms))),
+                    ..Exec::default()
+                }
+            }
+            OP_ECHO => Exec::out(input.to_vec()),
+            _ => Exec::rc(ReturnCode::Unsupported),
+        }
+    }
+
+    fn identify(&mut self) -> Exec {
+        let mut b = vec![0u8; IDENTIFY_LEN];
+        let mut w = Writer::new(&mut b);
+        let r = w
+            .u16(self.cfg.vendor)
+            .and_then(|()| w.u16(self.cfg.device))
+            .and_then(|()| w.u16(self.cfg.vendor))
+            .and_then(|()| w.u16(self.cfg.device))
+            .and_then(|()| w.u64(self.cfg.serial))
+            .and_then(|()| w.u8(self.cfg.payload_log2))
+            .and_then(|()| w.u8(0));
+        match r {
+            Ok(()) => Exec::out(b),
+            Err(_) => Exec::rc(ReturnCode::InternalError),
+        }
+    }
+
+    fn bg_op_status(&mut self) -> Exec {
+        let running = self.bg_op.is_some();
+        let status = u8::from(running) | (self.bg.percent().min(100) << 1);
+        let mut b = vec![0u8; 8];
+        let mut w = Writer::new(&mut b);
+        let r = w
+            .u8(status)
+            .and_then(|()| w.u8(0))
+            .and_then(|()| w.u16(self.bg.opcode()))
+            .and_then(|()| w.u16(self.bg.return_code()))
+            .and_then(|()| w.u16(self.bg.vendor_status()));
+        match r {
+            Ok(()) => Exec::out(b),
+            Err(_) => Exec::rc(ReturnCode::InternalError),
+        }
+    }
+
+    fn request_abort(&mut self) -> Exec {
+        self.stats.inc("aborts");
+        if !self.settings.abort_supported {
+            return Exec::rc(ReturnCode::AbortNotSupported);
+        }
+        if self.bg_op.is_some() {
+            self.finish_bg(ReturnCode::Aborted.raw(), "aborted");
+            self.stats.inc("bg-aborted");
+        }
+        Exec::default()
+    }
+
+    /// The Command Effects Log.
+    pub fn cel(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        for op in SWITCH_OPCODES {
+            let e = match op {
+                OP_SLEEP => {
+                    let abort = if self.settings.abort_supported {
+                        effect::BACKGROUND_ABORT
+                    } else {
+                        0
+                    };
+                    effect::BACKGROUND_OP | effect::CONFIG_CHANGE_IMMEDIATE | abort
+                }
+                OP_ECHO => effect::CONFIG_CHANGE_IMMEDIATE,
+                _ => 0,
+            };
+            b.extend_from_slice(&op.to_le_bytes());
+            b.extend_from_slice(&e.to_le_bytes());
+        }
+        debug_assert_eq!(b.len(), SWITCH_OPCODES.len() * CEL_ENTRY);
+        b
+    }
+
+    fn supported_logs(&mut self) -> Exec {
+        let mut b = vec![0u8; SUPPORTED_LOGS_HEADER];
+        if let Some(n) = b.get_mut(..2) {
+            n.copy_from_slice(&1u16.to_le_bytes());
+        }
+        b.extend_from_slice(&CEL_UUID.0);
+        b.extend_from_slice(&(self.cel().len() as u32).to_le_bytes());
+        Exec::out(b)
+    }
+
+    fn get_log(&mut self, input: &[u8]) -> Exec {
+        if input.len() != GET_LOG_INPUT_LEN {
+            return Exec::rc(ReturnCode::InvalidPayloadLength);
+        }
+        let (uuid, rest) = input.split_at(16);
+        if uuid != CEL_UUID.0 {
+            return Exec::rc(ReturnCode::InvalidLog);
+        }
+        let word = |i: usize| {
+            let mut w = [0u8; 4];
+            if let Some(s) = rest.get(i..i + 4) {
+                w.copy_from_slice(s);
+            }
+            u32::from_le_bytes(w) as usize
+        };
+        let (offset, length) = (word(0), word(4));
+        let cel = self.cel();
+        if length > self.payload_size || offset.saturating_add(length) > cel.len() {
+            return Exec::rc(ReturnCode::InvalidInput);
+        }
+        Exec::out(cel.get(offset..offset + length).unwrap_or(&[]).to_vec())
+    }
+
+    fn identify_switch(&mut self) -> Exec {
+        let mut b = vec![0u8; IDENTIFY_SWITCH_LEN];
+        let mut ports = [0u8; 32];
+        ports[0] = 0x0f;
+        let mut vcs = [0u8; 32];
+        vcs[0] = 0x01;
+        let mut w = Writer::new(&mut b);
+        let r = w
+            .u8(0) // ingress port
+            .and_then(|()| w.u8(0))
+            .and_then(|()| w.u8(4)) // physical ports
+            .and_then(|()| w.u8(1)) // VCSs
+            .and_then(|()| w.bytes(&ports))
+            .and_then(|()| w.bytes(&vcs))
+            .and_then(|()| w.u16(3)) // total vPPBs
+            .and_then(|()| w.u16(3)) // bound vPPBs
+            .and_then(|()| w.u8(4)); // HDM decoders per USP
+        match r {
+            Ok(()) => Exec::out(b),
+            Err(_) => Exec::rc(ReturnCode::InternalError),
+        }
+    }
+
+    // ---- background operations ----
+
+    fn start_bg(&mut self, now: Duration, op: u16, ms: u64, no_irq: bool) {
+        let cap = take(&mut self.faults.bg_cap);
+        self.bg_op = Some(BgOp {
+            opcode: op,
+            start: now,
+            duration: Duration::from_millis(ms),
+            cap,
+            no_irq,
+        });
+        self.bg = MboxBgStatus::default().with_opcode(op);
+        self.stats.inc("bg-started");
+        let capped = cap.map_or(String::new(), |c| format!(", stops at {c}% (fault)"));
+        self.event(format!("background {op:04x}h started for {ms} ms{capped}"));
+    }
+
+    fn finish_bg(&mut self, rc: u16, how: &str) {
+        let Some(op) = self.bg_op.take() else { return };
+        self.bg = MboxBgStatus::default()
+            .with_opcode(op.opcode)
+            .with_percent(100)
+            .with_return_code(rc);
+        self.stats.inc("bg-completed");
+        self.event(format!("background {:04x}h {how}: rc {rc:04x}h", op.opcode));
+        if self.cfg.mbox_caps().background_irq() && self.ctrl.background_irq() {
+            self.fire(MBOX_VECTOR, op.no_irq, "background completion");
+        }
+    }
+
+    // ---- control channel ----
+
+    /// Arms `fault` in `mode`.
+    pub fn arm(&mut self, fault: Fault, mode: Mode) {
+        let f = &mut self.faults;
+        match fault {
+            Fault::DoorbellStuck => f.doorbell_stuck = Some(mode),
+            Fault::Delay(ms) => f.delay = Some((ms, mode)),
+            Fault::BadLength => f.bad_length = Some(mode),
+            Fault::Rc(rc) => f.rc = Some((rc, mode)),
+            Fault::BgNever => f.bg_cap = Some((99, mode)),
+            Fault::BgStuck(p) => f.bg_cap = Some((p.min(99), mode)),
+            Fault::NoIrq => f.no_irq = Some(mode),
+            Fault::ReadyNever => f.ready_never = Some(mode),
+        }
+        self.event(format!("fault armed: {} {}", fault.describe(), mode.name()));
+    }
+
+    /// Disarms every fault and undoes a surprise removal. A command whose doorbell is stuck is
+    /// abandoned: the doorbell clears with return code 04h (internal error), no interrupt.
+    pub fn clear(&mut self, now: Duration) {
+        self.faults = Faults::default();
+        self.removed = false;
+        if let Some(p) = self.pending.take() {
+            if p.due.is_none() {
+                self.cmd = p.cmd.with_payload_len(0);
+                self.status =
+                    MboxStatus::default().with_return_code(ReturnCode::InternalError.raw());
+                self.doorbell = false;
+                self.event("stuck command abandoned: doorbell cleared, rc 0004h".into());
+            } else {
+                self.pending = Some(p);
+            }
+        }
+        self.event("faults cleared".into());
+        self.tick(now);
+    }
+
+    /// The armed faults, in control protocol notation.
+    pub fn faults_text(&self) -> String {
+        let f = &self.faults;
+        let mut s = String::new();
+        let mut add = |name: String, m: Option<Mode>| {
+            if let Some(m) = m {
+                let _ = write!(
+                    s,
+                    "{}{name}={}",
+                    if s.is_empty() { "" } else { " " },
+                    m.name()
+                );
+            }
+        };
+        add("doorbell-stuck".into(), f.doorbell_stuck);
+        if let Some((ms, m)) = f.delay {
+            add(format!("delay:{ms}"), Some(m));
+        }
+        add("bad-length".into(), f.bad_length);
+        if let Some((rc, m)) = f.rc {
+            add(format!("rc:{rc:#06x}"), Some(m));
+        }
+        if let Some((p, m)) = f.bg_cap {
+            add(format!("bg-stuck:{p}"), Some(m));
+        }
+        add("no-irq".into(), f.no_irq);
+        add("ready-never".into(), f.ready_never);
+        if self.removed {
+            s.push_str(if s.is_empty() {
+                "surprise-remove"
+            } else {
+                " surprise-remove"
+            });
+        }
+        if s.is_empty() {
+            s.push_str("none");
+        }
+        s
+    }
+
+    /// From now on BAR reads return all ones, writes are dropped, nothing completes and no
+    /// interrupt is sent (until `clear`).
+    pub fn surprise_remove(&mut self) {
+        self.removed = true;
+        self.event("surprise removal: BAR reads return all ones".into());
+    }
+
+    /// Whether the function acts removed.
+    pub fn removed(&self) -> bool {
+        self.removed
+    }
+
+    /// Queues a received MMPT message as if the function had produced it.
+    pub fn inject_message(&mut self, msg_type: u8, data: Vec<u8>) -> Result<usize, String> {
+        let len = data.len();
+        self.mmpt
+            .inject(Message { msg_type, data })
+            .map_err(|_| format!("receive queue full ({} messages)", crate::mmpt::QUEUE_MAX))?;
+        let s = self.mmpt.stats;
+        self.sync_mmpt_stats(s);
+        self.event(format!("message of type {msg_type:#04x}, {len} B queued"));
+        self.message_arrived(false);
+        Ok(self.mmpt.queue_len())
+    }
+
+    /// Counter `name`, see [`STAT_NAMES`].
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        self.stats.get(name)
+    }
+
+    /// Opcode and opcode vendor of the last command submitted.
+    pub fn last_opcode(&self) -> Option<(u16, u16)> {
+        self.last_opcode
+    }
+
+    /// Progress of the running or last background operation: (running, opcode, percent, rc).
+    pub fn bg_state(&self) -> (bool, u16, u8, u16) {
+        (
+            self.bg_op.is_some(),
+            self.bg.opcode(),
+            self.bg.percent(),
+            self.bg.return_code(),
+        )
+    }
+}
+
+#[cfg(test)]
+#[path = "device_tests.rs"]
+mod tests;
