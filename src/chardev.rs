@@ -52,25 +52,40 @@ macro_rules! node_names {
 static SWITCH_NAMES: [&CStr; MAX_NODES] = node_names!("cxl/switch":
     0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
-/// Node numbers in use, one bit each.
+/// Node names of MMPT functions: `swcci/mmptN`. They carry non-CXL management messages, so
+/// they stay out of /dev/cxl/, which CXL tools scan.
+static MMPT_NAMES: [&CStr; MAX_NODES] = node_names!("swcci/mmpt":
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+
+/// Node numbers in use, one bit each, per kind.
 static SWITCH_IDS: Atomic<u32> = Atomic::new(0);
+static MMPT_IDS: Atomic<u32> = Atomic::new(0);
 
 /// A node number, released when dropped.
 pub(crate) struct NodeId {
+    kind: Kind,
     id: u32,
 }
 
 impl NodeId {
-    /// Takes the lowest free number.
-    pub(crate) fn alloc(_kind: Kind) -> Result<Self> {
-        let mut cur = SWITCH_IDS.load(Relaxed);
+    fn table(kind: Kind) -> (&'static Atomic<u32>, &'static [&'static CStr; MAX_NODES]) {
+        match kind {
+            Kind::SwitchCci => (&SWITCH_IDS, &SWITCH_NAMES),
+            Kind::Mmpt => (&MMPT_IDS, &MMPT_NAMES),
+        }
+    }
+
+    /// Takes the lowest free number of `kind`.
+    pub(crate) fn alloc(kind: Kind) -> Result<Self> {
+        let (ids, _) = Self::table(kind);
+        let mut cur = ids.load(Relaxed);
         loop {
             let id = (!cur).trailing_zeros();
             if id as usize >= MAX_NODES {
                 return Err(ENOSPC);
             }
-            match SWITCH_IDS.cmpxchg(cur, cur | (1 << id), Relaxed) {
-                Ok(_) => return Ok(Self { id }),
+            match ids.cmpxchg(cur, cur | (1 << id), Relaxed) {
+                Ok(_) => return Ok(Self { kind, id }),
                 Err(now) => cur = now,
             }
         }
@@ -78,17 +93,19 @@ impl NodeId {
 
     /// The node name below /dev.
     pub(crate) fn name(&self) -> &'static CStr {
-        SWITCH_NAMES
+        let (_, names) = Self::table(self.kind);
+        names
             .get(self.id as usize)
             .copied()
-            .unwrap_or(c"cxl/switch")
+            .unwrap_or(c"swcci/unnamed")
     }
 }
 
 impl Drop for NodeId {
     fn drop(&mut self) {
-        let mut cur = SWITCH_IDS.load(Relaxed);
-        while let Err(now) = SWITCH_IDS.cmpxchg(cur, cur & !(1 << self.id), Relaxed) {
+        let (ids, _) = Self::table(self.kind);
+        let mut cur = ids.load(Relaxed);
+        while let Err(now) = ids.cmpxchg(cur, cur & !(1 << self.id), Relaxed) {
             cur = now;
         }
     }

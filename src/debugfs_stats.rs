@@ -7,7 +7,8 @@
 //! latency of the last command. `cel` lists the Command Effects Log read at probe.
 
 use crate::{
-    device::{Swcci, IRQ_RECHECK_MS},
+    device::{Swcci, IRQ_RECHECK_MAX_MS, IRQ_RECHECK_MS},
+
     proto::{opcode, payload::logs::Cel, rc::ReturnCode},
 };
 use core::fmt;
@@ -53,7 +54,7 @@ fn write_stats(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             "poll"
         }
     )?;
-    writeln!(f, "irq_recheck_ms: {IRQ_RECHECK_MS}")?;
+    writeln!(f, "irq_recheck_ms: {IRQ_RECHECK_MS}..{IRQ_RECHECK_MAX_MS}")?;
     writeln!(f, "commands: {}", s.commands.load(Relaxed))?;
     for (rc, c) in s.by_rc.iter().enumerate() {
         let n = c.load(Relaxed);

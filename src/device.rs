@@ -7,8 +7,10 @@
 //!   it, so that other callers are not blocked (uninterruptibly) for its duration.
 //! - Waiting: interrupts when the device has them and vectors were allocated, else polling that
 //!   spins a few microseconds, then sleeps with growing intervals. In interrupt mode the
-//!   registers are still re-checked every [`IRQ_RECHECK_MS`], so lost interrupts cost latency,
-//!   not correctness; after [`MISSED_IRQ_LIMIT`] misses in a row the device falls back to polling.
+//!   registers are still re-checked ([`IRQ_RECHECK_MS`] growing to [`IRQ_RECHECK_MAX_MS`]), so
+//!   lost interrupts cost latency, not correctness; after [`MISSED_IRQ_LIMIT`] misses in a row
+//!   the device falls back to polling.
+
 //! - Unbind: `removing` stops every wait, then `gone` is set under the lock; the BAR mapping is
 //!   revoked afterwards, so nothing can touch unmapped registers.
 
@@ -38,8 +40,11 @@ use kernel::{
 mod mmpt;
 pub(crate) use mmpt::Received;
 
-/// In interrupt mode, re-check the registers at least this often (ms).
+/// In interrupt mode, re-check the registers first after this long (ms), then after doubling
+/// intervals up to [`IRQ_RECHECK_MAX_MS`].
 pub(crate) const IRQ_RECHECK_MS: u32 = 20;
+/// Longest interval between register re-checks in interrupt mode (ms).
+pub(crate) const IRQ_RECHECK_MAX_MS: u32 = 500;
 /// Consecutive completions found without their interrupt before falling back to polling.
 pub(crate) const MISSED_IRQ_LIMIT: u32 = 3;
 /// Polls that spin (1 µs each) before the first sleep.
@@ -274,7 +279,7 @@ impl<'a> Waiter<'a> {
     }
 
     fn sleep_poll(&mut self, event: Event, remaining: Delta) {
-        if poll_pause(self.rounds, event, remaining) {
+        if poll_pause(self.rounds, event, self.start.elapsed(), remaining) {
             self.dev.stats.sleeps.add(1, Relaxed);
         } else {
             self.dev.stats.spins.add(1, Relaxed);
@@ -287,9 +292,12 @@ impl<'a> Waiter<'a> {
         remaining: Delta,
         interruptible: bool,
     ) -> Result<(), WaitError> {
+        // Re-check the registers after 20 ms, then after doubling intervals up to 500 ms: a lost
+        // interrupt costs latency, a long wait costs few wake-ups.
+        let recheck = i64::from(IRQ_RECHECK_MS).saturating_mul(1i64 << self.rounds.min(5));
         let ms = remaining
             .as_millis_ceil()
-            .clamp(1, i64::from(IRQ_RECHECK_MS)) as u32;
+            .clamp(1, recheck.min(i64::from(IRQ_RECHECK_MAX_MS))) as u32;
         let mut seq = self.dev.irq_seq.lock();
         if *seq == self.seen_seq {
             match self
@@ -356,15 +364,17 @@ impl Wait for Waiter<'_> {
 /// Longest single sleep while polling for `event`, in µs.
 fn max_sleep_us(event: Event) -> i64 {
     match event {
-        Event::Doorbell | Event::Attention => 1_000,
-        Event::Ready | Event::Background | Event::AbortGrace | Event::Message => 10_000,
+        Event::Doorbell | Event::Attention => 5_000,
+        Event::Ready | Event::Background | Event::AbortGrace | Event::Message => 20_000,
     }
 }
 
-/// One pause of a poll loop, the `rounds`-th: spin 1 µs for the first [`SPIN_POLLS`] rounds,
-/// then sleep 10 µs, doubling up to [`max_sleep_us`] and never past `remaining`. Returns
-/// whether it slept.
-fn poll_pause(rounds: u32, event: Event, remaining: Delta) -> bool {
+/// One pause of a poll loop, the `rounds`-th, `elapsed` into the wait: spin 1 µs for the first
+/// [`SPIN_POLLS`] rounds, then sleep 10 µs doubling each round, and once the wait has gone on
+/// for a while, an eighth of the time already waited (so polling adds at most 12.5 % to a
+/// command's latency while the number of wake-ups grows only logarithmically); never more than
+/// [`max_sleep_us`] and never past `remaining`. Returns whether it slept.
+fn poll_pause(rounds: u32, event: Event, elapsed: Delta, remaining: Delta) -> bool {
     if rounds < SPIN_POLLS {
         udelay(Delta::from_micros(1));
         return false;
@@ -372,6 +382,8 @@ fn poll_pause(rounds: u32, event: Event, remaining: Delta) -> bool {
     let exp = (rounds - SPIN_POLLS).min(16);
     let us = MIN_SLEEP_US
         .saturating_mul(1i64 << exp)
+        .min(elapsed.as_micros_ceil() / 8)
+        .max(MIN_SLEEP_US)
         .min(max_sleep_us(event))
         .min(remaining.as_micros_ceil())
         .max(MIN_SLEEP_US);
@@ -408,7 +420,7 @@ impl Wait for ProbeWaiter {
         if elapsed >= self.budget {
             return Err(WaitError::Timeout);
         }
-        poll_pause(self.rounds, event, self.budget - elapsed);
+        poll_pause(self.rounds, event, elapsed, self.budget - elapsed);
         self.rounds = self.rounds.saturating_add(1);
         Ok(())
     }
@@ -482,6 +494,16 @@ impl Swcci {
     /// mailbox interrupt enables accordingly.
     pub(crate) fn set_irq_mode(&self, doorbell: bool, background: bool) -> Result<(), IoError> {
         let mut st = self.state.lock();
+        self.set_irq_mode_locked(&mut st, doorbell, background)
+    }
+
+    /// [`Self::set_irq_mode`] for callers that hold the mailbox lock.
+    fn set_irq_mode_locked(
+        &self,
+        st: &mut State,
+        doorbell: bool,
+        background: bool,
+    ) -> Result<(), IoError> {
         st.mbox.set_interrupts(&self.io(), doorbell, background)?;
         let caps = st.mbox.caps();
         self.irq_doorbell
@@ -555,7 +577,9 @@ impl Swcci {
         }
     }
 
-    fn note_irq_misses(&self, w: &Waiter<'_>) {
+    /// Counts a completion found without its interrupt; after [`MISSED_IRQ_LIMIT`] in a row,
+    /// switches the device to polling. Called with the mailbox lock held (`st`).
+    fn note_irq_misses(&self, st: &mut State, w: &Waiter<'_>) {
         if !self.irq_mode() {
             return;
         }
@@ -570,7 +594,7 @@ impl Swcci {
                     self.pdev,
                     "{n} completions without their interrupt: falling back to polling\n"
                 );
-                if self.set_irq_mode(false, false).is_err() {
+                if self.set_irq_mode_locked(st, false, false).is_err() {
                     self.irq_doorbell.store(false, Relaxed);
                     self.irq_background.store(false, Relaxed);
                 }
@@ -607,7 +631,8 @@ impl Swcci {
         let mut w = Waiter::new(self, false);
         let polls_before = self.stats.polls.load(Relaxed);
         let res = st.mbox.start(&io, &mut w, &req, out);
-        self.note_irq_misses(&w);
+        self.note_irq_misses(&mut st, &w);
+
         if self.stats.polls.load(Relaxed) == polls_before {
             self.stats.immediate.add(1, Relaxed);
         }

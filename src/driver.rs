@@ -194,7 +194,12 @@ fn find_mailbox(pdev: &pci::Device<Bound>) -> Result<(DevresBar, BlockContents, 
     let cxl_function = pdev.pci_class().as_raw() >> 8 == PCI_CLASS_CXL_SWITCH_CCI >> 8;
     let mut last = DiscoverError::NoMailbox;
     for block in blocks.iter() {
-        let len = pdev.resource_len(u32::from(block.bar))?;
+        // resource_size_t: 32 bits on 32-bit kernels without LPAE (AST2600), 64 bits elsewhere;
+        // `expect` would be unfulfilled on one of the two.
+        #[allow(clippy::useless_conversion)]
+        let len = u64::from(pdev.resource_len(u32::from(block.bar))?);
+
+
         if len == 0 {
             dev_dbg!(pdev, "register block in unimplemented BAR {}\n", block.bar);
             continue;
