@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use swcci_proto as proto;
 
+use proto::mmpt::MmptCode;
 use proto::opcode;
 use proto::payload::{
     bg::BgOpStatus,
@@ -30,7 +31,7 @@ use proto::payload::{
 use proto::rc::ReturnCode;
 use proto::uapi::{
     self, CxlCommandInfo, CxlMemQueryCommands, CxlPayload, CxlSendCommand, SwcciBgPolicy,
-    SwcciInfo, Wire,
+    SwcciInfo, SwcciMmbCommand, SwcciMmptMsg, Wire,
 };
 use proto::wire::{DecodeError, EncodeError};
 
@@ -501,6 +502,123 @@ impl Device {
             body = inner;
             level += 1;
         }
+    }
+}
+
+/// What `SWCCI_MMPT_RECV` returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MmptRecv {
+    /// A message.
+    Message {
+        /// Its type.
+        msg_type: u8,
+        /// Its data.
+        data: Vec<u8>,
+    },
+    /// A message of `len` bytes is waiting but the buffer was smaller; it stays queued.
+    TooBig {
+        /// Its type.
+        msg_type: u8,
+        /// Its length.
+        len: usize,
+    },
+}
+
+/// The result of a raw MMB command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MmbResponse {
+    /// Return code (a CXL code for vendor 0000h, an MMPT code for 0001h).
+    pub rc: u16,
+    /// Vendor extended status.
+    pub vendor_status: u16,
+    /// Output.
+    pub out: Vec<u8>,
+}
+
+impl Device {
+    /// `SWCCI_MMPT_SEND`: sends one message; returns the device's MMPT return code.
+    pub fn mmpt_send(&self, msg_type: u8, data: &[u8]) -> Result<MmptCode> {
+        let m = SwcciMmptMsg {
+            msg_type,
+            len: data.len() as u32,
+            data: data.as_ptr() as u64,
+            ..SwcciMmptMsg::default()
+        };
+        let mut b = [0u8; SwcciMmptMsg::SIZE];
+        m.to_bytes(&mut b).expect("sized buffer");
+        self.ioctl(uapi::SWCCI_MMPT_SEND, &mut b, "SWCCI_MMPT_SEND")?;
+        let done = SwcciMmptMsg::from_bytes(&b).expect("sized buffer");
+        Ok(MmptCode::from_raw(done.retval as u16))
+    }
+
+    /// `SWCCI_MMPT_RECV`: receives one message of at most `buf_size` bytes, waiting up to
+    /// `timeout_ms` (0: no wait).
+    pub fn mmpt_recv(&self, buf_size: usize, timeout_ms: u32) -> Result<MmptRecv> {
+        let mut data = vec![0u8; buf_size];
+        let m = SwcciMmptMsg {
+            timeout_ms,
+            len: buf_size as u32,
+            data: data.as_mut_ptr() as u64,
+            ..SwcciMmptMsg::default()
+        };
+        let mut b = [0u8; SwcciMmptMsg::SIZE];
+        m.to_bytes(&mut b).expect("sized buffer");
+        let r = self.ioctl(uapi::SWCCI_MMPT_RECV, &mut b, "SWCCI_MMPT_RECV");
+        let done = SwcciMmptMsg::from_bytes(&b).expect("sized buffer");
+        match r {
+            Ok(()) => {
+                data.truncate((done.len as usize).min(buf_size));
+                Ok(MmptRecv::Message {
+                    msg_type: done.msg_type,
+                    data,
+                })
+            }
+            Err(e) if e.errno() == Some(libc::EMSGSIZE) => Ok(MmptRecv::TooBig {
+                msg_type: done.msg_type,
+                len: done.len as usize,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `SWCCI_MMB_SEND_COMMAND`: a raw MMB command with an explicit opcode vendor id.
+    pub fn mmb_command(
+        &self,
+        opcode: u16,
+        opcode_vendor: u16,
+        input: &[u8],
+        out_size: usize,
+    ) -> Result<MmbResponse> {
+        let mut out = vec![0u8; out_size];
+        let c = SwcciMmbCommand {
+            opcode,
+            opcode_vendor,
+            input: CxlPayload {
+                size: input.len() as u32,
+                rsvd: 0,
+                payload: input.as_ptr() as u64,
+            },
+            output: CxlPayload {
+                size: out_size as u32,
+                rsvd: 0,
+                payload: out.as_mut_ptr() as u64,
+            },
+            ..SwcciMmbCommand::default()
+        };
+        let mut b = [0u8; SwcciMmbCommand::SIZE];
+        c.to_bytes(&mut b).expect("sized buffer");
+        self.ioctl(
+            uapi::SWCCI_MMB_SEND_COMMAND,
+            &mut b,
+            &format!("MMB command {opcode:04x}h of vendor {opcode_vendor:04x}h"),
+        )?;
+        let done = SwcciMmbCommand::from_bytes(&b).expect("sized buffer");
+        out.truncate((done.output.size as usize).min(out_size));
+        Ok(MmbResponse {
+            rc: done.retval as u16,
+            vendor_status: done.vendor_status as u16,
+            out,
+        })
     }
 }
 
