@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
 arch=x86_64
-scenario=bench
+scenario=bench,bench-emu
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--arch) arch=$2; shift ;;
@@ -32,4 +32,4 @@ arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh"
 esac
 exec "$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
 	--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" --busybox "$busybox" \
-	--qemu-dir "$qemu_dir" --out "$out" --scenario "$scenario"
+	--qemu-dir "$qemu_dir" --emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" --scenario "$scenario"

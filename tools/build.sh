@@ -51,12 +51,21 @@ log "building the C ABI tests for $arch"
 cflags=(-static -O2 -Wall -Wextra -Werror -I"$SWCCI_TOP/include/uapi")
 "$cc" "${cflags[@]}" -o "$bin/swcci-abi-test" "$SWCCI_TOP/tools/testing/c/abi-test.c" ||
 	die "C ABI test failed to build"
-if [ "$arch" = x86_64 ]; then
-	gcc -m32 "${cflags[@]}" -I/usr/include/x86_64-linux-gnu -o "$bin/swcci-abi-test32" \
-		"$SWCCI_TOP/tools/testing/c/abi-test.c" || die "32-bit C ABI test failed to build"
+# 32-bit processes on a 64-bit kernel (compat ioctls): i386 on x86_64, AArch32 on arm64.
+case "$arch" in
+x86_64) cc32=(gcc -m32 -I/usr/include/x86_64-linux-gnu) ;;
+arm64) cc32=(arm-linux-gnueabihf-gcc) ;;
+*) cc32=() ;;
+esac
+if [ ${#cc32[@]} -gt 0 ]; then
+	"${cc32[@]}" "${cflags[@]}" -o "$bin/swcci-abi-test32" "$SWCCI_TOP/tools/testing/c/abi-test.c" ||
+		die "32-bit C ABI test failed to build"
 fi
 
-log "building the runner"
-(cd "$SWCCI_TOP/tools" && cargo build --quiet --release --locked -p swcci-runner) >&2 ||
-	die "runner failed to build"
+log "building the runner and the device emulator"
+# Host programs: without the static-linking flags of the guest build (proc-macros cannot be
+# built static, and the host triple is x86_64-unknown-linux-gnu too).
+(cd "$SWCCI_TOP/tools" && env -u "CARGO_TARGET_${upper}_RUSTFLAGS" -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS \
+	cargo build --quiet --release --locked -p swcci-runner -p swcci-emu) >&2 ||
+	die "runner or emulator failed to build"
 echo "$bin"

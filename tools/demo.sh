@@ -33,4 +33,4 @@ esac
 log "step 4/4: booting the guest"
 exec "$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
 	--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" --busybox "$busybox" \
-	--qemu-dir "$qemu_dir" --out "$out" --scenario demo
+	--qemu-dir "$qemu_dir" --emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" --scenario demo

@@ -84,13 +84,13 @@ for arch in "${arch_list[@]}"; do
 	arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
 	arm) image=arch/arm/boot/zImage busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" armhf) ;;
 	esac
-	sc=${scenario:-$(case "$arch" in x86_64) echo main,taint,taint-strict,lockdown ;; arm64) echo arm64 ;; arm) echo armv7 ;; esac)}
+	sc=${scenario:-$(case "$arch" in arm) echo armv7 ;; *) echo main,taint,taint-strict,lockdown,emu ;; esac)}
 
 	log "step 5/5: in-guest suite on $arch (scenarios $sc)"
 	set +e
 	"$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
 		--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" --busybox "$busybox" \
-		--qemu-dir "$qemu_dir" --out "$out" --scenario "$sc" --filter "$filter" \
+		--qemu-dir "$qemu_dir" --emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" --scenario "$sc" --filter "$filter" \
 		"${runner_extra[@]}" | tee "$out/runner-$arch.log"
 	rc=${PIPESTATUS[0]}
 	set -e

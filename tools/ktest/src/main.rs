@@ -12,6 +12,7 @@
 //! swcci-ktest --list
 //! ```
 
+mod ctl;
 mod env;
 mod helpers;
 mod tests;

@@ -39,6 +39,8 @@ pub struct Emulated {
     pub serial: u64,
     /// Name of the virtio serial port of its control channel.
     pub control: String,
+    /// Whether it has MSI-X (else the driver polls it).
+    pub msix: bool,
 }
 
 /// The whole topology of one boot.

@@ -42,6 +42,34 @@ const KERNEL_TROUBLE: &[&str] = &[
     "panicked at",
 ];
 
+/// A device served by the emulator in a scenario.
+#[derive(Clone, Copy, Debug)]
+struct EmuSpec {
+    personality: &'static str,
+    msix: bool,
+}
+
+/// The emulated devices of the `emu` scenarios: each personality with and without MSI-X, so
+/// interrupt and polling mode run the same tests side by side.
+const EMU_DEVICES: &[EmuSpec] = &[
+    EmuSpec {
+        personality: "switch",
+        msix: true,
+    },
+    EmuSpec {
+        personality: "switch",
+        msix: false,
+    },
+    EmuSpec {
+        personality: "mmpt",
+        msix: true,
+    },
+    EmuSpec {
+        personality: "mmpt",
+        msix: false,
+    },
+];
+
 /// One boot of the bench.
 #[derive(Clone, Debug)]
 struct Scenario {
@@ -51,55 +79,52 @@ struct Scenario {
     cmdline: &'static str,
     /// Prints every guest line (the demo).
     verbose: bool,
+    /// Devices served by swcci-emu.
+    emulated: &'static [EmuSpec],
+}
+
+/// A scenario with QEMU's switches only.
+const fn qemu(
+    name: &'static str,
+    switches: usize,
+    cmdline: &'static str,
+    verbose: bool,
+) -> Scenario {
+    Scenario {
+        name,
+        switches,
+        type3: 2,
+        cmdline,
+        verbose,
+        emulated: &[],
+    }
+}
+
+/// A scenario with the emulated devices only.
+const fn emu(name: &'static str, verbose: bool) -> Scenario {
+    Scenario {
+        name,
+        switches: 0,
+        type3: 0,
+        cmdline: "",
+        verbose,
+        emulated: EMU_DEVICES,
+    }
 }
 
 const SCENARIOS: &[Scenario] = &[
-    Scenario {
-        name: "demo",
-        switches: 1,
-        type3: 2,
-        cmdline: "",
-        verbose: true,
-    },
-    Scenario {
-        name: "main",
-        switches: 2,
-        type3: 2,
-        cmdline: "",
-        verbose: false,
-    },
-    Scenario {
-        name: "taint",
-        switches: 1,
-        type3: 2,
-        cmdline: "",
-        verbose: false,
-    },
-    Scenario {
-        name: "taint-strict",
-        switches: 1,
-        type3: 2,
-        cmdline: "",
-        verbose: false,
-    },
-    Scenario {
-        name: "lockdown",
-        switches: 1,
-        type3: 2,
-        cmdline: "lockdown=integrity",
-        verbose: false,
-    },
-    Scenario {
-        name: "bench",
-        switches: 1,
-        type3: 2,
-        cmdline: "",
-        verbose: true,
-    },
+    qemu("demo", 1, "", true),
+    qemu("main", 2, "", false),
+    qemu("taint", 1, "", false),
+    qemu("taint-strict", 1, "", false),
+    qemu("lockdown", 1, "lockdown=integrity", false),
+    emu("emu", false),
+    qemu("bench", 1, "", true),
+    emu("bench-emu", true),
 ];
 
 /// The default scenarios of a test run.
-const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown";
+const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown,emu";
 
 struct Args {
     arch: String,
@@ -108,6 +133,7 @@ struct Args {
     guest_bin: PathBuf,
     busybox: PathBuf,
     qemu_dir: PathBuf,
+    emu: PathBuf,
     out: PathBuf,
     scenarios: Vec<String>,
     filter: String,
@@ -121,7 +147,7 @@ struct Args {
 fn usage() -> ! {
     eprintln!(
         "usage: swcci-runner --arch ARCH --kernel IMAGE --module KO --guest-bin DIR --busybox BIN \\
-       --qemu-dir DIR --out DIR [--scenario a,b,...] [--filter TEST] [--switches N] [--type3 N] \\
+       --qemu-dir DIR [--emu SWCCI-EMU] --out DIR [--scenario a,b,...] [--filter TEST] [--switches N] [--type3 N] \\
        [--timeout SECS] [--idle-timeout SECS] [--kvm]
 scenarios: {}",
         SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
@@ -137,6 +163,7 @@ fn parse_args() -> Args {
         guest_bin: PathBuf::new(),
         busybox: PathBuf::from("/bin/busybox"),
         qemu_dir: PathBuf::new(),
+        emu: PathBuf::new(),
         out: PathBuf::from("out"),
         scenarios: DEFAULT_SCENARIOS.split(',').map(String::from).collect(),
         filter: String::new(),
@@ -156,6 +183,7 @@ fn parse_args() -> Args {
             "--guest-bin" => a.guest_bin = v().into(),
             "--busybox" => a.busybox = v().into(),
             "--qemu-dir" => a.qemu_dir = v().into(),
+            "--emu" => a.emu = v().into(),
             "--out" => a.out = v().into(),
             "--scenario" => {
                 a.scenarios = v()
@@ -354,7 +382,84 @@ fn qemu_command(
             "virtconsole,chardev=tests,id=testcon",
         ])
         .args(topo.qemu_args(work)?);
+    for (i, _) in topo.emulated.iter().enumerate() {
+        let (sock, ctl) = emu_sockets(work, i);
+        cmd.args(["-device", &format!("pcie-root-port,id=erp{i},bus=pcie.0,chassis={},slot=0", 64 + i)])
+            .args([
+                "-device",
+                &format!(
+                    r#"{{"driver":"vfio-user-pci","bus":"erp{i}","socket":{{"path":"{}","type":"unix"}}}}"#,
+                    sock.display()
+                ),
+            ])
+            .args(["-chardev", &format!("socket,id=emuctl{i},path={}", ctl.display())])
+            .args([
+                "-device",
+                &format!("virtserialport,bus=vser0.0,chardev=emuctl{i},name=swcci.emu{i}"),
+            ]);
+    }
     Ok(cmd)
+}
+
+fn emu_sockets(work: &Path, i: usize) -> (PathBuf, PathBuf) {
+    (
+        work.join(format!("emu{i}.sock")),
+        work.join(format!("emu{i}-ctl.sock")),
+    )
+}
+
+/// Emulator processes of one boot; killed when dropped.
+struct Emulators(Vec<Child>);
+
+impl Drop for Emulators {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start_emulators(args: &Args, work: &Path, topo: &Topology) -> Result<Emulators> {
+    let mut procs = Emulators(Vec::new());
+    if topo.emulated.is_empty() {
+        return Ok(procs);
+    }
+    if args.emu.as_os_str().is_empty() || !args.emu.exists() {
+        bail!("this scenario needs the device emulator: pass --emu PATH-TO-swcci-emu");
+    }
+    for (i, e) in topo.emulated.iter().enumerate() {
+        let (sock, ctl) = emu_sockets(work, i);
+        let log = fs::File::create(work.join(format!("emu{i}.log")))?;
+        let mut cmd = Command::new(&args.emu);
+        cmd.arg("--socket")
+            .arg(&sock)
+            .arg("--control")
+            .arg(&ctl)
+            .args(["--personality", &e.personality])
+            .args(["--serial", &format!("{:#x}", e.serial)]);
+        if !e.msix {
+            cmd.arg("--no-msix");
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("start {}", args.emu.display()))?;
+        procs.0.push(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            if Instant::now() > deadline {
+                bail!(
+                    "emulator {i} did not create {} within 10 s (see emu{i}.log)",
+                    sock.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(procs)
 }
 
 struct Verdict {
@@ -376,9 +481,25 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         args.arch == "x86_64",
     );
     topo.arch = args.arch.clone();
+    for (i, e) in sc.emulated.iter().enumerate() {
+        let device = if e.personality == "switch" {
+            0x5c01
+        } else {
+            0x5c02
+        };
+        topo.emulated.push(topology::Emulated {
+            personality: e.personality.to_string(),
+            vendor: 0x1b36,
+            device,
+            serial: 0x5c01_0000_0000_0000 + i as u64,
+            control: format!("swcci.emu{i}"),
+            msix: e.msix,
+        });
+    }
     let initrd = work.join("initramfs.cpio");
     build_initramfs(args, &topo, &initrd)?;
     fs::File::create(work.join("tests.log"))?;
+    let _emulators = start_emulators(args, &work, &topo)?;
     let mut cmd = qemu_command(args, sc, &work, &initrd, &topo)?;
     fs::write(work.join("qemu.cmd"), format!("{cmd:?}\n"))?;
     let qemu_log = fs::File::create(work.join("qemu.log"))?;

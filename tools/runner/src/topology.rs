@@ -41,6 +41,8 @@ pub struct Emulated {
     pub serial: u64,
     /// virtio serial port name of its control channel.
     pub control: String,
+    /// Whether it has MSI-X (else the driver polls it).
+    pub msix: bool,
 }
 
 /// The topology of one boot.

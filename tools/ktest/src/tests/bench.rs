@@ -7,7 +7,7 @@
 use crate::env::Env;
 use crate::Outcome;
 use anyhow::{Context, Result};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use swcci::Device;
 
 /// Identify commands per measurement.
@@ -147,6 +147,82 @@ pub fn concurrent_throughput(env: &mut Env) -> Result<Outcome> {
             "{threads} thread(s): {:.0} Identify/s ({:.2}x of one thread)",
             rate,
             rate / rates[0]
+        ));
+    }
+    Ok(Outcome::Pass)
+}
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The cost of waiting, interrupts against polling, side by side: the same emulated switch,
+/// served once with MSI-X and once without.
+pub fn emu_wait(env: &mut Env) -> Result<Outcome> {
+    use super::emu;
+    let devs: Vec<emu::EmuDev> = emu::devices(env)?
+        .into_iter()
+        .filter(|d| d.spec.personality == "switch")
+        .collect();
+    let mut frac = Vec::new();
+    let mut lat = Vec::new();
+    const DELAYED: usize = 20;
+    for d in &devs {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        // The same commands completing at once: the CPU of submitting and reading back (under
+        // TCG every register access is a vfio-user round trip that counts as guest CPU time).
+        let cpu0 = thread_cpu();
+        for _ in 0..DELAYED {
+            dev.raw(0x0001, &[], 64)?;
+        }
+        let base = thread_cpu() - cpu0;
+        // Completion delayed by 100 ms on the device: how much CPU does the waiting task use?
+        ctl.cmd("delay 100 always")?;
+        let (cpu0, t0) = (thread_cpu(), Instant::now());
+        for _ in 0..DELAYED {
+            dev.raw(0x0001, &[], 64)?;
+        }
+        let (cpu, wall) = (thread_cpu() - cpu0, t0.elapsed());
+        ctl.cmd("clear")?;
+        let f = cpu.as_secs_f64() / wall.as_secs_f64();
+        let waiting = cpu.saturating_sub(base).as_secs_f64() / wall.as_secs_f64();
+        frac.push(waiting);
+        env.note(format!(
+            "{} ({}): {DELAYED} commands delayed 100 ms: wall {:.2} s, CPU {:.1} ms = {:.3} % of wall; \
+             the same commands undelayed {:.1} ms; waiting alone {:.3} % of wall",
+            d.addr,
+            d.mode(),
+            wall.as_secs_f64(),
+            cpu.as_secs_f64() * 1000.0,
+            f * 100.0,
+            base.as_secs_f64() * 1000.0,
+            waiting * 100.0
+        ));
+
+        let l = measure(2000, || {
+            dev.raw(0x0001, &[], 64).map(|_| ()).map_err(Into::into)
+        })?;
+        env.note(format!(
+            "{} ({}): Identify median {:.1} us, p99 {:.1} us over 2000",
+            d.addr,
+            d.mode(),
+            l.median_us,
+            l.p99_us
+        ));
+        lat.push(l);
+    }
+    if let ([fi, fp], [li, lp]) = (frac.as_slice(), lat.as_slice()) {
+        env.note(format!(
+            "ratios polling/interrupts: waiting CPU {:.1}x, Identify median latency {:.2}x",
+            fp / fi.max(1e-9),
+            lp.median_us / li.median_us
         ));
     }
     Ok(Outcome::Pass)

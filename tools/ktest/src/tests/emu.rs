@@ -1,0 +1,979 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Against the device emulator (scenario `emu`): MMPT binding and messaging, interrupts and
+//! polling side by side (each personality is served twice, with and without MSI-X), background
+//! commands, and every fault the emulator can inject. Each test asserts the errno, the return
+//! code, the data and the kernel log line, and that the device works afterwards (or is cleanly
+//! failed until rebind).
+
+use crate::ctl::Ctl;
+use crate::env::{errno_str, lib_errno, Env};
+use crate::topology::Emulated;
+use crate::Outcome;
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use swcci::proto::mmpt::MmptCode;
+use swcci::proto::rc::ReturnCode;
+use swcci::proto::uapi::{
+    SwcciBgPolicy, SWCCI_BG_ABORT_ON_TIMEOUT, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_INFO_MMPT,
+    SWCCI_KIND_MMPT, SWCCI_KIND_SWITCH_CCI,
+};
+use swcci::{Device, MmptRecv};
+
+/// Module parameter that binds the MMPT personality (1b36:5c02).
+pub const MMPT_PARAM: &str = "mmpt_id0=0x1b365c02";
+/// The emulator's background sleep command (input: u32 milliseconds).
+const SLEEP: u16 = 0xc000;
+
+/// One emulated device and its node.
+pub struct EmuDev {
+    pub spec: Emulated,
+    pub path: PathBuf,
+    pub addr: String,
+}
+
+impl EmuDev {
+    pub fn open(&self) -> Result<Device> {
+        Ok(Device::open(&self.path)?)
+    }
+
+    pub fn ctl(&self) -> Result<Ctl> {
+        Ctl::open(&self.spec.control)
+    }
+
+    pub fn mode(&self) -> &'static str {
+        if self.spec.msix {
+            "interrupts"
+        } else {
+            "polling"
+        }
+    }
+}
+
+fn mmpt_nodes() -> Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/dev/swcci") {
+        for e in rd {
+            v.push(e?.path());
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Loads the module so that every emulated device is bound, and maps devices to nodes.
+pub fn devices(env: &mut Env) -> Result<Vec<EmuDev>> {
+    let specs = env.topo.emulated.clone();
+    let want_mmpt = specs.iter().filter(|s| s.personality == "mmpt").count();
+    if !env.module_loaded() {
+        env.insmod(MMPT_PARAM)
+            .map_err(|e| anyhow!("insmod {MMPT_PARAM}: {}", errno_str(e)))?;
+    }
+    // Rebind anything an earlier (failed) test left unbound.
+    for d in env.pci_devices()? {
+        if d.vendor == 0x1b36
+            && (d.device == 0x5c01 || d.device == 0x5c02)
+            && env.driver_of(&d.addr).is_none()
+        {
+            let _ = env.bind(&d.addr);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if mmpt_nodes()?.len() >= want_mmpt
+            && env.nodes()?.len() + mmpt_nodes()?.len() >= specs.len()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} switch and {} MMPT nodes after 15 s",
+                env.nodes()?.len(),
+                mmpt_nodes()?.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = Vec::new();
+    let mut nodes: Vec<PathBuf> = env.nodes()?;
+    nodes.extend(mmpt_nodes()?);
+    let infos: Vec<(PathBuf, swcci::proto::uapi::SwcciInfo)> = nodes
+        .iter()
+        .filter_map(|p| Device::open(p).ok()?.info().ok().map(|i| (p.clone(), i)))
+        .collect();
+    for spec in specs {
+        let found = infos.iter().find(|(_, i)| {
+            i.pci_vendor == spec.vendor
+                && i.pci_device == spec.device
+                && if spec.personality == "switch" {
+                    i.serial == spec.serial
+                } else {
+                    (i.flags & SWCCI_INFO_IRQ != 0) == spec.msix
+                }
+        });
+        let (path, info) = found.with_context(|| format!("no node for emulated {spec:?}"))?;
+        out.push(EmuDev {
+            spec,
+            path: path.clone(),
+            addr: swcci::info_str(&info.pci_addr),
+        });
+    }
+    Ok(out)
+}
+
+fn switches(env: &mut Env) -> Result<Vec<EmuDev>> {
+    Ok(devices(env)?
+        .into_iter()
+        .filter(|d| d.spec.personality == "switch")
+        .collect())
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+fn find_log(env: &mut Env, addr: &str, needle: &str) -> Result<String> {
+    env.kmsg();
+    env.history
+        .iter()
+        .rev()
+        .find(|l| l.contains(addr) && l.contains(needle))
+        .cloned()
+        .with_context(|| format!("no kernel log line for {addr} containing {needle:?}"))
+}
+
+pub fn bind(env: &mut Env) -> Result<Outcome> {
+    if env.module_loaded() {
+        env.rmmod()
+            .map_err(|e| anyhow!("rmmod: {}", errno_str(e)))?;
+    }
+    let devs = devices(env)?;
+    for d in &devs {
+        let info = d.open()?.info()?;
+        let line = find_log(env, &d.addr, "payload 2048 B")?;
+        env.note(line.clone());
+        ensure!(
+            info.flags & SWCCI_INFO_MMB != 0,
+            "{}: not found as an MMB",
+            d.addr
+        );
+        ensure!(
+            info.flags & SWCCI_INFO_MMPT != 0,
+            "{}: no MMPT registers",
+            d.addr
+        );
+        ensure!(
+            (info.flags & SWCCI_INFO_IRQ != 0) == d.spec.msix,
+            "{}: irq flag {:#x}",
+            d.addr,
+            info.flags
+        );
+        if d.spec.personality == "switch" {
+            ensure!(info.kind == SWCCI_KIND_SWITCH_CCI, "kind {}", info.kind);
+            ensure!(d.path.starts_with("/dev/cxl"), "{}", d.path.display());
+            ensure!(
+                line.contains(&format!("1b36:5c01 serial {:#x}", d.spec.serial)),
+                "{line}"
+            );
+            ensure!(
+                line.contains(if d.spec.msix {
+                    ", interrupts,"
+                } else {
+                    ", polling"
+                }),
+                "{line}"
+            );
+        } else {
+            ensure!(info.kind == SWCCI_KIND_MMPT, "kind {}", info.kind);
+            ensure!(d.path.starts_with("/dev/swcci"), "{}", d.path.display());
+            let rx = if d.spec.msix {
+                "MMPT receive interrupts"
+            } else {
+                "MMPT receive polling"
+            };
+            ensure!(line.contains(rx), "{line}");
+        }
+        env.check_node_mode(&d.path)?;
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn bind_by_driver_override(env: &mut Env) -> Result<Outcome> {
+    if env.module_loaded() {
+        env.rmmod()
+            .map_err(|e| anyhow!("rmmod: {}", errno_str(e)))?;
+    }
+    env.insmod("")
+        .map_err(|e| anyhow!("insmod: {}", errno_str(e)))?;
+    std::thread::sleep(Duration::from_millis(200));
+    ensure!(
+        mmpt_nodes()?.is_empty(),
+        "MMPT functions bound without an id: {:?}",
+        mmpt_nodes()?
+    );
+    // 7.3's Rust PCI layer keeps a pointer to the entry's data in driver_data, and new_id only
+    // accepts driver_data values of existing entries: new_id is refused for Rust drivers.
+    let new_id = std::fs::write(format!("{}/new_id", crate::env::DRIVER_DIR), "1b36 5c02");
+    ensure!(
+        new_id.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EINVAL),
+        "new_id: {new_id:?} (if this kernel accepts it now, update Documentation/mmpt.rst)"
+    );
+    let mmpt: Vec<String> = env
+        .pci_devices()?
+        .into_iter()
+        .filter(|d| d.vendor == 0x1b36 && d.device == 0x5c02)
+        .map(|d| d.addr)
+        .collect();
+    for addr in &mmpt {
+        env.sysfs_write(
+            &format!("/sys/bus/pci/devices/{addr}/driver_override"),
+            "cxl_swcci",
+        )?;
+        env.sysfs_write("/sys/bus/pci/drivers_probe", addr)?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mmpt_nodes()?.len() < mmpt.len() {
+        if Instant::now() > deadline {
+            bail!(
+                "driver_override bound {} of {} MMPT functions",
+                mmpt_nodes()?.len(),
+                mmpt.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.rmmod()
+        .map_err(|e| anyhow!("rmmod: {}", errno_str(e)))?;
+    for addr in &mmpt {
+        env.sysfs_write(
+            &format!("/sys/bus/pci/devices/{addr}/driver_override"),
+            "\n",
+        )?;
+    }
+    devices(env)?;
+    Ok(Outcome::Pass)
+}
+
+pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
+    for d in devices(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        let (irqs0, kirqs0) = (ctl.get("irqs")?, env.stat(&d.addr, "irqs")?);
+        for _ in 0..20 {
+            if d.spec.personality == "switch" {
+                dev.identify()?;
+            } else {
+                // Receive Message with an empty queue: a quick command every personality has.
+                let r = dev.mmb_command(0x0101, 1, &[0; 16], 64)?;
+                ensure!(
+                    MmptCode::from_raw(r.rc) == MmptCode::NoMessage,
+                    "rc {:#x}",
+                    r.rc
+                );
+            }
+        }
+        let (irqs, kirqs) = (
+            ctl.get("irqs")? - irqs0,
+            env.stat(&d.addr, "irqs")? - kirqs0,
+        );
+        let mode = std::fs::read_to_string(env.debugfs(&d.addr).join("stats"))?;
+        if d.spec.msix {
+            ensure!(
+                irqs >= 20 && kirqs >= 20,
+                "{}: {irqs} sent, {kirqs} taken for 20 commands",
+                d.addr
+            );
+            ensure!(mode.contains("mode: interrupt"), "{}: {mode}", d.addr);
+        } else {
+            ensure!(
+                irqs == 0 && kirqs == 0,
+                "{}: polling device got {irqs}/{kirqs} interrupts",
+                d.addr
+            );
+            ensure!(mode.contains("mode: poll"), "{}: {mode}", d.addr);
+        }
+        env.note(format!(
+            "{} ({}): {irqs} interrupts for 20 commands",
+            d.addr,
+            d.mode()
+        ));
+    }
+    Ok(Outcome::Pass)
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+pub fn mmpt_round_trip(env: &mut Env) -> Result<Outcome> {
+    for d in devices(env)? {
+        let dev = d.open()?;
+        let payload = dev.payload_size()?;
+        for (len, what) in [
+            (1, "1 byte"),
+            (payload - 16, "exactly one payload"),
+            (3 * payload + 5, "several payloads"),
+            (100 * 1024, "100 KiB"),
+        ] {
+            let data = pattern(len, len as u8);
+            let code = dev.mmpt_send(0x01, &data)?;
+            ensure!(code == MmptCode::Success, "{} send {what}: {code}", d.addr);
+            match dev.mmpt_recv(len, 5000)? {
+                MmptRecv::Message {
+                    msg_type,
+                    data: got,
+                } => {
+                    ensure!(msg_type == 0x01, "{} {what}: type {msg_type}", d.addr);
+                    ensure!(
+                        got == data,
+                        "{} {what}: {} bytes back, data differs",
+                        d.addr,
+                        got.len()
+                    );
+                }
+                other => bail!("{} {what}: {other:?}", d.addr),
+            }
+        }
+        env.note(format!(
+            "{} ({}): 1 B, {} B, {} B and 100 KiB round-tripped",
+            d.addr,
+            d.mode(),
+            payload - 16,
+            3 * payload + 5
+        ));
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn mmpt_receive_timeout(env: &mut Env) -> Result<Outcome> {
+    for d in devices(env)? {
+        let dev = d.open()?;
+        let (r, t) = timed(|| lib_errno(dev.mmpt_recv(64, 300)));
+        match r {
+            Err(e) if e == libc::ETIMEDOUT => {}
+            other => bail!(
+                "{}: receive with nothing queued: {other:?}, expected ETIMEDOUT",
+                d.addr
+            ),
+        }
+        ensure!(
+            t >= Duration::from_millis(300) && t < Duration::from_secs(3),
+            "{}: waited {t:?}",
+            d.addr
+        );
+        match lib_errno(dev.mmpt_recv(64, 0)) {
+            Err(e) if e == libc::EAGAIN => {}
+            other => bail!(
+                "{}: non-waiting receive: {other:?}, expected EAGAIN",
+                d.addr
+            ),
+        }
+        // A message queued while a receiver waits wakes it (interrupt or poll).
+        let mut ctl = d.ctl()?;
+        let path = d.path.clone();
+        let h = std::thread::spawn(move || -> Result<(MmptRecv, Duration)> {
+            let dev = Device::open(&path)?;
+            let t = Instant::now();
+            let r = dev.mmpt_recv(64, 5000)?;
+            Ok((r, t.elapsed()))
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        ctl.cmd("queue 4 c0ffee")?;
+        let (r, t) = h.join().map_err(|_| anyhow!("receiver panicked"))??;
+        ensure!(
+            r == MmptRecv::Message {
+                msg_type: 4,
+                data: vec![0xc0, 0xff, 0xee]
+            },
+            "{}: {r:?}",
+            d.addr
+        );
+        env.note(format!(
+            "{} ({}): woken {t:?} after starting to wait",
+            d.addr,
+            d.mode()
+        ));
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn mmpt_small_buffer(env: &mut Env) -> Result<Outcome> {
+    for d in devices(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        let data = pattern(100, 7);
+        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+        ctl.cmd(&format!("queue 2 {hex}"))?;
+        let r = dev.mmpt_recv(10, 1000)?;
+        ensure!(
+            r == MmptRecv::TooBig {
+                msg_type: 2,
+                len: 100
+            },
+            "{}: 10-byte buffer: {r:?}",
+            d.addr
+        );
+        let r = dev.mmpt_recv(100, 1000)?;
+        ensure!(
+            r == MmptRecv::Message { msg_type: 2, data },
+            "{}: then {r:?}",
+            d.addr
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn mmpt_inline_response(env: &mut Env) -> Result<Outcome> {
+    for d in devices(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        ctl.cmd("set inline 1")?;
+        let res = (|| -> Result<()> {
+            ensure!(dev.mmpt_send(3, b"inline")? == MmptCode::Success, "send");
+            ensure!(
+                ctl.get("queue")? == 0,
+                "the response was queued on the device, not returned inline"
+            );
+            let r = dev.mmpt_recv(64, 0)?;
+            ensure!(
+                r == MmptRecv::Message {
+                    msg_type: 3,
+                    data: b"inline".to_vec()
+                },
+                "{r:?}"
+            );
+            Ok(())
+        })();
+        ctl.cmd("set inline 0")?;
+        res.with_context(|| d.addr.clone())?;
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn mmpt_raw_command(env: &mut Env) -> Result<Outcome> {
+    for d in devices(env)? {
+        let dev = d.open()?;
+        let r = dev.mmb_command(0x0101, 1, &[0u8; 16], 64)?;
+        ensure!(
+            MmptCode::from_raw(r.rc) == MmptCode::NoMessage,
+            "{}: empty receive: {:#x}",
+            d.addr,
+            r.rc
+        );
+        // A Send Message part out of order.
+        let mut input = [0u8; 20];
+        input[4] = 2; // continue
+        input[8] = 0x10; // offset 16
+        let r = dev.mmb_command(0x0100, 1, &input, 64)?;
+        ensure!(
+            MmptCode::from_raw(r.rc) == MmptCode::TransferOutOfOrder,
+            "{}: out of order: {:#x}",
+            d.addr,
+            r.rc
+        );
+        if d.spec.personality == "switch" {
+            let r = dev.mmb_command(0x0001, 0, &[], 64)?;
+            ensure!(
+                r.rc == 0 && r.out.len() == 18,
+                "{}: Identify through the MMB ioctl: {r:?}",
+                d.addr
+            );
+        }
+    }
+    Ok(Outcome::Pass)
+}
+
+/// Runs `f` with the fault armed by `arm`, then clears the emulator.
+fn with_fault<T>(ctl: &mut Ctl, arm: &str, f: impl FnOnce(&mut Ctl) -> Result<T>) -> Result<T> {
+    ctl.cmd(arm)?;
+    let r = f(ctl);
+    ctl.cmd("clear")?;
+    r
+}
+
+pub fn fault_doorbell_stuck(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        let (r, t) = with_fault(&mut ctl, "doorbell-stuck once", |_| {
+            let (r, t) = timed(|| lib_errno(dev.raw(0x0001, &[], 64)));
+            match r {
+                Err(e) if e == libc::ETIMEDOUT => {}
+                other => bail!("stuck doorbell: {other:?}, expected ETIMEDOUT"),
+            }
+            // The doorbell is still set: the next command is refused, not sent.
+            let busy = lib_errno(dev.raw(0x0001, &[], 64));
+            ensure!(
+                busy == Err(libc::EBUSY),
+                "next command: {busy:?}, expected EBUSY"
+            );
+            Ok((r, t))
+        })
+        .with_context(|| d.addr.clone())?;
+        let _ = r;
+        ensure!(
+            t >= Duration::from_millis(1900) && t < Duration::from_secs(5),
+            "{}: gave up after {t:?}",
+            d.addr
+        );
+        let line = find_log(env, &d.addr, "no completion within 2000 ms")?;
+        env.note(line);
+        ensure!(
+            dev.identify()?.serial == d.spec.serial,
+            "{}: not usable after clear",
+            d.addr
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn fault_delay(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        let sleeps0 = env.stat(&d.addr, "sleeps")? + env.stat(&d.addr, "irq_waits")?;
+        let (r, t) = with_fault(&mut ctl, "delay 300 once", |_| Ok(timed(|| dev.identify())))?;
+        r?;
+        ensure!(
+            t >= Duration::from_millis(300),
+            "{}: completed after {t:?}",
+            d.addr
+        );
+        let sleeps = env.stat(&d.addr, "sleeps")? + env.stat(&d.addr, "irq_waits")? - sleeps0;
+        // Interrupt mode: a few re-checks at most; polling: growing sleeps, neither a spin per
+        // microsecond nor one long sleep.
+        let most = if d.spec.msix { 10 } else { 100 };
+        ensure!(
+            (1..=most).contains(&sleeps),
+            "{}: {sleeps} sleeps for one 300 ms wait",
+            d.addr
+        );
+        env.note(format!(
+            "{} ({}): 300 ms delay took {t:?} with {sleeps} sleeps",
+            d.addr,
+            d.mode()
+        ));
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn fault_bad_length(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        let r = with_fault(&mut ctl, "bad-length once", |_| {
+            Ok(lib_errno(dev.raw(0x0001, &[], 2048)))
+        })?;
+        ensure!(r == Err(libc::EIO), "{}: {r:?}, expected EIO", d.addr);
+        let line = find_log(env, &d.addr, "more than its 2048-byte payload")?;
+        env.note(line);
+        dev.identify()?;
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn fault_unknown_rc(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        let before = env.stat(&d.addr, "rc_unknown").unwrap_or(0);
+        let r = with_fault(&mut ctl, "rc 0x1234 once", |_| {
+            Ok(dev.raw(0x0001, &[], 64)?)
+        })?;
+        ensure!(
+            r.rc == ReturnCode::Unknown(0x1234) && r.out.is_empty(),
+            "{}: {r:?}",
+            d.addr
+        );
+        ensure!(
+            env.stat(&d.addr, "rc_unknown")? == before + 1,
+            "{}: rc_unknown not counted",
+            d.addr
+        );
+        dev.identify()?;
+    }
+    Ok(Outcome::Pass)
+}
+
+fn sleep_input(ms: u32) -> [u8; 4] {
+    ms.to_le_bytes()
+}
+
+pub fn bg_completes(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        // Progress is visible from another thread while the caller waits.
+        let path = d.path.clone();
+        let watcher = std::thread::spawn(move || -> Result<Vec<u8>> {
+            let dev = Device::open(&path)?;
+            let mut seen = Vec::new();
+            for _ in 0..12 {
+                std::thread::sleep(Duration::from_millis(50));
+                let s = dev.bg_status()?;
+                if s.running {
+                    seen.push(s.percent);
+                }
+            }
+            Ok(seen)
+        });
+        let (r, t) = timed(|| dev.raw(SLEEP, &sleep_input(600), 0));
+        let r = r?;
+        let seen = watcher.join().map_err(|_| anyhow!("watcher panicked"))??;
+        ensure!(
+            r.rc == ReturnCode::Success,
+            "{}: background sleep: {}",
+            d.addr,
+            r.rc
+        );
+        ensure!(
+            t >= Duration::from_millis(600),
+            "{}: returned after {t:?}",
+            d.addr
+        );
+        ensure!(
+            seen.windows(2).all(|w| w[0] <= w[1]) && seen.len() >= 3,
+            "{}: progress {seen:?}",
+            d.addr
+        );
+        ensure!(
+            seen.first() < seen.last(),
+            "{}: progress did not advance: {seen:?}",
+            d.addr
+        );
+        // The final return code is the background one.
+        ctl.cmd("set bg-rc 4")?;
+        let r = dev.raw(SLEEP, &sleep_input(100), 0);
+        ctl.cmd("set bg-rc 0")?;
+        ensure!(r?.rc == ReturnCode::InternalError, "{}: final rc", d.addr);
+        if d.spec.msix {
+            ensure!(
+                env.stat(&d.addr, "bg_completed")? >= 2,
+                "{}: bg_completed",
+                d.addr
+            );
+        }
+        env.note(format!(
+            "{} ({}): 600 ms operation in {t:?}, progress {seen:?}",
+            d.addr,
+            d.mode()
+        ));
+    }
+    Ok(Outcome::Pass)
+}
+
+fn short_policy(dev: &Device, flags: u32) -> Result<()> {
+    dev.bg_policy(SwcciBgPolicy {
+        timeout_ms: 300,
+        flags,
+    })?;
+    Ok(())
+}
+
+pub fn bg_timeout_abort(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let dev = d.open()?;
+        short_policy(&dev, SWCCI_BG_ABORT_ON_TIMEOUT)?;
+        let (r, t) = timed(|| lib_errno(dev.raw(SLEEP, &sleep_input(5000), 0)));
+        ensure!(
+            r == Err(libc::ETIMEDOUT),
+            "{}: {r:?}, expected ETIMEDOUT",
+            d.addr
+        );
+        ensure!(t < Duration::from_secs(3), "{}: took {t:?}", d.addr);
+        let line = find_log(env, &d.addr, "background command c000h timed out")?;
+        ensure!(line.contains("aborted: aborted (12h)"), "{line}");
+        env.note(line);
+        let s = dev.bg_status()?;
+        ensure!(
+            !s.running && s.rc == ReturnCode::Aborted,
+            "{}: after abort {s:?}",
+            d.addr
+        );
+        dev.identify()?;
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn bg_abort_unsupported(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        short_policy(&dev, SWCCI_BG_ABORT_ON_TIMEOUT)?;
+        ctl.cmd("set abort-supported 0")?;
+        let r = lib_errno(dev.raw(SLEEP, &sleep_input(1200), 0));
+        ctl.cmd("set abort-supported 1")?;
+        ensure!(r == Err(libc::ETIMEDOUT), "{}: {r:?}", d.addr);
+        let line = find_log(env, &d.addr, "abort not supported, still running")?;
+        env.note(line);
+        let stats = std::fs::read_to_string(env.debugfs(&d.addr).join("stats"))?;
+        ensure!(
+            stats.contains("bg_running: c000"),
+            "{}: not tracked:\n{stats}",
+            d.addr
+        );
+        // Foreground commands run meanwhile; once it finished the next command records it.
+        dev.identify()?;
+        std::thread::sleep(Duration::from_millis(1300));
+        dev.identify()?;
+        let stats = std::fs::read_to_string(env.debugfs(&d.addr).join("stats"))?;
+        ensure!(
+            stats.contains("bg_running: none"),
+            "{}: still tracked:\n{stats}",
+            d.addr
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn bg_stuck(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        short_policy(&dev, SWCCI_BG_ABORT_ON_TIMEOUT)?;
+        for (arm, pct) in [("bg-stuck 40 once", 40), ("bg-never once", 99)] {
+            let r = with_fault(&mut ctl, arm, |_| {
+                Ok(lib_errno(dev.raw(SLEEP, &sleep_input(200), 0)))
+            })?;
+            ensure!(r == Err(libc::ETIMEDOUT), "{} {arm}: {r:?}", d.addr);
+            let line = find_log(env, &d.addr, &format!("timed out at {pct}%"))?;
+            ensure!(line.contains("aborted"), "{line}");
+            env.note(line);
+            dev.identify()?;
+        }
+    }
+    Ok(Outcome::Pass)
+}
+
+extern "C" fn on_sigusr1(_: libc::c_int) {}
+
+pub fn bg_signal(env: &mut Env) -> Result<Outcome> {
+    // A handler without SA_RESTART: the ioctl returns EINTR.
+    // SAFETY: installing a handler that does nothing.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigusr1 as *const () as usize;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+    for d in switches(env)? {
+        let dev = d.open()?;
+        let path = d.path.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(
+            move || -> Result<(std::result::Result<ReturnCode, i32>, Duration)> {
+                // SAFETY: pthread_self has no preconditions.
+                tx.send(unsafe { libc::pthread_self() })
+                    .map_err(|_| anyhow!("send"))?;
+                let dev = Device::open(&path)?;
+                let (r, t) =
+                    timed(|| lib_errno(dev.raw(SLEEP, &sleep_input(1500), 0)).map(|r| r.rc));
+                Ok((r, t))
+            },
+        );
+        let tid = rx.recv()?;
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: `tid` is a live thread of this process (it waits in the ioctl).
+        unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+        let (r, t) = waiter.join().map_err(|_| anyhow!("waiter panicked"))??;
+        ensure!(
+            r == Err(libc::EINTR),
+            "{}: signalled wait: {r:?}, expected EINTR",
+            d.addr
+        );
+        ensure!(
+            t < Duration::from_millis(1400),
+            "{}: returned after {t:?}",
+            d.addr
+        );
+        // Not lost: tracked, the next command is correct, and it finishes on its own.
+        let stats = std::fs::read_to_string(env.debugfs(&d.addr).join("stats"))?;
+        ensure!(stats.contains("bg_running: c000"), "{}:\n{stats}", d.addr);
+        ensure!(
+            dev.identify()?.serial == d.spec.serial,
+            "{}: next command",
+            d.addr
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        let s = dev.bg_status()?;
+        ensure!(
+            !s.running && s.percent == 100 && s.rc == ReturnCode::Success,
+            "{}: {s:?}",
+            d.addr
+        );
+        env.note(format!(
+            "{} ({}): EINTR after {t:?}; the operation completed on its own",
+            d.addr,
+            d.mode()
+        ));
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn irq_missed_fallback(env: &mut Env) -> Result<Outcome> {
+    let devs: Vec<EmuDev> = switches(env)?.into_iter().filter(|d| d.spec.msix).collect();
+    for d in devs {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        // Only commands that make the driver wait need their interrupt: delay them.
+        let r = with_fault(&mut ctl, "no-irq always", |ctl| {
+            ctl.cmd("delay 50 always")?;
+            for i in 0..4 {
+                let (r, t) = timed(|| dev.identify());
+                r.with_context(|| format!("identify {i} without interrupts"))?;
+                ensure!(t < Duration::from_millis(1000), "identify {i} took {t:?}");
+            }
+            Ok(())
+        });
+        r.with_context(|| d.addr.clone())?;
+        let line = find_log(
+            env,
+            &d.addr,
+            "completions without their interrupt: falling back to polling",
+        )?;
+        env.note(line);
+        ensure!(
+            dev.info()?.flags & SWCCI_INFO_IRQ == 0,
+            "{}: still in interrupt mode",
+            d.addr
+        );
+        ensure!(
+            env.stat(&d.addr, "missed_irqs")? >= 3,
+            "{}: missed_irqs",
+            d.addr
+        );
+        // Rebinding brings interrupts back.
+        env.unbind(&d.addr)?;
+        env.bind(&d.addr)?;
+        let dev = devices(env)?
+            .into_iter()
+            .find(|x| x.addr == d.addr)
+            .context("rebound")?;
+        ensure!(
+            dev.open()?.info()?.flags & SWCCI_INFO_IRQ != 0,
+            "{}: no interrupts after rebind",
+            d.addr
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn spurious_irqs(env: &mut Env) -> Result<Outcome> {
+    let devs: Vec<EmuDev> = devices(env)?.into_iter().filter(|d| d.spec.msix).collect();
+    for d in devs {
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        let before = env.stat(&d.addr, "spurious_irqs")?;
+        ctl.cmd("spurious-irq 5")?;
+        std::thread::sleep(Duration::from_millis(300));
+        let n = env.stat(&d.addr, "spurious_irqs")? - before;
+        // QEMU may merge signals it has not read yet; at least most arrive.
+        ensure!(
+            (3..=5).contains(&n),
+            "{}: {n} spurious interrupts counted for 5",
+            d.addr
+        );
+        if d.spec.personality == "switch" {
+            dev.identify()?;
+        }
+        env.note(format!(
+            "{}: {n} of 5 spurious interrupts counted, device fine",
+            d.addr
+        ));
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn ready_never(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let mut ctl = d.ctl()?;
+        env.unbind(&d.addr)?;
+        ctl.cmd("ready-never")?;
+        ctl.cmd("reset")?;
+        let r = env.bind(&d.addr);
+        ensure!(
+            r.is_err(),
+            "{}: bound although the mailbox never became ready",
+            d.addr
+        );
+        let line = find_log(env, &d.addr, "mailbox never became ready")?;
+        env.note(line);
+        ctl.cmd("clear")?;
+        ctl.cmd("reset")?;
+        env.bind(&d.addr)?;
+        let dev = devices(env)?
+            .into_iter()
+            .find(|x| x.addr == d.addr)
+            .context("rebound")?;
+        ensure!(
+            dev.open()?.identify()?.serial == d.spec.serial,
+            "{}: after recovery",
+            d.addr
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn surprise_remove(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let mut ctl = d.ctl()?;
+        ctl.cmd("delay 1000 once")?;
+        let path = d.path.clone();
+        let h = std::thread::spawn(
+            move || -> Result<(std::result::Result<(), i32>, Duration)> {
+                let dev = Device::open(&path)?;
+                Ok(timed(|| lib_errno(dev.raw(0x0001, &[], 64)).map(|_| ())))
+            },
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        ctl.cmd("surprise-remove")?;
+        let (r, t) = h.join().map_err(|_| anyhow!("thread panicked"))??;
+        ensure!(
+            r == Err(libc::ENXIO),
+            "{}: command in flight at removal: {r:?}",
+            d.addr
+        );
+        ensure!(
+            t < Duration::from_millis(1500),
+            "{}: noticed after {t:?}",
+            d.addr
+        );
+        let line = find_log(env, &d.addr, "device not responding")?;
+        env.note(line);
+        let dev = d.open()?;
+        ensure!(
+            lib_errno(dev.identify()) == Err(libc::ENXIO),
+            "{}: failed device accepted a command",
+            d.addr
+        );
+        ctl.cmd("clear")?;
+        env.unbind(&d.addr)?;
+        env.bind(&d.addr)?;
+        let fresh = devices(env)?
+            .into_iter()
+            .find(|x| x.addr == d.addr)
+            .context("rebound")?;
+        ensure!(
+            fresh.open()?.identify()?.serial == d.spec.serial,
+            "{}: after rebind",
+            d.addr
+        );
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn unload(env: &mut Env) -> Result<Outcome> {
+    devices(env)?;
+    env.rmmod()
+        .map_err(|e| anyhow!("rmmod: {}", errno_str(e)))?;
+    ensure!(
+        mmpt_nodes()?.is_empty(),
+        "MMPT nodes left: {:?}",
+        mmpt_nodes()?
+    );
+    Ok(Outcome::Pass)
+}
