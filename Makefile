@@ -42,8 +42,20 @@ check-kdir:
 	@[ -f $(KDIR)/rust/libkernel.rmeta ] && [ -f $(KDIR)/Module.symvers ] || { \
 		echo "swcci: error: KDIR=$(KDIR) is configured but not built (no rust/libkernel.rmeta or Module.symvers): run make in it first" >&2; exit 1; }
 
+# Decimal formatting in `core` that the kernel cannot run: 128-bit everywhere, and on 32-bit
+# ARM also 64-bit, whose division is a panicking stub there (see rust/src/num.rs). The module
+# must not reference it (v0 mangling: o/n = u128/i128, y/x = u64/i64).
+NM_TOOL := $(if $(filter -%,$(LLVM)),llvm-nm$(LLVM),$(if $(LLVM),llvm-nm,$(CROSS_COMPILE)nm))
+ARM32 = $(shell grep -qx 'CONFIG_ARM=y' $(KDIR)/.config 2>/dev/null && echo 1)
+BAD_FMT = 4core3fmt3num3imp[on$(if $(ARM32),xy)]Nt.*7Display3fmt
+
 modules: check-kdir
 	$(MAKE) $(KBUILD_ARGS) modules
+	@bad=$$($(NM_TOOL) -u src/cxl_swcci.ko | grep -E '$(BAD_FMT)' || true); \
+	if [ -n "$$bad" ]; then \
+		echo "swcci: error: the module formats integers in decimal with core code this kernel cannot run (use proto::num::Dec):" >&2; \
+		echo "$$bad" >&2; rm -f src/cxl_swcci.ko; exit 1; fi
+
 	@if [ -n "$(SIG_HASH)" ] && [ -f $(SIG_KEY) ] && [ -x $(KDIR)/scripts/sign-file ]; then \
 		$(KDIR)/scripts/sign-file $(SIG_HASH) $(SIG_KEY) $(SIG_CERT) src/cxl_swcci.ko cxl_swcci.ko && \
 		echo "  SIGN    cxl_swcci.ko ($(SIG_HASH), key of $(KDIR))"; \

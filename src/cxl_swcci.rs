@@ -35,7 +35,9 @@ pub mod proto {
     pub mod effects;
     pub mod mailbox;
     pub mod mmpt;
+    pub mod num;
     pub mod opcode;
+
     pub mod payload;
     pub mod rc;
     pub mod regs;

@@ -8,8 +8,7 @@
 
 use crate::{
     device::{Swcci, IRQ_RECHECK_MAX_MS, IRQ_RECHECK_MS},
-
-    proto::{opcode, payload::logs::Cel, rc::ReturnCode},
+    proto::{num::Dec, opcode, payload::logs::Cel, rc::ReturnCode},
 };
 use core::fmt;
 use kernel::{
@@ -55,10 +54,12 @@ fn write_stats(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         }
     )?;
     writeln!(f, "irq_recheck_ms: {IRQ_RECHECK_MS}..{IRQ_RECHECK_MAX_MS}")?;
-    writeln!(f, "commands: {}", s.commands.load(Relaxed))?;
+    writeln!(f, "commands: {}", Dec(s.commands.load(Relaxed)))?;
     for (rc, c) in s.by_rc.iter().enumerate() {
         let n = c.load(Relaxed);
         if n != 0 {
+            let n = Dec(n);
+
             if rc == 33 {
                 writeln!(f, "rc_unknown: {n}")?;
             } else {
@@ -86,7 +87,8 @@ fn write_stats(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         ("irq_waits", &s.irq_waits),
         ("last_latency_ns", &s.last_latency_ns),
     ] {
-        writeln!(f, "{name}: {}", c.load(Relaxed))?;
+        writeln!(f, "{name}: {}", Dec(c.load(Relaxed)))?;
+
     }
     match bg {
         Some(op) => writeln!(f, "bg_running: {:04x}", op.opcode),

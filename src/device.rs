@@ -16,6 +16,7 @@
 
 use crate::proto::{
     mailbox::{BgPolicy, Event, IoError, Mailbox, MboxError, Request, Response, Wait, WaitError},
+    num::Dec,
     opcode,
     payload::{identify::Identify, logs},
     rc::ReturnCode,
@@ -725,7 +726,8 @@ impl Swcci {
             MboxError::Timeout => dev_err!(
                 self.pdev,
                 "command {opcode:04x}h: no completion within {} ms; the mailbox state is unknown\n",
-                crate::proto::mailbox::Timeouts::DEFAULT.doorbell_us / 1000
+                Disp(&Dec(crate::proto::mailbox::Timeouts::DEFAULT.doorbell_us / 1000))
+
             ),
             MboxError::BadOutputLength { claimed, max } => dev_err!(
                 self.pdev,

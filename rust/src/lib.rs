@@ -16,6 +16,8 @@
 //! - [`effects`]: which raw commands can change device or fabric state.
 //! - [`uapi`]: the ioctl ABI shared with userspace.
 //! - [`mmpt`]: Management Message Passthrough messages and transfers.
+//! - [`num`]: decimal formatting of 64-bit values that 32-bit ARM kernels can run.
+
 
 #![no_std]
 #![cfg_attr(
@@ -39,6 +41,7 @@ pub mod discover;
 pub mod effects;
 pub mod mailbox;
 pub mod mmpt;
+pub mod num;
 pub mod opcode;
 pub mod payload;
 pub mod rc;
