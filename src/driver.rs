@@ -139,7 +139,7 @@ fn setup_irqs<'bound>(
             Some(irqs)
         }
         Err(e) => {
-            dev_info!(pdev, "no interrupt vectors ({}): polling\n", e.to_errno());
+            dev_info!(pdev, "no MSI or MSI-X vectors ({}): polling\n", e.to_errno());
             None
         }
     }
