@@ -281,11 +281,14 @@ pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
         );
         let mode = std::fs::read_to_string(env.debugfs(&d.addr).join("stats"))?;
         if d.spec.msix {
+            // One per command is sent; QEMU merges signals it has not read yet, so a few may
+            // arrive as one.
             ensure!(
-                irqs >= 20 && kirqs >= 20,
+                irqs >= 20 && (10..=irqs).contains(&kirqs),
                 "{}: {irqs} sent, {kirqs} taken for 20 commands",
                 d.addr
             );
+
             ensure!(mode.contains("mode: interrupt"), "{}: {mode}", d.addr);
         } else {
             ensure!(
