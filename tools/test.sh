@@ -6,6 +6,7 @@
 # in-guest suite under QEMU, one boot per scenario.
 #
 #   tools/test.sh [--arch ARCH[,ARCH]] [--scenario A,B] [--filter TEST] [--host-only]
+#                 (default: --arch x86_64,arm64,arm, every scenario)
 #                 [--switches N] [--type3 N] [--kvm]
 #
 # Output: progress, every test result, and a last line "N passed, N failed".
@@ -14,7 +15,7 @@
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
-arches=x86_64
+arches=x86_64,arm64,arm
 scenario=
 filter=
 host_only=0
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
 	--host-only) host_only=1 ;;
 	--switches|--type3) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -84,7 +85,8 @@ for arch in "${arch_list[@]}"; do
 	arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
 	arm) image=arch/arm/boot/zImage busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" armhf) ;;
 	esac
-	sc=${scenario:-$(case "$arch" in arm) echo armv7 ;; *) echo main,taint,taint-strict,lockdown,emu ;; esac)}
+	sc=${scenario:-main,taint,taint-strict,lockdown,emu}
+
 
 	log "step 5/5: in-guest suite on $arch (scenarios $sc)"
 	set +e
