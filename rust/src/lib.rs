@@ -18,7 +18,6 @@
 //! - [`mmpt`]: Management Message Passthrough messages and transfers.
 //! - [`num`]: decimal formatting of 64-bit values that 32-bit ARM kernels can run.
 
-
 #![no_std]
 #![cfg_attr(
     not(test),

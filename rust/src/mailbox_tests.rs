@@ -569,7 +569,10 @@ fn a_function_that_reads_all_ones_is_gone() {
     assert_eq!(e, MboxError::Io(IoError::Gone));
     assert_eq!(e.errno(), Errno::Nxio);
     // Nothing was written to a function that is not there.
-    assert!(dev.with(|s| !s.log.iter().any(|a| matches!(a, Access::W32(..) | Access::W64(..)))));
+    assert!(dev.with(|s| !s
+        .log
+        .iter()
+        .any(|a| matches!(a, Access::W32(..) | Access::W64(..)))));
 }
 
 #[test]

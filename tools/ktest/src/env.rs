@@ -2,7 +2,6 @@
 
 //! The guest environment the tests act on: the module, sysfs, the kernel log, taint flags.
 
-use crate::topology::Topology;
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
@@ -11,6 +10,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use swcci::topology::Topology;
 
 /// Where the runner puts the module in the initramfs.
 pub const MODULE: &str = "/swcci/cxl_swcci.ko";

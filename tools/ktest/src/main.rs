@@ -16,12 +16,12 @@ mod ctl;
 mod env;
 mod helpers;
 mod tests;
-mod topology;
 
 use anyhow::Result;
 use env::Env;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use swcci::topology::Topology;
 
 /// What a test concluded.
 pub enum Outcome {
@@ -83,7 +83,10 @@ fn main() {
     let _ = writeln!(out, "1..{}", selected.len());
     let _ = out.flush();
 
-    let mut env = match topology::Topology::load(&topology).and_then(Env::new) {
+    let mut env = match Topology::load(&topology)
+        .map_err(anyhow::Error::from)
+        .and_then(Env::new)
+    {
         Ok(env) => env,
         Err(e) => {
             let _ = writeln!(out, "# cannot set up: {e:#}");

@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 pub use swcci_proto as proto;
 
+#[cfg(feature = "topology")]
+pub mod topology;
+
 use proto::mmpt::MmptCode;
 use proto::opcode;
 use proto::payload::{

@@ -381,7 +381,7 @@ fn qemu_command(
             "-device",
             "virtconsole,chardev=tests,id=testcon",
         ])
-        .args(topo.qemu_args(work)?);
+        .args(topology::qemu_args(topo, work)?);
     for (i, _) in topo.emulated.iter().enumerate() {
         let (sock, ctl) = emu_sockets(work, i);
         cmd.args(["-device", &format!("pcie-root-port,id=erp{i},bus=pcie.0,chassis={},slot=0", 64 + i)])
@@ -480,7 +480,6 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         args.type3.unwrap_or(sc.type3),
         args.arch == "x86_64",
     );
-    topo.arch = args.arch.clone();
     for (i, e) in sc.emulated.iter().enumerate() {
         let device = if e.personality == "switch" {
             0x5c01

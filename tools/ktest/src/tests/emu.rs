@@ -8,7 +8,6 @@
 
 use crate::ctl::Ctl;
 use crate::env::{errno_str, lib_errno, Env};
-use crate::topology::Emulated;
 use crate::Outcome;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::path::PathBuf;
@@ -19,6 +18,7 @@ use swcci::proto::uapi::{
     SwcciBgPolicy, SWCCI_BG_ABORT_ON_TIMEOUT, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_INFO_MMPT,
     SWCCI_KIND_MMPT, SWCCI_KIND_SWITCH_CCI,
 };
+use swcci::topology::Emulated;
 use swcci::{Device, MmptRecv};
 
 /// Module parameter that binds the MMPT personality (1b36:5c02).
