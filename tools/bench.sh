@@ -25,11 +25,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
 kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
 bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
-case "$arch" in
-x86_64) image=arch/x86/boot/bzImage busybox=/bin/busybox ;;
-arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
-*) die "benchmarks run on x86_64 or arm64" ;;
-esac
-exec "$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
-	--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" --busybox "$busybox" \
-	--qemu-dir "$qemu_dir" --emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" --scenario "$scenario"
+run_guests "$arch" "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$scenario"
+

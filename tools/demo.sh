@@ -6,7 +6,7 @@
 # devices) and shows the driver working: the probe line from dmesg, then `swcci list`,
 # `identify`, `switch-info`, `ports` and a tunnelled Identify of a type-3 device.
 #
-#   tools/demo.sh [--arch x86_64|arm64]
+#   tools/demo.sh [--arch x86_64|arm64|arm]
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
@@ -25,12 +25,6 @@ kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 log "step 3/4: QEMU and the build"
 qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
 bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
-case "$arch" in
-x86_64) image=arch/x86/boot/bzImage busybox=/bin/busybox ;;
-arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
-*) die "the demo runs on x86_64 or arm64" ;;
-esac
 log "step 4/4: booting the guest"
-exec "$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
-	--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" --busybox "$busybox" \
-	--qemu-dir "$qemu_dir" --emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" --scenario demo
+run_guests "$arch" "$kdir" "$bin" "$qemu_dir" "$out" --scenario demo
+

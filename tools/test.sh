@@ -80,20 +80,13 @@ for arch in "${arch_list[@]}"; do
 	log "step 4/5: kernel tree and build for $arch"
 	kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 	bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
-	case "$arch" in
-	x86_64) image=arch/x86/boot/bzImage busybox=/bin/busybox ;;
-	arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
-	arm) image=arch/arm/boot/zImage busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" armhf) ;;
-	esac
 	sc=${scenario:-main,taint,taint-strict,lockdown,emu}
-
 
 	log "step 5/5: in-guest suite on $arch (scenarios $sc)"
 	set +e
-	"$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
-		--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" --busybox "$busybox" \
-		--qemu-dir "$qemu_dir" --emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" --scenario "$sc" --filter "$filter" \
+	run_guests "$arch" "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" --filter "$filter" \
 		"${runner_extra[@]}" | tee "$out/runner-$arch.log"
+
 	rc=${PIPESTATUS[0]}
 	set -e
 	line=$(grep -E "^$arch \(arch" "$out/runner-$arch.log" | tail -n1 || true)

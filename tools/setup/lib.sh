@@ -65,3 +65,21 @@ cache_lock() {
 rustc_version() {
 	rustc --version | awk '{print $2}'
 }
+
+# run_guests ARCH KDIR BIN QEMU_DIR OUT RUNNER-ARGS...: boots the guests of swcci-runner
+# (built by tools/build.sh) for ARCH, with the kernel of the tree KDIR, the guest programs in
+# BIN and QEMU from QEMU_DIR; logs go below OUT.
+run_guests() {
+	local arch=$1 kdir=$2 bin=$3 qemu_dir=$4 out=$5 image busybox
+	shift 5
+	case "$arch" in
+	x86_64) image=arch/x86/boot/bzImage busybox=/bin/busybox ;;
+	arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
+	arm) image=arch/arm/boot/zImage busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" armhf) ;;
+	*) die "no guest for architecture $arch (x86_64, arm64 or arm)" ;;
+	esac
+	"$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
+		--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" \
+		--busybox "$busybox" --qemu-dir "$qemu_dir" \
+		--emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" "$@"
+}
