@@ -232,23 +232,16 @@ impl ConfigSpace {
     }
 
     fn put16(&mut self, off: usize, v: u16, wmask: u16) {
-        for (i, (b, m)) in v
-            .to_le_bytes()
-            .into_iter()
-            .zip(wmask.to_le_bytes())
-            .enumerate()
-        {
-            self.put8(off.saturating_add(i), b, m);
-        }
+        self.put_le(off, &v.to_le_bytes(), &wmask.to_le_bytes());
     }
 
     fn put32(&mut self, off: usize, v: u32, wmask: u32) {
-        for (i, (b, m)) in v
-            .to_le_bytes()
-            .into_iter()
-            .zip(wmask.to_le_bytes())
-            .enumerate()
-        {
+        self.put_le(off, &v.to_le_bytes(), &wmask.to_le_bytes());
+    }
+
+    /// Stores the little-endian bytes of a value and of its write mask.
+    fn put_le(&mut self, off: usize, v: &[u8], wmask: &[u8]) {
+        for (i, (&b, &m)) in v.iter().zip(wmask).enumerate() {
             self.put8(off.saturating_add(i), b, m);
         }
     }

@@ -761,11 +761,7 @@ impl Device {
         match bar {
             0 => {
                 let len = data.len();
-                let Some(o) = usize::try_from(off).ok().filter(|o| {
-                    (len == 4 || len == 8)
-                        && o % len == 0
-                        && o.saturating_add(len) as u64 <= self.cfg.bar0_size()
-                }) else {
+                let Some(o) = self.bar0_offset(off, len) else {
                     self.bad_access("read", bar, off, len);
                     return;
                 };
@@ -789,6 +785,16 @@ impl Device {
         }
     }
 
+    /// `off` as an index into BAR 0 for an access of `len` bytes, if the registers take such
+    /// an access there: 4 or 8 bytes, naturally aligned, inside the BAR.
+    fn bar0_offset(&self, off: u64, len: usize) -> Option<usize> {
+        usize::try_from(off).ok().filter(|o| {
+            (len == 4 || len == 8)
+                && o % len == 0
+                && o.saturating_add(len) as u64 <= self.cfg.bar0_size()
+        })
+    }
+
     /// Writes `data` at `off` of BAR `bar`.
     pub fn bar_write(&mut self, now: Duration, bar: u32, off: u64, data: &[u8]) {
         if self.removed {
@@ -798,11 +804,7 @@ impl Device {
         match bar {
             0 => {
                 let len = data.len();
-                let Some(o) = usize::try_from(off).ok().filter(|o| {
-                    (len == 4 || len == 8)
-                        && o % len == 0
-                        && o.saturating_add(len) as u64 <= self.cfg.bar0_size()
-                }) else {
+                let Some(o) = self.bar0_offset(off, len) else {
                     self.bad_access("write", bar, off, len);
                     return;
                 };

@@ -287,16 +287,8 @@ impl Device {
             raw_opcode: opcode,
             raw_rsvd: 0,
             retval: 0,
-            input: CxlPayload {
-                size: input.len() as u32,
-                rsvd: 0,
-                payload: input.as_ptr() as u64,
-            },
-            output: CxlPayload {
-                size: out_size as u32,
-                rsvd: 0,
-                payload: out.as_mut_ptr() as u64,
-            },
+            input: payload_in(input),
+            output: payload_out(&mut out),
         };
         let mut b = [0u8; CxlSendCommand::SIZE];
         cmd.to_bytes(&mut b).expect("sized buffer");
@@ -596,16 +588,8 @@ impl Device {
         let c = SwcciMmbCommand {
             opcode,
             opcode_vendor,
-            input: CxlPayload {
-                size: input.len() as u32,
-                rsvd: 0,
-                payload: input.as_ptr() as u64,
-            },
-            output: CxlPayload {
-                size: out_size as u32,
-                rsvd: 0,
-                payload: out.as_mut_ptr() as u64,
-            },
+            input: payload_in(input),
+            output: payload_out(&mut out),
             ..SwcciMmbCommand::default()
         };
         let mut b = [0u8; SwcciMmbCommand::SIZE];
@@ -683,4 +667,22 @@ pub fn info_str(field: &[u8]) -> String {
     CStr::from_bytes_until_nul(&[bytes, &[0]].concat())
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// The payload descriptor of a command's input.
+fn payload_in(input: &[u8]) -> CxlPayload {
+    CxlPayload {
+        size: input.len() as u32,
+        rsvd: 0,
+        payload: input.as_ptr() as u64,
+    }
+}
+
+/// The payload descriptor of a command's output buffer.
+fn payload_out(out: &mut [u8]) -> CxlPayload {
+    CxlPayload {
+        size: out.len() as u32,
+        rsvd: 0,
+        payload: out.as_mut_ptr() as u64,
+    }
 }
