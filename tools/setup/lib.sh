@@ -36,11 +36,13 @@ need_root() {
 	[ "$(id -u)" = 0 ] || die "$1 needs root (run it with sudo)"
 }
 
-# Run a command with its output indented, so long steps show progress.
+# Run a command with its output indented on stderr, so long steps show progress. (Never on
+# stdout: the setup scripts print their result there for $(...).)
 run_logged() {
-	"$@" 2>&1 | sed -u 's/^/    /'
+	"$@" 2>&1 | sed -u 's/^/    /' >&2
 	return "${PIPESTATUS[0]}"
 }
+
 
 # Run a command up to three times (mirrors are occasionally mid-sync).
 retry() {
@@ -70,8 +72,12 @@ rustc_version() {
 # (built by tools/build.sh) for ARCH, with the kernel of the tree KDIR, the guest programs in
 # BIN and QEMU from QEMU_DIR; logs go below OUT.
 run_guests() {
-	local arch=$1 kdir=$2 bin=$3 qemu_dir=$4 out=$5 image busybox
+	local arch=$1 kdir=$2 bin=$3 qemu_dir=$4 out=$5 image busybox d
 	shift 5
+	for d in "$kdir" "$bin" "$qemu_dir"; do
+		[ -d "$d" ] || die "a setup step printed '$d' where a directory was expected"
+	done
+
 	case "$arch" in
 	x86_64) image=arch/x86/boot/bzImage busybox=/bin/busybox ;;
 	arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
