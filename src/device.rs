@@ -42,16 +42,21 @@ mod mmpt;
 pub(crate) use mmpt::Received;
 
 /// In interrupt mode, re-check the registers first after this long (ms), then after doubling
-/// intervals up to [`IRQ_RECHECK_MAX_MS`].
-pub(crate) const IRQ_RECHECK_MS: u32 = 20;
+/// intervals up to [`IRQ_RECHECK_MAX_MS`]. Each re-check is a wake-up and a register read: at
+/// 20 ms they cost a task waiting 100 ms about 1 % of a CPU more under QEMU (`tools/bench.sh`);
+/// a lost interrupt costs at most this much latency, for [`MISSED_IRQ_LIMIT`] commands.
+pub(crate) const IRQ_RECHECK_MS: u32 = 100;
 /// Longest interval between register re-checks in interrupt mode (ms).
-pub(crate) const IRQ_RECHECK_MAX_MS: u32 = 500;
+pub(crate) const IRQ_RECHECK_MAX_MS: u32 = 1000;
 /// Consecutive completions found without their interrupt before falling back to polling.
 pub(crate) const MISSED_IRQ_LIMIT: u32 = 3;
 /// Polls that spin (1 µs each) before the first sleep.
 const SPIN_POLLS: u32 = 4;
 /// First sleep of a poll, in µs (fsleep sleeps rather than spins from 10 µs up).
 const MIN_SLEEP_US: i64 = 10;
+/// Longest single sleep of a poll, in µs. Sleeps are also at most an eighth of the time
+/// already waited, so this only coarsens waits longer than 160 ms.
+const MAX_SLEEP_US: i64 = 20_000;
 /// Largest CEL kept (16384 entries).
 const CEL_MAX: usize = 64 * 1024;
 
@@ -279,21 +284,17 @@ impl<'a> Waiter<'a> {
         }
     }
 
-    fn sleep_poll(&mut self, event: Event, remaining: Delta) {
-        if poll_pause(self.rounds, event, self.start.elapsed(), remaining) {
+    fn sleep_poll(&mut self, remaining: Delta) {
+        if poll_pause(self.rounds, self.start.elapsed(), remaining) {
             self.dev.stats.sleeps.add(1, Relaxed);
         } else {
             self.dev.stats.spins.add(1, Relaxed);
         }
     }
 
-    fn sleep_irq(
-        &mut self,
-        event: Event,
-        remaining: Delta,
-        interruptible: bool,
-    ) -> Result<(), WaitError> {
-        // Re-check the registers after 20 ms, then after doubling intervals up to 500 ms: a lost
+    fn sleep_irq(&mut self, remaining: Delta, interruptible: bool) -> Result<(), WaitError> {
+        // Re-check the registers after 100 ms, then after doubling intervals up to 1 s: a lost
+
         // interrupt costs latency, a long wait costs few wake-ups.
         let recheck = i64::from(IRQ_RECHECK_MS).saturating_mul(1i64 << self.rounds.min(5));
         let ms = remaining
@@ -314,7 +315,7 @@ impl<'a> Waiter<'a> {
                         return Err(WaitError::Interrupted);
                     }
                     // Not ours to be interrupted: keep waiting without busy-looping.
-                    self.sleep_poll(event, remaining);
+                    self.sleep_poll(remaining);
                     return Ok(());
                 }
             }
@@ -352,9 +353,9 @@ impl Wait for Waiter<'_> {
             return Err(WaitError::Interrupted);
         }
         if self.irq_for(event) {
-            self.sleep_irq(event, remaining, interruptible)?;
+            self.sleep_irq(remaining, interruptible)?;
         } else {
-            self.sleep_poll(event, remaining);
+            self.sleep_poll(remaining);
         }
         self.rounds = self.rounds.saturating_add(1);
         self.dev.stats.polls.add(1, Relaxed);
@@ -362,20 +363,12 @@ impl Wait for Waiter<'_> {
     }
 }
 
-/// Longest single sleep while polling for `event`, in µs.
-fn max_sleep_us(event: Event) -> i64 {
-    match event {
-        Event::Doorbell | Event::Attention => 5_000,
-        Event::Ready | Event::Background | Event::AbortGrace | Event::Message => 20_000,
-    }
-}
-
 /// One pause of a poll loop, the `rounds`-th, `elapsed` into the wait: spin 1 µs for the first
 /// [`SPIN_POLLS`] rounds, then sleep 10 µs doubling each round, and once the wait has gone on
 /// for a while, an eighth of the time already waited (so polling adds at most 12.5 % to a
 /// command's latency while the number of wake-ups grows only logarithmically); never more than
-/// [`max_sleep_us`] and never past `remaining`. Returns whether it slept.
-fn poll_pause(rounds: u32, event: Event, elapsed: Delta, remaining: Delta) -> bool {
+/// [`MAX_SLEEP_US`] and never past `remaining`. Returns whether it slept.
+fn poll_pause(rounds: u32, elapsed: Delta, remaining: Delta) -> bool {
     if rounds < SPIN_POLLS {
         udelay(Delta::from_micros(1));
         return false;
@@ -384,10 +377,8 @@ fn poll_pause(rounds: u32, event: Event, elapsed: Delta, remaining: Delta) -> bo
     let us = MIN_SLEEP_US
         .saturating_mul(1i64 << exp)
         .min(elapsed.as_micros_ceil() / 8)
-        .max(MIN_SLEEP_US)
-        .min(max_sleep_us(event))
         .min(remaining.as_micros_ceil())
-        .max(MIN_SLEEP_US);
+        .clamp(MIN_SLEEP_US, MAX_SLEEP_US);
     fsleep(Delta::from_micros(us));
     true
 }
@@ -416,12 +407,13 @@ impl Wait for ProbeWaiter {
         self.rounds = 0;
     }
 
-    fn wait(&mut self, event: Event) -> Result<(), WaitError> {
+    fn wait(&mut self, _event: Event) -> Result<(), WaitError> {
         let elapsed = self.start.elapsed();
         if elapsed >= self.budget {
             return Err(WaitError::Timeout);
         }
-        poll_pause(self.rounds, event, elapsed, self.budget - elapsed);
+        poll_pause(
+self.rounds, elapsed, self.budget - elapsed);
         self.rounds = self.rounds.saturating_add(1);
         Ok(())
     }

@@ -185,25 +185,39 @@ pub fn emu_wait(env: &mut Env) -> Result<Outcome> {
         let base = thread_cpu() - cpu0;
         // Completion delayed by 100 ms on the device: how much CPU does the waiting task use?
         ctl.cmd("delay 100 always")?;
+        let waits = |env: &Env| -> Result<[u64; 3]> {
+            Ok([
+                env.stat(&d.addr, "irq_waits")?,
+                env.stat(&d.addr, "sleeps")?,
+                env.stat(&d.addr, "spins")?,
+            ])
+        };
+        let w0 = waits(env)?;
         let (cpu0, t0) = (thread_cpu(), Instant::now());
         for _ in 0..DELAYED {
             dev.raw(0x0001, &[], 64)?;
         }
         let (cpu, wall) = (thread_cpu() - cpu0, t0.elapsed());
+        let w1 = waits(env)?;
+        let per = |i: usize| (w1[i] - w0[i]) as f64 / DELAYED as f64;
         ctl.cmd("clear")?;
         let f = cpu.as_secs_f64() / wall.as_secs_f64();
         let waiting = cpu.saturating_sub(base).as_secs_f64() / wall.as_secs_f64();
         frac.push(waiting);
         env.note(format!(
             "{} ({}): {DELAYED} commands delayed 100 ms: wall {:.2} s, CPU {:.1} ms = {:.3} % of wall; \
-             the same commands undelayed {:.1} ms; waiting alone {:.3} % of wall",
+             the same commands undelayed {:.1} ms; waiting alone {:.3} % of wall; \
+             per command {:.1} interrupt waits, {:.1} sleeps, {:.1} spins",
             d.addr,
             d.mode(),
             wall.as_secs_f64(),
             cpu.as_secs_f64() * 1000.0,
             f * 100.0,
             base.as_secs_f64() * 1000.0,
-            waiting * 100.0
+            waiting * 100.0,
+            per(0),
+            per(1),
+            per(2)
         ));
 
         let l = measure(2000, || {

@@ -548,9 +548,10 @@ pub fn fault_delay(env: &mut Env) -> Result<Outcome> {
             d.addr
         );
         let sleeps = env.stat(&d.addr, "sleeps")? + env.stat(&d.addr, "irq_waits")? - sleeps0;
-        // Interrupt mode: a few re-checks at most; polling: growing sleeps, neither a spin per
-        // microsecond nor one long sleep.
-        let most = if d.spec.msix { 10 } else { 100 };
+        // Interrupt mode: re-checks after 100 and 300 ms, and the interrupt; polling: growing
+        // sleeps, neither a spin per microsecond nor one long sleep.
+        let most = if d.spec.msix { 4 } else { 100 };
+
         ensure!(
             (1..=most).contains(&sleeps),
             "{}: {sleeps} sleeps for one 300 ms wait",
