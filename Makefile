@@ -7,6 +7,8 @@
 #   make ARCH=arm64          ... against the project's cached arm64 tree
 #   make clean               remove build products
 #   make rust-analyzer       write rust-project.json for editors
+#   make rustfmt             format src/ (and rust/, which it includes) with the kernel's
+#                            .rustfmt.toml; make rustfmtcheck only checks
 #   make demo / make check   the README's two commands (set up, build, boot, test)
 #
 # Without KDIR the project's own cached tree for ARCH (default x86_64) is used; it is built by
@@ -27,7 +29,7 @@ SIG_HASH = $(shell sed -n 's/^CONFIG_MODULE_SIG_HASH="\(.*\)"/\1/p' $(KDIR)/.con
 SIG_KEY = $(KDIR)/certs/signing_key.pem
 SIG_CERT = $(KDIR)/certs/signing_key.x509
 
-.PHONY: all modules clean rust-analyzer check-kdir demo check
+.PHONY: all modules clean rust-analyzer rustfmt rustfmtcheck check-kdir demo check
 all: modules
 
 check-kdir:
@@ -68,6 +70,14 @@ clean:
 
 rust-analyzer: check-kdir
 	$(MAKE) $(KBUILD_ARGS) rust-analyzer
+
+RUSTFMT ?= rustfmt
+rustfmt: check-kdir
+	$(RUSTFMT) --edition 2021 --config-path $(KDIR)/source/.rustfmt.toml $(RUSTFMT_FLAGS) \
+		src/cxl_swcci.rs
+rustfmtcheck: RUSTFMT_FLAGS = --check
+rustfmtcheck: rustfmt
+
 
 demo:
 	tools/demo.sh

@@ -15,14 +15,14 @@ use crate::{
         mailbox::{BgPolicy, MboxError},
         uapi::{
             put_cstr, CxlCommandInfo, CxlMemQueryCommands, CxlSendCommand, SwcciBgPolicy,
-            SwcciInfo, Wire, CXL_MEM_COMMAND_FLAG_ENABLED, CXL_MEM_COMMAND_FLAG_MASK,
-            CXL_MEM_COMMAND_ID_RAW, CXL_MEM_QUERY_COMMANDS, CXL_MEM_SEND_COMMAND,
-            SWCCI_BG_ABORT_ON_SIGNAL, SWCCI_BG_ABORT_ON_TIMEOUT, SWCCI_BG_FLAGS,
-            SWCCI_BG_TIMEOUT_MAX_MS, SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_INFO_BG_IRQ, SWCCI_INFO_CXL,
-            SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_INFO_MMPT,
+            SwcciInfo, SwcciMmbCommand, SwcciMmptMsg, Wire, CXL_MEM_COMMAND_FLAG_ENABLED,
+            CXL_MEM_COMMAND_FLAG_MASK, CXL_MEM_COMMAND_ID_RAW, CXL_MEM_QUERY_COMMANDS,
+            CXL_MEM_SEND_COMMAND, SWCCI_BG_ABORT_ON_SIGNAL, SWCCI_BG_ABORT_ON_TIMEOUT,
+            SWCCI_BG_FLAGS, SWCCI_BG_TIMEOUT_MAX_MS, SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_INFO_BG_IRQ,
+            SWCCI_INFO_CXL, SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_INFO_MMPT,
             SWCCI_IOCTL_BG_POLICY, SWCCI_IOCTL_INFO, SWCCI_KIND_MMPT, SWCCI_KIND_SWITCH_CCI,
             SWCCI_MMB_SEND_COMMAND, SWCCI_MMPT_RECV, SWCCI_MMPT_SEND, SWCCI_MMPT_TIMEOUT_MAX_MS,
-            SWCCI_VERSION, SwcciMmbCommand, SwcciMmptMsg,
+            SWCCI_VERSION,
         },
     },
     Disp,
@@ -237,7 +237,13 @@ impl SwcciFile {
         user(input, in_len)?.reader().read_slice(&mut data)?;
         let mut out = KVVec::from_elem(0u8, out_len, GFP_KERNEL)?;
 
-        policy::taint_for(dev, opcode_vendor, opcode, &data, &dev.state.lock().info.cel);
+        policy::taint_for(
+            dev,
+            opcode_vendor,
+            opcode,
+            &data,
+            &dev.state.lock().info.cel,
+        );
         let r = dev
             .execute(opcode, opcode_vendor, &data, &mut out, self.policy(), true)
             .map_err(|e| {
@@ -271,7 +277,14 @@ impl SwcciFile {
             return Err(EINVAL);
         }
         let (in_len, out_len) = (cmd.input.size as usize, cmd.output.size as usize);
-        let r = self.raw(cmd.raw_opcode, 0, cmd.input.payload, in_len, cmd.output.payload, out_len)?;
+        let r = self.raw(
+            cmd.raw_opcode,
+            0,
+            cmd.input.payload,
+            in_len,
+            cmd.output.payload,
+            out_len,
+        )?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.output.size = r.out_len as u32;
         cmd.to_bytes(&mut raw).ok_or(EINVAL)?;
@@ -320,7 +333,11 @@ impl SwcciFile {
         if len > crate::proto::mmpt::MAX_MESSAGE {
             return Err(EMSGSIZE);
         }
-        policy::check_raw(dev, crate::proto::mmpt::VENDOR_PCI_SIG, crate::proto::mmpt::SEND_MESSAGE)?;
+        policy::check_raw(
+            dev,
+            crate::proto::mmpt::VENDOR_PCI_SIG,
+            crate::proto::mmpt::SEND_MESSAGE,
+        )?;
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         user(m.data, len)?.reader().read_slice(&mut data)?;
         policy::taint_message(dev, m.msg_type);
@@ -340,7 +357,11 @@ impl SwcciFile {
             return Err(EINVAL);
         }
         dev.mmpt.ok_or(EOPNOTSUPP)?;
-        policy::check_raw(dev, crate::proto::mmpt::VENDOR_PCI_SIG, crate::proto::mmpt::RECEIVE_MESSAGE)?;
+        policy::check_raw(
+            dev,
+            crate::proto::mmpt::VENDOR_PCI_SIG,
+            crate::proto::mmpt::RECEIVE_MESSAGE,
+        )?;
         let buf = m.len as usize;
         let result = dev.mmpt_receive(buf, m.timeout_ms);
         let res = match result? {

@@ -91,14 +91,22 @@ struct SwcciModule {
 /// Binds the functions named by the `mmpt_id*` parameters.
 fn add_mmpt_ids() {
     use module_parameters::{mmpt_id0, mmpt_id1, mmpt_id2, mmpt_id3};
-    for id in [mmpt_id0.value(), mmpt_id1.value(), mmpt_id2.value(), mmpt_id3.value()] {
+    for id in [
+        mmpt_id0.value(),
+        mmpt_id1.value(),
+        mmpt_id2.value(),
+        mmpt_id3.value(),
+    ] {
         if id == 0 {
             continue;
         }
         let (vendor, device) = ((id >> 16) as u16, id as u16);
         match sys::pci_add_dynid(MODULE_NAME, vendor, device) {
             Ok(()) => pr_info!("binding {vendor:04x}:{device:04x} (module parameter)\n"),
-            Err(e) => pr_err!("cannot add id {vendor:04x}:{device:04x}: {}\n", e.to_errno()),
+            Err(e) => pr_err!(
+                "cannot add id {vendor:04x}:{device:04x}: {}\n",
+                e.to_errno()
+            ),
         }
     }
 }

@@ -88,7 +88,6 @@ fn write_stats(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         ("last_latency_ns", &s.last_latency_ns),
     ] {
         writeln!(f, "{name}: {}", Dec(c.load(Relaxed)))?;
-
     }
     match bg {
         Some(op) => writeln!(f, "bg_running: {:04x}", op.opcode),

@@ -412,8 +412,7 @@ impl Wait for ProbeWaiter {
         if elapsed >= self.budget {
             return Err(WaitError::Timeout);
         }
-        poll_pause(
-self.rounds, elapsed, self.budget - elapsed);
+        poll_pause(self.rounds, elapsed, self.budget - elapsed);
         self.rounds = self.rounds.saturating_add(1);
         Ok(())
     }

@@ -62,7 +62,10 @@ impl<'bound> Irqs<'bound> {
     fn new(pdev: &'bound pci::Device<Bound>, dev: &Arc<Swcci>, wanted: &[u8]) -> Result<Self> {
         let nvec = u32::from(wanted.iter().copied().max().unwrap_or(0)) + 1;
         let types = IrqTypes::default().with(IrqType::MsiX).with(IrqType::Msi);
-        let vectors = KBox::new(pdev.alloc_irq_vectors(nvec, nvec.max(32), types)?, GFP_KERNEL)?;
+        let vectors = KBox::new(
+            pdev.alloc_irq_vectors(nvec, nvec.max(32), types)?,
+            GFP_KERNEL,
+        )?;
         // SAFETY: `vectors` is a heap allocation owned by the returned value; it is never moved
         // out of its box and is dropped after `regs` (declaration order), so the reference
         // outlives every registration made with it.
@@ -130,16 +133,27 @@ fn setup_irqs<'bound>(
     }
     match Irqs::new(pdev, dev, wanted.get(..n).unwrap_or(&[])) {
         Ok(irqs) => {
-            if mbox_irq && dev.set_irq_mode(caps.doorbell_irq(), caps.background_irq()).is_err() {
+            if mbox_irq
+                && dev
+                    .set_irq_mode(caps.doorbell_irq(), caps.background_irq())
+                    .is_err()
+            {
                 dev_warn!(pdev, "cannot enable mailbox interrupts: polling\n");
             }
             if mmpt_caps.is_some() && dev.set_mmpt_irq(true).is_err() {
-                dev_warn!(pdev, "cannot enable the receive-message interrupt: polling\n");
+                dev_warn!(
+                    pdev,
+                    "cannot enable the receive-message interrupt: polling\n"
+                );
             }
             Some(irqs)
         }
         Err(e) => {
-            dev_info!(pdev, "no MSI or MSI-X vectors ({}): polling\n", e.to_errno());
+            dev_info!(
+                pdev,
+                "no MSI or MSI-X vectors ({}): polling\n",
+                e.to_errno()
+            );
             None
         }
     }
@@ -199,7 +213,6 @@ fn find_mailbox(pdev: &pci::Device<Bound>) -> Result<(DevresBar, BlockContents, 
         #[allow(clippy::useless_conversion)]
         let len = u64::from(pdev.resource_len(u32::from(block.bar))?);
 
-
         if len == 0 {
             dev_dbg!(pdev, "register block in unimplemented BAR {}\n", block.bar);
             continue;
@@ -252,16 +265,30 @@ impl pci::Driver for SwcciDriver {
             dev_err!(pdev, "bound by dynamic id but has no PCIe MMB\n");
             return Err(ENODEV);
         }
-        let mbox = Mailbox::init(&BarIo(&bar), &mut ProbeWaiter::new(), loc, Timeouts::DEFAULT)
-            .map_err(|e| {
-                dev_err!(pdev, "mailbox at BAR {} + {:#x}: {}\n", block.bar, loc.base, Disp(&e));
-                mbox_errno(&e)
-            })?;
+        let mbox = Mailbox::init(
+            &BarIo(&bar),
+            &mut ProbeWaiter::new(),
+            loc,
+            Timeouts::DEFAULT,
+        )
+        .map_err(|e| {
+            dev_err!(
+                pdev,
+                "mailbox at BAR {} + {:#x}: {}\n",
+                block.bar,
+                loc.base,
+                Disp(&e)
+            );
+            mbox_errno(&e)
+        })?;
         let caps = mbox.caps();
 
         let id = NodeId::alloc(kind).inspect_err(|_| dev_err!(pdev, "no free device node\n"))?;
         let mmpt = found.mmpt.map(|m| m.base);
-        let dev = Arc::pin_init(Swcci::new(pdev, bar, kind, mbox, id.name(), mmpt), GFP_KERNEL)?;
+        let dev = Arc::pin_init(
+            Swcci::new(pdev, bar, kind, mbox, id.name(), mmpt),
+            GFP_KERNEL,
+        )?;
 
         let irqs = setup_irqs(pdev, &dev, caps, loc.flavor.cxl);
 
@@ -269,7 +296,12 @@ impl pci::Driver for SwcciDriver {
             dev.read_identity();
         }
         let node = Node::register(dev.clone(), id).inspect_err(|e| {
-            dev_err!(pdev, "cannot register {}: {:?}\n", dev.node_name.to_str().unwrap_or("?"), e)
+            dev_err!(
+                pdev,
+                "cannot register {}: {:?}\n",
+                dev.node_name.to_str().unwrap_or("?"),
+                e
+            )
         })?;
         let debugfs = debugfs_stats::create(&dev);
         log_probe(pdev, &dev, loc.flavor.mmb);

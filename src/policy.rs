@@ -44,7 +44,10 @@ pub(crate) fn errno(e: Errno) -> Error {
 pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
     if sys::pci_access_locked_down() {
         if !dev.lockdown_logged.xchg(true, Relaxed) {
-            dev_warn!(dev.pdev, "raw commands refused: the kernel is locked down\n");
+            dev_warn!(
+                dev.pdev,
+                "raw commands refused: the kernel is locked down\n"
+            );
         }
         return Err(EPERM);
     }
@@ -60,7 +63,10 @@ pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result 
         && dev.quirks.no_timestamp
         && (opcode == opcode::GET_TIMESTAMP || opcode == opcode::SET_TIMESTAMP)
     {
-        dev_dbg!(dev.pdev, "command {opcode:04x}h refused: crashes this device (quirk)\n");
+        dev_dbg!(
+            dev.pdev,
+            "command {opcode:04x}h refused: crashes this device (quirk)\n"
+        );
         return Err(EOPNOTSUPP);
     }
     Ok(())
@@ -71,7 +77,11 @@ fn taint(dev: &Swcci, what: core::fmt::Arguments<'_>) {
     if !dev.taint_logged.xchg(true, Relaxed) {
         let comm = sys::current_comm();
         let pid = kernel::current!().pid();
-        dev_warn!(dev.pdev, "{what}; sent by {}[{pid}]: tainting kernel\n", sys::comm_str(&comm));
+        dev_warn!(
+            dev.pdev,
+            "{what}; sent by {}[{pid}]: tainting kernel\n",
+            sys::comm_str(&comm)
+        );
     }
     sys::taint_user();
 }
@@ -86,11 +96,18 @@ pub(crate) fn taint_for(dev: &Swcci, opcode_vendor: u16, opcode: u16, input: &[u
         if !(strict || j.effectful) {
             return;
         }
-        let why: &dyn core::fmt::Display = if j.effectful { &j.reason } else { &"strict_taint=1" };
+        let why: &dyn core::fmt::Display = if j.effectful {
+            &j.reason
+        } else {
+            &"strict_taint=1"
+        };
         if j.depth > 0 {
             taint(
                 dev,
-                format_args!("raw command {opcode:04x}h (tunnelled {:04x}h): {why}", j.opcode),
+                format_args!(
+                    "raw command {opcode:04x}h (tunnelled {:04x}h): {why}",
+                    j.opcode
+                ),
             );
         } else {
             taint(dev, format_args!("raw command {opcode:04x}h: {why}"));
@@ -102,11 +119,16 @@ pub(crate) fn taint_for(dev: &Swcci, opcode_vendor: u16, opcode: u16, input: &[u
     }
     taint(
         dev,
-        format_args!("raw MMB command {opcode:04x}h of vendor {opcode_vendor:04x}h: may change state"),
+        format_args!(
+            "raw MMB command {opcode:04x}h of vendor {opcode_vendor:04x}h: may change state"
+        ),
     );
 }
 
 /// Taints the kernel for a management message: its content is opaque to the driver.
 pub(crate) fn taint_message(dev: &Swcci, msg_type: u8) {
-    taint(dev, format_args!("MMPT message of type {msg_type:02x}h: content not understood"));
+    taint(
+        dev,
+        format_args!("MMPT message of type {msg_type:02x}h: content not understood"),
+    );
 }

@@ -70,7 +70,8 @@ pub(crate) fn comm_str(comm: &[u8; 16]) -> &str {
 pub(crate) fn pci_add_dynid(name: &CStr, vendor: u16, device: u16) -> Result {
     // SAFETY: `pci_bus_type` is the kernel's PCI bus, valid for the kernel's lifetime;
     // `driver_find` only reads the name and returns a driver registered on that bus, or NULL.
-    let drv = unsafe { bindings::driver_find(name.as_char_ptr(), &raw const bindings::pci_bus_type) };
+    let drv =
+        unsafe { bindings::driver_find(name.as_char_ptr(), &raw const bindings::pci_bus_type) };
     if drv.is_null() {
         return Err(ENODEV);
     }
@@ -79,16 +80,7 @@ pub(crate) fn pci_add_dynid(name: &CStr, vendor: u16, device: u16) -> Result {
     // after registration). `pci_add_dynid` copies the id and re-probes unbound devices.
     let ret = unsafe {
         let pdrv = kernel::container_of!(drv, bindings::pci_driver, driver);
-        bindings::pci_add_dynid(
-            pdrv,
-            u32::from(vendor),
-            u32::from(device),
-            !0,
-            !0,
-            0,
-            0,
-            0,
-        )
+        bindings::pci_add_dynid(pdrv, u32::from(vendor), u32::from(device), !0, !0, 0, 0, 0)
     };
     kernel::error::to_result(ret)
 }

@@ -115,16 +115,27 @@ impl Swcci {
         let mut last = None;
         let total = mmpt::parts(data.len(), chunk).count();
         for (i, part) in mmpt::parts(data.len(), chunk).enumerate() {
-            let bytes = data.get(part.offset..off(part.offset, part.len)).ok_or(EINVAL)?;
+            let bytes = data
+                .get(part.offset..off(part.offset, part.len))
+                .ok_or(EINVAL)?;
             let n = mmpt::send_input(&mut input, msg_type, &part, bytes).map_err(|_| EINVAL)?;
             let (code, out_len) = self
-                .pci_sig_command(&mut st, mmpt::SEND_MESSAGE, input.get(..n).unwrap_or(&[]), &mut out)
+                .pci_sig_command(
+                    &mut st,
+                    mmpt::SEND_MESSAGE,
+                    input.get(..n).unwrap_or(&[]),
+                    &mut out,
+                )
                 .map_err(|e| super::mbox_errno(&e))?;
             if code != MmptCode::Success {
                 if total > 1 && i + 1 < total {
                     self.abort_send(&mut st, msg_type, &mut input, &mut out);
                 }
-                dev_dbg!(self.pdev, "Send Message part {i} of {total}: {}\n", crate::Disp(&code));
+                dev_dbg!(
+                    self.pdev,
+                    "Send Message part {i} of {total}: {}\n",
+                    crate::Disp(&code)
+                );
                 return Ok(code);
             }
             last = Some(out_len);
@@ -133,7 +144,11 @@ impl Swcci {
         if let Some(n) = last.filter(|n| *n >= mmpt::HEADER_LEN) {
             let resp = out.get(..n).unwrap_or(&[]);
             if let Ok(h) = MsgHeader::decode(resp) {
-                self.queue_inline(&mut st, h.msg_type, resp.get(mmpt::HEADER_LEN..).unwrap_or(&[]))?;
+                self.queue_inline(
+                    &mut st,
+                    h.msg_type,
+                    resp.get(mmpt::HEADER_LEN..).unwrap_or(&[]),
+                )?;
             }
         }
         Ok(MmptCode::Success)
@@ -148,19 +163,32 @@ impl Swcci {
         if let Ok(n) = mmpt::send_input(input, msg_type, &part, &[]) {
             let input = input.get(..n).unwrap_or(&[]);
             if let Err(e) = self.pci_sig_command(st, mmpt::SEND_MESSAGE, input, out) {
-                dev_dbg!(self.pdev, "aborting a Send Message transfer: {}\n", crate::Disp(&e));
+                dev_dbg!(
+                    self.pdev,
+                    "aborting a Send Message transfer: {}\n",
+                    crate::Disp(&e)
+                );
             }
         }
     }
 
     fn queue_inline(&self, st: &mut State, msg_type: u8, data: &[u8]) -> Result {
         if st.inbox.len() >= INBOX_MAX {
-            dev_warn!(self.pdev, "{INBOX_MAX} inline MMPT responses not received: dropping the oldest\n");
+            dev_warn!(
+                self.pdev,
+                "{INBOX_MAX} inline MMPT responses not received: dropping the oldest\n"
+            );
             st.inbox.remove(0)?;
         }
         let mut copy = KVVec::with_capacity(data.len(), GFP_KERNEL)?;
         copy.extend_from_slice(data, GFP_KERNEL)?;
-        st.inbox.push(InlineMsg { msg_type, data: copy }, GFP_KERNEL)?;
+        st.inbox.push(
+            InlineMsg {
+                msg_type,
+                data: copy,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(())
     }
 
@@ -172,10 +200,16 @@ impl Swcci {
         }
         if let Some(m) = st.inbox.first() {
             if m.data.len() > buf_len {
-                return Ok(Some(Received::TooBig { msg_type: m.msg_type, len: m.data.len() }));
+                return Ok(Some(Received::TooBig {
+                    msg_type: m.msg_type,
+                    len: m.data.len(),
+                }));
             }
             let m = st.inbox.remove(0)?;
-            return Ok(Some(Received::Message { msg_type: m.msg_type, data: m.data }));
+            return Ok(Some(Received::Message {
+                msg_type: m.msg_type,
+                data: m.data,
+            }));
         }
         let n = self.rx_notify(base).map_err(|_| ENXIO)?;
         if !n.ready() {
@@ -199,7 +233,12 @@ impl Swcci {
                 // Taken by someone else between the notification and the read.
                 MmptCode::NoMessage => return Ok(None),
                 code => {
-                    dev_dbg!(self.pdev, "Receive Message at {}: {}\n", part.offset, crate::Disp(&code));
+                    dev_dbg!(
+                        self.pdev,
+                        "Receive Message at {}: {}\n",
+                        part.offset,
+                        crate::Disp(&code)
+                    );
                     return Err(EIO);
                 }
             }
@@ -212,7 +251,9 @@ impl Swcci {
                 );
                 return Err(EIO);
             }
-            let dst = data.get_mut(part.offset..off(part.offset, part.len)).ok_or(EIO)?;
+            let dst = data
+                .get_mut(part.offset..off(part.offset, part.len))
+                .ok_or(EIO)?;
             dst.copy_from_slice(out.get(..part.len).ok_or(EIO)?);
         }
         Ok(Some(Received::Message { msg_type, data }))
