@@ -6,7 +6,7 @@
 //! ioctl and errno.
 //!
 //! Open files hold the device object, not the PCI binding: after unbind every ioctl fails with
-//! ENXIO, and the module stays loaded (rmmod fails with EBUSY) until the last file is closed.
+//! ENXIO, and the module stays loaded (rmmod fails with EWOULDBLOCK) until the last file is closed.
 
 use crate::{
     device::{mbox_errno, Kind, Received, Swcci},
@@ -151,6 +151,33 @@ fn user(addr: u64, len: usize) -> Result<UserSlice> {
     Ok(UserSlice::new(UserPtr::from_addr(addr), len))
 }
 
+/// Room for the largest ioctl argument structure.
+const ARG_MAX: usize = 256;
+const _: () = assert!(
+    CxlSendCommand::SIZE <= ARG_MAX
+        && CxlMemQueryCommands::SIZE <= ARG_MAX
+        && SwcciInfo::SIZE <= ARG_MAX
+        && SwcciBgPolicy::SIZE <= ARG_MAX
+        && SwcciMmptMsg::SIZE <= ARG_MAX
+        && SwcciMmbCommand::SIZE <= ARG_MAX
+);
+
+/// Reads the ioctl argument structure at `arg`.
+fn read_arg<T: Wire>(arg: u64) -> Result<T> {
+    let mut buf = [0u8; ARG_MAX];
+    let b = buf.get_mut(..T::SIZE).ok_or(EINVAL)?;
+    user(arg, T::SIZE)?.reader().read_slice(b)?;
+    T::from_bytes(b).ok_or(EINVAL)
+}
+
+/// Writes the ioctl argument structure `v` to `arg`.
+fn write_arg<T: Wire>(arg: u64, v: &T) -> Result {
+    let mut buf = [0u8; ARG_MAX];
+    let b = buf.get_mut(..T::SIZE).ok_or(EINVAL)?;
+    v.to_bytes(b).ok_or(EINVAL)?;
+    user(arg, T::SIZE)?.writer().write_slice(b)
+}
+
 #[vtable]
 impl MiscDevice for SwcciFile {
     type Ptr = KBox<Self>;
@@ -263,9 +290,7 @@ impl SwcciFile {
 
     /// `CXL_MEM_SEND_COMMAND`.
     fn send(&self, arg: u64) -> Result {
-        let mut raw = [0u8; CxlSendCommand::SIZE];
-        user(arg, raw.len())?.reader().read_slice(&mut raw)?;
-        let mut cmd = CxlSendCommand::from_bytes(&raw).ok_or(EINVAL)?;
+        let mut cmd: CxlSendCommand = read_arg(arg)?;
         if cmd.id != CXL_MEM_COMMAND_ID_RAW {
             return Err(ENOTTY);
         }
@@ -287,15 +312,12 @@ impl SwcciFile {
         )?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.output.size = r.out_len as u32;
-        cmd.to_bytes(&mut raw).ok_or(EINVAL)?;
-        user(arg, raw.len())?.writer().write_slice(&raw)
+        write_arg(arg, &cmd)
     }
 
     /// `SWCCI_MMB_SEND_COMMAND`: a raw MMB command with an explicit opcode vendor id.
     fn mmb_command(&self, arg: u64) -> Result {
-        let mut raw = [0u8; SwcciMmbCommand::SIZE];
-        user(arg, raw.len())?.reader().read_slice(&mut raw)?;
-        let mut cmd = SwcciMmbCommand::from_bytes(&raw).ok_or(EINVAL)?;
+        let mut cmd: SwcciMmbCommand = read_arg(arg)?;
         if cmd.rsvd != 0 || cmd.input.rsvd != 0 || cmd.output.rsvd != 0 {
             return Err(EINVAL);
         }
@@ -315,16 +337,13 @@ impl SwcciFile {
         cmd.retval = u32::from(r.rc.raw());
         cmd.vendor_status = u32::from(r.vendor_status);
         cmd.output.size = r.out_len as u32;
-        cmd.to_bytes(&mut raw).ok_or(EINVAL)?;
-        user(arg, raw.len())?.writer().write_slice(&raw)
+        write_arg(arg, &cmd)
     }
 
     /// `SWCCI_MMPT_SEND`.
     fn mmpt_send(&self, arg: u64) -> Result {
         let dev = &*self.dev;
-        let mut raw = [0u8; SwcciMmptMsg::SIZE];
-        user(arg, raw.len())?.reader().read_slice(&mut raw)?;
-        let mut m = SwcciMmptMsg::from_bytes(&raw).ok_or(EINVAL)?;
+        let mut m: SwcciMmptMsg = read_arg(arg)?;
         if m.rsvd0 != [0; 3] || m.timeout_ms != 0 {
             return Err(EINVAL);
         }
@@ -343,16 +362,13 @@ impl SwcciFile {
         policy::taint_message(dev, m.msg_type);
         let code = dev.mmpt_send(m.msg_type, &data)?;
         m.retval = u32::from(code.raw());
-        m.to_bytes(&mut raw).ok_or(EINVAL)?;
-        user(arg, raw.len())?.writer().write_slice(&raw)
+        write_arg(arg, &m)
     }
 
     /// `SWCCI_MMPT_RECV`.
     fn mmpt_recv(&self, arg: u64) -> Result {
         let dev = &*self.dev;
-        let mut raw = [0u8; SwcciMmptMsg::SIZE];
-        user(arg, raw.len())?.reader().read_slice(&mut raw)?;
-        let mut m = SwcciMmptMsg::from_bytes(&raw).ok_or(EINVAL)?;
+        let mut m: SwcciMmptMsg = read_arg(arg)?;
         if m.rsvd0 != [0; 3] || m.timeout_ms > SWCCI_MMPT_TIMEOUT_MAX_MS {
             return Err(EINVAL);
         }
@@ -378,17 +394,14 @@ impl SwcciFile {
                 Err(EMSGSIZE)
             }
         };
-        m.to_bytes(&mut raw).ok_or(EINVAL)?;
-        user(arg, raw.len())?.writer().write_slice(&raw)?;
+        write_arg(arg, &m)?;
         res
     }
 
     /// `CXL_MEM_QUERY_COMMANDS`: the commands this node carries. Only raw commands: sizes are
     /// the payload size (the most a raw command can carry either way).
     fn query(&self, arg: u64) -> Result {
-        let mut hdr = [0u8; CxlMemQueryCommands::SIZE];
-        user(arg, hdr.len())?.reader().read_slice(&mut hdr)?;
-        let q = CxlMemQueryCommands::from_bytes(&hdr).ok_or(EINVAL)?;
+        let q: CxlMemQueryCommands = read_arg(arg)?;
         let payload = self.dev.state.lock().mbox.payload_size() as i32;
         let commands = [CxlCommandInfo {
             id: CXL_MEM_COMMAND_ID_RAW,
@@ -401,8 +414,7 @@ impl SwcciFile {
                 n_commands: commands.len() as u32,
                 rsvd: 0,
             };
-            count.to_bytes(&mut hdr).ok_or(EINVAL)?;
-            return user(arg, hdr.len())?.writer().write_slice(&hdr);
+            return write_arg(arg, &count);
         }
         let n = (q.n_commands as usize).min(commands.len());
         let at = arg
@@ -459,16 +471,12 @@ impl SwcciFile {
         }
         put_cstr(&mut info.pci_addr, dev.pdev.as_ref().name().to_bytes());
         put_cstr(&mut info.node, dev.node_name.to_bytes());
-        let mut b = [0u8; SwcciInfo::SIZE];
-        info.to_bytes(&mut b).ok_or(EINVAL)?;
-        user(arg, b.len())?.writer().write_slice(&b)
+        write_arg(arg, &info)
     }
 
     /// `SWCCI_IOCTL_BG_POLICY`.
     fn bg_policy(&self, arg: u64) -> Result {
-        let mut b = [0u8; SwcciBgPolicy::SIZE];
-        user(arg, b.len())?.reader().read_slice(&mut b)?;
-        let p = SwcciBgPolicy::from_bytes(&b).ok_or(EINVAL)?;
+        let p: SwcciBgPolicy = read_arg(arg)?;
         if p.flags & !SWCCI_BG_FLAGS != 0 {
             return Err(EINVAL);
         }
@@ -483,7 +491,6 @@ impl SwcciFile {
             timeout_ms: self.bg_timeout_ms.load(Relaxed),
             flags: self.bg_flags.load(Relaxed),
         };
-        now.to_bytes(&mut b).ok_or(EINVAL)?;
-        user(arg, b.len())?.writer().write_slice(&b)
+        write_arg(arg, &now)
     }
 }

@@ -37,7 +37,6 @@ pub mod proto {
     pub mod mmpt;
     pub mod num;
     pub mod opcode;
-
     pub mod payload;
     pub mod rc;
     pub mod regs;

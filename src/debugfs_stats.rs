@@ -42,24 +42,15 @@ fn write_stats(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     writeln!(f, "node: {}", dev.node_name.to_str().unwrap_or("?"))?;
     writeln!(f, "payload_size: {payload}")?;
-    let mode = if dev.irq_mode() { "interrupt" } else { "poll" };
-    writeln!(f, "mode: {mode}")?;
-    writeln!(
-        f,
-        "background_mode: {}",
-        if dev.bg_irq_mode() {
-            "interrupt"
-        } else {
-            "poll"
-        }
-    )?;
+    let mode = |irq: bool| if irq { "interrupt" } else { "poll" };
+    writeln!(f, "mode: {}", mode(dev.irq_mode()))?;
+    writeln!(f, "background_mode: {}", mode(dev.bg_irq_mode()))?;
     writeln!(f, "irq_recheck_ms: {IRQ_RECHECK_MS}..{IRQ_RECHECK_MAX_MS}")?;
     writeln!(f, "commands: {}", Dec(s.commands.load(Relaxed)))?;
     for (rc, c) in s.by_rc.iter().enumerate() {
         let n = c.load(Relaxed);
         if n != 0 {
             let n = Dec(n);
-
             if rc == 33 {
                 writeln!(f, "rc_unknown: {n}")?;
             } else {

@@ -10,7 +10,6 @@
 //!   registers are still re-checked ([`IRQ_RECHECK_MS`] growing to [`IRQ_RECHECK_MAX_MS`]), so
 //!   lost interrupts cost latency, not correctness; after [`MISSED_IRQ_LIMIT`] misses in a row
 //!   the device falls back to polling.
-
 //! - Unbind: `removing` stops every wait, then `gone` is set under the lock; the BAR mapping is
 //!   revoked afterwards, so nothing can touch unmapped registers.
 
@@ -29,7 +28,7 @@ use kernel::{
     sync::{
         aref::ARef,
         atomic::{Atomic, Relaxed},
-        new_condvar, new_mutex, new_spinlock_irq, CondVar, CondVarTimeoutResult, Mutex,
+        new_condvar, new_mutex, new_spinlock_irq, CondVar, CondVarTimeoutResult, Mutex, MutexGuard,
         SpinLockIrq,
     },
     time::{
@@ -294,7 +293,6 @@ impl<'a> Waiter<'a> {
 
     fn sleep_irq(&mut self, remaining: Delta, interruptible: bool) -> Result<(), WaitError> {
         // Re-check the registers after 100 ms, then after doubling intervals up to 1 s: a lost
-
         // interrupt costs latency, a long wait costs few wake-ups.
         let recheck = i64::from(IRQ_RECHECK_MS).saturating_mul(1i64 << self.rounds.min(5));
         let ms = remaining
@@ -482,6 +480,16 @@ impl Swcci {
         BarIo(&self.bar)
     }
 
+    /// Takes the mailbox lock of a function that is still bound and answering; else
+    /// [`IoError::Gone`] (ENXIO).
+    fn lock_live(&self) -> Result<MutexGuard<'_, State>, MboxError> {
+        let st = self.state.lock();
+        if st.gone || st.failed {
+            return Err(MboxError::Io(IoError::Gone));
+        }
+        Ok(st)
+    }
+
     /// Switches completion signalling to interrupts (or back to polling) and programs the
     /// mailbox interrupt enables accordingly.
     pub(crate) fn set_irq_mode(&self, doorbell: bool, background: bool) -> Result<(), IoError> {
@@ -614,17 +622,13 @@ impl Swcci {
         };
         let io = self.io();
         let _busy = BusyGuard::new(&self.busy);
-        let mut st = self.state.lock();
-        if st.gone || st.failed {
-            return Err(MboxError::Io(IoError::Gone));
-        }
+        let mut st = self.lock_live()?;
         self.refresh_bg(&mut st);
         self.stats.commands.add(1, Relaxed);
         let mut w = Waiter::new(self, false);
         let polls_before = self.stats.polls.load(Relaxed);
         let res = st.mbox.start(&io, &mut w, &req, out);
         self.note_irq_misses(&mut st, &w);
-
         if self.stats.polls.load(Relaxed) == polls_before {
             self.stats.immediate.add(1, Relaxed);
         }
@@ -718,7 +722,6 @@ impl Swcci {
                 self.pdev,
                 "command {opcode:04x}h: no completion within {} ms; the mailbox state is unknown\n",
                 Disp(&Dec(crate::proto::mailbox::Timeouts::DEFAULT.doorbell_us / 1000))
-
             ),
             MboxError::BadOutputLength { claimed, max } => dev_err!(
                 self.pdev,

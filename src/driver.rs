@@ -72,9 +72,9 @@ impl<'bound> Irqs<'bound> {
         let vref: &'bound pci::IrqVectorRegistration<'bound> =
             unsafe { &*core::ptr::from_ref(&*vectors) };
         let mut regs = KVec::new();
-        let mut done: KVec<u8> = KVec::new();
-        for &v in wanted {
-            if done.contains(&v) {
+        for (i, &v) in wanted.iter().enumerate() {
+            // The mailbox and the MMPT registers may share a vector: one handler serves both.
+            if wanted.get(..i).is_some_and(|seen| seen.contains(&v)) {
                 continue;
             }
             let request = vref.index(usize::from(v))?.into();
@@ -90,7 +90,6 @@ impl<'bound> Irqs<'bound> {
                 )
             };
             regs.push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
-            done.push(v, GFP_KERNEL)?;
         }
         Ok(Self {
             _regs: regs,
@@ -196,8 +195,12 @@ fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool) {
     }
 }
 
-/// Maps the BAR of each candidate register block until one holds a mailbox.
-fn find_mailbox(pdev: &pci::Device<Bound>) -> Result<(DevresBar, BlockContents, RegBlock)> {
+/// Maps the BAR of each candidate register block until one holds a mailbox; `cxl_function`:
+/// the function has the switch CCI class code.
+fn find_mailbox(
+    pdev: &pci::Device<Bound>,
+    cxl_function: bool,
+) -> Result<(DevresBar, BlockContents, RegBlock)> {
     let cfg = pdev
         .config_space_extended()
         .inspect_err(|_| dev_err!(pdev, "no PCIe extended configuration space\n"))?;
@@ -205,14 +208,12 @@ fn find_mailbox(pdev: &pci::Device<Bound>) -> Result<(DevresBar, BlockContents, 
         dev_err!(pdev, "{}\n", Disp(&e));
         ENODEV
     })?;
-    let cxl_function = pdev.pci_class().as_raw() >> 8 == PCI_CLASS_CXL_SWITCH_CCI >> 8;
     let mut last = DiscoverError::NoMailbox;
     for block in blocks.iter() {
         // resource_size_t: 32 bits on 32-bit kernels without LPAE (AST2600), 64 bits elsewhere;
         // `expect` would be unfulfilled on one of the two.
         #[allow(clippy::useless_conversion)]
         let len = u64::from(pdev.resource_len(u32::from(block.bar))?);
-
         if len == 0 {
             dev_dbg!(pdev, "register block in unimplemented BAR {}\n", block.bar);
             continue;
@@ -259,7 +260,7 @@ impl pci::Driver for SwcciDriver {
             .inspect_err(|e| dev_err!(pdev, "cannot enable memory space: {:?}\n", e))?;
         pdev.set_master();
 
-        let (bar, found, block) = find_mailbox(pdev)?;
+        let (bar, found, block) = find_mailbox(pdev, cxl_class)?;
         let loc = found.mailbox;
         if kind == Kind::Mmpt && !loc.flavor.mmb {
             dev_err!(pdev, "bound by dynamic id but has no PCIe MMB\n");

@@ -9,7 +9,7 @@
 
 use super::{InlineMsg, State, Swcci, Waiter, INBOX_MAX};
 use crate::proto::{
-    mailbox::{Event, IoError, MboxError, Request, Wait, WaitError},
+    mailbox::{Event, IoError, MboxError, RegIo, Request, Wait, WaitError},
     mmpt::{self, MmptCode, MsgHeader},
     regs::{MmptCaps, MmptCtrl, MmptRxNotify},
 };
@@ -45,7 +45,9 @@ impl Swcci {
     /// The MMPT Capabilities register.
     pub(crate) fn mmpt_caps(&self) -> Result<MmptCaps> {
         let base = self.mmpt_base()?;
-        let v = crate::proto::mailbox::RegIo::read32(&self.io(), off(base, MmptCaps::OFFSET))
+        let v = self
+            .io()
+            .read32(off(base, MmptCaps::OFFSET))
             .map_err(|_| ENXIO)?;
         Ok(MmptCaps(v))
     }
@@ -55,12 +57,12 @@ impl Swcci {
         let base = self.mmpt_base()?;
         let caps = self.mmpt_caps()?;
         let on = enable && caps.rx_irq();
-        crate::proto::mailbox::RegIo::write32(
-            &self.io(),
-            off(base, MmptCtrl::OFFSET),
-            MmptCtrl::default().with_rx_irq(on).0,
-        )
-        .map_err(|_| ENXIO)?;
+        self.io()
+            .write32(
+                off(base, MmptCtrl::OFFSET),
+                MmptCtrl::default().with_rx_irq(on).0,
+            )
+            .map_err(|_| ENXIO)?;
         self.irq_mmpt.store(on, Relaxed);
         Ok(())
     }
@@ -71,7 +73,7 @@ impl Swcci {
     }
 
     fn rx_notify(&self, base: usize) -> Result<MmptRxNotify, IoError> {
-        let v = crate::proto::mailbox::RegIo::read64(&self.io(), off(base, MmptRxNotify::OFFSET))?;
+        let v = self.io().read64(off(base, MmptRxNotify::OFFSET))?;
         Ok(MmptRxNotify(v))
     }
 
@@ -104,10 +106,7 @@ impl Swcci {
         if data.len() > mmpt::MAX_MESSAGE {
             return Err(EMSGSIZE);
         }
-        let mut st = self.state.lock();
-        if st.gone {
-            return Err(ENXIO);
-        }
+        let mut st = self.lock_live().map_err(|e| super::mbox_errno(&e))?;
         let payload = st.mbox.payload_size();
         let chunk = mmpt::send_chunk(payload);
         let mut input = KVVec::from_elem(0u8, payload, GFP_KERNEL)?;
@@ -194,10 +193,7 @@ impl Swcci {
 
     /// One attempt to take a message: an inline response first, then the function's queue.
     fn try_receive(&self, base: usize, buf_len: usize) -> Result<Option<Received>> {
-        let mut st = self.state.lock();
-        if st.gone {
-            return Err(ENXIO);
-        }
+        let mut st = self.lock_live().map_err(|e| super::mbox_errno(&e))?;
         if let Some(m) = st.inbox.first() {
             if m.data.len() > buf_len {
                 return Ok(Some(Received::TooBig {
