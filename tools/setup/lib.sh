@@ -43,7 +43,6 @@ run_logged() {
 	return "${PIPESTATUS[0]}"
 }
 
-
 # Run a command up to three times (mirrors are occasionally mid-sync).
 retry() {
 	local n

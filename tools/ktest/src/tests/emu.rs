@@ -288,8 +288,8 @@ pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
                 "{}: {irqs} sent, {kirqs} taken for 20 commands",
                 d.addr
             );
-
             ensure!(mode.contains("mode: interrupt"), "{}: {mode}", d.addr);
+
         } else {
             ensure!(
                 irqs == 0 && kirqs == 0,
