@@ -260,10 +260,11 @@ impl Mmpt {
                 if offset.saturating_add(data.len()) > MAX_MESSAGE {
                     return Outcome::code(MmptCode::InvalidPayloadLength);
                 }
-                let mut buf = tx.buf.clone();
-                buf.truncate(offset);
-                buf.extend_from_slice(data);
                 if h.action == Action::Finish {
+                    // Completed on a copy: a refused message leaves the transfer as it was.
+                    let mut buf = tx.buf.clone();
+                    buf.truncate(offset);
+                    buf.extend_from_slice(data);
                     let msg_type = tx.msg_type;
                     let out = self.complete(msg_type, buf, payload_size);
                     if out.code == MmptCode::Success {
@@ -271,13 +272,16 @@ impl Mmpt {
                     }
                     return out;
                 }
-                self.tx = Some(Transfer {
-                    msg_type: h.msg_type,
-                    buf,
-                    last: (h.action, offset),
-                });
+                // A part goes into the open transfer in place: copying the message so far for
+                // every part made a long message quadratic.
+                if let Some(tx) = self.tx.as_mut() {
+                    tx.buf.truncate(offset);
+                    tx.buf.extend_from_slice(data);
+                    tx.last = (h.action, offset);
+                }
                 self.stats.parts = self.stats.parts.saturating_add(1);
                 Outcome::code(MmptCode::Success)
+
             }
         }
     }
