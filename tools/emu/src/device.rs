@@ -60,6 +60,10 @@ pub const MEMDEV_STATUS_REGS: usize = 0x200;
 pub const MMPT_REGS: usize = 0x800;
 /// Offset of the mailbox registers in BAR0.
 pub const MBOX_REGS: usize = 0x1000;
+
+// Capability headers are served as two qwords (id, version and offset; then length and
+// vendor): the fields must sit where that packing puts them.
+const _: () = assert!(CAP_HEADER_OFFSET == 4 && CAP_HEADER_LENGTH == 8);
 /// MSI-X vector of the mailbox interrupts (doorbell and background completion).
 pub const MBOX_VECTOR: u16 = 1;
 /// MSI-X vector of the MMPT receive interrupt.
@@ -902,8 +906,9 @@ impl Device {
         }
     }
 
-    /// The 64-bit value at 8-aligned offset `o` of BAR0.
-    fn reg64(&self, now: Duration, o: usize) -> u64 {
+    /// The 64-bit value at 8-aligned offset `o` of the capabilities array (below the first
+    /// capability's registers).
+    fn cap_array_reg(&self, o: usize) -> u64 {
         let caps = self.caps();
         let first = CAP_ARRAY_FIRST;
         let caps_end = first.saturating_add(caps.len().saturating_mul(CAP_HEADER_SIZE));
@@ -924,13 +929,19 @@ impl Device {
             let Some(c) = caps.get(i) else { return 0 };
             let at = (o - first) % CAP_HEADER_SIZE;
             let h = CapHeader::default().with_id(c.id).with_version(c.version).0;
-            debug_assert_eq!(CAP_HEADER_OFFSET, 4);
-            debug_assert_eq!(CAP_HEADER_LENGTH, 8);
             return if at == 0 {
                 qword(h, c.offset)
             } else {
                 qword(c.len, u32::from(c.vendor))
             };
+        }
+        0
+    }
+
+    /// The 64-bit value at 8-aligned offset `o` of BAR0.
+    fn reg64(&self, now: Duration, o: usize) -> u64 {
+        if o < DEVICE_STATUS_REGS {
+            return self.cap_array_reg(o);
         }
         let switch = self.cfg.personality == Personality::Switch;
         if switch && o == MEMDEV_STATUS_REGS {

@@ -281,7 +281,6 @@ impl Mmpt {
                 }
                 self.stats.parts = self.stats.parts.saturating_add(1);
                 Outcome::code(MmptCode::Success)
-
             }
         }
     }

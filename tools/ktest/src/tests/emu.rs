@@ -289,7 +289,6 @@ pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
                 d.addr
             );
             ensure!(mode.contains("mode: interrupt"), "{}: {mode}", d.addr);
-
         } else {
             ensure!(
                 irqs == 0 && kirqs == 0,
