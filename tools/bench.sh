@@ -20,7 +20,6 @@ while [ $# -gt 0 ]; do
 done
 need_root "the benchmarks"
 out=${OUT:-$SWCCI_TOP/out}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
 "$SWCCI_TOP/tools/setup/host.sh"
 kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")

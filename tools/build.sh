@@ -19,7 +19,6 @@ arm) triple=armv7-unknown-linux-gnueabihf cc=arm-linux-gnueabihf-gcc ;;
 *) die "unknown architecture '$arch'" ;;
 esac
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
 bin="$SWCCI_CACHE/guest-bin/$arch"
 mkdir -p "$bin"
 
@@ -31,18 +30,19 @@ make -s -C "$SWCCI_TOP" KDIR="$kdir" modules >&2 || die "module build failed"
 cp "$SWCCI_TOP/cxl_swcci.ko" "$bin/../cxl_swcci-$arch.ko"
 
 log "building the guest programs for $arch ($triple, static)"
+# Static guest programs; the settings apply to this build only (the host programs below are
+# built for the same triple on x86_64, without them).
+upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+guest_env=("CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static")
 cargo_target_flags=()
 if [ "$arch" != x86_64 ]; then
 	"$SWCCI_TOP/tools/setup/cross-std.sh" "$triple" >&2
 	cargo_target_flags=(-Zbuild-std=std,panic_unwind)
-	export RUSTC_BOOTSTRAP=1
-	upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
-	export "CARGO_TARGET_${upper}_LINKER=$cc"
+	guest_env+=(RUSTC_BOOTSTRAP=1 "CARGO_TARGET_${upper}_LINKER=$cc")
 fi
-upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
-export "CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static"
-(cd "$SWCCI_TOP/tools" && cargo build --quiet --release --locked --target "$triple" \
-	"${cargo_target_flags[@]}" -p swcci-ktest -p swcci-cli) >&2 || die "guest programs failed to build"
+(cd "$SWCCI_TOP/tools" && env "${guest_env[@]}" cargo build --quiet --release --locked \
+	--target "$triple" "${cargo_target_flags[@]}" -p swcci-ktest -p swcci-cli) >&2 ||
+	die "guest programs failed to build"
 for p in swcci-ktest swcci; do
 	cp "$CARGO_TARGET_DIR/$triple/release/$p" "$bin/"
 done
@@ -63,9 +63,6 @@ if [ ${#cc32[@]} -gt 0 ]; then
 fi
 
 log "building the runner and the device emulator"
-# Host programs: without the static-linking flags of the guest build (proc-macros cannot be
-# built static, and the host triple is x86_64-unknown-linux-gnu too).
-(cd "$SWCCI_TOP/tools" && env -u "CARGO_TARGET_${upper}_RUSTFLAGS" -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS \
-	cargo build --quiet --release --locked -p swcci-runner -p swcci-emu) >&2 ||
+(cd "$SWCCI_TOP/tools" && cargo build --quiet --release --locked -p swcci-runner -p swcci-emu) >&2 ||
 	die "runner or emulator failed to build"
 echo "$bin"

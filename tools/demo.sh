@@ -16,7 +16,6 @@ if [ "${1:-}" = --arch ]; then
 fi
 need_root "the demo (it installs packages and runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
 
 log "step 1/4: host setup"
 "$SWCCI_TOP/tools/setup/host.sh"

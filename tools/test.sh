@@ -36,7 +36,6 @@ done
 
 need_root "the test suite (it installs packages and runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
 total_pass=0
 total_fail=0
 

@@ -25,16 +25,7 @@ apt_opts=(-o "APT::Architecture=$arch" -o "APT::Architectures=$arch"
 	-o "Dir::State::Status=$state/status" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
 touch "$state/status"
 log "fetching busybox-static for $arch"
-ok=0
-for attempt in 1 2 3; do
-	if run_logged apt-get "${apt_opts[@]}" -q update; then
-		ok=1
-		break
-	fi
-	log "apt-get update for $arch failed (attempt $attempt), retrying"
-	sleep 5
-done
-[ "$ok" = 1 ] || die "apt-get update for $arch failed"
+retry run_logged apt-get "${apt_opts[@]}" -q update || die "apt-get update for $arch failed"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && apt-get "${apt_opts[@]}" -q download "busybox-static:$arch" >&2) ||

@@ -16,6 +16,8 @@ export SWCCI_TOP
 : "${SWCCI_LLVM_SUFFIX:=-19}"
 
 export PATH="$SWCCI_CACHE/bin:$HOME/.cargo/bin:$PATH"
+# Cargo output of the tools (host and guest builds), kept across clones.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SWCCI_CACHE/cargo-target}"
 export LIBCLANG_PATH="${LIBCLANG_PATH:-/usr/lib/llvm${SWCCI_LLVM_SUFFIX}/lib}"
 export RUST_LIB_SRC="${RUST_LIB_SRC:-/usr/lib/rustlib/src/rust/library}"
 export DEBIAN_FRONTEND=noninteractive

@@ -34,12 +34,16 @@ need_root "QEMU setup (debootstrap)"
 cache_lock
 command -v debootstrap >/dev/null || die "debootstrap missing: run tools/setup/host.sh first"
 
-if [ ! -f "$root/.swcci-base" ]; then
-	rm -rf "$root" "$root.tmp"
-	log "debootstrap a minimal trixie root for QEMU (1-3 min)"
+# Each attempt starts from an empty directory: debootstrap does not resume a partial root.
+fresh_debootstrap() {
 	rm -rf "$root.tmp"
-	retry run_logged debootstrap --variant=minbase trixie "$root.tmp" http://deb.debian.org/debian ||
-		die "debootstrap of trixie failed"
+	run_logged debootstrap --variant=minbase trixie "$root.tmp" http://deb.debian.org/debian
+}
+
+if [ ! -f "$root/.swcci-base" ]; then
+	rm -rf "$root"
+	log "debootstrap a minimal trixie root for QEMU (1-3 min)"
+	retry fresh_debootstrap || die "debootstrap of trixie failed"
 	touch "$root.tmp/.swcci-base"
 	mv "$root.tmp" "$root"
 else
