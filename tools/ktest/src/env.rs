@@ -219,8 +219,7 @@ impl Env {
     /// unbound, and waits for every switch CCI to be bound.
     pub fn ensure_loaded(&mut self) -> Result<()> {
         if !self.module_loaded() {
-            self.insmod("")
-                .map_err(|e| anyhow!("insmod {MODULE}: {}", errno_str(e)))?;
+            self.load("")?;
         }
         for d in self.switch_ccis()? {
             if self.driver_of(&d.addr).is_none() {
@@ -228,6 +227,12 @@ impl Env {
             }
         }
         self.wait_bound()
+    }
+
+    /// Loads the module with `params`; the error names them and the errno.
+    pub fn load(&self, params: &str) -> Result<()> {
+        self.insmod(params)
+            .map_err(|e| anyhow!("insmod {MODULE} {params}: {}", errno_str(e)))
     }
 
     /// Unloads the module if it is loaded.

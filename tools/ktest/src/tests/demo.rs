@@ -2,14 +2,13 @@
 
 //! The README's main job: load the module against the emulated switch and show it working.
 
-use crate::env::{errno_str, Env};
+use crate::env::Env;
 use crate::Outcome;
 use anyhow::{anyhow, ensure, Result};
 use std::process::Command;
 
 pub fn load(env: &mut Env) -> Result<Outcome> {
-    env.insmod("")
-        .map_err(|e| anyhow!("insmod: {}", errno_str(e)))?;
+    env.load("")?;
     env.wait_bound()?;
     let lines: Vec<String> = env
         .kmsg()

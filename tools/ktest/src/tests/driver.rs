@@ -2,7 +2,7 @@
 
 //! The driver core against QEMU's switch CCIs: binding, probe, identity, the CEL, debugfs.
 
-use crate::env::{errno_str, Env, MODULE_NAME};
+use crate::env::{Env, MODULE_NAME};
 use crate::Outcome;
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeSet;
@@ -17,14 +17,10 @@ pub const QEMU_SWITCH_OPCODES: &[u16] = &[
 ];
 
 pub fn load_binds(env: &mut Env) -> Result<Outcome> {
-    if env.module_loaded() {
-        env.rmmod()
-            .map_err(|e| anyhow::anyhow!("rmmod: {}", errno_str(e)))?;
-    }
+    env.ensure_unloaded()?;
     // Leaks from before the module was loaded are not ours.
     let _ = std::fs::write("/sys/kernel/debug/kmemleak", "clear");
-    env.insmod("")
-        .map_err(|e| anyhow::anyhow!("insmod: {}", errno_str(e)))?;
+    env.load("")?;
     env.wait_bound()?;
     let ccis = env.switch_ccis()?;
     ensure!(

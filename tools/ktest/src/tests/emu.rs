@@ -67,8 +67,7 @@ pub fn devices(env: &mut Env) -> Result<Vec<EmuDev>> {
     let specs = env.topo.emulated.clone();
     let want_mmpt = specs.iter().filter(|s| s.personality == "mmpt").count();
     if !env.module_loaded() {
-        env.insmod(MMPT_PARAM)
-            .map_err(|e| anyhow!("insmod {MMPT_PARAM}: {}", errno_str(e)))?;
+        env.load(MMPT_PARAM)?;
     }
     // Rebind anything an earlier (failed) test left unbound.
     for d in env.pci_devices()? {
@@ -146,10 +145,7 @@ fn find_log(env: &mut Env, addr: &str, needle: &str) -> Result<String> {
 }
 
 pub fn bind(env: &mut Env) -> Result<Outcome> {
-    if env.module_loaded() {
-        env.rmmod()
-            .map_err(|e| anyhow!("rmmod: {}", errno_str(e)))?;
-    }
+    env.ensure_unloaded()?;
     let devs = devices(env)?;
     for d in &devs {
         let info = d.open()?.info()?;
@@ -202,12 +198,8 @@ pub fn bind(env: &mut Env) -> Result<Outcome> {
 }
 
 pub fn bind_by_driver_override(env: &mut Env) -> Result<Outcome> {
-    if env.module_loaded() {
-        env.rmmod()
-            .map_err(|e| anyhow!("rmmod: {}", errno_str(e)))?;
-    }
-    env.insmod("")
-        .map_err(|e| anyhow!("insmod: {}", errno_str(e)))?;
+    env.ensure_unloaded()?;
+    env.load("")?;
     std::thread::sleep(Duration::from_millis(200));
     ensure!(
         mmpt_nodes()?.is_empty(),

@@ -103,12 +103,8 @@ pub fn taint_effectful(env: &mut Env) -> Result<Outcome> {
 }
 
 pub fn taint_strict(env: &mut Env) -> Result<Outcome> {
-    if env.module_loaded() {
-        env.rmmod()
-            .map_err(|e| anyhow::anyhow!("rmmod: {}", errno_str(e)))?;
-    }
-    env.insmod("strict_taint=1")
-        .map_err(|e| anyhow::anyhow!("insmod strict_taint=1: {}", errno_str(e)))?;
+    env.ensure_unloaded()?;
+    env.load("strict_taint=1")?;
     env.wait_bound()?;
     ensure!(
         env.tainted()? & TAINT_USER == 0,
@@ -136,8 +132,7 @@ pub fn lockdown(env: &mut Env) -> Result<Outcome> {
         "not locked down: {:?} (boot with lockdown=integrity)",
         state.trim()
     );
-    env.insmod("")
-        .map_err(|e| anyhow::anyhow!("insmod (signed module) under lockdown: {}", errno_str(e)))?;
+    env.load("")?;
     env.wait_bound()?;
     let p = env.nodes()?.into_iter().next().context("no node")?;
     let dev = Device::open(&p)?;
