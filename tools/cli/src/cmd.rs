@@ -9,7 +9,7 @@ use crate::output::{Doc, Field, Record};
 use crate::{Cli, Command, PortAction, RawCommand, TunnelCommand, UnbindMode};
 use std::cell::Cell;
 use std::path::Path;
-use swcci::{Device, RawResponse};
+use swcci::{command_name, Device, RawResponse};
 use swcci_proto::opcode;
 use swcci_proto::payload::logs::CEL_UUID;
 use swcci_proto::payload::switch::{self, IdentifySwitch, PortOp, UnbindOption, LD_NONE};
@@ -73,11 +73,6 @@ fn text(stdout: String) -> Result<Outcome> {
         stdout,
         errors: Vec::new(),
     })
-}
-
-/// `Identify (0001h)`: how messages name a command.
-fn command_name(op: u16) -> String {
-    format!("{} ({op:04x}h)", opcode::name(op).unwrap_or("command"))
 }
 
 /// The error for a non-success return code of `what`.
@@ -173,23 +168,12 @@ impl Dev {
         } else {
             ports.to_vec()
         };
-        // As many ports per command as the output payload holds.
-        let room = self
-            .payload_size()?
-            .saturating_sub(switch::PORT_STATE_HEADER);
-        let per = (room / switch::PORT_INFO_LEN).clamp(1, usize::from(u8::MAX));
-        let mut rows = Vec::new();
-        for chunk in ids.chunks(per) {
-            let mut req = vec![0u8; chunk.len().saturating_add(1)];
-            let n = switch::port_state_request(&mut req, chunk).map_err(|err| {
-                swcci::Error::Encode {
-                    op: self.op(&command_name(opcode::GET_PHYS_PORT_STATE)),
-                    err,
-                }
-            })?;
-            let out = self.command(opcode::GET_PHYS_PORT_STATE, req.get(..n).unwrap_or(&[]))?;
-            rows.extend(self.decoded(opcode::GET_PHYS_PORT_STATE, decode::ports(&out))?);
-        }
+        let rows = self
+            .dev
+            .port_states(&ids)?
+            .iter()
+            .map(decode::port_record)
+            .collect();
         Ok(Doc::Table {
             rows,
             empty: "no active ports",

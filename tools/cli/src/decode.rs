@@ -16,7 +16,7 @@ use swcci_proto::payload::bg::BgOpStatus;
 use swcci_proto::payload::identify::Identify;
 use swcci_proto::payload::logs::{self, effect, Cel, CelEntry, SupportedLog, SupportedLogs};
 use swcci_proto::payload::switch::{
-    self, BindingStatus, IdentifySwitch, PortInfo, PortStates, VcsInfo, VcsInfos, VppbInfo,
+    self, BindingStatus, IdentifySwitch, PortInfo, VcsInfo, VcsInfos, VppbInfo,
 };
 use swcci_proto::rc::ReturnCode;
 use swcci_proto::uapi::{self, SwcciInfo};
@@ -139,9 +139,11 @@ pub fn identify_switch(buf: &[u8]) -> Result<Record, DecodeError> {
     ]))
 }
 
-/// Get Physical Port State (5101h): one row per port.
+/// Get Physical Port State (5101h): one row per port. `swcci ports` gets the ports from
+/// [`swcci::Device::port_states`]; the tests feed the response bytes here.
+#[cfg(test)]
 pub fn ports(buf: &[u8]) -> Result<Vec<Record>, DecodeError> {
-    Ok(PortStates::decode(buf)?
+    Ok(switch::PortStates::decode(buf)?
         .iter()
         .map(|p| port_record(&p))
         .collect())

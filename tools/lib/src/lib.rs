@@ -10,7 +10,6 @@
 //! Errors say what was attempted on which device: an OS error carries the errno, a device
 //! refusal carries the CXL return code, a malformed response names the field.
 
-use std::ffi::CStr;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -292,11 +291,7 @@ impl Device {
         };
         let mut b = [0u8; CxlSendCommand::SIZE];
         cmd.to_bytes(&mut b).expect("sized buffer");
-        let what = format!(
-            "command {opcode:04x}h ({})",
-            opcode::name(opcode).unwrap_or("raw")
-        );
-        self.ioctl(uapi::CXL_MEM_SEND_COMMAND, &mut b, &what)?;
+        self.ioctl(uapi::CXL_MEM_SEND_COMMAND, &mut b, &command_name(opcode))?;
         let done = CxlSendCommand::from_bytes(&b).expect("sized buffer");
         out.truncate((done.output.size as usize).min(out_size));
         Ok(RawResponse {
@@ -310,10 +305,7 @@ impl Device {
         let r = self.raw(opcode, input, out_size)?;
         if !r.rc.is_success() {
             return Err(Error::Device {
-                op: self.op(format!(
-                    "command {opcode:04x}h ({})",
-                    opcode::name(opcode).unwrap_or("raw")
-                )),
+                op: self.op(command_name(opcode)),
                 rc: r.rc,
             });
         }
@@ -345,10 +337,12 @@ impl Device {
     }
 
     /// Get Physical Port State (5101h) for `ports`, in as many commands as the payload size
-    /// needs (each response is 4 + 16 bytes per port).
+    /// needs (each response is 4 + 16 bytes per port, a request names at most 255 ports).
     pub fn port_states(&self, ports: &[u8]) -> Result<Vec<PortInfo>> {
-        let per =
-            ((self.payload_size()? - switch::PORT_STATE_HEADER) / switch::PORT_INFO_LEN).max(1);
+        let room = self
+            .payload_size()?
+            .saturating_sub(switch::PORT_STATE_HEADER);
+        let per = (room / switch::PORT_INFO_LEN).clamp(1, usize::from(u8::MAX));
         let mut all = Vec::with_capacity(ports.len());
         for chunk in ports.chunks(per) {
             let mut req = vec![0u8; 1 + chunk.len()];
@@ -663,10 +657,15 @@ pub fn list() -> Result<Vec<Node>> {
 
 /// A NUL-terminated field of [`SwcciInfo`] as text.
 pub fn info_str(field: &[u8]) -> String {
-    let bytes = uapi::get_cstr(field);
-    CStr::from_bytes_until_nul(&[bytes, &[0]].concat())
-        .map(|c| c.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    String::from_utf8_lossy(uapi::get_cstr(field)).into_owned()
+}
+
+/// How errors name a command: `Get Log (0401h)`.
+pub fn command_name(opcode: u16) -> String {
+    format!(
+        "{} ({opcode:04x}h)",
+        opcode::name(opcode).unwrap_or("command")
+    )
 }
 
 /// The payload descriptor of a command's input.
