@@ -24,5 +24,5 @@ out=${OUT:-$SWCCI_TOP/out}
 kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
 bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
-run_guests "$arch" "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$scenario"
+run_guests "$arch" debug "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$scenario"
 

@@ -2,15 +2,23 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build everything a test boot needs for one architecture:
-#   tools/build.sh [ARCH]
-# - the module (make, against the cached kernel tree of ARCH), signed with the tree's key;
+#   tools/build.sh [--variant V] [ARCH]
+# - the module (make, against the cached kernel tree of ARCH and variant V, default debug:
+#   see tools/setup/kernel.sh), signed with the tree's key, as GUEST-BIN/../cxl_swcci-ARCH-V.ko;
 # - the guest programs, statically linked for ARCH: swcci-ktest, the swcci CLI, the C ABI
 #   tests (and their 32-bit build on x86_64);
 # - the host runner.
-# Prints the guest program directory. Cargo output lives in $SWCCI_CACHE/cargo-target.
+# Prints the guest program directory, GUEST-BIN = $CARGO_TARGET_DIR/guest-bin/ARCH (cargo
+# output, by default in $SWCCI_CACHE/cargo-target; a checkout with its own CARGO_TARGET_DIR
+# gets its own guest programs).
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
+variant=debug
+if [ "${1:-}" = --variant ]; then
+	variant=${2:?--variant needs a value}
+	shift 2
+fi
 arch=${1:-x86_64}
 case "$arch" in
 x86_64) triple=x86_64-unknown-linux-gnu cc=gcc ;;
@@ -19,15 +27,15 @@ arm) triple=armv7-unknown-linux-gnueabihf cc=arm-linux-gnueabihf-gcc ;;
 *) die "unknown architecture '$arch'" ;;
 esac
 
-bin="$SWCCI_CACHE/guest-bin/$arch"
+bin="$CARGO_TARGET_DIR/guest-bin/$arch"
 mkdir -p "$bin"
 
-kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir "$arch") ||
-	die "no kernel tree for $arch: run tools/setup/kernel.sh $arch"
+kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir --variant "$variant" "$arch") ||
+	die "no $variant kernel tree for $arch: run tools/setup/kernel.sh --variant $variant $arch"
 
-log "building the module for $arch"
+log "building the module for $arch ($variant kernel)"
 make -s -C "$SWCCI_TOP" KDIR="$kdir" modules >&2 || die "module build failed"
-cp "$SWCCI_TOP/cxl_swcci.ko" "$bin/../cxl_swcci-$arch.ko"
+cp "$SWCCI_TOP/cxl_swcci.ko" "$bin/../cxl_swcci-$arch-$variant.ko"
 
 log "building the guest programs for $arch ($triple, static)"
 # Static guest programs; the settings apply to this build only (the host programs below are

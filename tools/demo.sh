@@ -25,5 +25,5 @@ log "step 3/4: QEMU and the build"
 qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
 bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
 log "step 4/4: booting the guest"
-run_guests "$arch" "$kdir" "$bin" "$qemu_dir" "$out" --scenario demo
+run_guests "$arch" debug "$kdir" "$bin" "$qemu_dir" "$out" --scenario demo
 

@@ -55,7 +55,7 @@ count_host() {
 }
 if ! (
 	set -o pipefail
-	cd "$SWCCI_TOP/rust" && CARGO_TARGET_DIR="$SWCCI_CACHE/cargo-target-proto" cargo test --locked 2>&1
+	cd "$SWCCI_TOP/rust" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR-proto" cargo test --locked 2>&1
 	cd "$SWCCI_TOP/tools" && cargo test --locked 2>&1
 ) >"$host_log" 2>&1; then
 	count_host
@@ -83,7 +83,7 @@ for arch in "${arch_list[@]}"; do
 
 	log "step 5/5: in-guest suite on $arch (scenarios $sc)"
 	set +e
-	run_guests "$arch" "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" --filter "$filter" \
+	run_guests "$arch" debug "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" --filter "$filter" \
 		"${runner_extra[@]}" | tee "$out/runner-$arch.log"
 
 	rc=${PIPESTATUS[0]}

@@ -1,26 +1,38 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build (or reuse) the Rust-enabled kernel tree the module and the QEMU guests use.
+# Build (or reuse) a Rust-enabled kernel tree the module and the QEMU guests use.
 #
-#   tools/setup/kernel.sh [ARCH]             build if needed, print the tree's path
-#   tools/setup/kernel.sh --print-kdir ARCH  print where the tree for ARCH lives
-#                                            (exit 1 if it is not built)
+#   tools/setup/kernel.sh [--variant V] [ARCH]             build if needed, print the tree's path
+#   tools/setup/kernel.sh --print-kdir [--variant V] ARCH  print where the tree lives
+#                                                          (exit 1 if it is not built)
 #
-# ARCH is x86_64 (default), arm64 or arm (ARMv7). The tree is `make tinyconfig`
-# merged with tools/testing/kconfig/common.config and <ARCH>.config, built with
-# O= under $SWCCI_CACHE/kernel/<ARCH>-<key>, where key hashes the kernel package
-# version, the fragments, this script, rustc, bindgen and the C compiler. A tree
-# is reused only if it carries the completion stamp for that key and its build
-# artefacts are all present; anything else is deleted and rebuilt.
+# ARCH is x86_64 (default), arm64 or arm (ARMv7). V is one of
+#   debug     (default) the suite's kernel: lockdep, sleep-in-atomic, kmemleak, Rust overflow
+#             and debug assertions (debug.config), fwctl (fwctl.config)
+#   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl;
+#             x86_64 and arm64 only (32-bit ARM has no KASAN with Rust), always built with LLVM
+#   bench     no lock or leak debugging, fwctl: what tools/bench.sh measures the command path on
+# The tree is `make tinyconfig` merged with tools/testing/kconfig/common.config, <ARCH>.config
+# and the variant's fragments, built with O= under $SWCCI_CACHE/kernel/<ARCH>-<V>-<key>, where
+# key hashes the kernel package version, the fragments, this script, rustc, bindgen and the C
+# compiler. A tree is reused only if it carries the completion stamp for that key and its
+# build artefacts are all present; anything else is deleted and rebuilt. Trees of other
+# variants are kept.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 print_only=0
-if [ "${1:-}" = --print-kdir ]; then
-	print_only=1
+variant=debug
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--print-kdir) print_only=1 ;;
+	--variant) variant=${2:-}; shift ;;
+	-*) die "kernel.sh: unknown option $1" ;;
+	*) break ;;
+	esac
 	shift
-fi
+done
 arch=${1:-x86_64}
 frag_dir="$SWCCI_TOP/tools/testing/kconfig"
 
@@ -29,6 +41,18 @@ x86_64) karch=x86_64 llvm= image=arch/x86/boot/bzImage target=bzImage ;;
 arm64) karch=arm64 llvm=$SWCCI_LLVM_SUFFIX image=arch/arm64/boot/Image target=Image ;;
 arm) karch=arm llvm=$SWCCI_LLVM_SUFFIX image=arch/arm/boot/zImage target=zImage ;;
 *) die "unknown architecture '$arch' (x86_64, arm64 or arm)" ;;
+esac
+
+frags=("$frag_dir/common.config" "$frag_dir/$arch.config")
+case "$variant" in
+debug) frags+=("$frag_dir/debug.config" "$frag_dir/fwctl.config") ;;
+hardened)
+	[ "$arch" != arm ] || die "no hardened kernel for 32-bit ARM: Rust there rules out KASAN"
+	frags+=("$frag_dir/debug.config" "$frag_dir/hardened.config")
+	llvm=$SWCCI_LLVM_SUFFIX # Rust with KASAN needs a clang-built kernel
+	;;
+bench) frags+=("$frag_dir/fwctl.config") ;;
+*) die "unknown kernel variant '$variant' (debug, hardened or bench)" ;;
 esac
 
 src="$SWCCI_CACHE/src/linux-$SWCCI_LINUX_SOURCE_VERSION"
@@ -43,7 +67,8 @@ cc_id() {
 cache_key() {
 	{
 		echo "pkg $SWCCI_LINUX_SOURCE_PKG $SWCCI_LINUX_SOURCE_VERSION arch $arch llvm $llvm"
-		cat "$frag_dir/common.config" "$frag_dir/$arch.config"
+		echo "variant $variant"
+		cat "${frags[@]}"
 		cat "$0"
 		rustc -vV
 		bindgen --version 2>/dev/null || echo "no bindgen"
@@ -51,7 +76,7 @@ cache_key() {
 	} | sha256sum | cut -c1-16
 }
 
-out="$SWCCI_CACHE/kernel/$arch-$(cache_key)"
+out="$SWCCI_CACHE/kernel/$arch-$variant-$(cache_key)"
 stamp="$out/.swcci-complete"
 
 # Everything a built tree must contain for `make M=` of a Rust module and a boot.
@@ -99,23 +124,24 @@ if [ -e "$out" ]; then
 	rm -rf "$out"
 fi
 mkdir -p "$out"
-# Older trees of this architecture are superseded by this key.
-find "$SWCCI_CACHE/kernel" -maxdepth 1 -name "$arch-*" ! -path "$out" -exec rm -rf {} + 2>/dev/null || true
+# Older trees of this architecture and variant are superseded by this key.
+find "$SWCCI_CACHE/kernel" -maxdepth 1 -name "$arch-$variant-*" ! -path "$out" -exec rm -rf {} + \
+	2>/dev/null || true
 
 log "checking that Rust is available to the kernel build"
 "${kmake[@]}" O="$out" rustavailable >/dev/null 2>"$out/rustavailable.err" ||
 	die "the kernel reports Rust is not available: $(tail -n3 "$out/rustavailable.err" | tr '\n' ' ')"
 
-log "configuring $arch: tinyconfig + common.config + $arch.config"
+log "configuring $arch ($variant): tinyconfig + $(for f in "${frags[@]}"; do basename "$f"; done | paste -sd+ | sed 's/+/ + /g')"
 "${kmake[@]}" O="$out" tinyconfig >/dev/null
 (cd "$out" && KCONFIG_CONFIG=.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
-	.config "$frag_dir/common.config" "$frag_dir/$arch.config" >"$out/merge.log" 2>&1) ||
+	.config "${frags[@]}" >"$out/merge.log" 2>&1) ||
 	die "merging config fragments failed (see $out/merge.log)"
 "${kmake[@]}" O="$out" olddefconfig >/dev/null
 
 # Every option the fragments ask for must have stuck (Kconfig drops unmet ones silently).
 missing=$(grep -hE '^(CONFIG_[A-Z0-9_]+=.*|# CONFIG_[A-Z0-9_]+ is not set)$' \
-	"$frag_dir/common.config" "$frag_dir/$arch.config" | while IFS= read -r line; do
+	"${frags[@]}" | while IFS= read -r line; do
 	if [[ $line == "# "* ]]; then
 		sym=${line#\# }
 		sym=${sym%% *}
@@ -126,7 +152,7 @@ missing=$(grep -hE '^(CONFIG_[A-Z0-9_]+=.*|# CONFIG_[A-Z0-9_]+ is not set)$' \
 done || true)
 [ -z "$missing" ] || die "kernel config did not take these options: $(echo "$missing" | tr '\n' ' ')"
 
-log "building the $arch kernel with $(nproc) jobs (about 4-10 min cold)"
+log "building the $arch $variant kernel with $(nproc) jobs (about 4-10 min cold)"
 run_logged make -C "$src" O="$out" ARCH="$karch" ${llvm:+LLVM=$llvm} -j"$(nproc)" "$target" modules ||
 	die "kernel build failed (output above)"
 

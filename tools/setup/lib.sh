@@ -69,12 +69,12 @@ rustc_version() {
 	rustc --version | awk '{print $2}'
 }
 
-# run_guests ARCH KDIR BIN QEMU_DIR OUT RUNNER-ARGS...: boots the guests of swcci-runner
-# (built by tools/build.sh) for ARCH, with the kernel of the tree KDIR, the guest programs in
-# BIN and QEMU from QEMU_DIR; logs go below OUT.
+# run_guests ARCH VARIANT KDIR BIN QEMU_DIR OUT RUNNER-ARGS...: boots the guests of
+# swcci-runner (built by tools/build.sh) for ARCH, with the kernel of the tree KDIR (of
+# VARIANT), the guest programs and the module in BIN and QEMU from QEMU_DIR; logs go below OUT.
 run_guests() {
-	local arch=$1 kdir=$2 bin=$3 qemu_dir=$4 out=$5 image busybox d
-	shift 5
+	local arch=$1 variant=$2 kdir=$3 bin=$4 qemu_dir=$5 out=$6 image busybox d
+	shift 6
 	for d in "$kdir" "$bin" "$qemu_dir"; do
 		[ -d "$d" ] || die "a setup step printed '$d' where a directory was expected"
 	done
@@ -86,7 +86,7 @@ run_guests() {
 	*) die "no guest for architecture $arch (x86_64, arm64 or arm)" ;;
 	esac
 	"$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
-		--module "$SWCCI_CACHE/guest-bin/cxl_swcci-$arch.ko" --guest-bin "$bin" \
+		--module "$bin/../cxl_swcci-$arch-$variant.ko" --guest-bin "$bin" \
 		--busybox "$busybox" --qemu-dir "$qemu_dir" \
 		--emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" "$@"
 }
