@@ -42,6 +42,29 @@
 //!   while armed; after the next function reset the doorbell never leaves its reset value, so
 //!   the driver's initialisation times out. Commands already working keep working. Stays armed
 //!   until `clear` whatever MODE says.
+//! - `reset-after-reads N [MODE]`: when the next command completes, the function performs a
+//!   function reset (as `reset` does) right after the guest's N-th (0..=1000000) BAR0 read
+//!   that follows the completion; N = 0: at the completion, before any read (the doorbell
+//!   interrupt of the completion is still sent). Every BAR0 read counts, whatever register.
+//!   A doorbell-stuck command never completes, so it never triggers. `always`: after every
+//!   command.
+//! - `remove-after-reads N [MODE]`: the same, but the function disappears as
+//!   `surprise-remove` does (undone by `clear`). One `after-reads` fault is armed at a time:
+//!   arming one replaces the other (the same for the `at-part` faults). Counters:
+//!   `fault-resets`, `fault-removals` (and `resets` counts every function reset).
+//! - `reset-at-part K [MODE]` / `remove-at-part K [MODE]`: at the K-th part (1..=1000000,
+//!   1-based) of the next multi-part MMPT Send Message transfer (PCI-SIG opcode 0100h with
+//!   action Initiate, Continue or Finish), the function resets / disappears when that part's
+//!   doorbell is rung, instead of completing the part. Parts are counted by doorbell from the
+//!   Initiate part (part 1; a new Initiate starts the count over; a resent part counts
+//!   again); Full messages are not multi-part and do not count. `once`: the next transfer;
+//!   when it ends (Finish, Abort) before its K-th part, the fault is used up without effect.
+//!   `always`: every transfer. After a removal at a part the doorbell stays set; `clear`
+//!   abandons that part with return code 0004h (as for `doorbell-stuck`).
+//! - `short-log N [MODE]`: Get Log (0401h) of the CEL returns at most N (0..=1048576) bytes
+//!   of the range asked (N = 0: none) with return code success. Each Get Log of the CEL uses
+//!   the fault once (other commands do not). The driver reads the CEL at probe: tests arm it
+//!   `always`, then rebind. Counter: `short-logs`.
 //!
 //! Actions:
 //! - `spurious-irq N [VECTOR]`: sends N (1..=100000) interrupts on VECTOR (0..=15, default 1,
@@ -95,6 +118,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use swcci_proto::regs::MBOX_PAYLOAD_MAX;
 
 /// Longest command line.
 pub const MAX_LINE: usize = 4 << 20;
@@ -102,6 +126,10 @@ pub const MAX_LINE: usize = 4 << 20;
 const MAX_DELAY_MS: u64 = 3_600_000;
 /// Most interrupts one `spurious-irq` sends.
 const MAX_SPURIOUS: u32 = 100_000;
+/// Largest read count of the `after-reads` faults.
+const MAX_READS: u64 = 1_000_000;
+/// Largest part number of the `at-part` faults.
+const MAX_PART: u64 = 1_000_000;
 
 /// A setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,7 +207,8 @@ pub enum Request {
 }
 
 const COMMANDS: &str = "ping help doorbell-stuck delay bad-length rc bg-never bg-stuck no-irq \
-ready-never spurious-irq surprise-remove clear reset set queue get";
+ready-never reset-after-reads remove-after-reads reset-at-part remove-at-part short-log \
+spurious-irq surprise-remove clear reset set queue get";
 
 /// Parses a number: decimal or `0x` hexadecimal.
 fn number(tok: Option<&str>, what: &str) -> Result<u64, String> {
@@ -284,13 +313,26 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
             };
             fault(f, mode)
         }
-        "delay" | "rc" | "bg-stuck" => {
+        "delay" | "rc" | "bg-stuck" | "reset-after-reads" | "remove-after-reads"
+        | "reset-at-part" | "remove-at-part" | "short-log" => {
             let mode = take_mode(&mut args);
             let mut it = args.into_iter();
+            let reads = |t| bounded(t, "read count", MAX_READS);
+            let part = |t| -> Result<u32, String> {
+                match bounded(t, "part number", MAX_PART)? {
+                    0 => Err("part number must be at least 1".into()),
+                    k => Ok(k),
+                }
+            };
             let f = match word {
                 "delay" => Fault::Delay(bounded(it.next(), "delay in ms", MAX_DELAY_MS)?),
                 "rc" => Fault::Rc(bounded(it.next(), "return code", 0xffff)?),
-                _ => Fault::BgStuck(bounded(it.next(), "percentage", 99)?),
+                "bg-stuck" => Fault::BgStuck(bounded(it.next(), "percentage", 99)?),
+                "reset-after-reads" => Fault::ResetAfterReads(reads(it.next())?),
+                "remove-after-reads" => Fault::RemoveAfterReads(reads(it.next())?),
+                "reset-at-part" => Fault::ResetAtPart(part(it.next())?),
+                "remove-at-part" => Fault::RemoveAtPart(part(it.next())?),
+                _ => Fault::ShortLog(bounded(it.next(), "log length", MBOX_PAYLOAD_MAX as u64)?),
             };
             no_more(&it.collect::<Vec<_>>())?;
             fault(f, mode)
@@ -655,6 +697,26 @@ mod tests {
             Request::Fault(Fault::ReadyNever, Mode::Once)
         );
         assert_eq!(
+            p("reset-after-reads 0"),
+            Request::Fault(Fault::ResetAfterReads(0), Mode::Once)
+        );
+        assert_eq!(
+            p("fault remove-after-reads 3 always"),
+            Request::Fault(Fault::RemoveAfterReads(3), Mode::Always)
+        );
+        assert_eq!(
+            p("reset-at-part 2"),
+            Request::Fault(Fault::ResetAtPart(2), Mode::Once)
+        );
+        assert_eq!(
+            p("remove-at-part 0x10 once"),
+            Request::Fault(Fault::RemoveAtPart(16), Mode::Once)
+        );
+        assert_eq!(
+            p("short-log 0 always"),
+            Request::Fault(Fault::ShortLog(0), Mode::Always)
+        );
+        assert_eq!(
             p("spurious-irq 3"),
             Request::Spurious {
                 count: 3,
@@ -735,6 +797,15 @@ mod tests {
             "bg-stuck 100",
             "bg-stuck",
             "doorbell-stuck twice",
+            "reset-after-reads",
+            "reset-after-reads 1000001",
+            "remove-after-reads -1",
+            "reset-at-part 0",
+            "remove-at-part",
+            "remove-at-part 1 2",
+            "short-log",
+            "short-log 1048577",
+            "short-log 4 sometimes",
             "spurious-irq",
             "spurious-irq 0",
             "spurious-irq 1 16",
@@ -780,6 +851,25 @@ mod tests {
         );
         assert_eq!(reply(&mut d, "clear"), "ok");
         assert_eq!(reply(&mut d, "get faults"), "ok none");
+        for l in [
+            "reset-after-reads 2",
+            "remove-at-part 3 always",
+            "short-log 8",
+        ] {
+            assert_eq!(reply(&mut d, l), "ok");
+        }
+        assert_eq!(
+            reply(&mut d, "get faults"),
+            "ok reset-after-reads:2=once remove-at-part:3=always short-log:8=once"
+        );
+        // One of each kind: the removal replaces the reset.
+        assert_eq!(reply(&mut d, "remove-after-reads 0"), "ok");
+        assert_eq!(reply(&mut d, "reset-at-part 1"), "ok");
+        assert_eq!(
+            reply(&mut d, "get faults"),
+            "ok remove-after-reads:0=once reset-at-part:1=once short-log:8=once"
+        );
+        assert_eq!(reply(&mut d, "clear"), "ok");
         assert_eq!(reply(&mut d, "spurious-irq 2"), "ok 2");
         assert_eq!(reply(&mut d, "get irqs"), "ok 1");
         assert_eq!(reply(&mut d, "get stat spurious-pending"), "ok 1");

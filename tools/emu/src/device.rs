@@ -36,7 +36,9 @@ use crate::mmpt::{Message, Mmpt};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
-use swcci_proto::mmpt::{MmptCode, RECEIVE_MESSAGE, SEND_MESSAGE, VENDOR_PCI_SIG};
+use swcci_proto::mmpt::{
+    Action, MmptCode, MsgHeader, HEADER_LEN, RECEIVE_MESSAGE, SEND_MESSAGE, VENDOR_PCI_SIG,
+};
 use swcci_proto::opcode;
 use swcci_proto::payload::identify::IDENTIFY_LEN;
 use swcci_proto::payload::logs::{
@@ -280,6 +282,18 @@ pub enum Fault {
     NoIrq,
     /// READY stays clear (after a reset the mailbox never becomes ready).
     ReadyNever,
+    /// When the command completes, the function resets right after the guest's N-th BAR0
+    /// read that follows the completion (0: at the completion).
+    ResetAfterReads(u32),
+    /// As [`Fault::ResetAfterReads`], but the function disappears (as `surprise-remove`).
+    RemoveAfterReads(u32),
+    /// At the K-th part (1-based) of the next multi-part MMPT Send Message transfer, the
+    /// function resets when the part's doorbell is rung, instead of completing the part.
+    ResetAtPart(u32),
+    /// As [`Fault::ResetAtPart`], but the function disappears.
+    RemoveAtPart(u32),
+    /// Get Log (0401h) of the CEL returns at most this many bytes, with return code success.
+    ShortLog(u32),
 }
 
 impl Fault {
@@ -294,6 +308,31 @@ impl Fault {
             Self::BgStuck(p) => format!("bg-stuck {p}"),
             Self::NoIrq => "no-irq".into(),
             Self::ReadyNever => "ready-never".into(),
+            Self::ResetAfterReads(n) => format!("reset-after-reads {n}"),
+            Self::RemoveAfterReads(n) => format!("remove-after-reads {n}"),
+            Self::ResetAtPart(k) => format!("reset-at-part {k}"),
+            Self::RemoveAtPart(k) => format!("remove-at-part {k}"),
+            Self::ShortLog(n) => format!("short-log {n}"),
+        }
+    }
+}
+
+/// How the function goes away in the middle of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// A function reset, as `reset` does.
+    Reset,
+    /// A surprise removal, as `surprise-remove` does.
+    Remove,
+}
+
+impl Loss {
+    /// The control protocol name of the fault of this kind with `what` ("after-reads",
+    /// "at-part").
+    fn fault_name(self, what: &str) -> String {
+        match self {
+            Self::Reset => format!("reset-{what}"),
+            Self::Remove => format!("remove-{what}"),
         }
     }
 }
@@ -308,6 +347,12 @@ struct Faults {
     bg_cap: Option<(u8, Mode)>,
     no_irq: Option<Mode>,
     ready_never: Option<Mode>,
+    /// Reset or removal after this many BAR0 reads following the completion.
+    after_reads: Option<((u32, Loss), Mode)>,
+    /// Reset or removal at this part of a multi-part MMPT transfer.
+    at_part: Option<((u32, Loss), Mode)>,
+    /// Get Log of the CEL returns at most this many bytes.
+    short_log: Option<(u32, Mode)>,
 }
 
 /// Takes a fault for one use: a once fault disarms.
@@ -338,6 +383,7 @@ struct CmdFaults {
     bad_length: bool,
     rc: Option<u16>,
     no_irq: bool,
+    after_reads: Option<(u32, Loss)>,
 }
 
 /// A command waiting for its completion time (delay fault), or forever (stuck doorbell).
@@ -374,6 +420,13 @@ impl BgOp {
             None => pct,
         }
     }
+}
+
+/// A multi-part MMPT Send Message transfer watched by an `at-part` fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PartWatch {
+    /// Parts whose doorbell was rung so far, this one included.
+    parts: u32,
 }
 
 /// Spacing of the interrupts of one `spurious-irq` request.
@@ -427,6 +480,9 @@ pub const STAT_NAMES: &[&str] = &[
     "unsupported",
     "faults-applied",
     "resets",
+    "fault-resets",
+    "fault-removals",
+    "short-logs",
     "mmpt-parts",
     "mmpt-messages",
     "mmpt-queued",
@@ -533,6 +589,10 @@ pub struct Device {
     pub settings: Settings,
     faults: Faults,
     removed: bool,
+    /// BAR0 reads left before the armed loss of a completed command (`after-reads` faults).
+    loss_after: Option<(u32, Loss)>,
+    /// The multi-part transfer an `at-part` fault counts the parts of.
+    part_watch: Option<PartWatch>,
     spurious: Option<Spurious>,
     stats: Stats,
     last_opcode: Option<(u16, u16)>,
@@ -583,6 +643,8 @@ impl Device {
             settings: Settings::default(),
             faults: Faults::default(),
             removed: false,
+            loss_after: None,
+            part_watch: None,
             spurious: None,
             stats: Stats::new(),
             last_opcode: None,
@@ -627,6 +689,8 @@ impl Device {
         self.bg_op = None;
         self.mmpt_ctrl = MmptCtrl::default();
         self.mmpt.reset();
+        self.loss_after = None;
+        self.part_watch = None;
     }
 
     /// Function reset (FLR, VFIO_USER_DEVICE_RESET or the control channel): the mailbox starts
@@ -767,6 +831,7 @@ impl Device {
                 let len = data.len();
                 let Some(o) = self.bar0_offset(off, len) else {
                     self.bad_access("read", bar, off, len);
+                    self.count_read(now);
                     return;
                 };
                 let v = self.reg64(now, o & !7);
@@ -776,6 +841,7 @@ impl Device {
                     dword(v, o).to_le_bytes().to_vec()
                 };
                 data.copy_from_slice(&bytes);
+                self.count_read(now);
             }
             2 if self.cfg.msix => {
                 // The MSI-X table (QEMU emulates it; stored for completeness); the PBA reads
@@ -786,6 +852,36 @@ impl Device {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Counts a BAR0 read for an armed `after-reads` loss; the read that reaches the count is
+    /// served before the function goes.
+    fn count_read(&mut self, now: Duration) {
+        let Some((left, how)) = self.loss_after else {
+            return;
+        };
+        if left <= 1 {
+            self.loss_after = None;
+            self.lose(now, how, "after the armed number of BAR0 reads");
+        } else {
+            self.loss_after = Some((left - 1, how));
+        }
+    }
+
+    /// The function resets or disappears (a fault): `why` says when, for the log.
+    fn lose(&mut self, now: Duration, how: Loss, why: &str) {
+        match how {
+            Loss::Reset => {
+                self.stats.inc("fault-resets");
+                self.event(format!("function reset {why} (fault)"));
+                self.reset(now);
+            }
+            Loss::Remove => {
+                self.stats.inc("fault-removals");
+                self.event(format!("function gone {why} (fault)"));
+                self.surprise_remove();
+            }
         }
     }
 
@@ -1050,6 +1146,9 @@ impl Device {
             self.event("doorbell while the function is not at attention".into());
         }
         self.last_opcode = Some((self.cmd.opcode(), self.cmd.opcode_vendor()));
+        if self.part_loss(now) {
+            return;
+        }
         let f = &mut self.faults;
         let faults = CmdFaults {
             stuck: take_flag(&mut f.doorbell_stuck),
@@ -1057,6 +1156,7 @@ impl Device {
             bad_length: take_flag(&mut f.bad_length),
             rc: take(&mut f.rc),
             no_irq: take_flag(&mut f.no_irq),
+            after_reads: take(&mut f.after_reads),
         };
         if faults != CmdFaults::default() {
             self.stats.inc("faults-applied");
@@ -1086,6 +1186,79 @@ impl Device {
             return;
         }
         self.complete(now, p);
+    }
+
+    /// Counts the parts of a multi-part MMPT Send Message transfer for an armed `at-part`
+    /// fault; at the armed part the function resets or disappears instead of completing the
+    /// part (returns true). Parts are counted by doorbell from the Initiate part (1); a resent
+    /// part counts again; a transfer that ends (Finish, Full, Abort) before the armed part uses
+    /// up a `once` fault.
+    fn part_loss(&mut self, now: Duration) -> bool {
+        let Some(((target, how), mode)) = self.faults.at_part else {
+            self.part_watch = None;
+            return false;
+        };
+        let cmd = self.cmd;
+        if cmd.opcode_vendor() != VENDOR_PCI_SIG || cmd.opcode() != SEND_MESSAGE {
+            return false;
+        }
+        if (cmd.payload_len() as usize) < HEADER_LEN {
+            return false;
+        }
+        let Some(h) = self
+            .payload
+            .get(..HEADER_LEN)
+            .and_then(|b| MsgHeader::decode(b).ok())
+        else {
+            return false;
+        };
+        let parts = match (h.action, self.part_watch) {
+            (Action::Initiate, _) => 1,
+            (Action::Continue | Action::Finish, Some(w)) => w.parts.saturating_add(1),
+            (Action::Continue | Action::Finish, None) => return false,
+            (Action::Full | Action::Abort, w) => {
+                if w.is_some() {
+                    self.part_watch = None;
+                    self.transfer_ended_early(target, how, mode);
+                }
+                return false;
+            }
+        };
+        if parts >= target {
+            self.part_watch = None;
+            if mode == Mode::Once {
+                self.faults.at_part = None;
+            }
+            self.stats.inc("faults-applied");
+            if how == Loss::Remove {
+                // The doorbell stays set: `clear` abandons the part like a stuck command.
+                self.pending = Some(Pending {
+                    due: None,
+                    cmd,
+                    faults: CmdFaults::default(),
+                });
+            }
+            self.lose(now, how, &format!("at part {parts} of an MMPT transfer"));
+            return true;
+        }
+        if h.action == Action::Finish {
+            self.part_watch = None;
+            self.transfer_ended_early(target, how, mode);
+        } else {
+            self.part_watch = Some(PartWatch { parts });
+        }
+        false
+    }
+
+    fn transfer_ended_early(&mut self, target: u32, how: Loss, mode: Mode) {
+        if mode == Mode::Once {
+            self.faults.at_part = None;
+        }
+        self.event(format!(
+            "MMPT transfer ended before part {target}: {} {} not applied",
+            how.fault_name("at-part"),
+            mode.name()
+        ));
     }
 
     /// Runs a command and completes it: registers, doorbell, interrupts.
@@ -1136,6 +1309,11 @@ impl Device {
         }
         if ex.arrived {
             self.message_arrived(p.faults.no_irq);
+        }
+        match p.faults.after_reads {
+            Some((0, how)) => self.lose(now, how, &format!("at the completion of {op:04x}h")),
+            Some((n, how)) => self.loss_after = Some((n, how)),
+            None => {}
         }
     }
 
@@ -1325,10 +1503,19 @@ impl Device {
             }
             u32::from_le_bytes(w) as usize
         };
-        let (offset, length) = (word(0), word(4));
+        let (offset, mut length) = (word(0), word(4));
         let cel = self.cel();
         if length > self.payload_size || offset.saturating_add(length) > cel.len() {
             return Exec::rc(ReturnCode::InvalidInput);
+        }
+        if let Some(n) = take(&mut self.faults.short_log) {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            self.stats.inc("short-logs");
+            self.event(format!(
+                "Get Log of the CEL: {} of {length} bytes returned (fault)",
+                length.min(n)
+            ));
+            length = length.min(n);
         }
         Exec::out(cel.get(offset..offset + length).unwrap_or(&[]).to_vec())
     }
@@ -1400,6 +1587,11 @@ impl Device {
             Fault::BgStuck(p) => f.bg_cap = Some((p.min(99), mode)),
             Fault::NoIrq => f.no_irq = Some(mode),
             Fault::ReadyNever => f.ready_never = Some(mode),
+            Fault::ResetAfterReads(n) => f.after_reads = Some(((n, Loss::Reset), mode)),
+            Fault::RemoveAfterReads(n) => f.after_reads = Some(((n, Loss::Remove), mode)),
+            Fault::ResetAtPart(k) => f.at_part = Some(((k, Loss::Reset), mode)),
+            Fault::RemoveAtPart(k) => f.at_part = Some(((k, Loss::Remove), mode)),
+            Fault::ShortLog(n) => f.short_log = Some((n, mode)),
         }
         self.event(format!("fault armed: {} {}", fault.describe(), mode.name()));
     }
@@ -1409,6 +1601,8 @@ impl Device {
     pub fn clear(&mut self, now: Duration) {
         self.faults = Faults::default();
         self.removed = false;
+        self.loss_after = None;
+        self.part_watch = None;
         if let Some(p) = self.pending.take() {
             if p.due.is_none() {
                 self.cmd = p.cmd.with_payload_len(0);
@@ -1451,6 +1645,15 @@ impl Device {
         }
         add("no-irq".into(), f.no_irq);
         add("ready-never".into(), f.ready_never);
+        if let Some(((n, how), m)) = f.after_reads {
+            add(format!("{}:{n}", how.fault_name("after-reads")), Some(m));
+        }
+        if let Some(((k, how), m)) = f.at_part {
+            add(format!("{}:{k}", how.fault_name("at-part")), Some(m));
+        }
+        if let Some((n, m)) = f.short_log {
+            add(format!("short-log:{n}"), Some(m));
+        }
         if self.removed {
             s.push_str(if s.is_empty() {
                 "surprise-remove"

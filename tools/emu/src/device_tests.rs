@@ -803,6 +803,309 @@ fn fault_surprise_remove() {
     assert!(r.run(&mbox, opcode::IDENTIFY, &[]).is_ok());
 }
 
+// ---- resets and removals in the middle of commands ----
+
+impl Rig {
+    /// Puts `input` in the payload and rings the doorbell for `op` (vendor `vendor`), keeping
+    /// the interrupt enables; BAR0 reads: one, of the control register, before the doorbell.
+    fn ring(&self, vendor: u16, op: u16, input: &[u8]) {
+        let ctrl = MboxCtrl(self.bus.read32(MBOX_REGS + 4).unwrap());
+        for (i, c) in input.chunks(4).enumerate() {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            self.bus.write(MBOX_REGS + MBOX_PAYLOAD + 4 * i, &w);
+        }
+        self.bus
+            .write64(
+                MBOX_REGS + MboxCmd::OFFSET,
+                MboxCmd::default()
+                    .with_opcode(op)
+                    .with_opcode_vendor(vendor)
+                    .with_payload_len(input.len() as u32)
+                    .0,
+            )
+            .unwrap();
+        self.bus
+            .write32(MBOX_REGS + 4, ctrl.with_doorbell(true).0)
+            .unwrap();
+    }
+
+    fn cmd_reg(&self) -> MboxCmd {
+        MboxCmd(self.bus.read64(MBOX_REGS + MboxCmd::OFFSET).unwrap())
+    }
+
+    fn doorbell(&self) -> bool {
+        self.bus.read32(MBOX_REGS + 4).unwrap() & 1 != 0
+    }
+
+    /// One Send Message part, reporting a vanished function as `None`.
+    fn try_send_part(&self, mbox: &Mailbox, ty: u8, part: &Part, data: &[u8]) -> Option<MmptCode> {
+        let mut input = vec![0u8; HEADER_LEN + data.len()];
+        let n = pmmpt::send_input(&mut input, ty, part, data).unwrap();
+        let mut out = vec![0u8; mbox.payload_size()];
+        let req = Request {
+            opcode_vendor: VENDOR_PCI_SIG,
+            ..Request::new(SEND_MESSAGE, &input[..n])
+        };
+        match mbox.start(&self.bus, &mut Clock::new(&self.bus), &req, &mut out) {
+            Ok(r) => Some(MmptCode::from_raw(r.rc.raw())),
+            Err(MboxError::Io(IoError::Gone)) => None,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    /// The parts of a `len`-byte message as the driver cuts them.
+    fn parts_of(&self, mbox: &Mailbox, len: usize) -> Vec<Part> {
+        pmmpt::parts(len, pmmpt::send_chunk(mbox.payload_size())).collect()
+    }
+}
+
+#[test]
+fn fault_reset_after_reads_zero_resets_at_the_completion() {
+    let r = rig(Personality::Switch);
+    let mut mbox = r.mbox();
+    mbox.set_interrupts(&r.bus, true, false).unwrap();
+    r.bus
+        .with(|d, _| d.arm(Fault::ResetAfterReads(0), Mode::Once));
+    assert_eq!(
+        r.bus.with(|d, _| d.faults_text()),
+        "reset-after-reads:0=once"
+    );
+    r.ring(0, OP_ECHO, &pattern(64));
+    assert_eq!(
+        r.irqs.count(MBOX_VECTOR),
+        1,
+        "the completion interrupt went out"
+    );
+    // The first read already sees the reset function: no output, interrupts off.
+    assert_eq!(r.cmd_reg(), MboxCmd::default());
+    assert_eq!(r.bus.read64(MBOX_REGS + MBOX_PAYLOAD).unwrap(), 0);
+    assert_eq!(
+        MboxCtrl(r.bus.read32(MBOX_REGS + 4).unwrap()),
+        MboxCtrl::default()
+    );
+    assert_eq!((r.bus.stat("resets"), r.bus.stat("fault-resets")), (1, 1));
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "none", "once: used up");
+    // The next command works and is not reset.
+    let mbox = r.mbox();
+    assert_eq!(r.run(&mbox, OP_ECHO, &[1, 2, 3]).unwrap().1, [1, 2, 3]);
+    assert_eq!(r.bus.stat("resets"), 1);
+}
+
+#[test]
+fn fault_reset_after_reads_counts_reads_after_the_completion() {
+    let r = rig(Personality::Switch);
+    r.mbox();
+    let data = pattern(16);
+    r.bus.with(|d, _| {
+        d.arm(Fault::Delay(5), Mode::Once);
+        d.arm(Fault::ResetAfterReads(2), Mode::Once);
+    });
+    r.ring(0, OP_ECHO, &data);
+    // Reads before the completion do not count.
+    for _ in 0..3 {
+        assert!(r.doorbell());
+    }
+    r.bus.advance(5 * MS);
+    assert!(!r.doorbell(), "read 1: the completion");
+    let cmd = r.cmd_reg();
+    assert_eq!(cmd.payload_len(), 16, "read 2 still sees the output");
+    assert_eq!(r.bus.stat("fault-resets"), 1, "reset right after read 2");
+    assert_eq!(r.cmd_reg().payload_len(), 0);
+    assert_eq!(r.bus.read64(MBOX_REGS + MBOX_PAYLOAD).unwrap(), 0);
+
+    // always: every command; reads of any BAR0 register count.
+    r.bus
+        .with(|d, _| d.arm(Fault::ResetAfterReads(1), Mode::Always));
+    for n in 1..=2 {
+        r.ring(0, OP_ECHO, &data);
+        assert_eq!(
+            r.bus.read64(0).unwrap() & 0xffff,
+            0,
+            "capabilities array read"
+        );
+        assert_eq!(r.bus.stat("fault-resets"), 1 + n);
+        assert_eq!(r.cmd_reg().payload_len(), 0);
+    }
+    assert_eq!(
+        r.bus.with(|d, _| d.faults_text()),
+        "reset-after-reads:1=always"
+    );
+    // clear drops an armed count and the fault.
+    r.ring(0, OP_ECHO, &data);
+    r.bus.with(|d, now| d.clear(now));
+    assert_eq!(r.cmd_reg().payload_len(), 16);
+    assert_eq!(r.bus.stat("fault-resets"), 3);
+}
+
+#[test]
+fn fault_remove_after_reads() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let data = pattern(1177);
+    r.bus
+        .with(|d, _| d.arm(Fault::RemoveAfterReads(1), Mode::Once));
+    r.ring(0, OP_ECHO, &data);
+    assert!(!r.doorbell());
+    // Gone: all ones from the second read on.
+    assert_eq!(r.bus.read64(MBOX_REGS + MboxCmd::OFFSET).unwrap(), u64::MAX);
+    assert_eq!(r.bus.read64(MBOX_REGS + MBOX_PAYLOAD).unwrap(), u64::MAX);
+    assert_eq!(r.bus.stat("fault-removals"), 1);
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "surprise-remove");
+    assert_eq!(
+        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        MboxError::Io(IoError::Gone)
+    );
+    r.bus.with(|d, now| d.clear(now));
+    assert_eq!(r.run(&mbox, OP_ECHO, &data).unwrap().1, data);
+    // At the completion: the engine sees the function gone when it looks.
+    r.bus
+        .with(|d, _| d.arm(Fault::RemoveAfterReads(0), Mode::Once));
+    assert_eq!(
+        r.run(&mbox, OP_ECHO, &data).unwrap_err(),
+        MboxError::Io(IoError::Gone)
+    );
+    // A stuck doorbell never completes, so it never triggers.
+    r.bus.with(|d, now| {
+        d.clear(now);
+        d.arm(Fault::DoorbellStuck, Mode::Once);
+        d.arm(Fault::RemoveAfterReads(0), Mode::Once);
+    });
+    assert_eq!(
+        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        MboxError::Timeout
+    );
+    assert!(!r.bus.with(|d, _| d.removed()));
+}
+
+#[test]
+fn fault_reset_at_part() {
+    let r = rig(Personality::Mmpt);
+    let mbox = r.mbox();
+    let payload = mbox.payload_size();
+    let data = pattern(3 * payload + 5);
+    let parts = r.parts_of(&mbox, data.len());
+    assert_eq!(parts.len(), 4);
+    r.bus.with(|d, _| d.arm(Fault::ResetAtPart(2), Mode::Once));
+    // A Full message is not multi-part: it does not count.
+    assert_eq!(r.send(&mbox, 1, &[9]).0, MmptCode::Success);
+    r.receive(&mbox).unwrap();
+    let chunk = |p: &Part| &data[p.offset..p.offset + p.len];
+    assert_eq!(
+        r.try_send_part(&mbox, 1, &parts[0], chunk(&parts[0])),
+        Some(MmptCode::Success)
+    );
+    assert_eq!(r.bus.stat("resets"), 0);
+    // Part 2: the function resets at the doorbell; the part is not carried out.
+    let n = HEADER_LEN + parts[1].len;
+    let mut input = vec![0u8; n];
+    pmmpt::send_input(&mut input, 1, &parts[1], chunk(&parts[1])).unwrap();
+    r.ring(VENDOR_PCI_SIG, SEND_MESSAGE, &input);
+    assert_eq!((r.bus.stat("resets"), r.bus.stat("fault-resets")), (1, 1));
+    assert!(!r.doorbell());
+    assert_eq!(r.cmd_reg(), MboxCmd::default());
+    assert_eq!(r.bus.stat("mmpt-parts"), 2, "the Full message and part 1");
+    // The transfer is gone with the reset.
+    let mbox = r.mbox();
+    assert_eq!(
+        r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])),
+        Some(MmptCode::TransferOutOfOrder)
+    );
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
+    assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::Success);
+    assert_eq!(r.receive(&mbox).unwrap().1, data);
+
+    // once: a transfer that ends before the part uses the fault up.
+    r.bus.with(|d, _| d.arm(Fault::ResetAtPart(5), Mode::Once));
+    assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::Success);
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
+    assert_eq!(r.bus.stat("fault-resets"), 1);
+    r.receive(&mbox).unwrap();
+
+    // always: every transfer, part 1 = the Initiate part; the engine sees the reset function
+    // answer success, so the next part is out of order.
+    r.bus
+        .with(|d, _| d.arm(Fault::ResetAtPart(1), Mode::Always));
+    for n in 1..=2 {
+        let mbox = r.mbox();
+        assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::TransferOutOfOrder);
+        assert_eq!(r.bus.stat("fault-resets"), 1 + n);
+    }
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "reset-at-part:1=always");
+}
+
+#[test]
+fn fault_remove_at_part() {
+    for p in [Personality::Mmpt, Personality::Switch] {
+        let r = rig(p);
+        let mbox = r.mbox();
+        let data = pattern(2 * mbox.payload_size());
+        let parts = r.parts_of(&mbox, data.len());
+        assert_eq!(parts.len(), 3);
+        r.bus.with(|d, _| d.arm(Fault::RemoveAtPart(3), Mode::Once));
+        let chunk = |p: &Part| &data[p.offset..p.offset + p.len];
+        for part in &parts[..2] {
+            assert_eq!(
+                r.try_send_part(&mbox, 1, part, chunk(part)),
+                Some(MmptCode::Success)
+            );
+        }
+        assert_eq!(r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])), None);
+        assert_eq!(r.bus.stat("fault-removals"), 1);
+        assert_eq!(
+            r.bus.stat("mmpt-messages"),
+            0,
+            "the Finish part was not carried out"
+        );
+        assert_eq!(r.bus.read32(MBOX_REGS + 4).unwrap(), u32::MAX);
+        // clear brings the function back and abandons the part.
+        r.bus.with(|d, now| d.clear(now));
+        assert!(!r.doorbell());
+        let st = MboxStatus(r.bus.read64(MBOX_REGS + MboxStatus::OFFSET).unwrap());
+        assert_eq!(st.return_code(), ReturnCode::InternalError.raw());
+        // The open transfer can be finished by resending the part.
+        assert_eq!(
+            r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])),
+            Some(MmptCode::Success)
+        );
+        assert_eq!(r.receive(&mbox).unwrap().1, data);
+    }
+}
+
+#[test]
+fn fault_short_log() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let size = (SWITCH_OPCODES.len() * CEL_ENTRY) as u32;
+    let input = get_log_input(&CEL_UUID, 0, size);
+    r.bus.with(|d, _| d.arm(Fault::ShortLog(10), Mode::Once));
+    // Other commands do not use it up.
+    r.run(&mbox, opcode::GET_SUPPORTED_LOGS, &[]).unwrap();
+    let (resp, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+    assert!(resp.rc.is_success());
+    assert_eq!(out, r.bus.with(|d, _| d.cel())[..10]);
+    let (_, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+    assert_eq!(out.len(), size as usize, "once");
+    // A range shorter than N is returned whole; an invalid range is still refused.
+    r.bus.with(|d, _| d.arm(Fault::ShortLog(0), Mode::Always));
+    for _ in 0..2 {
+        let (resp, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+        assert!(resp.rc.is_success());
+        assert!(out.is_empty());
+    }
+    let (resp, _) = r
+        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, size))
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::InvalidInput);
+    r.bus.with(|d, _| d.arm(Fault::ShortLog(8), Mode::Once));
+    let (_, out) = r
+        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
+        .unwrap();
+    assert_eq!(out.len(), 4);
+    assert_eq!(r.bus.stat("short-logs"), 4);
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
+}
+
 // ---- register access rules ----
 
 #[test]
