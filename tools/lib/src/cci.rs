@@ -127,6 +127,14 @@ pub trait Mailbox {
 
     /// The node's path, for messages.
     fn path(&self) -> &Path;
+
+    /// Sets how long the driver waits for a command that runs in the background, in ms
+    /// (1..=600000), with an abort requested when the wait times out: the open file's
+    /// `SWCCI_IOCTL_BG_POLICY` (Documentation/abi.rst). A mailbox that completes commands
+    /// itself (a simulated device) has no such wait, and nothing to set.
+    fn set_bg_timeout(&self, _timeout_ms: u32) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A command's outcome on a target, whatever its return code.

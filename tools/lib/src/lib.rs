@@ -11,6 +11,10 @@
 //!   [`Device::on`] gives a [`Cci`] for a target, whose typed commands (Identify, logs, CEL,
 //!   background status, switch commands, raw) encode requests and decode responses with the
 //!   protocol core (`swcci-proto`), so layouts and constants are never declared twice.
+//! - Firmware update ([`Cci::fw_info`], [`Cci::fw_transfer`], [`Cci::fw_activate`],
+//!   [`Cci::fw_abort`]) of any target: parts sized to the payload, Busy retried, background
+//!   parts waited for, an abort on failure or cancellation (module `fw`,
+//!   Documentation/firmware.rst).
 //! - [`list`] finds every node of the driver, with an error for each one that does not answer.
 //!
 //! Errors say what was attempted on which device: an OS error carries the errno, a device
@@ -26,12 +30,18 @@ use std::sync::OnceLock;
 pub use swcci_proto as proto;
 
 mod cci;
+mod fw;
 #[cfg(test)]
 mod sim;
 #[cfg(feature = "topology")]
 pub mod topology;
 
 pub use cci::{vppb_limit, Cci, CelLog, Mailbox, Response, Target, Vcs, Vppb, TUNNEL_OVERHEAD};
+pub use fw::{
+    part_size, plan, rc_meaning, revision_text, AbortOutcome, AbortReport, ActivateAction,
+    ActivateReport, FwError, FwFailure, FwInfo, FwOptions, Part, Phase, Progress, TransferReport,
+    MAX_IMAGE,
+};
 
 use proto::mmpt::MmptCode;
 use proto::opcode;
@@ -410,6 +420,14 @@ impl Mailbox for Device {
 
     fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn set_bg_timeout(&self, timeout_ms: u32) -> Result<()> {
+        self.bg_policy(SwcciBgPolicy {
+            timeout_ms,
+            flags: uapi::SWCCI_BG_ABORT_ON_TIMEOUT,
+        })
+        .map(|_| ())
     }
 }
 
