@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             }
         }
         Command::Raw(a) => raw(&a.dev, a.target.target(), &a.cmd)?,
+        Command::Fw(a) => return crate::fw::run(a, cli.json),
     };
     Ok(Outcome {
         stdout: report.doc.map(|d| d.render(cli.json)).unwrap_or_default(),

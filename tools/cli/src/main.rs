@@ -22,6 +22,7 @@ mod cmd;
 mod decode;
 mod doc;
 mod error;
+mod fw;
 mod hex;
 mod output;
 
@@ -258,6 +259,13 @@ pub enum Command {
         after_long_help = "Examples:\n  swcci raw switch0 --opcode 0x0001\n  swcci raw switch0 --port 3 --opcode 0x0001\n  swcci raw switch0 --opcode 5101h --in '02 00 01'\n  swcci raw switch0 --opcode 0x0401 --in @get-log-input.bin --out-size 64"
     )]
     Raw(RawArgs),
+
+    /// Firmware update: info, update (Transfer FW 0201h), activate, abort
+    #[command(
+        long_about = wrapped(fw::FW_LONG_ABOUT),
+        after_long_help = format!("{}\n\n{}", fw::FW_EXAMPLES, error::exit_status_help())
+    )]
+    Fw(fw::FwArgs),
 
     /// Print a shell completion script
     #[command(hide = true)]
