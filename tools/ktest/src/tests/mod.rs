@@ -9,6 +9,7 @@ mod bench;
 mod demo;
 mod driver;
 mod emu;
+mod fw;
 mod interop;
 mod policy;
 mod stress;
@@ -296,6 +297,37 @@ pub static ALL: &[Test] = &[
         name: "bench_emu_wait_cpu_and_latency",
         scenarios: &["bench-emu"],
         run: bench::emu_wait,
+    },
+    // Firmware update: the emulated switch and QEMU's switch side by side.
+    Test {
+        name: "fw_update_emulated_switch",
+        scenarios: &["fw"],
+        run: fw::update_emulated,
+    },
+    Test {
+        name: "fw_update_through_qemu_switch",
+        scenarios: &["fw"],
+        run: fw::update_through_qemu_switch,
+    },
+    Test {
+        name: "fw_interrupted_update_aborted",
+        scenarios: &["fw"],
+        run: fw::interrupted,
+    },
+    Test {
+        name: "fw_faults_messages_and_statuses",
+        scenarios: &["fw"],
+        run: fw::faults,
+    },
+    Test {
+        name: "fw_concurrent_identify",
+        scenarios: &["fw"],
+        run: fw::concurrent_identify,
+    },
+    Test {
+        name: "bench_fw_16mib",
+        scenarios: &["bench-fw"],
+        run: fw::bench,
     },
     // Taint (fresh boots).
     Test {
