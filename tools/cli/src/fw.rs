@@ -478,11 +478,13 @@ struct Reporter {
     json: bool,
     bar: Option<ProgressBar>,
     last: Option<(Phase, u64)>,
+    /// The cancel flag: set by a signal; the abort that follows is announced.
+    cancel: Arc<AtomicBool>,
     told_abort: bool,
 }
 
 impl Reporter {
-    fn new(json: bool, total: u64) -> Self {
+    fn new(json: bool, total: u64, cancel: Arc<AtomicBool>) -> Self {
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
@@ -497,6 +499,7 @@ impl Reporter {
             json,
             bar,
             last: None,
+            cancel,
             told_abort: false,
         }
     }
@@ -521,10 +524,10 @@ impl Reporter {
     }
 
     fn progress(&mut self, p: &Progress) {
-        if p.phase == Phase::Abort && !self.told_abort {
+        if p.phase == Phase::Abort && self.cancel.load(Ordering::SeqCst) && !self.told_abort {
             self.told_abort = true;
-            let msg = "swcci: stopping: sending Transfer FW (Abort) and waiting for the device \
-                       (Ctrl-C again to exit at once)";
+            let msg = "swcci: interrupted: sending Transfer FW (Abort) and waiting for the \
+                       device (Ctrl-C again to exit at once)";
             match &self.bar {
                 Some(b) => b.suspend(|| eprintln!("{msg}")),
                 None if !self.json => eprintln!("{msg}"),
@@ -676,7 +679,7 @@ fn update(a: &UpdateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
         expect_revision: a.expect_revision.clone(),
         ..a.wait.options()
     };
-    let mut rep = Reporter::new(json, image.len() as u64);
+    let mut rep = Reporter::new(json, image.len() as u64, Arc::clone(&cancel));
     let r = cci.fw_transfer(&image, a.slot, &opts, &mut |p| rep.progress(p), &cancel);
     rep.finish();
     let done = match r {
@@ -951,6 +954,7 @@ mod tests {
             json: true,
             bar: None,
             last: None,
+            cancel: Arc::new(AtomicBool::new(false)),
             told_abort: false,
         };
         let p = |phase, sent| Progress {

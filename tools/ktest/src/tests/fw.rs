@@ -555,7 +555,7 @@ pub fn faults(env: &mut Env) -> Result<Outcome> {
             &[],
             1,
             &[
-                "FW verification failed (0Ah)",
+                "FW verification failed (0ah)",
                 "verification or authentication failed",
                 "the device confirmed",
             ],
@@ -564,7 +564,7 @@ pub fn faults(env: &mut Env) -> Result<Outcome> {
             "set fw-ro-slot SLOT",
             &[],
             1,
-            &["invalid slot (0Bh)", "read-only", "the device confirmed"],
+            &["invalid slot (0bh)", "read-only", "the device confirmed"],
         ),
         (
             "",
