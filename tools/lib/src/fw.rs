@@ -680,8 +680,11 @@ impl Cci<'_> {
         ) {
             Ok(_) => Ok(()),
             Err(Stop::Failed { error, .. }) => Err(error),
-            // Not cancellable: cannot happen; reported as what it would mean.
-            Err(Stop::Cancelled { .. }) => Err(timeout_error(self.op("Transfer FW (Abort)"))),
+            // Sent as not cancellable, so this does not happen; it would mean cancelled.
+            Err(Stop::Cancelled { .. }) => Err(Error::Os {
+                op: self.op("Transfer FW (0201h) Abort"),
+                err: io::Error::from_raw_os_error(libc::ECANCELED),
+            }),
         }
     }
 
