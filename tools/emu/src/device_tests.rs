@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::config::ConfigSpace;
+use crate::firmware::FwFault;
 use crate::irq::FakeIrqs;
 use std::cell::{Cell, RefCell};
 use swcci_proto::discover::{register_blocks, scan_block, BlockContents, RegBlock, Via};
@@ -14,6 +15,10 @@ use swcci_proto::mailbox::{
 };
 use swcci_proto::mmpt::{self as pmmpt, Action, MsgHeader, Part, HEADER_LEN};
 use swcci_proto::payload::bg::BgOpStatus;
+use swcci_proto::payload::firmware::{
+    max_part, revision_field, Activate, ActivateAction, FwInfo, Transfer, TransferAction,
+    OFFSET_UNIT, REVISION_LEN, TRANSFER_HEADER_LEN,
+};
 use swcci_proto::payload::identify::{ComponentType, Identify};
 use swcci_proto::payload::logs::{get_log_input, Cel, SupportedLogs};
 use swcci_proto::payload::switch::IdentifySwitch;
@@ -1104,6 +1109,646 @@ fn fault_short_log() {
     assert_eq!(out.len(), 4);
     assert_eq!(r.bus.stat("short-logs"), 4);
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
+}
+
+// ---- firmware ----
+
+/// An image with `rev` in its revision field and `len` bytes in all.
+fn fw_image(rev: &str, len: usize) -> Vec<u8> {
+    let mut img = revision_field(rev).to_vec();
+    img.extend(pattern(len - REVISION_LEN));
+    img
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+impl Rig {
+    fn fw_info(&self, mbox: &Mailbox) -> FwInfo {
+        let (resp, out) = self.run(mbox, OP_GET_FW_INFO, &[]).unwrap();
+        assert!(resp.rc.is_success());
+        FwInfo::decode(&out).unwrap()
+    }
+
+    /// One Transfer FW command, waited for like the driver does; the final return code.
+    fn fw_part(
+        &self,
+        mbox: &Mailbox,
+        action: TransferAction,
+        slot: u8,
+        offset: usize,
+        data: &[u8],
+    ) -> ReturnCode {
+        let mut b = vec![0u8; TRANSFER_HEADER_LEN + data.len()];
+        let n = Transfer {
+            action,
+            slot,
+            offset: (offset / OFFSET_UNIT) as u32,
+            data,
+        }
+        .encode(&mut b)
+        .unwrap_or_else(|_| {
+            // Encoders refuse slot 0 for End and Full: build such inputs by hand.
+            b[0] = action.raw();
+            b[1] = slot;
+            b[4..8].copy_from_slice(&((offset / OFFSET_UNIT) as u32).to_le_bytes());
+            b[TRANSFER_HEADER_LEN..].copy_from_slice(data);
+            b.len()
+        });
+        self.run(mbox, OP_TRANSFER_FW, &b[..n]).unwrap().0.rc
+    }
+
+    /// A whole image in parts as large as the payload allows, End with `slot`.
+    fn fw_transfer(&self, mbox: &Mailbox, image: &[u8], slot: u8) -> ReturnCode {
+        let chunk = max_part(mbox.payload_size(), 0);
+        let mut offset = 0;
+        while offset < image.len() {
+            let end = (offset + chunk).min(image.len());
+            let action = match (offset, end == image.len()) {
+                (0, true) => TransferAction::Full,
+                (0, false) => TransferAction::Initiate,
+                (_, true) => TransferAction::End,
+                (_, false) => TransferAction::Continue,
+            };
+            let rc = self.fw_part(mbox, action, slot, offset, &image[offset..end]);
+            if rc != ReturnCode::Success {
+                return rc;
+            }
+            offset = end;
+        }
+        ReturnCode::Success
+    }
+
+    fn activate(&self, mbox: &Mailbox, action: ActivateAction, slot: u8) -> ReturnCode {
+        let input = Activate { action, slot }.encode();
+        self.run(mbox, OP_ACTIVATE_FW, &input).unwrap().0.rc
+    }
+
+    fn fw_query(&self, q: &str) -> String {
+        self.bus
+            .with(|d, now| crate::control::handle_line(d, now, q))
+            .unwrap()
+    }
+}
+
+#[test]
+fn fw_info_at_start() {
+    for slots in [2u8, 3, 4] {
+        let r = rig_with(Personality::Switch, |c| c.fw_slots = slots);
+        let mbox = r.mbox();
+        let i = r.fw_info(&mbox);
+        assert_eq!(i.slots_supported, slots);
+        assert_eq!((i.active_slot, i.staged_slot), (1, 0));
+        assert!(i.online_activation);
+        assert_eq!(i.revision(1), Some(crate::firmware::BUILTIN_REVISION));
+        for k in 2..=4 {
+            assert_eq!(i.revision(k), Some(""), "slot {k} empty");
+        }
+        let (resp, _) = r.run(&mbox, OP_GET_FW_INFO, &[0]).unwrap();
+        assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
+    }
+    assert!(DeviceConfig {
+        fw_slots: 5,
+        ..DeviceConfig::new(Personality::Switch)
+    }
+    .validate()
+    .is_err());
+    // The mmpt personality has no firmware.
+    let m = rig(Personality::Mmpt);
+    let mbox = m.mbox();
+    assert_eq!(
+        m.run(&mbox, OP_GET_FW_INFO, &[]).unwrap().0.rc,
+        ReturnCode::Unsupported
+    );
+}
+
+#[test]
+fn fw_update_in_parts_then_activate_online() {
+    let r = rig(Personality::Switch);
+    let mut mbox = r.mbox();
+    mbox.set_interrupts(&r.bus, true, true).unwrap();
+    let image = fw_image("test 2.0", 64 * 1024 + 77);
+    let chunk = max_part(mbox.payload_size(), 0);
+    // Each part runs in the background: 01h, then Background Operation Status.
+    let mut input = vec![0u8; TRANSFER_HEADER_LEN + chunk];
+    let n = Transfer {
+        action: TransferAction::Initiate,
+        slot: 0,
+        offset: 0,
+        data: &image[..chunk],
+    }
+    .encode(&mut input)
+    .unwrap();
+    let mut out = [0u8; 8];
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(OP_TRANSFER_FW, &input[..n]),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    assert!(r.bus.with(|d, _| d.bg_state().0));
+    assert_eq!(
+        r.fw_query("get fw"),
+        "ok slots=3 active=1 staged=0 transfer=0 received=0 parts=0"
+    );
+    r.bus.advance(MS);
+    assert_eq!(
+        r.bus.with(|d, _| d.bg_state()),
+        (false, OP_TRANSFER_FW, 100, 0),
+        "a 1920-byte part takes 500 + 187 us"
+    );
+    assert_eq!(
+        r.fw_query("get fw"),
+        format!("ok slots=3 active=1 staged=0 transfer=1 received={chunk} parts=1")
+    );
+    // Get FW Info works between parts.
+    assert_eq!(r.fw_info(&mbox).revision(2), Some(""));
+    // The rest, resending one part on the way.
+    assert_eq!(
+        r.fw_part(
+            &mbox,
+            TransferAction::Continue,
+            0,
+            chunk,
+            &image[chunk..2 * chunk]
+        ),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        r.fw_part(
+            &mbox,
+            TransferAction::Continue,
+            0,
+            chunk,
+            &image[chunk..2 * chunk]
+        ),
+        ReturnCode::Success,
+        "a resent part replaces the previous one"
+    );
+    let mut offset = 2 * chunk;
+    while offset + chunk < image.len() {
+        let rc = r.fw_part(
+            &mbox,
+            TransferAction::Continue,
+            0,
+            offset,
+            &image[offset..offset + chunk],
+        );
+        assert_eq!(rc, ReturnCode::Success, "part at {offset}");
+        offset += chunk;
+    }
+    assert_eq!(
+        r.fw_part(&mbox, TransferAction::End, 2, offset, &image[offset..]),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        r.fw_query("get fw 2"),
+        format!(
+            "ok len={} sha256={} rev=test%202.0 active=0 staged=0 ro=0",
+            image.len(),
+            sha256_hex(&image)
+        )
+    );
+    assert_eq!(r.fw_query("get fw").split(' ').nth(4), Some("transfer=0"));
+    let i = r.fw_info(&mbox);
+    assert_eq!((i.revision(2), i.active_slot), (Some("test 2.0"), 1));
+    // Online activation runs in the background (20 ms by default).
+    let irqs = r.irqs.count(MBOX_VECTOR);
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 2),
+        ReturnCode::Success
+    );
+    assert!(
+        r.irqs.count(MBOX_VECTOR) >= irqs + 2,
+        "doorbell and background completion"
+    );
+    assert_eq!(r.bus.with(|d, _| d.bg_state().1), OP_ACTIVATE_FW);
+    assert_eq!(r.fw_info(&mbox).active_slot, 2);
+    assert!(r.fw_query("get fw 2").ends_with("active=1 staged=0 ro=0"));
+    assert_eq!(r.bus.stat("fw-activations"), 1);
+    assert_eq!(r.bus.stat("fw-images"), 1);
+    // The slot 1 image is still there and can be written now that it is not active.
+    assert_eq!(
+        r.fw_transfer(&mbox, &fw_image("back 1.1", 300), 1),
+        ReturnCode::Success
+    );
+    assert_eq!(r.fw_info(&mbox).revision(1), Some("back 1.1"));
+}
+
+#[test]
+fn fw_full_transfer_and_activation_at_reset() {
+    let r = rig_with(Personality::Switch, |c| c.payload_log2 = 12);
+    let mbox = r.mbox();
+    let image = fw_image("full 3", 1000);
+    assert_eq!(
+        r.fw_part(&mbox, TransferAction::Full, 3, 0, &image),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 3),
+        ReturnCode::Success
+    );
+    let i = r.fw_info(&mbox);
+    assert_eq!((i.active_slot, i.staged_slot), (1, 3));
+    assert!(r.fw_query("get fw 3").ends_with("active=0 staged=1 ro=0"));
+    // Writing the staged slot unstages it; staging it again and resetting activates it.
+    assert_eq!(
+        r.fw_part(&mbox, TransferAction::Full, 3, 0, &image),
+        ReturnCode::Success
+    );
+    assert_eq!(r.fw_info(&mbox).staged_slot, 0);
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 3),
+        ReturnCode::Success
+    );
+    r.bus.with(|d, now| d.reset(now));
+    let mbox = r.mbox();
+    let i = r.fw_info(&mbox);
+    assert_eq!((i.active_slot, i.staged_slot), (3, 0));
+    assert_eq!(i.revision(3), Some("full 3"));
+    // A reset drops an open transfer.
+    let chunk = max_part(mbox.payload_size(), 0);
+    let big = fw_image("big", 3 * chunk);
+    assert_eq!(
+        r.fw_part(&mbox, TransferAction::Initiate, 0, 0, &big[..chunk]),
+        ReturnCode::Success
+    );
+    r.bus.with(|d, now| d.reset(now));
+    let mbox = r.mbox();
+    assert_eq!(
+        r.fw_part(
+            &mbox,
+            TransferAction::Continue,
+            0,
+            chunk,
+            &big[chunk..2 * chunk]
+        ),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    assert_eq!(r.bus.stat("fw-aborts"), 1);
+}
+
+#[test]
+fn fw_transfer_rules() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let chunk = max_part(mbox.payload_size(), 0);
+    let image = fw_image("rules", 4 * chunk);
+    let part =
+        |a, slot, off: usize, len: usize| r.fw_part(&mbox, a, slot, off, &image[off..off + len]);
+    use TransferAction::*;
+    // No transfer open.
+    assert_eq!(
+        part(Continue, 0, 0, chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    assert_eq!(part(End, 2, 0, 16), ReturnCode::FwTransferOutOfOrder);
+    // Initiate rules.
+    assert_eq!(part(Initiate, 0, 128, chunk), ReturnCode::InvalidInput);
+    assert_eq!(part(Initiate, 0, 0, 100), ReturnCode::InvalidInput);
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
+    assert_eq!(
+        part(Initiate, 0, 0, chunk),
+        ReturnCode::FwTransferInProgress
+    );
+    assert_eq!(part(Full, 2, 0, 64), ReturnCode::FwTransferInProgress);
+    // Continue rules: the next offset or a resend of the previous part.
+    assert_eq!(
+        part(Continue, 0, 2 * chunk, chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    assert_eq!(part(Continue, 0, chunk, 100), ReturnCode::InvalidInput);
+    assert_eq!(part(Continue, 0, chunk, chunk), ReturnCode::Success);
+    assert_eq!(
+        part(Continue, 0, 0, chunk),
+        ReturnCode::FwTransferOutOfOrder,
+        "two back"
+    );
+    assert_eq!(
+        part(Continue, 0, chunk, chunk),
+        ReturnCode::Success,
+        "resend"
+    );
+    // End rules: slots.
+    for bad in [0u8, 1, 4] {
+        assert_eq!(
+            part(End, bad, 2 * chunk, 50),
+            ReturnCode::InvalidSlot,
+            "slot {bad}"
+        );
+    }
+    r.bus.with(|d, _| d.fw.settings.ro_slot = 3);
+    assert_eq!(
+        part(End, 3, 2 * chunk, 50),
+        ReturnCode::InvalidSlot,
+        "read-only"
+    );
+    assert!(r.fw_query("get fw 3").ends_with("ro=1"));
+    // Still open after the refusals: activation waits for it.
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 2),
+        ReturnCode::FwTransferInProgress
+    );
+    assert_eq!(part(End, 2, 2 * chunk, 50), ReturnCode::Success);
+    assert_eq!(
+        r.fw_query("get fw 2").split(' ').nth(1),
+        Some(&*format!("len={}", 2 * chunk + 50))
+    );
+    // Abort with nothing open; Abort drops an open transfer.
+    assert_eq!(part(Abort, 0, 0, 0), ReturnCode::Success);
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
+    assert_eq!(part(Abort, 0, 0, 0), ReturnCode::Success);
+    assert_eq!(
+        part(Continue, 0, chunk, chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    // An image whose first 16 bytes are not a revision fails verification.
+    let mut bad = image[..200].to_vec();
+    bad[3] = 0x07;
+    assert_eq!(
+        r.fw_part(&mbox, Full, 2, 0, &bad),
+        ReturnCode::FwVerificationFailed
+    );
+    assert_eq!(
+        r.fw_part(&mbox, Full, 2, 0, &image[..15]),
+        ReturnCode::FwVerificationFailed
+    );
+    let mut pad = revision_field("ab").to_vec();
+    pad[5] = b'x';
+    assert_eq!(
+        r.fw_part(&mbox, Full, 2, 0, &pad),
+        ReturnCode::FwVerificationFailed
+    );
+    assert_eq!(r.bus.stat("fw-verify-failed"), 3);
+    // Malformed inputs.
+    let (resp, _) = r.run(&mbox, OP_TRANSFER_FW, &[0u8; 127]).unwrap();
+    assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
+    let mut b = [0u8; TRANSFER_HEADER_LEN];
+    b[0] = 5;
+    assert_eq!(
+        r.run(&mbox, OP_TRANSFER_FW, &b).unwrap().0.rc,
+        ReturnCode::InvalidInput
+    );
+    // Activation rules.
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 1),
+        ReturnCode::InvalidSlot,
+        "active"
+    );
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 3),
+        ReturnCode::InvalidSlot,
+        "empty"
+    );
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 0),
+        ReturnCode::InvalidSlot
+    );
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 4),
+        ReturnCode::InvalidSlot
+    );
+    assert_eq!(
+        r.run(&mbox, OP_ACTIVATE_FW, &[0]).unwrap().0.rc,
+        ReturnCode::InvalidPayloadLength
+    );
+    assert_eq!(
+        r.run(&mbox, OP_ACTIVATE_FW, &[2, 2]).unwrap().0.rc,
+        ReturnCode::InvalidInput
+    );
+    // Another background operation running: Busy.
+    let mut out = [0u8; 8];
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(OP_SLEEP, &1000u32.to_le_bytes()),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Busy);
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 2),
+        ReturnCode::Busy
+    );
+    assert!(r.bus.stat("fw-refused") >= 15);
+}
+
+#[test]
+fn fw_faults() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let chunk = max_part(mbox.payload_size(), 0);
+    let image = fw_image("faults", 2 * chunk + 10);
+    use TransferAction::*;
+    let part =
+        |a, slot, off: usize, len: usize| r.fw_part(&mbox, a, slot, off, &image[off..off + len]);
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::Busy), Mode::Once));
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Busy);
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::OutOfOrder), Mode::Once));
+    assert_eq!(
+        part(Continue, 0, chunk, chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    assert_eq!(
+        part(Continue, 0, chunk, chunk),
+        ReturnCode::Success,
+        "the part again"
+    );
+    // Armed before the End: Initiate and Continue do not use it up.
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::AuthFail), Mode::Once));
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "fw-auth-fail=once");
+    assert_eq!(
+        part(End, 2, 2 * chunk, 10),
+        ReturnCode::FwVerificationFailed
+    );
+    assert!(
+        r.fw_query("get fw 2").starts_with("ok len=0 "),
+        "slot unchanged"
+    );
+    assert!(
+        r.fw_query("get fw").contains("transfer=0"),
+        "transfer dropped"
+    );
+    assert_eq!(r.fw_transfer(&mbox, &image, 2), ReturnCode::Success);
+    // Activation faults: online in the background, on reset at once; nothing changes.
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::ActivateFail), Mode::Once));
+    let (resp, _) = r
+        .run(
+            &mbox,
+            OP_ACTIVATE_FW,
+            &Activate {
+                action: ActivateAction::Online,
+                slot: 2,
+            }
+            .encode(),
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::ActivationFailedRolledBack);
+    assert!(resp.background.is_some());
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::ColdReset), Mode::Once));
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 2),
+        ReturnCode::ColdResetRequired
+    );
+    r.bus.with(|d, _| {
+        d.fw.settings.activate_ms = 0;
+        d.arm(Fault::Fw(FwFault::ActivateFail), Mode::Always);
+    });
+    let (resp, _) = r
+        .run(
+            &mbox,
+            OP_ACTIVATE_FW,
+            &Activate {
+                action: ActivateAction::Online,
+                slot: 2,
+            }
+            .encode(),
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::ActivationFailedRolledBack);
+    assert!(resp.background.is_none(), "at once with fw-activate-ms 0");
+    let i = r.fw_info(&mbox);
+    assert_eq!((i.active_slot, i.staged_slot), (1, 0));
+    r.bus.with(|d, now| d.clear(now));
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 2),
+        ReturnCode::Success
+    );
+    assert_eq!(r.fw_info(&mbox).active_slot, 2);
+}
+
+#[test]
+fn fw_idle_transfer_is_dropped() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let chunk = max_part(mbox.payload_size(), 0);
+    let image = fw_image("idle", 3 * chunk);
+    use TransferAction::*;
+    let part = |a, off: usize| r.fw_part(&mbox, a, 0, off, &image[off..off + chunk]);
+    r.bus.with(|d, _| d.fw.settings.idle_ms = 100);
+    assert_eq!(part(Initiate, 0), ReturnCode::Success);
+    r.bus.advance(100 * MS);
+    assert_eq!(
+        part(Continue, chunk),
+        ReturnCode::Success,
+        "100 ms is not too long"
+    );
+    r.bus.advance(101 * MS);
+    assert!(r.fw_query("get fw").contains("transfer=0"));
+    assert_eq!(part(Continue, 2 * chunk), ReturnCode::FwTransferOutOfOrder);
+    assert_eq!(r.bus.stat("fw-idle-drops"), 1);
+    // 0: never.
+    r.bus.with(|d, _| d.fw.settings.idle_ms = 0);
+    assert_eq!(part(Initiate, 0), ReturnCode::Success);
+    r.bus.advance(3_600_000 * MS);
+    assert_eq!(part(Continue, chunk), ReturnCode::Success);
+}
+
+#[test]
+fn fw_running_part_is_aborted() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let chunk = max_part(mbox.payload_size(), 0);
+    let image = fw_image("abort", 3 * chunk);
+    use TransferAction::*;
+    assert_eq!(
+        r.fw_part(&mbox, Initiate, 0, 0, &image[..chunk]),
+        ReturnCode::Success
+    );
+    // A part that never completes: the engine gives up and asks for Request Abort.
+    r.bus.with(|d, _| d.arm(Fault::BgStuck(50), Mode::Once));
+    let mut b = vec![0u8; TRANSFER_HEADER_LEN + chunk];
+    let n = Transfer {
+        action: Continue,
+        slot: 0,
+        offset: (chunk / OFFSET_UNIT) as u32,
+        data: &image[chunk..2 * chunk],
+    }
+    .encode(&mut b)
+    .unwrap();
+    let err = r.run(&mbox, OP_TRANSFER_FW, &b[..n]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MboxError::Background {
+                opcode: OP_TRANSFER_FW,
+                percent: 50,
+                abort: AbortOutcome::Stopped(ReturnCode::Aborted),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The part was not stored; the transfer is still open and the part can be resent.
+    assert_eq!(
+        r.fw_query("get fw"),
+        format!("ok slots=3 active=1 staged=0 transfer=1 received={chunk} parts=1")
+    );
+    assert_eq!(
+        r.run(&mbox, OP_TRANSFER_FW, &b[..n]).unwrap().0.rc,
+        ReturnCode::Success
+    );
+    // Transfer FW Abort stops a running part and drops the transfer.
+    r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Once));
+    let mut out = [0u8; 8];
+    let mut b = vec![0u8; TRANSFER_HEADER_LEN + 64];
+    let n = Transfer {
+        action: End,
+        slot: 2,
+        offset: (2 * chunk / OFFSET_UNIT) as u32,
+        data: &image[2 * chunk..2 * chunk + 64],
+    }
+    .encode(&mut b)
+    .unwrap();
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(OP_TRANSFER_FW, &b[..n]),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    assert_eq!(r.fw_part(&mbox, Abort, 0, 0, &[]), ReturnCode::Success);
+    assert_eq!(
+        r.bus.with(|d, _| d.bg_state()),
+        (false, OP_TRANSFER_FW, 100, ReturnCode::Aborted.raw())
+    );
+    assert!(r.fw_query("get fw").contains("transfer=0"));
+    assert!(r.fw_query("get fw 2").starts_with("ok len=0 "));
+    assert_eq!(r.bus.stat("fw-aborts"), 2);
+}
+
+#[test]
+fn fw_cel_entries() {
+    let r = rig(Personality::Switch);
+    let cel = r.bus.with(|d, _| d.cel());
+    let cel = Cel::new(&cel);
+    assert!(cel.find(OP_GET_FW_INFO).unwrap().no_effects());
+    let t = cel.find(OP_TRANSFER_FW).unwrap().effect;
+    assert_eq!(
+        t,
+        effect::BACKGROUND_OP | effect::CONFIG_CHANGE_COLD_RESET | effect::BACKGROUND_ABORT
+    );
+    let a = cel.find(OP_ACTIVATE_FW).unwrap().effect;
+    assert_ne!(a & effect::CONFIG_CHANGE_IMMEDIATE, 0);
+    assert_ne!(a & effect::BACKGROUND_OP, 0);
 }
 
 // ---- register access rules ----

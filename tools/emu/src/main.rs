@@ -6,8 +6,8 @@
 //!
 //! ```text
 //! swcci-emu --socket PATH --personality switch|mmpt [--control PATH] [--vendor 0x1b36]
-//!           [--device 0x5c01] [--serial N] [--payload-log2 11] [--ready-ms 0] [--no-msix]
-//!           [--no-doorbell-irq] [--no-bg-irq] [-v]
+//!           [--device 0x5c01] [--serial N] [--payload-log2 11] [--ready-ms 0] [--fw-slots 3]
+//!           [--no-msix] [--no-doorbell-irq] [--no-bg-irq] [-v]
 //! ```
 //! QEMU: `-device '{"driver":"vfio-user-pci","socket":{"path":"PATH","type":"unix"}}'`, and for
 //! the control channel `-chardev socket,id=ctl0,path=CONTROL -device
@@ -19,11 +19,13 @@
 //! the device model behind one mutex. The program exits when QEMU disconnects.
 //!
 //! Modules: `config` (configuration space), `device` (BAR registers and commands, pure logic),
-//! `mmpt` (message transfers), `control` (control protocol), `irq` (interrupt delivery).
+//! `mmpt` (message transfers), `firmware` (firmware slots and update commands), `control`
+//! (control protocol), `irq` (interrupt delivery).
 
 mod config;
 mod control;
 mod device;
+mod firmware;
 mod irq;
 mod mmpt;
 
@@ -67,6 +69,8 @@ options:
                          0x5c02000000000001 mmpt)
   --payload-log2 N       mailbox payload size 2^N bytes, 8..=20 (default 11)
   --ready-ms MS          time from reset to mailbox READY (default 0)
+  --fw-slots N           firmware slots of the switch, 2..=4 (default 3; slot 1 active with the
+                         built-in image \"swcci-emu 1.0\")
   --no-msix              no MSI-X capability (the driver must poll)
   --no-doorbell-irq      do not advertise the doorbell interrupt
   --no-bg-irq            do not advertise the background completion interrupt
@@ -108,6 +112,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
     let mut serial = None;
     let mut payload_log2 = None;
     let mut ready_ms = None;
+    let mut fw_slots = None;
     let mut msix = true;
     let mut doorbell_irq = true;
     let mut bg_irq = true;
@@ -142,6 +147,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
                 payload_log2 = Some(u8::try_from(v).unwrap_or(u8::MAX));
             }
             "--ready-ms" => ready_ms = Some(parse_u64(&value("--ready-ms")?, "--ready-ms")?),
+            "--fw-slots" => {
+                let v = parse_u64(&value("--fw-slots")?, "--fw-slots")?;
+                fw_slots = Some(u8::try_from(v).unwrap_or(u8::MAX));
+            }
             "--no-msix" => msix = false,
             "--no-doorbell-irq" => doorbell_irq = false,
             "--no-bg-irq" => bg_irq = false,
@@ -176,11 +185,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
     if let Some(r) = ready_ms {
         dc.ready_ms = r;
     }
+    if let Some(n) = fw_slots {
+        dc.fw_slots = n;
+    }
     dc.msix = msix;
     dc.doorbell_irq = doorbell_irq;
     dc.bg_irq = bg_irq;
-    dc.validate()
-        .map_err(|e| anyhow::anyhow!("--payload-log2: {e}"))?;
+    dc.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     if control.as_ref() == Some(&socket) {
         bail!("--control and --socket must differ");
     }
