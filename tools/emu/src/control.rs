@@ -112,6 +112,13 @@
 //!   (default 30000; 0: never).
 //! - `set fw-activate-ms MS`: an online Activate FW completes in the background after MS ms
 //!   (default 20; 0: at once, return code 0).
+//! - `set bind-ms MS`: Bind vPPB (5201h) and Unbind vPPB (5202h) complete in the background
+//!   MS ms after their doorbell (default 20).
+//! - `set dead-port-ms MS`: a Tunnel Management Command (5300h) to the `--dead-port` completes
+//!   MS ms after its doorbell with return code Internal Error (04h) and no output, as a switch
+//!   that gives up waiting for the device does (default 1000); 0: it never completes (the
+//!   doorbell stays set: the driver times out; `clear` abandons it with 04h, a reset drops
+//!   it). The fabric's rules are at the top of `fabric.rs`.
 //!
 //! Queries (reply `ok VALUE` or `ok key=value ...`):
 //! - `get commands`: commands completed.
@@ -124,7 +131,11 @@
 //! - `get ready`: `1` when READY is set.
 //! - `get bg`: `running=0|1 opcode=0xOPCODE percent=N rc=0xRC` of the background operation.
 //! - `get settings`: `abort-supported=0|1 bg-rc=0xRC responder=echo|discard inline=0|1
-//!   fw-ro-slot=K fw-part-us=BASE,PER_KIB fw-idle-ms=MS fw-activate-ms=MS`.
+//!   fw-ro-slot=K fw-part-us=BASE,PER_KIB fw-idle-ms=MS fw-activate-ms=MS bind-ms=MS
+//!   dead-port-ms=MS`.
+//! - `get fabric`: `ok JSON`, the function as it stands now, on one line, in the schema of
+//!   `--describe-json` (README): after a bind or unbind it shows the new bindings and port
+//!   states; firmware slots with their lengths, hashes and revisions.
 //! - `get fw`: `slots=N active=K staged=K transfer=0|1 received=BYTES parts=N` (staged 0: none;
 //!   received and parts: of the open transfer).
 //! - `get fw SLOT`: `len=N sha256=HEX rev=REV active=0|1 staged=0|1 ro=0|1`: the device's view
@@ -133,7 +144,8 @@
 //!   `swcci-emu%201.0`). An empty slot: `len=0 sha256=none rev= ...`. A slot above the
 //!   device's count: `err`. Only the switch personality has firmware.
 //! - `get config`: `personality=... vendor=0x... device=0x... serial=0x... payload=N
-//!   msix=0|1 doorbell-irq=0|1 bg-irq=0|1 mbox-vector=1 mmpt-vector=2`.
+//!   msix=0|1 doorbell-irq=0|1 bg-irq=0|1 mbox-vector=1 mmpt-vector=2 fw-slots=N ports=N
+//!   vcs=N vppbs=N`.
 //! - `ping`: `ok pong`. `help`: `ok` and the command names.
 
 use crate::device::{Device, Fault, Mode, MBOX_VECTOR, MMPT_VECTOR, STAT_NAMES};
@@ -181,6 +193,10 @@ pub enum Setting {
     FwIdleMs(u64),
     /// Time of an online activation, ms.
     FwActivateMs(u64),
+    /// Time of Bind / Unbind vPPB, ms.
+    BindMs(u64),
+    /// Time until a tunnel to the dead port fails, ms (0: never completes).
+    DeadPortMs(u64),
 }
 
 /// A query.
@@ -210,6 +226,8 @@ pub enum Query {
     Config,
     /// Firmware state, or one slot.
     Fw(Option<u8>),
+    /// The function as JSON.
+    Fabric,
 }
 
 /// A parsed command line.
@@ -422,6 +440,10 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "fw-activate-ms" => {
                     Setting::FwActivateMs(bounded(v, "activation time in ms", MAX_DELAY_MS)?)
                 }
+                "bind-ms" => Setting::BindMs(bounded(v, "bind time in ms", MAX_DELAY_MS)?),
+                "dead-port-ms" => {
+                    Setting::DeadPortMs(bounded(v, "dead port time in ms", MAX_DELAY_MS)?)
+                }
                 n => return Err(format!("unknown setting '{n}'")),
             };
             no_more(&it.collect::<Vec<_>>())?;
@@ -457,6 +479,7 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "bg" => Query::Bg,
                 "settings" => Query::Settings,
                 "config" => Query::Config,
+                "fabric" => Query::Fabric,
                 "fw" => Query::Fw(match it.next() {
                     None => None,
                     t => Some(bounded(t, "slot", u64::from(MAX_SLOTS))?),
@@ -540,6 +563,8 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
                 }
                 Setting::FwIdleMs(ms) => dev.fw.settings.idle_ms = ms,
                 Setting::FwActivateMs(ms) => dev.fw.settings.activate_ms = ms,
+                Setting::BindMs(ms) => dev.fabric.settings.bind_ms = ms,
+                Setting::DeadPortMs(ms) => dev.fabric.settings.dead_port_ms = ms,
             }
             String::new()
         }
@@ -580,9 +605,10 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
             }
             Query::Settings => {
                 let fw = dev.fw.settings;
+                let fab = dev.fabric.settings;
                 format!(
                     "abort-supported={} bg-rc={:#06x} responder={} inline={} fw-ro-slot={} \
-fw-part-us={},{} fw-idle-ms={} fw-activate-ms={}",
+fw-part-us={},{} fw-idle-ms={} fw-activate-ms={} bind-ms={} dead-port-ms={}",
                     u8::from(dev.settings.abort_supported),
                     dev.settings.bg_rc,
                     dev.mmpt.responder.name(),
@@ -591,9 +617,12 @@ fw-part-us={},{} fw-idle-ms={} fw-activate-ms={}",
                     fw.part_base_us,
                     fw.part_per_kib_us,
                     fw.idle_ms,
-                    fw.activate_ms
+                    fw.activate_ms,
+                    fab.bind_ms,
+                    fab.dead_port_ms
                 )
             }
+            Query::Fabric => dev.describe().to_string(),
             Query::Fw(None) => {
                 let (open, received, parts) = match dev.fw.transfer() {
                     Some((n, p)) => (1, n, p),
@@ -625,7 +654,8 @@ fw-part-us={},{} fw-idle-ms={} fw-activate-ms={}",
                 let c = dev.config();
                 format!(
                     "personality={} vendor={:#06x} device={:#06x} serial={:#x} payload={} \
-msix={} doorbell-irq={} bg-irq={} mbox-vector={MBOX_VECTOR} mmpt-vector={MMPT_VECTOR}",
+msix={} doorbell-irq={} bg-irq={} mbox-vector={MBOX_VECTOR} mmpt-vector={MMPT_VECTOR} \
+fw-slots={} ports={} vcs={} vppbs={}",
                     c.personality.name(),
                     c.vendor,
                     c.device,
@@ -634,6 +664,10 @@ msix={} doorbell-irq={} bg-irq={} mbox-vector={MBOX_VECTOR} mmpt-vector={MMPT_VE
                     u8::from(c.msix),
                     u8::from(c.mbox_caps().doorbell_irq()),
                     u8::from(c.mbox_caps().background_irq()),
+                    c.fw_slots,
+                    c.fabric.ports,
+                    c.fabric.vcs,
+                    c.fabric.vppbs,
                 )
             }
         },
@@ -859,6 +893,12 @@ mod tests {
             Request::Set(Setting::FwActivateMs(0))
         );
         assert_eq!(p("get fw"), Request::Get(Query::Fw(None)));
+        assert_eq!(p("get fabric"), Request::Get(Query::Fabric));
+        assert_eq!(p("set bind-ms 7"), Request::Set(Setting::BindMs(7)));
+        assert_eq!(
+            p("set dead-port-ms 0"),
+            Request::Set(Setting::DeadPortMs(0))
+        );
         assert_eq!(p("get fw 2"), Request::Get(Query::Fw(Some(2))));
         assert_eq!(
             p("spurious-irq 3"),
@@ -958,6 +998,9 @@ mod tests {
             "set fw-idle-ms",
             "get fw 5",
             "get fw 1 2",
+            "get fabric now",
+            "set bind-ms",
+            "set dead-port-ms 3600001",
             "spurious-irq",
             "spurious-irq 0",
             "spurious-irq 1 16",
@@ -1037,18 +1080,27 @@ mod tests {
         assert_eq!(
             reply(&mut d, "get settings"),
             "ok abort-supported=0 bg-rc=0x0012 responder=discard inline=1 fw-ro-slot=0 \
-fw-part-us=500,100 fw-idle-ms=30000 fw-activate-ms=20"
+fw-part-us=500,100 fw-idle-ms=30000 fw-activate-ms=20 bind-ms=20 dead-port-ms=1000"
         );
         for l in [
             "set fw-ro-slot 3",
             "set fw-part-us 0 7",
             "set fw-idle-ms 0",
             "set fw-activate-ms 0",
+            "set bind-ms 5",
+            "set dead-port-ms 0",
         ] {
             assert_eq!(reply(&mut d, l), "ok", "{l}");
         }
-        assert!(reply(&mut d, "get settings")
-            .ends_with("fw-ro-slot=3 fw-part-us=0,7 fw-idle-ms=0 fw-activate-ms=0"));
+        assert!(reply(&mut d, "get settings").ends_with(
+            "fw-ro-slot=3 fw-part-us=0,7 fw-idle-ms=0 fw-activate-ms=0 bind-ms=5 \
+dead-port-ms=0"
+        ));
+        let fabric = reply(&mut d, "get fabric");
+        let v: serde_json::Value =
+            serde_json::from_str(fabric.strip_prefix("ok ").unwrap()).unwrap();
+        assert_eq!(v["ports"].as_array().unwrap().len(), 4);
+        assert_eq!(v["vcs"][0]["vppbs"][2]["port"], 3);
         assert_eq!(
             reply(&mut d, "set fw-ro-slot 4"),
             "err slot 4: the device has 3 slots"
@@ -1111,7 +1163,8 @@ fw-cold-reset=once"
         assert_eq!(
             reply(&mut d, "get config"),
             "ok personality=switch vendor=0x1b36 device=0x5c01 serial=0x5c01000000000001 \
-payload=2048 msix=1 doorbell-irq=1 bg-irq=1 mbox-vector=1 mmpt-vector=2"
+payload=2048 msix=1 doorbell-irq=1 bg-irq=1 mbox-vector=1 mmpt-vector=2 fw-slots=3 ports=4 \
+vcs=1 vppbs=3"
         );
         let stats = reply(&mut d, "get stats");
         assert!(stats.starts_with("ok commands=0 "));

@@ -31,6 +31,7 @@
 //! only through one 64-bit write; 32-bit writes to it are counted (`cmd-write32`) and ignored.
 //! A 64-bit write elsewhere acts as two 32-bit writes.
 
+use crate::fabric::{Fabric, FabricConfig, FabricOutcome};
 use crate::firmware::{Firmware, FwFault, FwOutcome};
 use crate::irq::{IrqSink, MSIX_VECTORS};
 use crate::mmpt::{Message, Mmpt};
@@ -47,7 +48,6 @@ use swcci_proto::payload::logs::{
     effect, encode_supported_logs, CelEntry, SupportedLog, CEL_ENTRY, CEL_UUID, GET_LOG_INPUT_LEN,
     SUPPORTED_LOGS_HEADER, SUPPORTED_LOG_ENTRY,
 };
-use swcci_proto::payload::switch::IDENTIFY_SWITCH_LEN;
 use swcci_proto::rc::ReturnCode;
 use swcci_proto::regs::{
     cxl_cap, mcap, CapArrayHeader, CapHeader, MboxBgStatus, MboxCaps, MboxCmd, MboxCtrl,
@@ -55,7 +55,6 @@ use swcci_proto::regs::{
     CAP_HEADER_OFFSET, CAP_HEADER_SIZE, MBOX_PAYLOAD, MBOX_PAYLOAD_MAX, MBOX_PAYLOAD_MIN,
     MMPT_REGS_SIZE,
 };
-use swcci_proto::wire::Writer;
 
 /// Offset of the CXL Device Status registers in BAR0.
 pub const DEVICE_STATUS_REGS: usize = 0x100;
@@ -86,7 +85,7 @@ pub const OP_TRANSFER_FW: u16 = 0x0201;
 /// Activate FW.
 pub const OP_ACTIVATE_FW: u16 = 0x0202;
 /// CXL opcodes the switch personality implements, in CEL order.
-pub const SWITCH_OPCODES: [u16; 11] = [
+pub const SWITCH_OPCODES: [u16; 16] = [
     opcode::IDENTIFY,
     opcode::BG_OP_STATUS,
     opcode::REQUEST_ABORT_BG,
@@ -96,6 +95,11 @@ pub const SWITCH_OPCODES: [u16; 11] = [
     opcode::GET_SUPPORTED_LOGS,
     opcode::GET_LOG,
     opcode::IDENTIFY_SWITCH,
+    opcode::GET_PHYS_PORT_STATE,
+    opcode::GET_VCS_INFO,
+    opcode::BIND_VPPB,
+    opcode::UNBIND_VPPB,
+    opcode::TUNNEL,
     OP_SLEEP,
     OP_ECHO,
 ];
@@ -153,6 +157,8 @@ pub struct DeviceConfig {
     pub ready_ms: u64,
     /// Firmware slots (switch only), 2..=4.
     pub fw_slots: u8,
+    /// Ports, VCSs and devices (switch only).
+    pub fabric: FabricConfig,
 }
 
 impl DeviceConfig {
@@ -173,11 +179,13 @@ impl DeviceConfig {
             bg_irq: true,
             ready_ms: 0,
             fw_slots: crate::firmware::DEFAULT_SLOTS,
+            fabric: FabricConfig::default(),
         }
     }
 
     /// Checks the values that have limits.
     pub fn validate(&self) -> Result<(), String> {
+        self.fabric.validate()?;
         if !crate::firmware::SLOTS.contains(&self.fw_slots) {
             return Err(format!(
                 "--fw-slots: {} firmware slots (2..=4)",
@@ -427,6 +435,8 @@ enum BgKind {
     Sleep,
     /// A firmware command: the firmware model says how it ends.
     Firmware,
+    /// Bind or Unbind vPPB: the fabric model says how it ends.
+    Fabric,
 }
 
 /// The running background operation.
@@ -540,6 +550,8 @@ pub const STAT_NAMES: &[&str] = &[
     "fw-idle-drops",
     "fw-verify-failed",
     "fw-activations",
+    "tunnels",
+    "dead-tunnels",
 ];
 
 /// Counters, by the names of [`STAT_NAMES`].
@@ -652,6 +664,8 @@ pub struct Device {
     pub mmpt: Mmpt,
     /// The firmware slots and transfer (switch).
     pub fw: Firmware,
+    /// Ports, VCSs and devices (switch).
+    pub fabric: Fabric,
     msix_table: Vec<u8>,
     /// Settings of the control channel.
     pub settings: Settings,
@@ -708,6 +722,7 @@ impl Device {
             mmpt_ctrl: MmptCtrl::default(),
             mmpt: Mmpt::new(),
             fw: Firmware::new(cfg.fw_slots),
+            fabric: Fabric::new(cfg.fabric.clone(), cfg.serial),
             msix_table: vec![0; MSIX_VECTORS * 16],
             settings: Settings::default(),
             faults: Faults::default(),
@@ -732,6 +747,42 @@ impl Device {
     /// Payload size in bytes.
     pub fn payload_size(&self) -> usize {
         self.payload_size
+    }
+
+    /// What the function is and holds, as JSON (the schema is in the README): identity,
+    /// payload size, and for the switch its firmware slots, ports, devices and VCSs as they
+    /// stand now.
+    pub fn describe(&self) -> serde_json::Value {
+        let c = &self.cfg;
+        let mut v = serde_json::json!({
+            "personality": c.personality.name(),
+            "vendor": c.vendor,
+            "device": c.device,
+            "serial": c.serial,
+            "payload_size": self.payload_size,
+        });
+        if c.personality == Personality::Switch {
+            let fw: Vec<serde_json::Value> = (1..=self.fw.slots())
+                .filter_map(|k| self.fw.slot(k))
+                .zip(1u8..)
+                .map(|(s, k)| {
+                    serde_json::json!({
+                        "slot": k,
+                        "len": s.len,
+                        "sha256": s.sha256,
+                        "revision": s.rev,
+                        "active": s.active,
+                        "staged": s.staged,
+                        "read_only": s.read_only,
+                    })
+                })
+                .collect();
+            let fabric = self.fabric.describe();
+            v["firmware"] = serde_json::json!({ "slots": fw });
+            v["ports"] = fabric["ports"].clone();
+            v["vcs"] = fabric["vcs"].clone();
+        }
+        v
     }
 
     fn event(&mut self, msg: String) {
@@ -767,6 +818,9 @@ impl Device {
     pub fn reset(&mut self, now: Duration) {
         self.reset_state(now);
         self.fw.reset();
+        if self.fabric.running() {
+            self.fabric.abort_running();
+        }
         self.drain_fw_events();
         self.stats.inc("resets");
         let note = if self.faults.ready_never.is_some() {
@@ -810,6 +864,7 @@ impl Device {
                 let rc = match op.kind {
                     BgKind::Sleep => self.settings.bg_rc,
                     BgKind::Firmware => self.fw.finish(now).raw(),
+                    BgKind::Fabric => self.fabric.finish().raw(),
                 };
                 self.finish_bg(rc, "completed");
             }
@@ -1237,6 +1292,24 @@ impl Device {
         if faults != CmdFaults::default() {
             self.stats.inc("faults-applied");
         }
+        if self.dead_tunnel() {
+            let ms = self.fabric.settings.dead_port_ms;
+            self.stats.inc("dead-tunnels");
+            self.event(if ms == 0 {
+                "tunnel to the dead port: never completes".to_string()
+            } else {
+                format!("tunnel to the dead port: fails with 0004h in {ms} ms")
+            });
+            self.pending = Some(Pending {
+                due: (ms > 0).then(|| now.saturating_add(Duration::from_millis(ms))),
+                cmd: self.cmd,
+                faults: CmdFaults {
+                    rc: Some(ReturnCode::InternalError.raw()),
+                    ..faults
+                },
+            });
+            return;
+        }
         let p = Pending {
             due: None,
             cmd: self.cmd,
@@ -1335,6 +1408,20 @@ impl Device {
             how.fault_name("at-part"),
             mode.name()
         ));
+    }
+
+    /// Whether the command in the registers is a Tunnel Management Command to the dead port.
+    fn dead_tunnel(&self) -> bool {
+        let cmd = self.cmd;
+        let len = cmd.payload_len() as usize;
+        self.cfg.personality == Personality::Switch
+            && cmd.opcode_vendor() == 0
+            && cmd.opcode() == opcode::TUNNEL
+            && len <= self.payload_size
+            && self
+                .payload
+                .get(..len)
+                .is_some_and(|b| self.fabric.is_dead_tunnel(b))
     }
 
     /// Runs a command and completes it: registers, doorbell, interrupts.
@@ -1475,7 +1562,34 @@ impl Device {
             OP_ACTIVATE_FW => {
                 self.fw_exec(now, |fw, env| fw.activate_cmd(input, env.bg_busy, env.take))
             }
-            opcode::IDENTIFY_SWITCH => no_input(self, Self::identify_switch),
+            opcode::IDENTIFY_SWITCH if !input.is_empty() => {
+                Exec::rc(ReturnCode::InvalidPayloadLength)
+            }
+            opcode::IDENTIFY_SWITCH => {
+                let o = self.fabric.identify_switch();
+                self.fabric_exec(o)
+            }
+            opcode::GET_PHYS_PORT_STATE => {
+                let o = self.fabric.port_state(input, self.payload_size);
+                self.fabric_exec(o)
+            }
+            opcode::GET_VCS_INFO => {
+                let o = self.fabric.vcs_info(input, self.payload_size);
+                self.fabric_exec(o)
+            }
+            opcode::BIND_VPPB => {
+                let o = self.fabric.bind(input, self.bg_op.is_some());
+                self.fabric_exec(o)
+            }
+            opcode::UNBIND_VPPB => {
+                let o = self.fabric.unbind(input, self.bg_op.is_some());
+                self.fabric_exec(o)
+            }
+            opcode::TUNNEL => {
+                self.stats.inc("tunnels");
+                let o = self.fabric.tunnel(input, self.payload_size);
+                self.fabric_exec(o)
+            }
             OP_SLEEP => {
                 let Ok(ms) = <[u8; 4]>::try_from(input) else {
                     return Exec::rc(ReturnCode::InvalidPayloadLength);
@@ -1526,10 +1640,12 @@ impl Device {
             return Exec::rc(ReturnCode::AbortNotSupported);
         }
         if let Some(op) = self.bg_op {
-            if op.kind == BgKind::Firmware {
-                self.fw.abort_running();
-                self.drain_fw_events();
+            match op.kind {
+                BgKind::Firmware => self.fw.abort_running(),
+                BgKind::Fabric => self.fabric.abort_running(),
+                BgKind::Sleep => {}
             }
+            self.drain_fw_events();
             self.finish_bg(ReturnCode::Aborted.raw(), "aborted");
             self.stats.inc("bg-aborted");
         }
@@ -1581,9 +1697,28 @@ impl Device {
         }
     }
 
-    /// Logs the firmware model's events and copies its counters.
+    fn fabric_exec(&mut self, o: FabricOutcome) -> Exec {
+        self.drain_fw_events();
+        match o {
+            FabricOutcome::Done(rc, out) => Exec {
+                rc: rc.raw(),
+                out,
+                ..Exec::default()
+            },
+            FabricOutcome::Background(d) => Exec {
+                rc: ReturnCode::BackgroundStarted.raw(),
+                bg: Some((BgKind::Fabric, d)),
+                ..Exec::default()
+            },
+        }
+    }
+
+    /// Logs the firmware and fabric models' events and copies their counters.
     fn drain_fw_events(&mut self) {
         for e in self.fw.take_events() {
+            self.event(e);
+        }
+        for e in self.fabric.take_events() {
             self.event(e);
         }
         let s = self.fw.stats;
@@ -1621,6 +1756,9 @@ impl Device {
                         | effect::CONFIG_CHANGE_IMMEDIATE
                         | effect::CONFIG_CHANGE_COLD_RESET
                         | abort
+                }
+                opcode::BIND_VPPB | opcode::UNBIND_VPPB => {
+                    effect::BACKGROUND_OP | effect::CONFIG_CHANGE_IMMEDIATE | abort
                 }
                 OP_ECHO => effect::CONFIG_CHANGE_IMMEDIATE,
                 _ => 0,
@@ -1677,29 +1815,6 @@ impl Device {
             length = length.min(n);
         }
         Exec::out(cel.get(offset..offset + length).unwrap_or(&[]).to_vec())
-    }
-
-    fn identify_switch(&mut self) -> Exec {
-        let mut b = vec![0u8; IDENTIFY_SWITCH_LEN];
-        let mut ports = [0u8; 32];
-        ports[0] = 0x0f;
-        let mut vcs = [0u8; 32];
-        vcs[0] = 0x01;
-        let mut w = Writer::new(&mut b);
-        let r = w
-            .u8(0) // ingress port
-            .and_then(|()| w.u8(0))
-            .and_then(|()| w.u8(4)) // physical ports
-            .and_then(|()| w.u8(1)) // VCSs
-            .and_then(|()| w.bytes(&ports))
-            .and_then(|()| w.bytes(&vcs))
-            .and_then(|()| w.u16(3)) // total vPPBs
-            .and_then(|()| w.u16(3)) // bound vPPBs
-            .and_then(|()| w.u8(4)); // HDM decoders per USP
-        match r {
-            Ok(()) => Exec::out(b),
-            Err(_) => Exec::rc(ReturnCode::InternalError),
-        }
     }
 
     // ---- background operations ----

@@ -5,6 +5,10 @@
 
 use super::*;
 use crate::config::ConfigSpace;
+use crate::fabric::{
+    device_serial, ld_serial, FabricConfig, MLD_DEVICE_ID, OP_GET_LD_ALLOCATIONS, OP_GET_LD_INFO,
+    TYPE3_DEVICE_ID,
+};
 use crate::firmware::FwFault;
 use crate::irq::FakeIrqs;
 use std::cell::{Cell, RefCell};
@@ -20,8 +24,14 @@ use swcci_proto::payload::firmware::{
     OFFSET_UNIT, REVISION_LEN, TRANSFER_HEADER_LEN,
 };
 use swcci_proto::payload::identify::{ComponentType, Identify};
+use swcci_proto::payload::ld::{ld_allocations_request, Granularity, LdAllocations, LdInfo};
 use swcci_proto::payload::logs::{get_log_input, Cel, SupportedLogs};
-use swcci_proto::payload::switch::IdentifySwitch;
+use swcci_proto::payload::switch::{
+    bind_vppb_request, link_speed_decigt, port_state_request, unbind_vppb_request,
+    vcs_info_request, BindingStatus, ConnectedMode, ConnectedType, IdentifySwitch, Ltssm,
+    PortConfigState, PortInfo, PortStates, UnbindOption, VcsInfos, VcsState, VppbInfo, LD_NONE,
+};
+use swcci_proto::payload::tunnel::{encode_request, Category, TunnelResponse};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -1749,6 +1759,533 @@ fn fw_cel_entries() {
     let a = cel.find(OP_ACTIVATE_FW).unwrap().effect;
     assert_ne!(a & effect::CONFIG_CHANGE_IMMEDIATE, 0);
     assert_ne!(a & effect::BACKGROUND_OP, 0);
+}
+
+// ---- fabric ----
+
+impl Rig {
+    fn port_states(&self, mbox: &Mailbox, ports: &[u8]) -> Result<Vec<PortInfo>, ReturnCode> {
+        let mut req = [0u8; 64];
+        let n = port_state_request(&mut req, ports).unwrap();
+        let (resp, out) = self
+            .run(mbox, opcode::GET_PHYS_PORT_STATE, &req[..n])
+            .unwrap();
+        if !resp.rc.is_success() {
+            return Err(resp.rc);
+        }
+        Ok(PortStates::decode(&out).unwrap().iter().collect())
+    }
+
+    fn port(&self, mbox: &Mailbox, port: u8) -> PortInfo {
+        self.port_states(mbox, &[port]).unwrap()[0]
+    }
+
+    /// VCS `vcs`'s vPPBs as (status, port, ld).
+    fn vppbs(&self, mbox: &Mailbox, vcs: u8) -> Result<Vec<VppbInfo>, ReturnCode> {
+        let mut req = [0u8; 8];
+        let n = vcs_info_request(&mut req, 0, 255, &[vcs]).unwrap();
+        let (resp, out) = self.run(mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
+        if !resp.rc.is_success() {
+            return Err(resp.rc);
+        }
+        let infos = VcsInfos::decode(&out, 0, 255).unwrap();
+        let v = infos.iter().next().unwrap();
+        assert_eq!((v.vcs_id, v.state, v.usp_id), (vcs, VcsState::Enabled, vcs));
+        Ok(v.vppbs().map(|(_, i)| i).collect())
+    }
+
+    fn identify_switch(&self, mbox: &Mailbox) -> IdentifySwitch {
+        let (_, out) = self.run(mbox, opcode::IDENTIFY_SWITCH, &[]).unwrap();
+        IdentifySwitch::decode(&out).unwrap()
+    }
+
+    fn bind(&self, mbox: &Mailbox, vcs: u8, vppb: u8, port: u8, ld: u16) -> ReturnCode {
+        let req = bind_vppb_request(vcs, vppb, port, ld);
+        self.run(mbox, opcode::BIND_VPPB, &req).unwrap().0.rc
+    }
+
+    fn unbind(&self, mbox: &Mailbox, vcs: u8, vppb: u8) -> ReturnCode {
+        let req = unbind_vppb_request(vcs, vppb, UnbindOption::WaitLinkDown);
+        self.run(mbox, opcode::UNBIND_VPPB, &req).unwrap().0.rc
+    }
+
+    /// A tunnelled command: the outer return code, and the inner one with its payload.
+    fn tunnel(
+        &self,
+        mbox: &Mailbox,
+        port: u8,
+        op: u16,
+        payload: &[u8],
+    ) -> (ReturnCode, Option<(ReturnCode, Vec<u8>)>) {
+        let mut req = vec![0u8; 16 + payload.len()];
+        let n = encode_request(&mut req, port, 0, 9, op, payload).unwrap();
+        let (resp, out) = self.run(mbox, opcode::TUNNEL, &req[..n]).unwrap();
+        if !resp.rc.is_success() {
+            return (resp.rc, None);
+        }
+        let t = TunnelResponse::decode(&out).unwrap();
+        assert_eq!((t.header.category, t.header.tag), (Category::Response, 9));
+        assert_eq!(t.header.opcode, op);
+        (resp.rc, Some((t.header.rc, t.payload.to_vec())))
+    }
+
+    /// Identify through a tunnel (inner success asserted).
+    fn tunnel_identify(&self, mbox: &Mailbox, port: u8) -> Identify {
+        let (rc, inner) = self.tunnel(mbox, port, opcode::IDENTIFY, &[]);
+        assert!(rc.is_success());
+        let (rc, out) = inner.unwrap();
+        assert!(rc.is_success(), "{rc}");
+        Identify::decode(&out).unwrap()
+    }
+}
+
+fn vppb(status: BindingStatus, port: u8, ld: u8) -> VppbInfo {
+    VppbInfo { status, port, ld }
+}
+
+#[test]
+fn fabric_default_topology() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let sw = r.identify_switch(&mbox);
+    assert_eq!((sw.num_physical_ports, sw.num_vcs), (4, 1));
+    assert_eq!((sw.total_vppbs, sw.bound_vppbs), (3, 3));
+    assert_eq!(sw.active_vcs_ids().collect::<Vec<_>>(), [0]);
+    let ports = r.port_states(&mbox, &[3, 0, 1, 2]).unwrap();
+    assert_eq!(
+        ports.iter().map(|p| p.port_id).collect::<Vec<_>>(),
+        [3, 0, 1, 2]
+    );
+    let usp = ports[1];
+    assert_eq!(usp.config_state, PortConfigState::Upstream);
+    assert_eq!((usp.negotiated_link_width, usp.current_link_speed), (16, 5));
+    for p in [ports[0], ports[2], ports[3]] {
+        assert_eq!(p.config_state, PortConfigState::Downstream, "{p:?}");
+        assert_eq!(p.connected_type, ConnectedType::Type3Sld);
+        assert_eq!(p.connected_mode, ConnectedMode::Flit256);
+        assert_eq!((p.negotiated_link_width, p.ltssm), (8, Ltssm::L0));
+        assert_eq!(link_speed_decigt(p.current_link_speed), Some(320));
+    }
+    assert_eq!(r.port_states(&mbox, &[4]), Err(ReturnCode::InvalidInput));
+    assert_eq!(
+        r.port_states(&mbox, &[1, 200]),
+        Err(ReturnCode::InvalidInput)
+    );
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap(),
+        [
+            vppb(BindingStatus::BoundPort, 1, 0),
+            vppb(BindingStatus::BoundPort, 2, 0),
+            vppb(BindingStatus::BoundPort, 3, 0),
+        ]
+    );
+    assert_eq!(r.vppbs(&mbox, 1), Err(ReturnCode::InvalidInput));
+    // The start vPPB and the limit page the list.
+    let mut req = [0u8; 8];
+    let n = vcs_info_request(&mut req, 1, 1, &[0]).unwrap();
+    let (_, out) = r.run(&mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
+    let infos = VcsInfos::decode(&out, 1, 1).unwrap();
+    let v: Vec<_> = infos.iter().next().unwrap().vppbs().collect();
+    assert_eq!(v, [(1, vppb(BindingStatus::BoundPort, 2, 0))]);
+    // Devices behind the ports answer Identify with their own serials.
+    let serial = r.bus.with(|d, _| d.config().serial);
+    for port in 1..=3 {
+        let id = r.tunnel_identify(&mbox, port);
+        assert_eq!(id.component_type, ComponentType::Type3);
+        assert_eq!((id.vendor_id, id.device_id), (0x1b36, TYPE3_DEVICE_ID));
+        assert_eq!(id.serial, device_serial(serial, port));
+    }
+    assert_ne!(device_serial(serial, 1), device_serial(serial, 2));
+}
+
+#[test]
+fn fabric_bind_and_unbind_change_the_view() {
+    let r = rig_with(Personality::Switch, |c| {
+        c.fabric.ports = 6;
+        c.fabric.empty_ports = vec![5];
+    });
+    let mut mbox = r.mbox();
+    mbox.set_interrupts(&r.bus, true, true).unwrap();
+    // vPPBs 0-2 on ports 1-3; port 4 has a device but no vPPB; port 5 nothing.
+    assert_eq!(r.port(&mbox, 4).config_state, PortConfigState::Disabled);
+    assert_eq!(r.port(&mbox, 4).connected_type, ConnectedType::Type3Sld);
+    let empty = r.port(&mbox, 5);
+    assert_eq!(
+        (
+            empty.connected_type,
+            empty.negotiated_link_width,
+            empty.ltssm
+        ),
+        (ConnectedType::None, 0, Ltssm::Detect)
+    );
+    // Unbind vPPB 2 (port 3), watching it in progress.
+    let req = unbind_vppb_request(0, 2, UnbindOption::ManagedHotRemove);
+    let mut out = [0u8; 8];
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(opcode::UNBIND_VPPB, &req),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[2].status,
+        BindingStatus::InProgress
+    );
+    assert_eq!(
+        r.port(&mbox, 3).config_state,
+        PortConfigState::UnbindInProgress
+    );
+    // Another bind or unbind meanwhile: Busy.
+    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::Busy);
+    let done = mbox
+        .wait_background(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            opcode::UNBIND_VPPB,
+            1_000_000,
+            || None,
+        )
+        .unwrap();
+    assert_eq!(done.rc, ReturnCode::Success);
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[2],
+        vppb(BindingStatus::Unbound, 0, 0)
+    );
+    assert_eq!(r.port(&mbox, 3).config_state, PortConfigState::Disabled);
+    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 2);
+    // Bind it to port 4.
+    assert_eq!(r.bind(&mbox, 0, 2, 4, LD_NONE), ReturnCode::Success);
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[2],
+        vppb(BindingStatus::BoundPort, 4, 0)
+    );
+    assert_eq!(r.port(&mbox, 4).config_state, PortConfigState::Downstream);
+    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 3);
+    let json = r.bus.with(|d, _| d.describe());
+    assert_eq!(json["vcs"][0]["vppbs"][2]["port"], 4);
+    assert_eq!(json["ports"][4]["state"], "DSP");
+    assert_eq!(json["ports"][3]["state"], "disabled");
+    // The spec's errors: all Invalid Input.
+    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::Success);
+    for (vcs, vp, port, ld, why) in [
+        (0, 0, 3, LD_NONE, "vPPB already bound"),
+        (0, 1, 5, LD_NONE, "no device behind the port"),
+        (0, 1, 4, LD_NONE, "port bound to another vPPB"),
+        (0, 1, 0, LD_NONE, "upstream port"),
+        (0, 1, 6, LD_NONE, "no such port"),
+        (0, 1, 3, 0, "an LD of a single-logical device"),
+        (1, 0, 3, LD_NONE, "no such VCS"),
+        (0, 3, 3, LD_NONE, "no such vPPB"),
+    ] {
+        assert_eq!(
+            r.bind(&mbox, vcs, vp, port, ld),
+            ReturnCode::InvalidInput,
+            "{why}"
+        );
+    }
+    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::InvalidInput, "not bound");
+    assert_eq!(
+        r.unbind(&mbox, 0, 9),
+        ReturnCode::InvalidInput,
+        "no such vPPB"
+    );
+    assert_eq!(
+        r.run(&mbox, opcode::UNBIND_VPPB, &[0, 0, 7]).unwrap().0.rc,
+        ReturnCode::InvalidInput,
+        "undefined option"
+    );
+    assert_eq!(
+        r.run(&mbox, opcode::BIND_VPPB, &[0, 1]).unwrap().0.rc,
+        ReturnCode::InvalidPayloadLength
+    );
+    // Request Abort and a reset put a vPPB back.
+    r.bus.with(|d, _| d.arm(Fault::BgStuck(10), Mode::Once));
+    let err = r
+        .run(
+            &mbox,
+            opcode::BIND_VPPB,
+            &bind_vppb_request(0, 1, 3, LD_NONE),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MboxError::Background {
+                abort: AbortOutcome::Stopped(ReturnCode::Aborted),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(r.vppbs(&mbox, 0).unwrap()[1].status, BindingStatus::Unbound);
+    r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Once));
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(
+                opcode::UNBIND_VPPB,
+                &unbind_vppb_request(0, 0, UnbindOption::WaitLinkDown),
+            ),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    r.bus.with(|d, now| d.reset(now));
+    let mbox = r.mbox();
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[0],
+        vppb(BindingStatus::BoundPort, 1, 0)
+    );
+    assert_eq!(r.port(&mbox, 1).config_state, PortConfigState::Downstream);
+}
+
+#[test]
+fn fabric_several_vcs() {
+    let r = rig_with(Personality::Switch, |c| {
+        c.fabric.ports = 7;
+        c.fabric.vcs = 2;
+        c.fabric.vppbs = 3;
+    });
+    let mbox = r.mbox();
+    let sw = r.identify_switch(&mbox);
+    assert_eq!((sw.num_vcs, sw.total_vppbs, sw.bound_vppbs), (2, 6, 5));
+    assert_eq!(sw.active_port_ids().count(), 7);
+    assert_eq!(r.port(&mbox, 1).config_state, PortConfigState::Upstream);
+    assert_eq!(r.port(&mbox, 2).config_state, PortConfigState::Downstream);
+    assert_eq!(
+        r.vppbs(&mbox, 1).unwrap(),
+        [
+            vppb(BindingStatus::BoundPort, 5, 0),
+            vppb(BindingStatus::BoundPort, 6, 0),
+            vppb(BindingStatus::Unbound, 0, 0),
+        ]
+    );
+    // Both VCSs in one request.
+    let mut req = [0u8; 8];
+    let n = vcs_info_request(&mut req, 0, 8, &[1, 0]).unwrap();
+    let (_, out) = r.run(&mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
+    let infos = VcsInfos::decode(&out, 0, 8).unwrap();
+    assert_eq!(infos.iter().map(|v| v.vcs_id).collect::<Vec<_>>(), [1, 0]);
+    assert_eq!(
+        r.tunnel(&mbox, 1, opcode::IDENTIFY, &[]).0,
+        ReturnCode::InvalidInput,
+        "a USP"
+    );
+}
+
+#[test]
+fn fabric_tunnel_errors() {
+    let r = rig_with(Personality::Switch, |c| c.fabric.empty_ports = vec![2]);
+    let mbox = r.mbox();
+    for port in [0u8, 2, 4, 200] {
+        assert_eq!(
+            r.tunnel(&mbox, port, opcode::IDENTIFY, &[]).0,
+            ReturnCode::InvalidInput
+        );
+    }
+    // The device's own return codes come back inside a successful tunnel.
+    let (rc, inner) = r.tunnel(&mbox, 1, OP_GET_LD_INFO, &[]);
+    assert!(rc.is_success());
+    assert_eq!(inner.unwrap().0, ReturnCode::Unsupported);
+    let (_, inner) = r.tunnel(&mbox, 1, opcode::IDENTIFY, &[1]);
+    assert_eq!(inner.unwrap().0, ReturnCode::InvalidPayloadLength);
+    // Malformed: short, a size beyond the input, a response category, a target type.
+    for bad in [
+        vec![1u8, 0],
+        vec![1, 0, 40, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        vec![1, 0, 12, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        vec![1, 1, 12, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+    ] {
+        assert_eq!(
+            r.run(&mbox, opcode::TUNNEL, &bad).unwrap().0.rc,
+            ReturnCode::InvalidInput,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(r.bus.stat("tunnels"), 10);
+}
+
+#[test]
+fn fabric_mld_and_its_lds() {
+    let r = rig_with(Personality::Switch, |c| {
+        c.fabric.ports = 5;
+        c.fabric.mld_port = Some(2);
+        c.fabric.lds = 3;
+    });
+    let mbox = r.mbox();
+    let serial = r.bus.with(|d, _| d.config().serial);
+    let p = r.port(&mbox, 2);
+    assert_eq!(
+        (p.connected_type, p.supported_ld_count),
+        (ConnectedType::Type3Mld, 3)
+    );
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap(),
+        [
+            vppb(BindingStatus::BoundPort, 1, 0),
+            vppb(BindingStatus::BoundLd, 2, 0),
+            vppb(BindingStatus::BoundPort, 3, 0),
+        ]
+    );
+    let id = r.tunnel_identify(&mbox, 2);
+    assert_eq!(
+        (id.device_id, id.serial),
+        (MLD_DEVICE_ID, device_serial(serial, 2))
+    );
+    // Get LD Info and Get LD Allocations through the tunnel.
+    let (_, inner) = r.tunnel(&mbox, 2, OP_GET_LD_INFO, &[]);
+    let (rc, out) = inner.unwrap();
+    assert!(rc.is_success());
+    let info = LdInfo::decode(&out).unwrap();
+    assert_eq!((info.ld_count, info.memory_size), (3, 3 << 30));
+    let (_, inner) = r.tunnel(
+        &mbox,
+        2,
+        OP_GET_LD_ALLOCATIONS,
+        &ld_allocations_request(1, 8),
+    );
+    let (rc, out) = inner.unwrap();
+    assert!(rc.is_success());
+    let a = LdAllocations::decode(&out).unwrap();
+    assert_eq!(
+        (a.number_of_lds, a.granularity, a.start_ld, a.len()),
+        (3, Granularity::Mib256, 1, 2)
+    );
+    let total: u64 = a.iter().map(|(_, x)| x.range1 + x.range2).sum();
+    assert_eq!(total * a.granularity.bytes().unwrap(), 2 << 30);
+    let (_, inner) = r.tunnel(
+        &mbox,
+        2,
+        OP_GET_LD_ALLOCATIONS,
+        &ld_allocations_request(3, 8),
+    );
+    assert_eq!(inner.unwrap().0, ReturnCode::InvalidInput);
+    // A tunnel inside the tunnel reaches LD k.
+    for ld in 0..3u8 {
+        let mut inner_req = [0u8; 32];
+        let n = encode_request(&mut inner_req, ld, 0, 4, opcode::IDENTIFY, &[]).unwrap();
+        let (rc, inner) = r.tunnel(&mbox, 2, opcode::TUNNEL, &inner_req[..n]);
+        assert!(rc.is_success());
+        let (rc, out) = inner.unwrap();
+        assert!(rc.is_success());
+        let t = TunnelResponse::decode(&out).unwrap();
+        assert_eq!((t.header.tag, t.header.rc), (4, ReturnCode::Success));
+        assert_eq!(
+            Identify::decode(t.payload).unwrap().serial,
+            ld_serial(serial, 2, ld)
+        );
+    }
+    let mut inner_req = [0u8; 32];
+    let n = encode_request(&mut inner_req, 3, 0, 4, opcode::IDENTIFY, &[]).unwrap();
+    let (_, inner) = r.tunnel(&mbox, 2, opcode::TUNNEL, &inner_req[..n]);
+    assert_eq!(inner.unwrap().0, ReturnCode::InvalidInput, "no LD 3");
+    // A single-logical device has no LDs to tunnel to.
+    let (_, inner) = r.tunnel(&mbox, 1, opcode::TUNNEL, &inner_req[..n]);
+    assert_eq!(inner.unwrap().0, ReturnCode::Unsupported);
+    // Binding LDs: a free one to a free vPPB works; the bound one, or the whole port, does not.
+    r.bus.with(|d, now| {
+        crate::control::handle_line(d, now, "set bind-ms 0");
+    });
+    assert_eq!(r.unbind(&mbox, 0, 2), ReturnCode::Success);
+    assert_eq!(
+        r.bind(&mbox, 0, 2, 2, 0),
+        ReturnCode::InvalidInput,
+        "LD 0 is bound"
+    );
+    assert_eq!(
+        r.bind(&mbox, 0, 2, 2, LD_NONE),
+        ReturnCode::InvalidInput,
+        "an MLD needs an LD"
+    );
+    assert_eq!(
+        r.bind(&mbox, 0, 2, 2, 3),
+        ReturnCode::InvalidInput,
+        "no LD 3"
+    );
+    assert_eq!(r.bind(&mbox, 0, 2, 2, 2), ReturnCode::Success);
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[2],
+        vppb(BindingStatus::BoundLd, 2, 2)
+    );
+    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 3);
+    let json = r.bus.with(|d, _| d.describe());
+    assert_eq!(json["ports"][2]["device"]["kind"], "mld");
+    assert_eq!(
+        json["ports"][2]["device"]["lds"][2]["serial"],
+        ld_serial(serial, 2, 2)
+    );
+    assert_eq!(json["vcs"][0]["vppbs"][2]["ld"], 2);
+}
+
+#[test]
+fn fabric_dead_port() {
+    let r = rig_with(Personality::Switch, |c| c.fabric.dead_port = Some(3));
+    let mbox = r.mbox();
+    assert_eq!(r.port(&mbox, 3).connected_type, ConnectedType::Type3Sld);
+    // The switch gives up after dead-port-ms (1000 by default): Internal Error, no output.
+    let t0 = r.bus.now.get();
+    let (rc, inner) = r.tunnel(&mbox, 3, opcode::IDENTIFY, &[]);
+    assert_eq!((rc, inner), (ReturnCode::InternalError, None));
+    assert_eq!(r.bus.now.get() - t0, 1000 * MS);
+    // Other ports are not affected.
+    r.tunnel_identify(&mbox, 1);
+    // 0: never; the driver times out and the mailbox stays busy until `clear`.
+    r.bus.with(|d, now| {
+        crate::control::handle_line(d, now, "set dead-port-ms 0");
+    });
+    let mut req = [0u8; 16];
+    let n = encode_request(&mut req, 3, 0, 1, opcode::IDENTIFY, &[]).unwrap();
+    assert_eq!(
+        r.run(&mbox, opcode::TUNNEL, &req[..n]).unwrap_err(),
+        MboxError::Timeout
+    );
+    r.bus.advance(60_000 * MS);
+    assert!(r.doorbell());
+    assert_eq!(
+        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        MboxError::Busy
+    );
+    r.bus.with(|d, now| d.clear(now));
+    assert!(!r.doorbell());
+    let st = MboxStatus(r.bus.read64(MBOX_REGS + MboxStatus::OFFSET).unwrap());
+    assert_eq!(st.return_code(), ReturnCode::InternalError.raw());
+    assert!(r
+        .run(&mbox, opcode::IDENTIFY, &[])
+        .unwrap()
+        .0
+        .rc
+        .is_success());
+    assert_eq!(r.bus.stat("dead-tunnels"), 2);
+}
+
+#[test]
+fn fabric_config_limits() {
+    let check = |f: &dyn Fn(&mut FabricConfig)| {
+        let mut c = FabricConfig::default();
+        f(&mut c);
+        c.validate()
+    };
+    assert!(check(&|_| {}).is_ok());
+    assert!(check(&|c| c.ports = 1).is_err());
+    assert!(check(&|c| c.ports = 65).is_err());
+    assert!(check(&|c| c.vcs = 0).is_err());
+    assert!(check(&|c| c.vcs = 4).is_err());
+    assert!(check(&|c| c.vppbs = 0).is_err());
+    assert!(check(&|c| c.mld_port = Some(0))
+        .unwrap_err()
+        .contains("not a downstream port"));
+    assert!(check(&|c| c.dead_port = Some(4)).is_err());
+    assert!(check(&|c| {
+        c.mld_port = Some(2);
+        c.empty_ports = vec![2];
+    })
+    .unwrap_err()
+    .contains("twice"));
+    assert!(check(&|c| c.lds = 17).is_err());
 }
 
 // ---- register access rules ----
