@@ -223,10 +223,24 @@ pub struct FwStats {
     pub activations: u64,
 }
 
+/// An image stored in a slot, with its hash (computed once, when it is stored).
+#[derive(Clone, Debug)]
+struct Image {
+    data: Vec<u8>,
+    sha256: String,
+}
+
+impl Image {
+    fn new(data: Vec<u8>) -> Self {
+        let sha256 = hex(&Sha256::digest(&data));
+        Self { data, sha256 }
+    }
+}
+
 /// The firmware state.
 #[derive(Clone, Debug)]
 pub struct Firmware {
-    images: Vec<Option<Vec<u8>>>,
+    images: Vec<Option<Image>>,
     active: u8,
     staged: u8,
     xfer: Option<Xfer>,
@@ -275,7 +289,7 @@ impl Firmware {
         let n = slots.clamp(*SLOTS.start(), *SLOTS.end());
         let mut images = vec![None; usize::from(n)];
         if let Some(s) = images.first_mut() {
-            *s = Some(builtin_image());
+            *s = Some(Image::new(builtin_image()));
         }
         Self {
             images,
@@ -314,7 +328,7 @@ impl Firmware {
         std::mem::take(&mut self.events)
     }
 
-    fn image(&self, slot: u8) -> Option<&Vec<u8>> {
+    fn image(&self, slot: u8) -> Option<&Image> {
         self.images
             .get(usize::from(slot).checked_sub(1)?)
             .and_then(Option::as_ref)
@@ -325,9 +339,9 @@ impl Firmware {
         let cell = self.images.get(usize::from(slot).checked_sub(1)?)?;
         let (len, sha256, rev) = match cell {
             Some(img) => (
-                img.len(),
-                Some(hex(&Sha256::digest(img))),
-                revision_text(img.get(..REVISION_LEN).unwrap_or(&[])),
+                img.data.len(),
+                Some(img.sha256.clone()),
+                revision_text(img.data.get(..REVISION_LEN).unwrap_or(&[])),
             ),
             None => (0, None, String::new()),
         };
@@ -345,7 +359,7 @@ impl Firmware {
     pub fn info(&self) -> FwOutcome {
         let mut revisions = [[0u8; REVISION_LEN]; MAX_SLOTS as usize];
         for (rev, img) in revisions.iter_mut().zip(&self.images) {
-            if let Some(r) = img.as_deref().and_then(image_revision) {
+            if let Some(r) = img.as_ref().and_then(|i| image_revision(&i.data)) {
                 *rev = r;
             }
         }
@@ -614,7 +628,7 @@ impl Firmware {
             return ReturnCode::FwVerificationFailed;
         }
         if let Some(cell) = self.images.get_mut(usize::from(slot).saturating_sub(1)) {
-            *cell = Some(image);
+            *cell = Some(Image::new(image));
         }
         if self.staged == slot {
             self.staged = 0;
