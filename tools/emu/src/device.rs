@@ -821,7 +821,7 @@ impl Device {
         if self.fabric.running() {
             self.fabric.abort_running();
         }
-        self.drain_fw_events();
+        self.drain_model_events();
         self.stats.inc("resets");
         let note = if self.faults.ready_never.is_some() {
             " (ready-never armed: READY stays clear)"
@@ -870,7 +870,7 @@ impl Device {
             }
         }
         self.fw.tick(now);
-        self.drain_fw_events();
+        self.drain_model_events();
     }
 
     // ---- interrupts ----
@@ -1645,7 +1645,7 @@ impl Device {
                 BgKind::Fabric => self.fabric.abort_running(),
                 BgKind::Sleep => {}
             }
-            self.drain_fw_events();
+            self.drain_model_events();
             self.finish_bg(ReturnCode::Aborted.raw(), "aborted");
             self.stats.inc("bg-aborted");
         }
@@ -1677,7 +1677,7 @@ impl Device {
             },
         );
         self.stats.add("faults-applied", applied);
-        self.drain_fw_events();
+        self.drain_model_events();
         match outcome {
             FwOutcome::Done(rc, out) => Exec {
                 rc: rc.raw(),
@@ -1698,7 +1698,7 @@ impl Device {
     }
 
     fn fabric_exec(&mut self, o: FabricOutcome) -> Exec {
-        self.drain_fw_events();
+        self.drain_model_events();
         match o {
             FabricOutcome::Done(rc, out) => Exec {
                 rc: rc.raw(),
@@ -1714,7 +1714,7 @@ impl Device {
     }
 
     /// Logs the firmware and fabric models' events and copies their counters.
-    fn drain_fw_events(&mut self) {
+    fn drain_model_events(&mut self) {
         for e in self.fw.take_events() {
             self.event(e);
         }
