@@ -13,6 +13,7 @@ mod fw;
 mod interop;
 mod policy;
 mod stress;
+mod sysfs;
 
 use crate::Test;
 
@@ -137,6 +138,22 @@ pub static ALL: &[Test] = &[
         scenarios: &["main"],
         run: abi::bg_policy,
     },
+    // sysfs attributes (also in the emu scenario: MMPT functions, both modes).
+    Test {
+        name: "sysfs_attributes_equal_info_ioctl",
+        scenarios: &["main", "emu"],
+        run: sysfs::equal_info,
+    },
+    Test {
+        name: "sysfs_udev_serial_helper",
+        scenarios: &["main", "emu"],
+        run: sysfs::udev_helper,
+    },
+    Test {
+        name: "sysfs_attributes_go_with_unbind_and_rmmod",
+        scenarios: &["main", "emu"],
+        run: sysfs::unbind_rebind,
+    },
     Test {
         name: "no_cap_sys_rawio_eperm",
         scenarios: &["main"],
@@ -197,6 +214,11 @@ pub static ALL: &[Test] = &[
         name: "emu_interrupts_and_polling",
         scenarios: &["emu"],
         run: emu::irq_vs_poll,
+    },
+    Test {
+        name: "sysfs_mode_follows_interrupt_fallback",
+        scenarios: &["emu"],
+        run: sysfs::mode_follows_fallback,
     },
     Test {
         name: "mmpt_round_trip_1_byte_one_payload_several",
