@@ -12,6 +12,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_OS: i32 = 3;
 /// A malformed response.
 pub const EXIT_MALFORMED: i32 = 4;
+/// A partial result: some items could not be read (`swcci topology`).
+pub const EXIT_PARTIAL: i32 = 5;
 /// A bug in swcci (a panic).
 pub const EXIT_INTERNAL: i32 = 70;
 
@@ -34,6 +36,10 @@ pub const EXIT_CODES: &[(i32, &str)] = &[
         EXIT_MALFORMED,
         "malformed response (the message names the field, or what is missing: a CEL)",
     ),
+    (
+        EXIT_PARTIAL,
+        "partial result: topology could not read some items (each error on stderr)",
+    ),
     (EXIT_INTERNAL, "internal error (a bug in swcci)"),
 ];
 
@@ -53,16 +59,19 @@ pub enum CliError {
     Lib(swcci::Error),
     /// A state-changing command without `--yes`: what it would have done.
     Refused(String),
+    /// Part of a result that could not be read; the rest was printed.
+    Partial(swcci::Error),
 }
 
 impl CliError {
     /// The exit status.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Lib(swcci::Error::Os { .. }) => EXIT_OS,
+            Self::Lib(swcci::Error::Os { .. } | swcci::Error::Timeout { .. }) => EXIT_OS,
             Self::Lib(swcci::Error::Device { .. }) => EXIT_DEVICE,
             Self::Lib(swcci::Error::Decode { .. } | swcci::Error::Missing { .. }) => EXIT_MALFORMED,
             Self::Lib(swcci::Error::Encode { .. }) | Self::Refused(_) => EXIT_USAGE,
+            Self::Partial(_) => EXIT_PARTIAL,
         }
     }
 }
@@ -76,7 +85,7 @@ impl From<swcci::Error> for CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Lib(e) => f.write_str(&single_line(&e.to_string())),
+            Self::Lib(e) | Self::Partial(e) => f.write_str(&single_line(&e.to_string())),
             Self::Refused(what) => write!(f, "would {what}; add --yes to do it"),
         }
     }

@@ -15,6 +15,7 @@ use crate::proto::opcode;
 use crate::proto::payload::{
     bg::BgOpStatus,
     identify::Identify,
+    ld::{self, Granularity, LdAllocation, LdAllocations, LdInfo},
     logs::{self, CelEntry, SupportedLog, SupportedLogs, Uuid},
     switch::{
         self, BindingStatus, IdentifySwitch, PortInfo, PortOp, PortStates, UnbindOption, VcsInfos,
@@ -214,6 +215,17 @@ pub struct Vcs {
     pub num_vppbs: u8,
     /// The vPPBs listed (all of them from [`Cci::vcs_all`]).
     pub vppbs: Vec<Vppb>,
+}
+
+/// The LD allocations of a multi-logical device, from Get LD Allocations (5401h).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LdAllocs {
+    /// Number of LDs the device has enabled.
+    pub number_of_lds: u8,
+    /// Unit of the allocations.
+    pub granularity: Granularity,
+    /// Every LD's allocation, by LD id.
+    pub lds: Vec<(u8, LdAllocation)>,
 }
 
 /// Bytes of a Get Virtual CXL Switch Info response header and of each VCS block's header and
@@ -601,6 +613,45 @@ impl<'a> Cci<'a> {
             if !progressed {
                 return Ok(all);
             }
+        }
+    }
+
+    /// Get LD Info (5400h), CXL r3.1 §7.6.7.4.1, of a multi-logical device (usually on a
+    /// tunnelled target: the MLD behind a port).
+    pub fn ld_info(&self) -> Result<LdInfo> {
+        let out = self.command(opcode::GET_LD_INFO, &[])?;
+        self.decoded(opcode::GET_LD_INFO, LdInfo::decode(&out))
+    }
+
+    /// Get LD Allocations (5401h), CXL r3.1 §7.6.7.4.2: every enabled LD's allocation, in as
+    /// many commands as the payload needs (4 bytes + 16 per LD).
+    pub fn ld_allocations(&self) -> Result<LdAllocs> {
+        let per = (self
+            .payload_size()?
+            .saturating_sub(ld::LD_ALLOCATIONS_HEADER)
+            / ld::LD_ALLOCATION_ENTRY)
+            .clamp(1, usize::from(u8::MAX));
+        let limit = u8::try_from(per).unwrap_or(u8::MAX);
+        let mut all = LdAllocs {
+            number_of_lds: 0,
+            granularity: Granularity::Mib256,
+            lds: Vec::new(),
+        };
+        let mut start = 0u8;
+        loop {
+            let req = ld::ld_allocations_request(start, limit);
+            let out = self.command(opcode::GET_LD_ALLOCATIONS, &req)?;
+            let a = self.decoded(opcode::GET_LD_ALLOCATIONS, LdAllocations::decode(&out))?;
+            all.number_of_lds = a.number_of_lds;
+            all.granularity = a.granularity;
+            let before = all.lds.len();
+            all.lds.extend(a.iter());
+            let listed = all.lds.len() - before;
+            let next = usize::from(start).saturating_add(listed);
+            if listed == 0 || next >= usize::from(a.number_of_lds) {
+                return Ok(all);
+            }
+            start = u8::try_from(next).unwrap_or(u8::MAX);
         }
     }
 

@@ -12,6 +12,8 @@
 //!   background status, switch commands, raw) encode requests and decode responses with the
 //!   protocol core (`swcci-proto`), so layouts and constants are never declared twice.
 //! - [`list`] finds every node of the driver, with an error for each one that does not answer.
+//! - [`fabric::walk`] reads every switch, its VCSs, ports, the components behind them and their
+//!   LDs, with a per-device timeout.
 //!
 //! Errors say what was attempted on which device: an OS error carries the errno, a device
 //! refusal carries the CXL return code, a malformed response names the field.
@@ -26,12 +28,15 @@ use std::sync::OnceLock;
 pub use swcci_proto as proto;
 
 mod cci;
+pub mod fabric;
 #[cfg(test)]
 mod sim;
 #[cfg(feature = "topology")]
 pub mod topology;
 
-pub use cci::{vppb_limit, Cci, CelLog, Mailbox, Response, Target, Vcs, Vppb, TUNNEL_OVERHEAD};
+pub use cci::{
+    vppb_limit, Cci, CelLog, LdAllocs, Mailbox, Response, Target, Vcs, Vppb, TUNNEL_OVERHEAD,
+};
 
 use proto::mmpt::MmptCode;
 use proto::opcode;
@@ -84,6 +89,14 @@ pub enum Error {
         /// Why.
         err: EncodeError,
     },
+    /// A device took longer than the caller allowed (the fabric walk's per-device timeout);
+    /// nothing more was sent to it.
+    Timeout {
+        /// What was not attempted.
+        op: String,
+        /// The time allowed, in milliseconds.
+        ms: u64,
+    },
     /// The device's answers lack something the specification requires of it (a Command
     /// Effects Log in Get Supported Logs: CXL r3.1 §8.2.9.5.1). A malformed response, like
     /// [`Error::Decode`].
@@ -110,6 +123,13 @@ impl Error {
             Self::Device { rc, .. } => Some(*rc),
             _ => None,
         }
+    }
+
+    /// Whether the device did not answer in time: the driver's ETIMEDOUT (a command that never
+    /// completed: the doorbell timeout; a background operation past the file's timeout), or
+    /// the caller's own deadline ([`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. }) || self.errno() == Some(libc::ETIMEDOUT)
     }
 
     /// Whether the device sent something the specification does not allow (a response that
@@ -161,6 +181,12 @@ impl fmt::Display for Error {
             Self::Decode { op, err } => write!(f, "{op}: malformed response: {err}"),
             Self::Encode { op, err } => write!(f, "{op}: {err}"),
             Self::Missing { op, what } => write!(f, "{op}: malformed response: {what}"),
+            Self::Timeout { op, ms } => {
+                write!(
+                    f,
+                    "{op}: not sent: the device took more than {ms} ms (ETIMEDOUT)"
+                )
+            }
         }
     }
 }
@@ -599,6 +625,14 @@ fn scan(dir: &str, keep: fn(&str) -> bool) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The node a command line names (`switch0`, `cxl/switch0`, a path; see [`Device::open`]),
+/// with what `SWCCI_IOCTL_INFO` reports or why it could not be asked.
+pub fn node(name: impl AsRef<Path>) -> Node {
+    let path = node_path(name.as_ref());
+    let info = Device::open(&path).and_then(|d| d.info());
+    Node { path, info }
+}
+
 /// Every node of the driver: `switchN` in /dev/cxl (other nodes there, such as the CXL memory
 /// devices' `memN`, belong to other drivers) and every node in /dev/swcci, sorted by name
 /// (switch2 before switch10). Each comes with what `SWCCI_IOCTL_INFO` reports or the error
@@ -609,13 +643,7 @@ pub fn list() -> Result<Vec<Node>> {
     let mut paths = scan(CXL_DEV_DIR, |n| n.starts_with("switch"))?;
     paths.extend(scan(SWCCI_DEV_DIR, |_| true)?);
     paths.sort_by_key(|p| natural_key(p));
-    Ok(paths
-        .into_iter()
-        .map(|path| {
-            let info = Device::open(&path).and_then(|d| d.info());
-            Node { path, info }
-        })
-        .collect())
+    Ok(paths.into_iter().map(node).collect())
 }
 
 /// A NUL-terminated field of [`SwcciInfo`] as text.
