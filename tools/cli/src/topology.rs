@@ -123,19 +123,19 @@ fn port_json(p: &Port) -> Value {
 }
 
 fn switch_json(sw: &Switch) -> Value {
-    let vcs: Vec<Value> = sw
-        .vcss
-        .iter()
-        .map(|v| {
-            let g = decode::vcs_group(v);
-            let mut m = obj(&g.head);
-            if let Value::Object(ref mut mm) = m {
-                let kids = g.children.iter().map(obj).collect();
-                mm.insert("vppbs".into(), Value::Array(kids));
-            }
-            m
-        })
-        .collect();
+    let vcs: Option<Vec<Value>> = sw.vcss.as_ref().map(|vcss| {
+        vcss.iter()
+            .map(|v| {
+                let g = decode::vcs_group(v);
+                let mut m = obj(&g.head);
+                if let Value::Object(ref mut mm) = m {
+                    let kids = g.children.iter().map(obj).collect();
+                    mm.insert("vppbs".into(), Value::Array(kids));
+                }
+                m
+            })
+            .collect()
+    });
     let info = sw.info.as_ref();
     json!({
         "node": sw.node.display().to_string(),
@@ -252,9 +252,10 @@ fn switch_lines(tree: &mut Tree<'_>, sw: &Switch) {
         head.push_str(&paint(pal.bad, "[partial]"));
     }
     let _ = writeln!(tree.out, "{head}");
-    let items = sw.vcss.len() + sw.ports.len();
+    let vcss = sw.vcss.as_deref().unwrap_or_default();
+    let items = vcss.len() + sw.ports.len();
     let mut n = 0;
-    for v in &sw.vcss {
+    for v in vcss {
         n += 1;
         let last = n == items;
         let g = decode::vcs_group(v);
@@ -360,7 +361,7 @@ pub fn to_dot(f: &Fabric) -> String {
             quoted(&label),
             red(sw.partial)
         );
-        for v in &sw.vcss {
+        for v in sw.vcss.iter().flatten() {
             let vid = format!("{id}_vcs{}", v.id);
             let label = format!("VCS {}\nUSP {}", v.id, v.usp);
             let _ = writeln!(o, "  {vid} [label={}, shape=ellipse];", quoted(&label));

@@ -46,7 +46,7 @@ fn fabric() -> Fabric {
         info: None,
         identify: Some(id(0x19e5, 0xa128, 0x1234, 0)),
         identify_switch: None,
-        vcss: vec![Vcs {
+        vcss: Some(vec![Vcs {
             id: 0,
             state: VcsState::Enabled,
             usp: 2,
@@ -56,7 +56,7 @@ fn fabric() -> Fabric {
                 vppb(1, BindingStatus::BoundLd, 3, 1),
                 vppb(2, BindingStatus::Unbound, 0, 0),
             ],
-        }],
+        }]),
         ports: vec![
             Port {
                 info: port(0, 3, 4),
@@ -115,7 +115,7 @@ fn fabric() -> Fabric {
         info: None,
         identify: Some(id(0x19e5, 0xa128, 0x1235, 0)),
         identify_switch: None,
-        vcss: Vec::new(),
+        vcss: None,
         ports: vec![Port {
             info: port(0, 3, 4),
             device: Some(Component {
@@ -182,6 +182,7 @@ fn json_document() {
     );
     let s1 = &j["switches"][1];
     assert_eq!(s1["partial"], true);
+    assert_eq!(s1["vcs"], Value::Null);
     assert_eq!(s1["ports"][0]["device"]["partial"], true);
     assert_eq!(s1["ports"][0]["device"]["identify"], Value::Null);
     let e = &j["errors"][0];

@@ -15,7 +15,9 @@
 //! long, nothing more is sent to it. A command that never completes costs at most the driver's
 //! doorbell timeout (2 s, ETIMEDOUT), after which the walk gives up on that device and goes on
 //! with the next one. What could not be read is left out, the items are marked
-//! [`partial`](Switch::partial), and [`Fabric::errors`] says why, item by item.
+//! [`partial`](Switch::partial), and [`Fabric::errors`] says why, item by item. A command the
+//! device answers with "unsupported" (5200h, 5400h, 5401h) leaves its part empty (`None`)
+//! without an error: the device does not offer it.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -99,8 +101,9 @@ pub struct Switch {
     pub identify: Option<Identify>,
     /// Identify Switch Device (5100h).
     pub identify_switch: Option<IdentifySwitch>,
-    /// Every active VCS with all its vPPBs (5200h).
-    pub vcss: Vec<Vcs>,
+    /// Every active VCS with all its vPPBs (5200h); `None` when the switch does not implement
+    /// Get Virtual CXL Switch Info (QEMU's switch CCI) or it could not be read.
+    pub vcss: Option<Vec<Vcs>>,
     /// Every active physical port (5101h) and what is behind it.
     pub ports: Vec<Port>,
     /// Something about this switch or behind it could not be read.
@@ -213,7 +216,9 @@ fn gave_up(e: &Error) -> bool {
 }
 
 /// Whether an error says the device does not implement the command (return code 03h, or
-/// 15h for a command not supported on this CCI): optional information, not a failure.
+/// 15h for a command not supported on this CCI): information the device does not offer, not
+/// a failure. (QEMU's switch CCI reports VCSs but does not implement Get Virtual CXL Switch
+/// Info; its type-3 devices report themselves as MLDs but implement no MLD command.)
 fn unsupported(e: &Error) -> bool {
     matches!(
         e.rc(),
@@ -275,7 +280,7 @@ fn walk_switch(mb: &dyn Mailbox, opts: &WalkOptions) -> (Switch, Vec<ItemError>)
         info: None,
         identify: None,
         identify_switch: None,
-        vcss: Vec::new(),
+        vcss: None,
         ports: Vec::new(),
         partial: false,
         commands: 0,
@@ -313,9 +318,13 @@ fn walk_switch(mb: &dyn Mailbox, opts: &WalkOptions) -> (Switch, Vec<ItemError>)
             .map(|info| Port { info, device: None })
             .collect();
     }
-    if !vcs.is_empty() {
-        if let Some(v) = errors.take(direct, cci.vcs_all(&vcs)) {
-            sw.vcss = v;
+    if vcs.is_empty() {
+        sw.vcss = Some(Vec::new());
+    } else {
+        match cci.vcs_all(&vcs) {
+            Ok(v) => sw.vcss = Some(v),
+            Err(e) if unsupported(&e) => {}
+            Err(e) => errors.push(direct, e),
         }
     }
     for p in &mut sw.ports {
@@ -350,7 +359,7 @@ pub fn walk_mailboxes(mailboxes: &[&(dyn Mailbox + Sync)], opts: &WalkOptions) -
                         info: None,
                         identify: None,
                         identify_switch: None,
-                        vcss: Vec::new(),
+                        vcss: None,
                         ports: Vec::new(),
                         partial: true,
                         commands: 0,

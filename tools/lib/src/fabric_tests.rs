@@ -41,8 +41,9 @@ fn a_healthy_switch() {
     let lds: Vec<(u8, u64)> = a.lds.iter().map(|(id, l)| (*id, l.range1)).collect();
     assert_eq!(lds, [(0, 1), (1, 2), (2, 3)]);
     // VCS 0 with its three vPPBs.
-    assert_eq!(s.vcss.len(), 1);
-    let b: Vec<BindingStatus> = s.vcss[0].vppbs.iter().map(|v| v.status).collect();
+    let vcss = s.vcss.as_ref().unwrap();
+    assert_eq!(vcss.len(), 1);
+    let b: Vec<BindingStatus> = vcss[0].vppbs.iter().map(|v| v.status).collect();
     assert_eq!(
         b,
         [
@@ -133,6 +134,22 @@ fn optional_mld_commands_are_not_errors() {
     let d = f.switches[0].ports[0].device.as_ref().unwrap();
     assert_eq!(d.identify.map(|i| i.serial), Some(0x103));
     assert!(d.ld_info.is_none() && d.ld_allocations.is_none() && !d.partial);
+}
+
+#[test]
+fn a_switch_without_vcs_info_has_no_vcs_list_and_no_error() {
+    let mut sw = SimSwitch::new(1);
+    sw.vcs_info = false;
+    let f = walk_one(&sw, &WalkOptions::default());
+    assert!(!f.is_partial(), "{:?}", f.errors);
+    assert!(f.switches[0].vcss.is_none());
+    assert_eq!(f.switches[0].ports.len(), 4);
+    // A switch with no active VCS has an empty list, without asking.
+    let mut sw = SimSwitch::new(1);
+    sw.vcs.clear();
+    let f = walk_one(&sw, &WalkOptions::default());
+    assert_eq!(f.switches[0].vcss.as_deref(), Some(&[][..]));
+    assert!(!sw.opcodes().contains(&opcode::GET_VCS_INFO));
 }
 
 #[test]

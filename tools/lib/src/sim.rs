@@ -58,6 +58,8 @@ pub struct SimSwitch {
     pub lists_cel: bool,
     /// Get Log returns at most this many bytes of the log in all.
     pub log_end: Option<usize>,
+    /// Whether it implements Get Virtual CXL Switch Info (QEMU's does not).
+    pub vcs_info: bool,
     /// Every command sent: opcode and input.
     pub sent: Mutex<Vec<(u16, Vec<u8>)>>,
 }
@@ -96,6 +98,7 @@ impl SimSwitch {
             cel: (0..40u16).map(|i| (0x0001 + i, i % 3)).collect(),
             lists_cel: true,
             log_end: None,
+            vcs_info: true,
             sent: Mutex::new(Vec::new()),
         }
     }
@@ -208,6 +211,7 @@ impl SimSwitch {
                 }
                 (ok, b)
             }
+            opcode::GET_VCS_INFO if !self.vcs_info => (ReturnCode::Unsupported, Vec::new()),
             opcode::GET_VCS_INFO => {
                 let (start, limit, n) = (input[0], input[1], usize::from(input[2]));
                 let mut b = vec![n as u8, 0, 0, 0];
