@@ -6,6 +6,7 @@
 
 mod abi;
 mod bench;
+mod cli;
 mod demo;
 mod driver;
 mod emu;
@@ -175,6 +176,42 @@ pub static ALL: &[Test] = &[
         name: "module_reload",
         scenarios: &["main"],
         run: stress::reload,
+    },
+    // The swcci tool on QEMU's switches (Documentation/cli.rst).
+    Test {
+        name: "cli_list_matches_topology",
+        scenarios: &["main"],
+        run: cli::list,
+    },
+    Test {
+        name: "cli_identify_direct_and_tunnelled",
+        scenarios: &["main"],
+        run: cli::identify,
+    },
+    Test {
+        name: "cli_switch_info_and_ports_match_topology",
+        scenarios: &["main"],
+        run: cli::switch_info_and_ports,
+    },
+    Test {
+        name: "cli_logs_cel_bg_status",
+        scenarios: &["main"],
+        run: cli::logs_cel_bg_status,
+    },
+    Test {
+        name: "cli_raw_and_tunnel",
+        scenarios: &["main"],
+        run: cli::raw_and_tunnel,
+    },
+    Test {
+        name: "cli_refusals",
+        scenarios: &["main"],
+        run: cli::refusals,
+    },
+    Test {
+        name: "cli_topology_matches_topology",
+        scenarios: &["main"],
+        run: cli::topology,
     },
     Test {
         name: "no_leaks_after_unload",
