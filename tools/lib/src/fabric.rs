@@ -6,7 +6,8 @@
 //! [`walk`] asks each switch, in parallel (one thread per switch), for:
 //! Identify (0001h), Identify Switch Device (5100h), Get Physical Port State (5101h) of every
 //! active port, Get Virtual CXL Switch Info (5200h) of every active VCS with all its vPPBs, and
-//! for every downstream port with a device: Identify (0001h) through a Tunnel Management
+//! for every downstream port with a device (bound to a vPPB or not; an unbound port reads
+//! "disabled"): Identify (0001h) through a Tunnel Management
 //! Command (5300h), and for a multi-logical device Get LD Info (5400h) and Get LD Allocations
 //! (5401h), tunnelled too.
 //!
@@ -328,8 +329,12 @@ fn walk_switch(mb: &dyn Mailbox, opts: &WalkOptions) -> (Switch, Vec<ItemError>)
         }
     }
     for p in &mut sw.ports {
-        let has_device = p.info.config_state == PortConfigState::Downstream
-            && p.info.connected_type != ConnectedType::None;
+        // A downstream port with a device, bound to a vPPB or not (the fabric manager reaches
+        // unbound devices too): not the upstream port, not an id the switch does not have.
+        let has_device = !matches!(
+            p.info.config_state,
+            PortConfigState::Upstream | PortConfigState::InvalidPortId
+        ) && p.info.connected_type != ConnectedType::None;
         if has_device {
             p.device = Some(walk_component(&m, &p.info, &mut errors));
         }

@@ -72,6 +72,19 @@ fn a_healthy_switch() {
 }
 
 #[test]
+fn devices_on_unbound_ports_are_read_too() {
+    // Port 3's vPPB unbound: the port reads disabled, its device is still there.
+    let mut sw = SimSwitch::new(1);
+    sw.ports[3].state = 0;
+    let f = walk_one(&sw, &WalkOptions::default());
+    let d = f.switches[0].ports[3].device.as_ref().unwrap();
+    assert_eq!(d.identify.map(|i| i.serial), Some(0x104));
+    // The upstream port and an empty port are not asked.
+    assert!(f.switches[0].ports[2].device.is_none());
+    assert!(f.switches[0].ports[1].device.is_none());
+}
+
+#[test]
 fn a_dead_device_is_reported_and_the_rest_is_read() {
     let mut sw = SimSwitch::new(1);
     sw.ports[0].dev = Some(SimDev::Dead);

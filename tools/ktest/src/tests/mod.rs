@@ -13,6 +13,7 @@ mod emu;
 mod interop;
 mod policy;
 mod stress;
+mod topology;
 
 use crate::Test;
 
@@ -234,6 +235,27 @@ pub static ALL: &[Test] = &[
         scenarios: &["emu"],
         run: emu::irq_vs_poll,
     },
+    // The swcci tool on the emulated devices; topology against the emulator's fabric.
+    Test {
+        name: "cli_emu_every_subcommand",
+        scenarios: &["emu"],
+        run: topology::commands,
+    },
+    Test {
+        name: "cli_emu_topology_matches_description",
+        scenarios: &["emu"],
+        run: topology::topology,
+    },
+    Test {
+        name: "cli_emu_bind_unbind_changes_the_view",
+        scenarios: &["emu"],
+        run: topology::bind_unbind,
+    },
+    Test {
+        name: "cli_emu_dead_device_reported_partial",
+        scenarios: &["emu"],
+        run: topology::dead_device_partial,
+    },
     Test {
         name: "mmpt_round_trip_1_byte_one_payload_several",
         scenarios: &["emu"],
@@ -328,6 +350,11 @@ pub static ALL: &[Test] = &[
         name: "emu_unload",
         scenarios: &["emu"],
         run: emu::unload,
+    },
+    Test {
+        name: "bench_topology_8_switches_x_4_devices",
+        scenarios: &["bench-topology"],
+        run: topology::bench,
     },
     Test {
         name: "bench_emu_wait_cpu_and_latency",
