@@ -31,6 +31,8 @@
 //! only through one 64-bit write; 32-bit writes to it are counted (`cmd-write32`) and ignored.
 //! A 64-bit write elsewhere acts as two 32-bit writes.
 
+use crate::fabric::{Fabric, FabricConfig, FabricOutcome};
+use crate::firmware::{Firmware, FwFault, FwOutcome};
 use crate::irq::{IrqSink, MSIX_VECTORS};
 use crate::mmpt::{Message, Mmpt};
 use std::fmt::Write as _;
@@ -40,11 +42,12 @@ use swcci_proto::mmpt::{
     Action, MmptCode, MsgHeader, HEADER_LEN, RECEIVE_MESSAGE, SEND_MESSAGE, VENDOR_PCI_SIG,
 };
 use swcci_proto::opcode;
-use swcci_proto::payload::identify::IDENTIFY_LEN;
+use swcci_proto::payload::bg::BgOpStatus;
+use swcci_proto::payload::identify::{ComponentType, Identify, IDENTIFY_LEN};
 use swcci_proto::payload::logs::{
-    effect, CEL_ENTRY, CEL_UUID, GET_LOG_INPUT_LEN, SUPPORTED_LOGS_HEADER,
+    effect, encode_supported_logs, CelEntry, SupportedLog, CEL_ENTRY, CEL_UUID, GET_LOG_INPUT_LEN,
+    SUPPORTED_LOGS_HEADER, SUPPORTED_LOG_ENTRY,
 };
-use swcci_proto::payload::switch::IDENTIFY_SWITCH_LEN;
 use swcci_proto::rc::ReturnCode;
 use swcci_proto::regs::{
     cxl_cap, mcap, CapArrayHeader, CapHeader, MboxBgStatus, MboxCaps, MboxCmd, MboxCtrl,
@@ -52,7 +55,6 @@ use swcci_proto::regs::{
     CAP_HEADER_OFFSET, CAP_HEADER_SIZE, MBOX_PAYLOAD, MBOX_PAYLOAD_MAX, MBOX_PAYLOAD_MIN,
     MMPT_REGS_SIZE,
 };
-use swcci_proto::wire::Writer;
 
 /// Offset of the CXL Device Status registers in BAR0.
 pub const DEVICE_STATUS_REGS: usize = 0x100;
@@ -76,14 +78,28 @@ pub const BAR0_MIN: u64 = 0x10000;
 pub const OP_SLEEP: u16 = 0xc000;
 /// Vendor-specific command: returns its input.
 pub const OP_ECHO: u16 = 0xc001;
+/// Get FW Info.
+pub const OP_GET_FW_INFO: u16 = 0x0200;
+/// Transfer FW.
+pub const OP_TRANSFER_FW: u16 = 0x0201;
+/// Activate FW.
+pub const OP_ACTIVATE_FW: u16 = 0x0202;
 /// CXL opcodes the switch personality implements, in CEL order.
-pub const SWITCH_OPCODES: [u16; 8] = [
+pub const SWITCH_OPCODES: [u16; 16] = [
     opcode::IDENTIFY,
     opcode::BG_OP_STATUS,
     opcode::REQUEST_ABORT_BG,
+    OP_GET_FW_INFO,
+    OP_TRANSFER_FW,
+    OP_ACTIVATE_FW,
     opcode::GET_SUPPORTED_LOGS,
     opcode::GET_LOG,
     opcode::IDENTIFY_SWITCH,
+    opcode::GET_PHYS_PORT_STATE,
+    opcode::GET_VCS_INFO,
+    opcode::BIND_VPPB,
+    opcode::UNBIND_VPPB,
+    opcode::TUNNEL,
     OP_SLEEP,
     OP_ECHO,
 ];
@@ -139,6 +155,10 @@ pub struct DeviceConfig {
     pub bg_irq: bool,
     /// Time from reset to READY.
     pub ready_ms: u64,
+    /// Firmware slots (switch only), 2..=4.
+    pub fw_slots: u8,
+    /// Ports, VCSs and devices (switch only).
+    pub fabric: FabricConfig,
 }
 
 impl DeviceConfig {
@@ -158,17 +178,26 @@ impl DeviceConfig {
             doorbell_irq: true,
             bg_irq: true,
             ready_ms: 0,
+            fw_slots: crate::firmware::DEFAULT_SLOTS,
+            fabric: FabricConfig::default(),
         }
     }
 
     /// Checks the values that have limits.
     pub fn validate(&self) -> Result<(), String> {
+        self.fabric.validate()?;
+        if !crate::firmware::SLOTS.contains(&self.fw_slots) {
+            return Err(format!(
+                "--fw-slots: {} firmware slots (2..=4)",
+                self.fw_slots
+            ));
+        }
         let size = 1usize
             .checked_shl(u32::from(self.payload_log2))
             .unwrap_or(0);
         if !(MBOX_PAYLOAD_MIN..=MBOX_PAYLOAD_MAX).contains(&size) {
             return Err(format!(
-                "payload size 2^{} is outside 2^8..2^20 bytes",
+                "--payload-log2: payload size 2^{} is outside 2^8..2^20 bytes",
                 self.payload_log2
             ));
         }
@@ -294,6 +323,8 @@ pub enum Fault {
     RemoveAtPart(u32),
     /// Get Log (0401h) of the CEL returns at most this many bytes, with return code success.
     ShortLog(u32),
+    /// A fault of the firmware commands.
+    Fw(FwFault),
 }
 
 impl Fault {
@@ -313,6 +344,7 @@ impl Fault {
             Self::ResetAtPart(k) => format!("reset-at-part {k}"),
             Self::RemoveAtPart(k) => format!("remove-at-part {k}"),
             Self::ShortLog(n) => format!("short-log {n}"),
+            Self::Fw(f) => f.name().into(),
         }
     }
 }
@@ -353,6 +385,8 @@ struct Faults {
     at_part: Option<((u32, Loss), Mode)>,
     /// Get Log of the CEL returns at most this many bytes.
     short_log: Option<(u32, Mode)>,
+    /// Firmware faults, in the order of [`FwFault::ALL`].
+    fw: [Option<Mode>; 5],
 }
 
 /// Takes a fault for one use: a once fault disarms.
@@ -394,9 +428,21 @@ struct Pending {
     faults: CmdFaults,
 }
 
+/// What a background operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BgKind {
+    /// The vendor sleep command: ends with the `bg-rc` setting.
+    Sleep,
+    /// A firmware command: the firmware model says how it ends.
+    Firmware,
+    /// Bind or Unbind vPPB: the fabric model says how it ends.
+    Fabric,
+}
+
 /// The running background operation.
 #[derive(Clone, Copy, Debug)]
 struct BgOp {
+    kind: BgKind,
     opcode: u16,
     start: Duration,
     duration: Duration,
@@ -427,6 +473,13 @@ impl BgOp {
 struct PartWatch {
     /// Parts whose doorbell was rung so far, this one included.
     parts: u32,
+}
+
+/// What a firmware command gets of the device.
+struct FwEnv<'a> {
+    now: Duration,
+    bg_busy: bool,
+    take: crate::firmware::TakeFault<'a>,
 }
 
 /// Spacing of the interrupts of one `spurious-irq` request.
@@ -490,6 +543,15 @@ pub const STAT_NAMES: &[&str] = &[
     "mmpt-received",
     "mmpt-aborts",
     "mmpt-refused",
+    "fw-parts",
+    "fw-images",
+    "fw-refused",
+    "fw-aborts",
+    "fw-idle-drops",
+    "fw-verify-failed",
+    "fw-activations",
+    "tunnels",
+    "dead-tunnels",
 ];
 
 /// Counters, by the names of [`STAT_NAMES`].
@@ -528,8 +590,8 @@ impl Stats {
 struct Exec {
     rc: u16,
     out: Vec<u8>,
-    /// Start a background operation of this many milliseconds.
-    bg_ms: Option<u64>,
+    /// Start a background operation of this kind and duration.
+    bg: Option<(BgKind, Duration)>,
     /// An MMPT message arrived in the receive queue.
     arrived: bool,
 }
@@ -547,6 +609,22 @@ impl Exec {
             out,
             ..Self::default()
         }
+    }
+}
+
+/// An output payload of at most `max` bytes made by a proto encoder (which returns the length
+/// it wrote); an encoder error (a bug) is Internal Error.
+fn encoded(
+    max: usize,
+    encode: impl FnOnce(&mut [u8]) -> Result<usize, swcci_proto::wire::EncodeError>,
+) -> Exec {
+    let mut b = vec![0u8; max];
+    match encode(&mut b) {
+        Ok(n) => {
+            b.truncate(n);
+            Exec::out(b)
+        }
+        Err(_) => Exec::rc(ReturnCode::InternalError),
     }
 }
 
@@ -584,6 +662,10 @@ pub struct Device {
     mmpt_ctrl: MmptCtrl,
     /// The MMPT state (responder and inline settings are public to the control channel).
     pub mmpt: Mmpt,
+    /// The firmware slots and transfer (switch).
+    pub fw: Firmware,
+    /// Ports, VCSs and devices (switch).
+    pub fabric: Fabric,
     msix_table: Vec<u8>,
     /// Settings of the control channel.
     pub settings: Settings,
@@ -639,6 +721,8 @@ impl Device {
             bg_op: None,
             mmpt_ctrl: MmptCtrl::default(),
             mmpt: Mmpt::new(),
+            fw: Firmware::new(cfg.fw_slots),
+            fabric: Fabric::new(cfg.fabric.clone(), cfg.serial),
             msix_table: vec![0; MSIX_VECTORS * 16],
             settings: Settings::default(),
             faults: Faults::default(),
@@ -663,6 +747,42 @@ impl Device {
     /// Payload size in bytes.
     pub fn payload_size(&self) -> usize {
         self.payload_size
+    }
+
+    /// What the function is and holds, as JSON (the schema is in the README): identity,
+    /// payload size, and for the switch its firmware slots, ports, devices and VCSs as they
+    /// stand now.
+    pub fn describe(&self) -> serde_json::Value {
+        let c = &self.cfg;
+        let mut v = serde_json::json!({
+            "personality": c.personality.name(),
+            "vendor": c.vendor,
+            "device": c.device,
+            "serial": c.serial,
+            "payload_size": self.payload_size,
+        });
+        if c.personality == Personality::Switch {
+            let fw: Vec<serde_json::Value> = (1..=self.fw.slots())
+                .filter_map(|k| self.fw.slot(k))
+                .zip(1u8..)
+                .map(|(s, k)| {
+                    serde_json::json!({
+                        "slot": k,
+                        "len": s.len,
+                        "sha256": s.sha256,
+                        "revision": s.rev,
+                        "active": s.active,
+                        "staged": s.staged,
+                        "read_only": s.read_only,
+                    })
+                })
+                .collect();
+            let fabric = self.fabric.describe();
+            v["firmware"] = serde_json::json!({ "slots": fw });
+            v["ports"] = fabric["ports"].clone();
+            v["vcs"] = fabric["vcs"].clone();
+        }
+        v
     }
 
     fn event(&mut self, msg: String) {
@@ -697,6 +817,11 @@ impl Device {
     /// over and becomes ready after the ready time. Armed faults and settings stay.
     pub fn reset(&mut self, now: Duration) {
         self.reset_state(now);
+        self.fw.reset();
+        if self.fabric.running() {
+            self.fabric.abort_running();
+        }
+        self.drain_model_events();
         self.stats.inc("resets");
         let note = if self.faults.ready_never.is_some() {
             " (ready-never armed: READY stays clear)"
@@ -736,10 +861,16 @@ impl Device {
             let pct = op.percent(now);
             self.bg = self.bg.with_percent(pct);
             if pct >= 100 && op.cap.is_none() {
-                let rc = self.settings.bg_rc;
+                let rc = match op.kind {
+                    BgKind::Sleep => self.settings.bg_rc,
+                    BgKind::Firmware => self.fw.finish(now).raw(),
+                    BgKind::Fabric => self.fabric.finish().raw(),
+                };
                 self.finish_bg(rc, "completed");
             }
         }
+        self.fw.tick(now);
+        self.drain_model_events();
     }
 
     // ---- interrupts ----
@@ -1161,6 +1292,24 @@ impl Device {
         if faults != CmdFaults::default() {
             self.stats.inc("faults-applied");
         }
+        if self.dead_tunnel() {
+            let ms = self.fabric.settings.dead_port_ms;
+            self.stats.inc("dead-tunnels");
+            self.event(if ms == 0 {
+                "tunnel to the dead port: never completes".to_string()
+            } else {
+                format!("tunnel to the dead port: fails with 0004h in {ms} ms")
+            });
+            self.pending = Some(Pending {
+                due: (ms > 0).then(|| now.saturating_add(Duration::from_millis(ms))),
+                cmd: self.cmd,
+                faults: CmdFaults {
+                    rc: Some(ReturnCode::InternalError.raw()),
+                    ..faults
+                },
+            });
+            return;
+        }
         let p = Pending {
             due: None,
             cmd: self.cmd,
@@ -1261,6 +1410,20 @@ impl Device {
         ));
     }
 
+    /// Whether the command in the registers is a Tunnel Management Command to the dead port.
+    fn dead_tunnel(&self) -> bool {
+        let cmd = self.cmd;
+        let len = cmd.payload_len() as usize;
+        self.cfg.personality == Personality::Switch
+            && cmd.opcode_vendor() == 0
+            && cmd.opcode() == opcode::TUNNEL
+            && len <= self.payload_size
+            && self
+                .payload
+                .get(..len)
+                .is_some_and(|b| self.fabric.is_dead_tunnel(b))
+    }
+
     /// Runs a command and completes it: registers, doorbell, interrupts.
     fn complete(&mut self, now: Duration, p: Pending) {
         let cmd = p.cmd;
@@ -1277,7 +1440,7 @@ impl Device {
             Exec::rc(ReturnCode::InvalidPayloadLength)
         } else {
             let input = self.payload.get(..in_len).unwrap_or(&[]).to_vec();
-            self.execute(op, vendor, &input)
+            self.execute(now, op, vendor, &input)
         };
         self.stats.inc("commands");
         let out_len = ex.out.len().min(self.payload_size);
@@ -1296,8 +1459,8 @@ impl Device {
         };
         self.cmd = cmd.with_payload_len(reported);
         self.status = MboxStatus::default().with_return_code(ex.rc);
-        if let Some(ms) = ex.bg_ms {
-            self.start_bg(now, op, ms, p.faults.no_irq);
+        if let Some((kind, d)) = ex.bg {
+            self.start_bg(now, kind, op, d, p.faults.no_irq);
         }
         self.doorbell = false;
         self.event(format!(
@@ -1323,14 +1486,14 @@ impl Device {
         }
     }
 
-    fn execute(&mut self, op: u16, vendor: u16, input: &[u8]) -> Exec {
+    fn execute(&mut self, now: Duration, op: u16, vendor: u16, input: &[u8]) -> Exec {
         let ex = match (vendor, op) {
             (VENDOR_PCI_SIG, SEND_MESSAGE) => {
                 let o = self.mmpt.send(input, self.payload_size);
                 Exec {
                     rc: o.code.raw(),
                     out: o.out,
-                    bg_ms: None,
+                    bg: None,
                     arrived: o.arrived,
                 }
             }
@@ -1339,11 +1502,13 @@ impl Device {
                 Exec {
                     rc: o.code.raw(),
                     out: o.out,
-                    bg_ms: None,
+                    bg: None,
                     arrived: false,
                 }
             }
-            (0, op) if self.cfg.personality == Personality::Switch => self.execute_cxl(op, input),
+            (0, op) if self.cfg.personality == Personality::Switch => {
+                self.execute_cxl(now, op, input)
+            }
             _ => Exec {
                 rc: MmptCode::Unsupported.raw(),
                 ..Exec::default()
@@ -1375,7 +1540,7 @@ impl Device {
         }
     }
 
-    fn execute_cxl(&mut self, op: u16, input: &[u8]) -> Exec {
+    fn execute_cxl(&mut self, now: Duration, op: u16, input: &[u8]) -> Exec {
         let no_input = |f: &mut Self, run: fn(&mut Self) -> Exec| {
             if input.is_empty() {
                 run(f)
@@ -1389,7 +1554,42 @@ impl Device {
             opcode::REQUEST_ABORT_BG => no_input(self, Self::request_abort),
             opcode::GET_SUPPORTED_LOGS => no_input(self, Self::supported_logs),
             opcode::GET_LOG => self.get_log(input),
-            opcode::IDENTIFY_SWITCH => no_input(self, Self::identify_switch),
+            OP_GET_FW_INFO if !input.is_empty() => Exec::rc(ReturnCode::InvalidPayloadLength),
+            OP_GET_FW_INFO => self.fw_exec(now, |fw, _| fw.info()),
+            OP_TRANSFER_FW => self.fw_exec(now, |fw, env| {
+                fw.transfer_cmd(env.now, input, env.bg_busy, env.take)
+            }),
+            OP_ACTIVATE_FW => {
+                self.fw_exec(now, |fw, env| fw.activate_cmd(input, env.bg_busy, env.take))
+            }
+            opcode::IDENTIFY_SWITCH if !input.is_empty() => {
+                Exec::rc(ReturnCode::InvalidPayloadLength)
+            }
+            opcode::IDENTIFY_SWITCH => {
+                let o = self.fabric.identify_switch();
+                self.fabric_exec(o)
+            }
+            opcode::GET_PHYS_PORT_STATE => {
+                let o = self.fabric.port_state(input, self.payload_size);
+                self.fabric_exec(o)
+            }
+            opcode::GET_VCS_INFO => {
+                let o = self.fabric.vcs_info(input, self.payload_size);
+                self.fabric_exec(o)
+            }
+            opcode::BIND_VPPB => {
+                let o = self.fabric.bind(input, self.bg_op.is_some());
+                self.fabric_exec(o)
+            }
+            opcode::UNBIND_VPPB => {
+                let o = self.fabric.unbind(input, self.bg_op.is_some());
+                self.fabric_exec(o)
+            }
+            opcode::TUNNEL => {
+                self.stats.inc("tunnels");
+                let o = self.fabric.tunnel(input, self.payload_size);
+                self.fabric_exec(o)
+            }
             OP_SLEEP => {
                 let Ok(ms) = <[u8; 4]>::try_from(input) else {
                     return Exec::rc(ReturnCode::InvalidPayloadLength);
@@ -1398,9 +1598,10 @@ impl Device {
                     self.stats.inc("bg-busy");
                     return Exec::rc(ReturnCode::Busy);
                 }
+                let ms = u64::from(u32::from_le_bytes(ms));
                 Exec {
                     rc: ReturnCode::BackgroundStarted.raw(),
-                    bg_ms: Some(u64::from(u32::from_le_bytes(ms))),
+                    bg: Some((BgKind::Sleep, Duration::from_millis(ms))),
                     ..Exec::default()
                 }
             }
@@ -1410,37 +1611,27 @@ impl Device {
     }
 
     fn identify(&mut self) -> Exec {
-        let mut b = vec![0u8; IDENTIFY_LEN];
-        let mut w = Writer::new(&mut b);
-        let r = w
-            .u16(self.cfg.vendor)
-            .and_then(|()| w.u16(self.cfg.device))
-            .and_then(|()| w.u16(self.cfg.vendor))
-            .and_then(|()| w.u16(self.cfg.device))
-            .and_then(|()| w.u64(self.cfg.serial))
-            .and_then(|()| w.u8(self.cfg.payload_log2))
-            .and_then(|()| w.u8(0));
-        match r {
-            Ok(()) => Exec::out(b),
-            Err(_) => Exec::rc(ReturnCode::InternalError),
-        }
+        let id = Identify {
+            vendor_id: self.cfg.vendor,
+            device_id: self.cfg.device,
+            subsys_vendor_id: self.cfg.vendor,
+            subsys_id: self.cfg.device,
+            serial: self.cfg.serial,
+            max_msg_size_log2: self.cfg.payload_log2,
+            component_type: ComponentType::Switch,
+        };
+        encoded(IDENTIFY_LEN, |b| id.encode(b))
     }
 
     fn bg_op_status(&mut self) -> Exec {
-        let running = self.bg_op.is_some();
-        let status = u8::from(running) | (self.bg.percent().min(100) << 1);
-        let mut b = vec![0u8; 8];
-        let mut w = Writer::new(&mut b);
-        let r = w
-            .u8(status)
-            .and_then(|()| w.u8(0))
-            .and_then(|()| w.u16(self.bg.opcode()))
-            .and_then(|()| w.u16(self.bg.return_code()))
-            .and_then(|()| w.u16(self.bg.vendor_status()));
-        match r {
-            Ok(()) => Exec::out(b),
-            Err(_) => Exec::rc(ReturnCode::InternalError),
-        }
+        let st = BgOpStatus {
+            running: self.bg_op.is_some(),
+            percent: self.bg.percent().min(100),
+            opcode: self.bg.opcode(),
+            rc: ReturnCode::from_raw(self.bg.return_code()),
+            vendor_status: self.bg.vendor_status(),
+        };
+        encoded(8, |b| st.encode(b))
     }
 
     fn request_abort(&mut self) -> Exec {
@@ -1448,44 +1639,150 @@ impl Device {
         if !self.settings.abort_supported {
             return Exec::rc(ReturnCode::AbortNotSupported);
         }
-        if self.bg_op.is_some() {
+        if let Some(op) = self.bg_op {
+            match op.kind {
+                BgKind::Firmware => self.fw.abort_running(),
+                BgKind::Fabric => self.fabric.abort_running(),
+                BgKind::Sleep => {}
+            }
+            self.drain_model_events();
             self.finish_bg(ReturnCode::Aborted.raw(), "aborted");
             self.stats.inc("bg-aborted");
         }
         Exec::default()
     }
 
+    /// Runs a firmware command: `run` gets the firmware model and what it needs of the
+    /// device (time, whether a background operation runs, the armed faults).
+    fn fw_exec(
+        &mut self,
+        now: Duration,
+        run: impl FnOnce(&mut Firmware, FwEnv<'_>) -> FwOutcome,
+    ) -> Exec {
+        let bg_busy = self.bg_op.is_some();
+        let faults = &mut self.faults.fw;
+        let mut applied = 0u64;
+        let mut take = |f: FwFault| {
+            let i = FwFault::ALL.iter().position(|x| *x == f).unwrap_or(0);
+            let hit = faults.get_mut(i).is_some_and(take_flag);
+            applied += u64::from(hit);
+            hit
+        };
+        let outcome = run(
+            &mut self.fw,
+            FwEnv {
+                now,
+                bg_busy,
+                take: &mut take,
+            },
+        );
+        self.stats.add("faults-applied", applied);
+        self.drain_model_events();
+        match outcome {
+            FwOutcome::Done(rc, out) => Exec {
+                rc: rc.raw(),
+                out,
+                ..Exec::default()
+            },
+            FwOutcome::Background(d) => Exec {
+                rc: ReturnCode::BackgroundStarted.raw(),
+                bg: Some((BgKind::Firmware, d)),
+                ..Exec::default()
+            },
+            FwOutcome::StopBackground => {
+                self.finish_bg(ReturnCode::Aborted.raw(), "aborted by Transfer FW Abort");
+                self.stats.inc("bg-aborted");
+                Exec::default()
+            }
+        }
+    }
+
+    fn fabric_exec(&mut self, o: FabricOutcome) -> Exec {
+        self.drain_model_events();
+        match o {
+            FabricOutcome::Done(rc, out) => Exec {
+                rc: rc.raw(),
+                out,
+                ..Exec::default()
+            },
+            FabricOutcome::Background(d) => Exec {
+                rc: ReturnCode::BackgroundStarted.raw(),
+                bg: Some((BgKind::Fabric, d)),
+                ..Exec::default()
+            },
+        }
+    }
+
+    /// Logs the firmware and fabric models' events and copies their counters.
+    fn drain_model_events(&mut self) {
+        for e in self.fw.take_events() {
+            self.event(e);
+        }
+        for e in self.fabric.take_events() {
+            self.event(e);
+        }
+        let s = self.fw.stats;
+        for (name, v) in [
+            ("fw-parts", s.parts),
+            ("fw-images", s.images),
+            ("fw-refused", s.refused),
+            ("fw-aborts", s.aborts),
+            ("fw-idle-drops", s.idle_drops),
+            ("fw-verify-failed", s.verify_failed),
+            ("fw-activations", s.activations),
+        ] {
+            if let Some(i) = STAT_NAMES.iter().position(|n| *n == name) {
+                if let Some(slot) = self.stats.values.get_mut(i) {
+                    *slot = v;
+                }
+            }
+        }
+    }
+
     /// The Command Effects Log.
     pub fn cel(&self) -> Vec<u8> {
-        let mut b = Vec::new();
+        let mut b = Vec::with_capacity(SWITCH_OPCODES.len() * CEL_ENTRY);
         for op in SWITCH_OPCODES {
+            let abort = if self.settings.abort_supported {
+                effect::BACKGROUND_ABORT
+            } else {
+                0
+            };
             let e = match op {
-                OP_SLEEP => {
-                    let abort = if self.settings.abort_supported {
-                        effect::BACKGROUND_ABORT
-                    } else {
-                        0
-                    };
+                OP_SLEEP => effect::BACKGROUND_OP | effect::CONFIG_CHANGE_IMMEDIATE | abort,
+                OP_TRANSFER_FW => effect::BACKGROUND_OP | effect::CONFIG_CHANGE_COLD_RESET | abort,
+                OP_ACTIVATE_FW => {
+                    effect::BACKGROUND_OP
+                        | effect::CONFIG_CHANGE_IMMEDIATE
+                        | effect::CONFIG_CHANGE_COLD_RESET
+                        | abort
+                }
+                opcode::BIND_VPPB | opcode::UNBIND_VPPB => {
                     effect::BACKGROUND_OP | effect::CONFIG_CHANGE_IMMEDIATE | abort
                 }
                 OP_ECHO => effect::CONFIG_CHANGE_IMMEDIATE,
                 _ => 0,
             };
-            b.extend_from_slice(&op.to_le_bytes());
-            b.extend_from_slice(&e.to_le_bytes());
+            b.extend_from_slice(
+                &CelEntry {
+                    opcode: op,
+                    effect: e,
+                }
+                .encode(),
+            );
         }
         debug_assert_eq!(b.len(), SWITCH_OPCODES.len() * CEL_ENTRY);
         b
     }
 
     fn supported_logs(&mut self) -> Exec {
-        let mut b = vec![0u8; SUPPORTED_LOGS_HEADER];
-        if let Some(n) = b.get_mut(..2) {
-            n.copy_from_slice(&1u16.to_le_bytes());
-        }
-        b.extend_from_slice(&CEL_UUID.0);
-        b.extend_from_slice(&(self.cel().len() as u32).to_le_bytes());
-        Exec::out(b)
+        let cel = SupportedLog {
+            uuid: CEL_UUID,
+            size: u32::try_from(self.cel().len()).unwrap_or(u32::MAX),
+        };
+        encoded(SUPPORTED_LOGS_HEADER + SUPPORTED_LOG_ENTRY, |b| {
+            encode_supported_logs(b, &[cel])
+        })
     }
 
     fn get_log(&mut self, input: &[u8]) -> Exec {
@@ -1520,44 +1817,25 @@ impl Device {
         Exec::out(cel.get(offset..offset + length).unwrap_or(&[]).to_vec())
     }
 
-    fn identify_switch(&mut self) -> Exec {
-        let mut b = vec![0u8; IDENTIFY_SWITCH_LEN];
-        let mut ports = [0u8; 32];
-        ports[0] = 0x0f;
-        let mut vcs = [0u8; 32];
-        vcs[0] = 0x01;
-        let mut w = Writer::new(&mut b);
-        let r = w
-            .u8(0) // ingress port
-            .and_then(|()| w.u8(0))
-            .and_then(|()| w.u8(4)) // physical ports
-            .and_then(|()| w.u8(1)) // VCSs
-            .and_then(|()| w.bytes(&ports))
-            .and_then(|()| w.bytes(&vcs))
-            .and_then(|()| w.u16(3)) // total vPPBs
-            .and_then(|()| w.u16(3)) // bound vPPBs
-            .and_then(|()| w.u8(4)); // HDM decoders per USP
-        match r {
-            Ok(()) => Exec::out(b),
-            Err(_) => Exec::rc(ReturnCode::InternalError),
-        }
-    }
-
     // ---- background operations ----
 
-    fn start_bg(&mut self, now: Duration, op: u16, ms: u64, no_irq: bool) {
+    fn start_bg(&mut self, now: Duration, kind: BgKind, op: u16, d: Duration, no_irq: bool) {
         let cap = take(&mut self.faults.bg_cap);
         self.bg_op = Some(BgOp {
+            kind,
             opcode: op,
             start: now,
-            duration: Duration::from_millis(ms),
+            duration: d,
             cap,
             no_irq,
         });
         self.bg = MboxBgStatus::default().with_opcode(op);
         self.stats.inc("bg-started");
         let capped = cap.map_or(String::new(), |c| format!(", stops at {c}% (fault)"));
-        self.event(format!("background {op:04x}h started for {ms} ms{capped}"));
+        self.event(format!(
+            "background {op:04x}h started for {} us{capped}",
+            d.as_micros()
+        ));
     }
 
     fn finish_bg(&mut self, rc: u16, how: &str) {
@@ -1592,6 +1870,12 @@ impl Device {
             Fault::ResetAtPart(k) => f.at_part = Some(((k, Loss::Reset), mode)),
             Fault::RemoveAtPart(k) => f.at_part = Some(((k, Loss::Remove), mode)),
             Fault::ShortLog(n) => f.short_log = Some((n, mode)),
+            Fault::Fw(ff) => {
+                let i = FwFault::ALL.iter().position(|x| *x == ff).unwrap_or(0);
+                if let Some(slot) = f.fw.get_mut(i) {
+                    *slot = Some(mode);
+                }
+            }
         }
         self.event(format!("fault armed: {} {}", fault.describe(), mode.name()));
     }
@@ -1653,6 +1937,9 @@ impl Device {
         }
         if let Some((n, m)) = f.short_log {
             add(format!("short-log:{n}"), Some(m));
+        }
+        for (ff, m) in FwFault::ALL.iter().zip(f.fw) {
+            add(ff.name().into(), m);
         }
         if self.removed {
             s.push_str(if s.is_empty() {
