@@ -335,7 +335,18 @@ impl<'a> Cci<'a> {
                 what: "input: larger than the mailbox payload with the tunnel headers",
             }));
         }
-        let r = self.mb.send(opcode::TUNNEL, &msg, payload_size)?;
+        // An OS error (the driver's ETIMEDOUT for a tunnel that never completes, ENXIO, ...)
+        // names the command and the target, not the Tunnel Management Command that carried it.
+        let r = self
+            .mb
+            .send(opcode::TUNNEL, &msg, payload_size)
+            .map_err(|e| match e {
+                Error::Os { err, .. } => Error::Os {
+                    op: self.op_code(opcode),
+                    err,
+                },
+                e => e,
+            })?;
         if !r.rc.is_success() {
             return Ok(Response {
                 outer_rc: r.rc,

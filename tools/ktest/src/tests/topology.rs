@@ -285,7 +285,13 @@ pub fn topology(env: &mut Env) -> Result<Outcome> {
     let r = swcci(&["topology", &node, "--json"])?;
     let doc = r.json()?;
     // The dead device: its tunnel fails with internal error (04h) after dead-port-ms.
-    r.error(5, &[&format!("via port {dead}"), "internal error (04h)"])?;
+    r.error(
+        5,
+        &[
+            &format!("Tunnel Management Command (5300h) to port {dead} on {node}"),
+            "internal error (04h)",
+        ],
+    )?;
     ensure!(doc["partial"] == true, "{doc}");
     let errors = doc["errors"].as_array().context("errors")?;
     ensure!(errors.len() == 1, "errors: {}", doc["errors"]);
@@ -341,7 +347,13 @@ pub fn dead_device_partial(env: &mut Env) -> Result<Outcome> {
         "topology with a device that never answers: {} ms",
         took.as_millis()
     ));
-    r.error(5, &[&format!("port {dead}"), "ETIMEDOUT"])?;
+    r.error(
+        5,
+        &[
+            &format!("Identify (0001h) via port {dead} on {node}"),
+            "ETIMEDOUT",
+        ],
+    )?;
     let e = &doc["errors"][0];
     ensure!(
         e["port"] == dead && e["timeout"] == true && e["errno_name"] == "ETIMEDOUT",
