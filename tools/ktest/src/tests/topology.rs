@@ -437,7 +437,7 @@ pub fn bind_unbind(env: &mut Env) -> Result<Outcome> {
 }
 
 /// `swcci topology` of 1, 2, 4 and 8 switches of 4 type-3 devices each: wall time (median of
-/// 5) and commands sent, in the notes (a benchmark, not a timed test).
+/// 11 runs) and commands sent, in the notes (a benchmark, not a timed test).
 pub fn bench(env: &mut Env) -> Result<Outcome> {
     env.ensure_loaded()?;
     let mut nodes = Vec::new();
@@ -451,7 +451,7 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
         args.extend(nodes[..n].iter().map(String::as_str));
         let mut times = Vec::new();
         let mut commands = 0;
-        for _ in 0..5 {
+        for _ in 0..11 {
             let t = Instant::now();
             let r = swcci(&args)?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -464,7 +464,7 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
         let median = times[times.len() / 2];
         let devices = n * per;
         env.note(format!(
-            "topology of {n} switch(es) x {per} devices: {median:.1} ms (median of 5, min \
+            "topology of {n} switch(es) x {per} devices: {median:.1} ms (median of 11, min \
              {:.1}), {commands} commands, {:.2} ms per device",
             times[0],
             median / devices.max(1) as f64
