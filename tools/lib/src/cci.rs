@@ -246,6 +246,12 @@ pub fn vppb_limit(payload_size: usize, vcs_count: usize) -> u8 {
 }
 
 /// A target on a mailbox: every typed command.
+///
+/// Errors of every command: [`Error::Os`] (the ioctl's errno: ETIMEDOUT for a command that
+/// never completed, ENXIO for a device that is gone, ...), [`Error::Device`] (a return code
+/// other than success, naming the tunnel or command that returned it), [`Error::Decode`] (a
+/// response that does not decode, naming the field), [`Error::Encode`] (an input that does
+/// not fit the target's payload).
 #[derive(Clone, Copy)]
 pub struct Cci<'a> {
     mb: &'a dyn Mailbox,
@@ -410,15 +416,19 @@ impl<'a> Cci<'a> {
         (tunnel_failed || r.rc().errno().is_some()).then(|| self.error_for(opcode, r))
     }
 
-    /// Sends `opcode` and returns its output; any return code but success is an error
-    /// ([`Error::Device`] naming the level that failed). The output may be as large as the
-    /// target's payload.
-    pub fn command(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
-        let r = self.raw(opcode, input, self.payload_size()?)?;
+    /// Sends `opcode` and returns at most `out_size` bytes of its output; any return code but
+    /// success, at any level, is an error ([`Error::Device`] naming the level that failed).
+    pub fn command(&self, opcode: u16, input: &[u8], out_size: usize) -> Result<Vec<u8>> {
+        let r = self.raw(opcode, input, out_size)?;
         if !r.outer_rc.is_success() || !r.rc().is_success() {
             return Err(self.error_for(opcode, &r));
         }
         Ok(r.payload)
+    }
+
+    /// [`Self::command`] with room for as much output as the target's payload holds.
+    fn call(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
+        self.command(opcode, input, self.payload_size()?)
     }
 
     /// Sends a state-changing `opcode`; success and "background command started" are accepted
@@ -447,13 +457,13 @@ impl<'a> Cci<'a> {
 
     /// Identify (0001h), CXL r3.1 §8.2.9.1.1.
     pub fn identify(&self) -> Result<Identify> {
-        let out = self.command(opcode::IDENTIFY, &[])?;
+        let out = self.call(opcode::IDENTIFY, &[])?;
         self.decoded(opcode::IDENTIFY, Identify::decode(&out))
     }
 
     /// Background Operation Status (0002h), CXL r3.1 §8.2.9.1.2.
     pub fn bg_status(&self) -> Result<BgOpStatus> {
-        let out = self.command(opcode::BG_OP_STATUS, &[])?;
+        let out = self.call(opcode::BG_OP_STATUS, &[])?;
         self.decoded(opcode::BG_OP_STATUS, BgOpStatus::decode(&out))
     }
 
@@ -465,7 +475,7 @@ impl<'a> Cci<'a> {
 
     /// Get Supported Logs (0400h), CXL r3.1 §8.2.9.5.1.
     pub fn supported_logs(&self) -> Result<Vec<SupportedLog>> {
-        let out = self.command(opcode::GET_SUPPORTED_LOGS, &[])?;
+        let out = self.call(opcode::GET_SUPPORTED_LOGS, &[])?;
         let logs = self.decoded(opcode::GET_SUPPORTED_LOGS, SupportedLogs::decode(&out))?;
         Ok(logs.iter().collect())
     }
@@ -533,7 +543,7 @@ impl<'a> Cci<'a> {
 
     /// Identify Switch Device (5100h), CXL r3.1 §7.6.7.1.1.
     pub fn identify_switch(&self) -> Result<IdentifySwitch> {
-        let out = self.command(opcode::IDENTIFY_SWITCH, &[])?;
+        let out = self.call(opcode::IDENTIFY_SWITCH, &[])?;
         self.decoded(opcode::IDENTIFY_SWITCH, IdentifySwitch::decode(&out))
     }
 
@@ -553,7 +563,7 @@ impl<'a> Cci<'a> {
                 switch::port_state_request(&mut req, chunk),
             )?;
             req.truncate(n);
-            let out = self.command(opcode::GET_PHYS_PORT_STATE, &req)?;
+            let out = self.call(opcode::GET_PHYS_PORT_STATE, &req)?;
             let states = self.decoded(opcode::GET_PHYS_PORT_STATE, PortStates::decode(&out))?;
             all.extend(states.iter());
         }
@@ -569,7 +579,7 @@ impl<'a> Cci<'a> {
             switch::vcs_info_request(&mut req, start, limit, vcs),
         )?;
         req.truncate(n);
-        let out = self.command(opcode::GET_VCS_INFO, &req)?;
+        let out = self.call(opcode::GET_VCS_INFO, &req)?;
         let infos = self.decoded(opcode::GET_VCS_INFO, VcsInfos::decode(&out, start, limit))?;
         Ok(infos
             .iter()
@@ -630,7 +640,7 @@ impl<'a> Cci<'a> {
     /// Get LD Info (5400h), CXL r3.1 §7.6.7.4.1, of a multi-logical device (usually on a
     /// tunnelled target: the MLD behind a port).
     pub fn ld_info(&self) -> Result<LdInfo> {
-        let out = self.command(opcode::GET_LD_INFO, &[])?;
+        let out = self.call(opcode::GET_LD_INFO, &[])?;
         self.decoded(opcode::GET_LD_INFO, LdInfo::decode(&out))
     }
 
@@ -651,7 +661,7 @@ impl<'a> Cci<'a> {
         let mut start = 0u8;
         loop {
             let req = ld::ld_allocations_request(start, limit);
-            let out = self.command(opcode::GET_LD_ALLOCATIONS, &req)?;
+            let out = self.call(opcode::GET_LD_ALLOCATIONS, &req)?;
             let a = self.decoded(opcode::GET_LD_ALLOCATIONS, LdAllocations::decode(&out))?;
             all.number_of_lds = a.number_of_lds;
             all.granularity = a.granularity;

@@ -368,10 +368,10 @@ impl Device {
 
     // The node's own CCI, by name: shorthands of `self.on(Target::Direct)`.
 
-    /// Sends `opcode` to the node's own CCI and fails unless the device returns success; the
-    /// output may be as large as the payload. Same as `self.on(Target::Direct).command(..)`.
-    pub fn command(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
-        self.on(Target::Direct).command(opcode, input)
+    /// Sends `opcode` to the node's own CCI and returns at most `out_size` bytes of output;
+    /// fails unless the device returns success: `self.on(Target::Direct).command(..)`.
+    pub fn command(&self, opcode: u16, input: &[u8], out_size: usize) -> Result<Vec<u8>> {
+        self.on(Target::Direct).command(opcode, input, out_size)
     }
 
     /// Identify (0001h) of the node's own CCI: `self.on(Target::Direct).identify()`.
@@ -411,6 +411,7 @@ impl Device {
 
     /// Sends `opcode` with `payload` through tunnels along `path` (`[port]` or `[port, ld]`):
     /// `self.on(target).raw(opcode, payload, payload size)` for the target of `path`.
+    /// A path of another length is [`Error::Encode`].
     pub fn tunnel(&self, path: &[u8], opcode: u16, payload: &[u8]) -> Result<Response> {
         let target = Target::from_path(path)
             .filter(|t| *t != Target::Direct)
