@@ -50,6 +50,10 @@ pub const BIND_VPPB: u16 = 0x5201;
 pub const UNBIND_VPPB: u16 = 0x5202;
 /// Tunnel Management Command.
 pub const TUNNEL: u16 = 0x5300;
+/// Get LD Info.
+pub const GET_LD_INFO: u16 = 0x5400;
+/// Get LD Allocations.
+pub const GET_LD_ALLOCATIONS: u16 = 0x5401;
 /// PCI-SIG MMPT Send Message (opcode vendor 0001h).
 pub const MMPT_SEND_MESSAGE: u16 = 0x0100;
 /// PCI-SIG MMPT Receive Message (opcode vendor 0001h).

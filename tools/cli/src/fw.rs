@@ -391,14 +391,7 @@ pub fn exit_code(e: &FwError) -> i32 {
         FwFailure::Cancelled => EXIT_INTERRUPTED,
         FwFailure::Invalid(_) => EXIT_USAGE,
         FwFailure::Unconfirmed(_) => EXIT_UNCONFIRMED,
-        FwFailure::Command { error, .. } => match error.as_ref() {
-            swcci::Error::Os { .. } => crate::error::EXIT_OS,
-            swcci::Error::Device { .. } => crate::error::EXIT_DEVICE,
-            swcci::Error::Decode { .. } | swcci::Error::Missing { .. } => {
-                crate::error::EXIT_MALFORMED
-            }
-            swcci::Error::Encode { .. } => EXIT_USAGE,
-        },
+        FwFailure::Command { error, .. } => crate::error::lib_exit_code(error),
     }
 }
 

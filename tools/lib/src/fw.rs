@@ -507,7 +507,7 @@ impl Cci<'_> {
     ///
     /// Errors: as [`Cci::command`]; a malformed response names the field.
     pub fn fw_info(&self) -> Result<FwInfo> {
-        let out = self.command(opcode::GET_FW_INFO, &[])?;
+        let out = self.command(opcode::GET_FW_INFO, &[], self.payload_size()?)?;
         FwInfo::decode(&out).map_err(|err| Error::Decode {
             op: self.op(command_name(opcode::GET_FW_INFO)),
             err,

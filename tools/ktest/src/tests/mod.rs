@@ -6,6 +6,7 @@
 
 mod abi;
 mod bench;
+mod cli;
 mod demo;
 mod driver;
 mod emu;
@@ -14,6 +15,7 @@ mod interop;
 mod policy;
 mod stress;
 mod sysfs;
+mod topology;
 
 use crate::Test;
 
@@ -194,6 +196,42 @@ pub static ALL: &[Test] = &[
         scenarios: &["main"],
         run: stress::reload,
     },
+    // The swcci tool on QEMU's switches (Documentation/cli.rst).
+    Test {
+        name: "cli_list_matches_topology",
+        scenarios: &["main"],
+        run: cli::list,
+    },
+    Test {
+        name: "cli_identify_direct_and_tunnelled",
+        scenarios: &["main"],
+        run: cli::identify,
+    },
+    Test {
+        name: "cli_switch_info_and_ports_match_topology",
+        scenarios: &["main"],
+        run: cli::switch_info_and_ports,
+    },
+    Test {
+        name: "cli_logs_cel_bg_status",
+        scenarios: &["main"],
+        run: cli::logs_cel_bg_status,
+    },
+    Test {
+        name: "cli_raw_and_tunnel",
+        scenarios: &["main"],
+        run: cli::raw_and_tunnel,
+    },
+    Test {
+        name: "cli_refusals",
+        scenarios: &["main"],
+        run: cli::refusals,
+    },
+    Test {
+        name: "cli_topology_matches_topology",
+        scenarios: &["main"],
+        run: cli::topology,
+    },
     Test {
         name: "no_leaks_after_unload",
         scenarios: &["main"],
@@ -214,6 +252,27 @@ pub static ALL: &[Test] = &[
         name: "emu_interrupts_and_polling",
         scenarios: &["emu"],
         run: emu::irq_vs_poll,
+    },
+    // The swcci tool on the emulated devices; topology against the emulator's fabric.
+    Test {
+        name: "cli_emu_every_subcommand",
+        scenarios: &["emu"],
+        run: topology::commands,
+    },
+    Test {
+        name: "cli_emu_topology_matches_description",
+        scenarios: &["emu"],
+        run: topology::topology,
+    },
+    Test {
+        name: "cli_emu_bind_unbind_changes_the_view",
+        scenarios: &["emu"],
+        run: topology::bind_unbind,
+    },
+    Test {
+        name: "cli_emu_dead_device_reported_partial",
+        scenarios: &["emu"],
+        run: topology::dead_device_partial,
     },
     Test {
         name: "sysfs_mode_follows_interrupt_fallback",
@@ -314,6 +373,11 @@ pub static ALL: &[Test] = &[
         name: "emu_unload",
         scenarios: &["emu"],
         run: emu::unload,
+    },
+    Test {
+        name: "bench_topology_8_switches_x_4_devices",
+        scenarios: &["bench-topology"],
+        run: topology::bench,
     },
     Test {
         name: "bench_emu_wait_cpu_and_latency",
