@@ -27,7 +27,6 @@ use crate::device::Swcci;
 use kernel::{
     device::Bound,
     pci,
-    prelude::*,
     str::CStr,
     sync::Arc, //
 };
@@ -65,6 +64,7 @@ use kernel::{
         Operations,
         RpcScope, //
     },
+    prelude::*,
     sync::aref::ARef,
 };
 
