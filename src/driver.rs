@@ -14,7 +14,7 @@ use crate::{
         mailbox::{Mailbox, Timeouts},
         regs::PCI_CLASS_CXL_SWITCH_CCI,
     },
-    Disp,
+    sysfs, Disp,
 };
 use kernel::{
     device::{Bound, Core},
@@ -99,10 +99,12 @@ impl<'bound> Irqs<'bound> {
     }
 }
 
-/// Per-device driver data. Dropped after `unbind()`, in field order: the node goes first (no
-/// new opens), then the fwctl device (unregistered: its open files answer ENODEV), then
-/// debugfs, then the interrupt, then the driver's reference to the device.
+/// Per-device driver data. Dropped after `unbind()`, in field order: the sysfs attributes go
+/// first (so no `cxl_swcci/node` file names a node number another function may take next), then
+/// the node (no new opens), the fwctl device (unregistered: its open files answer ENODEV),
+/// debugfs, the interrupt, and the driver's reference to the device.
 pub(crate) struct SwcciData<'bound> {
+    _sysfs: sysfs::Attrs,
     _node: Pin<KBox<Node>>,
     _fwctl: Fwctl<'bound>,
     _debugfs: Option<DebugfsDir>,
@@ -300,6 +302,8 @@ impl pci::Driver for SwcciDriver {
         if loc.flavor.cxl {
             dev.read_identity();
         }
+        // Before the node, so that udev finds the files when the node appears.
+        let sysfs = sysfs::Attrs::add(&dev)?;
         let node = Node::register(dev.clone(), id).inspect_err(|e| {
             dev_err!(
                 pdev,
@@ -313,6 +317,7 @@ impl pci::Driver for SwcciDriver {
         log_probe(pdev, &dev, loc.flavor.mmb, &fwctl);
 
         Ok(SwcciData {
+            _sysfs: sysfs,
             _node: node,
             _fwctl: fwctl,
             _debugfs: debugfs,

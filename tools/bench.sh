@@ -4,12 +4,12 @@
 # Benchmarks, side by side in one guest boot, reported as numbers and ratios (not part of the
 # test suite: nothing here passes or fails on speed).
 #
-#   tools/bench.sh [--arch ARCH] [--scenario bench[,bench-emu]]
+#   tools/bench.sh [--arch ARCH] [--scenario bench[,bench-emu,bench-fw]]
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
 arch=x86_64
-scenario=bench,bench-emu
+scenario=bench,bench-emu,bench-fw
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--arch) arch=$2; shift ;;

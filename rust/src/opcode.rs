@@ -18,6 +18,12 @@ pub const GET_RESPONSE_MSG_LIMIT: u16 = 0x0003;
 pub const SET_RESPONSE_MSG_LIMIT: u16 = 0x0004;
 /// Request Abort Background Operation.
 pub const REQUEST_ABORT_BG: u16 = 0x0005;
+/// Get FW Info.
+pub const GET_FW_INFO: u16 = 0x0200;
+/// Transfer FW.
+pub const TRANSFER_FW: u16 = 0x0201;
+/// Activate FW.
+pub const ACTIVATE_FW: u16 = 0x0202;
 /// Get Timestamp.
 pub const GET_TIMESTAMP: u16 = 0x0300;
 /// Set Timestamp.

@@ -70,6 +70,19 @@ const EMU_DEVICES: &[EmuSpec] = &[
     },
 ];
 
+/// The emulated devices of the firmware scenarios: the switch personality with and without
+/// MSI-X (beside QEMU's switch, whose type-3 devices are reached through tunnels).
+const EMU_FW_DEVICES: &[EmuSpec] = &[
+    EmuSpec {
+        personality: "switch",
+        msix: true,
+    },
+    EmuSpec {
+        personality: "switch",
+        msix: false,
+    },
+];
+
 /// One boot of the bench.
 #[derive(Clone, Debug)]
 struct Scenario {
@@ -121,10 +134,26 @@ const SCENARIOS: &[Scenario] = &[
     emu("emu", false),
     qemu("bench", 1, "", true),
     emu("bench-emu", true),
+    Scenario {
+        name: "fw",
+        switches: 1,
+        type3: 2,
+        cmdline: "",
+        verbose: false,
+        emulated: EMU_FW_DEVICES,
+    },
+    Scenario {
+        name: "bench-fw",
+        switches: 1,
+        type3: 2,
+        cmdline: "",
+        verbose: true,
+        emulated: EMU_FW_DEVICES,
+    },
 ];
 
 /// The default scenarios of a test run.
-const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown,emu";
+const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown,emu,fw";
 
 struct Args {
     arch: String,

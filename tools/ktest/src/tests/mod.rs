@@ -9,10 +9,12 @@ mod bench;
 mod demo;
 mod driver;
 mod emu;
+mod fw;
 mod fwctl;
 mod interop;
 mod policy;
 mod stress;
+mod sysfs;
 
 use crate::Test;
 
@@ -169,6 +171,22 @@ pub static ALL: &[Test] = &[
         scenarios: &["main"],
         run: abi::bg_policy,
     },
+    // sysfs attributes (also in the emu scenario: MMPT functions, both modes).
+    Test {
+        name: "sysfs_attributes_equal_info_ioctl",
+        scenarios: &["main", "emu"],
+        run: sysfs::equal_info,
+    },
+    Test {
+        name: "sysfs_udev_serial_helper",
+        scenarios: &["main", "emu"],
+        run: sysfs::udev_helper,
+    },
+    Test {
+        name: "sysfs_attributes_go_with_unbind_and_rmmod",
+        scenarios: &["main", "emu"],
+        run: sysfs::unbind_rebind,
+    },
     Test {
         name: "no_cap_sys_rawio_eperm",
         scenarios: &["main"],
@@ -229,6 +247,11 @@ pub static ALL: &[Test] = &[
         name: "emu_interrupts_and_polling",
         scenarios: &["emu"],
         run: emu::irq_vs_poll,
+    },
+    Test {
+        name: "sysfs_mode_follows_interrupt_fallback",
+        scenarios: &["emu"],
+        run: sysfs::mode_follows_fallback,
     },
     Test {
         name: "mmpt_round_trip_1_byte_one_payload_several",
@@ -329,6 +352,37 @@ pub static ALL: &[Test] = &[
         name: "bench_emu_wait_cpu_and_latency",
         scenarios: &["bench-emu"],
         run: bench::emu_wait,
+    },
+    // Firmware update: the emulated switch and QEMU's switch side by side.
+    Test {
+        name: "fw_update_emulated_switch",
+        scenarios: &["fw"],
+        run: fw::update_emulated,
+    },
+    Test {
+        name: "fw_update_through_qemu_switch",
+        scenarios: &["fw"],
+        run: fw::update_through_qemu_switch,
+    },
+    Test {
+        name: "fw_interrupted_update_aborted",
+        scenarios: &["fw"],
+        run: fw::interrupted,
+    },
+    Test {
+        name: "fw_faults_messages_and_statuses",
+        scenarios: &["fw"],
+        run: fw::faults,
+    },
+    Test {
+        name: "fw_concurrent_identify",
+        scenarios: &["fw"],
+        run: fw::concurrent_identify,
+    },
+    Test {
+        name: "bench_fw_16mib",
+        scenarios: &["bench-fw"],
+        run: fw::bench,
     },
     // Taint (fresh boots).
     Test {
