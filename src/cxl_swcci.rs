@@ -11,7 +11,8 @@
 //!
 //! Layout: `driver.rs` (PCI binding and probe), `device.rs` (the mailbox as a kernel object:
 //! locking, waiting, interrupts, statistics), `mmio.rs` (register access), `chardev.rs` (the
-//! device node and its ioctls), `policy.rs` (access control and taint), `debugfs.rs`,
+//! device node and its ioctls), `fwctl.rs` (the fwctl device of a switch CCI, when the kernel
+//! has fwctl), `policy.rs` (access control and taint), `debugfs.rs`,
 //! `sysfs.rs` (the read-only `cxl_swcci/` attributes on the PCI device) and `sys.rs`. The
 //! driver's `kernel::bindings` users are `sys.rs` (capable, lockdown, taint, the task's name,
 //! dynamic ids) and `sysfs.rs` (static attribute structures with C callbacks,
@@ -25,6 +26,7 @@ mod chardev;
 mod debugfs_stats;
 mod device;
 mod driver;
+mod fwctl;
 mod mmio;
 mod policy;
 mod sys;
@@ -136,6 +138,8 @@ module! {
     authors: ["swcci developers"],
     description: "CXL switch mailbox CCI and PCIe MMB/MMPT mailbox driver",
     license: "GPL v2",
+    // fwctl's exports (drivers/fwctl/main.c); an unused import is harmless on kernels without.
+    imports_ns: ["FWCTL"],
     params: {
         strict_taint: bool {
             default: false,

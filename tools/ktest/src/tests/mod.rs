@@ -11,6 +11,7 @@ mod demo;
 mod driver;
 mod emu;
 mod fw;
+mod fwctl;
 mod interop;
 mod policy;
 mod stress;
@@ -78,6 +79,38 @@ pub static ALL: &[Test] = &[
         name: "debugfs_counts_commands",
         scenarios: &["main"],
         run: driver::debugfs_counts,
+    },
+    // fwctl (Documentation/fwctl.rst). Before any state-changing command of the boot: the
+    // scope test checks that the taint flags are clear before it.
+    Test {
+        name: "fwctl_device_per_switch_cci",
+        scenarios: &["main"],
+        run: fwctl::devices,
+    },
+    Test {
+        name: "fwctl_info",
+        scenarios: &["main"],
+        run: fwctl::info,
+    },
+    Test {
+        name: "fwctl_identify_at_lowest_scope",
+        scenarios: &["main"],
+        run: fwctl::identify,
+    },
+    Test {
+        name: "fwctl_rejects_malformed_requests",
+        scenarios: &["main"],
+        run: fwctl::bad_requests,
+    },
+    Test {
+        name: "fwctl_scope_refusal_and_taint",
+        scenarios: &["main"],
+        run: fwctl::scopes_and_taint,
+    },
+    Test {
+        name: "fwctl_unbind_and_unload_with_open_file",
+        scenarios: &["main"],
+        run: fwctl::unbind_open_file,
     },
     // ABI.
     Test {
@@ -436,5 +469,10 @@ pub static ALL: &[Test] = &[
         name: "lockdown_refuses_raw_commands",
         scenarios: &["lockdown"],
         run: policy::lockdown,
+    },
+    Test {
+        name: "fwctl_lockdown_refuses_commands",
+        scenarios: &["lockdown"],
+        run: fwctl::lockdown,
     },
 ];
