@@ -286,7 +286,7 @@ pub fn topology(env: &mut Env) -> Result<Outcome> {
     let doc = r.json()?;
     // The dead device: its tunnel fails with internal error (04h) after dead-port-ms.
     r.error(
-        5,
+        7,
         &[
             &format!("Tunnel Management Command (5300h) to port {dead} on {node}"),
             "internal error (04h)",
@@ -348,7 +348,7 @@ pub fn dead_device_partial(env: &mut Env) -> Result<Outcome> {
         took.as_millis()
     ));
     r.error(
-        5,
+        7,
         &[
             &format!("Identify (0001h) via port {dead} on {node}"),
             "ETIMEDOUT",
