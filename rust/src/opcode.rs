@@ -44,10 +44,8 @@ pub const BIND_VPPB: u16 = 0x5201;
 pub const UNBIND_VPPB: u16 = 0x5202;
 /// Tunnel Management Command.
 pub const TUNNEL: u16 = 0x5300;
-/// PCI-SIG MMPT Send Message (opcode vendor 0001h).
-pub const MMPT_SEND_MESSAGE: u16 = 0x0100;
-/// PCI-SIG MMPT Receive Message (opcode vendor 0001h).
-pub const MMPT_RECEIVE_MESSAGE: u16 = 0x0101;
+// The PCI-SIG MMB commands (opcode vendor 0001h: Send Message 0100h, Receive Message 0101h)
+// live in `crate::mmpt`; the opcodes here are CXL's (opcode vendor 0000h).
 
 /// Command sets C0h-FFh are vendor specific.
 pub const fn is_vendor_specific(opcode: u16) -> bool {
