@@ -15,7 +15,13 @@
 //! `sys.rs` (the only `kernel::bindings` users). The protocol itself is the `proto` module,
 //! shared with the host tools and tested there.
 
-use kernel::{debugfs, driver::Registration, pci, prelude::*, InPlaceModule};
+use kernel::{
+    debugfs,
+    driver::Registration,
+    pci,
+    prelude::*,
+    InPlaceModule, //
+};
 
 mod chardev;
 mod debugfs_stats;
@@ -45,7 +51,14 @@ pub mod proto {
 }
 
 // The core refers to its modules as `crate::<module>`: make those paths resolve here too.
-use proto::{mailbox, opcode, payload, rc, regs, wire};
+use proto::{
+    mailbox,
+    opcode,
+    payload,
+    rc,
+    regs,
+    wire, //
+};
 
 /// Formats a protocol-core value (which implements `core::fmt::Display`) in kernel messages.
 pub(crate) struct Disp<'a, T: ?Sized>(pub(crate) &'a T);
@@ -83,31 +96,6 @@ struct SwcciModule {
     #[pin]
     _driver: Registration<pci::Adapter<driver::SwcciDriver>>,
     _debugfs: DebugfsRootGuard,
-    // Set up after the driver is registered (field order): binds extra ids.
-    _ids: (),
-}
-
-/// Binds the functions named by the `mmpt_id*` parameters.
-fn add_mmpt_ids() {
-    use module_parameters::{mmpt_id0, mmpt_id1, mmpt_id2, mmpt_id3};
-    for id in [
-        mmpt_id0.value(),
-        mmpt_id1.value(),
-        mmpt_id2.value(),
-        mmpt_id3.value(),
-    ] {
-        if id == 0 {
-            continue;
-        }
-        let (vendor, device) = ((id >> 16) as u16, id as u16);
-        match sys::pci_add_dynid(MODULE_NAME, vendor, device) {
-            Ok(()) => pr_info!("binding {vendor:04x}:{device:04x} (module parameter)\n"),
-            Err(e) => pr_err!(
-                "cannot add id {vendor:04x}:{device:04x}: {}\n",
-                e.to_errno()
-            ),
-        }
-    }
 }
 
 impl InPlaceModule for SwcciModule {
@@ -118,7 +106,6 @@ impl InPlaceModule for SwcciModule {
         try_pin_init!(Self {
             _driver <- Registration::new(MODULE_NAME, module),
             _debugfs: DebugfsRootGuard,
-            _ids: add_mmpt_ids(),
         })
     }
 }
@@ -141,22 +128,6 @@ module! {
         poll_only: bool {
             default: false,
             description: "Never use interrupts; poll the mailbox with growing sleeps",
-        },
-        mmpt_id0: u32 {
-            default: 0,
-            description: "Also bind PCI function VVVVDDDD (vendor << 16 | device), e.g. an MMPT function without a class code",
-        },
-        mmpt_id1: u32 {
-            default: 0,
-            description: "Like mmpt_id0 (7.3's Rust modules have no array parameters)",
-        },
-        mmpt_id2: u32 {
-            default: 0,
-            description: "Like mmpt_id0",
-        },
-        mmpt_id3: u32 {
-            default: 0,
-            description: "Like mmpt_id0",
         },
     },
 }

@@ -3,7 +3,11 @@
 //! The few kernel services the Rust abstractions of 7.3 do not wrap: capabilities, lockdown,
 //! tainting and the current task's name. Every `kernel::bindings` use of the driver is here.
 
-use kernel::{bindings, prelude::*, str::CStr, task::Task};
+use kernel::{
+    bindings,
+    prelude::*,
+    task::Task, //
+};
 
 /// Whether the current task has `CAP_SYS_RAWIO`.
 pub(crate) fn capable_rawio() -> bool {
@@ -60,27 +64,4 @@ pub(crate) fn current_comm() -> [u8; 16] {
 pub(crate) fn comm_str(comm: &[u8; 16]) -> &str {
     let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
     core::str::from_utf8(comm.get(..end).unwrap_or(&[])).unwrap_or("?")
-}
-
-/// Adds `vendor:device` to the dynamic ids of the PCI driver registered as `name` (what writing
-/// to `/sys/bus/pci/drivers/<name>/new_id` does), so that matching functions bind.
-///
-/// 7.3's `driver::Registration` does not expose its `struct pci_driver`, so it is found by name
-/// on the PCI bus.
-pub(crate) fn pci_add_dynid(name: &CStr, vendor: u16, device: u16) -> Result {
-    // SAFETY: `pci_bus_type` is the kernel's PCI bus, valid for the kernel's lifetime;
-    // `driver_find` only reads the name and returns a driver registered on that bus, or NULL.
-    let drv =
-        unsafe { bindings::driver_find(name.as_char_ptr(), &raw const bindings::pci_bus_type) };
-    if drv.is_null() {
-        return Err(ENODEV);
-    }
-    // SAFETY: every driver on the PCI bus is the `driver` field of a `struct pci_driver`; ours
-    // stays registered while the module is loaded (this is called from the module's own init,
-    // after registration). `pci_add_dynid` copies the id and re-probes unbound devices.
-    let ret = unsafe {
-        let pdrv = kernel::container_of!(drv, bindings::pci_driver, driver);
-        bindings::pci_add_dynid(pdrv, u32::from(vendor), u32::from(device), !0, !0, 0, 0, 0)
-    };
-    kernel::error::to_result(ret)
 }
