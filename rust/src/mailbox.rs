@@ -110,9 +110,7 @@ pub fn read_dwords<R: RegIo + ?Sized>(r: &R, off: usize, out: &mut [u8]) -> Resu
 /// at unbind).
 pub trait Mapping {
     /// Register access while the mapping is held.
-    type Regs<'a>: RegIo
-    where
-        Self: 'a;
+    type Regs<'a>: RegIo;
 
     /// Runs `f` with the mapping held, or fails with [`IoError::Gone`] once it is revoked. `f`
     /// must not sleep: the kernel holds the RCU read lock meanwhile.
@@ -121,10 +119,7 @@ pub trait Mapping {
 
 /// Plain register access is a mapping that never goes away.
 impl<T: RegIo> Mapping for T {
-    type Regs<'a>
-        = T
-    where
-        T: 'a;
+    type Regs<'a> = T;
 
     fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, IoError> {
         Ok(f(self))
@@ -513,11 +508,7 @@ impl BgWatcher {
     }
 
     /// The completion of background operation `opcode`, if the register shows it finished.
-    pub fn completion<M: Mapping>(
-        &self,
-        io: &M,
-        opcode: u16,
-    ) -> Result<Option<Response>, IoError> {
+    pub fn completion<M: Mapping>(&self, io: &M, opcode: u16) -> Result<Option<Response>, IoError> {
         let bg = self.status(io)?;
         Ok(Self::done(bg, opcode).then(|| bg_response(bg, opcode)))
     }
@@ -683,7 +674,12 @@ impl Mailbox {
     /// Whether the doorbell is set right now. A Control register that reads all ones (its
     /// reserved bits included) means the function no longer answers (surprise removal, a
     /// dead link): that is [`IoError::Gone`], not a busy mailbox.
-    fn doorbell_busy<R: RegIo>(&self, r: &R) -> Result<bool, IoError> {
+    pub fn doorbell_busy<M: Mapping>(&self, io: &M) -> Result<bool, IoError> {
+        io.with(|r| self.doorbell_set(r))?
+    }
+
+    /// [`Self::doorbell_busy`] inside the mapping.
+    fn doorbell_set<R: RegIo>(&self, r: &R) -> Result<bool, IoError> {
         let raw = r.read32(MboxCtrl::at(self.base))?;
         if raw == u32::MAX {
             return Err(IoError::Gone);
@@ -730,7 +726,7 @@ impl Mailbox {
 
     fn wait_doorbell<M: Mapping, W: Wait>(&self, io: &M, w: &mut W) -> Result<(), MboxError> {
         self.wait_for(io, w, Event::Doorbell, self.timeouts.doorbell_us, |r| {
-            Ok(!self.doorbell_busy(r)?)
+            Ok(!self.doorbell_set(r)?)
         })
     }
 
@@ -866,7 +862,7 @@ impl Mailbox {
             .with_payload_len(len)
             .with_opcode_vendor(if self.flavor.mmb { opcode_vendor } else { 0 });
         let done = io.with(|r| -> Result<bool, MboxError> {
-            if self.doorbell_busy(r)? {
+            if self.doorbell_set(r)? {
                 return Err(MboxError::Busy);
             }
             before_send();
@@ -880,7 +876,7 @@ impl Mailbox {
                     .with_doorbell(true)
                     .0,
             )?;
-            Ok(!self.doorbell_busy(r)?)
+            Ok(!self.doorbell_set(r)?)
         })??;
         if !done {
             self.wait_doorbell(io, w)?;
@@ -896,14 +892,7 @@ impl Mailbox {
         out: &mut [u8],
         before_send: impl FnOnce(),
     ) -> Result<Response, MboxError> {
-        let sent = self.submit(
-            io,
-            w,
-            req.opcode,
-            req.opcode_vendor,
-            req.input,
-            before_send,
-        )?;
+        let sent = self.submit(io, w, req.opcode, req.opcode_vendor, req.input, before_send)?;
         io.with(|r| self.readout(r, sent, out))?
     }
 
@@ -921,10 +910,6 @@ impl Mailbox {
             return Err(MboxError::Io(IoError::Gone));
         }
         let status = MboxStatus(status_raw);
-        if self.flavor.mmb && !status.ready() {
-            // An MMB clears READY while it resets.
-            return Err(MboxError::Changed);
-        }
         let cmd_raw = r.read64(MboxCmd::at(self.base))?;
         if all_ones64(cmd_raw) {
             return Err(MboxError::Io(IoError::Gone));

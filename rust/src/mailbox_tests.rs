@@ -269,7 +269,9 @@ fn background_never_completes_and_abort_is_accepted() {
     assert_eq!(ops, vec![0x5201, 0x0005]);
     // The mailbox is usable afterwards.
     assert_eq!(
-        run(&dev, &mut mbox, &Request::new(1, &[]), &mut []).unwrap().rc,
+        run(&dev, &mut mbox, &Request::new(1, &[]), &mut [])
+            .unwrap()
+            .rc,
         ReturnCode::Success
     );
 }
@@ -676,7 +678,13 @@ fn registers_reading_all_ones_after_completion_are_gone_not_data() {
     let (dev, _) = log_device();
     let mut mbox = init(&dev);
     dev.with(|s| s.after_reads = Some((1, SimFault::Remove)));
-    let e = run(&dev, &mut mbox, &Request::new(0x0401, &[0; 24]), &mut [0; 64]).unwrap_err();
+    let e = run(
+        &dev,
+        &mut mbox,
+        &Request::new(0x0401, &[0; 24]),
+        &mut [0; 64],
+    )
+    .unwrap_err();
     assert_eq!(e, MboxError::Io(IoError::Gone));
 }
 
