@@ -155,7 +155,7 @@ impl Rig {
         .unwrap()
     }
 
-    fn run(&self, mbox: &Mailbox, op: u16, input: &[u8]) -> Result<(Response, Vec<u8>), MboxError> {
+    fn run(&self, mbox: &mut Mailbox, op: u16, input: &[u8]) -> Result<(Response, Vec<u8>), MboxError> {
         let mut out = vec![0u8; mbox.payload_size()];
         let r = mbox.execute(
             &self.bus,
@@ -173,7 +173,7 @@ impl Rig {
         Ok((r, out))
     }
 
-    fn pci_sig(&self, mbox: &Mailbox, op: u16, input: &[u8]) -> (MmptCode, Vec<u8>) {
+    fn pci_sig(&self, mbox: &mut Mailbox, op: u16, input: &[u8]) -> (MmptCode, Vec<u8>) {
         let mut out = vec![0u8; mbox.payload_size()];
         let r = mbox
             .start(
@@ -190,14 +190,14 @@ impl Rig {
         (MmptCode::from_raw(r.rc.raw()), out)
     }
 
-    fn send_part(&self, mbox: &Mailbox, ty: u8, part: &Part, data: &[u8]) -> (MmptCode, Vec<u8>) {
+    fn send_part(&self, mbox: &mut Mailbox, ty: u8, part: &Part, data: &[u8]) -> (MmptCode, Vec<u8>) {
         let mut input = vec![0u8; HEADER_LEN + data.len()];
         let n = pmmpt::send_input(&mut input, ty, part, data).unwrap();
         self.pci_sig(mbox, SEND_MESSAGE, &input[..n])
     }
 
     /// Sends a whole message the way the driver does.
-    fn send(&self, mbox: &Mailbox, ty: u8, data: &[u8]) -> (MmptCode, Vec<u8>) {
+    fn send(&self, mbox: &mut Mailbox, ty: u8, data: &[u8]) -> (MmptCode, Vec<u8>) {
         let mut last = (MmptCode::Success, Vec::new());
         for p in pmmpt::parts(data.len(), pmmpt::send_chunk(mbox.payload_size())) {
             last = self.send_part(mbox, ty, &p, &data[p.offset..p.offset + p.len]);
@@ -209,7 +209,7 @@ impl Rig {
     }
 
     /// Receives the head message the way the driver does.
-    fn receive(&self, mbox: &Mailbox) -> Result<(u8, Vec<u8>), MmptCode> {
+    fn receive(&self, mbox: &mut Mailbox) -> Result<(u8, Vec<u8>), MmptCode> {
         let base = self.found.mmpt.unwrap().base;
         let n = MmptRxNotify(self.bus.read64(base + MmptRxNotify::OFFSET).unwrap());
         if !n.ready() {
@@ -259,14 +259,14 @@ fn switch_is_discovered_as_cxl_mmb_with_mmpt() {
     assert_eq!(cxl.mailbox.memdev_status, Some(MEMDEV_STATUS_REGS));
     assert_eq!(cxl.mmpt, None);
     // And the engine works that way too.
-    let mbox = Mailbox::init(
+    let mut mbox = Mailbox::init(
         &r.bus,
         &mut Clock::new(&r.bus),
         cxl.mailbox,
         Timeouts::DEFAULT,
     )
     .unwrap();
-    let (resp, out) = r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    let (resp, out) = r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert!(resp.rc.is_success());
     assert_eq!(Identify::decode(&out).unwrap().device_id, 0x5c01);
 }
@@ -313,20 +313,20 @@ fn capability_array_layout() {
 #[test]
 fn identify_and_identify_switch() {
     let r = rig_with(Personality::Switch, |c| c.serial = 0x1234_5678);
-    let mbox = r.mbox();
-    let (resp, out) = r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    let mut mbox = r.mbox();
+    let (resp, out) = r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert!(resp.rc.is_success());
     let id = Identify::decode(&out).unwrap();
     assert_eq!((id.vendor_id, id.device_id), (0x1b36, 0x5c01));
     assert_eq!(id.serial, 0x1234_5678);
     assert_eq!(id.max_msg_size(), Some(2048));
     assert_eq!(id.component_type, ComponentType::Switch);
-    let (_, out) = r.run(&mbox, opcode::IDENTIFY_SWITCH, &[]).unwrap();
+    let (_, out) = r.run(&mut mbox, opcode::IDENTIFY_SWITCH, &[]).unwrap();
     let sw = IdentifySwitch::decode(&out).unwrap();
     assert_eq!(sw.num_physical_ports, 4);
     assert_eq!(sw.active_port_ids().collect::<Vec<_>>(), [0, 1, 2, 3]);
     // Input where none is expected.
-    let (resp, _) = r.run(&mbox, opcode::IDENTIFY, &[1]).unwrap();
+    let (resp, _) = r.run(&mut mbox, opcode::IDENTIFY, &[1]).unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
     assert_eq!(
         r.bus.dev.borrow().last_opcode(),
@@ -338,13 +338,13 @@ fn identify_and_identify_switch() {
 #[test]
 fn logs_and_cel() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
-    let (_, out) = r.run(&mbox, opcode::GET_SUPPORTED_LOGS, &[]).unwrap();
+    let mut mbox = r.mbox();
+    let (_, out) = r.run(&mut mbox, opcode::GET_SUPPORTED_LOGS, &[]).unwrap();
     let logs = SupportedLogs::decode(&out).unwrap();
     let size = logs.find(&CEL_UUID).unwrap();
     assert_eq!(size as usize, SWITCH_OPCODES.len() * 4);
     let (resp, cel) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 0, size))
+        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 0, size))
         .unwrap();
     assert!(resp.rc.is_success());
     let cel = Cel::new(&cel);
@@ -360,40 +360,40 @@ fn logs_and_cel() {
     );
     // A slice, a bad range, a bad uuid, a bad length.
     let (_, part) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
+        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
         .unwrap();
     assert_eq!(part, [0x02, 0x00, 0x00, 0x00]);
     let (resp, _) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, size))
+        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, size))
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidInput);
     let bogus = swcci_proto::payload::logs::VENDOR_DEBUG_UUID;
     let (resp, _) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&bogus, 0, 4))
+        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&bogus, 0, 4))
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidLog);
-    let (resp, _) = r.run(&mbox, opcode::GET_LOG, &[0; 4]).unwrap();
+    let (resp, _) = r.run(&mut mbox, opcode::GET_LOG, &[0; 4]).unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
 }
 
 #[test]
 fn echo_unknown_and_foreign_vendors() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let data: Vec<u8> = (0..2048).map(|i| i as u8).collect();
-    let (resp, out) = r.run(&mbox, OP_ECHO, &data).unwrap();
+    let (resp, out) = r.run(&mut mbox, OP_ECHO, &data).unwrap();
     assert!(resp.rc.is_success());
     assert_eq!(out, data);
-    let (resp, _) = r.run(&mbox, 0x4400, &[]).unwrap();
+    let (resp, _) = r.run(&mut mbox, 0x4400, &[]).unwrap();
     assert_eq!(resp.rc, ReturnCode::Unsupported);
     // PCI-SIG opcodes other than MMPT's.
-    assert_eq!(r.pci_sig(&mbox, 0x0001, &[]).0, MmptCode::Unsupported);
+    assert_eq!(r.pci_sig(&mut mbox, 0x0001, &[]).0, MmptCode::Unsupported);
     // The mmpt personality has no CXL command set.
     let m = rig(Personality::Mmpt);
-    let mbox = m.mbox();
-    let (resp, _) = m.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    let mut mbox = m.mbox();
+    let (resp, _) = m.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(resp.rc, ReturnCode::Unsupported);
-    let (resp, _) = m.run(&mbox, OP_ECHO, &[1]).unwrap();
+    let (resp, _) = m.run(&mut mbox, OP_ECHO, &[1]).unwrap();
     assert_eq!(resp.rc, ReturnCode::Unsupported);
     assert_eq!(
         m.bus.stat("no-attention"),
@@ -451,11 +451,11 @@ fn background_sleep_progresses_and_completes() {
     r.bus.advance(40 * MS);
     let bg = mbox.bg_status(&r.bus).unwrap();
     assert_eq!((bg.opcode(), bg.percent()), (OP_SLEEP, 40));
-    let (_, st) = r.run(&mbox, opcode::BG_OP_STATUS, &[]).unwrap();
+    let (_, st) = r.run(&mut mbox, opcode::BG_OP_STATUS, &[]).unwrap();
     let st = BgOpStatus::decode(&st).unwrap();
     assert!(st.running);
     assert_eq!((st.opcode, st.percent), (OP_SLEEP, 40));
-    let (resp, _) = r.run(&mbox, OP_SLEEP, &5u32.to_le_bytes()).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_SLEEP, &5u32.to_le_bytes()).unwrap();
     assert_eq!(resp.rc, ReturnCode::Busy);
     let done = mbox
         .wait_background(&r.bus, &mut Clock::new(&r.bus), OP_SLEEP, 1_000_000, || {
@@ -471,18 +471,18 @@ fn background_sleep_progresses_and_completes() {
 
     // The whole thing through execute(), with a final return code from the control channel.
     r.bus.with(|d, _| d.settings.bg_rc = 0x0004);
-    let (resp, _) = r.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(resp.rc, ReturnCode::InternalError);
     assert_eq!(resp.background.unwrap().opcode, OP_SLEEP);
     // Zero milliseconds completes at once; a short input is refused.
     r.bus.with(|d, _| d.settings.bg_rc = 0);
     assert!(r
-        .run(&mbox, OP_SLEEP, &0u32.to_le_bytes())
+        .run(&mut mbox, OP_SLEEP, &0u32.to_le_bytes())
         .unwrap()
         .0
         .rc
         .is_success());
-    let (resp, _) = r.run(&mbox, OP_SLEEP, &[1, 0]).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_SLEEP, &[1, 0]).unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
 }
 
@@ -491,30 +491,30 @@ fn background_interrupt_needs_enable() {
     let r = rig(Personality::Switch);
     let mut mbox = r.mbox();
     mbox.set_interrupts(&r.bus, false, false).unwrap();
-    r.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    r.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(r.irqs.total(), 0);
     mbox.set_interrupts(&r.bus, false, true).unwrap();
-    r.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    r.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(r.irqs.count(MBOX_VECTOR), 1);
     // Not advertised: never fired even if enabled by a raw write.
     let n = rig_with(Personality::Switch, |c| {
         c.bg_irq = false;
         c.doorbell_irq = false;
     });
-    let mbox = n.mbox();
+    let mut mbox = n.mbox();
     assert!(!mbox.caps().background_irq());
     assert!(!mbox.caps().doorbell_irq());
     n.bus.write32(MBOX_REGS + 4, 0x6).unwrap();
-    n.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    n.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(n.irqs.total(), 0);
 }
 
 #[test]
 fn abort_supported_and_unsupported() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::BgStuck(30), Mode::Once));
-    let err = r.run(&mbox, OP_SLEEP, &50u32.to_le_bytes()).unwrap_err();
+    let err = r.run(&mut mbox, OP_SLEEP, &50u32.to_le_bytes()).unwrap_err();
     match err {
         MboxError::Background {
             opcode,
@@ -532,7 +532,7 @@ fn abort_supported_and_unsupported() {
     assert_eq!(r.bus.stat("bg-aborted"), 1);
     // Nothing running: an abort request still succeeds.
     assert!(r
-        .run(&mbox, opcode::REQUEST_ABORT_BG, &[])
+        .run(&mut mbox, opcode::REQUEST_ABORT_BG, &[])
         .unwrap()
         .0
         .rc
@@ -542,7 +542,7 @@ fn abort_supported_and_unsupported() {
         d.settings.abort_supported = false;
         d.arm(Fault::BgNever, Mode::Once);
     });
-    let err = r.run(&mbox, OP_SLEEP, &50u32.to_le_bytes()).unwrap_err();
+    let err = r.run(&mut mbox, OP_SLEEP, &50u32.to_le_bytes()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -566,21 +566,21 @@ fn abort_supported_and_unsupported() {
 #[test]
 fn fault_doorbell_stuck_then_clear() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::DoorbellStuck, Mode::Once));
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Timeout
     );
     // Still stuck: the mailbox is busy.
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Busy
     );
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "none", "once: disarmed");
     r.bus.with(|d, now| d.clear(now));
     assert!(r
-        .run(&mbox, opcode::IDENTIFY, &[])
+        .run(&mut mbox, opcode::IDENTIFY, &[])
         .unwrap()
         .0
         .rc
@@ -588,7 +588,7 @@ fn fault_doorbell_stuck_then_clear() {
     // A reset also unsticks it.
     r.bus.with(|d, _| d.arm(Fault::DoorbellStuck, Mode::Always));
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Timeout
     );
     r.bus.with(|d, now| d.reset(now));
@@ -599,11 +599,11 @@ fn fault_doorbell_stuck_then_clear() {
 #[test]
 fn fault_delay() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::Delay(150), Mode::Once));
     let t0 = r.bus.now.get();
     assert!(r
-        .run(&mbox, opcode::IDENTIFY, &[])
+        .run(&mut mbox, opcode::IDENTIFY, &[])
         .unwrap()
         .0
         .rc
@@ -611,11 +611,11 @@ fn fault_delay() {
     assert_eq!(r.bus.now.get() - t0, 150 * MS);
     // Longer than the engine's 2 s: it times out, the command completes later.
     r.bus.with(|d, _| d.arm(Fault::Delay(3000), Mode::Once));
-    assert_eq!(r.run(&mbox, OP_ECHO, &[7]).unwrap_err(), MboxError::Timeout);
+    assert_eq!(r.run(&mut mbox, OP_ECHO, &[7]).unwrap_err(), MboxError::Timeout);
     r.bus.advance(1000 * MS);
     assert!(!mbox.doorbell_busy(&r.bus).unwrap());
     assert!(r
-        .run(&mbox, opcode::IDENTIFY, &[])
+        .run(&mut mbox, opcode::IDENTIFY, &[])
         .unwrap()
         .0
         .rc
@@ -625,24 +625,24 @@ fn fault_delay() {
 #[test]
 fn fault_bad_length_and_rc() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::BadLength, Mode::Once));
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::BadOutputLength {
             claimed: 4096,
             max: 2048
         }
     );
-    assert!(r.run(&mbox, opcode::IDENTIFY, &[]).is_ok());
+    assert!(r.run(&mut mbox, opcode::IDENTIFY, &[]).is_ok());
     r.bus.with(|d, _| d.arm(Fault::Rc(0x1234), Mode::Always));
     for _ in 0..2 {
-        let (resp, out) = r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+        let (resp, out) = r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
         assert_eq!(resp.rc, ReturnCode::Unknown(0x1234));
         assert!(out.is_empty());
     }
     // The rc fault takes the place of a background start.
-    let (resp, _) = r.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(resp.rc, ReturnCode::Unknown(0x1234));
     assert!(!r.bus.with(|d, _| d.bg_state().0));
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "rc:0x1234=always");
@@ -651,12 +651,12 @@ fn fault_bad_length_and_rc() {
 #[test]
 fn fault_bg_never_and_stuck() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.settings.abort_supported = false);
     r.bus.with(|d, _| d.arm(Fault::BgStuck(42), Mode::Once));
     // A foreground command does not use up a background fault.
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
-    let err = r.run(&mbox, OP_SLEEP, &20u32.to_le_bytes()).unwrap_err();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
+    let err = r.run(&mut mbox, OP_SLEEP, &20u32.to_le_bytes()).unwrap_err();
     assert!(
         matches!(err, MboxError::Background { percent: 42, .. }),
         "{err:?}"
@@ -665,9 +665,9 @@ fn fault_bg_never_and_stuck() {
     assert_eq!(r.bus.with(|d, _| d.bg_state()), (true, OP_SLEEP, 42, 0));
     r.bus.with(|d, now| d.reset(now));
     r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Always));
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     for _ in 0..2 {
-        let err = r.run(&mbox, OP_SLEEP, &20u32.to_le_bytes()).unwrap_err();
+        let err = r.run(&mut mbox, OP_SLEEP, &20u32.to_le_bytes()).unwrap_err();
         assert!(
             matches!(err, MboxError::Background { percent: 99, .. }),
             "{err:?}"
@@ -681,20 +681,20 @@ fn fault_no_irq_and_spurious() {
     let r = rig(Personality::Switch);
     let mut mbox = r.mbox();
     mbox.set_interrupts(&r.bus, true, true).unwrap();
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(r.irqs.count(MBOX_VECTOR), 1);
     r.bus.with(|d, _| d.arm(Fault::NoIrq, Mode::Once));
-    r.run(&mbox, OP_SLEEP, &5u32.to_le_bytes()).unwrap();
+    r.run(&mut mbox, OP_SLEEP, &5u32.to_le_bytes()).unwrap();
     assert_eq!(
         r.irqs.count(MBOX_VECTOR),
         1,
         "doorbell and background suppressed"
     );
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(r.irqs.count(MBOX_VECTOR), 2);
     r.bus.with(|d, _| d.arm(Fault::NoIrq, Mode::Always));
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(r.irqs.count(MBOX_VECTOR), 2);
     assert_eq!(r.bus.stat("irqs-suppressed"), 4);
     // Explicit spurious interrupts still go out.
@@ -729,7 +729,7 @@ fn fault_ready_never_and_ready_time() {
     assert!(!MboxStatus(r.bus.read64(MBOX_REGS + 0x10).unwrap()).ready());
     r.bus.write32(MBOX_REGS + 4, 1).unwrap();
     assert_eq!(r.bus.stat("doorbell-not-ready"), 1);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     assert_eq!(r.bus.now.get(), 30 * MS);
     assert_eq!(
         mbox.caps().ready_time(),
@@ -756,7 +756,7 @@ fn fault_ready_never_and_ready_time() {
     r.bus.with(|d, _| d.arm(Fault::ReadyNever, Mode::Once));
     assert!(!MboxStatus(r.bus.read64(MBOX_REGS + 0x10).unwrap()).ready());
     assert_eq!(
-        r.send(&mbox, 1, &[1]).0,
+        r.send(&mut mbox, 1, &[1]).0,
         MmptCode::Success,
         "commands still work until reset"
     );
@@ -792,7 +792,7 @@ fn fault_surprise_remove() {
     r.bus.with(|d, now| d.bar_read(now, 2, 0x800, &mut b));
     assert_eq!(b, [0xff; 4]);
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Io(IoError::Gone)
     );
     r.bus.with(|d, now| d.spurious_irqs(now, 2, MBOX_VECTOR));
@@ -800,7 +800,7 @@ fn fault_surprise_remove() {
     assert_eq!(r.irqs.total(), 0);
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "surprise-remove");
     r.bus.with(|d, now| d.clear(now));
-    assert!(r.run(&mbox, opcode::IDENTIFY, &[]).is_ok());
+    assert!(r.run(&mut mbox, opcode::IDENTIFY, &[]).is_ok());
 }
 
 // ---- register access rules ----
@@ -931,7 +931,7 @@ fn mmpt_round_trips_with_echo() {
         for (i, len) in sizes.into_iter().enumerate() {
             let data = pattern(len);
             assert_eq!(
-                r.send(&mbox, pmmpt::msg_type::PLDM, &data).0,
+                r.send(&mut mbox, pmmpt::msg_type::PLDM, &data).0,
                 MmptCode::Success
             );
             assert_eq!(
@@ -939,13 +939,13 @@ fn mmpt_round_trips_with_echo() {
                 i as u64 + 1,
                 "rx interrupt per message"
             );
-            let (ty, got) = r.receive(&mbox).unwrap();
+            let (ty, got) = r.receive(&mut mbox).unwrap();
             assert_eq!(ty, pmmpt::msg_type::PLDM);
             assert_eq!(got, data, "{p:?} len {len}");
             let n = MmptRxNotify(r.bus.read64(base + 8).unwrap());
             assert!(!n.ready());
         }
-        assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+        assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
         assert_eq!(r.bus.stat("mmpt-messages"), 4);
         assert_eq!(r.bus.stat("mmpt-received"), 4);
         assert!(r.irqs.count(MBOX_VECTOR) > 8, "doorbell interrupts");
@@ -955,9 +955,9 @@ fn mmpt_round_trips_with_echo() {
 #[test]
 fn mmpt_notification_register() {
     let r = rig(Personality::Mmpt);
-    let mbox = r.mbox();
-    r.send(&mbox, 4, &pattern(100));
-    r.send(&mbox, 3, &pattern(7));
+    let mut mbox = r.mbox();
+    r.send(&mut mbox, 4, &pattern(100));
+    r.send(&mut mbox, 3, &pattern(7));
     let n = MmptRxNotify(r.bus.read64(MMPT_REGS + 8).unwrap());
     assert!(n.ready());
     assert_eq!((n.msg_type(), n.msg_len()), (4, 100));
@@ -969,7 +969,7 @@ fn mmpt_notification_register() {
         0,
         "receive interrupt not enabled"
     );
-    r.receive(&mbox).unwrap();
+    r.receive(&mut mbox).unwrap();
     let n = MmptRxNotify(r.bus.read64(MMPT_REGS + 8).unwrap());
     assert_eq!((n.msg_type(), n.msg_len()), (3, 7));
     // Injected messages arrive the same way, with the interrupt when enabled.
@@ -978,14 +978,14 @@ fn mmpt_notification_register() {
     r.bus
         .with(|d, _| d.inject_message(9, vec![1, 2, 3]).unwrap());
     assert_eq!(r.irqs.count(MMPT_VECTOR), 1);
-    r.receive(&mbox).unwrap();
-    assert_eq!(r.receive(&mbox).unwrap(), (9, vec![1, 2, 3]));
+    r.receive(&mut mbox).unwrap();
+    assert_eq!(r.receive(&mut mbox).unwrap(), (9, vec![1, 2, 3]));
 }
 
 #[test]
 fn mmpt_errors_through_the_mailbox() {
     let r = rig(Personality::Mmpt);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let part = |action, offset, len| Part {
         action,
         offset,
@@ -993,110 +993,110 @@ fn mmpt_errors_through_the_mailbox() {
     };
     let d = pattern(64);
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Continue, 0, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Continue, 0, 8), &d[..8])
             .0,
         MmptCode::TransferOutOfOrder
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
             .0,
         MmptCode::Success
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
             .0,
         MmptCode::Success
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Continue, 16, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Continue, 16, 8), &d[..8])
             .0,
         MmptCode::TransferOutOfOrder
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Continue, 8, 8), &d[8..16])
+        r.send_part(&mut mbox, 1, &part(Action::Continue, 8, 8), &d[8..16])
             .0,
         MmptCode::Success
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
             .0,
         MmptCode::TransferInProgress
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Full, 0, 8), &d[..8]).0,
+        r.send_part(&mut mbox, 1, &part(Action::Full, 0, 8), &d[..8]).0,
         MmptCode::TransferInProgress
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Finish, 16, 4), &d[16..20])
+        r.send_part(&mut mbox, 1, &part(Action::Finish, 16, 4), &d[16..20])
             .0,
         MmptCode::Success
     );
-    assert_eq!(r.receive(&mbox).unwrap().1, d[..20]);
+    assert_eq!(r.receive(&mut mbox).unwrap().1, d[..20]);
     // Abort drops a transfer.
-    r.send_part(&mbox, 1, &part(Action::Initiate, 0, 8), &d[..8]);
+    r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8]);
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Abort, 0, 0), &[]).0,
+        r.send_part(&mut mbox, 1, &part(Action::Abort, 0, 0), &[]).0,
         MmptCode::Success
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Finish, 8, 8), &d[8..16])
+        r.send_part(&mut mbox, 1, &part(Action::Finish, 8, 8), &d[8..16])
             .0,
         MmptCode::TransferOutOfOrder
     );
     // Empty queue, short header.
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
     assert_eq!(
-        r.pci_sig(&mbox, SEND_MESSAGE, &[0; 8]).0,
+        r.pci_sig(&mut mbox, SEND_MESSAGE, &[0; 8]).0,
         MmptCode::InvalidPayloadLength
     );
     // A failed command (rc fault) is not carried out.
     r.bus.with(|d, _| d.arm(Fault::Rc(0x0004), Mode::Once));
-    assert_eq!(r.send(&mbox, 1, &[1]).0, MmptCode::InternalError);
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    assert_eq!(r.send(&mut mbox, 1, &[1]).0, MmptCode::InternalError);
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
     // A full queue pushes back.
     for _ in 0..crate::mmpt::QUEUE_MAX {
-        assert_eq!(r.send(&mbox, 1, &[1]).0, MmptCode::Success);
+        assert_eq!(r.send(&mut mbox, 1, &[1]).0, MmptCode::Success);
     }
-    assert_eq!(r.send(&mbox, 1, &[1]).0, MmptCode::RetryRequired);
+    assert_eq!(r.send(&mut mbox, 1, &[1]).0, MmptCode::RetryRequired);
     // A reset empties it.
     r.bus.with(|d, now| d.reset(now));
-    let mbox = r.mbox();
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    let mut mbox = r.mbox();
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
 }
 
 #[test]
 fn mmpt_inline_and_discard() {
     let r = rig(Personality::Mmpt);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.mmpt.inline = true);
-    let (code, out) = r.send(&mbox, 2, &[5, 6, 7]);
+    let (code, out) = r.send(&mut mbox, 2, &[5, 6, 7]);
     assert_eq!(code, MmptCode::Success);
     let h = MsgHeader::decode(&out).unwrap();
     assert_eq!((h.msg_type, h.length), (2, 3));
     assert_eq!(&out[HEADER_LEN..], &[5, 6, 7]);
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
     // Too large for inline: queued.
     let big = pattern(mbox.payload_size());
-    let (code, out) = r.send(&mbox, 2, &big);
+    let (code, out) = r.send(&mut mbox, 2, &big);
     assert_eq!(code, MmptCode::Success);
     assert!(out.is_empty());
-    assert_eq!(r.receive(&mbox).unwrap().1, big);
+    assert_eq!(r.receive(&mut mbox).unwrap().1, big);
     r.bus
         .with(|d, _| d.mmpt.responder = crate::mmpt::Responder::Discard);
-    r.send(&mbox, 2, &big);
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    r.send(&mut mbox, 2, &big);
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
 }
 
 #[test]
 fn payload_sizes() {
     for log2 in [8u8, 12, 20] {
         let r = rig_with(Personality::Switch, |c| c.payload_log2 = log2);
-        let mbox = r.mbox();
+        let mut mbox = r.mbox();
         assert_eq!(mbox.payload_size(), 1 << log2);
-        let (_, out) = r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+        let (_, out) = r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
         assert_eq!(Identify::decode(&out).unwrap().max_msg_size_log2, log2);
         let data = pattern(1 << log2);
-        assert_eq!(r.run(&mbox, OP_ECHO, &data).unwrap().1, data);
+        assert_eq!(r.run(&mut mbox, OP_ECHO, &data).unwrap().1, data);
     }
     assert_eq!(
         DeviceConfig {
