@@ -155,7 +155,12 @@ impl Rig {
         .unwrap()
     }
 
-    fn run(&self, mbox: &mut Mailbox, op: u16, input: &[u8]) -> Result<(Response, Vec<u8>), MboxError> {
+    fn run(
+        &self,
+        mbox: &mut Mailbox,
+        op: u16,
+        input: &[u8],
+    ) -> Result<(Response, Vec<u8>), MboxError> {
         let mut out = vec![0u8; mbox.payload_size()];
         let r = mbox.execute(
             &self.bus,
@@ -190,7 +195,13 @@ impl Rig {
         (MmptCode::from_raw(r.rc.raw()), out)
     }
 
-    fn send_part(&self, mbox: &mut Mailbox, ty: u8, part: &Part, data: &[u8]) -> (MmptCode, Vec<u8>) {
+    fn send_part(
+        &self,
+        mbox: &mut Mailbox,
+        ty: u8,
+        part: &Part,
+        data: &[u8],
+    ) -> (MmptCode, Vec<u8>) {
         let mut input = vec![0u8; HEADER_LEN + data.len()];
         let n = pmmpt::send_input(&mut input, ty, part, data).unwrap();
         self.pci_sig(mbox, SEND_MESSAGE, &input[..n])
@@ -344,7 +355,11 @@ fn logs_and_cel() {
     let size = logs.find(&CEL_UUID).unwrap();
     assert_eq!(size as usize, SWITCH_OPCODES.len() * 4);
     let (resp, cel) = r
-        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 0, size))
+        .run(
+            &mut mbox,
+            opcode::GET_LOG,
+            &get_log_input(&CEL_UUID, 0, size),
+        )
         .unwrap();
     assert!(resp.rc.is_success());
     let cel = Cel::new(&cel);
@@ -364,7 +379,11 @@ fn logs_and_cel() {
         .unwrap();
     assert_eq!(part, [0x02, 0x00, 0x00, 0x00]);
     let (resp, _) = r
-        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, size))
+        .run(
+            &mut mbox,
+            opcode::GET_LOG,
+            &get_log_input(&CEL_UUID, 4, size),
+        )
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidInput);
     let bogus = swcci_proto::payload::logs::VENDOR_DEBUG_UUID;
@@ -514,7 +533,9 @@ fn abort_supported_and_unsupported() {
     let r = rig(Personality::Switch);
     let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::BgStuck(30), Mode::Once));
-    let err = r.run(&mut mbox, OP_SLEEP, &50u32.to_le_bytes()).unwrap_err();
+    let err = r
+        .run(&mut mbox, OP_SLEEP, &50u32.to_le_bytes())
+        .unwrap_err();
     match err {
         MboxError::Background {
             opcode,
@@ -542,7 +563,9 @@ fn abort_supported_and_unsupported() {
         d.settings.abort_supported = false;
         d.arm(Fault::BgNever, Mode::Once);
     });
-    let err = r.run(&mut mbox, OP_SLEEP, &50u32.to_le_bytes()).unwrap_err();
+    let err = r
+        .run(&mut mbox, OP_SLEEP, &50u32.to_le_bytes())
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -611,7 +634,10 @@ fn fault_delay() {
     assert_eq!(r.bus.now.get() - t0, 150 * MS);
     // Longer than the engine's 2 s: it times out, the command completes later.
     r.bus.with(|d, _| d.arm(Fault::Delay(3000), Mode::Once));
-    assert_eq!(r.run(&mut mbox, OP_ECHO, &[7]).unwrap_err(), MboxError::Timeout);
+    assert_eq!(
+        r.run(&mut mbox, OP_ECHO, &[7]).unwrap_err(),
+        MboxError::Timeout
+    );
     r.bus.advance(1000 * MS);
     assert!(!mbox.doorbell_busy(&r.bus).unwrap());
     assert!(r
@@ -656,7 +682,9 @@ fn fault_bg_never_and_stuck() {
     r.bus.with(|d, _| d.arm(Fault::BgStuck(42), Mode::Once));
     // A foreground command does not use up a background fault.
     r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
-    let err = r.run(&mut mbox, OP_SLEEP, &20u32.to_le_bytes()).unwrap_err();
+    let err = r
+        .run(&mut mbox, OP_SLEEP, &20u32.to_le_bytes())
+        .unwrap_err();
     assert!(
         matches!(err, MboxError::Background { percent: 42, .. }),
         "{err:?}"
@@ -667,7 +695,9 @@ fn fault_bg_never_and_stuck() {
     r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Always));
     let mut mbox = r.mbox();
     for _ in 0..2 {
-        let err = r.run(&mut mbox, OP_SLEEP, &20u32.to_le_bytes()).unwrap_err();
+        let err = r
+            .run(&mut mbox, OP_SLEEP, &20u32.to_le_bytes())
+            .unwrap_err();
         assert!(
             matches!(err, MboxError::Background { percent: 99, .. }),
             "{err:?}"
@@ -1023,7 +1053,8 @@ fn mmpt_errors_through_the_mailbox() {
         MmptCode::TransferInProgress
     );
     assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Full, 0, 8), &d[..8]).0,
+        r.send_part(&mut mbox, 1, &part(Action::Full, 0, 8), &d[..8])
+            .0,
         MmptCode::TransferInProgress
     );
     assert_eq!(
