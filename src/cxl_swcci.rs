@@ -9,11 +9,19 @@
 //! fabric-management tools already speak. Raw commands need `CAP_SYS_RAWIO`, are refused under
 //! lockdown, and taint the kernel when they may change device or fabric state.
 //!
-//! Layout: `driver.rs` (PCI binding and probe), `device.rs` (the mailbox as a kernel object:
-//! locking, waiting, interrupts, statistics), `mmio.rs` (register access), `chardev.rs` (the
-//! device node and its ioctls), `policy.rs` (access control and taint), `debugfs.rs`,
-//! `sys.rs` (the only `kernel::bindings` users). The protocol itself is the `proto` module,
-//! shared with the host tools and tested there.
+//! Layout: `driver.rs` (PCI binding, probe, interrupts, unbind), `device.rs` (the mailbox as a
+//! kernel object: lifecycle, locking, waiting, statistics, identity) with `device/mmpt.rs`
+//! (MMPT messages), `mmio.rs` (register access, the only place MMIO happens), `chardev.rs`
+//! (the device node, its ioctl table and per-file buffers), `policy.rs` (access control and
+//! taint), `debugfs_stats.rs`, `sys.rs` (the only `kernel::bindings` user: capable, lockdown,
+//! add_taint). The protocol itself is the `proto` module, shared with the host tools and
+//! tested there.
+//!
+//! `unsafe` sites, each with a `// SAFETY:` comment: `sys.rs` (the bindings calls and the
+//! current task's name), this file (the debugfs root's global lock), `driver.rs` (the
+//! interrupt vectors and registrations), `chardev.rs` (`container_of` in `open`), `device.rs`
+//! (`AtomicType` for the lifecycle), `mmio.rs` (the payload view of the BAR; LDRD/STRD on
+//! 32-bit ARM).
 
 use kernel::{
     debugfs,
