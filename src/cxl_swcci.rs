@@ -17,7 +17,7 @@
 //! add_taint). The protocol itself is the `proto` module, shared with the host tools and
 //! tested there.
 //!
-//! `unsafe` sites, each with a `// SAFETY:` comment: `sys.rs` (the bindings calls and the
+//! `unsafe` sites, each with its safety comment: `sys.rs` (the bindings calls and the
 //! current task's name), this file (the debugfs root's global lock), `driver.rs` (the
 //! interrupt vectors and registrations), `chardev.rs` (`container_of` in `open`), `device.rs`
 //! (`AtomicType` for the lifecycle), `mmio.rs` (the payload view of the BAR; LDRD/STRD on
