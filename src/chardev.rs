@@ -225,6 +225,7 @@ struct PackedPolicy(u64);
 
 impl PackedPolicy {
     const fn new(timeout_ms: u32, flags: u32) -> Self {
+        // Widening casts (`From` is not const).
         Self(((flags as u64) << 32) | timeout_ms as u64)
     }
 

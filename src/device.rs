@@ -895,7 +895,7 @@ impl Swcci {
             });
 
         let mut st = self.state.lock();
-        self.account_waits(&mut st, &w);
+        self.account_more_waits(&mut st, &w);
         if let Err(e) = &res {
             if e.cause == WaitError::Gone {
                 self.report(&mut st, opcode, &MboxError::Io(IoError::Gone));
@@ -921,7 +921,7 @@ impl Swcci {
             Err(e) => {
                 let mut w = Waiter::new(self, false);
                 let err = st.mbox.give_up(&io, &mut w, opcode, &policy, e);
-                self.account_waits(&mut st, &w);
+                self.account_more_waits(&mut st, &w);
                 if let MboxError::Background { abort, .. } = err {
                     if abort != AbortOutcome::NotRequested {
                         st.stats.bg_aborts += 1;
@@ -936,14 +936,22 @@ impl Swcci {
         res.inspect_err(|e| st.stats.count_error(e))
     }
 
-    /// Adds what waiter `w` did to the counters; a command that never waited is `immediate`.
+    /// Adds what the waiter `w` of a command's foreground part did to the counters: a command
+    /// that never waited is `immediate`.
     fn account_waits(&self, st: &mut State, w: &Waiter<'_>) {
         if w.first.is_none() {
             st.stats.immediate += 1;
             return;
         }
-        st.stats.add_waits(&w.counts);
-        st.stats.last_latency_ns = w.waited_ns();
+        self.account_more_waits(st, w);
+    }
+
+    /// Adds what a further waiter `w` (background, abort) did to the counters.
+    fn account_more_waits(&self, st: &mut State, w: &Waiter<'_>) {
+        if w.first.is_some() {
+            st.stats.add_waits(&w.counts);
+            st.stats.last_latency_ns = w.waited_ns();
+        }
     }
 
     /// Logs a device fault the caller cannot be left to notice alone, and marks a function that

@@ -225,6 +225,7 @@ mod arm32 {
         if off % 8 != 0 || end > bar.size() {
             return Err(EINVAL);
         }
+        // A pointer's address: `usize` is its width.
         let base = MmioBackend::as_ptr(bar.as_view()).cast::<u8>() as usize;
         base.checked_add(off).ok_or(EINVAL)
     }

@@ -15,6 +15,7 @@ pub(crate) fn capable_rawio() -> bool {
     {
         // SAFETY: `capable()` only inspects the current task's credentials; it is safe to call
         // from process context with any capability number.
+        // CAP_SYS_RAWIO is 17: the cast cannot truncate.
         unsafe { bindings::capable(bindings::CAP_SYS_RAWIO as c_int) }
     }
     // Without MULTIUSER every task is root and `capable()` is always true.
@@ -52,6 +53,7 @@ pub(crate) fn current_comm() -> [u8; 16] {
         // SAFETY: `task` is the current task, valid while we run in its context; `comm` is a
         // 16-byte array that may be rewritten concurrently (prctl), hence volatile byte reads,
         // as `%s` of `current->comm` does in C. `i < 15` keeps the index in bounds.
+        // `c_char` to `u8`: the same width, the byte as it is.
         *b = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*task).comm[i])) } as u8;
         if *b == 0 {
             break;
