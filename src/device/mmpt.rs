@@ -122,7 +122,7 @@ impl Swcci {
             st.stats.count_error(e);
             self.report(st, opcode, e);
         })?;
-        st.stats.count_rc(r.rc);
+        // PCI-SIG return codes are not CXL's: they are not counted by return code.
         Ok((MmptCode::from_raw(r.rc.raw()), r.out_len))
     }
 
