@@ -7,36 +7,100 @@
 //!
 //! Open files hold the device object, not the PCI binding: after unbind every ioctl fails with
 //! ENXIO, and the module stays loaded (rmmod fails with EWOULDBLOCK) until the last file is closed.
+//!
+//! Every ioctl is dispatched from one table, [`IOCTLS`] (as drivers/cxl/core/mbox.c describes
+//! its commands in one): number, handler, whether it needs a bound device, and whether it is a
+//! raw command, whose handler is handed the access policy ([`Handler::Raw`]).
+//!
+//! Payload buffers: each open file keeps one pair of payload-sized buffers, allocated at its
+//! first raw command and reused, so the command path allocates nothing. The input is copied
+//! from userspace into them *before* the device mutex is taken, and the output copied back
+//! after it is dropped: a page fault on a user buffer (a userfaultfd-backed one can stall for
+//! as long as its owner likes) then holds up only that caller, never the mailbox and its other
+//! clients, which a per-device buffer filled under the mutex would. Threads that share one
+//! file and send at the same moment take the buffers in turn; one that finds them in use
+//! allocates its own for that command.
 
 use crate::{
-    device::{mbox_errno, Kind, Received, Swcci},
-    policy,
+    device::{
+        mbox_errno,
+        Kind,
+        Received,
+        Swcci, //
+    },
+    policy::{
+        self,
+        Permit,
+        Taint, //
+    },
     proto::{
-        mailbox::{BgPolicy, MboxError},
+        mailbox::{
+            BgPolicy,
+            MboxError,
+            Response, //
+        },
+        mmpt,
+        rc::Errno,
         uapi::{
-            put_cstr, CxlCommandInfo, CxlMemQueryCommands, CxlSendCommand, SwcciBgPolicy,
-            SwcciInfo, SwcciMmbCommand, SwcciMmptMsg, Wire, CXL_MEM_COMMAND_FLAG_ENABLED,
-            CXL_MEM_COMMAND_FLAG_MASK, CXL_MEM_COMMAND_ID_RAW, CXL_MEM_QUERY_COMMANDS,
-            CXL_MEM_SEND_COMMAND, SWCCI_BG_ABORT_ON_SIGNAL, SWCCI_BG_ABORT_ON_TIMEOUT,
-            SWCCI_BG_FLAGS, SWCCI_BG_TIMEOUT_MAX_MS, SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_INFO_BG_IRQ,
-            SWCCI_INFO_CXL, SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_INFO_MMPT,
-            SWCCI_IOCTL_BG_POLICY, SWCCI_IOCTL_INFO, SWCCI_KIND_MMPT, SWCCI_KIND_SWITCH_CCI,
-            SWCCI_MMB_SEND_COMMAND, SWCCI_MMPT_RECV, SWCCI_MMPT_SEND, SWCCI_MMPT_TIMEOUT_MAX_MS,
-            SWCCI_VERSION,
+            put_cstr,
+            CxlCommandInfo,
+            CxlMemQueryCommands,
+            CxlSendCommand,
+            SwcciBgPolicy,
+            SwcciInfo,
+            SwcciMmbCommand,
+            SwcciMmptMsg,
+            Wire,
+            CXL_MEM_COMMAND_FLAG_ENABLED,
+            CXL_MEM_COMMAND_FLAG_MASK,
+            CXL_MEM_COMMAND_ID_RAW,
+            CXL_MEM_QUERY_COMMANDS,
+            CXL_MEM_SEND_COMMAND,
+            SWCCI_BG_ABORT_ON_SIGNAL,
+            SWCCI_BG_ABORT_ON_TIMEOUT,
+            SWCCI_BG_FLAGS,
+            SWCCI_BG_TIMEOUT_MAX_MS,
+            SWCCI_BG_TIMEOUT_MIN_MS,
+            SWCCI_INFO_BG_IRQ,
+            SWCCI_INFO_CXL,
+            SWCCI_INFO_IDENTIFIED,
+            SWCCI_INFO_IRQ,
+            SWCCI_INFO_MMB,
+            SWCCI_INFO_MMPT,
+            SWCCI_IOCTL_BG_POLICY,
+            SWCCI_IOCTL_INFO,
+            SWCCI_KIND_MMB,
+            SWCCI_KIND_SWITCH_CCI,
+            SWCCI_MMB_SEND_COMMAND,
+            SWCCI_MMPT_RECV,
+            SWCCI_MMPT_SEND,
+            SWCCI_MMPT_TIMEOUT_MAX_MS,
+            SWCCI_VERSION, //
         },
     },
     Disp,
 };
 use kernel::{
     fs::File,
-    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    miscdevice::{
+        MiscDevice,
+        MiscDeviceOptions,
+        MiscDeviceRegistration, //
+    },
+    new_mutex,
     prelude::*,
     str::CStr,
     sync::{
-        atomic::{Atomic, Relaxed},
-        Arc,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, Mutex,
     },
-    uaccess::{UserPtr, UserSlice},
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
 };
 
 /// Most nodes of one kind.
@@ -52,14 +116,14 @@ macro_rules! node_names {
 static SWITCH_NAMES: [&CStr; MAX_NODES] = node_names!("cxl/switch":
     0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
-/// Node names of MMPT functions: `swcci/mmptN`. They carry non-CXL management messages, so
-/// they stay out of /dev/cxl/, which CXL tools scan.
-static MMPT_NAMES: [&CStr; MAX_NODES] = node_names!("swcci/mmpt":
+/// Node names of other MMB functions: `swcci/mmptN` (named so for ABI compatibility: most such
+/// functions carry MMPT management messages). They stay out of /dev/cxl/, which CXL tools scan.
+static MMB_NAMES: [&CStr; MAX_NODES] = node_names!("swcci/mmpt":
     0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
 /// Node numbers in use, one bit each, per kind.
 static SWITCH_IDS: Atomic<u32> = Atomic::new(0);
-static MMPT_IDS: Atomic<u32> = Atomic::new(0);
+static MMB_IDS: Atomic<u32> = Atomic::new(0);
 
 /// A node number, released when dropped.
 pub(crate) struct NodeId {
@@ -71,7 +135,7 @@ impl NodeId {
     fn table(kind: Kind) -> (&'static Atomic<u32>, &'static [&'static CStr; MAX_NODES]) {
         match kind {
             Kind::SwitchCci => (&SWITCH_IDS, &SWITCH_NAMES),
-            Kind::Mmpt => (&MMPT_IDS, &MMPT_NAMES),
+            Kind::Mmb => (&MMB_IDS, &MMB_NAMES),
         }
     }
 
@@ -81,7 +145,7 @@ impl NodeId {
         let mut cur = ids.load(Relaxed);
         loop {
             let id = (!cur).trailing_zeros();
-            if id as usize >= MAX_NODES {
+            if usize::try_from(id).map_or(true, |i| i >= MAX_NODES) {
                 return Err(ENOSPC);
             }
             match ids.cmpxchg(cur, cur | (1 << id), Relaxed) {
@@ -95,7 +159,7 @@ impl NodeId {
     pub(crate) fn name(&self) -> &'static CStr {
         let (_, names) = Self::table(self.kind);
         names
-            .get(self.id as usize)
+            .get(usize::try_from(self.id).unwrap_or(MAX_NODES))
             .copied()
             .unwrap_or(c"swcci/unnamed")
     }
@@ -139,11 +203,51 @@ impl Node {
     }
 }
 
+/// A pair of payload-sized buffers for one raw command: input and output.
+struct Buffers {
+    input: KVVec<u8>,
+    output: KVVec<u8>,
+}
+
+impl Buffers {
+    fn new(payload: usize) -> Result<Self> {
+        Ok(Self {
+            input: KVVec::from_elem(0u8, payload, GFP_KERNEL)?,
+            output: KVVec::from_elem(0u8, payload, GFP_KERNEL)?,
+        })
+    }
+}
+
+/// The background policy of a file in one word, so that it is read and changed atomically:
+/// the timeout in ms in bits 31:0, the `SWCCI_BG_*` flags in bits 63:32.
+#[derive(Clone, Copy)]
+struct PackedPolicy(u64);
+
+impl PackedPolicy {
+    const fn new(timeout_ms: u32, flags: u32) -> Self {
+        // Widening casts (`From` is not const).
+        Self(((flags as u64) << 32) | timeout_ms as u64)
+    }
+
+    const fn timeout_ms(self) -> u32 {
+        // Truncation intended: the low half.
+        self.0 as u32
+    }
+
+    const fn flags(self) -> u32 {
+        // The high half: fits.
+        (self.0 >> 32) as u32
+    }
+}
+
 /// One open file.
 pub(crate) struct SwcciFile {
     dev: Arc<Swcci>,
-    bg_timeout_ms: Atomic<u32>,
-    bg_flags: Atomic<u32>,
+    /// The file's background policy ([`PackedPolicy`]).
+    bg_policy: Atomic<u64>,
+    /// The file's payload buffers, once it sent a raw command; taken while in use.
+    #[allow(clippy::struct_field_names)]
+    buffers: Pin<KBox<Mutex<Option<Buffers>>>>,
 }
 
 fn user(addr: u64, len: usize) -> Result<UserSlice> {
@@ -178,6 +282,84 @@ fn write_arg<T: Wire>(arg: u64, v: &T) -> Result {
     user(arg, T::SIZE)?.writer().write_slice(b)
 }
 
+/// A 32-bit size from userspace as a buffer length (usize is at least 32 bits wide).
+fn len_of(size: u32) -> usize {
+    usize::try_from(size).unwrap_or(usize::MAX)
+}
+
+/// A length at most the payload size (1 MiB) or the largest message (1 MiB) as a 32-bit
+/// size for userspace.
+fn size_of_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// The access policy, handed to the handlers of raw ioctls only ([`Handler::Raw`]).
+struct RawAccess(());
+
+impl RawAccess {
+    /// Lockdown, `CAP_SYS_RAWIO` and quirks for raw command `opcode` of `opcode_vendor`
+    /// ([`policy::check_raw`]).
+    fn check(&self, dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result<Permit> {
+        policy::check_raw(dev, opcode_vendor, opcode)
+    }
+}
+
+/// How an ioctl is handled.
+enum Handler {
+    /// Does not send a raw command.
+    Plain(fn(&SwcciFile, u64) -> Result),
+    /// Sends a raw command: the handler applies the access policy after its own argument
+    /// checks (Documentation/abi.rst gives the order) and before anything reaches the device.
+    Raw(fn(&SwcciFile, u64, &RawAccess) -> Result),
+}
+
+/// One ioctl.
+struct Ioctl {
+    cmd: u32,
+    handler: Handler,
+    /// Fails with ENXIO once the device is unbound (files stay open).
+    needs_bound: bool,
+}
+
+/// Every ioctl of the node; anything else is ENOTTY.
+static IOCTLS: [Ioctl; 7] = [
+    Ioctl {
+        cmd: CXL_MEM_SEND_COMMAND,
+        handler: Handler::Raw(SwcciFile::send),
+        needs_bound: true,
+    },
+    Ioctl {
+        cmd: CXL_MEM_QUERY_COMMANDS,
+        handler: Handler::Plain(SwcciFile::query),
+        needs_bound: true,
+    },
+    Ioctl {
+        cmd: SWCCI_IOCTL_INFO,
+        handler: Handler::Plain(SwcciFile::info),
+        needs_bound: true,
+    },
+    Ioctl {
+        cmd: SWCCI_IOCTL_BG_POLICY,
+        handler: Handler::Plain(SwcciFile::bg_policy),
+        needs_bound: true,
+    },
+    Ioctl {
+        cmd: SWCCI_MMB_SEND_COMMAND,
+        handler: Handler::Raw(SwcciFile::mmb_command),
+        needs_bound: true,
+    },
+    Ioctl {
+        cmd: SWCCI_MMPT_SEND,
+        handler: Handler::Raw(SwcciFile::mmpt_send),
+        needs_bound: true,
+    },
+    Ioctl {
+        cmd: SWCCI_MMPT_RECV,
+        handler: Handler::Raw(SwcciFile::mmpt_recv),
+        needs_bound: true,
+    },
+];
+
 #[vtable]
 impl MiscDevice for SwcciFile {
     type Ptr = KBox<Self>;
@@ -192,39 +374,29 @@ impl MiscDevice for SwcciFile {
         let timeout = crate::module_parameters::bg_timeout_ms
             .value()
             .clamp(SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_BG_TIMEOUT_MAX_MS);
+        let policy = PackedPolicy::new(timeout, SWCCI_BG_ABORT_ON_TIMEOUT);
         Ok(KBox::new(
             Self {
                 dev: node.dev.clone(),
-                bg_timeout_ms: Atomic::new(timeout),
-                bg_flags: Atomic::new(SWCCI_BG_ABORT_ON_TIMEOUT),
+                bg_policy: Atomic::new(policy.0),
+                buffers: KBox::pin_init(new_mutex!(None), GFP_KERNEL)?,
             },
             GFP_KERNEL,
         )?)
     }
 
     fn ioctl(me: &SwcciFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let arg = arg as u64;
-        let known = matches!(
-            cmd,
-            CXL_MEM_SEND_COMMAND
-                | CXL_MEM_QUERY_COMMANDS
-                | SWCCI_IOCTL_INFO
-                | SWCCI_IOCTL_BG_POLICY
-        );
-        // After unbind the file only holds a dead device object: every known ioctl fails
-        // with ENXIO (a command racing with unbind gets ENXIO from the mailbox lock).
-        if known && me.dev.state.lock().gone {
+        // usize is at most 64 bits wide.
+        let arg = u64::try_from(arg).map_err(|_| EINVAL)?;
+        let ioctl = IOCTLS.iter().find(|i| i.cmd == cmd).ok_or(ENOTTY)?;
+        // After unbind the file only holds a dead device object (a command racing with unbind
+        // gets ENXIO from the device mutex).
+        if ioctl.needs_bound && !me.dev.life.bound() {
             return Err(ENXIO);
         }
-        match cmd {
-            CXL_MEM_SEND_COMMAND => me.send(arg),
-            CXL_MEM_QUERY_COMMANDS => me.query(arg),
-            SWCCI_IOCTL_INFO => me.info(arg),
-            SWCCI_IOCTL_BG_POLICY => me.bg_policy(arg),
-            SWCCI_MMPT_SEND => me.mmpt_send(arg),
-            SWCCI_MMPT_RECV => me.mmpt_recv(arg),
-            SWCCI_MMB_SEND_COMMAND => me.mmb_command(arg),
-            _ => Err(ENOTTY),
+        match ioctl.handler {
+            Handler::Plain(f) => f(me, arg),
+            Handler::Raw(f) => f(me, arg, &RawAccess(())),
         }?;
         Ok(0)
     }
@@ -232,64 +404,116 @@ impl MiscDevice for SwcciFile {
 
 impl SwcciFile {
     fn policy(&self) -> BgPolicy {
-        let flags = self.bg_flags.load(Relaxed);
+        let p = PackedPolicy(self.bg_policy.load(Relaxed));
         BgPolicy {
-            timeout_us: u64::from(self.bg_timeout_ms.load(Relaxed)) * 1000,
-            abort_on_timeout: flags & SWCCI_BG_ABORT_ON_TIMEOUT != 0,
-            abort_on_interrupt: flags & SWCCI_BG_ABORT_ON_SIGNAL != 0,
+            timeout_us: u64::from(p.timeout_ms()) * 1000,
+            abort_on_timeout: p.flags() & SWCCI_BG_ABORT_ON_TIMEOUT != 0,
+            abort_on_interrupt: p.flags() & SWCCI_BG_ABORT_ON_SIGNAL != 0,
+        }
+    }
+
+    /// Takes the file's buffers (allocating them at the first raw command, or when another
+    /// thread of this file holds them).
+    fn take_buffers(&self) -> Result<Buffers> {
+        match self.buffers.lock().take() {
+            Some(b) => Ok(b),
+            None => Buffers::new(self.dev.payload_size),
+        }
+    }
+
+    /// Gives the buffers back for the next command of this file.
+    fn put_buffers(&self, b: Buffers) {
+        let mut slot = self.buffers.lock();
+        if slot.is_none() {
+            *slot = Some(b);
         }
     }
 
     /// Runs raw command `opcode` of `opcode_vendor` with the user's input at `input`
     /// (`in_len` bytes) and up to `out_len` output bytes to `output`; the checks common to
     /// every raw path, in the order of Documentation/abi.rst, after the argument checks.
+    #[expect(clippy::too_many_arguments)]
     fn raw(
         &self,
+        access: &RawAccess,
         opcode: u16,
         opcode_vendor: u16,
         input: u64,
         in_len: usize,
         output: u64,
         out_len: usize,
-    ) -> Result<crate::proto::mailbox::Response> {
+    ) -> Result<Response> {
         let dev = &*self.dev;
-        let payload = dev.state.lock().mbox.payload_size();
+        let payload = dev.payload_size;
         if in_len > payload || out_len > payload {
             return Err(EINVAL);
         }
-        policy::check_raw(dev, opcode_vendor, opcode)?;
-
-        // Read the whole input before the device is touched.
-        let mut data = KVVec::from_elem(0u8, in_len, GFP_KERNEL)?;
-        user(input, in_len)?.reader().read_slice(&mut data)?;
-        let mut out = KVVec::from_elem(0u8, out_len, GFP_KERNEL)?;
-
-        policy::taint_for(
-            dev,
-            opcode_vendor,
+        let permit = access.check(dev, opcode_vendor, opcode)?;
+        let mut bufs = self.take_buffers()?;
+        let res = self.raw_in(
+            permit,
+            &mut bufs,
             opcode,
-            &data,
-            &dev.state.lock().info.cel,
+            opcode_vendor,
+            input,
+            in_len,
+            out_len,
         );
-        let r = dev
-            .execute(opcode, opcode_vendor, &data, &mut out, self.policy(), true)
-            .map_err(|e| {
-                dev_dbg!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
-                if let MboxError::Background { .. } = e {
-                    if e.errno() == crate::proto::rc::Errno::TimedOut {
-                        dev_info!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
-                    }
+        let res = res.and_then(|r| {
+            let out = bufs.output.get(..r.out_len).unwrap_or(&[]);
+            user(output, r.out_len)?.writer().write_slice(out)?;
+            Ok(r)
+        });
+        self.put_buffers(bufs);
+        res
+    }
+
+    /// [`Self::raw`] with the buffers: reads the whole input before the device is touched,
+    /// decides the taint and runs the command (which taints right before it reaches the
+    /// device).
+    #[expect(clippy::too_many_arguments)]
+    fn raw_in(
+        &self,
+        _permit: Permit,
+        bufs: &mut Buffers,
+        opcode: u16,
+        opcode_vendor: u16,
+        input: u64,
+        in_len: usize,
+        out_len: usize,
+    ) -> Result<Response> {
+        let dev = &*self.dev;
+        let data = bufs.input.get_mut(..in_len).ok_or(EINVAL)?;
+        user(input, in_len)?.reader().read_slice(data)?;
+        let data = &*data;
+        let out = bufs.output.get_mut(..out_len).ok_or(EINVAL)?;
+        let taint = policy::judge(dev, opcode_vendor, opcode, data);
+        dev.execute_with(
+            opcode,
+            opcode_vendor,
+            data,
+            out,
+            self.policy(),
+            true,
+            || {
+                if let Some(t) = &taint {
+                    t.apply(dev);
                 }
-                mbox_errno(&e)
-            })?;
-        user(output, r.out_len)?
-            .writer()
-            .write_slice(out.get(..r.out_len).unwrap_or(&[]))?;
-        Ok(r)
+            },
+        )
+        .map_err(|e| {
+            dev_dbg!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
+            if let MboxError::Background { .. } = e {
+                if e.errno() == Errno::TimedOut {
+                    dev_info!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
+                }
+            }
+            mbox_errno(&e)
+        })
     }
 
     /// `CXL_MEM_SEND_COMMAND`.
-    fn send(&self, arg: u64) -> Result {
+    fn send(&self, arg: u64, access: &RawAccess) -> Result {
         let mut cmd: CxlSendCommand = read_arg(arg)?;
         if cmd.id != CXL_MEM_COMMAND_ID_RAW {
             return Err(ENOTTY);
@@ -301,96 +525,89 @@ impl SwcciFile {
         {
             return Err(EINVAL);
         }
-        let (in_len, out_len) = (cmd.input.size as usize, cmd.output.size as usize);
         let r = self.raw(
+            access,
             cmd.raw_opcode,
             0,
             cmd.input.payload,
-            in_len,
+            len_of(cmd.input.size),
             cmd.output.payload,
-            out_len,
+            len_of(cmd.output.size),
         )?;
         cmd.retval = u32::from(r.rc.raw());
-        cmd.output.size = r.out_len as u32;
+        cmd.output.size = size_of_len(r.out_len);
         write_arg(arg, &cmd)
     }
 
     /// `SWCCI_MMB_SEND_COMMAND`: a raw MMB command with an explicit opcode vendor id.
-    fn mmb_command(&self, arg: u64) -> Result {
+    fn mmb_command(&self, arg: u64, access: &RawAccess) -> Result {
         let mut cmd: SwcciMmbCommand = read_arg(arg)?;
         if cmd.rsvd != 0 || cmd.input.rsvd != 0 || cmd.output.rsvd != 0 {
             return Err(EINVAL);
         }
-        if cmd.opcode_vendor != 0 && !self.dev.state.lock().mbox.flavor().mmb {
+        if cmd.opcode_vendor != 0 && !self.dev.flavor.mmb {
             // A CXL mailbox found through the Register Locator has no opcode vendor field.
             return Err(EOPNOTSUPP);
         }
-        let (in_len, out_len) = (cmd.input.size as usize, cmd.output.size as usize);
         let r = self.raw(
+            access,
             cmd.opcode,
             cmd.opcode_vendor,
             cmd.input.payload,
-            in_len,
+            len_of(cmd.input.size),
             cmd.output.payload,
-            out_len,
+            len_of(cmd.output.size),
         )?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.vendor_status = u32::from(r.vendor_status);
-        cmd.output.size = r.out_len as u32;
+        cmd.output.size = size_of_len(r.out_len);
         write_arg(arg, &cmd)
     }
 
     /// `SWCCI_MMPT_SEND`.
-    fn mmpt_send(&self, arg: u64) -> Result {
+    fn mmpt_send(&self, arg: u64, access: &RawAccess) -> Result {
         let dev = &*self.dev;
         let mut m: SwcciMmptMsg = read_arg(arg)?;
         if m.rsvd0 != [0; 3] || m.timeout_ms != 0 {
             return Err(EINVAL);
         }
         dev.mmpt.ok_or(EOPNOTSUPP)?;
-        let len = m.len as usize;
-        if len > crate::proto::mmpt::MAX_MESSAGE {
+        let len = len_of(m.len);
+        if len > mmpt::MAX_MESSAGE {
             return Err(EMSGSIZE);
         }
-        policy::check_raw(
-            dev,
-            crate::proto::mmpt::VENDOR_PCI_SIG,
-            crate::proto::mmpt::SEND_MESSAGE,
-        )?;
+        let _permit = access.check(dev, mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE)?;
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         user(m.data, len)?.reader().read_slice(&mut data)?;
-        policy::taint_message(dev, m.msg_type);
-        let code = dev.mmpt_send(m.msg_type, &data)?;
+        let taint = Taint::Message {
+            msg_type: m.msg_type,
+        };
+        let code = dev.mmpt_send(m.msg_type, &data, &|| taint.apply(dev))?;
         m.retval = u32::from(code.raw());
         write_arg(arg, &m)
     }
 
     /// `SWCCI_MMPT_RECV`.
-    fn mmpt_recv(&self, arg: u64) -> Result {
+    fn mmpt_recv(&self, arg: u64, access: &RawAccess) -> Result {
         let dev = &*self.dev;
         let mut m: SwcciMmptMsg = read_arg(arg)?;
         if m.rsvd0 != [0; 3] || m.timeout_ms > SWCCI_MMPT_TIMEOUT_MAX_MS {
             return Err(EINVAL);
         }
         dev.mmpt.ok_or(EOPNOTSUPP)?;
-        policy::check_raw(
-            dev,
-            crate::proto::mmpt::VENDOR_PCI_SIG,
-            crate::proto::mmpt::RECEIVE_MESSAGE,
-        )?;
-        let buf = m.len as usize;
-        let result = dev.mmpt_receive(buf, m.timeout_ms);
+        let _permit = access.check(dev, mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE)?;
+        let result = dev.mmpt_receive(len_of(m.len), m.timeout_ms);
         let res = match result? {
             Received::Message { msg_type, data } => {
                 user(m.data, data.len())?.writer().write_slice(&data)?;
                 m.msg_type = msg_type;
-                m.len = data.len() as u32;
+                m.len = size_of_len(data.len());
                 m.retval = 0;
                 Ok(())
             }
             Received::TooBig { msg_type, len } => {
                 m.msg_type = msg_type;
-                m.len = len as u32;
+                m.len = size_of_len(len);
                 Err(EMSGSIZE)
             }
         };
@@ -402,7 +619,8 @@ impl SwcciFile {
     /// the payload size (the most a raw command can carry either way).
     fn query(&self, arg: u64) -> Result {
         let q: CxlMemQueryCommands = read_arg(arg)?;
-        let payload = self.dev.state.lock().mbox.payload_size() as i32;
+        // At most 1 MiB: fits.
+        let payload = i32::try_from(self.dev.payload_size).unwrap_or(i32::MAX);
         let commands = [CxlCommandInfo {
             id: CXL_MEM_COMMAND_ID_RAW,
             flags: CXL_MEM_COMMAND_FLAG_ENABLED,
@@ -411,14 +629,14 @@ impl SwcciFile {
         }];
         if q.n_commands == 0 {
             let count = CxlMemQueryCommands {
-                n_commands: commands.len() as u32,
+                n_commands: size_of_len(commands.len()),
                 rsvd: 0,
             };
             return write_arg(arg, &count);
         }
-        let n = (q.n_commands as usize).min(commands.len());
+        let n = len_of(q.n_commands).min(commands.len());
         let at = arg
-            .checked_add(CxlMemQueryCommands::SIZE as u64)
+            .checked_add(u64::try_from(CxlMemQueryCommands::SIZE).map_err(|_| EFAULT)?)
             .ok_or(EFAULT)?;
         let mut w = user(at, n * CxlCommandInfo::SIZE)?.writer();
         for c in commands.iter().take(n) {
@@ -441,29 +659,26 @@ impl SwcciFile {
             version: SWCCI_VERSION,
             kind: match dev.kind {
                 Kind::SwitchCci => SWCCI_KIND_SWITCH_CCI,
-                Kind::Mmpt => SWCCI_KIND_MMPT,
+                Kind::Mmb => SWCCI_KIND_MMB,
             },
             pci_vendor: dev.pdev.vendor_id().as_raw(),
             pci_device: dev.pdev.device_id(),
             ..SwcciInfo::default()
         };
-        {
-            let st = dev.state.lock();
-            info.payload_size = st.mbox.payload_size() as u32;
-            info.cel_entries = (st.info.cel.len() / 4) as u32;
-            let flavor = st.mbox.flavor();
-            info.flags |= if flavor.mmb { SWCCI_INFO_MMB } else { 0 }
-                | if flavor.cxl { SWCCI_INFO_CXL } else { 0 };
-            if let Some(id) = st.info.ident {
-                info.flags |= SWCCI_INFO_IDENTIFIED;
-                info.vendor_id = id.vendor_id;
-                info.device_id = id.device_id;
-                info.subsys_vendor_id = id.subsys_vendor_id;
-                info.subsys_id = id.subsys_id;
-                info.serial = id.serial;
-                info.max_msg_size_log2 = id.max_msg_size_log2;
-                info.component_type = id.component_type.raw();
-            }
+        info.payload_size = size_of_len(dev.payload_size);
+        let di = dev.info();
+        info.cel_entries = size_of_len(di.cel.len() / 4);
+        info.flags |= if dev.flavor.mmb { SWCCI_INFO_MMB } else { 0 }
+            | if dev.flavor.cxl { SWCCI_INFO_CXL } else { 0 };
+        if let Some(id) = di.ident {
+            info.flags |= SWCCI_INFO_IDENTIFIED;
+            info.vendor_id = id.vendor_id;
+            info.device_id = id.device_id;
+            info.subsys_vendor_id = id.subsys_vendor_id;
+            info.subsys_id = id.subsys_id;
+            info.serial = id.serial;
+            info.max_msg_size_log2 = id.max_msg_size_log2;
+            info.component_type = id.component_type.raw();
         }
         if dev.irq_mode() {
             info.flags |= SWCCI_INFO_IRQ;
@@ -479,22 +694,33 @@ impl SwcciFile {
         info
     }
 
-    /// `SWCCI_IOCTL_BG_POLICY`.
+    /// `SWCCI_IOCTL_BG_POLICY`: one atomic update of timeout and flags, so two threads setting
+    /// it on one file leave one of their policies, never a mix.
     fn bg_policy(&self, arg: u64) -> Result {
         let p: SwcciBgPolicy = read_arg(arg)?;
         if p.flags & !SWCCI_BG_FLAGS != 0 {
             return Err(EINVAL);
         }
-        if p.timeout_ms != 0 {
-            if !(SWCCI_BG_TIMEOUT_MIN_MS..=SWCCI_BG_TIMEOUT_MAX_MS).contains(&p.timeout_ms) {
-                return Err(EINVAL);
-            }
-            self.bg_timeout_ms.store(p.timeout_ms, Relaxed);
+        if p.timeout_ms != 0
+            && !(SWCCI_BG_TIMEOUT_MIN_MS..=SWCCI_BG_TIMEOUT_MAX_MS).contains(&p.timeout_ms)
+        {
+            return Err(EINVAL);
         }
-        self.bg_flags.store(p.flags, Relaxed);
+        let mut cur = self.bg_policy.load(Relaxed);
+        let now = loop {
+            let timeout = match p.timeout_ms {
+                0 => PackedPolicy(cur).timeout_ms(),
+                t => t,
+            };
+            let new = PackedPolicy::new(timeout, p.flags);
+            match self.bg_policy.cmpxchg(cur, new.0, Relaxed) {
+                Ok(_) => break new,
+                Err(seen) => cur = seen,
+            }
+        };
         let now = SwcciBgPolicy {
-            timeout_ms: self.bg_timeout_ms.load(Relaxed),
-            flags: self.bg_flags.load(Relaxed),
+            timeout_ms: now.timeout_ms(),
+            flags: now.flags(),
         };
         write_arg(arg, &now)
     }

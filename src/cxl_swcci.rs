@@ -9,18 +9,33 @@
 //! fabric-management tools already speak. Raw commands need `CAP_SYS_RAWIO`, are refused under
 //! lockdown, and taint the kernel when they may change device or fabric state.
 //!
-//! Layout: `driver.rs` (PCI binding and probe), `device.rs` (the mailbox as a kernel object:
-//! locking, waiting, interrupts, statistics), `mmio.rs` (register access), `chardev.rs` (the
-//! device node and its ioctls), `fwctl.rs` (the fwctl device of a switch CCI, when the kernel
-//! has fwctl), `policy.rs` (access control and taint), `debugfs.rs`,
-//! `sysfs.rs` (the read-only `cxl_swcci/` attributes on the PCI device) and `sys.rs`. The
-//! driver's `kernel::bindings` users are `sys.rs` (capable, lockdown, taint, the task's name,
-//! dynamic ids) and `sysfs.rs` (static attribute structures with C callbacks,
+//! Layout: `driver.rs` (PCI binding, probe, interrupts, unbind), `device.rs` (the mailbox as a
+//! kernel object: lifecycle, locking, waiting, statistics, identity) with `device/mmpt.rs`
+//! (MMPT messages), `mmio.rs` (register access, the only place MMIO happens), `chardev.rs`
+//! (the device node, its ioctl table and per-file buffers), `fwctl.rs` (the fwctl device of a
+//! switch CCI, when the kernel has fwctl), `policy.rs` (access control and taint),
+//! `debugfs_stats.rs`, `sysfs.rs` (the read-only `cxl_swcci/` attributes on the PCI device)
+//! and `sys.rs`. The driver's `kernel::bindings` users are `sys.rs` (capable, lockdown,
+//! add_taint, the task's name) and `sysfs.rs` (static attribute structures with C callbacks,
 //! `device_add_groups`/`device_remove_groups`, `sysfs_emit`: 7.3's Rust wraps no sysfs
 //! attributes). The protocol itself is the `proto` module, shared with the host tools and
 //! tested there.
+//!
+//! `unsafe` sites, each with its safety comment: `sys.rs` (the bindings calls and the
+//! current task's name), this file (the global locks of the debugfs root and of the sysfs
+//! registry), `driver.rs` (the interrupt vectors and registrations), `chardev.rs`
+//! (`container_of` in `open`), `device.rs` (`AtomicType` for the lifecycle), `mmio.rs` (the
+//! payload view of the BAR; LDRD/STRD on 32-bit ARM), `fwctl.rs` (the fwctl registration,
+//! which must not be forgotten), `sysfs.rs` (the registry, the static C structures, the
+//! callbacks and the group calls).
 
-use kernel::{debugfs, driver::Registration, pci, prelude::*, InPlaceModule};
+use kernel::{
+    debugfs,
+    driver::Registration,
+    pci,
+    prelude::*,
+    InPlaceModule, //
+};
 
 mod chardev;
 mod debugfs_stats;
@@ -52,7 +67,14 @@ pub mod proto {
 }
 
 // The core refers to its modules as `crate::<module>`: make those paths resolve here too.
-use proto::{mailbox, opcode, payload, rc, regs, wire};
+use proto::{
+    mailbox,
+    opcode,
+    payload,
+    rc,
+    regs,
+    wire, //
+};
 
 /// Formats a protocol-core value (which implements `core::fmt::Display`) in kernel messages.
 pub(crate) struct Disp<'a, T: ?Sized>(pub(crate) &'a T);
@@ -90,31 +112,6 @@ struct SwcciModule {
     #[pin]
     _driver: Registration<pci::Adapter<driver::SwcciDriver>>,
     _debugfs: DebugfsRootGuard,
-    // Set up after the driver is registered (field order): binds extra ids.
-    _ids: (),
-}
-
-/// Binds the functions named by the `mmpt_id*` parameters.
-fn add_mmpt_ids() {
-    use module_parameters::{mmpt_id0, mmpt_id1, mmpt_id2, mmpt_id3};
-    for id in [
-        mmpt_id0.value(),
-        mmpt_id1.value(),
-        mmpt_id2.value(),
-        mmpt_id3.value(),
-    ] {
-        if id == 0 {
-            continue;
-        }
-        let (vendor, device) = ((id >> 16) as u16, id as u16);
-        match sys::pci_add_dynid(MODULE_NAME, vendor, device) {
-            Ok(()) => pr_info!("binding {vendor:04x}:{device:04x} (module parameter)\n"),
-            Err(e) => pr_err!(
-                "cannot add id {vendor:04x}:{device:04x}: {}\n",
-                e.to_errno()
-            ),
-        }
-    }
 }
 
 impl InPlaceModule for SwcciModule {
@@ -127,7 +124,6 @@ impl InPlaceModule for SwcciModule {
         try_pin_init!(Self {
             _driver <- Registration::new(MODULE_NAME, module),
             _debugfs: DebugfsRootGuard,
-            _ids: add_mmpt_ids(),
         })
     }
 }
@@ -152,22 +148,6 @@ module! {
         poll_only: bool {
             default: false,
             description: "Never use interrupts; poll the mailbox with growing sleeps",
-        },
-        mmpt_id0: u32 {
-            default: 0,
-            description: "Also bind PCI function VVVVDDDD (vendor << 16 | device), e.g. an MMPT function without a class code",
-        },
-        mmpt_id1: u32 {
-            default: 0,
-            description: "Like mmpt_id0 (7.3's Rust modules have no array parameters)",
-        },
-        mmpt_id2: u32 {
-            default: 0,
-            description: "Like mmpt_id0",
-        },
-        mmpt_id3: u32 {
-            default: 0,
-            description: "Like mmpt_id0",
         },
     },
 }

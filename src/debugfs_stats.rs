@@ -7,14 +7,27 @@
 //! latency of the last command. `cel` lists the Command Effects Log read at probe.
 
 use crate::{
-    device::{Swcci, IRQ_RECHECK_MAX_MS, IRQ_RECHECK_MS},
-    proto::{num::Dec, opcode, payload::logs::Cel, rc::ReturnCode},
+    device::{
+        Swcci,
+        IRQ_RECHECK_MAX_MS,
+        IRQ_RECHECK_MS,
+        RC_SLOTS, //
+    },
+    proto::{
+        num::Dec,
+        opcode,
+        payload::logs::Cel,
+        rc::ReturnCode, //
+    },
 };
 use core::fmt;
 use kernel::{
     debugfs::Scope,
     prelude::*,
-    sync::{atomic::Relaxed, Arc},
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
 };
 
 /// The debugfs directory of one device; removed when dropped.
@@ -35,50 +48,51 @@ pub(crate) fn create(dev: &Arc<Swcci>) -> Option<DebugfsDir> {
 }
 
 fn write_stats(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let s = &dev.stats;
-    let (payload, bg) = {
+    let (s, bg) = {
         let st = dev.state.lock();
-        (st.mbox.payload_size(), st.bg)
+        (st.stats.clone(), st.bg)
     };
     writeln!(f, "node: {}", dev.node_name.to_str().unwrap_or("?"))?;
-    writeln!(f, "payload_size: {payload}")?;
+    writeln!(f, "payload_size: {}", dev.payload_size)?;
     let mode = |irq: bool| if irq { "interrupt" } else { "poll" };
     writeln!(f, "mode: {}", mode(dev.irq_mode()))?;
     writeln!(f, "background_mode: {}", mode(dev.bg_irq_mode()))?;
     writeln!(f, "irq_recheck_ms: {IRQ_RECHECK_MS}..{IRQ_RECHECK_MAX_MS}")?;
-    writeln!(f, "commands: {}", Dec(s.commands.load(Relaxed)))?;
-    for (rc, c) in s.by_rc.iter().enumerate() {
-        let n = c.load(Relaxed);
+    writeln!(f, "commands: {}", Dec(s.commands))?;
+    for (rc, &n) in s.by_rc.iter().enumerate() {
         if n != 0 {
             let n = Dec(n);
-            if rc == 33 {
+            if rc == RC_SLOTS - 1 {
                 writeln!(f, "rc_unknown: {n}")?;
             } else {
-                writeln!(f, "rc_{rc:02x}: {n}  # {}", ReturnCode::from_raw(rc as u16))?;
+                // rc < RC_SLOTS - 1 = 33: fits.
+                let code = ReturnCode::from_raw(u16::try_from(rc).unwrap_or(u16::MAX));
+                writeln!(f, "rc_{rc:02x}: {n}  # {code}")?;
             }
         }
     }
-    for (name, c) in [
-        ("timeouts", &s.timeouts),
-        ("busy", &s.busy),
-        ("io_errors", &s.io_errors),
-        ("bad_output_length", &s.bad_length),
-        ("bg_started", &s.bg_started),
-        ("bg_completed", &s.bg_completed),
-        ("bg_timeouts", &s.bg_timeouts),
-        ("bg_interrupted", &s.bg_interrupted),
-        ("bg_aborts", &s.bg_aborts),
-        ("irqs", &s.irqs),
-        ("spurious_irqs", &s.spurious_irqs),
-        ("missed_irqs", &s.missed_irqs),
-        ("immediate", &s.immediate),
-        ("polls", &s.polls),
-        ("spins", &s.spins),
-        ("sleeps", &s.sleeps),
-        ("irq_waits", &s.irq_waits),
-        ("last_latency_ns", &s.last_latency_ns),
+    let irq = &dev.irq_stats;
+    for (name, n) in [
+        ("timeouts", s.timeouts),
+        ("busy", s.busy),
+        ("io_errors", s.io_errors),
+        ("bad_output_length", s.bad_length),
+        ("bg_started", s.bg_started),
+        ("bg_completed", s.bg_completed),
+        ("bg_timeouts", s.bg_timeouts),
+        ("bg_interrupted", s.bg_interrupted),
+        ("bg_aborts", s.bg_aborts),
+        ("irqs", irq.irqs.load(Relaxed)),
+        ("spurious_irqs", irq.spurious_irqs.load(Relaxed)),
+        ("missed_irqs", s.missed_irqs),
+        ("immediate", s.immediate),
+        ("polls", s.polls),
+        ("spins", s.spins),
+        ("sleeps", s.sleeps),
+        ("irq_waits", s.irq_waits),
+        ("last_latency_ns", s.last_latency_ns),
     ] {
-        writeln!(f, "{name}: {}", Dec(c.load(Relaxed)))?;
+        writeln!(f, "{name}: {}", Dec(n))?;
     }
     match bg {
         Some(op) => writeln!(f, "bg_running: {:04x}", op.opcode),
@@ -87,8 +101,7 @@ fn write_stats(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 fn write_cel(dev: &Arc<Swcci>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let st = dev.state.lock();
-    for e in Cel::new(&st.info.cel).iter() {
+    for e in Cel::new(&dev.info().cel).iter() {
         writeln!(
             f,
             "{:04x} {:04x} {}",

@@ -3,37 +3,84 @@
 //! The mailbox as a kernel object: one per bound function, shared (through `Arc`) by the driver
 //! data, open files and the interrupt handler.
 //!
-//! - Commands are serialised by `state` (a mutex); a background operation is waited for without
-//!   it, so that other callers are not blocked (uninterruptibly) for its duration.
+//! - Lock rules in types: the proto [`Mailbox`] (not `Copy`; submitting takes `&mut`) lives in
+//!   [`State`] behind the device mutex, so commands can only be sent through the guard. A
+//!   background operation is waited for without the mutex through a [`BgWatcher`], which can
+//!   only read the Background Command Status register.
+//! - The device's [`Lifecycle`] (live, failed, removing, gone) is one atomic enum: waiters read
+//!   it without the mutex; the transitions that must not race a command (to failed, to gone)
+//!   are made with the mutex held.
+//! - A command takes the mutex once: lifecycle, the tracked background operation, the command
+//!   itself (taint right before it is written to the device) and the counters, which are plain
+//!   integers under the mutex. Payload buffers belong to the caller.
 //! - Waiting: interrupts when the device has them and vectors were allocated, else polling that
 //!   spins a few microseconds, then sleeps with growing intervals. In interrupt mode the
 //!   registers are still re-checked ([`IRQ_RECHECK_MS`] growing to [`IRQ_RECHECK_MAX_MS`]), so
 //!   lost interrupts cost latency, not correctness; after [`MISSED_IRQ_LIMIT`] misses in a row
-//!   the device falls back to polling.
-//! - Unbind: `removing` stops every wait, then `gone` is set under the lock; the BAR mapping is
-//!   revoked afterwards, so nothing can touch unmapped registers.
+//!   the device falls back to polling. A command that completes at once takes no clock read,
+//!   no spinlock and no atomic read-modify-write.
+//! - Unbind: the lifecycle moves to removing (every wait ends), then to gone under the mutex;
+//!   the BAR mapping is revoked afterwards, so nothing can touch unmapped registers.
 
-use crate::proto::{
-    mailbox::{BgPolicy, Event, IoError, Mailbox, MboxError, Request, Response, Wait, WaitError},
-    num::Dec,
-    opcode,
-    payload::{identify::Identify, logs},
-    rc::ReturnCode,
+use crate::{
+    mmio::BarIo,
+    proto::{
+        mailbox::{
+            AbortOutcome,
+            BgPolicy,
+            BgWatcher,
+            Event,
+            IoError,
+            Mailbox,
+            MboxError,
+            Request,
+            Response,
+            Wait,
+            WaitError, //
+        },
+        num::Dec,
+        opcode,
+        payload::{
+            identify::Identify,
+            logs, //
+        },
+        rc::ReturnCode,
+    },
+    Disp,
 };
-use crate::{mmio::BarIo, Disp};
 use kernel::{
-    pci::{self, DevresBar},
+    pci::{
+        self,
+        DevresBar, //
+    },
     prelude::*,
     str::CStr,
     sync::{
         aref::ARef,
-        atomic::{Atomic, Relaxed},
-        new_condvar, new_mutex, new_spinlock_irq, CondVar, CondVarTimeoutResult, Mutex, MutexGuard,
-        SpinLockIrq,
+        atomic::{
+            Atomic,
+            AtomicType,
+            Relaxed, //
+        },
+        new_condvar,
+        new_mutex,
+        new_spinlock_irq,
+        CondVar,
+        CondVarTimeoutResult,
+        Mutex,
+        MutexGuard,
+        SetOnce,
+        SpinLockIrq, //
     },
     time::{
-        delay::{fsleep, udelay},
-        msecs_to_jiffies, Delta, Instant, Monotonic,
+        delay::{
+            fsleep,
+            udelay, //
+        },
+        msecs_to_jiffies,
+        Delta,
+        Instant,
+        Monotonic, //
     },
 };
 
@@ -58,14 +105,72 @@ const MIN_SLEEP_US: i64 = 10;
 const MAX_SLEEP_US: i64 = 20_000;
 /// Largest CEL kept (16384 entries).
 const CEL_MAX: usize = 64 * 1024;
+/// Size of one CEL entry (CXL r3.1 §8.2.9.5.2.1).
+const CEL_ENTRY: usize = 4;
 
 /// What kind of node a function gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// A CXL switch mailbox CCI: `/dev/cxl/switchN`.
     SwitchCci,
-    /// Any other function with a PCIe MMB (bound by dynamic id): `/dev/swcci/mmptN`.
-    Mmpt,
+    /// Any other function with a PCIe MMB, with or without MMPT registers (bound by
+    /// `driver_override`): `/dev/swcci/mmptN`.
+    Mmb,
+}
+
+/// Where a device is in its life. One atomic value: waiters read it without the mutex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub(crate) enum Life {
+    /// Bound and answering.
+    Live = 0,
+    /// Bound, but its registers read all ones (surprise removal, a dead link): every command
+    /// fails with ENXIO until it is rebound.
+    Failed = 1,
+    /// Unbind has begun: every wait ends.
+    Removing = 2,
+    /// Unbound: nothing reaches the hardware any more.
+    Gone = 3,
+}
+
+// SAFETY: `Life` is a fieldless `repr(i32)` enum: same size and alignment as `i32`, and every
+// value of it transmutes to an `i32` and back to itself (the round trip `AtomicType` requires).
+unsafe impl AtomicType for Life {
+    type Repr = i32;
+}
+
+/// The lifecycle of a device.
+pub(crate) struct Lifecycle(Atomic<Life>);
+
+impl Lifecycle {
+    fn new() -> Self {
+        Self(Atomic::new(Life::Live))
+    }
+
+    /// The current state.
+    pub(crate) fn get(&self) -> Life {
+        self.0.load(Relaxed)
+    }
+
+    /// Whether the device is still bound (live or failed).
+    pub(crate) fn bound(&self) -> bool {
+        matches!(self.get(), Life::Live | Life::Failed)
+    }
+
+    /// Live to failed, under the mutex (`_st`); returns whether this call made the change.
+    fn fail(&self, _st: &mut State) -> bool {
+        self.0.cmpxchg(Life::Live, Life::Failed, Relaxed).is_ok()
+    }
+
+    /// Removal begins: every wait ends with [`WaitError::Gone`].
+    fn start_removal(&self) {
+        self.0.store(Life::Removing, Relaxed);
+    }
+
+    /// Removal ends, under the mutex (`_st`): no command is in flight and none can start.
+    fn finish_removal(&self, _st: &mut State) {
+        self.0.store(Life::Gone, Relaxed);
+    }
 }
 
 /// Device quirks, by PCI id.
@@ -84,88 +189,104 @@ impl Quirks {
     }
 }
 
-/// Counters shown in debugfs.
+/// Return code slots counted: 00h..=20h, then one for unknown codes.
+pub(crate) const RC_SLOTS: usize = 34;
+
+/// Counters shown in debugfs, kept under the mutex (plain integers: no atomics on the command
+/// path). Interrupt counters, which the handler updates, are [`IrqStats`].
+#[derive(Clone)]
 pub(crate) struct Stats {
-    pub(crate) commands: Atomic<u64>,
+    pub(crate) commands: u64,
     /// Completed commands by return code: 00h..=20h, then one slot for unknown codes.
-    pub(crate) by_rc: [Atomic<u64>; 34],
-    pub(crate) timeouts: Atomic<u64>,
-    pub(crate) busy: Atomic<u64>,
-    pub(crate) io_errors: Atomic<u64>,
-    pub(crate) bad_length: Atomic<u64>,
-    pub(crate) bg_started: Atomic<u64>,
-    pub(crate) bg_completed: Atomic<u64>,
-    pub(crate) bg_timeouts: Atomic<u64>,
-    pub(crate) bg_interrupted: Atomic<u64>,
-    pub(crate) bg_aborts: Atomic<u64>,
-    pub(crate) irqs: Atomic<u64>,
-    pub(crate) spurious_irqs: Atomic<u64>,
-    pub(crate) missed_irqs: Atomic<u64>,
+    pub(crate) by_rc: [u64; RC_SLOTS],
+    pub(crate) timeouts: u64,
+    pub(crate) busy: u64,
+    pub(crate) io_errors: u64,
+    pub(crate) bad_length: u64,
+    pub(crate) bg_started: u64,
+    pub(crate) bg_completed: u64,
+    pub(crate) bg_timeouts: u64,
+    pub(crate) bg_interrupted: u64,
+    pub(crate) bg_aborts: u64,
+    pub(crate) missed_irqs: u64,
     /// Register checks after a wait (the first check of every wait is not counted).
-    pub(crate) polls: Atomic<u64>,
+    pub(crate) polls: u64,
     /// Waits that spun for a microsecond.
-    pub(crate) spins: Atomic<u64>,
+    pub(crate) spins: u64,
     /// Waits that slept (fsleep).
-    pub(crate) sleeps: Atomic<u64>,
+    pub(crate) sleeps: u64,
     /// Waits that slept until an interrupt (or the re-check interval).
-    pub(crate) irq_waits: Atomic<u64>,
+    pub(crate) irq_waits: u64,
     /// Commands that completed without any wait.
-    pub(crate) immediate: Atomic<u64>,
-    pub(crate) last_latency_ns: Atomic<u64>,
+    pub(crate) immediate: u64,
+    /// How long the last command that had to wait waited, in ns.
+    pub(crate) last_latency_ns: u64,
 }
 
 impl Stats {
-    fn new() -> Self {
+    const fn new() -> Self {
         Self {
-            commands: Atomic::new(0),
-            by_rc: [const { Atomic::new(0) }; 34],
-            timeouts: Atomic::new(0),
-            busy: Atomic::new(0),
-            io_errors: Atomic::new(0),
-            bad_length: Atomic::new(0),
-            bg_started: Atomic::new(0),
-            bg_completed: Atomic::new(0),
-            bg_timeouts: Atomic::new(0),
-            bg_interrupted: Atomic::new(0),
-            bg_aborts: Atomic::new(0),
-            irqs: Atomic::new(0),
-            spurious_irqs: Atomic::new(0),
-            missed_irqs: Atomic::new(0),
-            polls: Atomic::new(0),
-            spins: Atomic::new(0),
-            sleeps: Atomic::new(0),
-            irq_waits: Atomic::new(0),
-            immediate: Atomic::new(0),
-            last_latency_ns: Atomic::new(0),
+            commands: 0,
+            by_rc: [0; RC_SLOTS],
+            timeouts: 0,
+            busy: 0,
+            io_errors: 0,
+            bad_length: 0,
+            bg_started: 0,
+            bg_completed: 0,
+            bg_timeouts: 0,
+            bg_interrupted: 0,
+            bg_aborts: 0,
+            missed_irqs: 0,
+            polls: 0,
+            spins: 0,
+            sleeps: 0,
+            irq_waits: 0,
+            immediate: 0,
+            last_latency_ns: 0,
         }
     }
 
-    fn count_rc(&self, rc: ReturnCode) {
-        let slot = usize::from(rc.raw()).min(33);
-        if let Some(c) = self.by_rc.get(slot) {
-            c.add(1, Relaxed);
+    fn count_rc(&mut self, rc: ReturnCode) {
+        let slot = usize::from(rc.raw()).min(RC_SLOTS - 1);
+        if let Some(c) = self.by_rc.get_mut(slot) {
+            *c += 1;
         }
     }
 
-    fn count_error(&self, e: &MboxError) {
+    fn count_error(&mut self, e: &MboxError) {
         let counter = match e {
-            MboxError::Timeout | MboxError::NotReady | MboxError::NoAttention => &self.timeouts,
-            MboxError::Busy => &self.busy,
-            MboxError::BadOutputLength { .. } => &self.bad_length,
-            MboxError::Io(_) | MboxError::Interrupted => &self.io_errors,
+            MboxError::Timeout | MboxError::NotReady | MboxError::NoAttention => &mut self.timeouts,
+            MboxError::Busy => &mut self.busy,
+            MboxError::BadOutputLength { .. } => &mut self.bad_length,
+            MboxError::Io(_) | MboxError::Interrupted | MboxError::Changed => &mut self.io_errors,
             MboxError::Background {
                 cause: WaitError::Timeout,
                 ..
-            } => &self.bg_timeouts,
+            } => &mut self.bg_timeouts,
             MboxError::Background {
                 cause: WaitError::Interrupted,
                 ..
-            } => &self.bg_interrupted,
-            MboxError::Background { .. } => &self.io_errors,
+            } => &mut self.bg_interrupted,
+            MboxError::Background { .. } => &mut self.io_errors,
             MboxError::InputTooLarge { .. } | MboxError::BadPayloadSize(_) => return,
         };
-        counter.add(1, Relaxed);
+        *counter += 1;
     }
+
+    /// Adds what one waiter did.
+    fn add_waits(&mut self, w: &WaitCounts) {
+        self.polls += w.polls;
+        self.spins += w.spins;
+        self.sleeps += w.sleeps;
+        self.irq_waits += w.irq_waits;
+    }
+}
+
+/// Counters the interrupt handler updates.
+pub(crate) struct IrqStats {
+    pub(crate) irqs: Atomic<u64>,
+    pub(crate) spurious_irqs: Atomic<u64>,
 }
 
 /// A background operation started by a raw command and not yet seen to finish.
@@ -175,12 +296,19 @@ pub(crate) struct BgOp {
     pub(crate) opcode: u16,
 }
 
-/// What identifies the device, read at probe.
+/// What identifies the device, read once at probe and unchanged afterwards.
 #[derive(Default)]
 pub(crate) struct DevInfo {
     pub(crate) ident: Option<Identify>,
+    /// The Command Effects Log, whole 4-byte entries.
     pub(crate) cel: KVec<u8>,
 }
+
+/// What a device that could not be identified reports.
+static NO_INFO: DevInfo = DevInfo {
+    ident: None,
+    cel: KVec::new(),
+};
 
 /// An MMPT message the function returned inline with a Send Message, kept for the next
 /// receive.
@@ -194,19 +322,15 @@ pub(crate) const INBOX_MAX: usize = 16;
 
 /// State protected by the mailbox lock.
 pub(crate) struct State {
+    /// The mailbox: commands are submitted through `&mut` of it only.
     pub(crate) mbox: Mailbox,
-    /// The device was unbound: every command fails with ENXIO.
-    pub(crate) gone: bool,
-    /// The function stopped answering (registers read all ones): every command fails with
-    /// ENXIO until the function is rebound.
-    pub(crate) failed: bool,
     pub(crate) bg: Option<BgOp>,
     bg_next: u64,
     /// Completion of a background operation seen by another caller: (id, response).
     captured: Option<(u64, Response)>,
-    pub(crate) info: DevInfo,
     /// Inline MMPT responses not yet received.
     pub(crate) inbox: KVec<InlineMsg>,
+    pub(crate) stats: Stats,
 }
 
 /// A bound mailbox function.
@@ -220,6 +344,16 @@ pub(crate) struct Swcci {
     pub(crate) node_name: &'static CStr,
     /// Offset of the MMPT registers in the BAR, if the function has them.
     pub(crate) mmpt: Option<usize>,
+    /// Payload size in bytes (fixed at probe; a copy of the mailbox's, readable without the
+    /// mutex).
+    pub(crate) payload_size: usize,
+    /// Protocol variant (fixed at probe).
+    pub(crate) flavor: crate::proto::mailbox::Flavor,
+    /// Reads the Background Command Status register without the mutex.
+    watcher: BgWatcher,
+    pub(crate) life: Lifecycle,
+    /// Identify and the CEL, set once at probe.
+    info: SetOnce<DevInfo>,
     #[pin]
     pub(crate) state: Mutex<State>,
     /// Interrupt sequence number, bumped by the handler.
@@ -234,23 +368,36 @@ pub(crate) struct Swcci {
     /// MMPT message arrival is signalled by interrupt.
     irq_mmpt: Atomic<bool>,
     missed_in_row: Atomic<u32>,
-    /// Commands in progress, including background waits (for spurious interrupt accounting).
+    /// Commands in progress, including background waits (for spurious interrupt accounting;
+    /// counted only while an interrupt is in use).
     busy: Atomic<u32>,
     /// A background operation is tracked (mirrors `State::bg`, readable in interrupt context).
     bg_tracked: Atomic<bool>,
-    removing: Atomic<bool>,
     /// The taint notice was printed for this device.
     pub(crate) taint_logged: Atomic<bool>,
     /// The lockdown refusal was logged for this device.
     pub(crate) lockdown_logged: Atomic<bool>,
-    pub(crate) stats: Stats,
+    pub(crate) irq_stats: IrqStats,
+}
+
+/// What one waiter did, added to the counters under the mutex.
+#[derive(Default)]
+struct WaitCounts {
+    polls: u64,
+    spins: u64,
+    sleeps: u64,
+    irq_waits: u64,
 }
 
 /// How one caller waits.
 struct Waiter<'a> {
     dev: &'a Swcci,
     interruptible: bool,
-    start: Instant<Monotonic>,
+    /// When the current wait began; `None` until the first wait (a command that completes at
+    /// once reads no clock).
+    start: Option<Instant<Monotonic>>,
+    /// When the first wait of this waiter began.
+    first: Option<Instant<Monotonic>>,
     budget: Delta,
     rounds: u32,
     seen_seq: u64,
@@ -258,19 +405,29 @@ struct Waiter<'a> {
     irq_timeouts: u32,
     /// Interrupt waits that ended with one.
     irq_woken: u32,
+    counts: WaitCounts,
 }
 
 impl<'a> Waiter<'a> {
     fn new(dev: &'a Swcci, interruptible: bool) -> Self {
+        // The interrupt sequence number is taken before the command is sent, so that an
+        // interrupt that comes before the first wait is not missed; polling needs none.
+        let seen_seq = if dev.any_irq() {
+            *dev.irq_seq.lock()
+        } else {
+            0
+        };
         Self {
             dev,
             interruptible,
-            start: Instant::now(),
+            start: None,
+            first: None,
             budget: Delta::ZERO,
             rounds: 0,
-            seen_seq: *dev.irq_seq.lock(),
+            seen_seq,
             irq_timeouts: 0,
             irq_woken: 0,
+            counts: WaitCounts::default(),
         }
     }
 
@@ -283,21 +440,28 @@ impl<'a> Waiter<'a> {
         }
     }
 
-    fn sleep_poll(&mut self, remaining: Delta) {
-        if poll_pause(self.rounds, self.start.elapsed(), remaining) {
-            self.dev.stats.sleeps.add(1, Relaxed);
+    fn sleep_poll(&mut self, elapsed: Delta, remaining: Delta) {
+        if poll_pause(self.rounds, elapsed, remaining) {
+            self.counts.sleeps += 1;
         } else {
-            self.dev.stats.spins.add(1, Relaxed);
+            self.counts.spins += 1;
         }
     }
 
-    fn sleep_irq(&mut self, remaining: Delta, interruptible: bool) -> Result<(), WaitError> {
+    fn sleep_irq(
+        &mut self,
+        elapsed: Delta,
+        remaining: Delta,
+        interruptible: bool,
+    ) -> Result<(), WaitError> {
         // Re-check the registers after 100 ms, then after doubling intervals up to 1 s: a lost
         // interrupt costs latency, a long wait costs few wake-ups.
         let recheck = i64::from(IRQ_RECHECK_MS).saturating_mul(1i64 << self.rounds.min(5));
         let ms = remaining
             .as_millis_ceil()
-            .clamp(1, recheck.min(i64::from(IRQ_RECHECK_MAX_MS))) as u32;
+            .clamp(1, recheck.min(i64::from(IRQ_RECHECK_MAX_MS)));
+        // At most IRQ_RECHECK_MAX_MS after the clamp: fits.
+        let ms = u32::try_from(ms).unwrap_or(IRQ_RECHECK_MAX_MS);
         let mut seq = self.dev.irq_seq.lock();
         if *seq == self.seen_seq {
             match self
@@ -313,7 +477,7 @@ impl<'a> Waiter<'a> {
                         return Err(WaitError::Interrupted);
                     }
                     // Not ours to be interrupted: keep waiting without busy-looping.
-                    self.sleep_poll(remaining);
+                    self.sleep_poll(elapsed, remaining);
                     return Ok(());
                 }
             }
@@ -322,23 +486,32 @@ impl<'a> Waiter<'a> {
             self.irq_woken += 1;
         }
         self.seen_seq = *seq;
-        self.dev.stats.irq_waits.add(1, Relaxed);
+        self.counts.irq_waits += 1;
         Ok(())
+    }
+
+    /// How long this waiter has waited since its first wait, in ns (0 if it never waited).
+    fn waited_ns(&self) -> u64 {
+        self.first
+            .map(|t| u64::try_from(t.elapsed().as_nanos()).unwrap_or(0))
+            .unwrap_or(0)
     }
 }
 
 impl Wait for Waiter<'_> {
     fn begin(&mut self, _event: Event, timeout_us: u64) {
-        self.start = Instant::now();
+        let now = Instant::now();
+        self.start = Some(now);
+        self.first.get_or_insert(now);
         self.budget = Delta::from_micros(i64::try_from(timeout_us).unwrap_or(i64::MAX));
         self.rounds = 0;
     }
 
     fn wait(&mut self, event: Event) -> Result<(), WaitError> {
-        if self.dev.removing.load(Relaxed) {
+        if !self.dev.life.bound() {
             return Err(WaitError::Gone);
         }
-        let elapsed = self.start.elapsed();
+        let elapsed = self.start.map(|t| t.elapsed()).unwrap_or(Delta::ZERO);
         if elapsed >= self.budget {
             return Err(WaitError::Timeout);
         }
@@ -351,12 +524,12 @@ impl Wait for Waiter<'_> {
             return Err(WaitError::Interrupted);
         }
         if self.irq_for(event) {
-            self.sleep_irq(remaining, interruptible)?;
+            self.sleep_irq(elapsed, remaining, interruptible)?;
         } else {
-            self.sleep_poll(remaining);
+            self.sleep_poll(elapsed, remaining);
         }
         self.rounds = self.rounds.saturating_add(1);
-        self.dev.stats.polls.add(1, Relaxed);
+        self.counts.polls += 1;
         Ok(())
     }
 }
@@ -444,6 +617,9 @@ impl Swcci {
     ) -> impl PinInit<Self, Error> {
         let quirks = Quirks::for_device(pdev.vendor_id().as_raw(), pdev.device_id());
         let pdev: ARef<pci::Device> = pdev.into();
+        let payload_size = mbox.payload_size();
+        let flavor = mbox.flavor();
+        let watcher = mbox.bg_watcher();
         try_pin_init!(Self {
             pdev,
             bar,
@@ -451,15 +627,18 @@ impl Swcci {
             quirks,
             node_name,
             mmpt,
+            payload_size,
+            flavor,
+            watcher,
+            life: Lifecycle::new(),
+            info: SetOnce::new(),
             state <- new_mutex!(State {
                 mbox,
-                gone: false,
-                failed: false,
                 bg: None,
                 bg_next: 0,
                 captured: None,
-                info: DevInfo::default(),
                 inbox: KVec::new(),
+                stats: Stats::new(),
             }),
             irq_seq <- new_spinlock_irq!(0),
             irq_cv <- new_condvar!(),
@@ -469,10 +648,12 @@ impl Swcci {
             missed_in_row: Atomic::new(0),
             busy: Atomic::new(0),
             bg_tracked: Atomic::new(false),
-            removing: Atomic::new(false),
             taint_logged: Atomic::new(false),
             lockdown_logged: Atomic::new(false),
-            stats: Stats::new(),
+            irq_stats: IrqStats {
+                irqs: Atomic::new(0),
+                spurious_irqs: Atomic::new(0),
+            },
         }? Error)
     }
 
@@ -480,14 +661,26 @@ impl Swcci {
         BarIo(&self.bar)
     }
 
+    /// Identify and the CEL read at probe (empty if they could not be read).
+    pub(crate) fn info(&self) -> &DevInfo {
+        self.info.as_ref().unwrap_or(&NO_INFO)
+    }
+
     /// Takes the mailbox lock of a function that is still bound and answering; else
     /// [`IoError::Gone`] (ENXIO).
     fn lock_live(&self) -> Result<MutexGuard<'_, State>, MboxError> {
         let st = self.state.lock();
-        if st.gone || st.failed {
+        if self.life.get() != Life::Live {
             return Err(MboxError::Io(IoError::Gone));
         }
         Ok(st)
+    }
+
+    /// Whether any interrupt is in use (then waiters track the interrupt sequence).
+    fn any_irq(&self) -> bool {
+        self.irq_doorbell.load(Relaxed)
+            || self.irq_background.load(Relaxed)
+            || self.irq_mmpt.load(Relaxed)
     }
 
     /// Switches completion signalling to interrupts (or back to polling) and programs the
@@ -509,7 +702,7 @@ impl Swcci {
         self.irq_doorbell
             .store(doorbell && caps.doorbell_irq(), Relaxed);
         self.irq_background.store(
-            background && caps.background_irq() && st.mbox.flavor().cxl,
+            background && caps.background_irq() && self.flavor.cxl,
             Relaxed,
         );
         Ok(())
@@ -527,14 +720,19 @@ impl Swcci {
 
     /// The interrupt handler's work: count, and wake the waiters.
     pub(crate) fn handle_irq(&self) {
-        self.stats.irqs.add(1, Relaxed);
+        self.irq_stats.irqs.add(1, Relaxed);
         if self.busy.load(Relaxed) == 0 && !self.bg_tracked.load(Relaxed) {
-            self.stats.spurious_irqs.add(1, Relaxed);
+            self.irq_stats.spurious_irqs.add(1, Relaxed);
         }
         let mut seq = self.irq_seq.lock();
         *seq = seq.wrapping_add(1);
         drop(seq);
         self.irq_cv.notify_all();
+    }
+
+    /// Marks the device busy for spurious-interrupt accounting, when an interrupt is in use.
+    fn busy_guard(&self) -> Option<BusyGuard<'_>> {
+        self.any_irq().then(|| BusyGuard::new(&self.busy))
     }
 
     /// Sets the tracked background operation.
@@ -543,12 +741,13 @@ impl Swcci {
         self.bg_tracked.store(op.is_some(), Relaxed);
     }
 
-    /// Starts the removal: every wait ends, later commands fail with ENXIO.
+    /// Removes the device: every wait ends, later commands fail with ENXIO. Returns once no
+    /// command is in flight.
     pub(crate) fn remove(&self) {
-        self.removing.store(true, Relaxed);
+        self.life.start_removal();
         self.irq_cv.notify_all();
         let mut st = self.state.lock();
-        st.gone = true;
+        self.life.finish_removal(&mut st);
         if let Some(op) = st.bg {
             self.track_bg(&mut st, None);
             dev_info!(
@@ -563,15 +762,15 @@ impl Swcci {
     /// before anything could start another one.
     fn refresh_bg(&self, st: &mut State) {
         let Some(op) = st.bg else { return };
-        if let Ok(Some(r)) = st.mbox.bg_completion(&self.io(), op.opcode) {
+        if let Ok(Some(r)) = self.watcher.completion(&self.io(), op.opcode) {
             dev_dbg!(
                 self.pdev,
                 "background command {:04x}h finished: {}\n",
                 op.opcode,
                 Disp(&r.rc)
             );
-            self.stats.bg_completed.add(1, Relaxed);
-            self.stats.count_rc(r.rc);
+            st.stats.bg_completed += 1;
+            st.stats.count_rc(r.rc);
             st.captured = Some((op.id, r));
             self.track_bg(st, None);
         }
@@ -586,7 +785,7 @@ impl Swcci {
         if w.irq_woken > 0 {
             self.missed_in_row.store(0, Relaxed);
         } else if w.irq_timeouts > 0 {
-            self.stats.missed_irqs.add(1, Relaxed);
+            st.stats.missed_irqs += 1;
             let n = self.missed_in_row.load(Relaxed).saturating_add(1);
             self.missed_in_row.store(n, Relaxed);
             if n >= MISSED_IRQ_LIMIT {
@@ -613,7 +812,36 @@ impl Swcci {
         policy: BgPolicy,
         interruptible: bool,
     ) -> Result<Response, MboxError> {
-        let t0 = Instant::<Monotonic>::now();
+        self.execute_with(
+            opcode,
+            opcode_vendor,
+            input,
+            out,
+            policy,
+            interruptible,
+            || (),
+        )
+    }
+
+    /// [`Self::execute`], calling `before_send` once the command passed every check (the
+    /// device is live, its doorbell free) and right before it is written to the device. Raw
+    /// commands taint there, so that a command that never reaches a device does not.
+    /// `before_send` runs with the BAR mapping held (RCU read lock): it must not sleep.
+    ///
+    /// One acquisition of the device mutex covers the lifecycle check, the tracked background
+    /// operation, the command and the counters; a background operation is then waited for
+    /// without the mutex.
+    #[expect(clippy::too_many_arguments)]
+    pub(crate) fn execute_with(
+        &self,
+        opcode: u16,
+        opcode_vendor: u16,
+        input: &[u8],
+        out: &mut [u8],
+        policy: BgPolicy,
+        interruptible: bool,
+        before_send: impl FnOnce(),
+    ) -> Result<Response, MboxError> {
         let req = Request {
             opcode,
             opcode_vendor,
@@ -621,31 +849,25 @@ impl Swcci {
             bg: policy,
         };
         let io = self.io();
-        let _busy = BusyGuard::new(&self.busy);
+        let _busy = self.busy_guard();
         let mut st = self.lock_live()?;
         self.refresh_bg(&mut st);
-        self.stats.commands.add(1, Relaxed);
+        st.stats.commands += 1;
         let mut w = Waiter::new(self, false);
-        let polls_before = self.stats.polls.load(Relaxed);
-        let res = st.mbox.start(&io, &mut w, &req, out);
+        let res = st.mbox.start_with(&io, &mut w, &req, out, before_send);
         self.note_irq_misses(&mut st, &w);
-        if self.stats.polls.load(Relaxed) == polls_before {
-            self.stats.immediate.add(1, Relaxed);
-        }
+        self.account_waits(&mut st, &w);
         let r = res.inspect_err(|e| {
-            self.stats.count_error(e);
+            st.stats.count_error(e);
             self.report(&mut st, opcode, e);
         })?;
         if !st.mbox.is_background(&r) {
-            self.stats.count_rc(r.rc);
-            self.stats
-                .last_latency_ns
-                .store(t0.elapsed().as_nanos().max(0) as u64, Relaxed);
+            st.stats.count_rc(r.rc);
             return Ok(r);
         }
 
         // A background operation started: it supersedes any tracked one.
-        self.stats.bg_started.add(1, Relaxed);
+        st.stats.bg_started += 1;
         if let Some(old) = st.bg {
             dev_dbg!(
                 self.pdev,
@@ -656,50 +878,53 @@ impl Swcci {
         st.bg_next = st.bg_next.wrapping_add(1);
         let id = st.bg_next;
         self.track_bg(&mut st, Some(BgOp { id, opcode }));
-        let mbox = st.mbox;
         drop(st);
 
         let mut w = Waiter::new(self, interruptible);
-        let res = mbox.wait_background(&io, &mut w, opcode, policy.timeout_us, || {
-            let mut st = self.state.lock();
-            match st.captured {
-                Some((cid, r)) if cid == id => {
-                    st.captured = None;
-                    Some(r)
+        let res = self
+            .watcher
+            .wait(&io, &mut w, opcode, policy.timeout_us, || {
+                let mut st = self.state.lock();
+                match st.captured {
+                    Some((cid, r)) if cid == id => {
+                        st.captured = None;
+                        Some(r)
+                    }
+                    _ => None,
                 }
-                _ => None,
-            }
-        });
+            });
 
         let mut st = self.state.lock();
+        self.account_more_waits(&mut st, &w);
         if let Err(e) = &res {
             if e.cause == WaitError::Gone {
                 self.report(&mut st, opcode, &MboxError::Io(IoError::Gone));
             }
         }
         let ours = st.bg.is_some_and(|b| b.id == id);
+        let gone = !self.life.bound();
         let res = match res {
             Ok(r) => {
                 if ours {
                     self.track_bg(&mut st, None);
-                    self.stats.bg_completed.add(1, Relaxed);
-                    self.stats.count_rc(r.rc);
+                    st.stats.bg_completed += 1;
+                    st.stats.count_rc(r.rc);
                 }
                 Ok(r)
             }
-            Err(e) if st.gone || !ours => Err(MboxError::Background {
+            Err(e) if gone || !ours => Err(MboxError::Background {
                 opcode,
-                cause: if st.gone { WaitError::Gone } else { e.cause },
+                cause: if gone { WaitError::Gone } else { e.cause },
                 percent: e.percent,
-                abort: crate::proto::mailbox::AbortOutcome::NotRequested,
+                abort: AbortOutcome::NotRequested,
             }),
             Err(e) => {
                 let mut w = Waiter::new(self, false);
-                let err = mbox.give_up(&io, &mut w, opcode, &policy, e);
+                let err = st.mbox.give_up(&io, &mut w, opcode, &policy, e);
+                self.account_more_waits(&mut st, &w);
                 if let MboxError::Background { abort, .. } = err {
-                    use crate::proto::mailbox::AbortOutcome;
                     if abort != AbortOutcome::NotRequested {
-                        self.stats.bg_aborts.add(1, Relaxed);
+                        st.stats.bg_aborts += 1;
                     }
                     if matches!(abort, AbortOutcome::Stopped(_)) {
                         self.track_bg(&mut st, None);
@@ -708,10 +933,25 @@ impl Swcci {
                 Err(err)
             }
         };
-        self.stats
-            .last_latency_ns
-            .store(t0.elapsed().as_nanos().max(0) as u64, Relaxed);
-        res.inspect_err(|e| self.stats.count_error(e))
+        res.inspect_err(|e| st.stats.count_error(e))
+    }
+
+    /// Adds what the waiter `w` of a command's foreground part did to the counters: a command
+    /// that never waited is `immediate`.
+    fn account_waits(&self, st: &mut State, w: &Waiter<'_>) {
+        if w.first.is_none() {
+            st.stats.immediate += 1;
+            return;
+        }
+        self.account_more_waits(st, w);
+    }
+
+    /// Adds what a further waiter `w` (background, abort) did to the counters.
+    fn account_more_waits(&self, st: &mut State, w: &Waiter<'_>) {
+        if w.first.is_some() {
+            st.stats.add_waits(&w.counts);
+            st.stats.last_latency_ns = w.waited_ns();
+        }
     }
 
     /// Logs a device fault the caller cannot be left to notice alone, and marks a function that
@@ -727,12 +967,17 @@ impl Swcci {
                 self.pdev,
                 "command {opcode:04x}h: device reports {claimed} output bytes, more than its {max}-byte payload: output dropped\n"
             ),
-            MboxError::Io(IoError::Gone) if !self.removing.load(Relaxed) && !st.failed => {
-                st.failed = true;
-                dev_err!(
-                    self.pdev,
-                    "device not responding (registers read all ones): failing commands until it is rebound\n"
-                );
+            MboxError::Changed => dev_err!(
+                self.pdev,
+                "command {opcode:04x}h: the device's registers changed under the command (function reset?): output dropped\n"
+            ),
+            MboxError::Io(IoError::Gone) => {
+                if self.life.fail(st) {
+                    dev_err!(
+                        self.pdev,
+                        "device not responding (registers read all ones): failing commands until it is rebound\n"
+                    );
+                }
             }
             _ => {}
         }
@@ -748,8 +993,9 @@ impl Swcci {
         self.execute(opcode, 0, input, out, BgPolicy::DEFAULT, false)
     }
 
-    /// Reads Identify and the Command Effects Log into the device info. Failures are reported
-    /// and leave the fields empty: the device stays usable for raw commands.
+    /// Reads Identify and the Command Effects Log into the device info, once, at probe.
+    /// Failures are reported and leave the fields empty: the device stays usable for raw
+    /// commands.
     pub(crate) fn read_identity(&self) {
         let mut buf = [0u8; 64];
         let ident = match self.command(opcode::IDENTIFY, &[], &mut buf) {
@@ -775,12 +1021,15 @@ impl Swcci {
             dev_warn!(self.pdev, "no Command Effects Log: {e:?}\n");
             KVec::new()
         });
-        let mut st = self.state.lock();
-        st.info = DevInfo { ident, cel };
+        self.info.populate(DevInfo { ident, cel });
     }
 
+    /// Reads the CEL with Get Supported Logs, then Get Log in payload-sized pieces. A device
+    /// that ends the log early (a successful Get Log with fewer bytes than asked, or none)
+    /// gets its CEL kept as far as it was read, in whole entries, and one kernel message
+    /// (as Linux does: drivers/cxl/core/mbox.c, commit 623c075).
     fn read_cel(&self) -> Result<KVec<u8>> {
-        let payload = self.state.lock().mbox.payload_size();
+        let payload = self.payload_size;
         let mut out = KVec::from_elem(0u8, payload, GFP_KERNEL)?;
         let r = self
             .command(opcode::GET_SUPPORTED_LOGS, &[], &mut out)
@@ -794,7 +1043,8 @@ impl Swcci {
                 dev_warn!(self.pdev, "Get Supported Logs: {}\n", Disp(&e));
                 EPROTO
             })?;
-        let size = logs.find(&logs::CEL_UUID).ok_or(ENODATA)? as usize;
+        let announced = logs.find(&logs::CEL_UUID).ok_or(ENODATA)?;
+        let size = usize::try_from(announced).unwrap_or(usize::MAX);
         if size > CEL_MAX {
             dev_warn!(
                 self.pdev,
@@ -805,11 +1055,14 @@ impl Swcci {
         let mut cel = KVec::with_capacity(size, GFP_KERNEL)?;
         while cel.len() < size {
             let chunk = (size - cel.len()).min(payload);
-            let input = logs::get_log_input(&logs::CEL_UUID, cel.len() as u32, chunk as u32);
+            // Both at most CEL_MAX (64 KiB): they fit in u32.
+            let offset = u32::try_from(cel.len()).map_err(|_| E2BIG)?;
+            let length = u32::try_from(chunk).map_err(|_| E2BIG)?;
+            let input = logs::get_log_input(&logs::CEL_UUID, offset, length);
             let r = self
                 .command(opcode::GET_LOG, &input, &mut out)
                 .map_err(|e| mbox_errno(&e))?;
-            if !r.rc.is_success() || r.out_len == 0 {
+            if !r.rc.is_success() {
                 dev_warn!(
                     self.pdev,
                     "Get Log (CEL) at {}: {}\n",
@@ -820,6 +1073,17 @@ impl Swcci {
             }
             let n = r.out_len.min(chunk);
             cel.extend_from_slice(out.get(..n).unwrap_or(&[]), GFP_KERNEL)?;
+            if n < chunk {
+                // Whole entries only.
+                cel.truncate(cel.len() - cel.len() % CEL_ENTRY);
+                dev_warn!(
+                    self.pdev,
+                    "Get Log (0401h) ended the CEL after {} of {size} bytes: using {} commands\n",
+                    cel.len(),
+                    cel.len() / CEL_ENTRY
+                );
+                break;
+            }
         }
         Ok(cel)
     }

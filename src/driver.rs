@@ -4,22 +4,58 @@
 //! node) and unbind.
 
 use crate::{
-    chardev::{Node, NodeId},
-    debugfs_stats::{self, DebugfsDir},
-    device::{mbox_errno, Kind, ProbeWaiter, Swcci},
+    chardev::{
+        Node,
+        NodeId, //
+    },
+    debugfs_stats::{
+        self,
+        DebugfsDir, //
+    },
+    device::{
+        mbox_errno,
+        Kind,
+        ProbeWaiter,
+        Swcci, //
+    },
     fwctl::Fwctl,
-    mmio::{BarIo, PciConfig},
+    mmio::{
+        BarIo,
+        PciConfig, //
+    },
     proto::{
-        discover::{self, BlockContents, DiscoverError, RegBlock},
-        mailbox::{Mailbox, Timeouts},
+        discover::{
+            self,
+            BlockContents,
+            DiscoverError,
+            RegBlock, //
+        },
+        mailbox::{
+            IoError,
+            Mailbox,
+            Mapping,
+            Timeouts, //
+        },
         regs::PCI_CLASS_CXL_SWITCH_CCI,
     },
-    sysfs, Disp,
+    sysfs,
+    Disp, //
 };
 use kernel::{
-    device::{Bound, Core},
-    irq::{self, IrqReturn},
-    pci::{self, DevresBar, IrqType, IrqTypes},
+    device::{
+        Bound,
+        Core, //
+    },
+    irq::{
+        self,
+        IrqReturn, //
+    },
+    pci::{
+        self,
+        DevresBar,
+        IrqType,
+        IrqTypes, //
+    },
     prelude::*,
     sync::Arc,
 };
@@ -165,7 +201,6 @@ fn setup_irqs<'bound>(
 
 /// The one line a bound device logs.
 fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool, fwctl: &Fwctl<'_>) {
-    let st = dev.state.lock();
     let mode = match (dev.irq_mode(), dev.bg_irq_mode()) {
         (true, _) => "interrupts",
         (false, true) => "polling (background interrupts)",
@@ -173,9 +208,9 @@ fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool, fwctl: &Fwctl<'_
     };
     let via = if mmb { "MMB" } else { "CXL mailbox" };
     let name = dev.node_name.to_str().unwrap_or("?");
-    let payload = st.mbox.payload_size();
+    let payload = dev.payload_size;
     let fwctl = fwctl.label().to_str().unwrap_or("?");
-    if dev.kind == Kind::Mmpt {
+    if dev.kind == Kind::Mmb {
         let rx = match (dev.mmpt.is_some(), dev.mmpt_irq_mode()) {
             (false, _) => "no MMPT",
             (true, true) => "MMPT receive interrupts",
@@ -184,19 +219,20 @@ fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool, fwctl: &Fwctl<'_
         dev_info!(pdev, "{name}: {via} payload {payload} B, {mode}, {rx}\n");
         return;
     }
-    match st.info.ident {
+    let info = dev.info();
+    match info.ident {
         Some(id) => dev_info!(
             pdev,
             "{name}: {:04x}:{:04x} serial {:#x}, {via} payload {payload} B, {mode}, CEL {} commands, fwctl {fwctl}\n",
             id.vendor_id,
             id.device_id,
             id.serial,
-            st.info.cel.len() / 4
+            info.cel.len() / 4
         ),
         None => dev_info!(
             pdev,
             "{name}: unidentified, {via} payload {payload} B, {mode}, CEL {} commands, fwctl {fwctl}\n",
-            st.info.cel.len() / 4
+            info.cel.len() / 4
         ),
     }
 }
@@ -228,7 +264,10 @@ fn find_mailbox(
             .iomap_region(u32::from(block.bar), c"cxl_swcci")
             .inspect_err(|e| dev_err!(pdev, "cannot map BAR {}: {e:?}\n", block.bar))?
             .into_devres()?;
-        match discover::scan_block(&BarIo(&bar), len, block, cxl_function) {
+        let scanned = BarIo(&bar)
+            .with(|r| discover::scan_block(r, len, block, cxl_function))
+            .unwrap_or(Err(DiscoverError::Io(IoError::Gone)));
+        match scanned {
             Ok(found) => return Ok((bar, found, *block)),
             Err(e) => {
                 dev_dbg!(
@@ -257,10 +296,10 @@ impl pci::Driver for SwcciDriver {
         info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         let cxl_class = pdev.pci_class().as_raw() >> 8 == PCI_CLASS_CXL_SWITCH_CCI >> 8;
-        // The class table binds switch CCIs; anything else came through a dynamic id.
+        // The class table binds switch CCIs; anything else came through driver_override.
         let kind = match info.copied() {
             Some(Kind::SwitchCci) if cxl_class => Kind::SwitchCci,
-            _ => Kind::Mmpt,
+            _ => Kind::Mmb,
         };
         pdev.enable_device_mem()
             .inspect_err(|e| dev_err!(pdev, "cannot enable memory space: {:?}\n", e))?;
@@ -268,8 +307,8 @@ impl pci::Driver for SwcciDriver {
 
         let (bar, found, block) = find_mailbox(pdev, cxl_class)?;
         let loc = found.mailbox;
-        if kind == Kind::Mmpt && !loc.flavor.mmb {
-            dev_err!(pdev, "bound by dynamic id but has no PCIe MMB\n");
+        if kind == Kind::Mmb && !loc.flavor.mmb {
+            dev_err!(pdev, "bound by driver_override but has no PCIe MMB\n");
             return Err(ENODEV);
         }
         let mbox = Mailbox::init(

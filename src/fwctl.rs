@@ -17,7 +17,8 @@
 //! - The command runs through the same device object and engine as the device node
 //!   ([`Swcci::execute`], serialised with its commands), with the node's default background
 //!   policy. Lockdown refuses every command (EPERM), state-changing commands taint the kernel
-//!   ('U') by the node's rule ([`policy::taint_for`]), quirks apply as on the node.
+//!   ('U') by the node's rule ([`policy::judge`], applied right before the command reaches the
+//!   device), quirks apply as on the node.
 //! - Lifetime: the registration lives in the driver data and is dropped at unbind, after
 //!   `unbind()` ended every wait; `fwctl_unregister` then waits for callbacks in progress and
 //!   closes every open file's context. Afterwards the fwctl core answers ENODEV on open files,
@@ -36,7 +37,8 @@ use crate::{
     chardev::SwcciFile,
     device::{
         mbox_errno,
-        Kind, //
+        Kind,
+        Life, //
     },
     policy,
     proto::{
@@ -273,21 +275,14 @@ impl Operations for FwctlFile {
         let req = RpcRequest::parse(rpc_buf)?;
         let opcode = req.opcode;
         let room = max_output_len.checked_sub(RPC_OUT_HEADER).ok_or(EINVAL)?;
-        let (payload, needed) = {
-            let st = dev.state.lock();
-            if st.gone || st.failed {
-                return Err(ENXIO);
-            }
-            let cel = Cel::new(&st.info.cel);
-            (
-                st.mbox.payload_size(),
-                effects::required_scope(opcode, req.input, Some(&cel)),
-            )
-        };
+        if dev.life.get() != Life::Live {
+            return Err(ENXIO);
+        }
+        let payload = dev.payload_size;
         if req.input.len() > payload || room > payload {
             return Err(EINVAL);
         }
-        policy::check_lockdown(dev)?;
+        let needed = effects::required_scope(opcode, req.input, Some(&Cel::new(&dev.info().cel)));
         let caller = caller_scope(scope);
         if needed.scope > caller {
             if needed.depth > 0 {
@@ -310,13 +305,17 @@ impl Operations for FwctlFile {
             }
             return Err(EINVAL);
         }
-        policy::check_quirks(dev, 0, opcode)?;
+        let _permit = policy::check_fwctl(dev, opcode)?;
 
         let mut out = KVVec::from_elem(0u8, RPC_OUT_HEADER + room, GFP_KERNEL)?;
-        policy::taint_for(dev, 0, opcode, req.input, &dev.state.lock().info.cel);
+        let taint = policy::judge(dev, 0, opcode, req.input);
         let (head, body) = out.split_at_mut(RPC_OUT_HEADER);
         let r = dev
-            .execute(opcode, 0, req.input, body, this.bg, true)
+            .execute_with(opcode, 0, req.input, body, this.bg, true, || {
+                if let Some(t) = &taint {
+                    t.apply(dev);
+                }
+            })
             .map_err(|e| {
                 dev_dbg!(dev.pdev, "fwctl: command {opcode:04x}h: {}\n", Disp(&e));
                 mbox_errno(&e)

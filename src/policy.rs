@@ -4,17 +4,29 @@
 //!
 //! A raw command is allowed when the kernel is not locked down against PCI access
 //! (`lockdown=integrity` refuses it with EPERM and one warning per device) and the caller has
-//! `CAP_SYS_RAWIO` (else EPERM). Before it reaches the device, a command that may change device
-//! or fabric state ([`effects::classify`]), or every command with `strict_taint=1`, taints the
-//! kernel with TAINT_USER ('U'); the first such command per device is logged with the process
-//! that sent it.
+//! `CAP_SYS_RAWIO` (else EPERM): [`check_raw`], whose [`Permit`] the raw command paths of the
+//! device require. A command that may change device or fabric state ([`effects::classify`]),
+//! or every command with `strict_taint=1`, taints the kernel with TAINT_USER ('U'): [`judge`]
+//! decides, and the [`Taint`] is applied right before the command is written to the device, so
+//! a command that fails any check before (an unbound or dead device, a busy doorbell) does not
+//! taint. The first tainting command per device is logged with its name and the process that
+//! sent it.
 
 use crate::{
     device::Swcci,
-    proto::{effects, mmpt, opcode, payload::logs::Cel, rc::Errno},
+    proto::{
+        effects,
+        mmpt,
+        opcode,
+        payload::logs::Cel,
+        rc::Errno, //
+    },
     sys,
 };
-use kernel::{prelude::*, sync::atomic::Relaxed};
+use kernel::{
+    prelude::*,
+    sync::atomic::Relaxed, //
+};
 
 /// The kernel error for a protocol-core errno.
 pub(crate) fn errno(e: Errno) -> Error {
@@ -40,8 +52,14 @@ pub(crate) fn errno(e: Errno) -> Error {
     }
 }
 
-/// Checks that the caller may send raw command `opcode` (of `opcode_vendor`) to `dev`.
-pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
+/// Proof that the access policy allowed a raw command ([`check_raw`]): the device's raw command
+/// paths take one.
+#[derive(Clone, Copy)]
+pub(crate) struct Permit(());
+
+/// Checks that the caller may send raw command `opcode` (of `opcode_vendor`) to `dev` through
+/// its device node: not locked down, `CAP_SYS_RAWIO`, no quirk against it.
+pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result<Permit> {
     check_lockdown(dev)?;
     if !sys::capable_rawio() {
         dev_dbg!(
@@ -51,12 +69,22 @@ pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result 
         );
         return Err(EPERM);
     }
-    check_quirks(dev, opcode_vendor, opcode)
+    check_quirks(dev, opcode_vendor, opcode)?;
+    Ok(Permit(()))
+}
+
+/// Checks that a fwctl RPC may send `opcode` to `dev`: not locked down, no quirk against it.
+/// The caller's scope is checked by the fwctl driver ([`crate::fwctl`]) and `CAP_SYS_RAWIO`
+/// for the full-write scope by the fwctl core (drivers/fwctl/main.c).
+pub(crate) fn check_fwctl(dev: &Swcci, opcode: u16) -> Result<Permit> {
+    check_lockdown(dev)?;
+    check_quirks(dev, 0, opcode)?;
+    Ok(Permit(()))
 }
 
 /// EPERM when the kernel is locked down against PCI access: no raw command, whichever path
 /// (the device node or fwctl), reaches the device then. Logged once per device.
-pub(crate) fn check_lockdown(dev: &Swcci) -> Result {
+fn check_lockdown(dev: &Swcci) -> Result {
     if sys::pci_access_locked_down() {
         if !dev.lockdown_logged.xchg(true, Relaxed) {
             dev_warn!(
@@ -70,7 +98,7 @@ pub(crate) fn check_lockdown(dev: &Swcci) -> Result {
 }
 
 /// EOPNOTSUPP for commands `dev` is known to mishandle ([`crate::device::Quirks`]).
-pub(crate) fn check_quirks(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
+fn check_quirks(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
     if opcode_vendor == 0
         && dev.quirks.no_timestamp
         && (opcode == opcode::GET_TIMESTAMP || opcode == opcode::SET_TIMESTAMP)
@@ -98,49 +126,111 @@ fn taint(dev: &Swcci, what: core::fmt::Arguments<'_>) {
     sys::taint_user();
 }
 
-/// Taints the kernel if raw command `opcode` of `opcode_vendor` with `input` may change state.
-/// CXL commands (vendor 0000h) follow [`effects::classify`]; of the PCI-SIG commands only
-/// Receive Message is read-only; any other vendor's commands always taint.
-pub(crate) fn taint_for(dev: &Swcci, opcode_vendor: u16, opcode: u16, input: &[u8], cel: &[u8]) {
-    let strict = crate::module_parameters::strict_taint.value();
-    if opcode_vendor == 0 {
-        let j = effects::classify(opcode, input, Some(&Cel::new(cel)));
-        if !(strict || j.effectful) {
-            return;
-        }
-        let why: &dyn core::fmt::Display = if j.effectful {
-            &j.reason
-        } else {
-            &"strict_taint=1"
-        };
-        if j.depth > 0 {
-            taint(
-                dev,
-                format_args!(
-                    "raw command {opcode:04x}h (tunnelled {:04x}h): {why}",
-                    j.opcode
-                ),
-            );
-        } else {
-            taint(dev, format_args!("raw command {opcode:04x}h: {why}"));
-        }
-        return;
-    }
-    if !strict && opcode_vendor == mmpt::VENDOR_PCI_SIG && opcode == mmpt::RECEIVE_MESSAGE {
-        return;
-    }
-    taint(
-        dev,
-        format_args!(
-            "raw MMB command {opcode:04x}h of vendor {opcode_vendor:04x}h: may change state"
-        ),
-    );
+/// Why a raw command taints.
+#[derive(Clone, Copy)]
+pub(crate) enum Why {
+    /// What [`effects::classify`] found.
+    Effects(effects::Reason),
+    /// `strict_taint=1`.
+    Strict,
 }
 
-/// Taints the kernel for a management message: its content is opaque to the driver.
-pub(crate) fn taint_message(dev: &Swcci, msg_type: u8) {
-    taint(
-        dev,
-        format_args!("MMPT message of type {msg_type:02x}h: content not understood"),
-    );
+impl core::fmt::Display for Why {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Effects(r) => core::fmt::Display::fmt(r, f),
+            Self::Strict => f.write_str("strict_taint=1"),
+        }
+    }
+}
+
+/// The name of a CXL opcode for messages, `-` if unknown.
+fn name(opcode: u16) -> &'static str {
+    opcode::name(opcode).unwrap_or("unknown")
+}
+
+/// A decision to taint, applied with [`Taint::apply`] right before the command reaches the
+/// device.
+#[derive(Clone, Copy)]
+pub(crate) enum Taint {
+    /// A CXL command (opcode vendor 0000h), possibly carrying a tunnelled one.
+    Command {
+        opcode: u16,
+        /// The innermost tunnelled opcode, if the command is a tunnel.
+        tunnelled: Option<u16>,
+        why: Why,
+    },
+    /// An MMB command of another opcode vendor.
+    Mmb { opcode: u16, vendor: u16 },
+    /// An MMPT management message.
+    Message { msg_type: u8 },
+}
+
+impl Taint {
+    /// Taints the kernel; the first time for `dev`, logs which command from which process.
+    /// Does not sleep (runs with the BAR mapping held).
+    pub(crate) fn apply(&self, dev: &Swcci) {
+        match *self {
+            Self::Command {
+                opcode,
+                tunnelled: Some(inner),
+                why,
+            } => taint(
+                dev,
+                format_args!(
+                    "raw command {opcode:04x}h ({}, tunnelled {inner:04x}h {}): {why}",
+                    name(opcode),
+                    name(inner)
+                ),
+            ),
+            Self::Command {
+                opcode,
+                tunnelled: None,
+                why,
+            } => taint(
+                dev,
+                format_args!("raw command {opcode:04x}h ({}): {why}", name(opcode)),
+            ),
+            Self::Mmb { opcode, vendor } => taint(
+                dev,
+                format_args!(
+                    "raw MMB command {opcode:04x}h of vendor {vendor:04x}h: may change state"
+                ),
+            ),
+            Self::Message { msg_type } => taint(
+                dev,
+                format_args!("MMPT message of type {msg_type:02x}h: content not understood"),
+            ),
+        }
+    }
+}
+
+/// Decides whether raw command `opcode` of `opcode_vendor` with `input` taints: CXL commands
+/// (vendor 0000h) follow [`effects::classify`] with the device's CEL; of the PCI-SIG commands
+/// only Receive Message is read-only; any other vendor's commands always taint. With
+/// `strict_taint=1` every command taints.
+pub(crate) fn judge(dev: &Swcci, opcode_vendor: u16, opcode: u16, input: &[u8]) -> Option<Taint> {
+    let strict = crate::module_parameters::strict_taint.value();
+    if opcode_vendor == 0 {
+        let j = effects::classify(opcode, input, Some(&Cel::new(&dev.info().cel)));
+        if !(strict || j.effectful) {
+            return None;
+        }
+        return Some(Taint::Command {
+            opcode,
+            tunnelled: (j.depth > 0).then_some(j.opcode),
+            why: if j.effectful {
+                Why::Effects(j.reason)
+            } else {
+                Why::Strict
+            },
+        });
+    }
+    if !strict && opcode_vendor == mmpt::VENDOR_PCI_SIG && opcode == mmpt::RECEIVE_MESSAGE {
+        return None;
+    }
+    Some(Taint::Mmb {
+        opcode,
+        vendor: opcode_vendor,
+    })
 }

@@ -4,7 +4,11 @@
 //! tainting and the current task's name. Every `kernel::bindings` use of the driver is here,
 //! except the sysfs attributes' (`sysfs.rs`).
 
-use kernel::{bindings, prelude::*, str::CStr, task::Task};
+use kernel::{
+    bindings,
+    prelude::*,
+    task::Task, //
+};
 
 /// Whether the current task has `CAP_SYS_RAWIO`.
 pub(crate) fn capable_rawio() -> bool {
@@ -12,6 +16,7 @@ pub(crate) fn capable_rawio() -> bool {
     {
         // SAFETY: `capable()` only inspects the current task's credentials; it is safe to call
         // from process context with any capability number.
+        // CAP_SYS_RAWIO is 17: the cast cannot truncate.
         unsafe { bindings::capable(bindings::CAP_SYS_RAWIO as c_int) }
     }
     // Without MULTIUSER every task is root and `capable()` is always true.
@@ -49,6 +54,7 @@ pub(crate) fn current_comm() -> [u8; 16] {
         // SAFETY: `task` is the current task, valid while we run in its context; `comm` is a
         // 16-byte array that may be rewritten concurrently (prctl), hence volatile byte reads,
         // as `%s` of `current->comm` does in C. `i < 15` keeps the index in bounds.
+        // `c_char` to `u8`: the same width, the byte as it is.
         *b = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*task).comm[i])) } as u8;
         if *b == 0 {
             break;
@@ -61,27 +67,4 @@ pub(crate) fn current_comm() -> [u8; 16] {
 pub(crate) fn comm_str(comm: &[u8; 16]) -> &str {
     let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
     core::str::from_utf8(comm.get(..end).unwrap_or(&[])).unwrap_or("?")
-}
-
-/// Adds `vendor:device` to the dynamic ids of the PCI driver registered as `name` (what writing
-/// to `/sys/bus/pci/drivers/<name>/new_id` does), so that matching functions bind.
-///
-/// 7.3's `driver::Registration` does not expose its `struct pci_driver`, so it is found by name
-/// on the PCI bus.
-pub(crate) fn pci_add_dynid(name: &CStr, vendor: u16, device: u16) -> Result {
-    // SAFETY: `pci_bus_type` is the kernel's PCI bus, valid for the kernel's lifetime;
-    // `driver_find` only reads the name and returns a driver registered on that bus, or NULL.
-    let drv =
-        unsafe { bindings::driver_find(name.as_char_ptr(), &raw const bindings::pci_bus_type) };
-    if drv.is_null() {
-        return Err(ENODEV);
-    }
-    // SAFETY: every driver on the PCI bus is the `driver` field of a `struct pci_driver`; ours
-    // stays registered while the module is loaded (this is called from the module's own init,
-    // after registration). `pci_add_dynid` copies the id and re-probes unbound devices.
-    let ret = unsafe {
-        let pdrv = kernel::container_of!(drv, bindings::pci_driver, driver);
-        bindings::pci_add_dynid(pdrv, u32::from(vendor), u32::from(device), !0, !0, 0, 0, 0)
-    };
-    kernel::error::to_result(ret)
 }

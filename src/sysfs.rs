@@ -136,7 +136,7 @@ impl Attr {
             Self::Node => f.write_str(v.node.to_str().map_err(|_| EINVAL)?),
             Self::Kind => f.write_str(match v.kind {
                 Kind::SwitchCci => "switch_cci",
-                Kind::Mmpt => "mmpt",
+                Kind::Mmb => "mmb",
             }),
             Self::PayloadSize => write!(f, "{}", v.payload_size),
             Self::Mode => f.write_str(mode(e.dev.irq_mode())),
@@ -171,14 +171,14 @@ struct Fixed {
 
 impl Fixed {
     fn of(dev: &Swcci) -> Self {
-        let st = dev.state.lock();
+        let info = dev.info();
         Self {
             node: dev.node_name,
             kind: dev.kind,
-            payload_size: st.mbox.payload_size(),
-            cel_entries: st.info.cel.len() / 4,
-            ident: st.info.ident,
-            cxl: st.mbox.flavor().cxl,
+            payload_size: dev.payload_size,
+            cel_entries: info.cel.len() / 4,
+            ident: info.ident,
+            cxl: dev.flavor.cxl,
         }
     }
 }

@@ -45,6 +45,14 @@ macro_rules! register {
                 /// Offset of this register from the start of its register block.
                 pub const OFFSET: usize = $offset;
 
+                /// Offset of this register in a BAR whose register block starts at `base`
+                /// (saturating: an offset past the end of the address space fails the access's
+                /// bounds check instead of wrapping).
+                #[inline]
+                pub const fn at(base: usize) -> usize {
+                    base.saturating_add(Self::OFFSET)
+                }
+
                 $(
                     $(#[$fmeta])*
                     #[inline]

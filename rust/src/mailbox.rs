@@ -2,15 +2,22 @@
 
 //! The mailbox engine: one command at a time through a CXL mailbox or a PCIe MMB.
 //!
-//! The engine is generic over two small traits the caller implements:
+//! The engine is generic over small traits the caller implements:
 //! - [`RegIo`]: 32- and 64-bit register reads and writes at byte offsets of the BAR that holds
-//!   the mailbox. The engine never issues 8- or 16-bit accesses, always writes the Command
-//!   register with one 64-bit store, and copies payloads with 32-bit accesses.
+//!   the mailbox, and block copies of the payload. The engine never issues 8- or 16-bit
+//!   accesses itself and always writes the Command register with one 64-bit store.
+//! - [`Mapping`]: the BAR mapping, which may be revoked (unbind). The engine enters it once per
+//!   phase that does not sleep (submission; each completion check; readout) and never holds it
+//!   across a [`Wait::wait`]. Every [`RegIo`] is a [`Mapping`] that is always there.
 //! - [`Wait`]: how time passes while the engine waits for the device (spin, sleep, interrupt),
 //!   and when a wait gives up (deadline, signal, device removal).
 //!
-//! The engine holds no lock: callers serialise commands (the kernel holds a mutex around
-//! [`Mailbox::execute`]).
+//! Lock rules in types: the engine holds no lock, callers serialise commands. Everything that
+//! submits a command or changes the mailbox's settings takes `&mut` [`Mailbox`], which is
+//! neither `Copy` nor `Clone` (the kernel keeps it inside its device mutex, so `&mut` is only
+//! reachable through the guard). What may run without the lock, waiting for a background
+//! operation by reading its status register, is a [`BgWatcher`], a small `Copy` value taken
+//! from the mailbox.
 //!
 //! Protocol (CXL r3.1 §8.2.8.4, PCIe 6.3 §6.36):
 //! 1. Refuse input longer than the payload registers before touching the device.
@@ -23,12 +30,18 @@
 //!    0005h (Request Abort Background Operation) and report what became of the operation.
 //! 7. Read the output length from the Command register. A length above the payload size is a
 //!    device error, never trusted; otherwise copy at most the caller's buffer.
+//! 8. Check that the device is still the one that ran the command: the Command register reads
+//!    the same again (opcode and length), Control is not all ones and its doorbell is still
+//!    clear. A register that reads all ones means the function is gone
+//!    ([`IoError::Gone`], ENXIO); any other change means it was reset or taken over during the
+//!    command ([`MboxError::Changed`], EIO). So a command that races a reset or a removal never
+//!    ends in success with wrong data.
 
 use crate::opcode;
 use crate::rc::{Errno, ReturnCode};
 use crate::regs::{
     MboxBgStatus, MboxCaps, MboxCmd, MboxCtrl, MboxStatus, MemdevStatus, MBOX_PAYLOAD,
-    MBOX_PAYLOAD_MAX, MBOX_PAYLOAD_MIN,
+    MBOX_PAYLOAD_MAX_LOG2, MBOX_PAYLOAD_MIN_LOG2,
 };
 use core::fmt;
 
@@ -51,6 +64,66 @@ pub trait RegIo {
     fn write32(&self, off: usize, val: u32) -> Result<(), IoError>;
     /// Writes a 64-bit register with a single 64-bit store.
     fn write64(&self, off: usize, val: u64) -> Result<(), IoError>;
+
+    /// Copies `data` to the registers at `off` (4-byte aligned) with 32- or 64-bit stores; a
+    /// last partial dword is completed with zero bytes. The default stores one dword at a time;
+    /// implementations copy the block at once (the kernel with `memcpy_toio`).
+    fn write_block(&self, off: usize, data: &[u8]) -> Result<(), IoError> {
+        write_dwords(self, off, data)
+    }
+
+    /// Fills `out` from the registers at `off` (4-byte aligned) with 32- or 64-bit loads (a
+    /// last partial dword is read whole). The default loads one dword at a time.
+    fn read_block(&self, off: usize, out: &mut [u8]) -> Result<(), IoError> {
+        read_dwords(self, off, out)
+    }
+}
+
+/// Writes `data` at `off` with 32-bit stores; the last partial dword is zero-padded.
+pub fn write_dwords<R: RegIo + ?Sized>(r: &R, off: usize, data: &[u8]) -> Result<(), IoError> {
+    let mut pos = off;
+    for chunk in data.chunks(4) {
+        let mut word = [0u8; 4];
+        for (d, s) in word.iter_mut().zip(chunk) {
+            *d = *s;
+        }
+        r.write32(pos, u32::from_le_bytes(word))?;
+        pos = pos.saturating_add(4);
+    }
+    Ok(())
+}
+
+/// Fills `out` from `off` with 32-bit loads.
+pub fn read_dwords<R: RegIo + ?Sized>(r: &R, off: usize, out: &mut [u8]) -> Result<(), IoError> {
+    let mut pos = off;
+    for chunk in out.chunks_mut(4) {
+        let word = r.read32(pos)?.to_le_bytes();
+        for (d, s) in chunk.iter_mut().zip(word.iter()) {
+            *d = *s;
+        }
+        pos = pos.saturating_add(4);
+    }
+    Ok(())
+}
+
+/// The mapping of the BAR that holds the mailbox, which may be revoked (the kernel revokes it
+/// at unbind).
+pub trait Mapping {
+    /// Register access while the mapping is held.
+    type Regs<'a>: RegIo;
+
+    /// Runs `f` with the mapping held, or fails with [`IoError::Gone`] once it is revoked. `f`
+    /// must not sleep: the kernel holds the RCU read lock meanwhile.
+    fn with<R>(&self, f: impl FnOnce(&Self::Regs<'_>) -> R) -> Result<R, IoError>;
+}
+
+/// Plain register access is a mapping that never goes away.
+impl<T: RegIo> Mapping for T {
+    type Regs<'a> = T;
+
+    fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, IoError> {
+        Ok(f(self))
+    }
 }
 
 /// What the engine is waiting for.
@@ -242,6 +315,9 @@ pub enum MboxError {
     NoAttention,
     /// A register access failed.
     Io(IoError),
+    /// The device's registers changed under the command (a function reset, or another agent
+    /// took the mailbox): its output cannot be trusted.
+    Changed,
     /// The device reported an output length above the payload size.
     BadOutputLength {
         /// Reported length.
@@ -275,7 +351,7 @@ impl MboxError {
             Self::NotReady | Self::NoAttention => Errno::TimedOut,
             Self::Io(IoError::Gone) => Errno::Nxio,
             Self::Io(IoError::Range) => Errno::Io,
-            Self::BadOutputLength { .. } | Self::BadPayloadSize(_) => Errno::Io,
+            Self::BadOutputLength { .. } | Self::BadPayloadSize(_) | Self::Changed => Errno::Io,
             Self::Background { cause, .. } => match cause {
                 WaitError::Timeout => Errno::TimedOut,
                 WaitError::Interrupted => Errno::Intr,
@@ -304,6 +380,9 @@ impl fmt::Display for MboxError {
             Self::NoAttention => f.write_str("function never came to attention"),
             Self::Io(IoError::Gone) => f.write_str("device gone"),
             Self::Io(IoError::Range) => f.write_str("register access outside the BAR"),
+            Self::Changed => f.write_str(
+                "device state changed under the command (reset or another agent): output dropped",
+            ),
             Self::BadOutputLength { claimed, max } => write!(
                 f,
                 "device claims {claimed} output bytes, more than the {max}-byte payload"
@@ -376,8 +455,13 @@ pub struct Location {
     pub memdev_status: Option<usize>,
 }
 
-/// An initialised mailbox.
-#[derive(Clone, Copy, Debug)]
+/// An initialised mailbox: the state that may only change under the caller's lock.
+///
+/// Deliberately neither `Copy` nor `Clone`: submitting a command or changing the interrupt
+/// enables takes `&mut self`, so a caller that keeps the mailbox behind a lock can only do so
+/// through the lock's guard. [`Mailbox::bg_watcher`] gives the read-only part that may be used
+/// without it.
+#[derive(Debug)]
 pub struct Mailbox {
     base: usize,
     payload_size: usize,
@@ -387,56 +471,124 @@ pub struct Mailbox {
     timeouts: Timeouts,
 }
 
-const fn off(a: usize, b: usize) -> usize {
-    a.saturating_add(b)
+/// Watches a background operation without the mailbox lock: reads the Background Command
+/// Status register only, never submits a command.
+#[derive(Clone, Copy, Debug)]
+pub struct BgWatcher {
+    base: usize,
 }
 
-/// Writes `data` at `at` with 32-bit stores; the last partial dword is zero-padded.
-fn write_bytes<I: RegIo>(io: &I, at: usize, data: &[u8]) -> Result<(), IoError> {
-    let mut pos = at;
-    for chunk in data.chunks(4) {
-        let mut word = [0u8; 4];
-        for (d, s) in word.iter_mut().zip(chunk) {
-            *d = *s;
-        }
-        io.write32(pos, u32::from_le_bytes(word))?;
-        pos = off(pos, 4);
+/// The completion of background operation `opcode` shown by `bg`.
+fn bg_response(bg: MboxBgStatus, opcode: u16) -> Response {
+    Response {
+        rc: ReturnCode::from_raw(bg.return_code()),
+        vendor_status: bg.vendor_status(),
+        out_len: 0,
+        device_len: 0,
+        background: Some(BgCompletion {
+            opcode,
+            vendor_status: bg.vendor_status(),
+        }),
     }
-    Ok(())
 }
 
-/// Fills `out` from `at` with 32-bit loads.
-fn read_bytes<I: RegIo>(io: &I, at: usize, out: &mut [u8]) -> Result<(), IoError> {
-    let mut pos = at;
-    for chunk in out.chunks_mut(4) {
-        let word = io.read32(pos)?.to_le_bytes();
-        for (d, s) in chunk.iter_mut().zip(word.iter()) {
-            *d = *s;
+impl BgWatcher {
+    /// Reads the Background Command Status register. All ones: the function is gone.
+    pub fn status<M: Mapping>(&self, io: &M) -> Result<MboxBgStatus, IoError> {
+        let v = io.with(|r| r.read64(MboxBgStatus::at(self.base)))??;
+        if v == u64::MAX {
+            return Err(IoError::Gone);
         }
-        pos = off(pos, 4);
+        Ok(MboxBgStatus(v))
     }
-    Ok(())
+
+    /// Whether `bg` shows operation `opcode` finished.
+    const fn done(bg: MboxBgStatus, opcode: u16) -> bool {
+        bg.opcode() == opcode && bg.percent() >= 100
+    }
+
+    /// The completion of background operation `opcode`, if the register shows it finished.
+    pub fn completion<M: Mapping>(&self, io: &M, opcode: u16) -> Result<Option<Response>, IoError> {
+        let bg = self.status(io)?;
+        Ok(Self::done(bg, opcode).then(|| bg_response(bg, opcode)))
+    }
+
+    /// Waits up to `timeout_us` for background operation `opcode` to finish. Only the status
+    /// register is read: no command is submitted, so callers need not hold their mailbox lock.
+    /// `captured` is asked on every round for a completion seen elsewhere (a caller that starts
+    /// the next background operation records the previous one's result first, because the
+    /// register then moves on).
+    pub fn wait<M: Mapping, W: Wait>(
+        &self,
+        io: &M,
+        w: &mut W,
+        opcode: u16,
+        timeout_us: u64,
+        mut captured: impl FnMut() -> Option<Response>,
+    ) -> Result<Response, BgWaitError> {
+        let io_err = |e: IoError| BgWaitError {
+            cause: match e {
+                IoError::Gone => WaitError::Gone,
+                IoError::Range => WaitError::Timeout,
+            },
+            percent: 0,
+        };
+        let mut percent = 0;
+        let mut check = |percent: &mut u8| -> Result<Option<Response>, BgWaitError> {
+            if let Some(r) = captured() {
+                return Ok(Some(r));
+            }
+            let bg = self.status(io).map_err(io_err)?;
+            if bg.opcode() == opcode {
+                *percent = bg.percent().min(100);
+            }
+            Ok(Self::done(bg, opcode).then(|| bg_response(bg, opcode)))
+        };
+        if let Some(r) = check(&mut percent)? {
+            return Ok(r);
+        }
+        w.begin(Event::Background, timeout_us);
+        loop {
+            match w.wait(Event::Background) {
+                Ok(()) => {
+                    if let Some(r) = check(&mut percent)? {
+                        return Ok(r);
+                    }
+                }
+                Err(cause) => {
+                    if cause != WaitError::Gone {
+                        if let Some(r) = check(&mut percent)? {
+                            return Ok(r);
+                        }
+                    }
+                    return Err(BgWaitError { cause, percent });
+                }
+            }
+        }
+    }
+}
+
+/// Whether a register read all ones: the function no longer answers.
+const fn all_ones64(v: u64) -> bool {
+    v == u64::MAX
 }
 
 impl Mailbox {
     /// Initialises the mailbox at `loc`: checks the payload size, waits for readiness and for a
     /// doorbell left set by an earlier owner (e.g. across kexec) to clear.
-    pub fn init<I: RegIo, W: Wait>(
-        io: &I,
+    pub fn init<M: Mapping, W: Wait>(
+        io: &M,
         w: &mut W,
         loc: Location,
         timeouts: Timeouts,
     ) -> Result<Self, MboxError> {
-        let caps = MboxCaps(io.read32(off(loc.base, MboxCaps::OFFSET))?);
+        let caps = MboxCaps(io.with(|r| r.read32(MboxCaps::at(loc.base)))??);
         let log2 = caps.payload_size_log2();
-        if !(8..=20).contains(&log2) {
+        if !(MBOX_PAYLOAD_MIN_LOG2..=MBOX_PAYLOAD_MAX_LOG2).contains(&log2) {
             return Err(MboxError::BadPayloadSize(log2));
         }
         let payload_size = 1usize << log2;
-        if !(MBOX_PAYLOAD_MIN..=MBOX_PAYLOAD_MAX).contains(&payload_size) {
-            return Err(MboxError::BadPayloadSize(log2));
-        }
-        if loc.len != 0 && off(MBOX_PAYLOAD, payload_size) > loc.len {
+        if loc.len != 0 && MBOX_PAYLOAD.saturating_add(payload_size) > loc.len {
             // The capability is shorter than its own payload registers.
             return Err(MboxError::BadPayloadSize(log2));
         }
@@ -454,22 +606,20 @@ impl Mailbox {
             0 => timeouts.ready_us,
             s => u64::from(s).saturating_mul(1_000_000),
         };
+        let not_ready = |e| match e {
+            MboxError::Timeout => MboxError::NotReady,
+            e => e,
+        };
         if loc.flavor.mmb {
-            mbox.wait_for(io, w, Event::Ready, ready_us, |io| {
-                Ok(MboxStatus(io.read64(off(loc.base, MboxStatus::OFFSET))?).ready())
+            mbox.wait_for(io, w, Event::Ready, ready_us, |r| {
+                Ok(MboxStatus(r.read64(MboxStatus::at(loc.base))?).ready())
             })
-            .map_err(|e| match e {
-                MboxError::Timeout => MboxError::NotReady,
-                e => e,
-            })?;
+            .map_err(not_ready)?;
         } else if let Some(ms) = loc.memdev_status {
-            mbox.wait_for(io, w, Event::Ready, ready_us, |io| {
-                Ok(MemdevStatus(io.read64(ms)?).mbox_ready())
+            mbox.wait_for(io, w, Event::Ready, ready_us, |r| {
+                Ok(MemdevStatus(r.read64(ms)?).mbox_ready())
             })
-            .map_err(|e| match e {
-                MboxError::Timeout => MboxError::NotReady,
-                e => e,
-            })?;
+            .map_err(not_ready)?;
         }
 
         mbox.wait_doorbell(io, w)?;
@@ -496,11 +646,16 @@ impl Mailbox {
         self.base
     }
 
+    /// The read-only watcher of background operations, for use without the mailbox lock.
+    pub const fn bg_watcher(&self) -> BgWatcher {
+        BgWatcher { base: self.base }
+    }
+
     /// Enables or disables the doorbell and background completion interrupts. Bits the
     /// capability register does not advertise stay clear.
-    pub fn set_interrupts<I: RegIo>(
+    pub fn set_interrupts<M: Mapping>(
         &mut self,
-        io: &I,
+        io: &M,
         doorbell: bool,
         background: bool,
     ) -> Result<(), IoError> {
@@ -508,50 +663,55 @@ impl Mailbox {
             .with_doorbell_irq(doorbell && self.caps.doorbell_irq())
             .with_background_irq(background && self.caps.background_irq() && self.flavor.cxl)
             .with_attention_not_needed(self.caps.attention() && self.flavor.mmb);
-        io.write32(off(self.base, MboxCtrl::OFFSET), self.ctrl.0)
+        io.with(|r| r.write32(MboxCtrl::at(self.base), self.ctrl.0))?
     }
 
-    /// Reads the Background Command Status register.
-    pub fn bg_status<I: RegIo>(&self, io: &I) -> Result<MboxBgStatus, IoError> {
-        Ok(MboxBgStatus(
-            io.read64(off(self.base, MboxBgStatus::OFFSET))?,
-        ))
+    /// Reads the Background Command Status register (see [`BgWatcher::status`]).
+    pub fn bg_status<M: Mapping>(&self, io: &M) -> Result<MboxBgStatus, IoError> {
+        self.bg_watcher().status(io)
     }
 
     /// Whether the doorbell is set right now. A Control register that reads all ones (its
     /// reserved bits included) means the function no longer answers (surprise removal, a
     /// dead link): that is [`IoError::Gone`], not a busy mailbox.
-    pub fn doorbell_busy<I: RegIo>(&self, io: &I) -> Result<bool, IoError> {
-        let raw = io.read32(off(self.base, MboxCtrl::OFFSET))?;
+    pub fn doorbell_busy<M: Mapping>(&self, io: &M) -> Result<bool, IoError> {
+        io.with(|r| self.doorbell_set(r))?
+    }
+
+    /// [`Self::doorbell_busy`] inside the mapping.
+    fn doorbell_set<R: RegIo>(&self, r: &R) -> Result<bool, IoError> {
+        let raw = r.read32(MboxCtrl::at(self.base))?;
         if raw == u32::MAX {
             return Err(IoError::Gone);
         }
         Ok(MboxCtrl(raw).doorbell())
     }
 
-    /// Waits until `cond` holds, for at most `timeout_us`.
-    fn wait_for<I: RegIo, W: Wait>(
+    /// Waits until `cond` holds, for at most `timeout_us`. Each check enters the mapping on
+    /// its own; nothing is held while the waiter sleeps.
+    fn wait_for<M: Mapping, W: Wait>(
         &self,
-        io: &I,
+        io: &M,
         w: &mut W,
         event: Event,
         timeout_us: u64,
-        cond: impl Fn(&I) -> Result<bool, IoError>,
+        cond: impl Fn(&M::Regs<'_>) -> Result<bool, IoError>,
     ) -> Result<(), MboxError> {
-        if cond(io)? {
+        let check = || -> Result<bool, IoError> { io.with(|r| cond(r))? };
+        if check()? {
             return Ok(());
         }
         w.begin(event, timeout_us);
         loop {
             match w.wait(event) {
                 Ok(()) => {
-                    if cond(io)? {
+                    if check()? {
                         return Ok(());
                     }
                 }
                 Err(e) => {
                     // The condition may have come true while the waiter decided to give up.
-                    if e != WaitError::Gone && cond(io)? {
+                    if e != WaitError::Gone && check()? {
                         return Ok(());
                     }
                     return Err(match e {
@@ -564,20 +724,22 @@ impl Mailbox {
         }
     }
 
-    fn wait_doorbell<I: RegIo, W: Wait>(&self, io: &I, w: &mut W) -> Result<(), MboxError> {
-        self.wait_for(io, w, Event::Doorbell, self.timeouts.doorbell_us, |io| {
-            Ok(!self.doorbell_busy(io)?)
+    fn wait_doorbell<M: Mapping, W: Wait>(&self, io: &M, w: &mut W) -> Result<(), MboxError> {
+        self.wait_for(io, w, Event::Doorbell, self.timeouts.doorbell_us, |r| {
+            Ok(!self.doorbell_set(r)?)
         })
     }
 
-    fn attention_begin<I: RegIo, W: Wait>(&self, io: &I, w: &mut W) -> Result<(), MboxError> {
-        io.write32(
-            off(self.base, MboxCtrl::OFFSET),
-            self.ctrl.with_attention_not_needed(false).0,
-        )?;
-        let status = off(self.base, MboxStatus::OFFSET);
-        self.wait_for(io, w, Event::Attention, self.timeouts.attention_us, |io| {
-            Ok(MboxStatus(io.read64(status)?).at_attention())
+    fn attention_begin<M: Mapping, W: Wait>(&self, io: &M, w: &mut W) -> Result<(), MboxError> {
+        io.with(|r| {
+            r.write32(
+                MboxCtrl::at(self.base),
+                self.ctrl.with_attention_not_needed(false).0,
+            )
+        })??;
+        let status = MboxStatus::at(self.base);
+        self.wait_for(io, w, Event::Attention, self.timeouts.attention_us, |r| {
+            Ok(MboxStatus(r.read64(status)?).at_attention())
         })
         .map_err(|e| match e {
             MboxError::Timeout => MboxError::NoAttention,
@@ -588,12 +750,12 @@ impl Mailbox {
     /// Runs one command and returns the device's answer, waiting for a background operation
     /// to finish as `req.bg` says. `out` receives at most `out.len()` bytes of output.
     ///
-    /// This is [`Self::start`], then [`Self::wait_background`] and, when that wait ends early,
-    /// [`Self::abort_background`]. Callers that must not hold their mailbox lock during a long
+    /// This is [`Self::start`], then [`BgWatcher::wait`] and, when that wait ends early,
+    /// [`Self::give_up`]. Callers that must not hold their mailbox lock during a long
     /// background wait use the three steps themselves.
-    pub fn execute<I: RegIo, W: Wait>(
-        &self,
-        io: &I,
+    pub fn execute<M: Mapping, W: Wait>(
+        &mut self,
+        io: &M,
         w: &mut W,
         req: &Request<'_>,
         out: &mut [u8],
@@ -602,8 +764,10 @@ impl Mailbox {
         if !self.is_background(&r) {
             return Ok(r);
         }
-        self.wait_background(io, w, req.opcode, req.bg.timeout_us, || None)
-            .map_err(|e| self.give_up(io, w, req.opcode, &req.bg, e))
+        let res = self
+            .bg_watcher()
+            .wait(io, w, req.opcode, req.bg.timeout_us, || None);
+        res.map_err(|e| self.give_up(io, w, req.opcode, &req.bg, e))
     }
 
     /// Whether `r` reports a background operation that is still running.
@@ -613,9 +777,9 @@ impl Mailbox {
 
     /// Applies `policy` to a background wait that ended early: requests an abort if the policy
     /// says so, and returns the error to report.
-    pub fn give_up<I: RegIo, W: Wait>(
-        &self,
-        io: &I,
+    pub fn give_up<M: Mapping, W: Wait>(
+        &mut self,
+        io: &M,
         w: &mut W,
         opcode: u16,
         policy: &BgPolicy,
@@ -638,13 +802,28 @@ impl Mailbox {
 
     /// Runs the foreground part of one command: submission, doorbell, return code and output.
     /// A command that starts a background operation returns with [`ReturnCode::BackgroundStarted`]
-    /// (see [`Self::is_background`]); the caller then waits with [`Self::wait_background`].
-    pub fn start<I: RegIo, W: Wait>(
-        &self,
-        io: &I,
+    /// (see [`Self::is_background`]); the caller then waits with [`BgWatcher::wait`].
+    pub fn start<M: Mapping, W: Wait>(
+        &mut self,
+        io: &M,
         w: &mut W,
         req: &Request<'_>,
         out: &mut [u8],
+    ) -> Result<Response, MboxError> {
+        self.start_with(io, w, req, out, || ())
+    }
+
+    /// [`Self::start`], calling `before_send` once the command has passed every check (input
+    /// size, attention, a free doorbell) and right before it is written to the device: the
+    /// kernel taints there, so that a command that never reaches the device does not taint.
+    /// `before_send` runs inside the mapping (see [`Mapping::with`]) and must not sleep.
+    pub fn start_with<M: Mapping, W: Wait>(
+        &mut self,
+        io: &M,
+        w: &mut W,
+        req: &Request<'_>,
+        out: &mut [u8],
+        before_send: impl FnOnce(),
     ) -> Result<Response, MboxError> {
         if req.input.len() > self.payload_size {
             return Err(MboxError::InputTooLarge {
@@ -656,65 +835,96 @@ impl Mailbox {
         if attention {
             self.attention_begin(io, w)?;
         }
-        let res = self.run(io, w, req, out);
+        let res = self.run(io, w, req, out, before_send);
         if attention {
             // Let the function rest again; a failure here does not change the command's result.
-            let _ = io.write32(off(self.base, MboxCtrl::OFFSET), self.ctrl.0);
+            let _ = io.with(|r| r.write32(MboxCtrl::at(self.base), self.ctrl.0));
         }
         res
     }
 
-    /// Submits a command and waits for the doorbell to clear; returns the Status register.
-    fn submit<I: RegIo, W: Wait>(
+    /// Submits a command: checks the doorbell is free, calls `before_send`, writes the payload,
+    /// the Command register (one 64-bit store) and the doorbell, all in one entry of the
+    /// mapping, and checks once whether the device already completed. Then waits for the
+    /// doorbell to clear if it did not.
+    fn submit<M: Mapping, W: Wait>(
         &self,
-        io: &I,
+        io: &M,
         w: &mut W,
         opcode: u16,
         opcode_vendor: u16,
         input: &[u8],
-    ) -> Result<MboxStatus, MboxError> {
-        if self.doorbell_busy(io)? {
-            return Err(MboxError::Busy);
-        }
-        write_bytes(io, off(self.base, MBOX_PAYLOAD), input)?;
+        before_send: impl FnOnce(),
+    ) -> Result<MboxCmd, MboxError> {
         let len = u32::try_from(input.len()).unwrap_or(u32::MAX);
         let cmd = MboxCmd::default()
             .with_opcode(opcode)
             .with_payload_len(len)
             .with_opcode_vendor(if self.flavor.mmb { opcode_vendor } else { 0 });
-        io.write64(off(self.base, MboxCmd::OFFSET), cmd.0)?;
-        // During a command the function must stay at attention: "not needed" stays clear.
-        io.write32(
-            off(self.base, MboxCtrl::OFFSET),
-            self.ctrl
-                .with_attention_not_needed(false)
-                .with_doorbell(true)
-                .0,
-        )?;
-        self.wait_doorbell(io, w)?;
-        Ok(MboxStatus(io.read64(off(self.base, MboxStatus::OFFSET))?))
+        let done = io.with(|r| -> Result<bool, MboxError> {
+            if self.doorbell_set(r)? {
+                return Err(MboxError::Busy);
+            }
+            before_send();
+            r.write_block(MBOX_PAYLOAD.saturating_add(self.base), input)?;
+            r.write64(MboxCmd::at(self.base), cmd.0)?;
+            // During a command the function must stay at attention: "not needed" stays clear.
+            r.write32(
+                MboxCtrl::at(self.base),
+                self.ctrl
+                    .with_attention_not_needed(false)
+                    .with_doorbell(true)
+                    .0,
+            )?;
+            Ok(!self.doorbell_set(r)?)
+        })??;
+        if !done {
+            self.wait_doorbell(io, w)?;
+        }
+        Ok(cmd)
     }
 
-    fn run<I: RegIo, W: Wait>(
+    fn run<M: Mapping, W: Wait>(
         &self,
-        io: &I,
+        io: &M,
         w: &mut W,
         req: &Request<'_>,
         out: &mut [u8],
+        before_send: impl FnOnce(),
     ) -> Result<Response, MboxError> {
-        let status = self.submit(io, w, req.opcode, req.opcode_vendor, req.input)?;
-        let rc = ReturnCode::from_raw(status.return_code());
-        if rc == ReturnCode::BackgroundStarted && self.flavor.cxl {
-            return Ok(Response {
-                rc,
-                vendor_status: status.vendor_status(),
-                out_len: 0,
-                device_len: 0,
-                background: None,
-            });
+        let sent = self.submit(io, w, req.opcode, req.opcode_vendor, req.input, before_send)?;
+        io.with(|r| self.readout(r, sent, out))?
+    }
+
+    /// Reads the result of the command `sent` in one entry of the mapping: status, length,
+    /// payload, then the checks that the device is still the one that ran it (module
+    /// documentation, step 8).
+    fn readout<R: RegIo>(
+        &self,
+        r: &R,
+        sent: MboxCmd,
+        out: &mut [u8],
+    ) -> Result<Response, MboxError> {
+        let status_raw = r.read64(MboxStatus::at(self.base))?;
+        if all_ones64(status_raw) {
+            return Err(MboxError::Io(IoError::Gone));
         }
-        let cmd = MboxCmd(io.read64(off(self.base, MboxCmd::OFFSET))?);
-        let device_len = cmd.payload_len() as usize;
+        let status = MboxStatus(status_raw);
+        let cmd_raw = r.read64(MboxCmd::at(self.base))?;
+        if all_ones64(cmd_raw) {
+            return Err(MboxError::Io(IoError::Gone));
+        }
+        let cmd = MboxCmd(cmd_raw);
+        if cmd.opcode() != sent.opcode() || cmd.opcode_vendor() != sent.opcode_vendor() {
+            return Err(MboxError::Changed);
+        }
+        let rc = ReturnCode::from_raw(status.return_code());
+        let background = rc == ReturnCode::BackgroundStarted && self.flavor.cxl;
+        let device_len = if background {
+            0
+        } else {
+            cmd.payload_len() as usize
+        };
         if device_len > self.payload_size {
             return Err(MboxError::BadOutputLength {
                 claimed: device_len,
@@ -723,7 +933,16 @@ impl Mailbox {
         }
         let n = device_len.min(out.len());
         let (dst, _) = out.split_at_mut(n);
-        read_bytes(io, off(self.base, MBOX_PAYLOAD), dst)?;
+        r.read_block(MBOX_PAYLOAD.saturating_add(self.base), dst)?;
+        // Still the same device, in the same command?
+        let again = r.read64(MboxCmd::at(self.base))?;
+        let ctrl = r.read32(MboxCtrl::at(self.base))?;
+        if all_ones64(again) || ctrl == u32::MAX {
+            return Err(MboxError::Io(IoError::Gone));
+        }
+        if again != cmd_raw || MboxCtrl(ctrl).doorbell() {
+            return Err(MboxError::Changed);
+        }
         Ok(Response {
             rc,
             vendor_status: status.vendor_status(),
@@ -733,129 +952,68 @@ impl Mailbox {
         })
     }
 
-    /// Whether `bg` shows operation `opcode` finished.
-    const fn bg_done(bg: MboxBgStatus, opcode: u16) -> bool {
-        bg.opcode() == opcode && bg.percent() >= 100
-    }
-
     /// The completion of background operation `opcode`, if the Background Command Status
-    /// register shows it finished.
-    pub fn bg_completion<I: RegIo>(
+    /// register shows it finished (see [`BgWatcher::completion`]).
+    pub fn bg_completion<M: Mapping>(
         &self,
-        io: &I,
+        io: &M,
         opcode: u16,
     ) -> Result<Option<Response>, IoError> {
-        let bg = self.bg_status(io)?;
-        Ok(Self::bg_done(bg, opcode).then_some(Response {
-            rc: ReturnCode::from_raw(bg.return_code()),
-            vendor_status: bg.vendor_status(),
-            out_len: 0,
-            device_len: 0,
-            background: Some(BgCompletion {
-                opcode,
-                vendor_status: bg.vendor_status(),
-            }),
-        }))
-    }
-
-    /// Waits up to `timeout_us` for background operation `opcode` to finish. Only registers are
-    /// read: no command is submitted, so callers need not hold their mailbox lock. `captured`
-    /// is asked on every round for a completion seen elsewhere (a caller that starts the next
-    /// background operation records the previous one's result first, because the register
-    /// then moves on).
-    pub fn wait_background<I: RegIo, W: Wait>(
-        &self,
-        io: &I,
-        w: &mut W,
-        opcode: u16,
-        timeout_us: u64,
-        mut captured: impl FnMut() -> Option<Response>,
-    ) -> Result<Response, BgWaitError> {
-        let io_err = |e: IoError| BgWaitError {
-            cause: match e {
-                IoError::Gone => WaitError::Gone,
-                IoError::Range => WaitError::Timeout,
-            },
-            percent: 0,
-        };
-        let mut percent = 0;
-        let mut check = |percent: &mut u8| -> Result<Option<Response>, BgWaitError> {
-            if let Some(r) = captured() {
-                return Ok(Some(r));
-            }
-            let bg = self.bg_status(io).map_err(io_err)?;
-            if bg.opcode() == opcode {
-                *percent = bg.percent().min(100);
-            }
-            Ok(Self::bg_done(bg, opcode).then(|| Response {
-                rc: ReturnCode::from_raw(bg.return_code()),
-                vendor_status: bg.vendor_status(),
-                out_len: 0,
-                device_len: 0,
-                background: Some(BgCompletion {
-                    opcode,
-                    vendor_status: bg.vendor_status(),
-                }),
-            }))
-        };
-        if let Some(r) = check(&mut percent)? {
-            return Ok(r);
-        }
-        w.begin(Event::Background, timeout_us);
-        loop {
-            match w.wait(Event::Background) {
-                Ok(()) => {
-                    if let Some(r) = check(&mut percent)? {
-                        return Ok(r);
-                    }
-                }
-                Err(cause) => {
-                    if cause != WaitError::Gone {
-                        if let Some(r) = check(&mut percent)? {
-                            return Ok(r);
-                        }
-                    }
-                    return Err(BgWaitError { cause, percent });
-                }
-            }
-        }
+        self.bg_watcher().completion(io, opcode)
     }
 
     /// Sends Request Abort Background Operation and waits (uninterruptibly, for the grace
     /// period) for `opcode` to stop. Submits a command: callers hold their mailbox lock.
-    pub fn abort_background<I: RegIo, W: Wait>(
-        &self,
-        io: &I,
+    pub fn abort_background<M: Mapping, W: Wait>(
+        &mut self,
+        io: &M,
         w: &mut W,
         opcode: u16,
     ) -> AbortOutcome {
-        let status = match self.submit(io, w, opcode::REQUEST_ABORT_BG, 0, &[]) {
-            Ok(s) => s,
+        let sent = match self.submit(io, w, opcode::REQUEST_ABORT_BG, 0, &[], || ()) {
+            Ok(c) => c,
             Err(_) => return AbortOutcome::Failed,
         };
-        match ReturnCode::from_raw(status.return_code()) {
+        let r = match io.with(|r| self.readout(r, sent, &mut [])) {
+            Ok(Ok(r)) => r,
+            _ => return AbortOutcome::Failed,
+        };
+        match r.rc {
             ReturnCode::Success => {}
             ReturnCode::AbortNotSupported => return AbortOutcome::Unsupported,
             rc => return AbortOutcome::Refused(rc),
         }
-        let mut last = None;
+        let watcher = self.bg_watcher();
         let res = self.wait_for(
             io,
             w,
             Event::AbortGrace,
             self.timeouts.abort_grace_us,
-            |io| {
-                let bg = self.bg_status(io)?;
-                Ok(Self::bg_done(bg, opcode))
+            |r| {
+                let v = r.read64(MboxBgStatus::at(self.base))?;
+                if all_ones64(v) {
+                    return Err(IoError::Gone);
+                }
+                Ok(BgWatcher::done(MboxBgStatus(v), opcode))
             },
         );
-        if res.is_ok() {
-            last = self.bg_status(io).ok();
-        }
-        match last {
+        match res.ok().and_then(|()| watcher.status(io).ok()) {
             Some(bg) => AbortOutcome::Stopped(ReturnCode::from_raw(bg.return_code())),
             None => AbortOutcome::StillRunning,
         }
+    }
+
+    /// Waits up to `timeout_us` for background operation `opcode` to finish (see
+    /// [`BgWatcher::wait`]).
+    pub fn wait_background<M: Mapping, W: Wait>(
+        &self,
+        io: &M,
+        w: &mut W,
+        opcode: u16,
+        timeout_us: u64,
+        captured: impl FnMut() -> Option<Response>,
+    ) -> Result<Response, BgWaitError> {
+        self.bg_watcher().wait(io, w, opcode, timeout_us, captured)
     }
 }
 

@@ -5,7 +5,7 @@
 extern crate std;
 
 use super::*;
-use crate::sim::{Access, BgPlan, Reply, SimDevice, SimWaiter, MBOX, MEMDEV};
+use crate::sim::{Access, BgPlan, Reply, SimDevice, SimFault, SimWaiter, MBOX, MEMDEV};
 use std::vec;
 use std::vec::Vec;
 
@@ -23,7 +23,7 @@ fn init(dev: &SimDevice) -> Mailbox {
 
 fn run(
     dev: &SimDevice,
-    mbox: &Mailbox,
+    mbox: &mut Mailbox,
     req: &Request<'_>,
     out: &mut [u8],
 ) -> Result<Response, MboxError> {
@@ -49,10 +49,10 @@ fn success_with_output() {
         assert!(input.is_empty());
         Reply::out(&[1, 2, 3, 4, 5, 6, 7])
     });
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     assert_eq!(mbox.payload_size(), 2048);
     let mut out = [0u8; 64];
-    let r = run(&dev, &mbox, &Request::new(0x0001, &[]), &mut out).unwrap();
+    let r = run(&dev, &mut mbox, &Request::new(0x0001, &[]), &mut out).unwrap();
     assert_eq!(r.rc, ReturnCode::Success);
     assert_eq!((r.out_len, r.device_len), (7, 7));
     assert_eq!(&out[..8], &[1, 2, 3, 4, 5, 6, 7, 0]);
@@ -62,29 +62,29 @@ fn success_with_output() {
 #[test]
 fn input_reaches_the_device_and_command_is_one_64bit_store() {
     let dev = SimDevice::ok();
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| s.log.clear());
     let input = [9u8, 8, 7, 6, 5];
-    run(&dev, &mbox, &Request::new(0x5101, &input), &mut []).unwrap();
+    run(&dev, &mut mbox, &Request::new(0x5101, &input), &mut []).unwrap();
     dev.with(|s| {
         assert_eq!(s.executed.last().unwrap().2, input.to_vec());
-        // Payload in two dwords (the last zero-padded), one 64-bit command store, then the
-        // doorbell; no access is narrower than 32 bits (the log only has 32/64-bit kinds).
+        // The payload as one block, one 64-bit command store, then the doorbell; the device
+        // saw the last partial dword zero-padded.
         let writes: Vec<Access> = s
             .log
             .iter()
-            .copied()
-            .filter(|a| matches!(a, Access::W32(..) | Access::W64(..)))
+            .filter(|a| matches!(a, Access::W32(..) | Access::W64(..) | Access::WBlock(..)))
+            .cloned()
             .collect();
         assert_eq!(
             writes,
             vec![
-                Access::W32(MBOX + 0x20, 0x0607_0809),
-                Access::W32(MBOX + 0x24, 0x0000_0005),
+                Access::WBlock(MBOX + 0x20, input.to_vec()),
                 Access::W64(MBOX + 0x08, (5 << 16) | 0x5101),
                 Access::W32(MBOX + 0x04, 1),
             ]
         );
+        assert_eq!(&s.payload[..8], &[9, 8, 7, 6, 5, 0, 0, 0]);
     });
 }
 
@@ -99,8 +99,8 @@ fn every_return_code_is_reported() {
             vendor: 0xabcd,
             ..Reply::default()
         });
-        let mbox = init(&dev);
-        let r = run(&dev, &mbox, &Request::new(0x0400, &[]), &mut [0; 8]).unwrap();
+        let mut mbox = init(&dev);
+        let r = run(&dev, &mut mbox, &Request::new(0x0400, &[]), &mut [0; 8]).unwrap();
         assert_eq!(r.rc, ReturnCode::from_raw(raw));
         assert_eq!(r.rc.raw(), raw);
         assert_eq!(r.vendor_status, 0xabcd);
@@ -110,11 +110,11 @@ fn every_return_code_is_reported() {
 #[test]
 fn busy_doorbell_at_submit() {
     let dev = SimDevice::ok();
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| s.ctrl = s.ctrl.with_doorbell(true));
     let before = dev.with(|s| s.executed.len());
     assert_eq!(
-        run(&dev, &mbox, &Request::new(1, &[1, 2]), &mut []),
+        run(&dev, &mut mbox, &Request::new(1, &[1, 2]), &mut []),
         Err(MboxError::Busy)
     );
     assert_eq!(dev.with(|s| s.executed.len()), before);
@@ -128,7 +128,7 @@ fn busy_doorbell_at_submit() {
 #[test]
 fn doorbell_never_clears() {
     let dev = SimDevice::ok();
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| s.stuck_doorbell = true);
     let mut w = SimWaiter::new(&dev);
     let e = mbox.execute(&dev, &mut w, &Request::new(1, &[]), &mut []);
@@ -139,7 +139,7 @@ fn doorbell_never_clears() {
     assert_eq!(dev.with(|s| s.ticks), 2000);
     // The next command finds the mailbox busy.
     assert_eq!(
-        run(&dev, &mbox, &Request::new(1, &[]), &mut []),
+        run(&dev, &mut mbox, &Request::new(1, &[]), &mut []),
         Err(MboxError::Busy)
     );
 }
@@ -147,10 +147,10 @@ fn doorbell_never_clears() {
 #[test]
 fn delayed_completion_is_waited_for() {
     let dev = SimDevice::new(11, |_, _, _| Reply::out(&[0xaa; 4]));
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| s.delay_ticks = 100);
     let mut out = [0u8; 4];
-    let r = run(&dev, &mbox, &Request::new(1, &[]), &mut out).unwrap();
+    let r = run(&dev, &mut mbox, &Request::new(1, &[]), &mut out).unwrap();
     assert_eq!(r.out_len, 4);
     assert_eq!(out, [0xaa; 4]);
     assert_eq!(dev.with(|s| s.ticks), 100);
@@ -162,10 +162,10 @@ fn output_length_above_payload_size_is_rejected() {
         len_override: Some(257),
         ..Reply::default()
     });
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| s.log.clear());
     let mut out = [0u8; 4096];
-    let e = run(&dev, &mbox, &Request::new(1, &[]), &mut out).unwrap_err();
+    let e = run(&dev, &mut mbox, &Request::new(1, &[]), &mut out).unwrap_err();
     assert_eq!(
         e,
         MboxError::BadOutputLength {
@@ -181,28 +181,28 @@ fn output_length_above_payload_size_is_rejected() {
 #[test]
 fn output_larger_than_callers_buffer_is_truncated() {
     let dev = SimDevice::new(11, |_, _, _| Reply::out(&[7u8; 100]));
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     let mut out = [0u8; 10];
-    let r = run(&dev, &mbox, &Request::new(1, &[]), &mut out).unwrap();
+    let r = run(&dev, &mut mbox, &Request::new(1, &[]), &mut out).unwrap();
     assert_eq!((r.out_len, r.device_len), (10, 100));
     assert_eq!(out, [7u8; 10]);
     // A caller that wants no output gets none.
-    let r = run(&dev, &mbox, &Request::new(1, &[]), &mut []).unwrap();
+    let r = run(&dev, &mut mbox, &Request::new(1, &[]), &mut []).unwrap();
     assert_eq!((r.out_len, r.device_len), (0, 100));
 }
 
 #[test]
 fn input_larger_than_payload_never_touches_the_device() {
     let dev = SimDevice::new(8, |_, _, _| Reply::default());
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| s.log.clear());
     let input = [0u8; 257];
-    let e = run(&dev, &mbox, &Request::new(1, &input), &mut []).unwrap_err();
+    let e = run(&dev, &mut mbox, &Request::new(1, &input), &mut []).unwrap_err();
     assert_eq!(e, MboxError::InputTooLarge { len: 257, max: 256 });
     assert_eq!(e.errno(), Errno::Inval);
     assert!(dev.with(|s| s.log.is_empty()));
     // Exactly one payload fits.
-    run(&dev, &mbox, &Request::new(1, &input[..256]), &mut []).unwrap();
+    run(&dev, &mut mbox, &Request::new(1, &input[..256]), &mut []).unwrap();
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn background_success() {
         background: Some(BgPlan::completes(5, 0x00)),
         ..Reply::default()
     });
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     let mut w = SimWaiter::new(&dev);
     let r = mbox
         .execute(&dev, &mut w, &bg_req(0x5201, 1000, true), &mut [])
@@ -235,8 +235,8 @@ fn background_failure_code() {
         background: Some(BgPlan::completes(1, 0x04)),
         ..Reply::default()
     });
-    let mbox = init(&dev);
-    let r = run(&dev, &mbox, &bg_req(0x5202, 1000, true), &mut []).unwrap();
+    let mut mbox = init(&dev);
+    let r = run(&dev, &mut mbox, &bg_req(0x5202, 1000, true), &mut []).unwrap();
     assert_eq!(r.rc, ReturnCode::InternalError);
     assert!(r.background.is_some());
 }
@@ -253,8 +253,8 @@ fn background_never_completes_and_abort_is_accepted() {
         },
         _ => Reply::default(),
     });
-    let mbox = init(&dev);
-    let e = run(&dev, &mbox, &bg_req(0x5201, 100, true), &mut []).unwrap_err();
+    let mut mbox = init(&dev);
+    let e = run(&dev, &mut mbox, &bg_req(0x5201, 100, true), &mut []).unwrap_err();
     assert_eq!(
         e,
         MboxError::Background {
@@ -269,7 +269,9 @@ fn background_never_completes_and_abort_is_accepted() {
     assert_eq!(ops, vec![0x5201, 0x0005]);
     // The mailbox is usable afterwards.
     assert_eq!(
-        run(&dev, &mbox, &Request::new(1, &[]), &mut []).unwrap().rc,
+        run(&dev, &mut mbox, &Request::new(1, &[]), &mut [])
+            .unwrap()
+            .rc,
         ReturnCode::Success
     );
 }
@@ -284,8 +286,8 @@ fn background_abort_unsupported() {
         }),
         ..Reply::default()
     });
-    let mbox = init(&dev);
-    let e = run(&dev, &mbox, &bg_req(0x5201, 10, true), &mut []).unwrap_err();
+    let mut mbox = init(&dev);
+    let e = run(&dev, &mut mbox, &bg_req(0x5201, 10, true), &mut []).unwrap_err();
     assert!(matches!(
         e,
         MboxError::Background {
@@ -295,7 +297,7 @@ fn background_abort_unsupported() {
         }
     ));
     // Still running: a second background command is refused by the device with busy.
-    let r = run(&dev, &mbox, &bg_req(0x5202, 10, false), &mut []).unwrap();
+    let r = run(&dev, &mut mbox, &bg_req(0x5202, 10, false), &mut []).unwrap();
     assert_eq!(r.rc, ReturnCode::Busy);
 }
 
@@ -305,8 +307,8 @@ fn background_timeout_without_abort_policy_leaves_it_running() {
         background: Some(BgPlan::completes(100, 0)),
         ..Reply::default()
     });
-    let mbox = init(&dev);
-    let e = run(&dev, &mbox, &bg_req(0x5201, 5, false), &mut []).unwrap_err();
+    let mut mbox = init(&dev);
+    let e = run(&dev, &mut mbox, &bg_req(0x5201, 5, false), &mut []).unwrap_err();
     assert!(matches!(
         e,
         MboxError::Background {
@@ -327,7 +329,7 @@ fn background_interrupted_keeps_tracking_and_next_command_is_correct() {
         },
         _ => Reply::out(&[0x42]),
     });
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     let mut w = SimWaiter::new(&dev);
     w.interrupt_bg_after = Some(3);
     let e = mbox
@@ -344,7 +346,7 @@ fn background_interrupted_keeps_tracking_and_next_command_is_correct() {
     ));
     // A foreground command still runs and returns its own output.
     let mut out = [0u8; 1];
-    let r = run(&dev, &mbox, &Request::new(1, &[]), &mut out).unwrap();
+    let r = run(&dev, &mut mbox, &Request::new(1, &[]), &mut out).unwrap();
     assert_eq!((r.rc, out), (ReturnCode::Success, [0x42]));
     // The operation finishes on its own; its status is readable.
     for _ in 0..200 {
@@ -363,7 +365,7 @@ fn background_interrupted_with_abort_policy_aborts() {
         background: Some(BgPlan::completes(10, 0)),
         ..Reply::default()
     });
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     let mut w = SimWaiter::new(&dev);
     w.interrupt_bg_after = Some(2);
     let mut req = bg_req(0x5201, 1000, false);
@@ -436,7 +438,7 @@ fn invalid_payload_sizes_are_refused() {
 #[test]
 fn device_gone_mid_wait() {
     let dev = SimDevice::ok();
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| s.delay_ticks = 50);
     let mut w = SimWaiter::new(&dev);
     w.gone_after = Some(3);
@@ -479,19 +481,19 @@ fn mmb_ready_attention_and_opcode_vendor() {
     });
     // Attention never comes.
     dev.with(|s| s.attention_in = None);
-    let e = run(&dev, &mbox, &req, &mut []).unwrap_err();
+    let e = run(&dev, &mut mbox, &req, &mut []).unwrap_err();
     assert_eq!(e, MboxError::NoAttention);
 }
 
 #[test]
 fn opcode_vendor_is_not_sent_to_a_plain_cxl_mailbox() {
     let dev = SimDevice::ok();
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     let req = Request {
         opcode_vendor: 1,
         ..Request::new(0x0001, &[])
     };
-    run(&dev, &mbox, &req, &mut []).unwrap();
+    run(&dev, &mut mbox, &req, &mut []).unwrap();
     assert_eq!(dev.with(|s| s.executed.last().unwrap().1), 0);
 }
 
@@ -507,7 +509,7 @@ fn interrupt_enables_follow_the_capabilities() {
     mbox.set_interrupts(&dev, true, true).unwrap();
     assert_eq!(dev.with(|s| s.ctrl.0), 0b110);
     // The doorbell write keeps the enables.
-    run(&dev, &mbox, &Request::new(1, &[]), &mut []).unwrap();
+    run(&dev, &mut mbox, &Request::new(1, &[]), &mut []).unwrap();
     assert!(dev.with(|s| s.log.contains(&Access::W32(MBOX + 4, 0b111))));
 }
 
@@ -517,7 +519,7 @@ fn start_returns_at_background_start_and_wait_sees_captured_completion() {
         background: Some(BgPlan::completes(1000, 0)),
         ..Reply::default()
     });
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     let mut w = SimWaiter::new(&dev);
     let r = mbox
         .start(&dev, &mut w, &bg_req(0x5201, 1, true), &mut [])
@@ -560,12 +562,12 @@ fn start_returns_at_background_start_and_wait_sees_captured_completion() {
 #[test]
 fn a_function_that_reads_all_ones_is_gone() {
     let dev = SimDevice::ok();
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| {
         s.removed_after = Some(0);
         s.log.clear();
     });
-    let e = run(&dev, &mbox, &Request::new(1, &[1, 2, 3]), &mut []).unwrap_err();
+    let e = run(&dev, &mut mbox, &Request::new(1, &[1, 2, 3]), &mut []).unwrap_err();
     assert_eq!(e, MboxError::Io(IoError::Gone));
     assert_eq!(e.errno(), Errno::Nxio);
     // Nothing was written to a function that is not there.
@@ -578,13 +580,184 @@ fn a_function_that_reads_all_ones_is_gone() {
 #[test]
 fn removal_during_a_command_ends_the_wait_at_once() {
     let dev = SimDevice::ok();
-    let mbox = init(&dev);
+    let mut mbox = init(&dev);
     dev.with(|s| {
         s.delay_ticks = 1000;
         s.removed_after = Some(s.ticks + 5);
     });
-    let e = run(&dev, &mbox, &Request::new(1, &[]), &mut []).unwrap_err();
+    let e = run(&dev, &mut mbox, &Request::new(1, &[]), &mut []).unwrap_err();
     assert_eq!(e, MboxError::Io(IoError::Gone));
     // Noticed at the first check after the removal, not after the 2 s timeout.
     assert!(dev.with(|s| s.ticks) < 10);
+}
+
+/// A device whose Get Log (0401h) answers 600 bytes of a pattern.
+fn log_device() -> (SimDevice, Vec<u8>) {
+    let data: Vec<u8> = (0..600u32).map(|i| (i * 7 + 3) as u8).collect();
+    let answer = data.clone();
+    let dev = SimDevice::new(11, move |op, _, _| {
+        if op == 0x0401 {
+            Reply::out(&answer)
+        } else {
+            Reply::default()
+        }
+    });
+    (dev, data)
+}
+
+#[test]
+fn reset_or_removal_after_any_read_never_gives_wrong_data() {
+    // Reads after the completion of a clean Get Log: the completion check, status, command,
+    // 150 payload dwords, the command again, control.
+    let (dev, data) = log_device();
+    let mut mbox = init(&dev);
+    let mut out = vec![0u8; 2048];
+    let before = dev.with(|s| s.reads);
+    let r = run(&dev, &mut mbox, &Request::new(0x0401, &[0; 24]), &mut out).unwrap();
+    assert_eq!(&out[..r.out_len], &data[..]);
+    // One read (the doorbell check) happens before the command is written.
+    let after_completion = dev.with(|s| s.reads) - before - 1;
+    assert_eq!(after_completion, 155);
+
+    for fault in [SimFault::Reset, SimFault::Remove] {
+        for n in 0..=after_completion as u32 + 2 {
+            let (dev, data) = log_device();
+            let mut mbox = init(&dev);
+            dev.with(|s| s.after_reads = Some((n, fault)));
+            let mut out = vec![0u8; 2048];
+            let res = run(&dev, &mut mbox, &Request::new(0x0401, &[0; 24]), &mut out);
+            match res {
+                Ok(r) => {
+                    assert_eq!(&out[..r.out_len], &data[..], "{fault:?} after {n} reads");
+                    // Success only once every check read was done before the fault.
+                    assert!(n >= 154, "{fault:?} after {n} reads: success");
+                }
+                Err(e) => {
+                    let want = match fault {
+                        SimFault::Reset => MboxError::Changed,
+                        SimFault::Remove => MboxError::Io(IoError::Gone),
+                    };
+                    assert_eq!(e, want, "{fault:?} after {n} reads");
+                    assert_eq!(
+                        e.errno(),
+                        match fault {
+                            SimFault::Reset => Errno::Io,
+                            SimFault::Remove => Errno::Nxio,
+                        }
+                    );
+                }
+            }
+            if n < 154 {
+                assert!(res.is_err(), "{fault:?} after {n} reads");
+            }
+        }
+    }
+}
+
+#[test]
+fn reset_during_a_delayed_command_is_noticed() {
+    // The device resets right at the completion of a command that needed a wait.
+    let (dev, _) = log_device();
+    let mut mbox = init(&dev);
+    dev.with(|s| {
+        s.delay_ticks = 3;
+        s.after_reads = Some((0, SimFault::Reset));
+    });
+    let mut out = vec![0u8; 2048];
+    let e = run(&dev, &mut mbox, &Request::new(0x0401, &[0; 24]), &mut out).unwrap_err();
+    assert_eq!(e, MboxError::Changed);
+    // The device works again afterwards.
+    let r = run(&dev, &mut mbox, &Request::new(0x0401, &[0; 24]), &mut out).unwrap();
+    assert_eq!(r.out_len, 600);
+}
+
+#[test]
+fn registers_reading_all_ones_after_completion_are_gone_not_data() {
+    // Removed between the doorbell check and the status read: an all-ones status is not a
+    // return code, an all-ones length is not a bad length.
+    let (dev, _) = log_device();
+    let mut mbox = init(&dev);
+    dev.with(|s| s.after_reads = Some((1, SimFault::Remove)));
+    let e = run(
+        &dev,
+        &mut mbox,
+        &Request::new(0x0401, &[0; 24]),
+        &mut [0; 64],
+    )
+    .unwrap_err();
+    assert_eq!(e, MboxError::Io(IoError::Gone));
+}
+
+#[test]
+fn before_send_runs_only_for_commands_that_reach_the_device() {
+    let call = |dev: &SimDevice, mbox: &mut Mailbox, input: &[u8]| {
+        let mut called = 0;
+        let mut w = SimWaiter::new(dev);
+        let res = mbox.start_with(dev, &mut w, &Request::new(0x0201, input), &mut [], || {
+            called += 1
+        });
+        (res, called)
+    };
+    let dev = SimDevice::ok();
+    let mut mbox = init(&dev);
+    let (res, called) = call(&dev, &mut mbox, &[1, 2, 3]);
+    assert!(res.is_ok());
+    assert_eq!(called, 1);
+    assert_eq!(dev.with(|s| s.executed.len()), 1);
+    // Too large: refused before the device.
+    let (res, called) = call(&dev, &mut mbox, &[0; 4096]);
+    assert!(matches!(res, Err(MboxError::InputTooLarge { .. })));
+    assert_eq!(called, 0);
+    // Busy doorbell.
+    dev.with(|s| s.ctrl = s.ctrl.with_doorbell(true));
+    let (res, called) = call(&dev, &mut mbox, &[]);
+    assert_eq!(res.unwrap_err(), MboxError::Busy);
+    assert_eq!(called, 0);
+    dev.with(|s| s.ctrl = s.ctrl.with_doorbell(false));
+    // Gone.
+    dev.with(|s| s.removed_after = Some(0));
+    let (res, called) = call(&dev, &mut mbox, &[]);
+    assert_eq!(res.unwrap_err(), MboxError::Io(IoError::Gone));
+    assert_eq!(called, 0);
+    assert_eq!(dev.with(|s| s.executed.len()), 1);
+}
+
+#[test]
+fn output_copied_as_one_block_of_the_reported_length() {
+    let (dev, data) = log_device();
+    let mut mbox = init(&dev);
+    dev.with(|s| s.log.clear());
+    let mut out = vec![0u8; 100];
+    let r = run(&dev, &mut mbox, &Request::new(0x0401, &[0; 24]), &mut out).unwrap();
+    assert_eq!((r.out_len, r.device_len), (100, 600));
+    assert_eq!(&out[..], &data[..100]);
+    dev.with(|s| {
+        let blocks: Vec<&Access> = s
+            .log
+            .iter()
+            .filter(|a| matches!(a, Access::RBlock(..)))
+            .collect();
+        assert_eq!(blocks, vec![&Access::RBlock(MBOX + 0x20, 100)]);
+    });
+}
+
+#[test]
+fn background_watcher_sees_removal_as_gone() {
+    let dev = SimDevice::new(11, |_, _, _| Reply {
+        background: Some(BgPlan::completes(5, 0)),
+        ..Reply::default()
+    });
+    let mut mbox = init(&dev);
+    let mut w = SimWaiter::new(&dev);
+    let r = mbox
+        .start(&dev, &mut w, &bg_req(0x4400, 1000, false), &mut [])
+        .unwrap();
+    assert!(mbox.is_background(&r));
+    let watcher = mbox.bg_watcher();
+    dev.with(|s| s.removed_after = Some(0));
+    let e = watcher
+        .wait(&dev, &mut w, 0x4400, 1_000_000, || None)
+        .unwrap_err();
+    assert_eq!(e.cause, WaitError::Gone);
+    assert_eq!(watcher.status(&dev), Err(IoError::Gone));
 }

@@ -18,11 +18,14 @@
 //!   dequeues the message. The function announces a waiting message in the MMPT Receive
 //!   Message Notification register (type and length) and with the receive interrupt.
 
+use crate::mailbox::{IoError, Mapping, RegIo};
+use crate::regs::MmptRxNotify;
 use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 use core::fmt;
 
-/// Opcode vendor id of PCI-SIG MMB commands.
-pub const VENDOR_PCI_SIG: u16 = 0x0001;
+/// Opcode vendor id of PCI-SIG MMB commands: the PCI-SIG vendor id, defined once in
+/// [`crate::regs`].
+pub use crate::regs::VENDOR_PCI_SIG;
 /// Send Message.
 pub const SEND_MESSAGE: u16 = 0x0100;
 /// Receive Message.
@@ -32,6 +35,17 @@ pub const HEADER_LEN: usize = 16;
 /// Largest message the driver transfers (the multi-part transfer can carry more; this bounds
 /// the kernel's buffer).
 pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// Reads the Receive Message Notification register of the MMPT registers at `base` (a BAR
+/// offset). A register that reads all ones means the function is gone ([`IoError::Gone`]), not
+/// a waiting message of 4 GiB.
+pub fn rx_notify<M: Mapping>(io: &M, base: usize) -> Result<MmptRxNotify, IoError> {
+    let v = io.with(|r| r.read64(MmptRxNotify::at(base)))??;
+    if v == u64::MAX {
+        return Err(IoError::Gone);
+    }
+    Ok(MmptRxNotify(v))
+}
 
 /// Transfer action (flags bits 2:0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,6 +357,16 @@ mod tests {
         assert_eq!(parts(0, 16).count(), 1);
         assert_eq!(parts(10, 0).count(), 0);
         assert_eq!(send_chunk(2048), 2032);
+    }
+
+    #[test]
+    fn rx_notify_all_ones_is_gone() {
+        use crate::sim::SimDevice;
+        let dev = SimDevice::ok();
+        // Nothing is mapped at 0x200 in the simulated BAR: it reads zero, no message.
+        assert_eq!(rx_notify(&dev, 0x200).map(|n| n.ready()), Ok(false));
+        dev.with(|s| s.removed_after = Some(0));
+        assert_eq!(rx_notify(&dev, 0x200), Err(IoError::Gone));
     }
 
     #[test]

@@ -54,10 +54,8 @@ pub const TUNNEL: u16 = 0x5300;
 pub const GET_LD_INFO: u16 = 0x5400;
 /// Get LD Allocations.
 pub const GET_LD_ALLOCATIONS: u16 = 0x5401;
-/// PCI-SIG MMPT Send Message (opcode vendor 0001h).
-pub const MMPT_SEND_MESSAGE: u16 = 0x0100;
-/// PCI-SIG MMPT Receive Message (opcode vendor 0001h).
-pub const MMPT_RECEIVE_MESSAGE: u16 = 0x0101;
+// The PCI-SIG MMB commands (opcode vendor 0001h: Send Message 0100h, Receive Message 0101h)
+// live in `crate::mmpt`; the opcodes here are CXL's (opcode vendor 0000h).
 
 /// Command sets C0h-FFh are vendor specific.
 pub const fn is_vendor_specific(opcode: u16) -> bool {

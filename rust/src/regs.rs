@@ -27,6 +27,9 @@ pub const PCI_CFG_SPACE_EXP_SIZE: u16 = 0x1000;
 
 /// CXL's PCI-SIG vendor id, used in DVSECs and capability headers.
 pub const CXL_VENDOR_ID: u16 = 0x1e98;
+/// The vendor id of the PCI-SIG itself (0001h): MCAP capabilities it defines and MMB opcodes of
+/// its command set (PCIe 6.3 §6.35, §6.36).
+pub const VENDOR_PCI_SIG: u16 = 0x0001;
 /// DVSEC id of the CXL Register Locator.
 pub const CXL_DVSEC_REG_LOCATOR: u16 = 8;
 /// Offset of the first Register Locator entry from the DVSEC start.
@@ -236,10 +239,14 @@ register! {
 
 /// Offset of the payload registers from the start of the mailbox.
 pub const MBOX_PAYLOAD: usize = 0x20;
-/// Smallest payload a mailbox may have (CXL r3.1 §8.2.8.4.3).
-pub const MBOX_PAYLOAD_MIN: usize = 256;
-/// Largest payload a mailbox may have.
-pub const MBOX_PAYLOAD_MAX: usize = 1 << 20;
+/// log2 of the smallest payload a mailbox may have (CXL r3.1 §8.2.8.4.3: 256 bytes).
+pub const MBOX_PAYLOAD_MIN_LOG2: u8 = 8;
+/// log2 of the largest payload a mailbox may have (1 MiB).
+pub const MBOX_PAYLOAD_MAX_LOG2: u8 = 20;
+/// Smallest payload a mailbox may have, in bytes.
+pub const MBOX_PAYLOAD_MIN: usize = 1 << MBOX_PAYLOAD_MIN_LOG2;
+/// Largest payload a mailbox may have, in bytes.
+pub const MBOX_PAYLOAD_MAX: usize = 1 << MBOX_PAYLOAD_MAX_LOG2;
 /// Size of the MMPT capability registers.
 pub const MMPT_REGS_SIZE: usize = 0x10;
 
@@ -258,7 +265,7 @@ pub mod cxl_cap {
 /// PCIe MCAP capability ids with vendor 0001h (PCI-SIG).
 pub mod mcap {
     /// PCI-SIG vendor id used for MCAP capabilities.
-    pub const VENDOR_PCI_SIG: u16 = 0x0001;
+    pub use super::VENDOR_PCI_SIG;
     /// MMIO Mailbox.
     pub const MMB: u16 = 0x0001;
     /// Management Message Passthrough.

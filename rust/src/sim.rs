@@ -5,7 +5,9 @@
 //! The register map mimics QEMU's switch CCI: a CXL device register block at BAR offset 0 with
 //! the mailbox at 0x88 and a Memory Device Status register at 0x8a8. Time is simulated: every
 //! [`SimWaiter::wait`] advances the device by one tick (1 ms). Every access is logged so tests
-//! can assert access widths.
+//! can assert access widths. A function reset or a surprise removal can be armed to happen after
+//! the N-th register read that follows the next completion ([`SimState::after_reads`]), as the
+//! device emulator's `reset-after-reads` and `remove-after-reads` faults do.
 
 extern crate std;
 
@@ -26,12 +28,25 @@ pub(crate) const MEMDEV: usize = 0x8a8;
 pub(crate) const BAR: usize = 0x1000;
 
 /// One register access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
     R32(usize),
     R64(usize),
     W32(usize, u32),
     W64(usize, u64),
+    /// A block copy from the registers: offset, length.
+    RBlock(usize, usize),
+    /// A block copy to the registers: offset, bytes.
+    WBlock(usize, Vec<u8>),
+}
+
+/// What happens to the function when an armed fault fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SimFault {
+    /// A function reset: registers and payload back to their reset values.
+    Reset,
+    /// A surprise removal: reads return all ones from then on.
+    Remove,
 }
 
 /// How the device answers one command.
@@ -124,6 +139,15 @@ pub(crate) struct SimState {
     /// Commands the device executed: (opcode, opcode vendor, input).
     pub(crate) executed: Vec<(u16, u16, Vec<u8>)>,
     pub(crate) ticks: u64,
+    /// Armed: when the next command completes, `fault` happens after this many more register
+    /// reads (0: at the completion). A block read counts one read per dword.
+    pub(crate) after_reads: Option<(u32, SimFault)>,
+    /// The countdown of an armed fault, running since the completion.
+    countdown: Option<(u32, SimFault)>,
+    /// The function was surprise-removed (reads return all ones).
+    gone: bool,
+    /// Register reads so far.
+    pub(crate) reads: u64,
 }
 
 pub(crate) struct SimDevice(pub(crate) RefCell<SimState>);
@@ -152,6 +176,10 @@ impl SimDevice {
             removed_after: None,
             executed: Vec::new(),
             ticks: 0,
+            after_reads: None,
+            countdown: None,
+            gone: false,
+            reads: 0,
         }))
     }
 
@@ -227,7 +255,35 @@ impl SimDevice {
 
 impl SimState {
     fn removed(&self) -> bool {
-        self.removed_after.is_some_and(|t| self.ticks >= t)
+        self.gone || self.removed_after.is_some_and(|t| self.ticks >= t)
+    }
+
+    fn fault(&mut self, fault: SimFault) {
+        match fault {
+            SimFault::Remove => self.gone = true,
+            SimFault::Reset => {
+                self.ctrl = MboxCtrl::default();
+                self.cmd = MboxCmd::default();
+                self.status = MboxStatus::default().with_ready(true);
+                self.bg = MboxBgStatus::default();
+                self.bg_run = None;
+                self.pending = None;
+                self.payload.iter_mut().for_each(|b| *b = 0);
+            }
+        }
+    }
+
+    /// Counts `n` register reads for an armed fault, firing it after the last one that is due.
+    fn count_reads(&mut self, n: u32) {
+        self.reads += u64::from(n);
+        if let Some((left, fault)) = self.countdown {
+            if n >= left {
+                self.countdown = None;
+                self.fault(fault);
+            } else {
+                self.countdown = Some((left - n, fault));
+            }
+        }
     }
 
     fn rel(off: usize) -> Option<usize> {
@@ -263,6 +319,13 @@ impl SimState {
             .with_vendor_status(reply.vendor);
         if !self.stuck_doorbell {
             self.ctrl = self.ctrl.with_doorbell(false);
+        }
+        if let Some((n, fault)) = self.after_reads.take() {
+            if n == 0 {
+                self.fault(fault);
+            } else {
+                self.countdown = Some((n, fault));
+            }
         }
     }
 
@@ -305,6 +368,25 @@ impl SimState {
     }
 }
 
+impl SimState {
+    /// The value a 32-bit read at `off` returns, without counting it.
+    fn peek32(&self, off: usize) -> u32 {
+        if self.removed() {
+            return u32::MAX;
+        }
+        let payload = MBOX + MBOX_PAYLOAD;
+        match SimState::rel(off) {
+            Some(0x00) => self.caps.0,
+            Some(0x04) => self.ctrl.0,
+            _ if off >= payload && off < payload + self.payload.len() => {
+                let i = off - payload;
+                u32::from_le_bytes(self.payload[i..i + 4].try_into().unwrap())
+            }
+            _ => 0,
+        }
+    }
+}
+
 impl RegIo for SimDevice {
     fn read32(&self, off: usize) -> Result<u32, IoError> {
         let mut s = self.0.borrow_mut();
@@ -313,19 +395,9 @@ impl RegIo for SimDevice {
         if off.saturating_add(4) > BAR {
             return Err(IoError::Range);
         }
-        if s.removed() {
-            return Ok(u32::MAX);
-        }
-        let payload = MBOX + MBOX_PAYLOAD;
-        Ok(match SimState::rel(off) {
-            Some(0x00) => s.caps.0,
-            Some(0x04) => s.ctrl.0,
-            _ if off >= payload && off < payload + s.payload.len() => {
-                let i = off - payload;
-                u32::from_le_bytes(s.payload[i..i + 4].try_into().unwrap())
-            }
-            _ => 0,
-        })
+        let v = s.peek32(off);
+        s.count_reads(1);
+        Ok(v)
     }
 
     fn read64(&self, off: usize) -> Result<u64, IoError> {
@@ -335,18 +407,56 @@ impl RegIo for SimDevice {
         if off.saturating_add(8) > BAR {
             return Err(IoError::Range);
         }
+        let v = if s.removed() {
+            u64::MAX
+        } else if off == MEMDEV {
+            s.memdev.0
+        } else {
+            match SimState::rel(off) {
+                Some(0x08) => s.cmd.0,
+                Some(0x10) => s.status.0,
+                Some(0x18) => s.bg.0,
+                _ => 0,
+            }
+        };
+        s.count_reads(1);
+        Ok(v)
+    }
+
+    fn read_block(&self, off: usize, out: &mut [u8]) -> Result<(), IoError> {
+        let mut s = self.0.borrow_mut();
+        s.log.push(Access::RBlock(off, out.len()));
+        assert_eq!(off % 4, 0, "unaligned block read at {off:#x}");
+        if off.saturating_add(out.len().next_multiple_of(4)) > BAR {
+            return Err(IoError::Range);
+        }
+        // Dword by dword, so that an armed fault can fire in the middle of the block.
+        for (i, chunk) in out.chunks_mut(4).enumerate() {
+            let word = s.peek32(off + 4 * i).to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+            s.count_reads(1);
+        }
+        Ok(())
+    }
+
+    fn write_block(&self, off: usize, data: &[u8]) -> Result<(), IoError> {
+        let mut s = self.0.borrow_mut();
+        s.log.push(Access::WBlock(off, data.to_vec()));
+        assert_eq!(off % 4, 0, "unaligned block write at {off:#x}");
+        if off.saturating_add(data.len().next_multiple_of(4)) > BAR {
+            return Err(IoError::Range);
+        }
         if s.removed() {
-            return Ok(u64::MAX);
+            return Ok(());
         }
-        if off == MEMDEV {
-            return Ok(s.memdev.0);
-        }
-        Ok(match SimState::rel(off) {
-            Some(0x08) => s.cmd.0,
-            Some(0x10) => s.status.0,
-            Some(0x18) => s.bg.0,
-            _ => 0,
-        })
+        let payload = MBOX + MBOX_PAYLOAD;
+        let end = payload + s.payload.len();
+        let padded = data.len().next_multiple_of(4);
+        assert!(off >= payload && off + padded <= end, "block write outside the payload");
+        let i = off - payload;
+        s.payload[i..i + padded].fill(0);
+        s.payload[i..i + data.len()].copy_from_slice(data);
+        Ok(())
     }
 
     fn write32(&self, off: usize, val: u32) -> Result<(), IoError> {

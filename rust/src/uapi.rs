@@ -114,8 +114,11 @@ pub const SWCCI_VERSION: u32 = 0x0001_0000;
 
 /// [`SwcciInfo::kind`]: a CXL switch mailbox CCI (`/dev/cxl/switchN`).
 pub const SWCCI_KIND_SWITCH_CCI: u32 = 1;
-/// [`SwcciInfo::kind`]: a PCIe MMB/MMPT function (`/dev/swcci/mmptN`).
-pub const SWCCI_KIND_MMPT: u32 = 2;
+/// [`SwcciInfo::kind`]: any other function with a PCIe MMB, with or without MMPT registers
+/// (`/dev/swcci/mmptN`).
+pub const SWCCI_KIND_MMB: u32 = 2;
+/// The old name of [`SWCCI_KIND_MMB`], kept for source compatibility.
+pub const SWCCI_KIND_MMPT: u32 = SWCCI_KIND_MMB;
 
 /// [`SwcciInfo::flags`]: doorbell completion is signalled by an interrupt (else polled).
 pub const SWCCI_INFO_IRQ: u32 = 1 << 0;

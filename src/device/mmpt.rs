@@ -6,14 +6,43 @@
 //! A transfer holds the mailbox lock from its first part to its last, so parts of different
 //! messages never interleave. A receiver waits without the lock, woken by the MMPT receive
 //! interrupt or polling the Receive Message Notification register.
+//!
+//! Every part is a mailbox command with the engine's checks (rust/src/mailbox.rs): a function
+//! that resets during a transfer ends it with EIO, one that disappears with ENXIO, never with
+//! success and wrong data. A message that vanishes between the parts of a receive is EIO.
 
-use super::{InlineMsg, State, Swcci, Waiter, INBOX_MAX};
-use crate::proto::{
-    mailbox::{Event, IoError, MboxError, RegIo, Request, Wait, WaitError},
-    mmpt::{self, MmptCode, MsgHeader},
-    regs::{MmptCaps, MmptCtrl, MmptRxNotify},
+use super::{
+    mbox_errno,
+    InlineMsg,
+    State,
+    Swcci,
+    Waiter,
+    INBOX_MAX, //
 };
-use kernel::{prelude::*, sync::atomic::Relaxed};
+use crate::proto::{
+    mailbox::{
+        Event,
+        Mapping,
+        MboxError,
+        RegIo,
+        Request,
+        Wait,
+        WaitError, //
+    },
+    mmpt::{
+        self,
+        MmptCode,
+        MsgHeader, //
+    },
+    regs::{
+        MmptCaps,
+        MmptCtrl, //
+    },
+};
+use kernel::{
+    prelude::*,
+    sync::atomic::Relaxed, //
+};
 
 /// A received message.
 pub(crate) enum Received {
@@ -33,10 +62,6 @@ pub(crate) enum Received {
     },
 }
 
-fn off(a: usize, b: usize) -> usize {
-    a.saturating_add(b)
-}
-
 impl Swcci {
     fn mmpt_base(&self) -> Result<usize> {
         self.mmpt.ok_or(EOPNOTSUPP)
@@ -47,7 +72,8 @@ impl Swcci {
         let base = self.mmpt_base()?;
         let v = self
             .io()
-            .read32(off(base, MmptCaps::OFFSET))
+            .with(|r| r.read32(MmptCaps::at(base)))
+            .and_then(|v| v)
             .map_err(|_| ENXIO)?;
         Ok(MmptCaps(v))
     }
@@ -58,10 +84,8 @@ impl Swcci {
         let caps = self.mmpt_caps()?;
         let on = enable && caps.rx_irq();
         self.io()
-            .write32(
-                off(base, MmptCtrl::OFFSET),
-                MmptCtrl::default().with_rx_irq(on).0,
-            )
+            .with(|r| r.write32(MmptCtrl::at(base), MmptCtrl::default().with_rx_irq(on).0))
+            .and_then(|v| v)
             .map_err(|_| ENXIO)?;
         self.irq_mmpt.store(on, Relaxed);
         Ok(())
@@ -72,50 +96,60 @@ impl Swcci {
         self.irq_mmpt.load(Relaxed)
     }
 
-    fn rx_notify(&self, base: usize) -> Result<MmptRxNotify, IoError> {
-        let v = self.io().read64(off(base, MmptRxNotify::OFFSET))?;
-        Ok(MmptRxNotify(v))
-    }
-
-    /// Runs one PCI-SIG MMB command under the lock `st`.
+    /// Runs one PCI-SIG MMB command under the lock `st`, calling `before_send` right before
+    /// it is written to the device.
     fn pci_sig_command(
         &self,
         st: &mut State,
         opcode: u16,
         input: &[u8],
         out: &mut [u8],
+        before_send: impl FnOnce(),
     ) -> Result<(MmptCode, usize), MboxError> {
+        let _busy = self.busy_guard();
         let mut w = Waiter::new(self, false);
         let req = Request {
             opcode_vendor: mmpt::VENDOR_PCI_SIG,
             ..Request::new(opcode, input)
         };
-        self.stats.commands.add(1, Relaxed);
-        let r = st
+        st.stats.commands += 1;
+        let res = st
             .mbox
-            .start(&self.io(), &mut w, &req, out)
-            .inspect_err(|e| self.stats.count_error(e))?;
+            .start_with(&self.io(), &mut w, &req, out, before_send);
+        self.note_irq_misses(st, &w);
+        self.account_waits(st, &w);
+        let r = res.inspect_err(|e| {
+            st.stats.count_error(e);
+            self.report(st, opcode, e);
+        })?;
+        // PCI-SIG return codes are not CXL's: they are not counted by return code.
         Ok((MmptCode::from_raw(r.rc.raw()), r.out_len))
     }
 
-    /// Sends one message of type `msg_type`, in as many parts as the payload size needs.
-    /// Returns the device's return code: [`MmptCode::Success`], or the code of the part it
-    /// refused (the transfer is then aborted).
-    pub(crate) fn mmpt_send(&self, msg_type: u8, data: &[u8]) -> Result<MmptCode> {
+    /// Sends one message of type `msg_type`, in as many parts as the payload size needs,
+    /// calling `before_send` right before each part is written to the device (the caller
+    /// taints there). Returns the device's return code: [`MmptCode::Success`], or the code of
+    /// the part it refused (the transfer is then aborted).
+    pub(crate) fn mmpt_send(
+        &self,
+        msg_type: u8,
+        data: &[u8],
+        before_send: &impl Fn(),
+    ) -> Result<MmptCode> {
         self.mmpt_base()?;
         if data.len() > mmpt::MAX_MESSAGE {
             return Err(EMSGSIZE);
         }
-        let mut st = self.lock_live().map_err(|e| super::mbox_errno(&e))?;
-        let payload = st.mbox.payload_size();
+        let payload = self.payload_size;
         let chunk = mmpt::send_chunk(payload);
         let mut input = KVVec::from_elem(0u8, payload, GFP_KERNEL)?;
         let mut out = KVVec::from_elem(0u8, payload, GFP_KERNEL)?;
+        let mut st = self.lock_live().map_err(|e| mbox_errno(&e))?;
         let mut last = None;
         let total = mmpt::parts(data.len(), chunk).count();
         for (i, part) in mmpt::parts(data.len(), chunk).enumerate() {
             let bytes = data
-                .get(part.offset..off(part.offset, part.len))
+                .get(part.offset..part.offset.saturating_add(part.len))
                 .ok_or(EINVAL)?;
             let n = mmpt::send_input(&mut input, msg_type, &part, bytes).map_err(|_| EINVAL)?;
             let (code, out_len) = self
@@ -124,8 +158,9 @@ impl Swcci {
                     mmpt::SEND_MESSAGE,
                     input.get(..n).unwrap_or(&[]),
                     &mut out,
+                    before_send,
                 )
-                .map_err(|e| super::mbox_errno(&e))?;
+                .map_err(|e| mbox_errno(&e))?;
             if code != MmptCode::Success {
                 if total > 1 && i + 1 < total {
                     self.abort_send(&mut st, msg_type, &mut input, &mut out);
@@ -161,7 +196,7 @@ impl Swcci {
         };
         if let Ok(n) = mmpt::send_input(input, msg_type, &part, &[]) {
             let input = input.get(..n).unwrap_or(&[]);
-            if let Err(e) = self.pci_sig_command(st, mmpt::SEND_MESSAGE, input, out) {
+            if let Err(e) = self.pci_sig_command(st, mmpt::SEND_MESSAGE, input, out, || ()) {
                 dev_dbg!(
                     self.pdev,
                     "aborting a Send Message transfer: {}\n",
@@ -193,7 +228,7 @@ impl Swcci {
 
     /// One attempt to take a message: an inline response first, then the function's queue.
     fn try_receive(&self, base: usize, buf_len: usize) -> Result<Option<Received>> {
-        let mut st = self.lock_live().map_err(|e| super::mbox_errno(&e))?;
+        let mut st = self.lock_live().map_err(|e| mbox_errno(&e))?;
         if let Some(m) = st.inbox.first() {
             if m.data.len() > buf_len {
                 return Ok(Some(Received::TooBig {
@@ -207,27 +242,43 @@ impl Swcci {
                 data: m.data,
             }));
         }
-        let n = self.rx_notify(base).map_err(|_| ENXIO)?;
+        let n = match mmpt::rx_notify(&self.io(), base) {
+            Ok(n) => n,
+            Err(e) => {
+                self.report(&mut st, mmpt::RECEIVE_MESSAGE, &MboxError::Io(e));
+                return Err(ENXIO);
+            }
+        };
         if !n.ready() {
             return Ok(None);
         }
-        let len = n.msg_len() as usize;
+        // A u32 length: it fits in usize on every kernel this builds for (32 and 64 bits).
+        let len = usize::try_from(n.msg_len()).unwrap_or(usize::MAX);
         let msg_type = n.msg_type();
         if len > buf_len || len > mmpt::MAX_MESSAGE {
             return Ok(Some(Received::TooBig { msg_type, len }));
         }
-        let payload = st.mbox.payload_size();
+        let payload = self.payload_size;
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         let mut out = KVVec::from_elem(0u8, payload, GFP_KERNEL)?;
         for part in mmpt::parts(len, payload) {
             let input = mmpt::receive_input(msg_type, &part).map_err(|_| EINVAL)?;
             let (code, out_len) = self
-                .pci_sig_command(&mut st, mmpt::RECEIVE_MESSAGE, &input, &mut out)
-                .map_err(|e| super::mbox_errno(&e))?;
+                .pci_sig_command(&mut st, mmpt::RECEIVE_MESSAGE, &input, &mut out, || ())
+                .map_err(|e| mbox_errno(&e))?;
             match code {
                 MmptCode::Success => {}
                 // Taken by someone else between the notification and the read.
-                MmptCode::NoMessage => return Ok(None),
+                MmptCode::NoMessage if part.offset == 0 => return Ok(None),
+                // Gone between two parts (a function reset drops its queue).
+                MmptCode::NoMessage => {
+                    dev_warn!(
+                        self.pdev,
+                        "Receive Message: the message vanished after {} of {len} bytes\n",
+                        part.offset
+                    );
+                    return Err(EIO);
+                }
                 code => {
                     dev_dbg!(
                         self.pdev,
@@ -248,7 +299,7 @@ impl Swcci {
                 return Err(EIO);
             }
             let dst = data
-                .get_mut(part.offset..off(part.offset, part.len))
+                .get_mut(part.offset..part.offset.saturating_add(part.len))
                 .ok_or(EIO)?;
             dst.copy_from_slice(out.get(..part.len).ok_or(EIO)?);
         }
@@ -268,18 +319,23 @@ impl Swcci {
             return Err(EAGAIN);
         }
         w.begin(Event::Message, u64::from(timeout_ms) * 1000);
-        loop {
+        let res = loop {
             match w.wait(Event::Message) {
                 Ok(()) => {}
                 Err(WaitError::Timeout) => {
-                    return self.try_receive(base, buf_len)?.ok_or(ETIMEDOUT);
+                    break self
+                        .try_receive(base, buf_len)
+                        .and_then(|r| r.ok_or(ETIMEDOUT));
                 }
-                Err(WaitError::Interrupted) => return Err(EINTR),
-                Err(WaitError::Gone) => return Err(ENXIO),
+                Err(WaitError::Interrupted) => break Err(EINTR),
+                Err(WaitError::Gone) => break Err(ENXIO),
             }
-            if let Some(r) = self.try_receive(base, buf_len)? {
-                return Ok(r);
+            match self.try_receive(base, buf_len) {
+                Ok(None) => {}
+                r => break r.and_then(|r| r.ok_or(EIO)),
             }
-        }
+        };
+        self.state.lock().stats.add_waits(&w.counts);
+        res
     }
 }

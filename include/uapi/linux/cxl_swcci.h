@@ -23,7 +23,8 @@
 
 /* struct swcci_info.kind */
 #define SWCCI_KIND_SWITCH_CCI 1 /* CXL switch mailbox CCI, /dev/cxl/switchN */
-#define SWCCI_KIND_MMPT 2       /* PCIe MMB/MMPT function */
+#define SWCCI_KIND_MMB 2        /* any other function with a PCIe MMB (with or without MMPT) */
+#define SWCCI_KIND_MMPT SWCCI_KIND_MMB /* the old name of SWCCI_KIND_MMB */
 
 /* struct swcci_info.flags */
 #define SWCCI_INFO_IRQ (1 << 0)        /* doorbell completion by interrupt (else polled) */

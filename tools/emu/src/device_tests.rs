@@ -170,7 +170,12 @@ impl Rig {
         .unwrap()
     }
 
-    fn run(&self, mbox: &Mailbox, op: u16, input: &[u8]) -> Result<(Response, Vec<u8>), MboxError> {
+    fn run(
+        &self,
+        mbox: &mut Mailbox,
+        op: u16,
+        input: &[u8],
+    ) -> Result<(Response, Vec<u8>), MboxError> {
         let mut out = vec![0u8; mbox.payload_size()];
         let r = mbox.execute(
             &self.bus,
@@ -188,7 +193,7 @@ impl Rig {
         Ok((r, out))
     }
 
-    fn pci_sig(&self, mbox: &Mailbox, op: u16, input: &[u8]) -> (MmptCode, Vec<u8>) {
+    fn pci_sig(&self, mbox: &mut Mailbox, op: u16, input: &[u8]) -> (MmptCode, Vec<u8>) {
         let mut out = vec![0u8; mbox.payload_size()];
         let r = mbox
             .start(
@@ -205,14 +210,20 @@ impl Rig {
         (MmptCode::from_raw(r.rc.raw()), out)
     }
 
-    fn send_part(&self, mbox: &Mailbox, ty: u8, part: &Part, data: &[u8]) -> (MmptCode, Vec<u8>) {
+    fn send_part(
+        &self,
+        mbox: &mut Mailbox,
+        ty: u8,
+        part: &Part,
+        data: &[u8],
+    ) -> (MmptCode, Vec<u8>) {
         let mut input = vec![0u8; HEADER_LEN + data.len()];
         let n = pmmpt::send_input(&mut input, ty, part, data).unwrap();
         self.pci_sig(mbox, SEND_MESSAGE, &input[..n])
     }
 
     /// Sends a whole message the way the driver does.
-    fn send(&self, mbox: &Mailbox, ty: u8, data: &[u8]) -> (MmptCode, Vec<u8>) {
+    fn send(&self, mbox: &mut Mailbox, ty: u8, data: &[u8]) -> (MmptCode, Vec<u8>) {
         let mut last = (MmptCode::Success, Vec::new());
         for p in pmmpt::parts(data.len(), pmmpt::send_chunk(mbox.payload_size())) {
             last = self.send_part(mbox, ty, &p, &data[p.offset..p.offset + p.len]);
@@ -224,7 +235,7 @@ impl Rig {
     }
 
     /// Receives the head message the way the driver does.
-    fn receive(&self, mbox: &Mailbox) -> Result<(u8, Vec<u8>), MmptCode> {
+    fn receive(&self, mbox: &mut Mailbox) -> Result<(u8, Vec<u8>), MmptCode> {
         let base = self.found.mmpt.unwrap().base;
         let n = MmptRxNotify(self.bus.read64(base + MmptRxNotify::OFFSET).unwrap());
         if !n.ready() {
@@ -274,14 +285,14 @@ fn switch_is_discovered_as_cxl_mmb_with_mmpt() {
     assert_eq!(cxl.mailbox.memdev_status, Some(MEMDEV_STATUS_REGS));
     assert_eq!(cxl.mmpt, None);
     // And the engine works that way too.
-    let mbox = Mailbox::init(
+    let mut mbox = Mailbox::init(
         &r.bus,
         &mut Clock::new(&r.bus),
         cxl.mailbox,
         Timeouts::DEFAULT,
     )
     .unwrap();
-    let (resp, out) = r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    let (resp, out) = r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert!(resp.rc.is_success());
     assert_eq!(Identify::decode(&out).unwrap().device_id, 0x5c01);
 }
@@ -328,20 +339,20 @@ fn capability_array_layout() {
 #[test]
 fn identify_and_identify_switch() {
     let r = rig_with(Personality::Switch, |c| c.serial = 0x1234_5678);
-    let mbox = r.mbox();
-    let (resp, out) = r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    let mut mbox = r.mbox();
+    let (resp, out) = r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert!(resp.rc.is_success());
     let id = Identify::decode(&out).unwrap();
     assert_eq!((id.vendor_id, id.device_id), (0x1b36, 0x5c01));
     assert_eq!(id.serial, 0x1234_5678);
     assert_eq!(id.max_msg_size(), Some(2048));
     assert_eq!(id.component_type, ComponentType::Switch);
-    let (_, out) = r.run(&mbox, opcode::IDENTIFY_SWITCH, &[]).unwrap();
+    let (_, out) = r.run(&mut mbox, opcode::IDENTIFY_SWITCH, &[]).unwrap();
     let sw = IdentifySwitch::decode(&out).unwrap();
     assert_eq!(sw.num_physical_ports, 4);
     assert_eq!(sw.active_port_ids().collect::<Vec<_>>(), [0, 1, 2, 3]);
     // Input where none is expected.
-    let (resp, _) = r.run(&mbox, opcode::IDENTIFY, &[1]).unwrap();
+    let (resp, _) = r.run(&mut mbox, opcode::IDENTIFY, &[1]).unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
     assert_eq!(
         r.bus.dev.borrow().last_opcode(),
@@ -353,13 +364,17 @@ fn identify_and_identify_switch() {
 #[test]
 fn logs_and_cel() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
-    let (_, out) = r.run(&mbox, opcode::GET_SUPPORTED_LOGS, &[]).unwrap();
+    let mut mbox = r.mbox();
+    let (_, out) = r.run(&mut mbox, opcode::GET_SUPPORTED_LOGS, &[]).unwrap();
     let logs = SupportedLogs::decode(&out).unwrap();
     let size = logs.find(&CEL_UUID).unwrap();
     assert_eq!(size as usize, SWITCH_OPCODES.len() * 4);
     let (resp, cel) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 0, size))
+        .run(
+            &mut mbox,
+            opcode::GET_LOG,
+            &get_log_input(&CEL_UUID, 0, size),
+        )
         .unwrap();
     assert!(resp.rc.is_success());
     let cel = Cel::new(&cel);
@@ -375,40 +390,44 @@ fn logs_and_cel() {
     );
     // A slice, a bad range, a bad uuid, a bad length.
     let (_, part) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
+        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
         .unwrap();
     assert_eq!(part, [0x02, 0x00, 0x00, 0x00]);
     let (resp, _) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, size))
+        .run(
+            &mut mbox,
+            opcode::GET_LOG,
+            &get_log_input(&CEL_UUID, 4, size),
+        )
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidInput);
     let bogus = swcci_proto::payload::logs::VENDOR_DEBUG_UUID;
     let (resp, _) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&bogus, 0, 4))
+        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&bogus, 0, 4))
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidLog);
-    let (resp, _) = r.run(&mbox, opcode::GET_LOG, &[0; 4]).unwrap();
+    let (resp, _) = r.run(&mut mbox, opcode::GET_LOG, &[0; 4]).unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
 }
 
 #[test]
 fn echo_unknown_and_foreign_vendors() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let data: Vec<u8> = (0..2048).map(|i| i as u8).collect();
-    let (resp, out) = r.run(&mbox, OP_ECHO, &data).unwrap();
+    let (resp, out) = r.run(&mut mbox, OP_ECHO, &data).unwrap();
     assert!(resp.rc.is_success());
     assert_eq!(out, data);
-    let (resp, _) = r.run(&mbox, 0x4400, &[]).unwrap();
+    let (resp, _) = r.run(&mut mbox, 0x4400, &[]).unwrap();
     assert_eq!(resp.rc, ReturnCode::Unsupported);
     // PCI-SIG opcodes other than MMPT's.
-    assert_eq!(r.pci_sig(&mbox, 0x0001, &[]).0, MmptCode::Unsupported);
+    assert_eq!(r.pci_sig(&mut mbox, 0x0001, &[]).0, MmptCode::Unsupported);
     // The mmpt personality has no CXL command set.
     let m = rig(Personality::Mmpt);
-    let mbox = m.mbox();
-    let (resp, _) = m.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    let mut mbox = m.mbox();
+    let (resp, _) = m.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(resp.rc, ReturnCode::Unsupported);
-    let (resp, _) = m.run(&mbox, OP_ECHO, &[1]).unwrap();
+    let (resp, _) = m.run(&mut mbox, OP_ECHO, &[1]).unwrap();
     assert_eq!(resp.rc, ReturnCode::Unsupported);
     assert_eq!(
         m.bus.stat("no-attention"),
@@ -466,11 +485,11 @@ fn background_sleep_progresses_and_completes() {
     r.bus.advance(40 * MS);
     let bg = mbox.bg_status(&r.bus).unwrap();
     assert_eq!((bg.opcode(), bg.percent()), (OP_SLEEP, 40));
-    let (_, st) = r.run(&mbox, opcode::BG_OP_STATUS, &[]).unwrap();
+    let (_, st) = r.run(&mut mbox, opcode::BG_OP_STATUS, &[]).unwrap();
     let st = BgOpStatus::decode(&st).unwrap();
     assert!(st.running);
     assert_eq!((st.opcode, st.percent), (OP_SLEEP, 40));
-    let (resp, _) = r.run(&mbox, OP_SLEEP, &5u32.to_le_bytes()).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_SLEEP, &5u32.to_le_bytes()).unwrap();
     assert_eq!(resp.rc, ReturnCode::Busy);
     let done = mbox
         .wait_background(&r.bus, &mut Clock::new(&r.bus), OP_SLEEP, 1_000_000, || {
@@ -486,18 +505,18 @@ fn background_sleep_progresses_and_completes() {
 
     // The whole thing through execute(), with a final return code from the control channel.
     r.bus.with(|d, _| d.settings.bg_rc = 0x0004);
-    let (resp, _) = r.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(resp.rc, ReturnCode::InternalError);
     assert_eq!(resp.background.unwrap().opcode, OP_SLEEP);
     // Zero milliseconds completes at once; a short input is refused.
     r.bus.with(|d, _| d.settings.bg_rc = 0);
     assert!(r
-        .run(&mbox, OP_SLEEP, &0u32.to_le_bytes())
+        .run(&mut mbox, OP_SLEEP, &0u32.to_le_bytes())
         .unwrap()
         .0
         .rc
         .is_success());
-    let (resp, _) = r.run(&mbox, OP_SLEEP, &[1, 0]).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_SLEEP, &[1, 0]).unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
 }
 
@@ -506,30 +525,32 @@ fn background_interrupt_needs_enable() {
     let r = rig(Personality::Switch);
     let mut mbox = r.mbox();
     mbox.set_interrupts(&r.bus, false, false).unwrap();
-    r.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    r.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(r.irqs.total(), 0);
     mbox.set_interrupts(&r.bus, false, true).unwrap();
-    r.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    r.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(r.irqs.count(MBOX_VECTOR), 1);
     // Not advertised: never fired even if enabled by a raw write.
     let n = rig_with(Personality::Switch, |c| {
         c.bg_irq = false;
         c.doorbell_irq = false;
     });
-    let mbox = n.mbox();
+    let mut mbox = n.mbox();
     assert!(!mbox.caps().background_irq());
     assert!(!mbox.caps().doorbell_irq());
     n.bus.write32(MBOX_REGS + 4, 0x6).unwrap();
-    n.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    n.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(n.irqs.total(), 0);
 }
 
 #[test]
 fn abort_supported_and_unsupported() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::BgStuck(30), Mode::Once));
-    let err = r.run(&mbox, OP_SLEEP, &50u32.to_le_bytes()).unwrap_err();
+    let err = r
+        .run(&mut mbox, OP_SLEEP, &50u32.to_le_bytes())
+        .unwrap_err();
     match err {
         MboxError::Background {
             opcode,
@@ -547,7 +568,7 @@ fn abort_supported_and_unsupported() {
     assert_eq!(r.bus.stat("bg-aborted"), 1);
     // Nothing running: an abort request still succeeds.
     assert!(r
-        .run(&mbox, opcode::REQUEST_ABORT_BG, &[])
+        .run(&mut mbox, opcode::REQUEST_ABORT_BG, &[])
         .unwrap()
         .0
         .rc
@@ -557,7 +578,9 @@ fn abort_supported_and_unsupported() {
         d.settings.abort_supported = false;
         d.arm(Fault::BgNever, Mode::Once);
     });
-    let err = r.run(&mbox, OP_SLEEP, &50u32.to_le_bytes()).unwrap_err();
+    let err = r
+        .run(&mut mbox, OP_SLEEP, &50u32.to_le_bytes())
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -581,21 +604,21 @@ fn abort_supported_and_unsupported() {
 #[test]
 fn fault_doorbell_stuck_then_clear() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::DoorbellStuck, Mode::Once));
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Timeout
     );
     // Still stuck: the mailbox is busy.
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Busy
     );
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "none", "once: disarmed");
     r.bus.with(|d, now| d.clear(now));
     assert!(r
-        .run(&mbox, opcode::IDENTIFY, &[])
+        .run(&mut mbox, opcode::IDENTIFY, &[])
         .unwrap()
         .0
         .rc
@@ -603,7 +626,7 @@ fn fault_doorbell_stuck_then_clear() {
     // A reset also unsticks it.
     r.bus.with(|d, _| d.arm(Fault::DoorbellStuck, Mode::Always));
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Timeout
     );
     r.bus.with(|d, now| d.reset(now));
@@ -614,11 +637,11 @@ fn fault_doorbell_stuck_then_clear() {
 #[test]
 fn fault_delay() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::Delay(150), Mode::Once));
     let t0 = r.bus.now.get();
     assert!(r
-        .run(&mbox, opcode::IDENTIFY, &[])
+        .run(&mut mbox, opcode::IDENTIFY, &[])
         .unwrap()
         .0
         .rc
@@ -626,11 +649,14 @@ fn fault_delay() {
     assert_eq!(r.bus.now.get() - t0, 150 * MS);
     // Longer than the engine's 2 s: it times out, the command completes later.
     r.bus.with(|d, _| d.arm(Fault::Delay(3000), Mode::Once));
-    assert_eq!(r.run(&mbox, OP_ECHO, &[7]).unwrap_err(), MboxError::Timeout);
+    assert_eq!(
+        r.run(&mut mbox, OP_ECHO, &[7]).unwrap_err(),
+        MboxError::Timeout
+    );
     r.bus.advance(1000 * MS);
     assert!(!mbox.doorbell_busy(&r.bus).unwrap());
     assert!(r
-        .run(&mbox, opcode::IDENTIFY, &[])
+        .run(&mut mbox, opcode::IDENTIFY, &[])
         .unwrap()
         .0
         .rc
@@ -640,24 +666,24 @@ fn fault_delay() {
 #[test]
 fn fault_bad_length_and_rc() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.arm(Fault::BadLength, Mode::Once));
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::BadOutputLength {
             claimed: 4096,
             max: 2048
         }
     );
-    assert!(r.run(&mbox, opcode::IDENTIFY, &[]).is_ok());
+    assert!(r.run(&mut mbox, opcode::IDENTIFY, &[]).is_ok());
     r.bus.with(|d, _| d.arm(Fault::Rc(0x1234), Mode::Always));
     for _ in 0..2 {
-        let (resp, out) = r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+        let (resp, out) = r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
         assert_eq!(resp.rc, ReturnCode::Unknown(0x1234));
         assert!(out.is_empty());
     }
     // The rc fault takes the place of a background start.
-    let (resp, _) = r.run(&mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_SLEEP, &10u32.to_le_bytes()).unwrap();
     assert_eq!(resp.rc, ReturnCode::Unknown(0x1234));
     assert!(!r.bus.with(|d, _| d.bg_state().0));
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "rc:0x1234=always");
@@ -666,12 +692,14 @@ fn fault_bad_length_and_rc() {
 #[test]
 fn fault_bg_never_and_stuck() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.settings.abort_supported = false);
     r.bus.with(|d, _| d.arm(Fault::BgStuck(42), Mode::Once));
     // A foreground command does not use up a background fault.
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
-    let err = r.run(&mbox, OP_SLEEP, &20u32.to_le_bytes()).unwrap_err();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
+    let err = r
+        .run(&mut mbox, OP_SLEEP, &20u32.to_le_bytes())
+        .unwrap_err();
     assert!(
         matches!(err, MboxError::Background { percent: 42, .. }),
         "{err:?}"
@@ -680,9 +708,11 @@ fn fault_bg_never_and_stuck() {
     assert_eq!(r.bus.with(|d, _| d.bg_state()), (true, OP_SLEEP, 42, 0));
     r.bus.with(|d, now| d.reset(now));
     r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Always));
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     for _ in 0..2 {
-        let err = r.run(&mbox, OP_SLEEP, &20u32.to_le_bytes()).unwrap_err();
+        let err = r
+            .run(&mut mbox, OP_SLEEP, &20u32.to_le_bytes())
+            .unwrap_err();
         assert!(
             matches!(err, MboxError::Background { percent: 99, .. }),
             "{err:?}"
@@ -696,20 +726,20 @@ fn fault_no_irq_and_spurious() {
     let r = rig(Personality::Switch);
     let mut mbox = r.mbox();
     mbox.set_interrupts(&r.bus, true, true).unwrap();
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(r.irqs.count(MBOX_VECTOR), 1);
     r.bus.with(|d, _| d.arm(Fault::NoIrq, Mode::Once));
-    r.run(&mbox, OP_SLEEP, &5u32.to_le_bytes()).unwrap();
+    r.run(&mut mbox, OP_SLEEP, &5u32.to_le_bytes()).unwrap();
     assert_eq!(
         r.irqs.count(MBOX_VECTOR),
         1,
         "doorbell and background suppressed"
     );
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(r.irqs.count(MBOX_VECTOR), 2);
     r.bus.with(|d, _| d.arm(Fault::NoIrq, Mode::Always));
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
-    r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
+    r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(r.irqs.count(MBOX_VECTOR), 2);
     assert_eq!(r.bus.stat("irqs-suppressed"), 4);
     // Explicit spurious interrupts still go out.
@@ -744,7 +774,7 @@ fn fault_ready_never_and_ready_time() {
     assert!(!MboxStatus(r.bus.read64(MBOX_REGS + 0x10).unwrap()).ready());
     r.bus.write32(MBOX_REGS + 4, 1).unwrap();
     assert_eq!(r.bus.stat("doorbell-not-ready"), 1);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     assert_eq!(r.bus.now.get(), 30 * MS);
     assert_eq!(
         mbox.caps().ready_time(),
@@ -771,7 +801,7 @@ fn fault_ready_never_and_ready_time() {
     r.bus.with(|d, _| d.arm(Fault::ReadyNever, Mode::Once));
     assert!(!MboxStatus(r.bus.read64(MBOX_REGS + 0x10).unwrap()).ready());
     assert_eq!(
-        r.send(&mbox, 1, &[1]).0,
+        r.send(&mut mbox, 1, &[1]).0,
         MmptCode::Success,
         "commands still work until reset"
     );
@@ -807,7 +837,7 @@ fn fault_surprise_remove() {
     r.bus.with(|d, now| d.bar_read(now, 2, 0x800, &mut b));
     assert_eq!(b, [0xff; 4]);
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Io(IoError::Gone)
     );
     r.bus.with(|d, now| d.spurious_irqs(now, 2, MBOX_VECTOR));
@@ -815,7 +845,7 @@ fn fault_surprise_remove() {
     assert_eq!(r.irqs.total(), 0);
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "surprise-remove");
     r.bus.with(|d, now| d.clear(now));
-    assert!(r.run(&mbox, opcode::IDENTIFY, &[]).is_ok());
+    assert!(r.run(&mut mbox, opcode::IDENTIFY, &[]).is_ok());
 }
 
 // ---- resets and removals in the middle of commands ----
@@ -854,7 +884,13 @@ impl Rig {
     }
 
     /// One Send Message part, reporting a vanished function as `None`.
-    fn try_send_part(&self, mbox: &Mailbox, ty: u8, part: &Part, data: &[u8]) -> Option<MmptCode> {
+    fn try_send_part(
+        &self,
+        mbox: &mut Mailbox,
+        ty: u8,
+        part: &Part,
+        data: &[u8],
+    ) -> Option<MmptCode> {
         let mut input = vec![0u8; HEADER_LEN + data.len()];
         let n = pmmpt::send_input(&mut input, ty, part, data).unwrap();
         let mut out = vec![0u8; mbox.payload_size()];
@@ -870,7 +906,7 @@ impl Rig {
     }
 
     /// The parts of a `len`-byte message as the driver cuts them.
-    fn parts_of(&self, mbox: &Mailbox, len: usize) -> Vec<Part> {
+    fn parts_of(&self, mbox: &mut Mailbox, len: usize) -> Vec<Part> {
         pmmpt::parts(len, pmmpt::send_chunk(mbox.payload_size())).collect()
     }
 }
@@ -902,8 +938,8 @@ fn fault_reset_after_reads_zero_resets_at_the_completion() {
     assert_eq!((r.bus.stat("resets"), r.bus.stat("fault-resets")), (1, 1));
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "none", "once: used up");
     // The next command works and is not reset.
-    let mbox = r.mbox();
-    assert_eq!(r.run(&mbox, OP_ECHO, &[1, 2, 3]).unwrap().1, [1, 2, 3]);
+    let mut mbox = r.mbox();
+    assert_eq!(r.run(&mut mbox, OP_ECHO, &[1, 2, 3]).unwrap().1, [1, 2, 3]);
     assert_eq!(r.bus.stat("resets"), 1);
 }
 
@@ -956,7 +992,7 @@ fn fault_reset_after_reads_counts_reads_after_the_completion() {
 #[test]
 fn fault_remove_after_reads() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let data = pattern(1177);
     r.bus
         .with(|d, _| d.arm(Fault::RemoveAfterReads(1), Mode::Once));
@@ -968,16 +1004,16 @@ fn fault_remove_after_reads() {
     assert_eq!(r.bus.stat("fault-removals"), 1);
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "surprise-remove");
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Io(IoError::Gone)
     );
     r.bus.with(|d, now| d.clear(now));
-    assert_eq!(r.run(&mbox, OP_ECHO, &data).unwrap().1, data);
+    assert_eq!(r.run(&mut mbox, OP_ECHO, &data).unwrap().1, data);
     // At the completion: the engine sees the function gone when it looks.
     r.bus
         .with(|d, _| d.arm(Fault::RemoveAfterReads(0), Mode::Once));
     assert_eq!(
-        r.run(&mbox, OP_ECHO, &data).unwrap_err(),
+        r.run(&mut mbox, OP_ECHO, &data).unwrap_err(),
         MboxError::Io(IoError::Gone)
     );
     // A stuck doorbell never completes, so it never triggers.
@@ -987,7 +1023,7 @@ fn fault_remove_after_reads() {
         d.arm(Fault::RemoveAfterReads(0), Mode::Once);
     });
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Timeout
     );
     assert!(!r.bus.with(|d, _| d.removed()));
@@ -996,18 +1032,18 @@ fn fault_remove_after_reads() {
 #[test]
 fn fault_reset_at_part() {
     let r = rig(Personality::Mmpt);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let payload = mbox.payload_size();
     let data = pattern(3 * payload + 5);
-    let parts = r.parts_of(&mbox, data.len());
+    let parts = r.parts_of(&mut mbox, data.len());
     assert_eq!(parts.len(), 4);
     r.bus.with(|d, _| d.arm(Fault::ResetAtPart(2), Mode::Once));
     // A Full message is not multi-part: it does not count.
-    assert_eq!(r.send(&mbox, 1, &[9]).0, MmptCode::Success);
-    r.receive(&mbox).unwrap();
+    assert_eq!(r.send(&mut mbox, 1, &[9]).0, MmptCode::Success);
+    r.receive(&mut mbox).unwrap();
     let chunk = |p: &Part| &data[p.offset..p.offset + p.len];
     assert_eq!(
-        r.try_send_part(&mbox, 1, &parts[0], chunk(&parts[0])),
+        r.try_send_part(&mut mbox, 1, &parts[0], chunk(&parts[0])),
         Some(MmptCode::Success)
     );
     assert_eq!(r.bus.stat("resets"), 0);
@@ -1021,29 +1057,38 @@ fn fault_reset_at_part() {
     assert_eq!(r.cmd_reg(), MboxCmd::default());
     assert_eq!(r.bus.stat("mmpt-parts"), 2, "the Full message and part 1");
     // The transfer is gone with the reset.
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     assert_eq!(
-        r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])),
+        r.try_send_part(&mut mbox, 1, &parts[2], chunk(&parts[2])),
         Some(MmptCode::TransferOutOfOrder)
     );
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
-    assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::Success);
-    assert_eq!(r.receive(&mbox).unwrap().1, data);
+    assert_eq!(r.send(&mut mbox, 1, &data).0, MmptCode::Success);
+    assert_eq!(r.receive(&mut mbox).unwrap().1, data);
 
     // once: a transfer that ends before the part uses the fault up.
     r.bus.with(|d, _| d.arm(Fault::ResetAtPart(5), Mode::Once));
-    assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::Success);
+    assert_eq!(r.send(&mut mbox, 1, &data).0, MmptCode::Success);
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
     assert_eq!(r.bus.stat("fault-resets"), 1);
-    r.receive(&mbox).unwrap();
+    r.receive(&mut mbox).unwrap();
 
-    // always: every transfer, part 1 = the Initiate part; the engine sees the reset function
-    // answer success, so the next part is out of order.
+    // always: every transfer, part 1 = the Initiate part; the engine notices that the
+    // function reset under the part (the Command register no longer holds it).
     r.bus
         .with(|d, _| d.arm(Fault::ResetAtPart(1), Mode::Always));
     for n in 1..=2 {
-        let mbox = r.mbox();
-        assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::TransferOutOfOrder);
+        let mut mbox = r.mbox();
+        let mut input = vec![0u8; HEADER_LEN + parts[0].len];
+        let len = pmmpt::send_input(&mut input, 1, &parts[0], chunk(&parts[0])).unwrap();
+        let req = Request {
+            opcode_vendor: VENDOR_PCI_SIG,
+            ..Request::new(SEND_MESSAGE, &input[..len])
+        };
+        let e = mbox
+            .start(&r.bus, &mut Clock::new(&r.bus), &req, &mut [])
+            .unwrap_err();
+        assert_eq!(e, MboxError::Changed);
         assert_eq!(r.bus.stat("fault-resets"), 1 + n);
     }
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "reset-at-part:1=always");
@@ -1053,19 +1098,22 @@ fn fault_reset_at_part() {
 fn fault_remove_at_part() {
     for p in [Personality::Mmpt, Personality::Switch] {
         let r = rig(p);
-        let mbox = r.mbox();
+        let mut mbox = r.mbox();
         let data = pattern(2 * mbox.payload_size());
-        let parts = r.parts_of(&mbox, data.len());
+        let parts = r.parts_of(&mut mbox, data.len());
         assert_eq!(parts.len(), 3);
         r.bus.with(|d, _| d.arm(Fault::RemoveAtPart(3), Mode::Once));
         let chunk = |p: &Part| &data[p.offset..p.offset + p.len];
         for part in &parts[..2] {
             assert_eq!(
-                r.try_send_part(&mbox, 1, part, chunk(part)),
+                r.try_send_part(&mut mbox, 1, part, chunk(part)),
                 Some(MmptCode::Success)
             );
         }
-        assert_eq!(r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])), None);
+        assert_eq!(
+            r.try_send_part(&mut mbox, 1, &parts[2], chunk(&parts[2])),
+            None
+        );
         assert_eq!(r.bus.stat("fault-removals"), 1);
         assert_eq!(
             r.bus.stat("mmpt-messages"),
@@ -1080,41 +1128,45 @@ fn fault_remove_at_part() {
         assert_eq!(st.return_code(), ReturnCode::InternalError.raw());
         // The open transfer can be finished by resending the part.
         assert_eq!(
-            r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])),
+            r.try_send_part(&mut mbox, 1, &parts[2], chunk(&parts[2])),
             Some(MmptCode::Success)
         );
-        assert_eq!(r.receive(&mbox).unwrap().1, data);
+        assert_eq!(r.receive(&mut mbox).unwrap().1, data);
     }
 }
 
 #[test]
 fn fault_short_log() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let size = (SWITCH_OPCODES.len() * CEL_ENTRY) as u32;
     let input = get_log_input(&CEL_UUID, 0, size);
     r.bus.with(|d, _| d.arm(Fault::ShortLog(10), Mode::Once));
     // Other commands do not use it up.
-    r.run(&mbox, opcode::GET_SUPPORTED_LOGS, &[]).unwrap();
-    let (resp, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+    r.run(&mut mbox, opcode::GET_SUPPORTED_LOGS, &[]).unwrap();
+    let (resp, out) = r.run(&mut mbox, opcode::GET_LOG, &input).unwrap();
     assert!(resp.rc.is_success());
     assert_eq!(out, r.bus.with(|d, _| d.cel())[..10]);
-    let (_, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+    let (_, out) = r.run(&mut mbox, opcode::GET_LOG, &input).unwrap();
     assert_eq!(out.len(), size as usize, "once");
     // A range shorter than N is returned whole; an invalid range is still refused.
     r.bus.with(|d, _| d.arm(Fault::ShortLog(0), Mode::Always));
     for _ in 0..2 {
-        let (resp, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+        let (resp, out) = r.run(&mut mbox, opcode::GET_LOG, &input).unwrap();
         assert!(resp.rc.is_success());
         assert!(out.is_empty());
     }
     let (resp, _) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, size))
+        .run(
+            &mut mbox,
+            opcode::GET_LOG,
+            &get_log_input(&CEL_UUID, 4, size),
+        )
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidInput);
     r.bus.with(|d, _| d.arm(Fault::ShortLog(8), Mode::Once));
     let (_, out) = r
-        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
+        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
         .unwrap();
     assert_eq!(out.len(), 4);
     assert_eq!(r.bus.stat("short-logs"), 4);
@@ -1139,7 +1191,7 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 impl Rig {
-    fn fw_info(&self, mbox: &Mailbox) -> FwInfo {
+    fn fw_info(&self, mbox: &mut Mailbox) -> FwInfo {
         let (resp, out) = self.run(mbox, OP_GET_FW_INFO, &[]).unwrap();
         assert!(resp.rc.is_success());
         FwInfo::decode(&out).unwrap()
@@ -1148,7 +1200,7 @@ impl Rig {
     /// One Transfer FW command, waited for like the driver does; the final return code.
     fn fw_part(
         &self,
-        mbox: &Mailbox,
+        mbox: &mut Mailbox,
         action: TransferAction,
         slot: u8,
         offset: usize,
@@ -1174,7 +1226,7 @@ impl Rig {
     }
 
     /// A whole image in parts as large as the payload allows, End with `slot`.
-    fn fw_transfer(&self, mbox: &Mailbox, image: &[u8], slot: u8) -> ReturnCode {
+    fn fw_transfer(&self, mbox: &mut Mailbox, image: &[u8], slot: u8) -> ReturnCode {
         let chunk = max_part(mbox.payload_size(), 0);
         let mut offset = 0;
         while offset < image.len() {
@@ -1194,7 +1246,7 @@ impl Rig {
         ReturnCode::Success
     }
 
-    fn activate(&self, mbox: &Mailbox, action: ActivateAction, slot: u8) -> ReturnCode {
+    fn activate(&self, mbox: &mut Mailbox, action: ActivateAction, slot: u8) -> ReturnCode {
         let input = Activate { action, slot }.encode();
         self.run(mbox, OP_ACTIVATE_FW, &input).unwrap().0.rc
     }
@@ -1210,8 +1262,8 @@ impl Rig {
 fn fw_info_at_start() {
     for slots in [2u8, 3, 4] {
         let r = rig_with(Personality::Switch, |c| c.fw_slots = slots);
-        let mbox = r.mbox();
-        let i = r.fw_info(&mbox);
+        let mut mbox = r.mbox();
+        let i = r.fw_info(&mut mbox);
         assert_eq!(i.slots_supported, slots);
         assert_eq!((i.active_slot, i.staged_slot), (1, 0));
         assert!(i.online_activation);
@@ -1219,7 +1271,7 @@ fn fw_info_at_start() {
         for k in 2..=4 {
             assert_eq!(i.revision(k), Some(""), "slot {k} empty");
         }
-        let (resp, _) = r.run(&mbox, OP_GET_FW_INFO, &[0]).unwrap();
+        let (resp, _) = r.run(&mut mbox, OP_GET_FW_INFO, &[0]).unwrap();
         assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
     }
     assert!(DeviceConfig {
@@ -1230,9 +1282,9 @@ fn fw_info_at_start() {
     .is_err());
     // The mmpt personality has no firmware.
     let m = rig(Personality::Mmpt);
-    let mbox = m.mbox();
+    let mut mbox = m.mbox();
     assert_eq!(
-        m.run(&mbox, OP_GET_FW_INFO, &[]).unwrap().0.rc,
+        m.run(&mut mbox, OP_GET_FW_INFO, &[]).unwrap().0.rc,
         ReturnCode::Unsupported
     );
 }
@@ -1280,11 +1332,11 @@ fn fw_update_in_parts_then_activate_online() {
         format!("ok slots=3 active=1 staged=0 transfer=1 received={chunk} parts=1")
     );
     // Get FW Info works between parts.
-    assert_eq!(r.fw_info(&mbox).revision(2), Some(""));
+    assert_eq!(r.fw_info(&mut mbox).revision(2), Some(""));
     // The rest, resending one part on the way.
     assert_eq!(
         r.fw_part(
-            &mbox,
+            &mut mbox,
             TransferAction::Continue,
             0,
             chunk,
@@ -1294,7 +1346,7 @@ fn fw_update_in_parts_then_activate_online() {
     );
     assert_eq!(
         r.fw_part(
-            &mbox,
+            &mut mbox,
             TransferAction::Continue,
             0,
             chunk,
@@ -1306,7 +1358,7 @@ fn fw_update_in_parts_then_activate_online() {
     let mut offset = 2 * chunk;
     while offset + chunk < image.len() {
         let rc = r.fw_part(
-            &mbox,
+            &mut mbox,
             TransferAction::Continue,
             0,
             offset,
@@ -1316,7 +1368,7 @@ fn fw_update_in_parts_then_activate_online() {
         offset += chunk;
     }
     assert_eq!(
-        r.fw_part(&mbox, TransferAction::End, 2, offset, &image[offset..]),
+        r.fw_part(&mut mbox, TransferAction::End, 2, offset, &image[offset..]),
         ReturnCode::Success
     );
     assert_eq!(
@@ -1328,12 +1380,12 @@ fn fw_update_in_parts_then_activate_online() {
         )
     );
     assert_eq!(r.fw_query("get fw").split(' ').nth(4), Some("transfer=0"));
-    let i = r.fw_info(&mbox);
+    let i = r.fw_info(&mut mbox);
     assert_eq!((i.revision(2), i.active_slot), (Some("test 2.0"), 1));
     // Online activation runs in the background (20 ms by default).
     let irqs = r.irqs.count(MBOX_VECTOR);
     assert_eq!(
-        r.activate(&mbox, ActivateAction::Online, 2),
+        r.activate(&mut mbox, ActivateAction::Online, 2),
         ReturnCode::Success
     );
     assert!(
@@ -1341,61 +1393,61 @@ fn fw_update_in_parts_then_activate_online() {
         "doorbell and background completion"
     );
     assert_eq!(r.bus.with(|d, _| d.bg_state().1), OP_ACTIVATE_FW);
-    assert_eq!(r.fw_info(&mbox).active_slot, 2);
+    assert_eq!(r.fw_info(&mut mbox).active_slot, 2);
     assert!(r.fw_query("get fw 2").ends_with("active=1 staged=0 ro=0"));
     assert_eq!(r.bus.stat("fw-activations"), 1);
     assert_eq!(r.bus.stat("fw-images"), 1);
     // The slot 1 image is still there and can be written now that it is not active.
     assert_eq!(
-        r.fw_transfer(&mbox, &fw_image("back 1.1", 300), 1),
+        r.fw_transfer(&mut mbox, &fw_image("back 1.1", 300), 1),
         ReturnCode::Success
     );
-    assert_eq!(r.fw_info(&mbox).revision(1), Some("back 1.1"));
+    assert_eq!(r.fw_info(&mut mbox).revision(1), Some("back 1.1"));
 }
 
 #[test]
 fn fw_full_transfer_and_activation_at_reset() {
     let r = rig_with(Personality::Switch, |c| c.payload_log2 = 12);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let image = fw_image("full 3", 1000);
     assert_eq!(
-        r.fw_part(&mbox, TransferAction::Full, 3, 0, &image),
+        r.fw_part(&mut mbox, TransferAction::Full, 3, 0, &image),
         ReturnCode::Success
     );
     assert_eq!(
-        r.activate(&mbox, ActivateAction::OnReset, 3),
+        r.activate(&mut mbox, ActivateAction::OnReset, 3),
         ReturnCode::Success
     );
-    let i = r.fw_info(&mbox);
+    let i = r.fw_info(&mut mbox);
     assert_eq!((i.active_slot, i.staged_slot), (1, 3));
     assert!(r.fw_query("get fw 3").ends_with("active=0 staged=1 ro=0"));
     // Writing the staged slot unstages it; staging it again and resetting activates it.
     assert_eq!(
-        r.fw_part(&mbox, TransferAction::Full, 3, 0, &image),
+        r.fw_part(&mut mbox, TransferAction::Full, 3, 0, &image),
         ReturnCode::Success
     );
-    assert_eq!(r.fw_info(&mbox).staged_slot, 0);
+    assert_eq!(r.fw_info(&mut mbox).staged_slot, 0);
     assert_eq!(
-        r.activate(&mbox, ActivateAction::OnReset, 3),
+        r.activate(&mut mbox, ActivateAction::OnReset, 3),
         ReturnCode::Success
     );
     r.bus.with(|d, now| d.reset(now));
-    let mbox = r.mbox();
-    let i = r.fw_info(&mbox);
+    let mut mbox = r.mbox();
+    let i = r.fw_info(&mut mbox);
     assert_eq!((i.active_slot, i.staged_slot), (3, 0));
     assert_eq!(i.revision(3), Some("full 3"));
     // A reset drops an open transfer.
     let chunk = max_part(mbox.payload_size(), 0);
     let big = fw_image("big", 3 * chunk);
     assert_eq!(
-        r.fw_part(&mbox, TransferAction::Initiate, 0, 0, &big[..chunk]),
+        r.fw_part(&mut mbox, TransferAction::Initiate, 0, 0, &big[..chunk]),
         ReturnCode::Success
     );
     r.bus.with(|d, now| d.reset(now));
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     assert_eq!(
         r.fw_part(
-            &mbox,
+            &mut mbox,
             TransferAction::Continue,
             0,
             chunk,
@@ -1409,129 +1461,148 @@ fn fw_full_transfer_and_activation_at_reset() {
 #[test]
 fn fw_transfer_rules() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let chunk = max_part(mbox.payload_size(), 0);
     let image = fw_image("rules", 4 * chunk);
-    let part =
-        |a, slot, off: usize, len: usize| r.fw_part(&mbox, a, slot, off, &image[off..off + len]);
+    let part = |mbox: &mut Mailbox, a, slot, off: usize, len: usize| {
+        r.fw_part(mbox, a, slot, off, &image[off..off + len])
+    };
     use TransferAction::*;
     // No transfer open.
     assert_eq!(
-        part(Continue, 0, 0, chunk),
+        part(&mut mbox, Continue, 0, 0, chunk),
         ReturnCode::FwTransferOutOfOrder
     );
-    assert_eq!(part(End, 2, 0, 16), ReturnCode::FwTransferOutOfOrder);
-    // Initiate rules.
-    assert_eq!(part(Initiate, 0, 128, chunk), ReturnCode::InvalidInput);
-    assert_eq!(part(Initiate, 0, 0, 100), ReturnCode::InvalidInput);
-    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
     assert_eq!(
-        part(Initiate, 0, 0, chunk),
+        part(&mut mbox, End, 2, 0, 16),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    // Initiate rules.
+    assert_eq!(
+        part(&mut mbox, Initiate, 0, 128, chunk),
+        ReturnCode::InvalidInput
+    );
+    assert_eq!(
+        part(&mut mbox, Initiate, 0, 0, 100),
+        ReturnCode::InvalidInput
+    );
+    assert_eq!(part(&mut mbox, Initiate, 0, 0, chunk), ReturnCode::Success);
+    assert_eq!(
+        part(&mut mbox, Initiate, 0, 0, chunk),
         ReturnCode::FwTransferInProgress
     );
-    assert_eq!(part(Full, 2, 0, 64), ReturnCode::FwTransferInProgress);
+    assert_eq!(
+        part(&mut mbox, Full, 2, 0, 64),
+        ReturnCode::FwTransferInProgress
+    );
     // Continue rules: the next offset or a resend of the previous part.
     assert_eq!(
-        part(Continue, 0, 2 * chunk, chunk),
+        part(&mut mbox, Continue, 0, 2 * chunk, chunk),
         ReturnCode::FwTransferOutOfOrder
     );
-    assert_eq!(part(Continue, 0, chunk, 100), ReturnCode::InvalidInput);
-    assert_eq!(part(Continue, 0, chunk, chunk), ReturnCode::Success);
     assert_eq!(
-        part(Continue, 0, 0, chunk),
+        part(&mut mbox, Continue, 0, chunk, 100),
+        ReturnCode::InvalidInput
+    );
+    assert_eq!(
+        part(&mut mbox, Continue, 0, chunk, chunk),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        part(&mut mbox, Continue, 0, 0, chunk),
         ReturnCode::FwTransferOutOfOrder,
         "two back"
     );
     assert_eq!(
-        part(Continue, 0, chunk, chunk),
+        part(&mut mbox, Continue, 0, chunk, chunk),
         ReturnCode::Success,
         "resend"
     );
     // End rules: slots.
     for bad in [0u8, 1, 4] {
         assert_eq!(
-            part(End, bad, 2 * chunk, 50),
+            part(&mut mbox, End, bad, 2 * chunk, 50),
             ReturnCode::InvalidSlot,
             "slot {bad}"
         );
     }
     r.bus.with(|d, _| d.fw.settings.ro_slot = 3);
     assert_eq!(
-        part(End, 3, 2 * chunk, 50),
+        part(&mut mbox, End, 3, 2 * chunk, 50),
         ReturnCode::InvalidSlot,
         "read-only"
     );
     assert!(r.fw_query("get fw 3").ends_with("ro=1"));
     // Still open after the refusals: activation waits for it.
     assert_eq!(
-        r.activate(&mbox, ActivateAction::Online, 2),
+        r.activate(&mut mbox, ActivateAction::Online, 2),
         ReturnCode::FwTransferInProgress
     );
-    assert_eq!(part(End, 2, 2 * chunk, 50), ReturnCode::Success);
+    assert_eq!(part(&mut mbox, End, 2, 2 * chunk, 50), ReturnCode::Success);
     assert_eq!(
         r.fw_query("get fw 2").split(' ').nth(1),
         Some(&*format!("len={}", 2 * chunk + 50))
     );
     // Abort with nothing open; Abort drops an open transfer.
-    assert_eq!(part(Abort, 0, 0, 0), ReturnCode::Success);
-    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
-    assert_eq!(part(Abort, 0, 0, 0), ReturnCode::Success);
+    assert_eq!(part(&mut mbox, Abort, 0, 0, 0), ReturnCode::Success);
+    assert_eq!(part(&mut mbox, Initiate, 0, 0, chunk), ReturnCode::Success);
+    assert_eq!(part(&mut mbox, Abort, 0, 0, 0), ReturnCode::Success);
     assert_eq!(
-        part(Continue, 0, chunk, chunk),
+        part(&mut mbox, Continue, 0, chunk, chunk),
         ReturnCode::FwTransferOutOfOrder
     );
     // An image whose first 16 bytes are not a revision fails verification.
     let mut bad = image[..200].to_vec();
     bad[3] = 0x07;
     assert_eq!(
-        r.fw_part(&mbox, Full, 2, 0, &bad),
+        r.fw_part(&mut mbox, Full, 2, 0, &bad),
         ReturnCode::FwVerificationFailed
     );
     assert_eq!(
-        r.fw_part(&mbox, Full, 2, 0, &image[..15]),
+        r.fw_part(&mut mbox, Full, 2, 0, &image[..15]),
         ReturnCode::FwVerificationFailed
     );
     let mut pad = revision_field("ab").to_vec();
     pad[5] = b'x';
     assert_eq!(
-        r.fw_part(&mbox, Full, 2, 0, &pad),
+        r.fw_part(&mut mbox, Full, 2, 0, &pad),
         ReturnCode::FwVerificationFailed
     );
     assert_eq!(r.bus.stat("fw-verify-failed"), 3);
     // Malformed inputs.
-    let (resp, _) = r.run(&mbox, OP_TRANSFER_FW, &[0u8; 127]).unwrap();
+    let (resp, _) = r.run(&mut mbox, OP_TRANSFER_FW, &[0u8; 127]).unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
     let mut b = [0u8; TRANSFER_HEADER_LEN];
     b[0] = 5;
     assert_eq!(
-        r.run(&mbox, OP_TRANSFER_FW, &b).unwrap().0.rc,
+        r.run(&mut mbox, OP_TRANSFER_FW, &b).unwrap().0.rc,
         ReturnCode::InvalidInput
     );
     // Activation rules.
     assert_eq!(
-        r.activate(&mbox, ActivateAction::Online, 1),
+        r.activate(&mut mbox, ActivateAction::Online, 1),
         ReturnCode::InvalidSlot,
         "active"
     );
     assert_eq!(
-        r.activate(&mbox, ActivateAction::Online, 3),
+        r.activate(&mut mbox, ActivateAction::Online, 3),
         ReturnCode::InvalidSlot,
         "empty"
     );
     assert_eq!(
-        r.activate(&mbox, ActivateAction::OnReset, 0),
+        r.activate(&mut mbox, ActivateAction::OnReset, 0),
         ReturnCode::InvalidSlot
     );
     assert_eq!(
-        r.activate(&mbox, ActivateAction::OnReset, 4),
+        r.activate(&mut mbox, ActivateAction::OnReset, 4),
         ReturnCode::InvalidSlot
     );
     assert_eq!(
-        r.run(&mbox, OP_ACTIVATE_FW, &[0]).unwrap().0.rc,
+        r.run(&mut mbox, OP_ACTIVATE_FW, &[0]).unwrap().0.rc,
         ReturnCode::InvalidPayloadLength
     );
     assert_eq!(
-        r.run(&mbox, OP_ACTIVATE_FW, &[2, 2]).unwrap().0.rc,
+        r.run(&mut mbox, OP_ACTIVATE_FW, &[2, 2]).unwrap().0.rc,
         ReturnCode::InvalidInput
     );
     // Another background operation running: Busy.
@@ -1545,9 +1616,9 @@ fn fw_transfer_rules() {
         )
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
-    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Busy);
+    assert_eq!(part(&mut mbox, Initiate, 0, 0, chunk), ReturnCode::Busy);
     assert_eq!(
-        r.activate(&mbox, ActivateAction::Online, 2),
+        r.activate(&mut mbox, ActivateAction::Online, 2),
         ReturnCode::Busy
     );
     assert!(r.bus.stat("fw-refused") >= 15);
@@ -1556,24 +1627,25 @@ fn fw_transfer_rules() {
 #[test]
 fn fw_faults() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let chunk = max_part(mbox.payload_size(), 0);
     let image = fw_image("faults", 2 * chunk + 10);
     use TransferAction::*;
-    let part =
-        |a, slot, off: usize, len: usize| r.fw_part(&mbox, a, slot, off, &image[off..off + len]);
+    let part = |mbox: &mut Mailbox, a, slot, off: usize, len: usize| {
+        r.fw_part(mbox, a, slot, off, &image[off..off + len])
+    };
     r.bus
         .with(|d, _| d.arm(Fault::Fw(FwFault::Busy), Mode::Once));
-    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Busy);
-    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
+    assert_eq!(part(&mut mbox, Initiate, 0, 0, chunk), ReturnCode::Busy);
+    assert_eq!(part(&mut mbox, Initiate, 0, 0, chunk), ReturnCode::Success);
     r.bus
         .with(|d, _| d.arm(Fault::Fw(FwFault::OutOfOrder), Mode::Once));
     assert_eq!(
-        part(Continue, 0, chunk, chunk),
+        part(&mut mbox, Continue, 0, chunk, chunk),
         ReturnCode::FwTransferOutOfOrder
     );
     assert_eq!(
-        part(Continue, 0, chunk, chunk),
+        part(&mut mbox, Continue, 0, chunk, chunk),
         ReturnCode::Success,
         "the part again"
     );
@@ -1582,7 +1654,7 @@ fn fw_faults() {
         .with(|d, _| d.arm(Fault::Fw(FwFault::AuthFail), Mode::Once));
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "fw-auth-fail=once");
     assert_eq!(
-        part(End, 2, 2 * chunk, 10),
+        part(&mut mbox, End, 2, 2 * chunk, 10),
         ReturnCode::FwVerificationFailed
     );
     assert!(
@@ -1593,13 +1665,13 @@ fn fw_faults() {
         r.fw_query("get fw").contains("transfer=0"),
         "transfer dropped"
     );
-    assert_eq!(r.fw_transfer(&mbox, &image, 2), ReturnCode::Success);
+    assert_eq!(r.fw_transfer(&mut mbox, &image, 2), ReturnCode::Success);
     // Activation faults: online in the background, on reset at once; nothing changes.
     r.bus
         .with(|d, _| d.arm(Fault::Fw(FwFault::ActivateFail), Mode::Once));
     let (resp, _) = r
         .run(
-            &mbox,
+            &mut mbox,
             OP_ACTIVATE_FW,
             &Activate {
                 action: ActivateAction::Online,
@@ -1613,7 +1685,7 @@ fn fw_faults() {
     r.bus
         .with(|d, _| d.arm(Fault::Fw(FwFault::ColdReset), Mode::Once));
     assert_eq!(
-        r.activate(&mbox, ActivateAction::OnReset, 2),
+        r.activate(&mut mbox, ActivateAction::OnReset, 2),
         ReturnCode::ColdResetRequired
     );
     r.bus.with(|d, _| {
@@ -1622,7 +1694,7 @@ fn fw_faults() {
     });
     let (resp, _) = r
         .run(
-            &mbox,
+            &mut mbox,
             OP_ACTIVATE_FW,
             &Activate {
                 action: ActivateAction::Online,
@@ -1633,52 +1705,56 @@ fn fw_faults() {
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::ActivationFailedRolledBack);
     assert!(resp.background.is_none(), "at once with fw-activate-ms 0");
-    let i = r.fw_info(&mbox);
+    let i = r.fw_info(&mut mbox);
     assert_eq!((i.active_slot, i.staged_slot), (1, 0));
     r.bus.with(|d, now| d.clear(now));
     assert_eq!(
-        r.activate(&mbox, ActivateAction::Online, 2),
+        r.activate(&mut mbox, ActivateAction::Online, 2),
         ReturnCode::Success
     );
-    assert_eq!(r.fw_info(&mbox).active_slot, 2);
+    assert_eq!(r.fw_info(&mut mbox).active_slot, 2);
 }
 
 #[test]
 fn fw_idle_transfer_is_dropped() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let chunk = max_part(mbox.payload_size(), 0);
     let image = fw_image("idle", 3 * chunk);
     use TransferAction::*;
-    let part = |a, off: usize| r.fw_part(&mbox, a, 0, off, &image[off..off + chunk]);
+    let part =
+        |mbox: &mut Mailbox, a, off: usize| r.fw_part(mbox, a, 0, off, &image[off..off + chunk]);
     r.bus.with(|d, _| d.fw.settings.idle_ms = 100);
-    assert_eq!(part(Initiate, 0), ReturnCode::Success);
+    assert_eq!(part(&mut mbox, Initiate, 0), ReturnCode::Success);
     r.bus.advance(100 * MS);
     assert_eq!(
-        part(Continue, chunk),
+        part(&mut mbox, Continue, chunk),
         ReturnCode::Success,
         "100 ms is not too long"
     );
     r.bus.advance(101 * MS);
     assert!(r.fw_query("get fw").contains("transfer=0"));
-    assert_eq!(part(Continue, 2 * chunk), ReturnCode::FwTransferOutOfOrder);
+    assert_eq!(
+        part(&mut mbox, Continue, 2 * chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
     assert_eq!(r.bus.stat("fw-idle-drops"), 1);
     // 0: never.
     r.bus.with(|d, _| d.fw.settings.idle_ms = 0);
-    assert_eq!(part(Initiate, 0), ReturnCode::Success);
+    assert_eq!(part(&mut mbox, Initiate, 0), ReturnCode::Success);
     r.bus.advance(3_600_000 * MS);
-    assert_eq!(part(Continue, chunk), ReturnCode::Success);
+    assert_eq!(part(&mut mbox, Continue, chunk), ReturnCode::Success);
 }
 
 #[test]
 fn fw_running_part_is_aborted() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let chunk = max_part(mbox.payload_size(), 0);
     let image = fw_image("abort", 3 * chunk);
     use TransferAction::*;
     assert_eq!(
-        r.fw_part(&mbox, Initiate, 0, 0, &image[..chunk]),
+        r.fw_part(&mut mbox, Initiate, 0, 0, &image[..chunk]),
         ReturnCode::Success
     );
     // A part that never completes: the engine gives up and asks for Request Abort.
@@ -1692,7 +1768,7 @@ fn fw_running_part_is_aborted() {
     }
     .encode(&mut b)
     .unwrap();
-    let err = r.run(&mbox, OP_TRANSFER_FW, &b[..n]).unwrap_err();
+    let err = r.run(&mut mbox, OP_TRANSFER_FW, &b[..n]).unwrap_err();
     assert!(
         matches!(
             err,
@@ -1711,7 +1787,7 @@ fn fw_running_part_is_aborted() {
         format!("ok slots=3 active=1 staged=0 transfer=1 received={chunk} parts=1")
     );
     assert_eq!(
-        r.run(&mbox, OP_TRANSFER_FW, &b[..n]).unwrap().0.rc,
+        r.run(&mut mbox, OP_TRANSFER_FW, &b[..n]).unwrap().0.rc,
         ReturnCode::Success
     );
     // Transfer FW Abort stops a running part and drops the transfer.
@@ -1735,7 +1811,7 @@ fn fw_running_part_is_aborted() {
         )
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
-    assert_eq!(r.fw_part(&mbox, Abort, 0, 0, &[]), ReturnCode::Success);
+    assert_eq!(r.fw_part(&mut mbox, Abort, 0, 0, &[]), ReturnCode::Success);
     assert_eq!(
         r.bus.with(|d, _| d.bg_state()),
         (false, OP_TRANSFER_FW, 100, ReturnCode::Aborted.raw())
@@ -1764,7 +1840,7 @@ fn fw_cel_entries() {
 // ---- fabric ----
 
 impl Rig {
-    fn port_states(&self, mbox: &Mailbox, ports: &[u8]) -> Result<Vec<PortInfo>, ReturnCode> {
+    fn port_states(&self, mbox: &mut Mailbox, ports: &[u8]) -> Result<Vec<PortInfo>, ReturnCode> {
         let mut req = [0u8; 64];
         let n = port_state_request(&mut req, ports).unwrap();
         let (resp, out) = self
@@ -1776,12 +1852,12 @@ impl Rig {
         Ok(PortStates::decode(&out).unwrap().iter().collect())
     }
 
-    fn port(&self, mbox: &Mailbox, port: u8) -> PortInfo {
+    fn port(&self, mbox: &mut Mailbox, port: u8) -> PortInfo {
         self.port_states(mbox, &[port]).unwrap()[0]
     }
 
     /// VCS `vcs`'s vPPBs as (status, port, ld).
-    fn vppbs(&self, mbox: &Mailbox, vcs: u8) -> Result<Vec<VppbInfo>, ReturnCode> {
+    fn vppbs(&self, mbox: &mut Mailbox, vcs: u8) -> Result<Vec<VppbInfo>, ReturnCode> {
         let mut req = [0u8; 8];
         let n = vcs_info_request(&mut req, 0, 255, &[vcs]).unwrap();
         let (resp, out) = self.run(mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
@@ -1794,17 +1870,17 @@ impl Rig {
         Ok(v.vppbs().map(|(_, i)| i).collect())
     }
 
-    fn identify_switch(&self, mbox: &Mailbox) -> IdentifySwitch {
+    fn identify_switch(&self, mbox: &mut Mailbox) -> IdentifySwitch {
         let (_, out) = self.run(mbox, opcode::IDENTIFY_SWITCH, &[]).unwrap();
         IdentifySwitch::decode(&out).unwrap()
     }
 
-    fn bind(&self, mbox: &Mailbox, vcs: u8, vppb: u8, port: u8, ld: u16) -> ReturnCode {
+    fn bind(&self, mbox: &mut Mailbox, vcs: u8, vppb: u8, port: u8, ld: u16) -> ReturnCode {
         let req = bind_vppb_request(vcs, vppb, port, ld);
         self.run(mbox, opcode::BIND_VPPB, &req).unwrap().0.rc
     }
 
-    fn unbind(&self, mbox: &Mailbox, vcs: u8, vppb: u8) -> ReturnCode {
+    fn unbind(&self, mbox: &mut Mailbox, vcs: u8, vppb: u8) -> ReturnCode {
         let req = unbind_vppb_request(vcs, vppb, UnbindOption::WaitLinkDown);
         self.run(mbox, opcode::UNBIND_VPPB, &req).unwrap().0.rc
     }
@@ -1812,7 +1888,7 @@ impl Rig {
     /// A tunnelled command: the outer return code, and the inner one with its payload.
     fn tunnel(
         &self,
-        mbox: &Mailbox,
+        mbox: &mut Mailbox,
         port: u8,
         op: u16,
         payload: &[u8],
@@ -1830,7 +1906,7 @@ impl Rig {
     }
 
     /// Identify through a tunnel (inner success asserted).
-    fn tunnel_identify(&self, mbox: &Mailbox, port: u8) -> Identify {
+    fn tunnel_identify(&self, mbox: &mut Mailbox, port: u8) -> Identify {
         let (rc, inner) = self.tunnel(mbox, port, opcode::IDENTIFY, &[]);
         assert!(rc.is_success());
         let (rc, out) = inner.unwrap();
@@ -1846,12 +1922,12 @@ fn vppb(status: BindingStatus, port: u8, ld: u8) -> VppbInfo {
 #[test]
 fn fabric_default_topology() {
     let r = rig(Personality::Switch);
-    let mbox = r.mbox();
-    let sw = r.identify_switch(&mbox);
+    let mut mbox = r.mbox();
+    let sw = r.identify_switch(&mut mbox);
     assert_eq!((sw.num_physical_ports, sw.num_vcs), (4, 1));
     assert_eq!((sw.total_vppbs, sw.bound_vppbs), (3, 3));
     assert_eq!(sw.active_vcs_ids().collect::<Vec<_>>(), [0]);
-    let ports = r.port_states(&mbox, &[3, 0, 1, 2]).unwrap();
+    let ports = r.port_states(&mut mbox, &[3, 0, 1, 2]).unwrap();
     assert_eq!(
         ports.iter().map(|p| p.port_id).collect::<Vec<_>>(),
         [3, 0, 1, 2]
@@ -1866,31 +1942,34 @@ fn fabric_default_topology() {
         assert_eq!((p.negotiated_link_width, p.ltssm), (8, Ltssm::L0));
         assert_eq!(link_speed_decigt(p.current_link_speed), Some(320));
     }
-    assert_eq!(r.port_states(&mbox, &[4]), Err(ReturnCode::InvalidInput));
     assert_eq!(
-        r.port_states(&mbox, &[1, 200]),
+        r.port_states(&mut mbox, &[4]),
         Err(ReturnCode::InvalidInput)
     );
     assert_eq!(
-        r.vppbs(&mbox, 0).unwrap(),
+        r.port_states(&mut mbox, &[1, 200]),
+        Err(ReturnCode::InvalidInput)
+    );
+    assert_eq!(
+        r.vppbs(&mut mbox, 0).unwrap(),
         [
             vppb(BindingStatus::BoundPort, 1, 0),
             vppb(BindingStatus::BoundPort, 2, 0),
             vppb(BindingStatus::BoundPort, 3, 0),
         ]
     );
-    assert_eq!(r.vppbs(&mbox, 1), Err(ReturnCode::InvalidInput));
+    assert_eq!(r.vppbs(&mut mbox, 1), Err(ReturnCode::InvalidInput));
     // The start vPPB and the limit page the list.
     let mut req = [0u8; 8];
     let n = vcs_info_request(&mut req, 1, 1, &[0]).unwrap();
-    let (_, out) = r.run(&mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
+    let (_, out) = r.run(&mut mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
     let infos = VcsInfos::decode(&out, 1, 1).unwrap();
     let v: Vec<_> = infos.iter().next().unwrap().vppbs().collect();
     assert_eq!(v, [(1, vppb(BindingStatus::BoundPort, 2, 0))]);
     // Devices behind the ports answer Identify with their own serials.
     let serial = r.bus.with(|d, _| d.config().serial);
     for port in 1..=3 {
-        let id = r.tunnel_identify(&mbox, port);
+        let id = r.tunnel_identify(&mut mbox, port);
         assert_eq!(id.component_type, ComponentType::Type3);
         assert_eq!((id.vendor_id, id.device_id), (0x1b36, TYPE3_DEVICE_ID));
         assert_eq!(id.serial, device_serial(serial, port));
@@ -1907,9 +1986,9 @@ fn fabric_bind_and_unbind_change_the_view() {
     let mut mbox = r.mbox();
     mbox.set_interrupts(&r.bus, true, true).unwrap();
     // vPPBs 0-2 on ports 1-3; port 4 has a device but no vPPB; port 5 nothing.
-    assert_eq!(r.port(&mbox, 4).config_state, PortConfigState::Disabled);
-    assert_eq!(r.port(&mbox, 4).connected_type, ConnectedType::Type3Sld);
-    let empty = r.port(&mbox, 5);
+    assert_eq!(r.port(&mut mbox, 4).config_state, PortConfigState::Disabled);
+    assert_eq!(r.port(&mut mbox, 4).connected_type, ConnectedType::Type3Sld);
+    let empty = r.port(&mut mbox, 5);
     assert_eq!(
         (
             empty.connected_type,
@@ -1931,15 +2010,15 @@ fn fabric_bind_and_unbind_change_the_view() {
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
     assert_eq!(
-        r.vppbs(&mbox, 0).unwrap()[2].status,
+        r.vppbs(&mut mbox, 0).unwrap()[2].status,
         BindingStatus::InProgress
     );
     assert_eq!(
-        r.port(&mbox, 3).config_state,
+        r.port(&mut mbox, 3).config_state,
         PortConfigState::UnbindInProgress
     );
     // Another bind or unbind meanwhile: Busy.
-    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::Busy);
+    assert_eq!(r.unbind(&mut mbox, 0, 1), ReturnCode::Busy);
     let done = mbox
         .wait_background(
             &r.bus,
@@ -1951,25 +2030,28 @@ fn fabric_bind_and_unbind_change_the_view() {
         .unwrap();
     assert_eq!(done.rc, ReturnCode::Success);
     assert_eq!(
-        r.vppbs(&mbox, 0).unwrap()[2],
+        r.vppbs(&mut mbox, 0).unwrap()[2],
         vppb(BindingStatus::Unbound, 0, 0)
     );
-    assert_eq!(r.port(&mbox, 3).config_state, PortConfigState::Disabled);
-    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 2);
+    assert_eq!(r.port(&mut mbox, 3).config_state, PortConfigState::Disabled);
+    assert_eq!(r.identify_switch(&mut mbox).bound_vppbs, 2);
     // Bind it to port 4.
-    assert_eq!(r.bind(&mbox, 0, 2, 4, LD_NONE), ReturnCode::Success);
+    assert_eq!(r.bind(&mut mbox, 0, 2, 4, LD_NONE), ReturnCode::Success);
     assert_eq!(
-        r.vppbs(&mbox, 0).unwrap()[2],
+        r.vppbs(&mut mbox, 0).unwrap()[2],
         vppb(BindingStatus::BoundPort, 4, 0)
     );
-    assert_eq!(r.port(&mbox, 4).config_state, PortConfigState::Downstream);
-    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 3);
+    assert_eq!(
+        r.port(&mut mbox, 4).config_state,
+        PortConfigState::Downstream
+    );
+    assert_eq!(r.identify_switch(&mut mbox).bound_vppbs, 3);
     let json = r.bus.with(|d, _| d.describe());
     assert_eq!(json["vcs"][0]["vppbs"][2]["port"], 4);
     assert_eq!(json["ports"][4]["state"], "DSP");
     assert_eq!(json["ports"][3]["state"], "disabled");
     // The spec's errors: all Invalid Input.
-    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::Success);
+    assert_eq!(r.unbind(&mut mbox, 0, 1), ReturnCode::Success);
     for (vcs, vp, port, ld, why) in [
         (0, 0, 3, LD_NONE, "vPPB already bound"),
         (0, 1, 5, LD_NONE, "no device behind the port"),
@@ -1981,31 +2063,38 @@ fn fabric_bind_and_unbind_change_the_view() {
         (0, 3, 3, LD_NONE, "no such vPPB"),
     ] {
         assert_eq!(
-            r.bind(&mbox, vcs, vp, port, ld),
+            r.bind(&mut mbox, vcs, vp, port, ld),
             ReturnCode::InvalidInput,
             "{why}"
         );
     }
-    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::InvalidInput, "not bound");
     assert_eq!(
-        r.unbind(&mbox, 0, 9),
+        r.unbind(&mut mbox, 0, 1),
+        ReturnCode::InvalidInput,
+        "not bound"
+    );
+    assert_eq!(
+        r.unbind(&mut mbox, 0, 9),
         ReturnCode::InvalidInput,
         "no such vPPB"
     );
     assert_eq!(
-        r.run(&mbox, opcode::UNBIND_VPPB, &[0, 0, 7]).unwrap().0.rc,
+        r.run(&mut mbox, opcode::UNBIND_VPPB, &[0, 0, 7])
+            .unwrap()
+            .0
+            .rc,
         ReturnCode::InvalidInput,
         "undefined option"
     );
     assert_eq!(
-        r.run(&mbox, opcode::BIND_VPPB, &[0, 1]).unwrap().0.rc,
+        r.run(&mut mbox, opcode::BIND_VPPB, &[0, 1]).unwrap().0.rc,
         ReturnCode::InvalidPayloadLength
     );
     // Request Abort and a reset put a vPPB back.
     r.bus.with(|d, _| d.arm(Fault::BgStuck(10), Mode::Once));
     let err = r
         .run(
-            &mbox,
+            &mut mbox,
             opcode::BIND_VPPB,
             &bind_vppb_request(0, 1, 3, LD_NONE),
         )
@@ -2020,7 +2109,10 @@ fn fabric_bind_and_unbind_change_the_view() {
         ),
         "{err:?}"
     );
-    assert_eq!(r.vppbs(&mbox, 0).unwrap()[1].status, BindingStatus::Unbound);
+    assert_eq!(
+        r.vppbs(&mut mbox, 0).unwrap()[1].status,
+        BindingStatus::Unbound
+    );
     r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Once));
     let resp = mbox
         .start(
@@ -2035,12 +2127,15 @@ fn fabric_bind_and_unbind_change_the_view() {
         .unwrap();
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
     r.bus.with(|d, now| d.reset(now));
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     assert_eq!(
-        r.vppbs(&mbox, 0).unwrap()[0],
+        r.vppbs(&mut mbox, 0).unwrap()[0],
         vppb(BindingStatus::BoundPort, 1, 0)
     );
-    assert_eq!(r.port(&mbox, 1).config_state, PortConfigState::Downstream);
+    assert_eq!(
+        r.port(&mut mbox, 1).config_state,
+        PortConfigState::Downstream
+    );
 }
 
 #[test]
@@ -2050,14 +2145,17 @@ fn fabric_several_vcs() {
         c.fabric.vcs = 2;
         c.fabric.vppbs = 3;
     });
-    let mbox = r.mbox();
-    let sw = r.identify_switch(&mbox);
+    let mut mbox = r.mbox();
+    let sw = r.identify_switch(&mut mbox);
     assert_eq!((sw.num_vcs, sw.total_vppbs, sw.bound_vppbs), (2, 6, 5));
     assert_eq!(sw.active_port_ids().count(), 7);
-    assert_eq!(r.port(&mbox, 1).config_state, PortConfigState::Upstream);
-    assert_eq!(r.port(&mbox, 2).config_state, PortConfigState::Downstream);
+    assert_eq!(r.port(&mut mbox, 1).config_state, PortConfigState::Upstream);
     assert_eq!(
-        r.vppbs(&mbox, 1).unwrap(),
+        r.port(&mut mbox, 2).config_state,
+        PortConfigState::Downstream
+    );
+    assert_eq!(
+        r.vppbs(&mut mbox, 1).unwrap(),
         [
             vppb(BindingStatus::BoundPort, 5, 0),
             vppb(BindingStatus::BoundPort, 6, 0),
@@ -2067,11 +2165,11 @@ fn fabric_several_vcs() {
     // Both VCSs in one request.
     let mut req = [0u8; 8];
     let n = vcs_info_request(&mut req, 0, 8, &[1, 0]).unwrap();
-    let (_, out) = r.run(&mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
+    let (_, out) = r.run(&mut mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
     let infos = VcsInfos::decode(&out, 0, 8).unwrap();
     assert_eq!(infos.iter().map(|v| v.vcs_id).collect::<Vec<_>>(), [1, 0]);
     assert_eq!(
-        r.tunnel(&mbox, 1, opcode::IDENTIFY, &[]).0,
+        r.tunnel(&mut mbox, 1, opcode::IDENTIFY, &[]).0,
         ReturnCode::InvalidInput,
         "a USP"
     );
@@ -2080,18 +2178,18 @@ fn fabric_several_vcs() {
 #[test]
 fn fabric_tunnel_errors() {
     let r = rig_with(Personality::Switch, |c| c.fabric.empty_ports = vec![2]);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     for port in [0u8, 2, 4, 200] {
         assert_eq!(
-            r.tunnel(&mbox, port, opcode::IDENTIFY, &[]).0,
+            r.tunnel(&mut mbox, port, opcode::IDENTIFY, &[]).0,
             ReturnCode::InvalidInput
         );
     }
     // The device's own return codes come back inside a successful tunnel.
-    let (rc, inner) = r.tunnel(&mbox, 1, OP_GET_LD_INFO, &[]);
+    let (rc, inner) = r.tunnel(&mut mbox, 1, OP_GET_LD_INFO, &[]);
     assert!(rc.is_success());
     assert_eq!(inner.unwrap().0, ReturnCode::Unsupported);
-    let (_, inner) = r.tunnel(&mbox, 1, opcode::IDENTIFY, &[1]);
+    let (_, inner) = r.tunnel(&mut mbox, 1, opcode::IDENTIFY, &[1]);
     assert_eq!(inner.unwrap().0, ReturnCode::InvalidPayloadLength);
     // Malformed: short, a size beyond the input, a response category, a target type.
     for bad in [
@@ -2101,7 +2199,7 @@ fn fabric_tunnel_errors() {
         vec![1, 1, 12, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
     ] {
         assert_eq!(
-            r.run(&mbox, opcode::TUNNEL, &bad).unwrap().0.rc,
+            r.run(&mut mbox, opcode::TUNNEL, &bad).unwrap().0.rc,
             ReturnCode::InvalidInput,
             "{bad:?}"
         );
@@ -2116,34 +2214,34 @@ fn fabric_mld_and_its_lds() {
         c.fabric.mld_port = Some(2);
         c.fabric.lds = 3;
     });
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let serial = r.bus.with(|d, _| d.config().serial);
-    let p = r.port(&mbox, 2);
+    let p = r.port(&mut mbox, 2);
     assert_eq!(
         (p.connected_type, p.supported_ld_count),
         (ConnectedType::Type3Mld, 3)
     );
     assert_eq!(
-        r.vppbs(&mbox, 0).unwrap(),
+        r.vppbs(&mut mbox, 0).unwrap(),
         [
             vppb(BindingStatus::BoundPort, 1, 0),
             vppb(BindingStatus::BoundLd, 2, 0),
             vppb(BindingStatus::BoundPort, 3, 0),
         ]
     );
-    let id = r.tunnel_identify(&mbox, 2);
+    let id = r.tunnel_identify(&mut mbox, 2);
     assert_eq!(
         (id.device_id, id.serial),
         (MLD_DEVICE_ID, device_serial(serial, 2))
     );
     // Get LD Info and Get LD Allocations through the tunnel.
-    let (_, inner) = r.tunnel(&mbox, 2, OP_GET_LD_INFO, &[]);
+    let (_, inner) = r.tunnel(&mut mbox, 2, OP_GET_LD_INFO, &[]);
     let (rc, out) = inner.unwrap();
     assert!(rc.is_success());
     let info = LdInfo::decode(&out).unwrap();
     assert_eq!((info.ld_count, info.memory_size), (3, 3 << 30));
     let (_, inner) = r.tunnel(
-        &mbox,
+        &mut mbox,
         2,
         OP_GET_LD_ALLOCATIONS,
         &ld_allocations_request(1, 8),
@@ -2158,7 +2256,7 @@ fn fabric_mld_and_its_lds() {
     let total: u64 = a.iter().map(|(_, x)| x.range1 + x.range2).sum();
     assert_eq!(total * a.granularity.bytes().unwrap(), 2 << 30);
     let (_, inner) = r.tunnel(
-        &mbox,
+        &mut mbox,
         2,
         OP_GET_LD_ALLOCATIONS,
         &ld_allocations_request(3, 8),
@@ -2168,7 +2266,7 @@ fn fabric_mld_and_its_lds() {
     for ld in 0..3u8 {
         let mut inner_req = [0u8; 32];
         let n = encode_request(&mut inner_req, ld, 0, 4, opcode::IDENTIFY, &[]).unwrap();
-        let (rc, inner) = r.tunnel(&mbox, 2, opcode::TUNNEL, &inner_req[..n]);
+        let (rc, inner) = r.tunnel(&mut mbox, 2, opcode::TUNNEL, &inner_req[..n]);
         assert!(rc.is_success());
         let (rc, out) = inner.unwrap();
         assert!(rc.is_success());
@@ -2181,37 +2279,37 @@ fn fabric_mld_and_its_lds() {
     }
     let mut inner_req = [0u8; 32];
     let n = encode_request(&mut inner_req, 3, 0, 4, opcode::IDENTIFY, &[]).unwrap();
-    let (_, inner) = r.tunnel(&mbox, 2, opcode::TUNNEL, &inner_req[..n]);
+    let (_, inner) = r.tunnel(&mut mbox, 2, opcode::TUNNEL, &inner_req[..n]);
     assert_eq!(inner.unwrap().0, ReturnCode::InvalidInput, "no LD 3");
     // A single-logical device has no LDs to tunnel to.
-    let (_, inner) = r.tunnel(&mbox, 1, opcode::TUNNEL, &inner_req[..n]);
+    let (_, inner) = r.tunnel(&mut mbox, 1, opcode::TUNNEL, &inner_req[..n]);
     assert_eq!(inner.unwrap().0, ReturnCode::Unsupported);
     // Binding LDs: a free one to a free vPPB works; the bound one, or the whole port, does not.
     r.bus.with(|d, now| {
         crate::control::handle_line(d, now, "set bind-ms 0");
     });
-    assert_eq!(r.unbind(&mbox, 0, 2), ReturnCode::Success);
+    assert_eq!(r.unbind(&mut mbox, 0, 2), ReturnCode::Success);
     assert_eq!(
-        r.bind(&mbox, 0, 2, 2, 0),
+        r.bind(&mut mbox, 0, 2, 2, 0),
         ReturnCode::InvalidInput,
         "LD 0 is bound"
     );
     assert_eq!(
-        r.bind(&mbox, 0, 2, 2, LD_NONE),
+        r.bind(&mut mbox, 0, 2, 2, LD_NONE),
         ReturnCode::InvalidInput,
         "an MLD needs an LD"
     );
     assert_eq!(
-        r.bind(&mbox, 0, 2, 2, 3),
+        r.bind(&mut mbox, 0, 2, 2, 3),
         ReturnCode::InvalidInput,
         "no LD 3"
     );
-    assert_eq!(r.bind(&mbox, 0, 2, 2, 2), ReturnCode::Success);
+    assert_eq!(r.bind(&mut mbox, 0, 2, 2, 2), ReturnCode::Success);
     assert_eq!(
-        r.vppbs(&mbox, 0).unwrap()[2],
+        r.vppbs(&mut mbox, 0).unwrap()[2],
         vppb(BindingStatus::BoundLd, 2, 2)
     );
-    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 3);
+    assert_eq!(r.identify_switch(&mut mbox).bound_vppbs, 3);
     let json = r.bus.with(|d, _| d.describe());
     assert_eq!(json["ports"][2]["device"]["kind"], "mld");
     assert_eq!(
@@ -2224,15 +2322,15 @@ fn fabric_mld_and_its_lds() {
 #[test]
 fn fabric_dead_port() {
     let r = rig_with(Personality::Switch, |c| c.fabric.dead_port = Some(3));
-    let mbox = r.mbox();
-    assert_eq!(r.port(&mbox, 3).connected_type, ConnectedType::Type3Sld);
+    let mut mbox = r.mbox();
+    assert_eq!(r.port(&mut mbox, 3).connected_type, ConnectedType::Type3Sld);
     // The switch gives up after dead-port-ms (1000 by default): Internal Error, no output.
     let t0 = r.bus.now.get();
-    let (rc, inner) = r.tunnel(&mbox, 3, opcode::IDENTIFY, &[]);
+    let (rc, inner) = r.tunnel(&mut mbox, 3, opcode::IDENTIFY, &[]);
     assert_eq!((rc, inner), (ReturnCode::InternalError, None));
     assert_eq!(r.bus.now.get() - t0, 1000 * MS);
     // Other ports are not affected.
-    r.tunnel_identify(&mbox, 1);
+    r.tunnel_identify(&mut mbox, 1);
     // 0: never; the driver times out and the mailbox stays busy until `clear`.
     r.bus.with(|d, now| {
         crate::control::handle_line(d, now, "set dead-port-ms 0");
@@ -2240,13 +2338,13 @@ fn fabric_dead_port() {
     let mut req = [0u8; 16];
     let n = encode_request(&mut req, 3, 0, 1, opcode::IDENTIFY, &[]).unwrap();
     assert_eq!(
-        r.run(&mbox, opcode::TUNNEL, &req[..n]).unwrap_err(),
+        r.run(&mut mbox, opcode::TUNNEL, &req[..n]).unwrap_err(),
         MboxError::Timeout
     );
     r.bus.advance(60_000 * MS);
     assert!(r.doorbell());
     assert_eq!(
-        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap_err(),
         MboxError::Busy
     );
     r.bus.with(|d, now| d.clear(now));
@@ -2254,7 +2352,7 @@ fn fabric_dead_port() {
     let st = MboxStatus(r.bus.read64(MBOX_REGS + MboxStatus::OFFSET).unwrap());
     assert_eq!(st.return_code(), ReturnCode::InternalError.raw());
     assert!(r
-        .run(&mbox, opcode::IDENTIFY, &[])
+        .run(&mut mbox, opcode::IDENTIFY, &[])
         .unwrap()
         .0
         .rc
@@ -2416,7 +2514,7 @@ fn mmpt_round_trips_with_echo() {
         for (i, len) in sizes.into_iter().enumerate() {
             let data = pattern(len);
             assert_eq!(
-                r.send(&mbox, pmmpt::msg_type::PLDM, &data).0,
+                r.send(&mut mbox, pmmpt::msg_type::PLDM, &data).0,
                 MmptCode::Success
             );
             assert_eq!(
@@ -2424,13 +2522,13 @@ fn mmpt_round_trips_with_echo() {
                 i as u64 + 1,
                 "rx interrupt per message"
             );
-            let (ty, got) = r.receive(&mbox).unwrap();
+            let (ty, got) = r.receive(&mut mbox).unwrap();
             assert_eq!(ty, pmmpt::msg_type::PLDM);
             assert_eq!(got, data, "{p:?} len {len}");
             let n = MmptRxNotify(r.bus.read64(base + 8).unwrap());
             assert!(!n.ready());
         }
-        assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+        assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
         assert_eq!(r.bus.stat("mmpt-messages"), 4);
         assert_eq!(r.bus.stat("mmpt-received"), 4);
         assert!(r.irqs.count(MBOX_VECTOR) > 8, "doorbell interrupts");
@@ -2440,9 +2538,9 @@ fn mmpt_round_trips_with_echo() {
 #[test]
 fn mmpt_notification_register() {
     let r = rig(Personality::Mmpt);
-    let mbox = r.mbox();
-    r.send(&mbox, 4, &pattern(100));
-    r.send(&mbox, 3, &pattern(7));
+    let mut mbox = r.mbox();
+    r.send(&mut mbox, 4, &pattern(100));
+    r.send(&mut mbox, 3, &pattern(7));
     let n = MmptRxNotify(r.bus.read64(MMPT_REGS + 8).unwrap());
     assert!(n.ready());
     assert_eq!((n.msg_type(), n.msg_len()), (4, 100));
@@ -2454,7 +2552,7 @@ fn mmpt_notification_register() {
         0,
         "receive interrupt not enabled"
     );
-    r.receive(&mbox).unwrap();
+    r.receive(&mut mbox).unwrap();
     let n = MmptRxNotify(r.bus.read64(MMPT_REGS + 8).unwrap());
     assert_eq!((n.msg_type(), n.msg_len()), (3, 7));
     // Injected messages arrive the same way, with the interrupt when enabled.
@@ -2463,14 +2561,14 @@ fn mmpt_notification_register() {
     r.bus
         .with(|d, _| d.inject_message(9, vec![1, 2, 3]).unwrap());
     assert_eq!(r.irqs.count(MMPT_VECTOR), 1);
-    r.receive(&mbox).unwrap();
-    assert_eq!(r.receive(&mbox).unwrap(), (9, vec![1, 2, 3]));
+    r.receive(&mut mbox).unwrap();
+    assert_eq!(r.receive(&mut mbox).unwrap(), (9, vec![1, 2, 3]));
 }
 
 #[test]
 fn mmpt_errors_through_the_mailbox() {
     let r = rig(Personality::Mmpt);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     let part = |action, offset, len| Part {
         action,
         offset,
@@ -2478,110 +2576,111 @@ fn mmpt_errors_through_the_mailbox() {
     };
     let d = pattern(64);
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Continue, 0, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Continue, 0, 8), &d[..8])
             .0,
         MmptCode::TransferOutOfOrder
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
             .0,
         MmptCode::Success
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
             .0,
         MmptCode::Success
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Continue, 16, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Continue, 16, 8), &d[..8])
             .0,
         MmptCode::TransferOutOfOrder
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Continue, 8, 8), &d[8..16])
+        r.send_part(&mut mbox, 1, &part(Action::Continue, 8, 8), &d[8..16])
             .0,
         MmptCode::Success
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
+        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
             .0,
         MmptCode::TransferInProgress
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Full, 0, 8), &d[..8]).0,
+        r.send_part(&mut mbox, 1, &part(Action::Full, 0, 8), &d[..8])
+            .0,
         MmptCode::TransferInProgress
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Finish, 16, 4), &d[16..20])
+        r.send_part(&mut mbox, 1, &part(Action::Finish, 16, 4), &d[16..20])
             .0,
         MmptCode::Success
     );
-    assert_eq!(r.receive(&mbox).unwrap().1, d[..20]);
+    assert_eq!(r.receive(&mut mbox).unwrap().1, d[..20]);
     // Abort drops a transfer.
-    r.send_part(&mbox, 1, &part(Action::Initiate, 0, 8), &d[..8]);
+    r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8]);
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Abort, 0, 0), &[]).0,
+        r.send_part(&mut mbox, 1, &part(Action::Abort, 0, 0), &[]).0,
         MmptCode::Success
     );
     assert_eq!(
-        r.send_part(&mbox, 1, &part(Action::Finish, 8, 8), &d[8..16])
+        r.send_part(&mut mbox, 1, &part(Action::Finish, 8, 8), &d[8..16])
             .0,
         MmptCode::TransferOutOfOrder
     );
     // Empty queue, short header.
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
     assert_eq!(
-        r.pci_sig(&mbox, SEND_MESSAGE, &[0; 8]).0,
+        r.pci_sig(&mut mbox, SEND_MESSAGE, &[0; 8]).0,
         MmptCode::InvalidPayloadLength
     );
     // A failed command (rc fault) is not carried out.
     r.bus.with(|d, _| d.arm(Fault::Rc(0x0004), Mode::Once));
-    assert_eq!(r.send(&mbox, 1, &[1]).0, MmptCode::InternalError);
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    assert_eq!(r.send(&mut mbox, 1, &[1]).0, MmptCode::InternalError);
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
     // A full queue pushes back.
     for _ in 0..crate::mmpt::QUEUE_MAX {
-        assert_eq!(r.send(&mbox, 1, &[1]).0, MmptCode::Success);
+        assert_eq!(r.send(&mut mbox, 1, &[1]).0, MmptCode::Success);
     }
-    assert_eq!(r.send(&mbox, 1, &[1]).0, MmptCode::RetryRequired);
+    assert_eq!(r.send(&mut mbox, 1, &[1]).0, MmptCode::RetryRequired);
     // A reset empties it.
     r.bus.with(|d, now| d.reset(now));
-    let mbox = r.mbox();
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    let mut mbox = r.mbox();
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
 }
 
 #[test]
 fn mmpt_inline_and_discard() {
     let r = rig(Personality::Mmpt);
-    let mbox = r.mbox();
+    let mut mbox = r.mbox();
     r.bus.with(|d, _| d.mmpt.inline = true);
-    let (code, out) = r.send(&mbox, 2, &[5, 6, 7]);
+    let (code, out) = r.send(&mut mbox, 2, &[5, 6, 7]);
     assert_eq!(code, MmptCode::Success);
     let h = MsgHeader::decode(&out).unwrap();
     assert_eq!((h.msg_type, h.length), (2, 3));
     assert_eq!(&out[HEADER_LEN..], &[5, 6, 7]);
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
     // Too large for inline: queued.
     let big = pattern(mbox.payload_size());
-    let (code, out) = r.send(&mbox, 2, &big);
+    let (code, out) = r.send(&mut mbox, 2, &big);
     assert_eq!(code, MmptCode::Success);
     assert!(out.is_empty());
-    assert_eq!(r.receive(&mbox).unwrap().1, big);
+    assert_eq!(r.receive(&mut mbox).unwrap().1, big);
     r.bus
         .with(|d, _| d.mmpt.responder = crate::mmpt::Responder::Discard);
-    r.send(&mbox, 2, &big);
-    assert_eq!(r.receive(&mbox).unwrap_err(), MmptCode::NoMessage);
+    r.send(&mut mbox, 2, &big);
+    assert_eq!(r.receive(&mut mbox).unwrap_err(), MmptCode::NoMessage);
 }
 
 #[test]
 fn payload_sizes() {
     for log2 in [8u8, 12, 20] {
         let r = rig_with(Personality::Switch, |c| c.payload_log2 = log2);
-        let mbox = r.mbox();
+        let mut mbox = r.mbox();
         assert_eq!(mbox.payload_size(), 1 << log2);
-        let (_, out) = r.run(&mbox, opcode::IDENTIFY, &[]).unwrap();
+        let (_, out) = r.run(&mut mbox, opcode::IDENTIFY, &[]).unwrap();
         assert_eq!(Identify::decode(&out).unwrap().max_msg_size_log2, log2);
         let data = pattern(1 << log2);
-        assert_eq!(r.run(&mbox, OP_ECHO, &data).unwrap().1, data);
+        assert_eq!(r.run(&mut mbox, OP_ECHO, &data).unwrap().1, data);
     }
     assert_eq!(
         DeviceConfig {

@@ -519,3 +519,50 @@ pub fn bg_policy(env: &mut Env) -> Result<Outcome> {
     );
     Ok(Outcome::Pass)
 }
+
+/// Two threads set different background policies on one file at the same time: every policy
+/// read back is one of the two, never the timeout of one with the flags of the other.
+pub fn bg_policy_atomic(env: &mut Env) -> Result<Outcome> {
+    let (dev, _) = first_switch(env)?;
+    let a = SwcciBgPolicy {
+        timeout_ms: 1000,
+        flags: 0,
+    };
+    let b = SwcciBgPolicy {
+        timeout_ms: 2000,
+        flags: 3,
+    };
+    let mixed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| -> Result<()> {
+        let hs: Vec<_> = [a, b]
+            .into_iter()
+            .map(|p| {
+                let (dev, mixed) = (&dev, &mixed);
+                s.spawn(move || -> Result<()> {
+                    for _ in 0..20_000 {
+                        let now = dev.bg_policy(p)?;
+                        if now != a && now != b {
+                            mixed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().map_err(|_| anyhow::anyhow!("thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let mixed = mixed.into_inner();
+    ensure!(mixed == 0, "{mixed} of 40000 policies read back mixed");
+    let end = dev.bg_policy(SwcciBgPolicy {
+        timeout_ms: 0,
+        flags: 1,
+    })?;
+    ensure!(
+        end.timeout_ms == 1000 || end.timeout_ms == 2000,
+        "after the race: {end:?}"
+    );
+    Ok(Outcome::Pass)
+}

@@ -16,13 +16,13 @@ use swcci::proto::mmpt::MmptCode;
 use swcci::proto::rc::ReturnCode;
 use swcci::proto::uapi::{
     SwcciBgPolicy, SWCCI_BG_ABORT_ON_TIMEOUT, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_INFO_MMPT,
-    SWCCI_KIND_MMPT, SWCCI_KIND_SWITCH_CCI,
+    SWCCI_KIND_MMB, SWCCI_KIND_SWITCH_CCI,
 };
 use swcci::topology::Emulated;
 use swcci::{Device, MmptRecv};
 
-/// Module parameter that binds the MMPT personality (1b36:5c02).
-pub const MMPT_PARAM: &str = "mmpt_id0=0x1b365c02";
+/// PCI id of the MMPT personality, which has no class code: bound with `driver_override`.
+const MMPT_ID: (u16, u16) = (0x1b36, 0x5c02);
 /// The emulator's background sleep command (input: u32 milliseconds).
 const SLEEP: u16 = 0xc000;
 
@@ -51,19 +51,37 @@ impl EmuDev {
     }
 }
 
+/// Binds every MMPT function with `driver_override`, as Documentation/mmpt.rst tells BMC
+/// images to (the setting stays while the module is unloaded and reloaded).
+fn bind_mmb_functions(env: &Env) -> Result<()> {
+    for d in env.pci_devices()? {
+        if (d.vendor, d.device) != MMPT_ID {
+            continue;
+        }
+        let attr = format!("/sys/bus/pci/devices/{}/driver_override", d.addr);
+        if std::fs::read_to_string(&attr)?.trim() != "cxl_swcci" {
+            env.sysfs_write(&attr, "cxl_swcci")?;
+        }
+        if env.driver_of(&d.addr).is_none() {
+            // Already bound by a concurrent probe: EBUSY/ENODEV are fine, the wait below
+            // tells.
+            let _ = env.sysfs_write("/sys/bus/pci/drivers_probe", &d.addr);
+        }
+    }
+    Ok(())
+}
+
 /// Loads the module so that every emulated device is bound, and maps devices to nodes.
 pub fn devices(env: &mut Env) -> Result<Vec<EmuDev>> {
     let specs = env.topo.emulated.clone();
     let want_mmpt = specs.iter().filter(|s| s.personality == "mmpt").count();
     if !env.module_loaded() {
-        env.load(MMPT_PARAM)?;
+        env.load("")?;
     }
+    bind_mmb_functions(env)?;
     // Rebind anything an earlier (failed) test left unbound.
     for d in env.pci_devices()? {
-        if d.vendor == 0x1b36
-            && (d.device == 0x5c01 || d.device == 0x5c02)
-            && env.driver_of(&d.addr).is_none()
-        {
+        if d.vendor == 0x1b36 && d.device == 0x5c01 && env.driver_of(&d.addr).is_none() {
             let _ = env.bind(&d.addr);
         }
     }
@@ -170,7 +188,7 @@ pub fn bind(env: &mut Env) -> Result<Outcome> {
                 "{line}"
             );
         } else {
-            ensure!(info.kind == SWCCI_KIND_MMPT, "kind {}", info.kind);
+            ensure!(info.kind == SWCCI_KIND_MMB, "kind {}", info.kind);
             ensure!(d.path.starts_with("/dev/swcci"), "{}", d.path.display());
             let rx = if d.spec.msix {
                 "MMPT receive interrupts"
@@ -186,6 +204,14 @@ pub fn bind(env: &mut Env) -> Result<Outcome> {
 
 pub fn bind_by_driver_override(env: &mut Env) -> Result<Outcome> {
     env.ensure_unloaded()?;
+    for d in env.pci_devices()? {
+        if (d.vendor, d.device) == MMPT_ID {
+            env.sysfs_write(
+                &format!("/sys/bus/pci/devices/{}/driver_override", d.addr),
+                "\n",
+            )?;
+        }
+    }
     env.load("")?;
     std::thread::sleep(Duration::from_millis(200));
     ensure!(
@@ -203,7 +229,7 @@ pub fn bind_by_driver_override(env: &mut Env) -> Result<Outcome> {
     let mmpt: Vec<String> = env
         .pci_devices()?
         .into_iter()
-        .filter(|d| d.vendor == 0x1b36 && d.device == 0x5c02)
+        .filter(|d| (d.vendor, d.device) == MMPT_ID)
         .map(|d| d.addr)
         .collect();
     for addr in &mmpt {
@@ -969,5 +995,204 @@ pub fn unload(env: &mut Env) -> Result<Outcome> {
         "MMPT nodes left: {:?}",
         env.mmpt_nodes()?
     );
+    Ok(Outcome::Pass)
+}
+
+/// Arms an emulator fault of the reset/removal contract (tools/emu/src/control.rs); `None`
+/// when this emulator does not know it yet (the test then skips, naming the command).
+fn arm_contract(ctl: &mut Ctl, line: &str) -> Result<Option<()>> {
+    match ctl.cmd(line) {
+        Ok(_) => Ok(Some(())),
+        Err(e) if e.to_string().contains("unknown command") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Rebinds a function a fault left failed or reset, and returns its node again.
+fn recover(env: &mut Env, d: &EmuDev, ctl: &mut Ctl) -> Result<EmuDev> {
+    ctl.cmd("clear")?;
+    env.unbind(&d.addr)?;
+    ctl.cmd("reset")?;
+    env.bind(&d.addr)?;
+    devices(env)?
+        .into_iter()
+        .find(|x| x.addr == d.addr)
+        .context("rebound")
+}
+
+/// Runs `f` until it stops failing with EBUSY (a function that just reset sets its doorbell
+/// until it is ready again), at most 50 times, 10 ms apart.
+fn settle<T>(mut f: impl FnMut() -> std::result::Result<T, i32>) -> std::result::Result<T, i32> {
+    for _ in 0..50 {
+        match f() {
+            Err(e) if e == libc::EBUSY => std::thread::sleep(Duration::from_millis(10)),
+            r => return r,
+        }
+    }
+    f()
+}
+
+pub fn fault_reset_or_removal_after_completion(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let mut ctl = d.ctl()?;
+        let want = d.open()?.raw(0x0001, &[], 64)?.out;
+        let mut errors = 0;
+        // The readout of an Identify is a dozen register reads; faults after each of them,
+        // and after all of them.
+        for n in 0..16 {
+            let dev = d.open()?;
+            if arm_contract(&mut ctl, &format!("reset-after-reads {n} once"))?.is_none() {
+                return Ok(Outcome::Skip(
+                    "the emulator has no reset-after-reads yet (branch emu)".into(),
+                ));
+            }
+            let r = lib_errno(dev.raw(0x0001, &[], 64));
+            ctl.cmd("clear")?;
+            match &r {
+                Ok(r) => ensure!(
+                    r.out == want,
+                    "{}: reset after {n} reads: success with other data",
+                    d.addr
+                ),
+                Err(e) if *e == libc::EIO => errors += 1,
+                Err(e) => bail!("{}: reset after {n} reads: {}", d.addr, errno_str(*e)),
+            }
+            ensure!(
+                n > 0 || r.is_err(),
+                "{}: reset at the completion went unnoticed",
+                d.addr
+            );
+            // The function works again once it is ready.
+            let again = settle(|| lib_errno(dev.raw(0x0001, &[], 64)));
+            let again = match again {
+                Ok(a) => a,
+                Err(e) => bail!("{}: after a reset: {}", d.addr, errno_str(e)),
+            };
+            ensure!(again.out == want, "{}: after a reset", d.addr);
+        }
+        let line = find_log(env, &d.addr, "changed under the command")?;
+        env.note(format!(
+            "{} ({}): {errors} of 16 resets noticed (EIO); {line}",
+            d.addr,
+            d.mode()
+        ));
+        for n in [0u32, 1, 3, 6] {
+            let dev = d.open()?;
+            if arm_contract(&mut ctl, &format!("remove-after-reads {n} once"))?.is_none() {
+                return Ok(Outcome::Skip(
+                    "the emulator has no remove-after-reads yet (branch emu)".into(),
+                ));
+            }
+            let r = lib_errno(dev.raw(0x0001, &[], 64));
+            match &r {
+                Ok(r) => ensure!(
+                    r.out == want,
+                    "{}: removal after {n} reads: wrong data",
+                    d.addr
+                ),
+                Err(e) => ensure!(
+                    *e == libc::ENXIO,
+                    "{}: removal after {n} reads: {}",
+                    d.addr,
+                    errno_str(*e)
+                ),
+            }
+            ensure!(
+                n > 0 || r.is_err(),
+                "{}: removal at completion went unnoticed",
+                d.addr
+            );
+            recover(env, &d, &mut ctl)?;
+        }
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn fault_reset_or_removal_mid_message(env: &mut Env) -> Result<Outcome> {
+    for d in devices(env)? {
+        let mut ctl = d.ctl()?;
+        let payload = d.open()?.payload_size()?;
+        let data = pattern(3 * payload + 5, 9);
+        for (arm, want) in [
+            ("reset-at-part 2 once", libc::EIO),
+            ("remove-at-part 3 once", libc::ENXIO),
+        ] {
+            let dev = d.open()?;
+            if arm_contract(&mut ctl, arm)?.is_none() {
+                return Ok(Outcome::Skip(format!(
+                    "the emulator has no `{arm}` yet (branch emu)"
+                )));
+            }
+            let r = lib_errno(dev.mmpt_send(0x01, &data));
+            ensure!(
+                r == Err(want),
+                "{} {arm}: send gave {r:?}, expected {}",
+                d.addr,
+                errno_str(want)
+            );
+            let d = recover(env, &d, &mut ctl)?;
+            // Nothing of the broken message arrives; a whole one round-trips.
+            let dev = d.open()?;
+            ensure!(
+                lib_errno(dev.mmpt_recv(data.len(), 0)).is_err(),
+                "{} {arm}: a message arrived",
+                d.addr
+            );
+            ensure!(
+                dev.mmpt_send(0x01, &data)? == MmptCode::Success,
+                "{}: resend",
+                d.addr
+            );
+            match dev.mmpt_recv(data.len(), 5000)? {
+                MmptRecv::Message { data: got, .. } => {
+                    ensure!(got == data, "{} {arm}: echo differs after recovery", d.addr)
+                }
+                other => bail!("{} {arm}: {other:?}", d.addr),
+            }
+        }
+    }
+    Ok(Outcome::Pass)
+}
+
+pub fn fault_short_cel(env: &mut Env) -> Result<Outcome> {
+    for d in switches(env)? {
+        let mut ctl = d.ctl()?;
+        for (n, entries) in [(8u32, 2u32), (10, 2), (0, 0)] {
+            env.unbind(&d.addr)?;
+            if arm_contract(&mut ctl, &format!("short-log {n} always"))?.is_none() {
+                env.bind(&d.addr)?;
+                return Ok(Outcome::Skip(
+                    "the emulator has no short-log yet (branch emu)".into(),
+                ));
+            }
+            env.bind(&d.addr)?;
+            let fresh = devices(env)?
+                .into_iter()
+                .find(|x| x.addr == d.addr)
+                .context("rebound")?;
+            ctl.cmd("clear")?;
+            let info = fresh.open()?.info()?;
+            ensure!(
+                info.cel_entries == entries,
+                "{} short-log {n}: {} CEL entries, expected {entries}",
+                d.addr,
+                info.cel_entries
+            );
+            let line = find_log(env, &d.addr, "ended the CEL after")?;
+            ensure!(
+                line.contains(&format!("using {entries} commands")),
+                "{line}"
+            );
+            env.note(line);
+            let probe = find_log(env, &d.addr, "payload 2048 B")?;
+            ensure!(
+                probe.contains(&format!("CEL {entries} commands")),
+                "{probe}"
+            );
+        }
+        env.unbind(&d.addr)?;
+        env.bind(&d.addr)?;
+    }
+    devices(env)?;
     Ok(Outcome::Pass)
 }

@@ -403,6 +403,26 @@ pub static ALL: &[Test] = &[
         run: emu::surprise_remove,
     },
     Test {
+        name: "fault_reset_or_removal_after_completion",
+        scenarios: &["emu"],
+        run: emu::fault_reset_or_removal_after_completion,
+    },
+    Test {
+        name: "fault_reset_or_removal_mid_message",
+        scenarios: &["emu"],
+        run: emu::fault_reset_or_removal_mid_message,
+    },
+    Test {
+        name: "fault_short_cel_kept",
+        scenarios: &["emu"],
+        run: emu::fault_short_cel,
+    },
+    Test {
+        name: "bg_policy_one_atomic_update",
+        scenarios: &["main"],
+        run: abi::bg_policy_atomic,
+    },
+    Test {
         name: "emu_unload",
         scenarios: &["emu"],
         run: emu::unload,
@@ -453,6 +473,11 @@ pub static ALL: &[Test] = &[
         name: "taint_clear_after_read_only_commands",
         scenarios: &["taint"],
         run: policy::taint_read_only,
+    },
+    Test {
+        name: "taint_not_for_refused_state_changing_commands",
+        scenarios: &["taint"],
+        run: policy::taint_not_for_refused,
     },
     Test {
         name: "taint_set_after_state_changing_command",

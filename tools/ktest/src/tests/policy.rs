@@ -67,6 +67,68 @@ pub fn taint_read_only(env: &mut Env) -> Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
+/// State-changing commands that fail a check before they reach a device do not taint: an
+/// unbound node, sizes above the payload, an unreadable input, a quirk refusal.
+pub fn taint_not_for_refused(env: &mut Env) -> Result<Outcome> {
+    use swcci::proto::uapi::{CxlSendCommand, Wire, CXL_MEM_COMMAND_ID_RAW, CXL_MEM_SEND_COMMAND};
+    env.ensure_loaded()?;
+    ensure!(env.tainted()? & TAINT_USER == 0, "TAINT_USER already set");
+    let sw = env.topo.switches.first().cloned().context("no switch")?;
+    let dev = env.node_for_serial(sw.serial)?;
+    let addr = env.addr_of(&dev)?;
+    let payload = dev.payload_size()?;
+    // Bind vPPB (5201h) changes the fabric: refused for its size.
+    expect_errno(
+        "Bind vPPB with input above the payload size",
+        lib_errno(dev.raw(0x5201, &vec![0; payload + 1], 0)),
+        libc::EINVAL,
+    )?;
+    // Its input at an unmapped address.
+    let cmd = CxlSendCommand {
+        id: CXL_MEM_COMMAND_ID_RAW,
+        raw_opcode: 0x5201,
+        input: swcci::proto::uapi::CxlPayload {
+            size: 6,
+            payload: 8,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut b = [0u8; CxlSendCommand::SIZE];
+    cmd.to_bytes(&mut b).context("encode")?;
+    let r = dev.ioctl_raw(CXL_MEM_SEND_COMMAND, b.as_mut_ptr() as usize);
+    ensure!(
+        r == Err(libc::EFAULT),
+        "unreadable input: {r:?}, expected EFAULT"
+    );
+    // Set Timestamp (0301h) on QEMU's switch CCI: refused by a quirk.
+    expect_errno(
+        "Set Timestamp on the quirky switch",
+        lib_errno(dev.raw(0x0301, &[0; 8], 0)),
+        libc::EOPNOTSUPP,
+    )?;
+    // A file whose device was unbound.
+    env.unbind(&addr)?;
+    let r = lib_errno(dev.raw(0x5201, &[0; 6], 0));
+    let r2 = lib_errno(dev.mmb_command(0x5201, 0, &[0; 6], 0).map(|_| ()));
+    env.bind(&addr)?;
+    env.wait_bound()?;
+    ensure!(
+        r.as_ref().err() == Some(&libc::ENXIO) && r2 == Err(libc::ENXIO),
+        "unbound node: {r:?} / {r2:?}, expected ENXIO"
+    );
+    let t = env.tainted()?;
+    ensure!(
+        t & TAINT_USER == 0,
+        "refused state-changing commands set TAINT_USER: {t:#x}"
+    );
+    ensure!(
+        !env.kmsg().iter().any(|l| l.contains("tainting kernel")),
+        "a taint notice was logged for refused commands"
+    );
+    Ok(Outcome::Pass)
+}
+
 pub fn taint_effectful(env: &mut Env) -> Result<Outcome> {
     env.ensure_loaded()?;
     ensure!(env.tainted()? & TAINT_USER == 0, "TAINT_USER already set");
@@ -88,7 +150,9 @@ pub fn taint_effectful(env: &mut Env) -> Result<Outcome> {
         .find(|l| l.contains("tainting kernel"))
         .context("no taint notice in the kernel log")?;
     ensure!(
-        line.contains("raw command 5300h (tunnelled 0004h)")
+        line.contains(
+            "raw command 5300h (Tunnel Management Command, tunnelled 0004h Set Response Message Limit)"
+        )
             && line.contains(&format!("swcci-ktest[{pid}]")),
         "taint notice lacks the opcode or the process: {line}"
     );
@@ -119,7 +183,8 @@ pub fn taint_strict(env: &mut Env) -> Result<Outcome> {
     ensure!(
         env.kmsg()
             .iter()
-            .any(|l| l.contains("raw command 0001h: strict_taint=1; sent by swcci-ktest[")),
+            .any(|l| l
+                .contains("raw command 0001h (Identify): strict_taint=1; sent by swcci-ktest[")),
         "no notice"
     );
     Ok(Outcome::Pass)

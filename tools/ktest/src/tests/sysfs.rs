@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use swcci::proto::uapi::{
     SwcciInfo, SWCCI_INFO_BG_IRQ, SWCCI_INFO_CXL, SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ,
-    SWCCI_KIND_MMPT, SWCCI_KIND_SWITCH_CCI,
+    SWCCI_KIND_MMB, SWCCI_KIND_SWITCH_CCI,
 };
 use swcci::Device;
 
@@ -52,7 +52,7 @@ fn expected(i: &SwcciInfo) -> Result<BTreeMap<String, String>> {
     let mode = |irq: bool| if irq { "interrupt" } else { "poll" };
     let kind = match i.kind {
         SWCCI_KIND_SWITCH_CCI => "switch_cci",
-        SWCCI_KIND_MMPT => "mmpt",
+        SWCCI_KIND_MMB => "mmb",
         k => bail!("info reports kind {k}"),
     };
     let mut m = BTreeMap::new();
@@ -203,7 +203,7 @@ pub fn equal_info(env: &mut Env) -> Result<Outcome> {
                 ensure!(attr(&d.addr, "kind")? == "switch_cci", "{}: kind", d.addr);
             } else {
                 ensure!(!has_serial, "{}: MMPT function has a serial file", d.addr);
-                ensure!(attr(&d.addr, "kind")? == "mmpt", "{}: kind", d.addr);
+                ensure!(attr(&d.addr, "kind")? == "mmb", "{}: kind", d.addr);
             }
         }
     }
@@ -609,7 +609,7 @@ mod tests {
     #[test]
     fn expected_files_follow_info_flags() -> Result<()> {
         let mut i = SwcciInfo {
-            kind: SWCCI_KIND_MMPT,
+            kind: SWCCI_KIND_MMB,
             payload_size: 4096,
             ..SwcciInfo::default()
         };
