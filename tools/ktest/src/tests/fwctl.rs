@@ -462,7 +462,9 @@ pub fn scopes_and_taint(env: &mut Env) -> Result<Outcome> {
         .find(|l| l.contains("tainting kernel"))
         .context("no driver taint notice")?;
     ensure!(
-        ours.contains("raw command 5300h (tunnelled 0004h)"),
+        ours.contains(
+            "raw command 5300h (Tunnel Management Command, tunnelled 0004h Set Response Message Limit)"
+        ),
         "driver taint notice lacks the command: {ours}"
     );
     env.note(core.clone());
