@@ -47,6 +47,8 @@ const KERNEL_TROUBLE: &[&str] = &[
 struct EmuSpec {
     personality: &'static str,
     msix: bool,
+    /// More swcci-emu options.
+    extra: &'static [&'static str],
 }
 
 /// The emulated devices of the `emu` scenarios: each personality with and without MSI-X, so
@@ -55,31 +57,42 @@ const EMU_DEVICES: &[EmuSpec] = &[
     EmuSpec {
         personality: "switch",
         msix: true,
+        extra: &[],
     },
     EmuSpec {
         personality: "switch",
         msix: false,
+        extra: &[],
     },
     EmuSpec {
         personality: "mmpt",
         msix: true,
+        extra: &[],
     },
     EmuSpec {
         personality: "mmpt",
         msix: false,
+        extra: &[],
     },
 ];
 
+/// Fabric of the emulated switches of the firmware scenarios: type-3 devices behind ports 1
+/// and 2, a multi-logical device with 2 LDs behind port 3 (devices updated through tunnels).
+const EMU_FW_FABRIC: &[&str] = &["--mld-port", "3", "--lds", "2"];
+
 /// The emulated devices of the firmware scenarios: the switch personality with and without
-/// MSI-X (beside QEMU's switch, whose type-3 devices are reached through tunnels).
+/// MSI-X, each with [`EMU_FW_FABRIC`] (beside QEMU's switch, whose type-3 devices are reached
+/// through tunnels).
 const EMU_FW_DEVICES: &[EmuSpec] = &[
     EmuSpec {
         personality: "switch",
         msix: true,
+        extra: EMU_FW_FABRIC,
     },
     EmuSpec {
         personality: "switch",
         msix: false,
+        extra: EMU_FW_FABRIC,
     },
 ];
 
@@ -449,7 +462,12 @@ impl Drop for Emulators {
     }
 }
 
-fn start_emulators(args: &Args, work: &Path, topo: &Topology) -> Result<Emulators> {
+fn start_emulators(
+    args: &Args,
+    work: &Path,
+    topo: &Topology,
+    specs: &[EmuSpec],
+) -> Result<Emulators> {
     let mut procs = Emulators(Vec::new());
     if topo.emulated.is_empty() {
         return Ok(procs);
@@ -469,6 +487,9 @@ fn start_emulators(args: &Args, work: &Path, topo: &Topology) -> Result<Emulator
             .args(["--serial", &format!("{:#x}", e.serial)]);
         if !e.msix {
             cmd.arg("--no-msix");
+        }
+        if let Some(spec) = specs.get(i) {
+            cmd.args(spec.extra);
         }
         let child = cmd
             .stdin(Stdio::null())
@@ -527,7 +548,7 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
     let initrd = work.join("initramfs.cpio");
     build_initramfs(args, &topo, &initrd)?;
     fs::File::create(work.join("tests.log"))?;
-    let _emulators = start_emulators(args, &work, &topo)?;
+    let _emulators = start_emulators(args, &work, &topo, sc.emulated)?;
     let mut cmd = qemu_command(args, sc, &work, &initrd, &topo)?;
     fs::write(work.join("qemu.cmd"), format!("{cmd:?}\n"))?;
     let qemu_log = fs::File::create(work.join("qemu.log"))?;

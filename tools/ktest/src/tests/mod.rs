@@ -310,6 +310,11 @@ pub static ALL: &[Test] = &[
         run: fw::update_through_qemu_switch,
     },
     Test {
+        name: "fw_update_through_emulated_tunnels",
+        scenarios: &["fw"],
+        run: fw::update_tunnelled_emulated,
+    },
+    Test {
         name: "fw_interrupted_update_aborted",
         scenarios: &["fw"],
         run: fw::interrupted,
@@ -318,6 +323,16 @@ pub static ALL: &[Test] = &[
         name: "fw_faults_messages_and_statuses",
         scenarios: &["fw"],
         run: fw::faults,
+    },
+    Test {
+        name: "fw_interrupted_tunnelled_update_aborted",
+        scenarios: &["fw"],
+        run: fw::interrupted_tunnelled,
+    },
+    Test {
+        name: "fw_tunnelled_faults_messages_and_statuses",
+        scenarios: &["fw"],
+        run: fw::tunnelled_faults,
     },
     Test {
         name: "fw_concurrent_identify",
