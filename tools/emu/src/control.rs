@@ -147,7 +147,8 @@
 //!   dead-port-ms=MS`.
 //! - `get fabric`: `ok JSON`, the function as it stands now, on one line, in the schema of
 //!   `--describe-json` (README): after a bind or unbind it shows the new bindings and port
-//!   states; firmware slots with their lengths, hashes and revisions.
+//!   states; firmware slots with their lengths, hashes and revisions, the switch's and each
+//!   device's behind its ports.
 //! - `get fw`: `slots=N active=K staged=K transfer=0|1 received=BYTES parts=N` (staged 0: none;
 //!   received and parts: of the open transfer).
 //! - `get fw SLOT`: `len=N sha256=HEX rev=REV active=0|1 staged=0|1 ro=0|1`: the device's view
