@@ -31,9 +31,11 @@
 //!   that one firmware, and report the device's one background operation. An open transfer
 //!   belongs to the CCI that opened it: a part (Initiate, Continue, End, Full) through another
 //!   of the device's CCIs gets FW Transfer in Progress (08h), so two agents cannot interleave
-//!   their parts; the Abort action works from any of them. This is the emulator's choice
-//!   where the specification text read for it says nothing; a real MLD may keep the firmware
-//!   commands to its FM-owned LD and answer Unsupported (03h) on its LDs.
+//!   their parts; the Abort action works from any of them. Which of an MLD's CCIs take the
+//!   Firmware Update commands was not settled from the specification's text (it was not at
+//!   hand): answering them on the LDs, and the ownership rule, are the emulator's choices; a
+//!   real MLD may keep the commands to its FM-owned LD and answer Unsupported (03h) on its
+//!   LDs.
 //! - A device's cold reset (`reset-port P` on the control channel; the switch's own function
 //!   reset does not reset the devices behind it) makes its staged slot active, drops an open
 //!   transfer and a running operation, and clears its Background Operation Status.

@@ -1233,7 +1233,10 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
     let tcci = dev.on(Target::Port(port));
     let tpart = tunnel_part(&dev, 1)?;
     let tparts = IMAGE.div_ceil(tpart);
-    {
+    // One tunnelled part's round trip, sampled over SAMPLES Continue parts: the part, then
+    // Background Operation Status through the tunnel, back to back, until it reports the part
+    // done. Returns the sorted round trips in ns and the polls per part.
+    let sample = || -> Result<(Vec<u128>, f64)> {
         use swcci::proto::payload::firmware::TransferAction as A;
         let mut buf = vec![0u8; tpart + 128];
         let mut polls = 0usize;
@@ -1269,26 +1272,41 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
         tcci.fw_abort(&FwOptions::default())
             .map_err(|e| anyhow!("{e}"))?;
         ns.sort_unstable();
-        let median = ns[ns.len() / 2] as f64 / 1e9;
-        let mean = ns.iter().sum::<u128>() as f64 / ns.len() as f64 / 1e9;
-        let bound = mean * tparts as f64;
-        let cancel = AtomicBool::new(false);
-        let start = Instant::now();
-        let r = tcci
-            .fw_transfer(&img, 2, &FwOptions::default(), &mut |_| {}, &cancel)
-            .map_err(|e| anyhow!("{e}"))?;
-        let secs = start.elapsed().as_secs_f64();
-        holds_at(&mut ctl, At::Port(port), 2, &img, "fw-bench 16M")?;
-        env.note(format!(
-            "one tunnel (emulated switch to the type-3 device on port {port}), device part time              500 us + 100 us/KiB: 16 MiB in {tparts} parts of {tpart} B: {secs:.2} s ({:.2} s              transferring), {:.0} KiB/s; one tunnelled part's round trip (part, then Background              Operation Status until done, {:.1} polls per part) median {:.0} us, mean {:.0} us              ({SAMPLES} parts); bound parts x mean = {bound:.2} s; ratio {:.2}",
-            r.elapsed.as_secs_f64(),
-            IMAGE as f64 / secs / 1024.0,
-            polls as f64 / (SAMPLES + 1) as f64,
-            median * 1e6,
-            mean * 1e6,
-            secs / bound
-        ));
-    }
+        Ok((ns, polls as f64 / (SAMPLES + 1) as f64))
+    };
+    let mean_s = |ns: &[u128]| ns.iter().sum::<u128>() as f64 / ns.len().max(1) as f64 / 1e9;
+    let median_us = |ns: &[u128]| ns.get(ns.len() / 2).copied().unwrap_or(0) as f64 / 1e3;
+    // Sampled before and after the transfer: on a machine shared with other guests the two
+    // differ, and the ratio is given against each.
+    let (before, polls) = sample()?;
+    let cancel = AtomicBool::new(false);
+    let start = Instant::now();
+    let r = tcci
+        .fw_transfer(&img, 2, &FwOptions::default(), &mut |_| {}, &cancel)
+        .map_err(|e| anyhow!("{e}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    holds_at(&mut ctl, At::Port(port), 2, &img, "fw-bench 16M")?;
+    let (after, polls_after) = sample()?;
+    let (b1, b2) = (
+        mean_s(&before) * tparts as f64,
+        mean_s(&after) * tparts as f64,
+    );
+    env.note(format!(
+        "one tunnel (emulated switch to the type-3 device on port {port}), device part time \
+         500 us + 100 us/KiB: 16 MiB in {tparts} parts of {tpart} B: {secs:.2} s ({:.2} s \
+         transferring), {:.0} KiB/s; one tunnelled part's round trip (part, then Background \
+         Operation Status until done, {polls:.1} / {polls_after:.1} polls per part) before the \
+         transfer median {:.0} us, mean {:.0} us, after it median {:.0} us, mean {:.0} us \
+         ({SAMPLES} parts each); bound parts x mean = {b1:.2} s / {b2:.2} s; ratio {:.2} / {:.2}",
+        r.elapsed.as_secs_f64(),
+        IMAGE as f64 / secs / 1024.0,
+        median_us(&before),
+        mean_s(&before) * 1e6,
+        median_us(&after),
+        mean_s(&after) * 1e6,
+        secs / b1,
+        secs / b2
+    ));
     // Through one tunnel: QEMU's switch to its first type-3 device.
     if let Some(sw) = env.topo.switches.first().cloned() {
         let q = env.node_for_serial(sw.serial)?;
