@@ -66,8 +66,13 @@
 //!   the fault once (other commands do not). The driver reads the CEL at probe: tests arm it
 //!   `always`, then rebind. Counter: `short-logs`.
 //!
-//! Firmware faults (switch; the rules of the firmware commands are in `firmware.rs`):
-//! - `fw-busy [MODE]`: the next Transfer FW (0201h), whatever its action, returns Busy (06h).
+//! Firmware faults (switch; the rules of the firmware commands are in `firmware.rs`). Each
+//! applies to the switch's own firmware, or with `port P` (`fw-busy port 3 once`) to that of
+//! the device behind downstream port P, reached through Tunnel Management Commands (the
+//! return codes then come back inside the tunnel; `devfw.rs`). `err` for a port without a
+//! device that has firmware (an upstream, empty or dead port).
+//! - `fw-busy [port P] [MODE]`: the next Transfer FW (0201h), whatever its action, returns
+//!   Busy (06h).
 //! - `fw-out-of-order [MODE]`: the next Transfer FW part (any action but Abort) is refused
 //!   with FW Transfer Out of Order (09h); the transfer stays as it was.
 //! - `fw-auth-fail [MODE]`: the next End or Full part fails verification: its background
@@ -87,10 +92,14 @@
 //! - `surprise-remove`: from now on BAR reads return all ones, writes are dropped, nothing
 //!   completes and no interrupt is sent, as if the function were gone. Configuration space
 //!   keeps working. Undone by `clear`.
-//! - `clear`: disarms every fault and undoes `surprise-remove`. Reply `ok`.
+//! - `clear`: disarms every fault (the devices' behind the ports too) and undoes
+//!   `surprise-remove`. Reply `ok`.
 //! - `reset`: function reset, as an FLR does: the mailbox starts over (interrupt enables
 //!   off, background operation and MMPT queue dropped) and becomes ready after the ready time.
-//!   Faults and settings stay. Reply `ok`.
+//!   Faults and settings stay. The devices behind the ports are not reset. Reply `ok`.
+//! - `reset-port P`: cold reset of the device behind port P: its staged firmware slot becomes
+//!   active, an open transfer and a running background operation are dropped. Reply `ok`;
+//!   `err` for a port without a device that has firmware.
 //! - `queue TYPE [HEXDATA]`: queues a received MMPT message of TYPE (0..=255) with HEXDATA
 //!   (even number of hex digits; none or `-` for an empty message), raising the MMPT receive
 //!   interrupt if enabled. Reply `ok QUEUE_LENGTH`; `err` when the queue (16) is full.
@@ -103,6 +112,8 @@
 //!   answer with the same type and data (default), or drop it.
 //! - `set inline 0|1`: whether an MMPT answer that fits the payload (with its 16-byte
 //!   header) is returned as the Send Message output instead of being queued (default 0).
+//! - The `fw-` settings apply to the switch's firmware and to that of every device behind its
+//!   ports alike (`get settings` shows them once).
 //! - `set fw-ro-slot K`: firmware slot K (1..=slots) cannot be written: End and Full naming
 //!   it get Invalid Slot (0Bh); 0: none (default).
 //! - `set fw-part-us BASE PER_KIB`: a Transfer FW part completes in the background
@@ -126,7 +137,8 @@
 //! - `get last-opcode`: `ok 0xOPCODE 0xVENDOR` of the last command submitted, `ok none`.
 //! - `get stat NAME`: one counter; names: see `get stats`.
 //! - `get stats`: every counter as `name=value`.
-//! - `get faults`: armed faults as `name[:arg]=mode`, or `none`.
+//! - `get faults`: armed faults as `name[:arg]=mode` (a device's firmware faults as
+//!   `name@portP=mode`), or `none`.
 //! - `get queue`: messages waiting for Receive Message.
 //! - `get ready`: `1` when READY is set.
 //! - `get bg`: `running=0|1 opcode=0xOPCODE percent=N rc=0xRC` of the background operation.
@@ -135,7 +147,8 @@
 //!   dead-port-ms=MS`.
 //! - `get fabric`: `ok JSON`, the function as it stands now, on one line, in the schema of
 //!   `--describe-json` (README): after a bind or unbind it shows the new bindings and port
-//!   states; firmware slots with their lengths, hashes and revisions.
+//!   states; firmware slots with their lengths, hashes and revisions, the switch's and each
+//!   device's behind its ports.
 //! - `get fw`: `slots=N active=K staged=K transfer=0|1 received=BYTES parts=N` (staged 0: none;
 //!   received and parts: of the open transfer).
 //! - `get fw SLOT`: `len=N sha256=HEX rev=REV active=0|1 staged=0|1 ro=0|1`: the device's view
@@ -143,13 +156,19 @@
 //!   to the first NUL, with blanks, `%` and bytes outside 21h..=7Eh written `%XX`, e.g.
 //!   `swcci-emu%201.0`). An empty slot: `len=0 sha256=none rev= ...`. A slot above the
 //!   device's count: `err`. Only the switch personality has firmware.
+//! - `get port-fw PORT`: the firmware of the device behind PORT, as `get fw` writes the
+//!   switch's, then `bg=0|1 bg-opcode=0xOPCODE bg-rc=0xRC aborts=N images=N`: its background
+//!   operation (running; opcode and final return code of the running or last one, 0 before
+//!   any) and its counters (transfers dropped or parts stopped; images stored).
+//! - `get port-fw PORT SLOT`: that device's view of SLOT, as `get fw SLOT` writes it. `err`
+//!   for a port without a device that has firmware, or a slot above its count.
 //! - `get config`: `personality=... vendor=0x... device=0x... serial=0x... payload=N
 //!   msix=0|1 doorbell-irq=0|1 bg-irq=0|1 mbox-vector=1 mmpt-vector=2 fw-slots=N ports=N
 //!   vcs=N vppbs=N`.
 //! - `ping`: `ok pong`. `help`: `ok` and the command names.
 
 use crate::device::{Device, Fault, Mode, MBOX_VECTOR, MMPT_VECTOR, STAT_NAMES};
-use crate::firmware::FwFault;
+use crate::firmware::{Firmware, FwFault};
 use crate::irq::MSIX_VECTORS;
 use crate::mmpt::Responder;
 use crate::Shared;
@@ -226,6 +245,8 @@ pub enum Query {
     Config,
     /// Firmware state, or one slot.
     Fw(Option<u8>),
+    /// The firmware of the device behind a port, or one of its slots.
+    PortFw(u8, Option<u8>),
     /// The function as JSON.
     Fabric,
 }
@@ -239,6 +260,17 @@ pub enum Request {
     Help,
     /// Arm a fault.
     Fault(Fault, Mode),
+    /// Arm a firmware fault on the device behind a port.
+    PortFault {
+        /// The port.
+        port: u8,
+        /// The fault.
+        fault: FwFault,
+        /// Once or always.
+        mode: Mode,
+    },
+    /// Cold reset of the device behind a port.
+    ResetPort(u8),
     /// Send interrupts now.
     Spurious {
         /// How many.
@@ -267,7 +299,8 @@ pub enum Request {
 
 const COMMANDS: &str = "ping help doorbell-stuck delay bad-length rc bg-never bg-stuck no-irq \
 ready-never reset-after-reads remove-after-reads reset-at-part remove-at-part short-log \
-fw-busy fw-out-of-order fw-auth-fail fw-activate-fail fw-cold-reset spurious-irq surprise-remove clear reset set queue get";
+fw-busy fw-out-of-order fw-auth-fail fw-activate-fail fw-cold-reset spurious-irq surprise-remove clear reset \
+reset-port set queue get";
 
 /// Parses a number: decimal or `0x` hexadecimal.
 fn number(tok: Option<&str>, what: &str) -> Result<u64, String> {
@@ -374,11 +407,29 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
         }
         w if FwFault::parse(w).is_some() => {
             let mode = take_mode(&mut args);
-            no_more(&args)?;
-            match FwFault::parse(w) {
-                Some(f) => fault(Fault::Fw(f), mode),
-                None => Err(format!("unknown command '{w}'")),
+            let Some(f) = FwFault::parse(w) else {
+                return Err(format!("unknown command '{w}'"));
+            };
+            let mut it = args.into_iter();
+            match it.next() {
+                None => fault(Fault::Fw(f), mode),
+                Some("port") => {
+                    let port = bounded(it.next(), "port", u64::from(u8::MAX))?;
+                    no_more(&it.collect::<Vec<_>>())?;
+                    Ok(Some(Request::PortFault {
+                        port,
+                        fault: f,
+                        mode,
+                    }))
+                }
+                Some(t) => Err(format!("unexpected '{t}' (port P, once or always)")),
             }
+        }
+        "reset-port" => {
+            let mut it = args.into_iter();
+            let port = bounded(it.next(), "port", u64::from(u8::MAX))?;
+            no_more(&it.collect::<Vec<_>>())?;
+            Ok(Some(Request::ResetPort(port)))
         }
         "delay" | "rc" | "bg-stuck" | "reset-after-reads" | "remove-after-reads"
         | "reset-at-part" | "remove-at-part" | "short-log" => {
@@ -484,6 +535,16 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                     None => None,
                     t => Some(bounded(t, "slot", u64::from(MAX_SLOTS))?),
                 }),
+                "port-fw" => {
+                    let port = bounded(it.next(), "port", u64::from(u8::MAX))?;
+                    Query::PortFw(
+                        port,
+                        match it.next() {
+                            None => None,
+                            t => Some(bounded(t, "slot", u64::from(MAX_SLOTS))?),
+                        },
+                    )
+                }
                 q => return Err(format!("unknown query '{q}'")),
             };
             no_more(&it.collect::<Vec<_>>())?;
@@ -529,6 +590,14 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
             dev.arm(f, mode);
             String::new()
         }
+        Request::PortFault { port, fault, mode } => {
+            dev.arm_port_fw(port, fault, mode)?;
+            String::new()
+        }
+        Request::ResetPort(port) => {
+            dev.reset_port(now, port)?;
+            String::new()
+        }
         Request::Spurious { count, vector } => {
             dev.spurious_irqs(now, count, vector);
             count.to_string()
@@ -546,6 +615,7 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
             String::new()
         }
         Request::Set(s) => {
+            let mut fw = dev.fw.settings;
             match s {
                 Setting::AbortSupported(b) => dev.settings.abort_supported = b,
                 Setting::BgRc(rc) => dev.settings.bg_rc = rc,
@@ -555,16 +625,19 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
                     if k > dev.fw.slots() {
                         return Err(format!("slot {k}: the device has {} slots", dev.fw.slots()));
                     }
-                    dev.fw.settings.ro_slot = k;
+                    fw.ro_slot = k;
                 }
                 Setting::FwPartUs(base, per_kib) => {
-                    dev.fw.settings.part_base_us = base;
-                    dev.fw.settings.part_per_kib_us = per_kib;
+                    fw.part_base_us = base;
+                    fw.part_per_kib_us = per_kib;
                 }
-                Setting::FwIdleMs(ms) => dev.fw.settings.idle_ms = ms,
-                Setting::FwActivateMs(ms) => dev.fw.settings.activate_ms = ms,
+                Setting::FwIdleMs(ms) => fw.idle_ms = ms,
+                Setting::FwActivateMs(ms) => fw.activate_ms = ms,
                 Setting::BindMs(ms) => dev.fabric.settings.bind_ms = ms,
                 Setting::DeadPortMs(ms) => dev.fabric.settings.dead_port_ms = ms,
+            }
+            if fw != dev.fw.settings {
+                dev.set_fw_settings(fw);
             }
             String::new()
         }
@@ -623,32 +696,28 @@ fw-part-us={},{} fw-idle-ms={} fw-activate-ms={} bind-ms={} dead-port-ms={}",
                 )
             }
             Query::Fabric => dev.describe().to_string(),
-            Query::Fw(None) => {
-                let (open, received, parts) = match dev.fw.transfer() {
-                    Some((n, p)) => (1, n, p),
-                    None => (0, 0, 0),
-                };
-                format!(
-                    "slots={} active={} staged={} transfer={open} received={received} parts={parts}",
-                    dev.fw.slots(),
-                    dev.fw.active(),
-                    dev.fw.staged()
-                )
-            }
-            Query::Fw(Some(k)) => {
-                let v = dev
-                    .fw
-                    .slot(k)
-                    .ok_or_else(|| format!("slot {k}: the device has {} slots", dev.fw.slots()))?;
-                format!(
-                    "len={} sha256={} rev={} active={} staged={} ro={}",
-                    v.len,
-                    v.sha256.as_deref().unwrap_or("none"),
-                    escape(&v.rev),
-                    u8::from(v.active),
-                    u8::from(v.staged),
-                    u8::from(v.read_only)
-                )
+            Query::Fw(None) => fw_state(&dev.fw),
+            Query::Fw(Some(k)) => fw_slot(&dev.fw, k)?,
+            Query::PortFw(port, slot) => {
+                let d = dev
+                    .fabric
+                    .device_fw(port)
+                    .ok_or_else(|| format!("port {port}: no device with firmware"))?;
+                match slot {
+                    Some(k) => fw_slot(&d.fw, k)?,
+                    None => {
+                        let st = d.state();
+                        format!(
+                            "{} bg={} bg-opcode={:#06x} bg-rc={:#06x} aborts={} images={}",
+                            fw_state(&d.fw),
+                            u8::from(st.running),
+                            st.opcode,
+                            st.rc,
+                            d.fw.stats.aborts,
+                            d.fw.stats.images
+                        )
+                    }
+                }
             }
             Query::Config => {
                 let c = dev.config();
@@ -672,6 +741,36 @@ fw-slots={} ports={} vcs={} vppbs={}",
             }
         },
     })
+}
+
+/// `get fw`: slots, active, staged, the open transfer.
+fn fw_state(fw: &Firmware) -> String {
+    let (open, received, parts) = match fw.transfer() {
+        Some((n, p)) => (1, n, p),
+        None => (0, 0, 0),
+    };
+    format!(
+        "slots={} active={} staged={} transfer={open} received={received} parts={parts}",
+        fw.slots(),
+        fw.active(),
+        fw.staged()
+    )
+}
+
+/// `get fw SLOT`: the device's view of one slot.
+fn fw_slot(fw: &Firmware, k: u8) -> Result<String, String> {
+    let v = fw
+        .slot(k)
+        .ok_or_else(|| format!("slot {k}: the device has {} slots", fw.slots()))?;
+    Ok(format!(
+        "len={} sha256={} rev={} active={} staged={} ro={}",
+        v.len,
+        v.sha256.as_deref().unwrap_or("none"),
+        escape(&v.rev),
+        u8::from(v.active),
+        u8::from(v.staged),
+        u8::from(v.read_only)
+    ))
 }
 
 /// Parses and carries out one line. `None` when the line needs no reply.
@@ -882,6 +981,28 @@ mod tests {
             p("fault fw-auth-fail"),
             Request::Fault(Fault::Fw(FwFault::AuthFail), Mode::Once)
         );
+        assert_eq!(
+            p("fw-auth-fail port 3 always"),
+            Request::PortFault {
+                port: 3,
+                fault: FwFault::AuthFail,
+                mode: Mode::Always
+            }
+        );
+        assert_eq!(
+            p("fault fw-busy port 0x2"),
+            Request::PortFault {
+                port: 2,
+                fault: FwFault::Busy,
+                mode: Mode::Once
+            }
+        );
+        assert_eq!(p("reset-port 1"), Request::ResetPort(1));
+        assert_eq!(p("get port-fw 2"), Request::Get(Query::PortFw(2, None)));
+        assert_eq!(
+            p("get port-fw 2 3"),
+            Request::Get(Query::PortFw(2, Some(3)))
+        );
         assert_eq!(p("set fw-ro-slot 2"), Request::Set(Setting::FwRoSlot(2)));
         assert_eq!(
             p("set fw-part-us 0 0x10"),
@@ -991,6 +1112,16 @@ mod tests {
             "short-log 1048577",
             "short-log 4 sometimes",
             "fw-busy 3",
+            "fw-busy port",
+            "fw-busy port x",
+            "fw-busy port 256",
+            "fw-busy port 1 once extra",
+            "fw-busy once port 1",
+            "reset-port",
+            "reset-port 1 2",
+            "get port-fw",
+            "get port-fw 1 5",
+            "get port-fw 1 2 3",
             "fw-nonsense",
             "set fw-ro-slot 5",
             "set fw-part-us 1",

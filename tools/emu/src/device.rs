@@ -398,7 +398,8 @@ fn take<T: Copy>(slot: &mut Option<(T, Mode)>) -> Option<T> {
     Some(v)
 }
 
-fn take_flag(slot: &mut Option<Mode>) -> bool {
+/// Takes a flag fault for one use: true when it was armed (a once fault disarms).
+pub(crate) fn take_flag(slot: &mut Option<Mode>) -> bool {
     match *slot {
         None => false,
         Some(Mode::Once) => {
@@ -722,7 +723,7 @@ impl Device {
             mmpt_ctrl: MmptCtrl::default(),
             mmpt: Mmpt::new(),
             fw: Firmware::new(cfg.fw_slots),
-            fabric: Fabric::new(cfg.fabric.clone(), cfg.serial),
+            fabric: Fabric::new(cfg.fabric.clone(), cfg.serial, cfg.fw_slots),
             msix_table: vec![0; MSIX_VECTORS * 16],
             settings: Settings::default(),
             faults: Faults::default(),
@@ -762,23 +763,8 @@ impl Device {
             "payload_size": self.payload_size,
         });
         if c.personality == Personality::Switch {
-            let fw: Vec<serde_json::Value> = (1..=self.fw.slots())
-                .filter_map(|k| self.fw.slot(k))
-                .zip(1u8..)
-                .map(|(s, k)| {
-                    serde_json::json!({
-                        "slot": k,
-                        "len": s.len,
-                        "sha256": s.sha256,
-                        "revision": s.rev,
-                        "active": s.active,
-                        "staged": s.staged,
-                        "read_only": s.read_only,
-                    })
-                })
-                .collect();
             let fabric = self.fabric.describe();
-            v["firmware"] = serde_json::json!({ "slots": fw });
+            v["firmware"] = self.fw.describe();
             v["ports"] = fabric["ports"].clone();
             v["vcs"] = fabric["vcs"].clone();
         }
@@ -870,6 +856,7 @@ impl Device {
             }
         }
         self.fw.tick(now);
+        self.fabric.tick(now);
         self.drain_model_events();
     }
 
@@ -1587,7 +1574,7 @@ impl Device {
             }
             opcode::TUNNEL => {
                 self.stats.inc("tunnels");
-                let o = self.fabric.tunnel(input, self.payload_size);
+                let o = self.fabric.tunnel(now, input, self.payload_size);
                 self.fabric_exec(o)
             }
             OP_SLEEP => {
@@ -1880,10 +1867,38 @@ impl Device {
         self.event(format!("fault armed: {} {}", fault.describe(), mode.name()));
     }
 
+    /// Arms firmware fault `f` in `mode` on the device behind `port` (switch). Error: no device
+    /// with firmware there.
+    pub fn arm_port_fw(&mut self, port: u8, f: FwFault, mode: Mode) -> Result<(), String> {
+        self.fabric.arm_fw(port, f, mode)?;
+        self.event(format!(
+            "fault armed: {} port {port} {}",
+            f.name(),
+            mode.name()
+        ));
+        Ok(())
+    }
+
+    /// Gives the switch's firmware and every device's behind its ports the settings `s`.
+    pub fn set_fw_settings(&mut self, s: crate::firmware::FwSettings) {
+        self.fw.settings = s;
+        self.fabric.set_fw_settings(s);
+    }
+
+    /// A cold reset of the device behind `port` (its staged firmware slot becomes active; see
+    /// `devfw.rs`). Error: no device with firmware there.
+    pub fn reset_port(&mut self, now: Duration, port: u8) -> Result<(), String> {
+        self.tick(now);
+        self.fabric.reset_device(port)?;
+        self.drain_model_events();
+        Ok(())
+    }
+
     /// Disarms every fault and undoes a surprise removal. A command whose doorbell is stuck is
     /// abandoned: the doorbell clears with return code 04h (internal error), no interrupt.
     pub fn clear(&mut self, now: Duration) {
         self.faults = Faults::default();
+        self.fabric.clear_fw_faults();
         self.removed = false;
         self.loss_after = None;
         self.part_watch = None;
@@ -1940,6 +1955,12 @@ impl Device {
         }
         for (ff, m) in FwFault::ALL.iter().zip(f.fw) {
             add(ff.name().into(), m);
+        }
+        for d in self.fabric.fw_faults_text() {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            s.push_str(&d);
         }
         if self.removed {
             s.push_str(if s.is_empty() {

@@ -2360,6 +2360,331 @@ fn fabric_dead_port() {
     assert_eq!(r.bus.stat("dead-tunnels"), 2);
 }
 
+impl Rig {
+    /// A command through tunnels along `path` (port, then LD): the outer return code, and the
+    /// innermost response's return code and payload (inner levels asserted successful).
+    fn via(
+        &self,
+        mbox: &mut Mailbox,
+        path: &[u8],
+        op: u16,
+        payload: &[u8],
+    ) -> (ReturnCode, Option<(ReturnCode, Vec<u8>)>) {
+        let (&port, rest) = path.split_first().unwrap();
+        let mut msg = payload.to_vec();
+        let mut inner_op = op;
+        for &ld in rest.iter().rev() {
+            let mut b = vec![0u8; 16 + msg.len()];
+            let n = encode_request(&mut b, ld, 0, 5, inner_op, &msg).unwrap();
+            msg = b[..n].to_vec();
+            inner_op = opcode::TUNNEL;
+        }
+        let (rc, mut inner) = self.tunnel(mbox, port, inner_op, &msg);
+        for _ in rest {
+            let (irc, out) = inner.unwrap();
+            assert!(irc.is_success(), "tunnel level: {irc}");
+            let t = TunnelResponse::decode(&out).unwrap();
+            assert_eq!(
+                (t.header.category, t.header.opcode),
+                (Category::Response, op)
+            );
+            inner = Some((t.header.rc, t.payload.to_vec()));
+        }
+        (rc, inner)
+    }
+
+    /// The device's response along `path` (outer success asserted).
+    fn via_ok(
+        &self,
+        mbox: &mut Mailbox,
+        path: &[u8],
+        op: u16,
+        payload: &[u8],
+    ) -> (ReturnCode, Vec<u8>) {
+        let (rc, inner) = self.via(mbox, path, op, payload);
+        assert!(rc.is_success(), "{rc}");
+        inner.unwrap()
+    }
+
+    /// Background Operation Status (0002h) of the device along `path`.
+    fn via_status(&self, mbox: &mut Mailbox, path: &[u8]) -> BgOpStatus {
+        let (rc, out) = self.via_ok(mbox, path, opcode::BG_OP_STATUS, &[]);
+        assert!(rc.is_success());
+        BgOpStatus::decode(&out).unwrap()
+    }
+
+    /// A firmware command along `path`, its background part polled through the same path as
+    /// the library does: the final return code.
+    fn via_fw(&self, mbox: &mut Mailbox, path: &[u8], op: u16, input: &[u8]) -> ReturnCode {
+        let (rc, _) = self.via_ok(mbox, path, op, input);
+        if rc != ReturnCode::BackgroundStarted {
+            return rc;
+        }
+        for _ in 0..10_000 {
+            self.bus.advance(MS / 5);
+            let s = self.via_status(mbox, path);
+            if !s.running {
+                assert_eq!((s.opcode, s.percent), (op, 100));
+                return s.rc;
+            }
+        }
+        panic!("background {op:04x}h never ended");
+    }
+
+    /// A whole image along `path` in parts as large as that path allows, End with `slot`.
+    fn via_transfer(&self, mbox: &mut Mailbox, path: &[u8], image: &[u8], slot: u8) -> ReturnCode {
+        let chunk = max_part(mbox.payload_size(), 16 * path.len());
+        let mut offset = 0;
+        while offset < image.len() {
+            let end = (offset + chunk).min(image.len());
+            let action = match (offset, end == image.len()) {
+                (0, true) => TransferAction::Full,
+                (0, false) => TransferAction::Initiate,
+                (_, true) => TransferAction::End,
+                (_, false) => TransferAction::Continue,
+            };
+            let mut b = vec![0u8; TRANSFER_HEADER_LEN + end - offset];
+            let n = Transfer {
+                action,
+                slot: if action.names_slot() { slot } else { 0 },
+                offset: (offset / OFFSET_UNIT) as u32,
+                data: &image[offset..end],
+            }
+            .encode(&mut b)
+            .unwrap();
+            let rc = self.via_fw(mbox, path, OP_TRANSFER_FW, &b[..n]);
+            if rc != ReturnCode::Success {
+                return rc;
+            }
+            offset = end;
+        }
+        ReturnCode::Success
+    }
+}
+
+#[test]
+fn fabric_devices_update_firmware_through_tunnels() {
+    let r = rig_with(Personality::Switch, |c| {
+        c.fabric.ports = 5;
+        c.fabric.mld_port = Some(3);
+        c.fabric.lds = 2;
+        c.fabric.dead_port = Some(4);
+    });
+    let mut mbox = r.mbox();
+    // Get FW Info through a tunnel reaches the device's own firmware.
+    let (rc, out) = r.via_ok(&mut mbox, &[1], OP_GET_FW_INFO, &[]);
+    assert!(rc.is_success());
+    let info = FwInfo::decode(&out).unwrap();
+    assert_eq!(
+        (info.slots_supported, info.active_slot, info.revision(1)),
+        (3, 1, Some(crate::firmware::TYPE3_REVISION))
+    );
+    let (_, out) = r.via_ok(&mut mbox, &[3], OP_GET_FW_INFO, &[]);
+    assert_eq!(
+        FwInfo::decode(&out).unwrap().revision(1),
+        Some(crate::firmware::MLD_REVISION)
+    );
+    assert_eq!(
+        r.fw_info(&mut mbox).revision(1),
+        Some(crate::firmware::BUILTIN_REVISION)
+    );
+    // A part answers 01h inside the tunnel; the switch's own command completed, nothing runs
+    // on the switch; the device's status shows the part.
+    let image = fw_image("t3 2.0", 10 * 1024 + 3);
+    let chunk = max_part(mbox.payload_size(), 16);
+    let mut b = vec![0u8; TRANSFER_HEADER_LEN + chunk];
+    let n = Transfer {
+        action: TransferAction::Initiate,
+        slot: 0,
+        offset: 0,
+        data: &image[..chunk],
+    }
+    .encode(&mut b)
+    .unwrap();
+    let (rc, _) = r.via_ok(&mut mbox, &[1], OP_TRANSFER_FW, &b[..n]);
+    assert_eq!(rc, ReturnCode::BackgroundStarted);
+    assert!(
+        !r.bus.with(|d, _| d.bg_state()).0,
+        "the switch runs nothing"
+    );
+    let s = r.via_status(&mut mbox, &[1]);
+    assert_eq!((s.running, s.opcode), (true, OP_TRANSFER_FW));
+    assert!(r
+        .fw_query("get port-fw 1")
+        .contains(" bg=1 bg-opcode=0x0201 "));
+    // Another port's device is idle.
+    assert!(!r.via_status(&mut mbox, &[2]).running);
+    // Request Abort through the tunnel stops it: nothing is open.
+    let (rc, _) = r.via_ok(&mut mbox, &[1], opcode::REQUEST_ABORT_BG, &[]);
+    assert!(rc.is_success());
+    let s = r.via_status(&mut mbox, &[1]);
+    assert_eq!((s.running, s.rc), (false, ReturnCode::Aborted));
+    assert!(r
+        .fw_query("get port-fw 1")
+        .starts_with("ok slots=3 active=1 staged=0 transfer=0 "));
+    // A whole image through one tunnel; the device holds exactly it, the switch nothing new.
+    assert_eq!(
+        r.via_transfer(&mut mbox, &[1], &image, 2),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        r.fw_query("get port-fw 1 2"),
+        format!(
+            "ok len={} sha256={} rev=t3%202.0 active=0 staged=0 ro=0",
+            image.len(),
+            sha256_hex(&image)
+        )
+    );
+    assert!(r.fw_query("get fw 2").starts_with("ok len=0 "));
+    assert!(r.fw_query("get port-fw 2 2").starts_with("ok len=0 "));
+    let json = r.bus.with(|d, _| d.describe());
+    assert_eq!(
+        json["ports"][1]["device"]["firmware"]["slots"][1]["sha256"],
+        sha256_hex(&image)
+    );
+    assert!(json["ports"][4]["device"]["firmware"].is_null(), "dead");
+    // Activation through the tunnel, online in the background.
+    let act = Activate {
+        action: ActivateAction::Online,
+        slot: 2,
+    }
+    .encode();
+    assert_eq!(
+        r.via_fw(&mut mbox, &[1], OP_ACTIVATE_FW, &act),
+        ReturnCode::Success
+    );
+    assert!(r
+        .fw_query("get port-fw 1")
+        .starts_with("ok slots=3 active=2 "));
+    // On reset: staged, active after the device's cold reset (not the switch's reset).
+    let act = Activate {
+        action: ActivateAction::OnReset,
+        slot: 1,
+    }
+    .encode();
+    assert_eq!(
+        r.via_fw(&mut mbox, &[1], OP_ACTIVATE_FW, &act),
+        ReturnCode::Success
+    );
+    assert_eq!(r.fw_query("reset"), "ok");
+    assert!(r
+        .fw_query("get port-fw 1")
+        .starts_with("ok slots=3 active=2 staged=1 "));
+    assert_eq!(r.fw_query("reset-port 1"), "ok");
+    assert!(r
+        .fw_query("get port-fw 1")
+        .starts_with("ok slots=3 active=1 staged=0 "));
+
+    // Faults per device: verification fails in the background, seen through the tunnel.
+    let mut mbox = r.mbox();
+    assert_eq!(r.fw_query("fw-auth-fail port 2 once"), "ok");
+    assert_eq!(r.fw_query("get faults"), "ok fw-auth-fail@port2=once");
+    assert_eq!(
+        r.via_transfer(&mut mbox, &[1], &image, 3),
+        ReturnCode::Success,
+        "the fault is port 2's"
+    );
+    assert_eq!(
+        r.via_transfer(&mut mbox, &[2], &image, 3),
+        ReturnCode::FwVerificationFailed
+    );
+    assert!(r.fw_query("get port-fw 2").contains(" transfer=0 "));
+    assert!(r.fw_query("get port-fw 2 3").starts_with("ok len=0 "));
+    assert_eq!(r.fw_query("fw-busy port 2 always"), "ok");
+    assert_eq!(r.via_transfer(&mut mbox, &[2], &image, 3), ReturnCode::Busy);
+    assert_eq!(r.fw_query("clear"), "ok");
+    assert_eq!(r.fw_query("get faults"), "ok none");
+    assert_eq!(
+        r.via_transfer(&mut mbox, &[2], &image, 3),
+        ReturnCode::Success
+    );
+    for bad in [
+        "fw-busy port 0",
+        "fw-busy port 4",
+        "fw-busy port 9",
+        "reset-port 4",
+    ] {
+        assert!(r.fw_query(bad).starts_with("err port "), "{bad}");
+    }
+    assert!(r
+        .fw_query("get port-fw 4")
+        .starts_with("err port 4: no device"));
+    assert!(r.fw_query("get port-fw 1 4").starts_with("err slot 4"));
+    // Settings apply to every device: a read-only slot refuses End through the tunnel.
+    assert_eq!(r.fw_query("set fw-ro-slot 3"), "ok");
+    assert_eq!(
+        r.via_transfer(&mut mbox, &[2], &image, 3),
+        ReturnCode::InvalidSlot
+    );
+    assert_eq!(r.fw_query("set fw-ro-slot 0"), "ok");
+    let mut abort = [0u8; TRANSFER_HEADER_LEN];
+    Transfer {
+        action: TransferAction::Abort,
+        slot: 0,
+        offset: 0,
+        data: &[],
+    }
+    .encode(&mut abort)
+    .unwrap();
+    assert_eq!(
+        r.via_fw(&mut mbox, &[2], OP_TRANSFER_FW, &abort),
+        ReturnCode::Success
+    );
+
+    // Two levels: LD 1 of the MLD reaches the MLD's one firmware; parts are as large as two
+    // tunnel headers allow.
+    let img2 = fw_image("mld 2.0", 6 * 1024);
+    assert_eq!(
+        r.via_transfer(&mut mbox, &[3, 1], &img2, 2),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        r.fw_query("get port-fw 3 2"),
+        format!(
+            "ok len={} sha256={} rev=mld%202.0 active=0 staged=0 ro=0",
+            img2.len(),
+            sha256_hex(&img2)
+        )
+    );
+    let (_, out) = r.via_ok(&mut mbox, &[3, 0], OP_GET_FW_INFO, &[]);
+    assert_eq!(FwInfo::decode(&out).unwrap().revision(2), Some("mld 2.0"));
+    // A transfer opened through LD 1 is LD 1's: LD 0 and the FM-owned LD get 08h for parts.
+    let mut b = vec![0u8; TRANSFER_HEADER_LEN + 1024];
+    let n = Transfer {
+        action: TransferAction::Initiate,
+        slot: 0,
+        offset: 0,
+        data: &img2[..1024],
+    }
+    .encode(&mut b)
+    .unwrap();
+    assert_eq!(
+        r.via_fw(&mut mbox, &[3, 1], OP_TRANSFER_FW, &b[..n]),
+        ReturnCode::Success
+    );
+    for path in [&[3u8, 0][..], &[3]] {
+        assert_eq!(
+            r.via_fw(&mut mbox, path, OP_TRANSFER_FW, &b[..n]),
+            ReturnCode::FwTransferInProgress,
+            "{path:?}"
+        );
+    }
+    assert_eq!(
+        r.via_fw(&mut mbox, &[3], OP_TRANSFER_FW, &abort),
+        ReturnCode::Success
+    );
+    assert!(r.fw_query("get port-fw 3").contains(" transfer=0 "));
+    // An LD the MLD does not have: the inner tunnel fails.
+    let (_, inner) = r.tunnel(&mut mbox, 3, opcode::TUNNEL, &{
+        let mut b = [0u8; 32];
+        let n = encode_request(&mut b, 2, 0, 5, OP_GET_FW_INFO, &[]).unwrap();
+        b[..n].to_vec()
+    });
+    assert_eq!(inner.unwrap().0, ReturnCode::InvalidInput);
+    // The dead port's device still never answers.
+    assert!(r.fw_query("get port-fw 4").starts_with("err "));
+}
+
 #[test]
 fn fabric_config_limits() {
     let check = |f: &dyn Fn(&mut FabricConfig)| {

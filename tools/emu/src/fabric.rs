@@ -18,13 +18,19 @@
 //!   counts as the port's); the rest are unbound.
 //! - Behind every DSP a type-3 single-logical device (SLD) answers tunnelled Identify
 //!   (0001h): vendor 1B36h, device [`TYPE3_DEVICE_ID`], serial [`device_serial`] (distinct
-//!   per port and per switch serial), component type 03h; other opcodes: Unsupported (03h).
-//!   Except:
+//!   per port and per switch serial), component type 03h; and the Firmware Update command
+//!   set with its own background operation: Get FW Info (0200h), Transfer FW (0201h),
+//!   Activate FW (0202h), Background Operation Status (0002h), Request Abort Background
+//!   Operation (0005h), on firmware of its own (`--fw-slots` slots, built-in revision
+//!   `swcci-t3 1.0`; the rules are in `devfw.rs` and `firmware.rs`); other opcodes:
+//!   Unsupported (03h). Except:
 //!   - `--mld-port P --lds L`: a multi-logical device (device [`MLD_DEVICE_ID`], L LDs,
 //!     1..=16, default 4, 1 GiB each in 256 MiB units) whose FM-owned LD answers Identify,
-//!     Get LD Info, Get LD Allocations (range 1 = 4 units, range 2 = 0 for each LD) and
-//!     Tunnel Management Command to LD k (a tunnel inside the tunnel to port P, target = LD
-//!     id), where LD k answers Identify with serial [`ld_serial`].
+//!     Get LD Info, Get LD Allocations (range 1 = 4 units, range 2 = 0 for each LD), the
+//!     firmware commands above (built-in revision `swcci-mld 1.0`), and Tunnel Management
+//!     Command to LD k (a tunnel inside the tunnel to port P, target = LD id), where LD k
+//!     answers Identify with serial [`ld_serial`] and the firmware commands on the MLD's one
+//!     firmware (`devfw.rs` says why and how).
 //!   - `--dead-port P`: the device is there (link up) but never answers: a tunnel to P
 //!     completes after `dead-port-ms` (control setting, default 1000) with return code
 //!     Internal Error (04h) and no output, as a switch that gives up waiting does; with 0 the
@@ -58,6 +64,9 @@
 //!   response (inner return code). A tunnel to an LD of a device that is not the MLD, or to
 //!   an LD id of L or more: the inner return code is Invalid Input.
 
+use crate::devfw::{DeviceFw, Via};
+use crate::device::Mode;
+use crate::firmware::{FwFault, FwSettings, MLD_REVISION, TYPE3_REVISION};
 use serde_json::{json, Value};
 use std::time::Duration;
 use swcci_proto::opcode;
@@ -284,6 +293,9 @@ pub struct Fabric {
     pending: Option<(usize, usize)>,
     /// Settings.
     pub settings: FabricSettings,
+    /// The firmware of the device behind each port (indexed by port; `None`: no device, an
+    /// upstream port, or the dead device).
+    fw: Vec<Option<DeviceFw>>,
     events: Vec<String>,
 }
 
@@ -334,8 +346,8 @@ fn identify(device: u16, serial: u64) -> Vec<u8> {
 
 impl Fabric {
     /// The fabric of `cfg` (validated) for the switch with serial `switch_serial`, with the
-    /// initial bindings.
-    pub fn new(cfg: FabricConfig, switch_serial: u64) -> Self {
+    /// initial bindings; each device behind a port has `fw_slots` firmware slots (2..=4).
+    pub fn new(cfg: FabricConfig, switch_serial: u64, fw_slots: u8) -> Self {
         let mut vcss = vec![vec![Vppb::Unbound; usize::from(cfg.vppbs)]; usize::from(cfg.vcs)];
         let mut dsps = (cfg.vcs..cfg.ports).filter(|p| cfg.device(*p) != Dev::None);
         for v in vcss.iter_mut().flat_map(|vcs| vcs.iter_mut()) {
@@ -343,14 +355,119 @@ impl Fabric {
             let ld = matches!(cfg.device(port), Dev::Mld(_)).then_some(0);
             *v = Vppb::Bound { port, ld };
         }
+        let fw = (0..cfg.ports)
+            .map(|p| match cfg.device(p) {
+                Dev::Sld => Some(DeviceFw::new(fw_slots, TYPE3_REVISION)),
+                Dev::Mld(_) => Some(DeviceFw::new(fw_slots, MLD_REVISION)),
+                Dev::None | Dev::Dead => None,
+            })
+            .collect();
         Self {
             cfg,
             switch_serial,
             vcss,
             pending: None,
             settings: FabricSettings::default(),
+            fw,
             events: Vec::new(),
         }
+    }
+
+    /// The firmware of the device behind `port`, if it has one (a type-3 device or the MLD).
+    pub fn device_fw(&self, port: u8) -> Option<&DeviceFw> {
+        self.fw.get(usize::from(port)).and_then(Option::as_ref)
+    }
+
+    /// The ports whose devices have firmware, ascending.
+    pub fn fw_ports(&self) -> Vec<u8> {
+        (0..self.cfg.ports)
+            .filter(|p| self.device_fw(*p).is_some())
+            .collect()
+    }
+
+    fn device_fw_mut(&mut self, port: u8) -> Option<&mut DeviceFw> {
+        self.fw.get_mut(usize::from(port)).and_then(Option::as_mut)
+    }
+
+    /// Arms firmware fault `f` on the device behind `port`. Error: no device with firmware
+    /// there.
+    pub fn arm_fw(&mut self, port: u8, f: FwFault, mode: Mode) -> Result<(), String> {
+        let d = self
+            .device_fw_mut(port)
+            .ok_or_else(|| format!("port {port}: no device with firmware"))?;
+        d.arm(f, mode);
+        Ok(())
+    }
+
+    /// Disarms the firmware faults of every device.
+    pub fn clear_fw_faults(&mut self) {
+        for d in self.fw.iter_mut().flatten() {
+            d.clear_faults();
+        }
+    }
+
+    /// Armed device faults as `name@portP=mode`, by port.
+    pub fn fw_faults_text(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for p in self.fw_ports() {
+            if let Some(d) = self.device_fw(p) {
+                for (name, mode) in d.faults() {
+                    v.push(format!("{name}@port{p}={}", mode.name()));
+                }
+            }
+        }
+        v
+    }
+
+    /// Gives every device's firmware the settings `s` (the switch's: they apply to all).
+    pub fn set_fw_settings(&mut self, s: FwSettings) {
+        for d in self.fw.iter_mut().flatten() {
+            d.fw.settings = s;
+        }
+    }
+
+    /// A cold reset of the device behind `port` (`devfw.rs`). Error: no device with firmware
+    /// there.
+    pub fn reset_device(&mut self, port: u8) -> Result<(), String> {
+        let d = self
+            .device_fw_mut(port)
+            .ok_or_else(|| format!("port {port}: no device with firmware"))?;
+        d.reset();
+        self.drain_fw_events();
+        Ok(())
+    }
+
+    /// Advances the devices' background operations and idle transfers.
+    pub fn tick(&mut self, now: Duration) {
+        for d in self.fw.iter_mut().flatten() {
+            d.tick(now);
+        }
+        self.drain_fw_events();
+    }
+
+    fn drain_fw_events(&mut self) {
+        for (p, d) in self.fw.iter_mut().enumerate() {
+            if let Some(d) = d {
+                for e in d.take_events() {
+                    self.events.push(format!("port {p} device: {e}"));
+                }
+            }
+        }
+    }
+
+    /// A firmware or background command reaching the device behind `port` through `via`;
+    /// `None` for other opcodes (or no firmware there).
+    fn fw_exec(
+        &mut self,
+        now: Duration,
+        port: u8,
+        via: Via,
+        op: u16,
+        input: &[u8],
+    ) -> Option<(ReturnCode, Vec<u8>)> {
+        let r = self.device_fw_mut(port)?.exec(now, via, op, input);
+        self.drain_fw_events();
+        r
     }
 
     /// The configuration.
@@ -632,8 +749,9 @@ impl Fabric {
             && TunnelRequest::decode(input).is_ok_and(|t| Some(t.target) == self.cfg.dead_port)
     }
 
-    /// Tunnel Management Command (5300h) from the switch CCI.
-    pub fn tunnel(&mut self, input: &[u8], payload_size: usize) -> FabricOutcome {
+    /// Tunnel Management Command (5300h) from the switch CCI, at time `now` (the devices'
+    /// background operations run on it).
+    pub fn tunnel(&mut self, now: Duration, input: &[u8], payload_size: usize) -> FabricOutcome {
         let t = match TunnelRequest::decode(input) {
             Ok(t)
                 if t.target_type == TARGET_PORT_OR_LD && t.header.category == Category::Request =>
@@ -654,15 +772,26 @@ impl Fabric {
                 ));
                 return FabricOutcome::rc(ReturnCode::InvalidInput);
             }
-            Dev::Sld => self.sld_exec(t.target, t.header.opcode, t.payload),
-            Dev::Mld(n) => self.mld_exec(t.target, n, t.header.opcode, t.payload, payload_size),
+            Dev::Sld => self.sld_exec(now, t.target, t.header.opcode, t.payload),
+            Dev::Mld(n) => {
+                self.mld_exec(now, t.target, n, t.header.opcode, t.payload, payload_size)
+            }
             // Held back by the device before it gets here.
             Dev::Dead => return FabricOutcome::rc(ReturnCode::InternalError),
         };
         respond(&t, rc, &out, payload_size)
     }
 
-    fn sld_exec(&self, port: u8, op: u16, input: &[u8]) -> (ReturnCode, Vec<u8>) {
+    fn sld_exec(
+        &mut self,
+        now: Duration,
+        port: u8,
+        op: u16,
+        input: &[u8],
+    ) -> (ReturnCode, Vec<u8>) {
+        if let Some(r) = self.fw_exec(now, port, Via::Device, op, input) {
+            return r;
+        }
         match op {
             opcode::IDENTIFY if input.is_empty() => (
                 ReturnCode::Success,
@@ -675,7 +804,8 @@ impl Fabric {
 
     /// The MLD's FM-owned LD.
     fn mld_exec(
-        &self,
+        &mut self,
+        now: Duration,
         port: u8,
         lds: u8,
         op: u16,
@@ -686,6 +816,9 @@ impl Fabric {
             FabricOutcome::Done(rc, out) => (rc, out),
             FabricOutcome::Background(_) => (ReturnCode::InternalError, Vec::new()),
         };
+        if let Some(r) = self.fw_exec(now, port, Via::Device, op, input) {
+            return r;
+        }
         match op {
             opcode::IDENTIFY if input.is_empty() => (
                 ReturnCode::Success,
@@ -730,13 +863,16 @@ impl Fabric {
                 {
                     return (ReturnCode::InvalidInput, Vec::new());
                 }
-                let (rc, out) = match t.header.opcode {
-                    opcode::IDENTIFY if t.payload.is_empty() => (
+                let ld = Via::Ld(t.target);
+                let fw = self.fw_exec(now, port, ld, t.header.opcode, t.payload);
+                let (rc, out) = match (fw, t.header.opcode) {
+                    (Some(r), _) => r,
+                    (None, opcode::IDENTIFY) if t.payload.is_empty() => (
                         ReturnCode::Success,
                         identify(MLD_DEVICE_ID, ld_serial(self.switch_serial, port, t.target)),
                     ),
-                    opcode::IDENTIFY => (ReturnCode::InvalidPayloadLength, Vec::new()),
-                    _ => (ReturnCode::Unsupported, Vec::new()),
+                    (None, opcode::IDENTIFY) => (ReturnCode::InvalidPayloadLength, Vec::new()),
+                    (None, _) => (ReturnCode::Unsupported, Vec::new()),
                 };
                 done(respond(&t, rc, &out, payload_size))
             }
@@ -758,6 +894,7 @@ impl Fabric {
                         "vendor": DEVICE_VENDOR,
                         "device": TYPE3_DEVICE_ID,
                         "serial": device_serial(s, p),
+                        "firmware": self.device_fw(p).map(|d| d.fw.describe()),
                     }),
                     Dev::Dead => json!({
                         "kind": "dead",
@@ -771,6 +908,7 @@ impl Fabric {
                         "device": MLD_DEVICE_ID,
                         "serial": device_serial(s, p),
                         "memory_size": u64::from(n) * LD_UNITS * (256 << 20),
+                        "firmware": self.device_fw(p).map(|d| d.fw.describe()),
                         "lds": (0..n).map(|l| json!({
                             "ld": l,
                             "serial": ld_serial(s, p, l),

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The switch personality's firmware: 2-4 slots, Get FW Info (0200h), Transfer FW (0201h) and
-//! Activate FW (0202h), CXL r3.1 §8.2.9.3, with the payload layouts of
-//! `swcci_proto::payload::firmware`. Pure logic; the register model in `device.rs` runs the
-//! background part of each command (its timing, Request Abort, interrupts) and calls back here
-//! when it ends.
+//! The firmware of the switch personality and of the devices behind its ports: 2-4 slots, Get
+//! FW Info (0200h), Transfer FW (0201h) and Activate FW (0202h), CXL r3.1 §8.2.9.3, with the
+//! payload layouts of `swcci_proto::payload::firmware`. Pure logic, one model instantiated per
+//! device: the register model in `device.rs` runs the background part of the switch's own
+//! commands (its timing, Request Abort, interrupts), `devfw.rs` that of each device behind a
+//! port (reached through Tunnel Management Commands), and both call back here when it ends.
 //!
 //! Rules (return codes of CXL r3.1 Table 8-34):
 //! - Slots are numbered 1..=N (N = `--fw-slots`, 2..=4). Slot 1 holds a built-in image
-//!   ([`builtin_image`], revision [`BUILTIN_REVISION`]) and is active at start; the others
-//!   are empty. A slot made read-only (`set fw-ro-slot K`) cannot be written.
+//!   ([`builtin_image`]; revision [`BUILTIN_REVISION`] on the switch, [`TYPE3_REVISION`] and
+//!   [`MLD_REVISION`] on the devices behind its ports) and is active at start; the others are
+//!   empty. A slot made read-only (`set fw-ro-slot K`) cannot be written.
 //! - Image format (what the tests build): the first [`REVISION_LEN`] (16) bytes are the
 //!   image's revision, printable ASCII (20h-7Eh) padded with NULs (after the first NUL only
 //!   NULs); the rest is opaque. An image shorter than 16 bytes, or with other bytes there,
@@ -60,8 +62,12 @@ use swcci_proto::payload::firmware::{
 };
 use swcci_proto::rc::ReturnCode;
 
-/// Revision of the built-in image in slot 1.
+/// Revision of the switch's built-in image in slot 1.
 pub const BUILTIN_REVISION: &str = "swcci-emu 1.0";
+/// Revision of the built-in image of a type-3 device behind a port.
+pub const TYPE3_REVISION: &str = "swcci-t3 1.0";
+/// Revision of the built-in image of the multi-logical device.
+pub const MLD_REVISION: &str = "swcci-mld 1.0";
 /// Largest image a slot takes.
 pub const MAX_IMAGE: usize = 32 << 20;
 /// Fewest and most slots.
@@ -69,9 +75,10 @@ pub const SLOTS: std::ops::RangeInclusive<u8> = 2..=MAX_SLOTS;
 /// Default number of slots.
 pub const DEFAULT_SLOTS: u8 = 3;
 
-/// The image slot 1 holds at start: its revision field, then 112 bytes of a fixed pattern.
-pub fn builtin_image() -> Vec<u8> {
-    let mut img = swcci_proto::payload::firmware::revision_field(BUILTIN_REVISION).to_vec();
+/// The image slot 1 holds at start: the revision field of `revision` (at most 16 printable
+/// ASCII bytes), then 112 bytes of a fixed pattern.
+pub fn builtin_image(revision: &str) -> Vec<u8> {
+    let mut img = swcci_proto::payload::firmware::revision_field(revision).to_vec();
     img.extend((0..112u32).map(|i| (i * 37 + 11) as u8));
     img
 }
@@ -284,12 +291,18 @@ pub fn revision_text(field: &[u8]) -> String {
 }
 
 impl Firmware {
-    /// `slots` slots (clamped to 2..=4), slot 1 active with the built-in image.
+    /// The switch's firmware: `slots` slots (clamped to 2..=4), slot 1 active with the
+    /// built-in image of revision [`BUILTIN_REVISION`].
     pub fn new(slots: u8) -> Self {
+        Self::with_revision(slots, BUILTIN_REVISION)
+    }
+
+    /// `slots` slots (clamped to 2..=4), slot 1 active with the built-in image of `revision`.
+    pub fn with_revision(slots: u8, revision: &str) -> Self {
         let n = slots.clamp(*SLOTS.start(), *SLOTS.end());
         let mut images = vec![None; usize::from(n)];
         if let Some(s) = images.first_mut() {
-            *s = Some(Image::new(builtin_image()));
+            *s = Some(Image::new(builtin_image(revision)));
         }
         Self {
             images,
@@ -353,6 +366,26 @@ impl Firmware {
             staged: slot == self.staged,
             read_only: slot == self.settings.ro_slot,
         })
+    }
+
+    /// The slots as JSON, in the schema of `--describe-json` (README): `{"slots": [{"slot",
+    /// "len", "sha256", "revision", "active", "staged", "read_only"}]}`.
+    pub fn describe(&self) -> serde_json::Value {
+        let slots: Vec<serde_json::Value> = (1..=self.slots())
+            .filter_map(|k| Some((k, self.slot(k)?)))
+            .map(|(k, s)| {
+                serde_json::json!({
+                    "slot": k,
+                    "len": s.len,
+                    "sha256": s.sha256,
+                    "revision": s.rev,
+                    "active": s.active,
+                    "staged": s.staged,
+                    "read_only": s.read_only,
+                })
+            })
+            .collect();
+        serde_json::json!({ "slots": slots })
     }
 
     /// Get FW Info (0200h).

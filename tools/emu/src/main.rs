@@ -30,6 +30,7 @@
 
 mod config;
 mod control;
+mod devfw;
 mod device;
 mod fabric;
 mod firmware;
@@ -76,8 +77,9 @@ options:
                          0x5c02000000000001 mmpt)
   --payload-log2 N       mailbox payload size 2^N bytes, 8..=20 (default 11)
   --ready-ms MS          time from reset to mailbox READY (default 0)
-  --fw-slots N           firmware slots of the switch, 2..=4 (default 3; slot 1 active with the
-                         built-in image \"swcci-emu 1.0\")
+  --fw-slots N           firmware slots of the switch and of each device behind its ports, 2..=4
+                         (default 3; slot 1 active with a built-in image: \"swcci-emu 1.0\" on
+                         the switch, \"swcci-t3 1.0\" and \"swcci-mld 1.0\" on the devices)
   --ports N              physical ports of the switch, 2..=64 (default 4)
   --vcs V                VCSs, 1..N-1 (default 1); ports 0..V-1 are their upstream ports, the
                          others downstream ports with a type-3 device behind each

@@ -92,18 +92,23 @@ const EMU_DEVICES: &[EmuSpec] = &[
     },
 ];
 
+/// Fabric of the emulated switches of the firmware scenarios: type-3 devices behind ports 1
+/// and 2, a multi-logical device with 2 LDs behind port 3 (devices updated through tunnels).
+const EMU_FW_FABRIC: &[&str] = &["--mld-port", "3", "--lds", "2"];
+
 /// The emulated devices of the firmware scenarios: the switch personality with and without
-/// MSI-X (beside QEMU's switch, whose type-3 devices are reached through tunnels).
+/// MSI-X, each with [`EMU_FW_FABRIC`] (beside QEMU's switch, whose type-3 devices are reached
+/// through tunnels).
 const EMU_FW_DEVICES: &[EmuSpec] = &[
     EmuSpec {
         personality: "switch",
         msix: true,
-        args: &[],
+        args: EMU_FW_FABRIC,
     },
     EmuSpec {
         personality: "switch",
         msix: false,
-        args: &[],
+        args: EMU_FW_FABRIC,
     },
 ];
 

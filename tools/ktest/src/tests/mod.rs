@@ -449,6 +449,11 @@ pub static ALL: &[Test] = &[
         run: fw::update_through_qemu_switch,
     },
     Test {
+        name: "fw_update_through_emulated_tunnels",
+        scenarios: &["fw"],
+        run: fw::update_tunnelled_emulated,
+    },
+    Test {
         name: "fw_interrupted_update_aborted",
         scenarios: &["fw"],
         run: fw::interrupted,
@@ -457,6 +462,16 @@ pub static ALL: &[Test] = &[
         name: "fw_faults_messages_and_statuses",
         scenarios: &["fw"],
         run: fw::faults,
+    },
+    Test {
+        name: "fw_interrupted_tunnelled_update_aborted",
+        scenarios: &["fw"],
+        run: fw::interrupted_tunnelled,
+    },
+    Test {
+        name: "fw_tunnelled_faults_messages_and_statuses",
+        scenarios: &["fw"],
+        run: fw::tunnelled_faults,
     },
     Test {
         name: "fw_concurrent_identify",
