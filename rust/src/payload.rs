@@ -5,7 +5,9 @@
 //! fields) and reject shorter ones with the name of the first missing field.
 
 pub mod bg;
+pub mod firmware;
 pub mod identify;
+pub mod ld;
 pub mod logs;
 pub mod switch;
 pub mod tunnel;

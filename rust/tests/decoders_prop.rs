@@ -12,7 +12,14 @@ use proptest::prelude::*;
 use swcci_proto::effects::{classify, MAX_TUNNEL_DEPTH};
 use swcci_proto::opcode;
 use swcci_proto::payload::bg::BgOpStatus;
+use swcci_proto::payload::firmware::{
+    Activate, FwInfo, Transfer, ACTIVATE_LEN, FW_INFO_LEN, TRANSFER_HEADER_LEN,
+};
 use swcci_proto::payload::identify::{Identify, IDENTIFY_LEN};
+use swcci_proto::payload::ld::{
+    encode_ld_allocations, LdAllocation, LdAllocations, LdInfo, LD_ALLOCATIONS_HEADER,
+    LD_ALLOCATION_ENTRY, LD_INFO_LEN,
+};
 use swcci_proto::payload::logs::{
     Cel, SupportedLogs, CEL_ENTRY, SUPPORTED_LOGS_HEADER, SUPPORTED_LOG_ENTRY,
 };
@@ -461,6 +468,97 @@ proptest! {
             if levels > 0 && opcode::info(inner).is_none() {
                 prop_assert!(j.effectful);
             }
+        }
+    }
+
+    #[test]
+    fn fw_info(b in prop_oneof![bytes(), bytes_near(FW_INFO_LEN)]) {
+        match FwInfo::decode(&b) {
+            Ok(i) => {
+                prop_assert!(b.len() >= FW_INFO_LEN);
+                prop_assert!(i.active_slot <= 7 && i.staged_slot <= 7);
+                for slot in 0..=5 {
+                    let _ = i.revision(slot);
+                }
+                // What decodes re-encodes to the same fields (reserved bytes become zero).
+                let mut out = [0u8; FW_INFO_LEN];
+                if i.encode(&mut out).is_ok() {
+                    prop_assert_eq!(FwInfo::decode(&out), Ok(i));
+                    prop_assert_eq!(&out[0x10..], &b[0x10..FW_INFO_LEN]);
+                } else {
+                    prop_assert!(i.active_slot > 4 || i.staged_slot > 4);
+                }
+            }
+            Err(e) => {
+                prop_assert!(b.len() < FW_INFO_LEN);
+                prop_assert!(truncated_past_end(&e, b.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn transfer_fw(b in prop_oneof![bytes(), bytes_near(TRANSFER_HEADER_LEN)]) {
+        match Transfer::decode(&b) {
+            Ok(t) => {
+                prop_assert!(b.len() >= TRANSFER_HEADER_LEN && b[0] <= 4);
+                prop_assert_eq!(t.data, &b[TRANSFER_HEADER_LEN..]);
+                let mut out = vec![0u8; b.len()];
+                if let Ok(n) = t.encode(&mut out) {
+                    prop_assert_eq!(n, b.len());
+                    prop_assert_eq!(Transfer::decode(&out), Ok(t));
+                }
+            }
+            Err(_) => prop_assert!(b.len() < TRANSFER_HEADER_LEN || b[0] > 4),
+        }
+    }
+
+    #[test]
+    fn activate_fw(b in prop_oneof![bytes(), bytes_near(ACTIVATE_LEN)]) {
+        match Activate::decode(&b) {
+            Ok(a) => prop_assert_eq!(&a.encode()[..], &b[..ACTIVATE_LEN]),
+            Err(_) => prop_assert!(b.len() < ACTIVATE_LEN || b[0] > 1),
+        }
+    }
+
+    #[test]
+    fn ld_info(b in prop_oneof![bytes(), bytes_near(LD_INFO_LEN)]) {
+        match LdInfo::decode(&b) {
+            Ok(i) => {
+                let mut out = [0u8; LD_INFO_LEN];
+                prop_assert_eq!(i.encode(&mut out), Ok(LD_INFO_LEN));
+                prop_assert_eq!(&out[..], &b[..LD_INFO_LEN]);
+            }
+            Err(e) => {
+                prop_assert!(b.len() < LD_INFO_LEN);
+                prop_assert!(truncated_past_end(&e, b.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn ld_allocations(b in prop_oneof![bytes(), counted(8)]) {
+        match LdAllocations::decode(&b) {
+            Ok(a) => {
+                let n = LD_ALLOCATIONS_HEADER + usize::from(b[3]) * LD_ALLOCATION_ENTRY;
+                prop_assert!(b.len() >= n);
+                let list: Vec<(u8, LdAllocation)> = a.iter().collect();
+                prop_assert!(list.len() <= a.len());
+                if usize::from(a.start_ld) + a.len() <= 256 {
+                    prop_assert_eq!(list.len(), a.len());
+                    let entries: Vec<LdAllocation> = list.iter().map(|e| e.1).collect();
+                    let mut out = vec![0u8; n];
+                    prop_assert_eq!(
+                        encode_ld_allocations(&mut out, a.number_of_lds, a.granularity,
+                            a.start_ld, &entries),
+                        Ok(n)
+                    );
+                    prop_assert_eq!(&out[..], &b[..n]);
+                }
+            }
+            Err(_) => prop_assert!(
+                b.len() < LD_ALLOCATIONS_HEADER
+                    || b.len() < LD_ALLOCATIONS_HEADER + usize::from(b[3]) * LD_ALLOCATION_ENTRY
+            ),
         }
     }
 

@@ -3,7 +3,7 @@
 //! Background Operation Status (0002h), CXL r3.1 §8.2.9.1.2.
 
 use crate::rc::ReturnCode;
-use crate::wire::{DecodeError, Reader};
+use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 
 /// Background Operation Status output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,23 @@ impl BgOpStatus {
             vendor_status: r.u16("vendor_status")?,
         })
     }
+
+    /// Encodes the output payload (8 bytes); returns its length. A percentage above 100 is
+    /// [`EncodeError::Invalid`].
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        if self.percent > 100 {
+            return Err(EncodeError::Invalid {
+                what: "percent complete",
+            });
+        }
+        let mut w = Writer::new(out);
+        w.u8((self.percent << 1) | u8::from(self.running))?;
+        w.u8(0)?;
+        w.u16(self.opcode)?;
+        w.u16(self.rc.raw())?;
+        w.u16(self.vendor_status)?;
+        Ok(w.len())
+    }
 }
 
 #[cfg(test)]
@@ -48,6 +65,10 @@ mod tests {
         assert_eq!(s.opcode, 0x5201);
         assert_eq!(s.rc, ReturnCode::Success);
         assert_eq!(s.vendor_status, 0xdead);
+        let mut b = [0u8; 8];
+        assert_eq!(s.encode(&mut b).unwrap(), 8);
+        assert_eq!(b, [(50 << 1) | 1, 0, 0x01, 0x52, 0, 0, 0xad, 0xde]);
+        assert!(BgOpStatus { percent: 101, ..s }.encode(&mut b).is_err());
         assert!(matches!(
             BgOpStatus::decode(&[0; 5]),
             Err(DecodeError::Truncated {

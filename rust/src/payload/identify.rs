@@ -2,7 +2,7 @@
 
 //! Identify (0001h), CXL r3.1 §8.2.9.1.1.
 
-use crate::wire::{DecodeError, Reader};
+use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 use core::fmt;
 
 /// Size of the Identify output payload.
@@ -83,6 +83,19 @@ impl Identify {
         })
     }
 
+    /// Encodes the output payload ([`IDENTIFY_LEN`] bytes); returns its length.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut w = Writer::new(out);
+        w.u16(self.vendor_id)?;
+        w.u16(self.device_id)?;
+        w.u16(self.subsys_vendor_id)?;
+        w.u16(self.subsys_id)?;
+        w.u64(self.serial)?;
+        w.u8(self.max_msg_size_log2)?;
+        w.u8(self.component_type.raw())?;
+        Ok(w.len())
+    }
+
     /// Largest message size in bytes, if the log2 value is in the specified range
     /// (8..=20: 256 B to 1 MiB).
     pub fn max_msg_size(&self) -> Option<u32> {
@@ -115,6 +128,15 @@ mod tests {
             Identify::decode(&t3).unwrap().component_type,
             ComponentType::Type3
         );
+    }
+
+    #[test]
+    fn encodes_what_it_decodes() {
+        let id = Identify::decode(&QEMU_SWITCH).unwrap();
+        let mut b = [0u8; 32];
+        assert_eq!(id.encode(&mut b).unwrap(), IDENTIFY_LEN);
+        assert_eq!(b[..IDENTIFY_LEN], QEMU_SWITCH);
+        assert!(id.encode(&mut b[..17]).is_err());
     }
 
     #[test]

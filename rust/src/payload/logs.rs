@@ -3,7 +3,7 @@
 //! Get Supported Logs (0400h), Get Log (0401h) and the Command Effects Log (CEL),
 //! CXL r3.1 §8.2.9.5.
 
-use crate::wire::{DecodeError, Reader};
+use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 use core::fmt;
 
 /// A 16-byte UUID in the byte order it has in payloads (big-endian fields).
@@ -133,6 +133,21 @@ impl<'a> SupportedLogs<'a> {
     }
 }
 
+/// Encodes a Get Supported Logs output listing `logs`; returns its length.
+pub fn encode_supported_logs(out: &mut [u8], logs: &[SupportedLog]) -> Result<usize, EncodeError> {
+    let n = u16::try_from(logs.len()).map_err(|_| EncodeError::Invalid {
+        what: "number of logs",
+    })?;
+    let mut w = Writer::new(out);
+    w.u16(n)?;
+    w.zeros(6)?;
+    for l in logs {
+        w.bytes(&l.uuid.0)?;
+        w.u32(l.size)?;
+    }
+    Ok(w.len())
+}
+
 /// Encodes the Get Log input: `uuid`, `offset`, `length`.
 pub fn get_log_input(uuid: &Uuid, offset: u32, length: u32) -> [u8; GET_LOG_INPUT_LEN] {
     let mut b = [0u8; GET_LOG_INPUT_LEN];
@@ -224,6 +239,15 @@ impl CelEntry {
     }
 }
 
+impl CelEntry {
+    /// Encodes the entry ([`CEL_ENTRY`] bytes).
+    pub const fn encode(&self) -> [u8; CEL_ENTRY] {
+        let [a0, a1] = self.opcode.to_le_bytes();
+        let [e0, e1] = self.effect.to_le_bytes();
+        [a0, a1, e0, e1]
+    }
+}
+
 /// A Command Effects Log, as raw bytes (any trailing partial entry is ignored).
 #[derive(Clone, Copy, Debug)]
 pub struct Cel<'a>(&'a [u8]);
@@ -269,6 +293,32 @@ mod tests {
     use super::*;
     use std::string::ToString;
     use std::vec::Vec;
+
+    #[test]
+    fn encoders_round_trip() {
+        let logs = [
+            SupportedLog {
+                uuid: CEL_UUID,
+                size: 44,
+            },
+            SupportedLog {
+                uuid: VENDOR_DEBUG_UUID,
+                size: 4096,
+            },
+        ];
+        let mut b = [0u8; 64];
+        let n = encode_supported_logs(&mut b, &logs).unwrap();
+        assert_eq!(n, SUPPORTED_LOGS_HEADER + 2 * SUPPORTED_LOG_ENTRY);
+        let d = SupportedLogs::decode(&b[..n]).unwrap();
+        assert_eq!(d.iter().collect::<Vec<_>>(), logs);
+        assert!(encode_supported_logs(&mut b[..20], &logs).is_err());
+        let e = CelEntry {
+            opcode: 0x0201,
+            effect: effect::BACKGROUND_OP | effect::CONFIG_CHANGE_COLD_RESET,
+        };
+        let raw = e.encode();
+        assert_eq!(Cel::new(&raw).iter().next(), Some(e));
+    }
 
     #[test]
     fn cel_uuid_bytes_and_text() {

@@ -61,6 +61,21 @@ impl IdentifySwitch {
         })
     }
 
+    /// Encodes the output payload ([`IDENTIFY_SWITCH_LEN`] bytes); returns its length.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut w = Writer::new(out);
+        w.u8(self.ingress_port)?;
+        w.u8(0)?;
+        w.u8(self.num_physical_ports)?;
+        w.u8(self.num_vcs)?;
+        w.bytes(&self.active_ports)?;
+        w.bytes(&self.active_vcs)?;
+        w.u16(self.total_vppbs)?;
+        w.u16(self.bound_vppbs)?;
+        w.u8(self.hdm_decoders)?;
+        Ok(w.len())
+    }
+
     /// Ids of the active ports.
     pub fn active_port_ids(&self) -> impl Iterator<Item = u8> + '_ {
         mask_bits(&self.active_ports)
@@ -279,6 +294,39 @@ impl PortInfo {
             supported_ld_count: r.u8("supported_ld_count")?,
         })
     }
+
+    /// Encodes one block ([`PORT_INFO_LEN`] bytes) with `w`.
+    pub fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        w.u8(self.port_id)?;
+        w.u8(self.config_state.raw() & 0xf)?;
+        w.u8(self.connected_mode.raw())?;
+        w.u8(0)?;
+        w.u8(self.connected_type.raw())?;
+        w.u8(self.supported_cxl_modes)?;
+        w.u8(self.max_link_width)?;
+        w.u8(self.negotiated_link_width)?;
+        w.u8(self.supported_speeds)?;
+        w.u8(self.max_link_speed)?;
+        w.u8(self.current_link_speed)?;
+        w.u8(self.ltssm.raw())?;
+        w.u8(self.first_lane)?;
+        w.u16(self.link_state)?;
+        w.u8(self.supported_ld_count)
+    }
+}
+
+/// Encodes a Get Physical Port State output listing `ports`; returns its length.
+pub fn encode_port_states(out: &mut [u8], ports: &[PortInfo]) -> Result<usize, EncodeError> {
+    let n = u8::try_from(ports.len()).map_err(|_| EncodeError::Invalid {
+        what: "number of ports",
+    })?;
+    let mut w = Writer::new(out);
+    w.u8(n)?;
+    w.zeros(3)?;
+    for p in ports {
+        p.encode(&mut w)?;
+    }
+    Ok(w.len())
 }
 
 /// Get Physical Port State output.
@@ -497,6 +545,58 @@ impl<'a> VcsInfos<'a> {
     }
 }
 
+/// One VCS block for [`encode_vcs_infos`]: the VCS and the vPPBs a request asked for (from its
+/// start vPPB, at most its limit), in order.
+#[derive(Clone, Copy, Debug)]
+pub struct VcsBlock<'a> {
+    /// VCS id.
+    pub vcs_id: u8,
+    /// State.
+    pub state: VcsState,
+    /// Upstream port id.
+    pub usp_id: u8,
+    /// Total number of vPPBs in the VCS.
+    pub num_vppbs: u8,
+    /// The listed vPPBs.
+    pub vppbs: &'a [VppbInfo],
+}
+
+/// Encodes a Get Virtual CXL Switch Info output of `blocks`; returns its length.
+pub fn encode_vcs_infos(out: &mut [u8], blocks: &[VcsBlock<'_>]) -> Result<usize, EncodeError> {
+    let n = u8::try_from(blocks.len()).map_err(|_| EncodeError::Invalid {
+        what: "number of VCSs",
+    })?;
+    let mut w = Writer::new(out);
+    w.u8(n)?;
+    w.zeros(3)?;
+    for b in blocks {
+        w.u8(b.vcs_id)?;
+        w.u8(b.state.raw())?;
+        w.u8(b.usp_id)?;
+        w.u8(b.num_vppbs)?;
+        for v in b.vppbs {
+            w.bytes(&[v.status.raw(), v.port, v.ld, 0])?;
+        }
+    }
+    Ok(w.len())
+}
+
+/// Decodes a Get Virtual CXL Switch Info input into `(start_vppb, vppb_limit, vcs_ids)`.
+pub fn decode_vcs_info_request(buf: &[u8]) -> Result<(u8, u8, &[u8]), DecodeError> {
+    let mut r = Reader::new(buf);
+    let start = r.u8("start_vppb")?;
+    let limit = r.u8("vppb_list_limit")?;
+    let n = r.u8("num_vcs")?;
+    Ok((start, limit, r.bytes("vcs_ids", usize::from(n))?))
+}
+
+/// Decodes a Get Physical Port State input into the list of port ids.
+pub fn decode_port_state_request(buf: &[u8]) -> Result<&[u8], DecodeError> {
+    let mut r = Reader::new(buf);
+    let n = r.u8("num_ports")?;
+    r.bytes("port_ids", usize::from(n))
+}
+
 /// LD id meaning "bind the physical port, not an LD".
 pub const LD_NONE: u16 = 0xffff;
 
@@ -504,6 +604,36 @@ pub const LD_NONE: u16 = 0xffff;
 pub const fn bind_vppb_request(vcs: u8, vppb: u8, port: u8, ld: u16) -> [u8; 6] {
     let [l0, l1] = ld.to_le_bytes();
     [vcs, vppb, port, 0, l0, l1]
+}
+
+/// A decoded Bind vPPB input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BindVppb {
+    /// VCS id.
+    pub vcs: u8,
+    /// vPPB index in the VCS.
+    pub vppb: u8,
+    /// Physical port id.
+    pub port: u8,
+    /// LD id, or [`LD_NONE`] to bind the port itself.
+    pub ld: u16,
+}
+
+impl BindVppb {
+    /// Decodes a Bind vPPB input.
+    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let vcs = r.u8("vcs_id")?;
+        let vppb = r.u8("vppb_id")?;
+        let port = r.u8("physical_port_id")?;
+        r.skip("reserved", 1)?;
+        Ok(Self {
+            vcs,
+            vppb,
+            port,
+            ld: r.u16("ld_id")?,
+        })
+    }
 }
 
 /// Unbind vPPB options.
@@ -515,6 +645,32 @@ pub enum UnbindOption {
     ManagedHotRemove,
     /// Simulate a surprise hot-remove.
     SurpriseHotRemove,
+}
+
+impl UnbindOption {
+    /// The option for a raw code (bits 3:0 of the option byte), if it is one.
+    pub const fn from_raw(v: u8) -> Option<Self> {
+        match v & 0xf {
+            0 => Some(Self::WaitLinkDown),
+            1 => Some(Self::ManagedHotRemove),
+            2 => Some(Self::SurpriseHotRemove),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes an Unbind vPPB input into `(vcs, vppb, option)`; an unknown option is
+/// [`DecodeError::Invalid`].
+pub fn decode_unbind_vppb_request(buf: &[u8]) -> Result<(u8, u8, UnbindOption), DecodeError> {
+    let mut r = Reader::new(buf);
+    let vcs = r.u8("vcs_id")?;
+    let vppb = r.u8("vppb_id")?;
+    let raw = r.u8("unbind_option")?;
+    let o = UnbindOption::from_raw(raw).ok_or(DecodeError::Invalid {
+        field: "unbind_option",
+        value: u64::from(raw),
+    })?;
+    Ok((vcs, vppb, o))
 }
 
 /// Encodes an Unbind vPPB request (3 bytes).

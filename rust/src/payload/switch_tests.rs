@@ -144,3 +144,73 @@ fn small_requests() {
 }
 
 use std::string::ToString;
+
+#[test]
+fn encoders_reproduce_the_spec_layout() {
+    let bytes = identify_switch_bytes();
+    let s = IdentifySwitch::decode(&bytes).unwrap();
+    let mut out = [0u8; 128];
+    assert_eq!(s.encode(&mut out), Ok(IDENTIFY_SWITCH_LEN));
+    assert_eq!(out[..IDENTIFY_SWITCH_LEN], bytes);
+
+    let mut b = std::vec![2u8, 0, 0, 0];
+    b.extend_from_slice(&port_block(0, 3, 2, 5));
+    b.extend_from_slice(&port_block(1, 3, 0, 0));
+    let ports: Vec<PortInfo> = PortStates::decode(&b).unwrap().iter().collect();
+    assert_eq!(encode_port_states(&mut out, &ports), Ok(b.len()));
+    assert_eq!(out[..b.len()], b[..]);
+    assert_eq!(
+        decode_port_state_request(&[3, 0, 1, 3]),
+        Ok(&[0u8, 1, 3][..])
+    );
+    assert!(decode_port_state_request(&[3, 0]).is_err());
+
+    let bound = [
+        VppbInfo {
+            status: BindingStatus::BoundPort,
+            port: 0,
+            ld: 0,
+        },
+        VppbInfo {
+            status: BindingStatus::BoundLd,
+            port: 3,
+            ld: 1,
+        },
+    ];
+    let blocks = [VcsBlock {
+        vcs_id: 0,
+        state: VcsState::Enabled,
+        usp_id: 2,
+        num_vppbs: 4,
+        vppbs: &bound,
+    }];
+    let n = encode_vcs_infos(&mut out, &blocks).unwrap();
+    assert_eq!(out[..n], [1, 0, 0, 0, 0, 1, 2, 4, 2, 0, 0, 0, 3, 3, 1, 0]);
+    let v = VcsInfos::decode(&out[..n], 1, 2).unwrap();
+    let got: Vec<_> = v.iter().next().unwrap().vppbs().map(|(_, i)| i).collect();
+    assert_eq!(got, bound);
+    assert_eq!(
+        decode_vcs_info_request(&[1, 2, 2, 0, 1]),
+        Ok((1, 2, &[0u8, 1][..]))
+    );
+}
+
+#[test]
+fn bind_and_unbind_inputs_decode() {
+    let b = BindVppb::decode(&bind_vppb_request(1, 2, 3, 4)).unwrap();
+    assert_eq!(
+        b,
+        BindVppb {
+            vcs: 1,
+            vppb: 2,
+            port: 3,
+            ld: 4
+        }
+    );
+    assert!(BindVppb::decode(&[1, 2, 3, 0, 4]).is_err());
+    assert_eq!(
+        decode_unbind_vppb_request(&unbind_vppb_request(0, 1, UnbindOption::SurpriseHotRemove)),
+        Ok((0, 1, UnbindOption::SurpriseHotRemove))
+    );
+    assert!(decode_unbind_vppb_request(&[0, 1, 7]).is_err());
+}

@@ -133,6 +133,40 @@ pub fn encode_request(
     Ok(w.len())
 }
 
+/// Encodes a Tunnel Management Command output: the response of the tunnelled command
+/// `opcode` (tag `tag`) with return code `rc`, vendor status `vendor_status` and `payload`.
+/// Returns the number of bytes written to `out`.
+pub fn encode_response(
+    out: &mut [u8],
+    tag: u8,
+    opcode: u16,
+    rc: ReturnCode,
+    vendor_status: u16,
+    payload: &[u8],
+) -> Result<usize, EncodeError> {
+    let inner = CCI_HEADER_LEN.saturating_add(payload.len());
+    let len = u16::try_from(inner).map_err(|_| EncodeError::Invalid {
+        what: "tunnelled response size",
+    })?;
+    let payload_len =
+        u32::try_from(payload.len()).map_err(|_| EncodeError::Invalid { what: "payload" })?;
+    let mut w = Writer::new(out);
+    w.u16(len)?;
+    w.zeros(2)?;
+    CciHeader {
+        category: Category::Response,
+        tag,
+        opcode,
+        payload_len,
+        background: false,
+        rc,
+        vendor_status,
+    }
+    .encode(&mut w)?;
+    w.bytes(payload)?;
+    Ok(w.len())
+}
+
 /// A decoded tunnel request (what a tunnel carries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TunnelRequest<'a> {
@@ -268,6 +302,18 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn response_encoder_round_trip() {
+        let mut b = [0u8; 64];
+        let n = encode_response(&mut b, 5, 0x0001, ReturnCode::Success, 0, &[1, 2, 3]).unwrap();
+        assert_eq!(n, TUNNEL_HEADER_LEN + CCI_HEADER_LEN + 3);
+        let r = TunnelResponse::decode(&b[..n]).unwrap();
+        assert_eq!(r.header.category, Category::Response);
+        assert_eq!((r.header.tag, r.header.opcode), (5, 0x0001));
+        assert_eq!(r.payload, &[1, 2, 3]);
+        assert!(encode_response(&mut b[..10], 0, 1, ReturnCode::Success, 0, &[]).is_err());
     }
 
     #[test]

@@ -1,26 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Response payloads, decoded by `swcci-proto`, turned into named fields with units: the rows
-//! and objects the commands print.
-//!
-//! Decoders take the raw output bytes so that a malformed response is reported with the name
-//! of the field it ends in; longer payloads than the layout needs are accepted (newer
-//! specification revisions append fields).
+//! The library's typed results (swcci-lib, which decodes every response with `swcci-proto`)
+//! turned into named fields with units: the rows and objects the commands print. Nothing here
+//! reads response bytes.
 
 use crate::output::{Field, Group, Record};
 use serde_json::Value;
 use std::path::Path;
-use swcci::TunnelResult;
+use swcci::{Response, Target, Vcs, Vppb};
 use swcci_proto::opcode;
 use swcci_proto::payload::bg::BgOpStatus;
 use swcci_proto::payload::identify::Identify;
-use swcci_proto::payload::logs::{self, effect, Cel, CelEntry, SupportedLog, SupportedLogs};
-use swcci_proto::payload::switch::{
-    self, BindingStatus, IdentifySwitch, PortInfo, VcsInfo, VcsInfos, VppbInfo,
-};
+use swcci_proto::payload::logs::{self, effect, CelEntry, SupportedLog};
+use swcci_proto::payload::switch::{self, IdentifySwitch, PortInfo};
 use swcci_proto::rc::ReturnCode;
 use swcci_proto::uapi::{self, SwcciInfo};
-use swcci_proto::wire::DecodeError;
 
 /// A return code: `key` is the number, `name_key` the specification's name.
 pub fn rc_named(key: &'static str, name_key: &'static str, rc: ReturnCode) -> Field {
@@ -93,11 +87,7 @@ fn speed_text(code: u8) -> String {
 }
 
 /// Identify (0001h).
-pub fn identify(buf: &[u8]) -> Result<Record, DecodeError> {
-    Ok(identify_record(&Identify::decode(buf)?))
-}
-
-fn identify_record(id: &Identify) -> Record {
+pub fn identify_record(id: &Identify) -> Record {
     let size = match id.max_msg_size() {
         Some(n) => Field::new("max_msg_size", format!("{n} bytes"), n),
         None => Field::new(
@@ -123,11 +113,10 @@ fn identify_record(id: &Identify) -> Record {
 }
 
 /// Identify Switch Device (5100h).
-pub fn identify_switch(buf: &[u8]) -> Result<Record, DecodeError> {
-    let s = IdentifySwitch::decode(buf)?;
+pub fn identify_switch_record(s: &IdentifySwitch) -> Record {
     let ports: Vec<u8> = s.active_port_ids().collect();
     let vcs: Vec<u8> = s.active_vcs_ids().collect();
-    Ok(Record(vec![
+    Record(vec![
         Field::num("ingress_port", s.ingress_port),
         Field::num("physical_ports", s.num_physical_ports),
         Field::num("vcs_count", s.num_vcs),
@@ -136,17 +125,7 @@ pub fn identify_switch(buf: &[u8]) -> Result<Record, DecodeError> {
         Field::num("total_vppbs", s.total_vppbs),
         Field::num("bound_vppbs", s.bound_vppbs),
         Field::num("hdm_decoders", s.hdm_decoders),
-    ]))
-}
-
-/// Get Physical Port State (5101h): one row per port. `swcci ports` gets the ports from
-/// [`swcci::Device::port_states`]; the tests feed the response bytes here.
-#[cfg(test)]
-pub fn ports(buf: &[u8]) -> Result<Vec<Record>, DecodeError> {
-    Ok(switch::PortStates::decode(buf)?
-        .iter()
-        .map(|p| port_record(&p))
-        .collect())
+    ])
 }
 
 fn width_text(lanes: u8) -> String {
@@ -230,40 +209,36 @@ pub fn port_record(p: &PortInfo) -> Record {
     ])
 }
 
-/// Get Virtual CXL Switch Info (5200h) answering a request with `start` and `limit`: one group
-/// per VCS with its listed vPPBs.
-pub fn vcs(buf: &[u8], start: u8, limit: u8) -> Result<Vec<Group>, DecodeError> {
-    let infos = VcsInfos::decode(buf, start, limit)?;
-    Ok(infos.iter().map(|v| vcs_group(&v)).collect())
-}
-
-fn vcs_group(v: &VcsInfo<'_>) -> Group {
+/// Get Virtual CXL Switch Info (5200h): a VCS with its listed vPPBs.
+pub fn vcs_group(v: &Vcs) -> Group {
     Group {
         head: Record(vec![
-            Field::num("vcs", v.vcs_id),
+            Field::num("vcs", v.id),
             named("state", "state_code", v.state.to_string(), v.state.raw()),
-            Field::num("usp", v.usp_id),
+            Field::num("usp", v.usp),
             Field::num("vppb_count", v.num_vppbs),
         ]),
-        children: v.vppbs().map(|(id, b)| vppb_record(id, &b)).collect(),
+        children: v.vppbs.iter().map(vppb_record).collect(),
     }
 }
 
-fn opt_num(key: &'static str, n: Option<u8>) -> Field {
+/// A small number, or `-` (JSON null) when absent.
+pub fn opt_num(key: &'static str, n: Option<u8>) -> Field {
     match n {
         Some(n) => Field::num(key, n),
         None => Field::new(key, "-", Value::Null),
     }
 }
 
-fn vppb_record(id: u8, b: &VppbInfo) -> Record {
+/// One vPPB: its binding and the port (and LD) it is bound to.
+pub fn vppb_record(b: &Vppb) -> Record {
     let (port, ld) = match b.status {
-        BindingStatus::Unbound => (None, None),
-        BindingStatus::BoundPort => (Some(b.port), None),
+        switch::BindingStatus::Unbound => (None, None),
+        switch::BindingStatus::BoundPort => (Some(b.port), None),
         _ => (Some(b.port), Some(b.ld)),
     };
     Record(vec![
-        Field::num("vppb", id),
+        Field::num("vppb", b.id),
         named(
             "binding",
             "binding_code",
@@ -275,20 +250,8 @@ fn vppb_record(id: u8, b: &VppbInfo) -> Record {
     ])
 }
 
-/// Get Supported Logs (0400h): one row per log.
-pub fn logs(buf: &[u8]) -> Result<Vec<Record>, DecodeError> {
-    Ok(SupportedLogs::decode(buf)?
-        .iter()
-        .map(|l| log_record(&l))
-        .collect())
-}
-
-/// The size of the Command Effects Log from a Get Supported Logs output, if it is listed.
-pub fn cel_size(buf: &[u8]) -> Result<Option<u32>, DecodeError> {
-    Ok(SupportedLogs::decode(buf)?.find(&logs::CEL_UUID))
-}
-
-fn log_record(l: &SupportedLog) -> Record {
+/// One log of Get Supported Logs (0400h).
+pub fn log_record(l: &SupportedLog) -> Record {
     let name = logs::log_name(&l.uuid);
     Record(vec![
         Field::new("uuid", l.uuid.to_string(), l.uuid.to_string()),
@@ -297,12 +260,8 @@ fn log_record(l: &SupportedLog) -> Record {
     ])
 }
 
-/// A Command Effects Log: one row per entry (a trailing partial entry is ignored).
-pub fn cel(buf: &[u8]) -> Vec<Record> {
-    Cel::new(buf).iter().map(|e| cel_record(&e)).collect()
-}
-
-fn cel_record(e: &CelEntry) -> Record {
+/// One Command Effects Log entry.
+pub fn cel_record(e: &CelEntry) -> Record {
     let name = opcode::name(e.opcode);
     Record(vec![
         Field::new("opcode", format!("{:04x}h", e.opcode), e.opcode),
@@ -312,18 +271,17 @@ fn cel_record(e: &CelEntry) -> Record {
 }
 
 /// Background Operation Status (0002h).
-pub fn bg_status(buf: &[u8]) -> Result<Record, DecodeError> {
-    let s = BgOpStatus::decode(buf)?;
-    Ok(Record(vec![
+pub fn bg_status_record(s: &BgOpStatus) -> Record {
+    Record(vec![
         Field::new("running", if s.running { "yes" } else { "no" }, s.running),
         Field::new("percent", format!("{}%", s.percent), s.percent),
         opcode_field("opcode", "opcode_name", s.opcode),
         rc_field(s.rc),
         Field::hex("vendor_status", s.vendor_status, 4),
-    ]))
+    ])
 }
 
-/// One row of `swcci list`.
+/// One row of `swcci list`: a switch CCI (`switch-cci`) or a PCIe MMB/MMPT function (`mmpt`).
 pub fn list_row(path: &Path, info: &SwcciInfo) -> Record {
     let identified = info.flags & uapi::SWCCI_INFO_IDENTIFIED != 0;
     let (vid_did, serial) = if identified {
@@ -347,12 +305,18 @@ pub fn list_row(path: &Path, info: &SwcciInfo) -> Record {
     };
     let irq = info.flags & uapi::SWCCI_INFO_IRQ != 0;
     let pci = swcci::info_str(&info.pci_addr);
+    let kind = match info.kind {
+        uapi::SWCCI_KIND_SWITCH_CCI => "switch-cci".to_string(),
+        uapi::SWCCI_KIND_MMPT => "mmpt".to_string(),
+        k => format!("unknown ({k})"),
+    };
     Record(vec![
         Field::new(
             "node",
             path.display().to_string(),
             path.display().to_string(),
         ),
+        Field::new("kind", kind.clone(), kind).with("kind_code", info.kind),
         Field::new("pci_address", pci.clone(), pci),
         vid_did.label("VID:DID"),
         serial,
@@ -369,18 +333,25 @@ pub fn list_row(path: &Path, info: &SwcciInfo) -> Record {
     ])
 }
 
-/// The tunnel path and return codes of a tunnelled command.
-pub fn tunnel_record(port: u8, ld: Option<u8>, t: &TunnelResult) -> Record {
-    let mut r = Record(vec![
-        Field::num("port", port),
-        opt_num("ld", ld),
-        rc_named("outer_rc", "outer_rc_name", t.outer_rc),
-    ]);
-    if let Some(h) = t.header {
-        r.push(opcode_field("inner_opcode", "inner_opcode_name", h.opcode));
+/// Where a command went: `port` and `ld` (`-`/null for levels not used).
+pub fn target_record(t: Target) -> Record {
+    Record(vec![opt_num("port", t.port()), opt_num("ld", t.ld())])
+}
+
+/// The return codes of a command's response: `rc` on a direct target; on a tunnelled one the
+/// target, the outer Tunnel Management Command's `outer_rc`, the opcode of the innermost
+/// response that came back and its `rc`.
+pub fn response_record(t: Target, r: &Response) -> Record {
+    if t == Target::Direct {
+        return Record(vec![rc_field(r.rc())]);
     }
-    r.push(rc_field(t.rc()));
-    r
+    let mut rec = target_record(t);
+    rec.push(rc_named("outer_rc", "outer_rc_name", r.outer_rc));
+    if let Some(h) = r.header {
+        rec.push(opcode_field("inner_opcode", "inner_opcode_name", h.opcode));
+    }
+    rec.push(rc_field(r.rc()));
+    rec
 }
 
 #[cfg(test)]

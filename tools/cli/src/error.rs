@@ -3,7 +3,6 @@
 //! Errors of the tool and the exit statuses they map to.
 
 use std::fmt;
-use swcci_proto::wire::DecodeError;
 
 /// The device refused the command (non-success return code).
 pub const EXIT_DEVICE: i32 = 1;
@@ -33,7 +32,7 @@ pub const EXIT_CODES: &[(i32, &str)] = &[
     ),
     (
         EXIT_MALFORMED,
-        "malformed response from the device (the message names the field)",
+        "malformed response (the message names the field, or what is missing: a CEL)",
     ),
     (EXIT_INTERNAL, "internal error (a bug in swcci)"),
 ];
@@ -54,8 +53,6 @@ pub enum CliError {
     Lib(swcci::Error),
     /// A state-changing command without `--yes`: what it would have done.
     Refused(String),
-    /// The device cannot do what was asked (it lacks something), described in full.
-    Device(String),
 }
 
 impl CliError {
@@ -63,15 +60,10 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Lib(swcci::Error::Os { .. }) => EXIT_OS,
-            Self::Lib(swcci::Error::Device { .. }) | Self::Device(_) => EXIT_DEVICE,
-            Self::Lib(swcci::Error::Decode { .. }) => EXIT_MALFORMED,
+            Self::Lib(swcci::Error::Device { .. }) => EXIT_DEVICE,
+            Self::Lib(swcci::Error::Decode { .. } | swcci::Error::Missing { .. }) => EXIT_MALFORMED,
             Self::Lib(swcci::Error::Encode { .. }) | Self::Refused(_) => EXIT_USAGE,
         }
-    }
-
-    /// A malformed-response error for `op`.
-    pub fn decode(op: String, err: DecodeError) -> Self {
-        Self::Lib(swcci::Error::Decode { op, err })
     }
 }
 
@@ -85,7 +77,6 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Lib(e) => f.write_str(&single_line(&e.to_string())),
-            Self::Device(m) => f.write_str(&single_line(m)),
             Self::Refused(what) => write!(f, "would {what}; add --yes to do it"),
         }
     }
@@ -141,15 +132,15 @@ mod tests {
             dev.to_string(),
             "Identify (0001h) on /dev/cxl/switch0: device returned invalid input (02h)"
         );
-        let bad = CliError::decode(
-            "Identify (0001h) on x".into(),
-            DecodeError::Truncated {
+        let bad = CliError::from(swcci::Error::Decode {
+            op: "Identify (0001h) on x".into(),
+            err: swcci_proto::wire::DecodeError::Truncated {
                 field: "serial",
                 offset: 8,
                 need: 8,
                 have: 12,
             },
-        );
+        });
         assert_eq!(bad.exit_code(), EXIT_MALFORMED);
         assert!(bad.to_string().contains("field `serial`"));
         let enc = CliError::from(swcci::Error::Encode {
@@ -163,8 +154,16 @@ mod tests {
             refused.to_string(),
             "would reset port 3 on switch0; add --yes to do it"
         );
-        assert_eq!(CliError::Device("no CEL".into()).exit_code(), EXIT_DEVICE);
-        assert_eq!(CliError::Device("a\nb".into()).to_string(), "a b");
+        let no_cel = CliError::from(swcci::Error::Missing {
+            op: "Get Supported Logs (0400h) on x".into(),
+            what: "no Command Effects Log listed",
+        });
+        assert_eq!(no_cel.exit_code(), EXIT_MALFORMED);
+        let multi = CliError::from(swcci::Error::Os {
+            op: "a\nb".into(),
+            err: std::io::Error::from_raw_os_error(libc::EIO),
+        });
+        assert!(multi.to_string().starts_with("a b: EIO"), "{multi}");
     }
 
     #[test]

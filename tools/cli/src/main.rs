@@ -44,6 +44,11 @@ in bytes).
 
 DEV names a device node: switch0, cxl/switch0 or a full path such as /dev/cxl/switch0.
 
+Commands that a switch can forward (identify, logs, cel, bg-status, abort, raw) take \
+--port P to send them through a Tunnel Management Command (5300h) to the component on \
+downstream port P, and --port P --ld L to reach LD L of the multi-logical device there (a \
+tunnel in a tunnel). `swcci tunnel DEV --port P [--ld L] identify|raw` is the same.
+
 By default a command prints a table, or one `key : value` line per field. With --json it \
 prints one JSON document instead: member names are the table columns in snake_case, ids and \
 counts are numbers, decoded names are strings with the raw value alongside (\"state\": \
@@ -110,10 +115,11 @@ pub enum Command {
     #[command(
         long_about = wrapped("Send Identify (0001h) and print the component's PCI vendor, device, \
                       subsystem vendor and subsystem ids, its serial number, the largest \
-                      message it accepts (bytes) and its component type."),
-        after_long_help = "Examples:\n  swcci identify switch0\n  swcci identify --json /dev/cxl/switch0"
+                      message it accepts (bytes) and its component type. With --port (and \
+                      --ld), the target's port and LD come first."),
+        after_long_help = "Examples:\n  swcci identify switch0\n  swcci identify --json /dev/cxl/switch0\n  swcci identify switch0 --port 3\n  swcci identify switch0 --port 3 --ld 0"
     )]
-    Identify(DevArgs),
+    Identify(TargetDevArgs),
 
     /// Identify Switch Device (5100h): ports, VCSs, vPPBs, HDM decoders
     #[command(
@@ -157,27 +163,32 @@ pub enum Command {
         long_about = wrapped("Read the Command Effects Log (CEL) with Get Supported Logs (0400h) and \
                       Get Log (0401h), and print each command the device supports: its \
                       opcode, its name in the CXL specification, and its effect bits by name \
-                      (immediate-config-change, background-operation, ...)."),
-        after_long_help = "Examples:\n  swcci cel switch0"
+                      (immediate-config-change, background-operation, ...).\n\n\
+                      A device that ends the log before the size Get Supported Logs announced \
+                      gets its entries read so far printed, with a warning on standard error \
+                      (exit status 0). A device that lists no Command Effects Log sent a \
+                      malformed response (exit status 4): Linux requires the CEL of every \
+                      mailbox."),
+        after_long_help = "Examples:\n  swcci cel switch0\n  swcci cel switch0 --port 3"
     )]
-    Cel(DevArgs),
+    Cel(TargetDevArgs),
 
     /// Get Supported Logs (0400h): log UUIDs, names and sizes
     #[command(
         long_about = wrapped("Send Get Supported Logs (0400h) and print each log's UUID, its name \
                       when it is a log the specification defines, and its size in bytes."),
-        after_long_help = "Examples:\n  swcci logs switch0"
+        after_long_help = "Examples:\n  swcci logs switch0\n  swcci logs switch0 --port 3"
     )]
-    Logs(DevArgs),
+    Logs(TargetDevArgs),
 
     /// Background Operation Status (0002h): running operation, progress, last result
     #[command(
         long_about = wrapped("Send Background Operation Status (0002h) and print whether a background \
                       operation is running, its percentage complete, the opcode of the last \
                       background operation, its return code and vendor-specific status."),
-        after_long_help = "Examples:\n  swcci bg-status switch0"
+        after_long_help = "Examples:\n  swcci bg-status switch0\n  swcci bg-status switch0 --port 3"
     )]
-    BgStatus(DevArgs),
+    BgStatus(TargetDevArgs),
 
     /// Request Abort Background Operation (0005h)
     #[command(
@@ -186,7 +197,7 @@ pub enum Command {
                       Use bg-status to see the result."),
         after_long_help = "Examples:\n  swcci abort switch0"
     )]
-    Abort(DevArgs),
+    Abort(TargetDevArgs),
 
     /// Physical Port Control (5102h): PERST# or reset of a port [needs --yes]
     #[command(
@@ -224,9 +235,11 @@ pub enum Command {
         long_about = wrapped("Send a command through the Tunnel Management Command (5300h) to the \
                       component attached to downstream port N (one tunnel), or with --ld to \
                       logical device M of the multi-logical device on port N (a tunnel in a \
-                      tunnel). Prints the return code of the outer tunnel command and of the \
-                      tunnelled command, then the decoded response (identify) or a hex dump \
-                      (raw)."),
+                      tunnel). `identify` prints the port, the LD and the decoded response; \
+                      `raw` prints the return code of the outer tunnel command, the opcode and \
+                      return code of the innermost response, and a hex dump. The same as \
+                      `swcci identify DEV --port N [--ld M]` and `swcci raw DEV --port N \
+                      [--ld M] ...`."),
         after_long_help = "Examples:\n  swcci tunnel switch0 --port 1 identify\n  swcci tunnel switch0 --port 1 --ld 0 identify\n  swcci tunnel switch0 --port 1 raw --opcode 0x4000"
     )]
     Tunnel(TunnelArgs),
@@ -235,11 +248,14 @@ pub enum Command {
     #[command(
         long_about = wrapped("Send command OPCODE with an optional input payload and print the return \
                       code and a hex dump of the output (offset, 16 bytes per line, ASCII). \
-                      With --json: {\"rc\": N, \"rc_name\": \"...\", \"out\": \"<hex>\"}.\n\n\
+                      With --json: {\"rc\": N, \"rc_name\": \"...\", \"out\": \"<hex>\"}. \
+                      With --port (and --ld) the command goes through tunnels and the port, \
+                      LD, outer_rc and inner_opcode come first.\n\n\
                       The output is printed whatever the return code; the exit status is 1 \
-                      when the device did not return success. The kernel taints itself \
+                      when the device (or a tunnel) did not return success or \
+                      \"background command started\". The kernel taints itself \
                       before passing a command that may change device or fabric state."),
-        after_long_help = "Examples:\n  swcci raw switch0 --opcode 0x0001\n  swcci raw switch0 --opcode 5101h --in '02 00 01'\n  swcci raw switch0 --opcode 0x0401 --in @get-log-input.bin --out-size 64"
+        after_long_help = "Examples:\n  swcci raw switch0 --opcode 0x0001\n  swcci raw switch0 --port 3 --opcode 0x0001\n  swcci raw switch0 --opcode 5101h --in '02 00 01'\n  swcci raw switch0 --opcode 0x0401 --in @get-log-input.bin --out-size 64"
     )]
     Raw(RawArgs),
 
@@ -260,6 +276,35 @@ pub enum Command {
 pub struct DevArgs {
     #[arg(value_name = "DEV", help = DEV_HELP)]
     pub dev: String,
+}
+
+/// Where a command goes: the switch CCI, or through Tunnel Management Commands (5300h) to the
+/// component on a port (`--port`), or to an LD of the multi-logical device there (`--ld`).
+#[derive(Args, Debug, Default)]
+pub struct TargetArgs {
+    /// Send it through a tunnel to the component on downstream port P
+    #[arg(long, value_name = "P", value_parser = parse_u8)]
+    pub port: Option<u8>,
+    /// With --port: to LD L of the multi-logical device on port P (a tunnel in a tunnel)
+    #[arg(long, value_name = "L", value_parser = parse_u8, requires = "port")]
+    pub ld: Option<u8>,
+}
+
+impl TargetArgs {
+    /// The library's target: the one place `--port`/`--ld` are mapped.
+    pub fn target(&self) -> swcci::Target {
+        // clap makes --ld require --port, so `from_args` always has a target.
+        swcci::Target::from_args(self.port, self.ld).unwrap_or_default()
+    }
+}
+
+/// A device argument and a target on it.
+#[derive(Args, Debug)]
+pub struct TargetDevArgs {
+    #[arg(value_name = "DEV", help = DEV_HELP)]
+    pub dev: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// `ports`.
@@ -383,6 +428,17 @@ pub struct TunnelArgs {
     pub what: TunnelCommand,
 }
 
+impl TunnelArgs {
+    /// The library's target (`--port` is required here).
+    pub fn target(&self) -> swcci::Target {
+        TargetArgs {
+            port: Some(self.port),
+            ld: self.ld,
+        }
+        .target()
+    }
+}
+
 /// What to send through a tunnel.
 #[derive(Subcommand, Debug)]
 pub enum TunnelCommand {
@@ -421,6 +477,8 @@ pub struct RawCommand {
 pub struct RawArgs {
     #[arg(value_name = "DEV", help = DEV_HELP)]
     pub dev: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
     #[command(flatten)]
     pub cmd: RawCommand,
 }
@@ -595,6 +653,9 @@ fn main() {
     };
     let printed = cmd::run(cli).and_then(|o| {
         print_stdout(&o.stdout)?;
+        for w in &o.warnings {
+            eprint_line(&format!("swcci: warning: {}", error::single_line(w)));
+        }
         Ok(o.errors)
     });
     let code = match printed {
@@ -743,6 +804,41 @@ mod tests {
         };
         assert_eq!(r.opcode, 0x4000);
         assert_eq!(r.input, Some(hex::Input::Bytes(vec![1, 2])));
+        // --port/--ld on commands a switch forwards, mapped to the library's targets.
+        use swcci::Target;
+        let target_of = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Identify(a) | Command::Cel(a) | Command::Logs(a) | Command::BgStatus(a) => {
+                a.target.target()
+            }
+            Command::Raw(a) => a.target.target(),
+            Command::Tunnel(a) => a.target(),
+            c => panic!("{c:?}"),
+        };
+        assert_eq!(target_of(&["swcci", "identify", "s"]), Target::Direct);
+        assert_eq!(
+            target_of(&["swcci", "identify", "s", "--port", "3"]),
+            Target::Port(3)
+        );
+        assert_eq!(
+            target_of(&["swcci", "cel", "s", "--port", "3", "--ld", "1"]),
+            Target::PortLd(3, 1)
+        );
+        assert_eq!(
+            target_of(&["swcci", "logs", "--port", "0x10", "s"]),
+            Target::Port(16)
+        );
+        assert_eq!(
+            target_of(&["swcci", "raw", "s", "--opcode", "1", "--port", "2", "--ld", "0"]),
+            Target::PortLd(2, 0)
+        );
+        assert_eq!(
+            target_of(&["swcci", "tunnel", "s", "--port", "2", "--ld", "0", "identify"]),
+            Target::PortLd(2, 0)
+        );
+        assert_eq!(
+            target_of(&["swcci", "tunnel", "s", "--port", "2", "identify"]),
+            Target::Port(2)
+        );
         let cli = Cli::try_parse_from(["swcci", "port-control", "s", "3", "reset", "-y"]).unwrap();
         assert!(
             matches!(cli.command, Command::PortControl(ref p) if p.yes && p.action == PortAction::Reset)
@@ -774,6 +870,15 @@ mod tests {
             ErrorKind::InvalidValue
         );
         assert_eq!(kind(&["swcci", "frobnicate"]), ErrorKind::InvalidSubcommand);
+        // An LD needs a port.
+        assert_eq!(
+            kind(&["swcci", "identify", "x", "--ld", "1"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            kind(&["swcci", "bg-status", "x", "--port", "256"]),
+            ErrorKind::ValueValidation
+        );
         assert_eq!(
             kind(&["swcci", "tunnel", "x", "identify"]),
             ErrorKind::MissingRequiredArgument

@@ -87,6 +87,12 @@ fn missing_device_is_an_os_error() {
         3,
         &["ENOENT"],
     );
+    // A tunnelled target opens the same node.
+    fails(
+        &["cel", "/nonexistent/node", "--port", "1", "--ld", "0"],
+        3,
+        &["open /nonexistent/node", "ENOENT"],
+    );
 }
 
 #[test]
@@ -164,6 +170,7 @@ fn usage_errors() {
     );
     fails(&["frobnicate"], 2, &["frobnicate"]);
     fails(&["tunnel", "x", "identify"], 2, &["--port"]);
+    fails(&["identify", "x", "--ld", "0"], 2, &["--port"]);
     fails(&["completions", "tcsh"], 2, &["tcsh"]);
 }
 

@@ -42,6 +42,41 @@
 //!   while armed; after the next function reset the doorbell never leaves its reset value, so
 //!   the driver's initialisation times out. Commands already working keep working. Stays armed
 //!   until `clear` whatever MODE says.
+//! - `reset-after-reads N [MODE]`: when the next command completes, the function performs a
+//!   function reset (as `reset` does) right after the guest's N-th (0..=1000000) BAR0 read
+//!   that follows the completion; N = 0: at the completion, before any read (the doorbell
+//!   interrupt of the completion is still sent). Every BAR0 read counts, whatever register.
+//!   A doorbell-stuck command never completes, so it never triggers. `always`: after every
+//!   command.
+//! - `remove-after-reads N [MODE]`: the same, but the function disappears as
+//!   `surprise-remove` does (undone by `clear`). One `after-reads` fault is armed at a time:
+//!   arming one replaces the other (the same for the `at-part` faults). Counters:
+//!   `fault-resets`, `fault-removals` (and `resets` counts every function reset).
+//! - `reset-at-part K [MODE]` / `remove-at-part K [MODE]`: at the K-th part (1..=1000000,
+//!   1-based) of the next multi-part MMPT Send Message transfer (PCI-SIG opcode 0100h with
+//!   action Initiate, Continue or Finish), the function resets / disappears when that part's
+//!   doorbell is rung, instead of completing the part. Parts are counted by doorbell from the
+//!   Initiate part (part 1; a new Initiate starts the count over; a resent part counts
+//!   again); Full messages are not multi-part and do not count. `once`: the next transfer;
+//!   when it ends (Finish, Abort) before its K-th part, the fault is used up without effect.
+//!   `always`: every transfer. After a removal at a part the doorbell stays set; `clear`
+//!   abandons that part with return code 0004h (as for `doorbell-stuck`).
+//! - `short-log N [MODE]`: Get Log (0401h) of the CEL returns at most N (0..=1048576) bytes
+//!   of the range asked (N = 0: none) with return code success. Each Get Log of the CEL uses
+//!   the fault once (other commands do not). The driver reads the CEL at probe: tests arm it
+//!   `always`, then rebind. Counter: `short-logs`.
+//!
+//! Firmware faults (switch; the rules of the firmware commands are in `firmware.rs`):
+//! - `fw-busy [MODE]`: the next Transfer FW (0201h), whatever its action, returns Busy (06h).
+//! - `fw-out-of-order [MODE]`: the next Transfer FW part (any action but Abort) is refused
+//!   with FW Transfer Out of Order (09h); the transfer stays as it was.
+//! - `fw-auth-fail [MODE]`: the next End or Full part fails verification: its background
+//!   operation ends with FW Verification Failed (0Ah); the transfer is dropped, the slot
+//!   keeps what it had.
+//! - `fw-activate-fail [MODE]`: the next Activate FW (0202h) that passes its checks fails with
+//!   Activation Failed, FW Rolled Back (0Ch): online, as the return code of its background
+//!   operation (at once with `fw-activate-ms 0`); on reset, at once. Nothing changes.
+//! - `fw-cold-reset [MODE]`: the same with Activation Failed, Cold Reset Required (0Dh).
 //!
 //! Actions:
 //! - `spurious-irq N [VECTOR]`: sends N (1..=100000) interrupts on VECTOR (0..=15, default 1,
@@ -68,6 +103,22 @@
 //!   answer with the same type and data (default), or drop it.
 //! - `set inline 0|1`: whether an MMPT answer that fits the payload (with its 16-byte
 //!   header) is returned as the Send Message output instead of being queued (default 0).
+//! - `set fw-ro-slot K`: firmware slot K (1..=slots) cannot be written: End and Full naming
+//!   it get Invalid Slot (0Bh); 0: none (default).
+//! - `set fw-part-us BASE PER_KIB`: a Transfer FW part completes in the background
+//!   BASE + PER_KIB * bytes / 1024 microseconds after its doorbell (each 0..=3600000000;
+//!   default 500 100: a 16 MiB image in 1920-byte parts takes about 6 s of device time).
+//! - `set fw-idle-ms MS`: an open firmware transfer that gets no part for MS ms is dropped
+//!   (default 30000; 0: never).
+//! - `set fw-activate-ms MS`: an online Activate FW completes in the background after MS ms
+//!   (default 20; 0: at once, return code 0).
+//! - `set bind-ms MS`: Bind vPPB (5201h) and Unbind vPPB (5202h) complete in the background
+//!   MS ms after their doorbell (default 20).
+//! - `set dead-port-ms MS`: a Tunnel Management Command (5300h) to the `--dead-port` completes
+//!   MS ms after its doorbell with return code Internal Error (04h) and no output, as a switch
+//!   that gives up waiting for the device does (default 1000); 0: it never completes (the
+//!   doorbell stays set: the driver times out; `clear` abandons it with 04h, a reset drops
+//!   it). The fabric's rules are at the top of `fabric.rs`.
 //!
 //! Queries (reply `ok VALUE` or `ok key=value ...`):
 //! - `get commands`: commands completed.
@@ -79,12 +130,26 @@
 //! - `get queue`: messages waiting for Receive Message.
 //! - `get ready`: `1` when READY is set.
 //! - `get bg`: `running=0|1 opcode=0xOPCODE percent=N rc=0xRC` of the background operation.
-//! - `get settings`: `abort-supported=0|1 bg-rc=0xRC responder=echo|discard inline=0|1`.
+//! - `get settings`: `abort-supported=0|1 bg-rc=0xRC responder=echo|discard inline=0|1
+//!   fw-ro-slot=K fw-part-us=BASE,PER_KIB fw-idle-ms=MS fw-activate-ms=MS bind-ms=MS
+//!   dead-port-ms=MS`.
+//! - `get fabric`: `ok JSON`, the function as it stands now, on one line, in the schema of
+//!   `--describe-json` (README): after a bind or unbind it shows the new bindings and port
+//!   states; firmware slots with their lengths, hashes and revisions.
+//! - `get fw`: `slots=N active=K staged=K transfer=0|1 received=BYTES parts=N` (staged 0: none;
+//!   received and parts: of the open transfer).
+//! - `get fw SLOT`: `len=N sha256=HEX rev=REV active=0|1 staged=0|1 ro=0|1`: the device's view
+//!   of the image in SLOT (SHA-256 of its bytes, lowercase; revision = its first 16 bytes up
+//!   to the first NUL, with blanks, `%` and bytes outside 21h..=7Eh written `%XX`, e.g.
+//!   `swcci-emu%201.0`). An empty slot: `len=0 sha256=none rev= ...`. A slot above the
+//!   device's count: `err`. Only the switch personality has firmware.
 //! - `get config`: `personality=... vendor=0x... device=0x... serial=0x... payload=N
-//!   msix=0|1 doorbell-irq=0|1 bg-irq=0|1 mbox-vector=1 mmpt-vector=2`.
+//!   msix=0|1 doorbell-irq=0|1 bg-irq=0|1 mbox-vector=1 mmpt-vector=2 fw-slots=N ports=N
+//!   vcs=N vppbs=N`.
 //! - `ping`: `ok pong`. `help`: `ok` and the command names.
 
 use crate::device::{Device, Fault, Mode, MBOX_VECTOR, MMPT_VECTOR, STAT_NAMES};
+use crate::firmware::FwFault;
 use crate::irq::MSIX_VECTORS;
 use crate::mmpt::Responder;
 use crate::Shared;
@@ -95,6 +160,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use swcci_proto::payload::firmware::MAX_SLOTS;
+use swcci_proto::regs::MBOX_PAYLOAD_MAX;
 
 /// Longest command line.
 pub const MAX_LINE: usize = 4 << 20;
@@ -102,6 +169,10 @@ pub const MAX_LINE: usize = 4 << 20;
 const MAX_DELAY_MS: u64 = 3_600_000;
 /// Most interrupts one `spurious-irq` sends.
 const MAX_SPURIOUS: u32 = 100_000;
+/// Largest read count of the `after-reads` faults.
+const MAX_READS: u64 = 1_000_000;
+/// Largest part number of the `at-part` faults.
+const MAX_PART: u64 = 1_000_000;
 
 /// A setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +185,18 @@ pub enum Setting {
     Responder(Responder),
     /// Inline MMPT answers.
     Inline(bool),
+    /// The read-only firmware slot (0: none).
+    FwRoSlot(u8),
+    /// Time of a Transfer FW part: base and per KiB, microseconds.
+    FwPartUs(u64, u64),
+    /// Idle time after which a firmware transfer is dropped, ms (0: never).
+    FwIdleMs(u64),
+    /// Time of an online activation, ms.
+    FwActivateMs(u64),
+    /// Time of Bind / Unbind vPPB, ms.
+    BindMs(u64),
+    /// Time until a tunnel to the dead port fails, ms (0: never completes).
+    DeadPortMs(u64),
 }
 
 /// A query.
@@ -141,6 +224,10 @@ pub enum Query {
     Settings,
     /// Device configuration.
     Config,
+    /// Firmware state, or one slot.
+    Fw(Option<u8>),
+    /// The function as JSON.
+    Fabric,
 }
 
 /// A parsed command line.
@@ -179,7 +266,8 @@ pub enum Request {
 }
 
 const COMMANDS: &str = "ping help doorbell-stuck delay bad-length rc bg-never bg-stuck no-irq \
-ready-never spurious-irq surprise-remove clear reset set queue get";
+ready-never reset-after-reads remove-after-reads reset-at-part remove-at-part short-log \
+fw-busy fw-out-of-order fw-auth-fail fw-activate-fail fw-cold-reset spurious-irq surprise-remove clear reset set queue get";
 
 /// Parses a number: decimal or `0x` hexadecimal.
 fn number(tok: Option<&str>, what: &str) -> Result<u64, String> {
@@ -284,13 +372,34 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
             };
             fault(f, mode)
         }
-        "delay" | "rc" | "bg-stuck" => {
+        w if FwFault::parse(w).is_some() => {
+            let mode = take_mode(&mut args);
+            no_more(&args)?;
+            match FwFault::parse(w) {
+                Some(f) => fault(Fault::Fw(f), mode),
+                None => Err(format!("unknown command '{w}'")),
+            }
+        }
+        "delay" | "rc" | "bg-stuck" | "reset-after-reads" | "remove-after-reads"
+        | "reset-at-part" | "remove-at-part" | "short-log" => {
             let mode = take_mode(&mut args);
             let mut it = args.into_iter();
+            let reads = |t| bounded(t, "read count", MAX_READS);
+            let part = |t| -> Result<u32, String> {
+                match bounded(t, "part number", MAX_PART)? {
+                    0 => Err("part number must be at least 1".into()),
+                    k => Ok(k),
+                }
+            };
             let f = match word {
                 "delay" => Fault::Delay(bounded(it.next(), "delay in ms", MAX_DELAY_MS)?),
                 "rc" => Fault::Rc(bounded(it.next(), "return code", 0xffff)?),
-                _ => Fault::BgStuck(bounded(it.next(), "percentage", 99)?),
+                "bg-stuck" => Fault::BgStuck(bounded(it.next(), "percentage", 99)?),
+                "reset-after-reads" => Fault::ResetAfterReads(reads(it.next())?),
+                "remove-after-reads" => Fault::RemoveAfterReads(reads(it.next())?),
+                "reset-at-part" => Fault::ResetAtPart(part(it.next())?),
+                "remove-at-part" => Fault::RemoveAtPart(part(it.next())?),
+                _ => Fault::ShortLog(bounded(it.next(), "log length", MBOX_PAYLOAD_MAX as u64)?),
             };
             no_more(&it.collect::<Vec<_>>())?;
             fault(f, mode)
@@ -322,6 +431,19 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                     None => return Err("missing responder (echo or discard)".into()),
                 }),
                 "inline" => Setting::Inline(boolean(v, "inline")?),
+                "fw-ro-slot" => Setting::FwRoSlot(bounded(v, "slot", u64::from(MAX_SLOTS))?),
+                "fw-part-us" => Setting::FwPartUs(
+                    bounded(v, "base time in us", MAX_DELAY_MS * 1000)?,
+                    bounded(it.next(), "time per KiB in us", MAX_DELAY_MS * 1000)?,
+                ),
+                "fw-idle-ms" => Setting::FwIdleMs(bounded(v, "idle time in ms", MAX_DELAY_MS)?),
+                "fw-activate-ms" => {
+                    Setting::FwActivateMs(bounded(v, "activation time in ms", MAX_DELAY_MS)?)
+                }
+                "bind-ms" => Setting::BindMs(bounded(v, "bind time in ms", MAX_DELAY_MS)?),
+                "dead-port-ms" => {
+                    Setting::DeadPortMs(bounded(v, "dead port time in ms", MAX_DELAY_MS)?)
+                }
                 n => return Err(format!("unknown setting '{n}'")),
             };
             no_more(&it.collect::<Vec<_>>())?;
@@ -357,6 +479,11 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "bg" => Query::Bg,
                 "settings" => Query::Settings,
                 "config" => Query::Config,
+                "fabric" => Query::Fabric,
+                "fw" => Query::Fw(match it.next() {
+                    None => None,
+                    t => Some(bounded(t, "slot", u64::from(MAX_SLOTS))?),
+                }),
                 q => return Err(format!("unknown query '{q}'")),
             };
             no_more(&it.collect::<Vec<_>>())?;
@@ -364,6 +491,20 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
         }
         w => Err(format!("unknown command '{w}'")),
     }
+}
+
+/// `text` with every byte outside 21h..=7Eh, and `%`, written as `%XX` (so a revision with
+/// blanks stays one token: "swcci-emu 1.0" is `swcci-emu%201.0`).
+pub fn escape(text: &str) -> String {
+    let mut s = String::new();
+    for b in text.bytes() {
+        if (0x21..=0x7e).contains(&b) && b != b'%' {
+            s.push(char::from(b));
+        } else {
+            let _ = write!(s, "%{b:02X}");
+        }
+    }
+    s
 }
 
 /// Carries out `req` on `dev`. Returns the reply line (without the newline).
@@ -410,6 +551,20 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
                 Setting::BgRc(rc) => dev.settings.bg_rc = rc,
                 Setting::Responder(r) => dev.mmpt.responder = r,
                 Setting::Inline(b) => dev.mmpt.inline = b,
+                Setting::FwRoSlot(k) => {
+                    if k > dev.fw.slots() {
+                        return Err(format!("slot {k}: the device has {} slots", dev.fw.slots()));
+                    }
+                    dev.fw.settings.ro_slot = k;
+                }
+                Setting::FwPartUs(base, per_kib) => {
+                    dev.fw.settings.part_base_us = base;
+                    dev.fw.settings.part_per_kib_us = per_kib;
+                }
+                Setting::FwIdleMs(ms) => dev.fw.settings.idle_ms = ms,
+                Setting::FwActivateMs(ms) => dev.fw.settings.activate_ms = ms,
+                Setting::BindMs(ms) => dev.fabric.settings.bind_ms = ms,
+                Setting::DeadPortMs(ms) => dev.fabric.settings.dead_port_ms = ms,
             }
             String::new()
         }
@@ -448,18 +603,59 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
                     u8::from(running)
                 )
             }
-            Query::Settings => format!(
-                "abort-supported={} bg-rc={:#06x} responder={} inline={}",
-                u8::from(dev.settings.abort_supported),
-                dev.settings.bg_rc,
-                dev.mmpt.responder.name(),
-                u8::from(dev.mmpt.inline)
-            ),
+            Query::Settings => {
+                let fw = dev.fw.settings;
+                let fab = dev.fabric.settings;
+                format!(
+                    "abort-supported={} bg-rc={:#06x} responder={} inline={} fw-ro-slot={} \
+fw-part-us={},{} fw-idle-ms={} fw-activate-ms={} bind-ms={} dead-port-ms={}",
+                    u8::from(dev.settings.abort_supported),
+                    dev.settings.bg_rc,
+                    dev.mmpt.responder.name(),
+                    u8::from(dev.mmpt.inline),
+                    fw.ro_slot,
+                    fw.part_base_us,
+                    fw.part_per_kib_us,
+                    fw.idle_ms,
+                    fw.activate_ms,
+                    fab.bind_ms,
+                    fab.dead_port_ms
+                )
+            }
+            Query::Fabric => dev.describe().to_string(),
+            Query::Fw(None) => {
+                let (open, received, parts) = match dev.fw.transfer() {
+                    Some((n, p)) => (1, n, p),
+                    None => (0, 0, 0),
+                };
+                format!(
+                    "slots={} active={} staged={} transfer={open} received={received} parts={parts}",
+                    dev.fw.slots(),
+                    dev.fw.active(),
+                    dev.fw.staged()
+                )
+            }
+            Query::Fw(Some(k)) => {
+                let v = dev
+                    .fw
+                    .slot(k)
+                    .ok_or_else(|| format!("slot {k}: the device has {} slots", dev.fw.slots()))?;
+                format!(
+                    "len={} sha256={} rev={} active={} staged={} ro={}",
+                    v.len,
+                    v.sha256.as_deref().unwrap_or("none"),
+                    escape(&v.rev),
+                    u8::from(v.active),
+                    u8::from(v.staged),
+                    u8::from(v.read_only)
+                )
+            }
             Query::Config => {
                 let c = dev.config();
                 format!(
                     "personality={} vendor={:#06x} device={:#06x} serial={:#x} payload={} \
-msix={} doorbell-irq={} bg-irq={} mbox-vector={MBOX_VECTOR} mmpt-vector={MMPT_VECTOR}",
+msix={} doorbell-irq={} bg-irq={} mbox-vector={MBOX_VECTOR} mmpt-vector={MMPT_VECTOR} \
+fw-slots={} ports={} vcs={} vppbs={}",
                     c.personality.name(),
                     c.vendor,
                     c.device,
@@ -468,6 +664,10 @@ msix={} doorbell-irq={} bg-irq={} mbox-vector={MBOX_VECTOR} mmpt-vector={MMPT_VE
                     u8::from(c.msix),
                     u8::from(c.mbox_caps().doorbell_irq()),
                     u8::from(c.mbox_caps().background_irq()),
+                    c.fw_slots,
+                    c.fabric.ports,
+                    c.fabric.vcs,
+                    c.fabric.vppbs,
                 )
             }
         },
@@ -655,6 +855,52 @@ mod tests {
             Request::Fault(Fault::ReadyNever, Mode::Once)
         );
         assert_eq!(
+            p("reset-after-reads 0"),
+            Request::Fault(Fault::ResetAfterReads(0), Mode::Once)
+        );
+        assert_eq!(
+            p("fault remove-after-reads 3 always"),
+            Request::Fault(Fault::RemoveAfterReads(3), Mode::Always)
+        );
+        assert_eq!(
+            p("reset-at-part 2"),
+            Request::Fault(Fault::ResetAtPart(2), Mode::Once)
+        );
+        assert_eq!(
+            p("remove-at-part 0x10 once"),
+            Request::Fault(Fault::RemoveAtPart(16), Mode::Once)
+        );
+        assert_eq!(
+            p("short-log 0 always"),
+            Request::Fault(Fault::ShortLog(0), Mode::Always)
+        );
+        assert_eq!(
+            p("fw-busy always"),
+            Request::Fault(Fault::Fw(FwFault::Busy), Mode::Always)
+        );
+        assert_eq!(
+            p("fault fw-auth-fail"),
+            Request::Fault(Fault::Fw(FwFault::AuthFail), Mode::Once)
+        );
+        assert_eq!(p("set fw-ro-slot 2"), Request::Set(Setting::FwRoSlot(2)));
+        assert_eq!(
+            p("set fw-part-us 0 0x10"),
+            Request::Set(Setting::FwPartUs(0, 16))
+        );
+        assert_eq!(p("set fw-idle-ms 5"), Request::Set(Setting::FwIdleMs(5)));
+        assert_eq!(
+            p("set fw-activate-ms 0"),
+            Request::Set(Setting::FwActivateMs(0))
+        );
+        assert_eq!(p("get fw"), Request::Get(Query::Fw(None)));
+        assert_eq!(p("get fabric"), Request::Get(Query::Fabric));
+        assert_eq!(p("set bind-ms 7"), Request::Set(Setting::BindMs(7)));
+        assert_eq!(
+            p("set dead-port-ms 0"),
+            Request::Set(Setting::DeadPortMs(0))
+        );
+        assert_eq!(p("get fw 2"), Request::Get(Query::Fw(Some(2))));
+        assert_eq!(
             p("spurious-irq 3"),
             Request::Spurious {
                 count: 3,
@@ -735,6 +981,26 @@ mod tests {
             "bg-stuck 100",
             "bg-stuck",
             "doorbell-stuck twice",
+            "reset-after-reads",
+            "reset-after-reads 1000001",
+            "remove-after-reads -1",
+            "reset-at-part 0",
+            "remove-at-part",
+            "remove-at-part 1 2",
+            "short-log",
+            "short-log 1048577",
+            "short-log 4 sometimes",
+            "fw-busy 3",
+            "fw-nonsense",
+            "set fw-ro-slot 5",
+            "set fw-part-us 1",
+            "set fw-part-us 1 2 3",
+            "set fw-idle-ms",
+            "get fw 5",
+            "get fw 1 2",
+            "get fabric now",
+            "set bind-ms",
+            "set dead-port-ms 3600001",
             "spurious-irq",
             "spurious-irq 0",
             "spurious-irq 1 16",
@@ -780,6 +1046,25 @@ mod tests {
         );
         assert_eq!(reply(&mut d, "clear"), "ok");
         assert_eq!(reply(&mut d, "get faults"), "ok none");
+        for l in [
+            "reset-after-reads 2",
+            "remove-at-part 3 always",
+            "short-log 8",
+        ] {
+            assert_eq!(reply(&mut d, l), "ok");
+        }
+        assert_eq!(
+            reply(&mut d, "get faults"),
+            "ok reset-after-reads:2=once remove-at-part:3=always short-log:8=once"
+        );
+        // One of each kind: the removal replaces the reset.
+        assert_eq!(reply(&mut d, "remove-after-reads 0"), "ok");
+        assert_eq!(reply(&mut d, "reset-at-part 1"), "ok");
+        assert_eq!(
+            reply(&mut d, "get faults"),
+            "ok remove-after-reads:0=once reset-at-part:1=once short-log:8=once"
+        );
+        assert_eq!(reply(&mut d, "clear"), "ok");
         assert_eq!(reply(&mut d, "spurious-irq 2"), "ok 2");
         assert_eq!(reply(&mut d, "get irqs"), "ok 1");
         assert_eq!(reply(&mut d, "get stat spurious-pending"), "ok 1");
@@ -794,8 +1079,65 @@ mod tests {
         assert_eq!(reply(&mut d, "set inline 1"), "ok");
         assert_eq!(
             reply(&mut d, "get settings"),
-            "ok abort-supported=0 bg-rc=0x0012 responder=discard inline=1"
+            "ok abort-supported=0 bg-rc=0x0012 responder=discard inline=1 fw-ro-slot=0 \
+fw-part-us=500,100 fw-idle-ms=30000 fw-activate-ms=20 bind-ms=20 dead-port-ms=1000"
         );
+        for l in [
+            "set fw-ro-slot 3",
+            "set fw-part-us 0 7",
+            "set fw-idle-ms 0",
+            "set fw-activate-ms 0",
+            "set bind-ms 5",
+            "set dead-port-ms 0",
+        ] {
+            assert_eq!(reply(&mut d, l), "ok", "{l}");
+        }
+        assert!(reply(&mut d, "get settings").ends_with(
+            "fw-ro-slot=3 fw-part-us=0,7 fw-idle-ms=0 fw-activate-ms=0 bind-ms=5 \
+dead-port-ms=0"
+        ));
+        let fabric = reply(&mut d, "get fabric");
+        let v: serde_json::Value =
+            serde_json::from_str(fabric.strip_prefix("ok ").unwrap()).unwrap();
+        assert_eq!(v["ports"].as_array().unwrap().len(), 4);
+        assert_eq!(v["vcs"][0]["vppbs"][2]["port"], 3);
+        assert_eq!(
+            reply(&mut d, "set fw-ro-slot 4"),
+            "err slot 4: the device has 3 slots"
+        );
+        assert_eq!(
+            reply(&mut d, "get fw"),
+            "ok slots=3 active=1 staged=0 transfer=0 received=0 parts=0"
+        );
+        let one = reply(&mut d, "get fw 1");
+        assert!(
+            one.starts_with("ok len=128 sha256=")
+                && one.ends_with(" rev=swcci-emu%201.0 active=1 staged=0 ro=0"),
+            "{one}"
+        );
+        assert_eq!(
+            reply(&mut d, "get fw 3"),
+            "ok len=0 sha256=none rev= active=0 staged=0 ro=1"
+        );
+        assert_eq!(
+            reply(&mut d, "get fw 4"),
+            "err slot 4: the device has 3 slots"
+        );
+        for f in [
+            "fw-busy",
+            "fw-out-of-order always",
+            "fw-auth-fail",
+            "fw-activate-fail",
+            "fault fw-cold-reset once",
+        ] {
+            assert_eq!(reply(&mut d, f), "ok", "{f}");
+        }
+        assert_eq!(
+            reply(&mut d, "get faults"),
+            "ok fw-busy=once fw-out-of-order=always fw-auth-fail=once fw-activate-fail=once \
+fw-cold-reset=once"
+        );
+        assert_eq!(reply(&mut d, "clear"), "ok");
         assert_eq!(reply(&mut d, "queue 3 010203"), "ok 1");
         assert_eq!(reply(&mut d, "get queue"), "ok 1");
         for _ in 1..16 {
@@ -821,7 +1163,8 @@ mod tests {
         assert_eq!(
             reply(&mut d, "get config"),
             "ok personality=switch vendor=0x1b36 device=0x5c01 serial=0x5c01000000000001 \
-payload=2048 msix=1 doorbell-irq=1 bg-irq=1 mbox-vector=1 mmpt-vector=2"
+payload=2048 msix=1 doorbell-irq=1 bg-irq=1 mbox-vector=1 mmpt-vector=2 fw-slots=3 ports=4 \
+vcs=1 vppbs=3"
         );
         let stats = reply(&mut d, "get stats");
         assert!(stats.starts_with("ok commands=0 "));

@@ -31,18 +31,23 @@
 //! only through one 64-bit write; 32-bit writes to it are counted (`cmd-write32`) and ignored.
 //! A 64-bit write elsewhere acts as two 32-bit writes.
 
+use crate::fabric::{Fabric, FabricConfig, FabricOutcome};
+use crate::firmware::{Firmware, FwFault, FwOutcome};
 use crate::irq::{IrqSink, MSIX_VECTORS};
 use crate::mmpt::{Message, Mmpt};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
-use swcci_proto::mmpt::{MmptCode, RECEIVE_MESSAGE, SEND_MESSAGE, VENDOR_PCI_SIG};
-use swcci_proto::opcode;
-use swcci_proto::payload::identify::IDENTIFY_LEN;
-use swcci_proto::payload::logs::{
-    effect, CEL_ENTRY, CEL_UUID, GET_LOG_INPUT_LEN, SUPPORTED_LOGS_HEADER,
+use swcci_proto::mmpt::{
+    Action, MmptCode, MsgHeader, HEADER_LEN, RECEIVE_MESSAGE, SEND_MESSAGE, VENDOR_PCI_SIG,
 };
-use swcci_proto::payload::switch::IDENTIFY_SWITCH_LEN;
+use swcci_proto::opcode;
+use swcci_proto::payload::bg::BgOpStatus;
+use swcci_proto::payload::identify::{ComponentType, Identify, IDENTIFY_LEN};
+use swcci_proto::payload::logs::{
+    effect, encode_supported_logs, CelEntry, SupportedLog, CEL_ENTRY, CEL_UUID, GET_LOG_INPUT_LEN,
+    SUPPORTED_LOGS_HEADER, SUPPORTED_LOG_ENTRY,
+};
 use swcci_proto::rc::ReturnCode;
 use swcci_proto::regs::{
     cxl_cap, mcap, CapArrayHeader, CapHeader, MboxBgStatus, MboxCaps, MboxCmd, MboxCtrl,
@@ -50,7 +55,6 @@ use swcci_proto::regs::{
     CAP_HEADER_OFFSET, CAP_HEADER_SIZE, MBOX_PAYLOAD, MBOX_PAYLOAD_MAX, MBOX_PAYLOAD_MIN,
     MMPT_REGS_SIZE,
 };
-use swcci_proto::wire::Writer;
 
 /// Offset of the CXL Device Status registers in BAR0.
 pub const DEVICE_STATUS_REGS: usize = 0x100;
@@ -74,14 +78,28 @@ pub const BAR0_MIN: u64 = 0x10000;
 pub const OP_SLEEP: u16 = 0xc000;
 /// Vendor-specific command: returns its input.
 pub const OP_ECHO: u16 = 0xc001;
+/// Get FW Info.
+pub const OP_GET_FW_INFO: u16 = 0x0200;
+/// Transfer FW.
+pub const OP_TRANSFER_FW: u16 = 0x0201;
+/// Activate FW.
+pub const OP_ACTIVATE_FW: u16 = 0x0202;
 /// CXL opcodes the switch personality implements, in CEL order.
-pub const SWITCH_OPCODES: [u16; 8] = [
+pub const SWITCH_OPCODES: [u16; 16] = [
     opcode::IDENTIFY,
     opcode::BG_OP_STATUS,
     opcode::REQUEST_ABORT_BG,
+    OP_GET_FW_INFO,
+    OP_TRANSFER_FW,
+    OP_ACTIVATE_FW,
     opcode::GET_SUPPORTED_LOGS,
     opcode::GET_LOG,
     opcode::IDENTIFY_SWITCH,
+    opcode::GET_PHYS_PORT_STATE,
+    opcode::GET_VCS_INFO,
+    opcode::BIND_VPPB,
+    opcode::UNBIND_VPPB,
+    opcode::TUNNEL,
     OP_SLEEP,
     OP_ECHO,
 ];
@@ -137,6 +155,10 @@ pub struct DeviceConfig {
     pub bg_irq: bool,
     /// Time from reset to READY.
     pub ready_ms: u64,
+    /// Firmware slots (switch only), 2..=4.
+    pub fw_slots: u8,
+    /// Ports, VCSs and devices (switch only).
+    pub fabric: FabricConfig,
 }
 
 impl DeviceConfig {
@@ -156,17 +178,26 @@ impl DeviceConfig {
             doorbell_irq: true,
             bg_irq: true,
             ready_ms: 0,
+            fw_slots: crate::firmware::DEFAULT_SLOTS,
+            fabric: FabricConfig::default(),
         }
     }
 
     /// Checks the values that have limits.
     pub fn validate(&self) -> Result<(), String> {
+        self.fabric.validate()?;
+        if !crate::firmware::SLOTS.contains(&self.fw_slots) {
+            return Err(format!(
+                "--fw-slots: {} firmware slots (2..=4)",
+                self.fw_slots
+            ));
+        }
         let size = 1usize
             .checked_shl(u32::from(self.payload_log2))
             .unwrap_or(0);
         if !(MBOX_PAYLOAD_MIN..=MBOX_PAYLOAD_MAX).contains(&size) {
             return Err(format!(
-                "payload size 2^{} is outside 2^8..2^20 bytes",
+                "--payload-log2: payload size 2^{} is outside 2^8..2^20 bytes",
                 self.payload_log2
             ));
         }
@@ -280,6 +311,20 @@ pub enum Fault {
     NoIrq,
     /// READY stays clear (after a reset the mailbox never becomes ready).
     ReadyNever,
+    /// When the command completes, the function resets right after the guest's N-th BAR0
+    /// read that follows the completion (0: at the completion).
+    ResetAfterReads(u32),
+    /// As [`Fault::ResetAfterReads`], but the function disappears (as `surprise-remove`).
+    RemoveAfterReads(u32),
+    /// At the K-th part (1-based) of the next multi-part MMPT Send Message transfer, the
+    /// function resets when the part's doorbell is rung, instead of completing the part.
+    ResetAtPart(u32),
+    /// As [`Fault::ResetAtPart`], but the function disappears.
+    RemoveAtPart(u32),
+    /// Get Log (0401h) of the CEL returns at most this many bytes, with return code success.
+    ShortLog(u32),
+    /// A fault of the firmware commands.
+    Fw(FwFault),
 }
 
 impl Fault {
@@ -294,6 +339,32 @@ impl Fault {
             Self::BgStuck(p) => format!("bg-stuck {p}"),
             Self::NoIrq => "no-irq".into(),
             Self::ReadyNever => "ready-never".into(),
+            Self::ResetAfterReads(n) => format!("reset-after-reads {n}"),
+            Self::RemoveAfterReads(n) => format!("remove-after-reads {n}"),
+            Self::ResetAtPart(k) => format!("reset-at-part {k}"),
+            Self::RemoveAtPart(k) => format!("remove-at-part {k}"),
+            Self::ShortLog(n) => format!("short-log {n}"),
+            Self::Fw(f) => f.name().into(),
+        }
+    }
+}
+
+/// How the function goes away in the middle of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// A function reset, as `reset` does.
+    Reset,
+    /// A surprise removal, as `surprise-remove` does.
+    Remove,
+}
+
+impl Loss {
+    /// The control protocol name of the fault of this kind with `what` ("after-reads",
+    /// "at-part").
+    fn fault_name(self, what: &str) -> String {
+        match self {
+            Self::Reset => format!("reset-{what}"),
+            Self::Remove => format!("remove-{what}"),
         }
     }
 }
@@ -308,6 +379,14 @@ struct Faults {
     bg_cap: Option<(u8, Mode)>,
     no_irq: Option<Mode>,
     ready_never: Option<Mode>,
+    /// Reset or removal after this many BAR0 reads following the completion.
+    after_reads: Option<((u32, Loss), Mode)>,
+    /// Reset or removal at this part of a multi-part MMPT transfer.
+    at_part: Option<((u32, Loss), Mode)>,
+    /// Get Log of the CEL returns at most this many bytes.
+    short_log: Option<(u32, Mode)>,
+    /// Firmware faults, in the order of [`FwFault::ALL`].
+    fw: [Option<Mode>; 5],
 }
 
 /// Takes a fault for one use: a once fault disarms.
@@ -338,6 +417,7 @@ struct CmdFaults {
     bad_length: bool,
     rc: Option<u16>,
     no_irq: bool,
+    after_reads: Option<(u32, Loss)>,
 }
 
 /// A command waiting for its completion time (delay fault), or forever (stuck doorbell).
@@ -348,9 +428,21 @@ struct Pending {
     faults: CmdFaults,
 }
 
+/// What a background operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BgKind {
+    /// The vendor sleep command: ends with the `bg-rc` setting.
+    Sleep,
+    /// A firmware command: the firmware model says how it ends.
+    Firmware,
+    /// Bind or Unbind vPPB: the fabric model says how it ends.
+    Fabric,
+}
+
 /// The running background operation.
 #[derive(Clone, Copy, Debug)]
 struct BgOp {
+    kind: BgKind,
     opcode: u16,
     start: Duration,
     duration: Duration,
@@ -374,6 +466,20 @@ impl BgOp {
             None => pct,
         }
     }
+}
+
+/// A multi-part MMPT Send Message transfer watched by an `at-part` fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PartWatch {
+    /// Parts whose doorbell was rung so far, this one included.
+    parts: u32,
+}
+
+/// What a firmware command gets of the device.
+struct FwEnv<'a> {
+    now: Duration,
+    bg_busy: bool,
+    take: crate::firmware::TakeFault<'a>,
 }
 
 /// Spacing of the interrupts of one `spurious-irq` request.
@@ -427,6 +533,9 @@ pub const STAT_NAMES: &[&str] = &[
     "unsupported",
     "faults-applied",
     "resets",
+    "fault-resets",
+    "fault-removals",
+    "short-logs",
     "mmpt-parts",
     "mmpt-messages",
     "mmpt-queued",
@@ -434,6 +543,15 @@ pub const STAT_NAMES: &[&str] = &[
     "mmpt-received",
     "mmpt-aborts",
     "mmpt-refused",
+    "fw-parts",
+    "fw-images",
+    "fw-refused",
+    "fw-aborts",
+    "fw-idle-drops",
+    "fw-verify-failed",
+    "fw-activations",
+    "tunnels",
+    "dead-tunnels",
 ];
 
 /// Counters, by the names of [`STAT_NAMES`].
@@ -472,8 +590,8 @@ impl Stats {
 struct Exec {
     rc: u16,
     out: Vec<u8>,
-    /// Start a background operation of this many milliseconds.
-    bg_ms: Option<u64>,
+    /// Start a background operation of this kind and duration.
+    bg: Option<(BgKind, Duration)>,
     /// An MMPT message arrived in the receive queue.
     arrived: bool,
 }
@@ -491,6 +609,22 @@ impl Exec {
             out,
             ..Self::default()
         }
+    }
+}
+
+/// An output payload of at most `max` bytes made by a proto encoder (which returns the length
+/// it wrote); an encoder error (a bug) is Internal Error.
+fn encoded(
+    max: usize,
+    encode: impl FnOnce(&mut [u8]) -> Result<usize, swcci_proto::wire::EncodeError>,
+) -> Exec {
+    let mut b = vec![0u8; max];
+    match encode(&mut b) {
+        Ok(n) => {
+            b.truncate(n);
+            Exec::out(b)
+        }
+        Err(_) => Exec::rc(ReturnCode::InternalError),
     }
 }
 
@@ -528,11 +662,19 @@ pub struct Device {
     mmpt_ctrl: MmptCtrl,
     /// The MMPT state (responder and inline settings are public to the control channel).
     pub mmpt: Mmpt,
+    /// The firmware slots and transfer (switch).
+    pub fw: Firmware,
+    /// Ports, VCSs and devices (switch).
+    pub fabric: Fabric,
     msix_table: Vec<u8>,
     /// Settings of the control channel.
     pub settings: Settings,
     faults: Faults,
     removed: bool,
+    /// BAR0 reads left before the armed loss of a completed command (`after-reads` faults).
+    loss_after: Option<(u32, Loss)>,
+    /// The multi-part transfer an `at-part` fault counts the parts of.
+    part_watch: Option<PartWatch>,
     spurious: Option<Spurious>,
     stats: Stats,
     last_opcode: Option<(u16, u16)>,
@@ -579,10 +721,14 @@ impl Device {
             bg_op: None,
             mmpt_ctrl: MmptCtrl::default(),
             mmpt: Mmpt::new(),
+            fw: Firmware::new(cfg.fw_slots),
+            fabric: Fabric::new(cfg.fabric.clone(), cfg.serial),
             msix_table: vec![0; MSIX_VECTORS * 16],
             settings: Settings::default(),
             faults: Faults::default(),
             removed: false,
+            loss_after: None,
+            part_watch: None,
             spurious: None,
             stats: Stats::new(),
             last_opcode: None,
@@ -601,6 +747,42 @@ impl Device {
     /// Payload size in bytes.
     pub fn payload_size(&self) -> usize {
         self.payload_size
+    }
+
+    /// What the function is and holds, as JSON (the schema is in the README): identity,
+    /// payload size, and for the switch its firmware slots, ports, devices and VCSs as they
+    /// stand now.
+    pub fn describe(&self) -> serde_json::Value {
+        let c = &self.cfg;
+        let mut v = serde_json::json!({
+            "personality": c.personality.name(),
+            "vendor": c.vendor,
+            "device": c.device,
+            "serial": c.serial,
+            "payload_size": self.payload_size,
+        });
+        if c.personality == Personality::Switch {
+            let fw: Vec<serde_json::Value> = (1..=self.fw.slots())
+                .filter_map(|k| self.fw.slot(k))
+                .zip(1u8..)
+                .map(|(s, k)| {
+                    serde_json::json!({
+                        "slot": k,
+                        "len": s.len,
+                        "sha256": s.sha256,
+                        "revision": s.rev,
+                        "active": s.active,
+                        "staged": s.staged,
+                        "read_only": s.read_only,
+                    })
+                })
+                .collect();
+            let fabric = self.fabric.describe();
+            v["firmware"] = serde_json::json!({ "slots": fw });
+            v["ports"] = fabric["ports"].clone();
+            v["vcs"] = fabric["vcs"].clone();
+        }
+        v
     }
 
     fn event(&mut self, msg: String) {
@@ -627,12 +809,19 @@ impl Device {
         self.bg_op = None;
         self.mmpt_ctrl = MmptCtrl::default();
         self.mmpt.reset();
+        self.loss_after = None;
+        self.part_watch = None;
     }
 
     /// Function reset (FLR, VFIO_USER_DEVICE_RESET or the control channel): the mailbox starts
     /// over and becomes ready after the ready time. Armed faults and settings stay.
     pub fn reset(&mut self, now: Duration) {
         self.reset_state(now);
+        self.fw.reset();
+        if self.fabric.running() {
+            self.fabric.abort_running();
+        }
+        self.drain_model_events();
         self.stats.inc("resets");
         let note = if self.faults.ready_never.is_some() {
             " (ready-never armed: READY stays clear)"
@@ -672,10 +861,16 @@ impl Device {
             let pct = op.percent(now);
             self.bg = self.bg.with_percent(pct);
             if pct >= 100 && op.cap.is_none() {
-                let rc = self.settings.bg_rc;
+                let rc = match op.kind {
+                    BgKind::Sleep => self.settings.bg_rc,
+                    BgKind::Firmware => self.fw.finish(now).raw(),
+                    BgKind::Fabric => self.fabric.finish().raw(),
+                };
                 self.finish_bg(rc, "completed");
             }
         }
+        self.fw.tick(now);
+        self.drain_model_events();
     }
 
     // ---- interrupts ----
@@ -767,6 +962,7 @@ impl Device {
                 let len = data.len();
                 let Some(o) = self.bar0_offset(off, len) else {
                     self.bad_access("read", bar, off, len);
+                    self.count_read(now);
                     return;
                 };
                 let v = self.reg64(now, o & !7);
@@ -776,6 +972,7 @@ impl Device {
                     dword(v, o).to_le_bytes().to_vec()
                 };
                 data.copy_from_slice(&bytes);
+                self.count_read(now);
             }
             2 if self.cfg.msix => {
                 // The MSI-X table (QEMU emulates it; stored for completeness); the PBA reads
@@ -786,6 +983,36 @@ impl Device {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Counts a BAR0 read for an armed `after-reads` loss; the read that reaches the count is
+    /// served before the function goes.
+    fn count_read(&mut self, now: Duration) {
+        let Some((left, how)) = self.loss_after else {
+            return;
+        };
+        if left <= 1 {
+            self.loss_after = None;
+            self.lose(now, how, "after the armed number of BAR0 reads");
+        } else {
+            self.loss_after = Some((left - 1, how));
+        }
+    }
+
+    /// The function resets or disappears (a fault): `why` says when, for the log.
+    fn lose(&mut self, now: Duration, how: Loss, why: &str) {
+        match how {
+            Loss::Reset => {
+                self.stats.inc("fault-resets");
+                self.event(format!("function reset {why} (fault)"));
+                self.reset(now);
+            }
+            Loss::Remove => {
+                self.stats.inc("fault-removals");
+                self.event(format!("function gone {why} (fault)"));
+                self.surprise_remove();
+            }
         }
     }
 
@@ -1050,6 +1277,9 @@ impl Device {
             self.event("doorbell while the function is not at attention".into());
         }
         self.last_opcode = Some((self.cmd.opcode(), self.cmd.opcode_vendor()));
+        if self.part_loss(now) {
+            return;
+        }
         let f = &mut self.faults;
         let faults = CmdFaults {
             stuck: take_flag(&mut f.doorbell_stuck),
@@ -1057,9 +1287,28 @@ impl Device {
             bad_length: take_flag(&mut f.bad_length),
             rc: take(&mut f.rc),
             no_irq: take_flag(&mut f.no_irq),
+            after_reads: take(&mut f.after_reads),
         };
         if faults != CmdFaults::default() {
             self.stats.inc("faults-applied");
+        }
+        if self.dead_tunnel() {
+            let ms = self.fabric.settings.dead_port_ms;
+            self.stats.inc("dead-tunnels");
+            self.event(if ms == 0 {
+                "tunnel to the dead port: never completes".to_string()
+            } else {
+                format!("tunnel to the dead port: fails with 0004h in {ms} ms")
+            });
+            self.pending = Some(Pending {
+                due: (ms > 0).then(|| now.saturating_add(Duration::from_millis(ms))),
+                cmd: self.cmd,
+                faults: CmdFaults {
+                    rc: Some(ReturnCode::InternalError.raw()),
+                    ..faults
+                },
+            });
+            return;
         }
         let p = Pending {
             due: None,
@@ -1088,6 +1337,93 @@ impl Device {
         self.complete(now, p);
     }
 
+    /// Counts the parts of a multi-part MMPT Send Message transfer for an armed `at-part`
+    /// fault; at the armed part the function resets or disappears instead of completing the
+    /// part (returns true). Parts are counted by doorbell from the Initiate part (1); a resent
+    /// part counts again; a transfer that ends (Finish, Full, Abort) before the armed part uses
+    /// up a `once` fault.
+    fn part_loss(&mut self, now: Duration) -> bool {
+        let Some(((target, how), mode)) = self.faults.at_part else {
+            self.part_watch = None;
+            return false;
+        };
+        let cmd = self.cmd;
+        if cmd.opcode_vendor() != VENDOR_PCI_SIG || cmd.opcode() != SEND_MESSAGE {
+            return false;
+        }
+        if (cmd.payload_len() as usize) < HEADER_LEN {
+            return false;
+        }
+        let Some(h) = self
+            .payload
+            .get(..HEADER_LEN)
+            .and_then(|b| MsgHeader::decode(b).ok())
+        else {
+            return false;
+        };
+        let parts = match (h.action, self.part_watch) {
+            (Action::Initiate, _) => 1,
+            (Action::Continue | Action::Finish, Some(w)) => w.parts.saturating_add(1),
+            (Action::Continue | Action::Finish, None) => return false,
+            (Action::Full | Action::Abort, w) => {
+                if w.is_some() {
+                    self.part_watch = None;
+                    self.transfer_ended_early(target, how, mode);
+                }
+                return false;
+            }
+        };
+        if parts >= target {
+            self.part_watch = None;
+            if mode == Mode::Once {
+                self.faults.at_part = None;
+            }
+            self.stats.inc("faults-applied");
+            if how == Loss::Remove {
+                // The doorbell stays set: `clear` abandons the part like a stuck command.
+                self.pending = Some(Pending {
+                    due: None,
+                    cmd,
+                    faults: CmdFaults::default(),
+                });
+            }
+            self.lose(now, how, &format!("at part {parts} of an MMPT transfer"));
+            return true;
+        }
+        if h.action == Action::Finish {
+            self.part_watch = None;
+            self.transfer_ended_early(target, how, mode);
+        } else {
+            self.part_watch = Some(PartWatch { parts });
+        }
+        false
+    }
+
+    fn transfer_ended_early(&mut self, target: u32, how: Loss, mode: Mode) {
+        if mode == Mode::Once {
+            self.faults.at_part = None;
+        }
+        self.event(format!(
+            "MMPT transfer ended before part {target}: {} {} not applied",
+            how.fault_name("at-part"),
+            mode.name()
+        ));
+    }
+
+    /// Whether the command in the registers is a Tunnel Management Command to the dead port.
+    fn dead_tunnel(&self) -> bool {
+        let cmd = self.cmd;
+        let len = cmd.payload_len() as usize;
+        self.cfg.personality == Personality::Switch
+            && cmd.opcode_vendor() == 0
+            && cmd.opcode() == opcode::TUNNEL
+            && len <= self.payload_size
+            && self
+                .payload
+                .get(..len)
+                .is_some_and(|b| self.fabric.is_dead_tunnel(b))
+    }
+
     /// Runs a command and completes it: registers, doorbell, interrupts.
     fn complete(&mut self, now: Duration, p: Pending) {
         let cmd = p.cmd;
@@ -1104,7 +1440,7 @@ impl Device {
             Exec::rc(ReturnCode::InvalidPayloadLength)
         } else {
             let input = self.payload.get(..in_len).unwrap_or(&[]).to_vec();
-            self.execute(op, vendor, &input)
+            self.execute(now, op, vendor, &input)
         };
         self.stats.inc("commands");
         let out_len = ex.out.len().min(self.payload_size);
@@ -1123,8 +1459,8 @@ impl Device {
         };
         self.cmd = cmd.with_payload_len(reported);
         self.status = MboxStatus::default().with_return_code(ex.rc);
-        if let Some(ms) = ex.bg_ms {
-            self.start_bg(now, op, ms, p.faults.no_irq);
+        if let Some((kind, d)) = ex.bg {
+            self.start_bg(now, kind, op, d, p.faults.no_irq);
         }
         self.doorbell = false;
         self.event(format!(
@@ -1137,6 +1473,11 @@ impl Device {
         if ex.arrived {
             self.message_arrived(p.faults.no_irq);
         }
+        match p.faults.after_reads {
+            Some((0, how)) => self.lose(now, how, &format!("at the completion of {op:04x}h")),
+            Some((n, how)) => self.loss_after = Some((n, how)),
+            None => {}
+        }
     }
 
     fn message_arrived(&mut self, suppressed: bool) {
@@ -1145,14 +1486,14 @@ impl Device {
         }
     }
 
-    fn execute(&mut self, op: u16, vendor: u16, input: &[u8]) -> Exec {
+    fn execute(&mut self, now: Duration, op: u16, vendor: u16, input: &[u8]) -> Exec {
         let ex = match (vendor, op) {
             (VENDOR_PCI_SIG, SEND_MESSAGE) => {
                 let o = self.mmpt.send(input, self.payload_size);
                 Exec {
                     rc: o.code.raw(),
                     out: o.out,
-                    bg_ms: None,
+                    bg: None,
                     arrived: o.arrived,
                 }
             }
@@ -1161,11 +1502,13 @@ impl Device {
                 Exec {
                     rc: o.code.raw(),
                     out: o.out,
-                    bg_ms: None,
+                    bg: None,
                     arrived: false,
                 }
             }
-            (0, op) if self.cfg.personality == Personality::Switch => self.execute_cxl(op, input),
+            (0, op) if self.cfg.personality == Personality::Switch => {
+                self.execute_cxl(now, op, input)
+            }
             _ => Exec {
                 rc: MmptCode::Unsupported.raw(),
                 ..Exec::default()
@@ -1197,7 +1540,7 @@ impl Device {
         }
     }
 
-    fn execute_cxl(&mut self, op: u16, input: &[u8]) -> Exec {
+    fn execute_cxl(&mut self, now: Duration, op: u16, input: &[u8]) -> Exec {
         let no_input = |f: &mut Self, run: fn(&mut Self) -> Exec| {
             if input.is_empty() {
                 run(f)
@@ -1211,7 +1554,42 @@ impl Device {
             opcode::REQUEST_ABORT_BG => no_input(self, Self::request_abort),
             opcode::GET_SUPPORTED_LOGS => no_input(self, Self::supported_logs),
             opcode::GET_LOG => self.get_log(input),
-            opcode::IDENTIFY_SWITCH => no_input(self, Self::identify_switch),
+            OP_GET_FW_INFO if !input.is_empty() => Exec::rc(ReturnCode::InvalidPayloadLength),
+            OP_GET_FW_INFO => self.fw_exec(now, |fw, _| fw.info()),
+            OP_TRANSFER_FW => self.fw_exec(now, |fw, env| {
+                fw.transfer_cmd(env.now, input, env.bg_busy, env.take)
+            }),
+            OP_ACTIVATE_FW => {
+                self.fw_exec(now, |fw, env| fw.activate_cmd(input, env.bg_busy, env.take))
+            }
+            opcode::IDENTIFY_SWITCH if !input.is_empty() => {
+                Exec::rc(ReturnCode::InvalidPayloadLength)
+            }
+            opcode::IDENTIFY_SWITCH => {
+                let o = self.fabric.identify_switch();
+                self.fabric_exec(o)
+            }
+            opcode::GET_PHYS_PORT_STATE => {
+                let o = self.fabric.port_state(input, self.payload_size);
+                self.fabric_exec(o)
+            }
+            opcode::GET_VCS_INFO => {
+                let o = self.fabric.vcs_info(input, self.payload_size);
+                self.fabric_exec(o)
+            }
+            opcode::BIND_VPPB => {
+                let o = self.fabric.bind(input, self.bg_op.is_some());
+                self.fabric_exec(o)
+            }
+            opcode::UNBIND_VPPB => {
+                let o = self.fabric.unbind(input, self.bg_op.is_some());
+                self.fabric_exec(o)
+            }
+            opcode::TUNNEL => {
+                self.stats.inc("tunnels");
+                let o = self.fabric.tunnel(input, self.payload_size);
+                self.fabric_exec(o)
+            }
             OP_SLEEP => {
                 let Ok(ms) = <[u8; 4]>::try_from(input) else {
                     return Exec::rc(ReturnCode::InvalidPayloadLength);
@@ -1220,9 +1598,10 @@ impl Device {
                     self.stats.inc("bg-busy");
                     return Exec::rc(ReturnCode::Busy);
                 }
+                let ms = u64::from(u32::from_le_bytes(ms));
                 Exec {
                     rc: ReturnCode::BackgroundStarted.raw(),
-                    bg_ms: Some(u64::from(u32::from_le_bytes(ms))),
+                    bg: Some((BgKind::Sleep, Duration::from_millis(ms))),
                     ..Exec::default()
                 }
             }
@@ -1232,37 +1611,27 @@ impl Device {
     }
 
     fn identify(&mut self) -> Exec {
-        let mut b = vec![0u8; IDENTIFY_LEN];
-        let mut w = Writer::new(&mut b);
-        let r = w
-            .u16(self.cfg.vendor)
-            .and_then(|()| w.u16(self.cfg.device))
-            .and_then(|()| w.u16(self.cfg.vendor))
-            .and_then(|()| w.u16(self.cfg.device))
-            .and_then(|()| w.u64(self.cfg.serial))
-            .and_then(|()| w.u8(self.cfg.payload_log2))
-            .and_then(|()| w.u8(0));
-        match r {
-            Ok(()) => Exec::out(b),
-            Err(_) => Exec::rc(ReturnCode::InternalError),
-        }
+        let id = Identify {
+            vendor_id: self.cfg.vendor,
+            device_id: self.cfg.device,
+            subsys_vendor_id: self.cfg.vendor,
+            subsys_id: self.cfg.device,
+            serial: self.cfg.serial,
+            max_msg_size_log2: self.cfg.payload_log2,
+            component_type: ComponentType::Switch,
+        };
+        encoded(IDENTIFY_LEN, |b| id.encode(b))
     }
 
     fn bg_op_status(&mut self) -> Exec {
-        let running = self.bg_op.is_some();
-        let status = u8::from(running) | (self.bg.percent().min(100) << 1);
-        let mut b = vec![0u8; 8];
-        let mut w = Writer::new(&mut b);
-        let r = w
-            .u8(status)
-            .and_then(|()| w.u8(0))
-            .and_then(|()| w.u16(self.bg.opcode()))
-            .and_then(|()| w.u16(self.bg.return_code()))
-            .and_then(|()| w.u16(self.bg.vendor_status()));
-        match r {
-            Ok(()) => Exec::out(b),
-            Err(_) => Exec::rc(ReturnCode::InternalError),
-        }
+        let st = BgOpStatus {
+            running: self.bg_op.is_some(),
+            percent: self.bg.percent().min(100),
+            opcode: self.bg.opcode(),
+            rc: ReturnCode::from_raw(self.bg.return_code()),
+            vendor_status: self.bg.vendor_status(),
+        };
+        encoded(8, |b| st.encode(b))
     }
 
     fn request_abort(&mut self) -> Exec {
@@ -1270,44 +1639,150 @@ impl Device {
         if !self.settings.abort_supported {
             return Exec::rc(ReturnCode::AbortNotSupported);
         }
-        if self.bg_op.is_some() {
+        if let Some(op) = self.bg_op {
+            match op.kind {
+                BgKind::Firmware => self.fw.abort_running(),
+                BgKind::Fabric => self.fabric.abort_running(),
+                BgKind::Sleep => {}
+            }
+            self.drain_model_events();
             self.finish_bg(ReturnCode::Aborted.raw(), "aborted");
             self.stats.inc("bg-aborted");
         }
         Exec::default()
     }
 
+    /// Runs a firmware command: `run` gets the firmware model and what it needs of the
+    /// device (time, whether a background operation runs, the armed faults).
+    fn fw_exec(
+        &mut self,
+        now: Duration,
+        run: impl FnOnce(&mut Firmware, FwEnv<'_>) -> FwOutcome,
+    ) -> Exec {
+        let bg_busy = self.bg_op.is_some();
+        let faults = &mut self.faults.fw;
+        let mut applied = 0u64;
+        let mut take = |f: FwFault| {
+            let i = FwFault::ALL.iter().position(|x| *x == f).unwrap_or(0);
+            let hit = faults.get_mut(i).is_some_and(take_flag);
+            applied += u64::from(hit);
+            hit
+        };
+        let outcome = run(
+            &mut self.fw,
+            FwEnv {
+                now,
+                bg_busy,
+                take: &mut take,
+            },
+        );
+        self.stats.add("faults-applied", applied);
+        self.drain_model_events();
+        match outcome {
+            FwOutcome::Done(rc, out) => Exec {
+                rc: rc.raw(),
+                out,
+                ..Exec::default()
+            },
+            FwOutcome::Background(d) => Exec {
+                rc: ReturnCode::BackgroundStarted.raw(),
+                bg: Some((BgKind::Firmware, d)),
+                ..Exec::default()
+            },
+            FwOutcome::StopBackground => {
+                self.finish_bg(ReturnCode::Aborted.raw(), "aborted by Transfer FW Abort");
+                self.stats.inc("bg-aborted");
+                Exec::default()
+            }
+        }
+    }
+
+    fn fabric_exec(&mut self, o: FabricOutcome) -> Exec {
+        self.drain_model_events();
+        match o {
+            FabricOutcome::Done(rc, out) => Exec {
+                rc: rc.raw(),
+                out,
+                ..Exec::default()
+            },
+            FabricOutcome::Background(d) => Exec {
+                rc: ReturnCode::BackgroundStarted.raw(),
+                bg: Some((BgKind::Fabric, d)),
+                ..Exec::default()
+            },
+        }
+    }
+
+    /// Logs the firmware and fabric models' events and copies their counters.
+    fn drain_model_events(&mut self) {
+        for e in self.fw.take_events() {
+            self.event(e);
+        }
+        for e in self.fabric.take_events() {
+            self.event(e);
+        }
+        let s = self.fw.stats;
+        for (name, v) in [
+            ("fw-parts", s.parts),
+            ("fw-images", s.images),
+            ("fw-refused", s.refused),
+            ("fw-aborts", s.aborts),
+            ("fw-idle-drops", s.idle_drops),
+            ("fw-verify-failed", s.verify_failed),
+            ("fw-activations", s.activations),
+        ] {
+            if let Some(i) = STAT_NAMES.iter().position(|n| *n == name) {
+                if let Some(slot) = self.stats.values.get_mut(i) {
+                    *slot = v;
+                }
+            }
+        }
+    }
+
     /// The Command Effects Log.
     pub fn cel(&self) -> Vec<u8> {
-        let mut b = Vec::new();
+        let mut b = Vec::with_capacity(SWITCH_OPCODES.len() * CEL_ENTRY);
         for op in SWITCH_OPCODES {
+            let abort = if self.settings.abort_supported {
+                effect::BACKGROUND_ABORT
+            } else {
+                0
+            };
             let e = match op {
-                OP_SLEEP => {
-                    let abort = if self.settings.abort_supported {
-                        effect::BACKGROUND_ABORT
-                    } else {
-                        0
-                    };
+                OP_SLEEP => effect::BACKGROUND_OP | effect::CONFIG_CHANGE_IMMEDIATE | abort,
+                OP_TRANSFER_FW => effect::BACKGROUND_OP | effect::CONFIG_CHANGE_COLD_RESET | abort,
+                OP_ACTIVATE_FW => {
+                    effect::BACKGROUND_OP
+                        | effect::CONFIG_CHANGE_IMMEDIATE
+                        | effect::CONFIG_CHANGE_COLD_RESET
+                        | abort
+                }
+                opcode::BIND_VPPB | opcode::UNBIND_VPPB => {
                     effect::BACKGROUND_OP | effect::CONFIG_CHANGE_IMMEDIATE | abort
                 }
                 OP_ECHO => effect::CONFIG_CHANGE_IMMEDIATE,
                 _ => 0,
             };
-            b.extend_from_slice(&op.to_le_bytes());
-            b.extend_from_slice(&e.to_le_bytes());
+            b.extend_from_slice(
+                &CelEntry {
+                    opcode: op,
+                    effect: e,
+                }
+                .encode(),
+            );
         }
         debug_assert_eq!(b.len(), SWITCH_OPCODES.len() * CEL_ENTRY);
         b
     }
 
     fn supported_logs(&mut self) -> Exec {
-        let mut b = vec![0u8; SUPPORTED_LOGS_HEADER];
-        if let Some(n) = b.get_mut(..2) {
-            n.copy_from_slice(&1u16.to_le_bytes());
-        }
-        b.extend_from_slice(&CEL_UUID.0);
-        b.extend_from_slice(&(self.cel().len() as u32).to_le_bytes());
-        Exec::out(b)
+        let cel = SupportedLog {
+            uuid: CEL_UUID,
+            size: u32::try_from(self.cel().len()).unwrap_or(u32::MAX),
+        };
+        encoded(SUPPORTED_LOGS_HEADER + SUPPORTED_LOG_ENTRY, |b| {
+            encode_supported_logs(b, &[cel])
+        })
     }
 
     fn get_log(&mut self, input: &[u8]) -> Exec {
@@ -1325,52 +1800,42 @@ impl Device {
             }
             u32::from_le_bytes(w) as usize
         };
-        let (offset, length) = (word(0), word(4));
+        let (offset, mut length) = (word(0), word(4));
         let cel = self.cel();
         if length > self.payload_size || offset.saturating_add(length) > cel.len() {
             return Exec::rc(ReturnCode::InvalidInput);
         }
-        Exec::out(cel.get(offset..offset + length).unwrap_or(&[]).to_vec())
-    }
-
-    fn identify_switch(&mut self) -> Exec {
-        let mut b = vec![0u8; IDENTIFY_SWITCH_LEN];
-        let mut ports = [0u8; 32];
-        ports[0] = 0x0f;
-        let mut vcs = [0u8; 32];
-        vcs[0] = 0x01;
-        let mut w = Writer::new(&mut b);
-        let r = w
-            .u8(0) // ingress port
-            .and_then(|()| w.u8(0))
-            .and_then(|()| w.u8(4)) // physical ports
-            .and_then(|()| w.u8(1)) // VCSs
-            .and_then(|()| w.bytes(&ports))
-            .and_then(|()| w.bytes(&vcs))
-            .and_then(|()| w.u16(3)) // total vPPBs
-            .and_then(|()| w.u16(3)) // bound vPPBs
-            .and_then(|()| w.u8(4)); // HDM decoders per USP
-        match r {
-            Ok(()) => Exec::out(b),
-            Err(_) => Exec::rc(ReturnCode::InternalError),
+        if let Some(n) = take(&mut self.faults.short_log) {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            self.stats.inc("short-logs");
+            self.event(format!(
+                "Get Log of the CEL: {} of {length} bytes returned (fault)",
+                length.min(n)
+            ));
+            length = length.min(n);
         }
+        Exec::out(cel.get(offset..offset + length).unwrap_or(&[]).to_vec())
     }
 
     // ---- background operations ----
 
-    fn start_bg(&mut self, now: Duration, op: u16, ms: u64, no_irq: bool) {
+    fn start_bg(&mut self, now: Duration, kind: BgKind, op: u16, d: Duration, no_irq: bool) {
         let cap = take(&mut self.faults.bg_cap);
         self.bg_op = Some(BgOp {
+            kind,
             opcode: op,
             start: now,
-            duration: Duration::from_millis(ms),
+            duration: d,
             cap,
             no_irq,
         });
         self.bg = MboxBgStatus::default().with_opcode(op);
         self.stats.inc("bg-started");
         let capped = cap.map_or(String::new(), |c| format!(", stops at {c}% (fault)"));
-        self.event(format!("background {op:04x}h started for {ms} ms{capped}"));
+        self.event(format!(
+            "background {op:04x}h started for {} us{capped}",
+            d.as_micros()
+        ));
     }
 
     fn finish_bg(&mut self, rc: u16, how: &str) {
@@ -1400,6 +1865,17 @@ impl Device {
             Fault::BgStuck(p) => f.bg_cap = Some((p.min(99), mode)),
             Fault::NoIrq => f.no_irq = Some(mode),
             Fault::ReadyNever => f.ready_never = Some(mode),
+            Fault::ResetAfterReads(n) => f.after_reads = Some(((n, Loss::Reset), mode)),
+            Fault::RemoveAfterReads(n) => f.after_reads = Some(((n, Loss::Remove), mode)),
+            Fault::ResetAtPart(k) => f.at_part = Some(((k, Loss::Reset), mode)),
+            Fault::RemoveAtPart(k) => f.at_part = Some(((k, Loss::Remove), mode)),
+            Fault::ShortLog(n) => f.short_log = Some((n, mode)),
+            Fault::Fw(ff) => {
+                let i = FwFault::ALL.iter().position(|x| *x == ff).unwrap_or(0);
+                if let Some(slot) = f.fw.get_mut(i) {
+                    *slot = Some(mode);
+                }
+            }
         }
         self.event(format!("fault armed: {} {}", fault.describe(), mode.name()));
     }
@@ -1409,6 +1885,8 @@ impl Device {
     pub fn clear(&mut self, now: Duration) {
         self.faults = Faults::default();
         self.removed = false;
+        self.loss_after = None;
+        self.part_watch = None;
         if let Some(p) = self.pending.take() {
             if p.due.is_none() {
                 self.cmd = p.cmd.with_payload_len(0);
@@ -1451,6 +1929,18 @@ impl Device {
         }
         add("no-irq".into(), f.no_irq);
         add("ready-never".into(), f.ready_never);
+        if let Some(((n, how), m)) = f.after_reads {
+            add(format!("{}:{n}", how.fault_name("after-reads")), Some(m));
+        }
+        if let Some(((k, how), m)) = f.at_part {
+            add(format!("{}:{k}", how.fault_name("at-part")), Some(m));
+        }
+        if let Some((n, m)) = f.short_log {
+            add(format!("short-log:{n}"), Some(m));
+        }
+        for (ff, m) in FwFault::ALL.iter().zip(f.fw) {
+            add(ff.name().into(), m);
+        }
         if self.removed {
             s.push_str(if s.is_empty() {
                 "surprise-remove"

@@ -5,6 +5,11 @@
 
 use super::*;
 use crate::config::ConfigSpace;
+use crate::fabric::{
+    device_serial, ld_serial, FabricConfig, MLD_DEVICE_ID, OP_GET_LD_ALLOCATIONS, OP_GET_LD_INFO,
+    TYPE3_DEVICE_ID,
+};
+use crate::firmware::FwFault;
 use crate::irq::FakeIrqs;
 use std::cell::{Cell, RefCell};
 use swcci_proto::discover::{register_blocks, scan_block, BlockContents, RegBlock, Via};
@@ -14,9 +19,19 @@ use swcci_proto::mailbox::{
 };
 use swcci_proto::mmpt::{self as pmmpt, Action, MsgHeader, Part, HEADER_LEN};
 use swcci_proto::payload::bg::BgOpStatus;
+use swcci_proto::payload::firmware::{
+    max_part, revision_field, Activate, ActivateAction, FwInfo, Transfer, TransferAction,
+    OFFSET_UNIT, REVISION_LEN, TRANSFER_HEADER_LEN,
+};
 use swcci_proto::payload::identify::{ComponentType, Identify};
+use swcci_proto::payload::ld::{ld_allocations_request, Granularity, LdAllocations, LdInfo};
 use swcci_proto::payload::logs::{get_log_input, Cel, SupportedLogs};
-use swcci_proto::payload::switch::IdentifySwitch;
+use swcci_proto::payload::switch::{
+    bind_vppb_request, link_speed_decigt, port_state_request, unbind_vppb_request,
+    vcs_info_request, BindingStatus, ConnectedMode, ConnectedType, IdentifySwitch, Ltssm,
+    PortConfigState, PortInfo, PortStates, UnbindOption, VcsInfos, VcsState, VppbInfo, LD_NONE,
+};
+use swcci_proto::payload::tunnel::{encode_request, Category, TunnelResponse};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -801,6 +816,1476 @@ fn fault_surprise_remove() {
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "surprise-remove");
     r.bus.with(|d, now| d.clear(now));
     assert!(r.run(&mbox, opcode::IDENTIFY, &[]).is_ok());
+}
+
+// ---- resets and removals in the middle of commands ----
+
+impl Rig {
+    /// Puts `input` in the payload and rings the doorbell for `op` (vendor `vendor`), keeping
+    /// the interrupt enables; BAR0 reads: one, of the control register, before the doorbell.
+    fn ring(&self, vendor: u16, op: u16, input: &[u8]) {
+        let ctrl = MboxCtrl(self.bus.read32(MBOX_REGS + 4).unwrap());
+        for (i, c) in input.chunks(4).enumerate() {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            self.bus.write(MBOX_REGS + MBOX_PAYLOAD + 4 * i, &w);
+        }
+        self.bus
+            .write64(
+                MBOX_REGS + MboxCmd::OFFSET,
+                MboxCmd::default()
+                    .with_opcode(op)
+                    .with_opcode_vendor(vendor)
+                    .with_payload_len(input.len() as u32)
+                    .0,
+            )
+            .unwrap();
+        self.bus
+            .write32(MBOX_REGS + 4, ctrl.with_doorbell(true).0)
+            .unwrap();
+    }
+
+    fn cmd_reg(&self) -> MboxCmd {
+        MboxCmd(self.bus.read64(MBOX_REGS + MboxCmd::OFFSET).unwrap())
+    }
+
+    fn doorbell(&self) -> bool {
+        self.bus.read32(MBOX_REGS + 4).unwrap() & 1 != 0
+    }
+
+    /// One Send Message part, reporting a vanished function as `None`.
+    fn try_send_part(&self, mbox: &Mailbox, ty: u8, part: &Part, data: &[u8]) -> Option<MmptCode> {
+        let mut input = vec![0u8; HEADER_LEN + data.len()];
+        let n = pmmpt::send_input(&mut input, ty, part, data).unwrap();
+        let mut out = vec![0u8; mbox.payload_size()];
+        let req = Request {
+            opcode_vendor: VENDOR_PCI_SIG,
+            ..Request::new(SEND_MESSAGE, &input[..n])
+        };
+        match mbox.start(&self.bus, &mut Clock::new(&self.bus), &req, &mut out) {
+            Ok(r) => Some(MmptCode::from_raw(r.rc.raw())),
+            Err(MboxError::Io(IoError::Gone)) => None,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    /// The parts of a `len`-byte message as the driver cuts them.
+    fn parts_of(&self, mbox: &Mailbox, len: usize) -> Vec<Part> {
+        pmmpt::parts(len, pmmpt::send_chunk(mbox.payload_size())).collect()
+    }
+}
+
+#[test]
+fn fault_reset_after_reads_zero_resets_at_the_completion() {
+    let r = rig(Personality::Switch);
+    let mut mbox = r.mbox();
+    mbox.set_interrupts(&r.bus, true, false).unwrap();
+    r.bus
+        .with(|d, _| d.arm(Fault::ResetAfterReads(0), Mode::Once));
+    assert_eq!(
+        r.bus.with(|d, _| d.faults_text()),
+        "reset-after-reads:0=once"
+    );
+    r.ring(0, OP_ECHO, &pattern(64));
+    assert_eq!(
+        r.irqs.count(MBOX_VECTOR),
+        1,
+        "the completion interrupt went out"
+    );
+    // The first read already sees the reset function: no output, interrupts off.
+    assert_eq!(r.cmd_reg(), MboxCmd::default());
+    assert_eq!(r.bus.read64(MBOX_REGS + MBOX_PAYLOAD).unwrap(), 0);
+    assert_eq!(
+        MboxCtrl(r.bus.read32(MBOX_REGS + 4).unwrap()),
+        MboxCtrl::default()
+    );
+    assert_eq!((r.bus.stat("resets"), r.bus.stat("fault-resets")), (1, 1));
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "none", "once: used up");
+    // The next command works and is not reset.
+    let mbox = r.mbox();
+    assert_eq!(r.run(&mbox, OP_ECHO, &[1, 2, 3]).unwrap().1, [1, 2, 3]);
+    assert_eq!(r.bus.stat("resets"), 1);
+}
+
+#[test]
+fn fault_reset_after_reads_counts_reads_after_the_completion() {
+    let r = rig(Personality::Switch);
+    r.mbox();
+    let data = pattern(16);
+    r.bus.with(|d, _| {
+        d.arm(Fault::Delay(5), Mode::Once);
+        d.arm(Fault::ResetAfterReads(2), Mode::Once);
+    });
+    r.ring(0, OP_ECHO, &data);
+    // Reads before the completion do not count.
+    for _ in 0..3 {
+        assert!(r.doorbell());
+    }
+    r.bus.advance(5 * MS);
+    assert!(!r.doorbell(), "read 1: the completion");
+    let cmd = r.cmd_reg();
+    assert_eq!(cmd.payload_len(), 16, "read 2 still sees the output");
+    assert_eq!(r.bus.stat("fault-resets"), 1, "reset right after read 2");
+    assert_eq!(r.cmd_reg().payload_len(), 0);
+    assert_eq!(r.bus.read64(MBOX_REGS + MBOX_PAYLOAD).unwrap(), 0);
+
+    // always: every command; reads of any BAR0 register count.
+    r.bus
+        .with(|d, _| d.arm(Fault::ResetAfterReads(1), Mode::Always));
+    for n in 1..=2 {
+        r.ring(0, OP_ECHO, &data);
+        assert_eq!(
+            r.bus.read64(0).unwrap() & 0xffff,
+            0,
+            "capabilities array read"
+        );
+        assert_eq!(r.bus.stat("fault-resets"), 1 + n);
+        assert_eq!(r.cmd_reg().payload_len(), 0);
+    }
+    assert_eq!(
+        r.bus.with(|d, _| d.faults_text()),
+        "reset-after-reads:1=always"
+    );
+    // clear drops an armed count and the fault.
+    r.ring(0, OP_ECHO, &data);
+    r.bus.with(|d, now| d.clear(now));
+    assert_eq!(r.cmd_reg().payload_len(), 16);
+    assert_eq!(r.bus.stat("fault-resets"), 3);
+}
+
+#[test]
+fn fault_remove_after_reads() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let data = pattern(1177);
+    r.bus
+        .with(|d, _| d.arm(Fault::RemoveAfterReads(1), Mode::Once));
+    r.ring(0, OP_ECHO, &data);
+    assert!(!r.doorbell());
+    // Gone: all ones from the second read on.
+    assert_eq!(r.bus.read64(MBOX_REGS + MboxCmd::OFFSET).unwrap(), u64::MAX);
+    assert_eq!(r.bus.read64(MBOX_REGS + MBOX_PAYLOAD).unwrap(), u64::MAX);
+    assert_eq!(r.bus.stat("fault-removals"), 1);
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "surprise-remove");
+    assert_eq!(
+        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        MboxError::Io(IoError::Gone)
+    );
+    r.bus.with(|d, now| d.clear(now));
+    assert_eq!(r.run(&mbox, OP_ECHO, &data).unwrap().1, data);
+    // At the completion: the engine sees the function gone when it looks.
+    r.bus
+        .with(|d, _| d.arm(Fault::RemoveAfterReads(0), Mode::Once));
+    assert_eq!(
+        r.run(&mbox, OP_ECHO, &data).unwrap_err(),
+        MboxError::Io(IoError::Gone)
+    );
+    // A stuck doorbell never completes, so it never triggers.
+    r.bus.with(|d, now| {
+        d.clear(now);
+        d.arm(Fault::DoorbellStuck, Mode::Once);
+        d.arm(Fault::RemoveAfterReads(0), Mode::Once);
+    });
+    assert_eq!(
+        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        MboxError::Timeout
+    );
+    assert!(!r.bus.with(|d, _| d.removed()));
+}
+
+#[test]
+fn fault_reset_at_part() {
+    let r = rig(Personality::Mmpt);
+    let mbox = r.mbox();
+    let payload = mbox.payload_size();
+    let data = pattern(3 * payload + 5);
+    let parts = r.parts_of(&mbox, data.len());
+    assert_eq!(parts.len(), 4);
+    r.bus.with(|d, _| d.arm(Fault::ResetAtPart(2), Mode::Once));
+    // A Full message is not multi-part: it does not count.
+    assert_eq!(r.send(&mbox, 1, &[9]).0, MmptCode::Success);
+    r.receive(&mbox).unwrap();
+    let chunk = |p: &Part| &data[p.offset..p.offset + p.len];
+    assert_eq!(
+        r.try_send_part(&mbox, 1, &parts[0], chunk(&parts[0])),
+        Some(MmptCode::Success)
+    );
+    assert_eq!(r.bus.stat("resets"), 0);
+    // Part 2: the function resets at the doorbell; the part is not carried out.
+    let n = HEADER_LEN + parts[1].len;
+    let mut input = vec![0u8; n];
+    pmmpt::send_input(&mut input, 1, &parts[1], chunk(&parts[1])).unwrap();
+    r.ring(VENDOR_PCI_SIG, SEND_MESSAGE, &input);
+    assert_eq!((r.bus.stat("resets"), r.bus.stat("fault-resets")), (1, 1));
+    assert!(!r.doorbell());
+    assert_eq!(r.cmd_reg(), MboxCmd::default());
+    assert_eq!(r.bus.stat("mmpt-parts"), 2, "the Full message and part 1");
+    // The transfer is gone with the reset.
+    let mbox = r.mbox();
+    assert_eq!(
+        r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])),
+        Some(MmptCode::TransferOutOfOrder)
+    );
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
+    assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::Success);
+    assert_eq!(r.receive(&mbox).unwrap().1, data);
+
+    // once: a transfer that ends before the part uses the fault up.
+    r.bus.with(|d, _| d.arm(Fault::ResetAtPart(5), Mode::Once));
+    assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::Success);
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
+    assert_eq!(r.bus.stat("fault-resets"), 1);
+    r.receive(&mbox).unwrap();
+
+    // always: every transfer, part 1 = the Initiate part; the engine sees the reset function
+    // answer success, so the next part is out of order.
+    r.bus
+        .with(|d, _| d.arm(Fault::ResetAtPart(1), Mode::Always));
+    for n in 1..=2 {
+        let mbox = r.mbox();
+        assert_eq!(r.send(&mbox, 1, &data).0, MmptCode::TransferOutOfOrder);
+        assert_eq!(r.bus.stat("fault-resets"), 1 + n);
+    }
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "reset-at-part:1=always");
+}
+
+#[test]
+fn fault_remove_at_part() {
+    for p in [Personality::Mmpt, Personality::Switch] {
+        let r = rig(p);
+        let mbox = r.mbox();
+        let data = pattern(2 * mbox.payload_size());
+        let parts = r.parts_of(&mbox, data.len());
+        assert_eq!(parts.len(), 3);
+        r.bus.with(|d, _| d.arm(Fault::RemoveAtPart(3), Mode::Once));
+        let chunk = |p: &Part| &data[p.offset..p.offset + p.len];
+        for part in &parts[..2] {
+            assert_eq!(
+                r.try_send_part(&mbox, 1, part, chunk(part)),
+                Some(MmptCode::Success)
+            );
+        }
+        assert_eq!(r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])), None);
+        assert_eq!(r.bus.stat("fault-removals"), 1);
+        assert_eq!(
+            r.bus.stat("mmpt-messages"),
+            0,
+            "the Finish part was not carried out"
+        );
+        assert_eq!(r.bus.read32(MBOX_REGS + 4).unwrap(), u32::MAX);
+        // clear brings the function back and abandons the part.
+        r.bus.with(|d, now| d.clear(now));
+        assert!(!r.doorbell());
+        let st = MboxStatus(r.bus.read64(MBOX_REGS + MboxStatus::OFFSET).unwrap());
+        assert_eq!(st.return_code(), ReturnCode::InternalError.raw());
+        // The open transfer can be finished by resending the part.
+        assert_eq!(
+            r.try_send_part(&mbox, 1, &parts[2], chunk(&parts[2])),
+            Some(MmptCode::Success)
+        );
+        assert_eq!(r.receive(&mbox).unwrap().1, data);
+    }
+}
+
+#[test]
+fn fault_short_log() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let size = (SWITCH_OPCODES.len() * CEL_ENTRY) as u32;
+    let input = get_log_input(&CEL_UUID, 0, size);
+    r.bus.with(|d, _| d.arm(Fault::ShortLog(10), Mode::Once));
+    // Other commands do not use it up.
+    r.run(&mbox, opcode::GET_SUPPORTED_LOGS, &[]).unwrap();
+    let (resp, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+    assert!(resp.rc.is_success());
+    assert_eq!(out, r.bus.with(|d, _| d.cel())[..10]);
+    let (_, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+    assert_eq!(out.len(), size as usize, "once");
+    // A range shorter than N is returned whole; an invalid range is still refused.
+    r.bus.with(|d, _| d.arm(Fault::ShortLog(0), Mode::Always));
+    for _ in 0..2 {
+        let (resp, out) = r.run(&mbox, opcode::GET_LOG, &input).unwrap();
+        assert!(resp.rc.is_success());
+        assert!(out.is_empty());
+    }
+    let (resp, _) = r
+        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, size))
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::InvalidInput);
+    r.bus.with(|d, _| d.arm(Fault::ShortLog(8), Mode::Once));
+    let (_, out) = r
+        .run(&mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
+        .unwrap();
+    assert_eq!(out.len(), 4);
+    assert_eq!(r.bus.stat("short-logs"), 4);
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
+}
+
+// ---- firmware ----
+
+/// An image with `rev` in its revision field and `len` bytes in all.
+fn fw_image(rev: &str, len: usize) -> Vec<u8> {
+    let mut img = revision_field(rev).to_vec();
+    img.extend(pattern(len - REVISION_LEN));
+    img
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+impl Rig {
+    fn fw_info(&self, mbox: &Mailbox) -> FwInfo {
+        let (resp, out) = self.run(mbox, OP_GET_FW_INFO, &[]).unwrap();
+        assert!(resp.rc.is_success());
+        FwInfo::decode(&out).unwrap()
+    }
+
+    /// One Transfer FW command, waited for like the driver does; the final return code.
+    fn fw_part(
+        &self,
+        mbox: &Mailbox,
+        action: TransferAction,
+        slot: u8,
+        offset: usize,
+        data: &[u8],
+    ) -> ReturnCode {
+        let mut b = vec![0u8; TRANSFER_HEADER_LEN + data.len()];
+        let n = Transfer {
+            action,
+            slot,
+            offset: (offset / OFFSET_UNIT) as u32,
+            data,
+        }
+        .encode(&mut b)
+        .unwrap_or_else(|_| {
+            // Encoders refuse slot 0 for End and Full: build such inputs by hand.
+            b[0] = action.raw();
+            b[1] = slot;
+            b[4..8].copy_from_slice(&((offset / OFFSET_UNIT) as u32).to_le_bytes());
+            b[TRANSFER_HEADER_LEN..].copy_from_slice(data);
+            b.len()
+        });
+        self.run(mbox, OP_TRANSFER_FW, &b[..n]).unwrap().0.rc
+    }
+
+    /// A whole image in parts as large as the payload allows, End with `slot`.
+    fn fw_transfer(&self, mbox: &Mailbox, image: &[u8], slot: u8) -> ReturnCode {
+        let chunk = max_part(mbox.payload_size(), 0);
+        let mut offset = 0;
+        while offset < image.len() {
+            let end = (offset + chunk).min(image.len());
+            let action = match (offset, end == image.len()) {
+                (0, true) => TransferAction::Full,
+                (0, false) => TransferAction::Initiate,
+                (_, true) => TransferAction::End,
+                (_, false) => TransferAction::Continue,
+            };
+            let rc = self.fw_part(mbox, action, slot, offset, &image[offset..end]);
+            if rc != ReturnCode::Success {
+                return rc;
+            }
+            offset = end;
+        }
+        ReturnCode::Success
+    }
+
+    fn activate(&self, mbox: &Mailbox, action: ActivateAction, slot: u8) -> ReturnCode {
+        let input = Activate { action, slot }.encode();
+        self.run(mbox, OP_ACTIVATE_FW, &input).unwrap().0.rc
+    }
+
+    fn fw_query(&self, q: &str) -> String {
+        self.bus
+            .with(|d, now| crate::control::handle_line(d, now, q))
+            .unwrap()
+    }
+}
+
+#[test]
+fn fw_info_at_start() {
+    for slots in [2u8, 3, 4] {
+        let r = rig_with(Personality::Switch, |c| c.fw_slots = slots);
+        let mbox = r.mbox();
+        let i = r.fw_info(&mbox);
+        assert_eq!(i.slots_supported, slots);
+        assert_eq!((i.active_slot, i.staged_slot), (1, 0));
+        assert!(i.online_activation);
+        assert_eq!(i.revision(1), Some(crate::firmware::BUILTIN_REVISION));
+        for k in 2..=4 {
+            assert_eq!(i.revision(k), Some(""), "slot {k} empty");
+        }
+        let (resp, _) = r.run(&mbox, OP_GET_FW_INFO, &[0]).unwrap();
+        assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
+    }
+    assert!(DeviceConfig {
+        fw_slots: 5,
+        ..DeviceConfig::new(Personality::Switch)
+    }
+    .validate()
+    .is_err());
+    // The mmpt personality has no firmware.
+    let m = rig(Personality::Mmpt);
+    let mbox = m.mbox();
+    assert_eq!(
+        m.run(&mbox, OP_GET_FW_INFO, &[]).unwrap().0.rc,
+        ReturnCode::Unsupported
+    );
+}
+
+#[test]
+fn fw_update_in_parts_then_activate_online() {
+    let r = rig(Personality::Switch);
+    let mut mbox = r.mbox();
+    mbox.set_interrupts(&r.bus, true, true).unwrap();
+    let image = fw_image("test 2.0", 64 * 1024 + 77);
+    let chunk = max_part(mbox.payload_size(), 0);
+    // Each part runs in the background: 01h, then Background Operation Status.
+    let mut input = vec![0u8; TRANSFER_HEADER_LEN + chunk];
+    let n = Transfer {
+        action: TransferAction::Initiate,
+        slot: 0,
+        offset: 0,
+        data: &image[..chunk],
+    }
+    .encode(&mut input)
+    .unwrap();
+    let mut out = [0u8; 8];
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(OP_TRANSFER_FW, &input[..n]),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    assert!(r.bus.with(|d, _| d.bg_state().0));
+    assert_eq!(
+        r.fw_query("get fw"),
+        "ok slots=3 active=1 staged=0 transfer=0 received=0 parts=0"
+    );
+    r.bus.advance(MS);
+    assert_eq!(
+        r.bus.with(|d, _| d.bg_state()),
+        (false, OP_TRANSFER_FW, 100, 0),
+        "a 1920-byte part takes 500 + 187 us"
+    );
+    assert_eq!(
+        r.fw_query("get fw"),
+        format!("ok slots=3 active=1 staged=0 transfer=1 received={chunk} parts=1")
+    );
+    // Get FW Info works between parts.
+    assert_eq!(r.fw_info(&mbox).revision(2), Some(""));
+    // The rest, resending one part on the way.
+    assert_eq!(
+        r.fw_part(
+            &mbox,
+            TransferAction::Continue,
+            0,
+            chunk,
+            &image[chunk..2 * chunk]
+        ),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        r.fw_part(
+            &mbox,
+            TransferAction::Continue,
+            0,
+            chunk,
+            &image[chunk..2 * chunk]
+        ),
+        ReturnCode::Success,
+        "a resent part replaces the previous one"
+    );
+    let mut offset = 2 * chunk;
+    while offset + chunk < image.len() {
+        let rc = r.fw_part(
+            &mbox,
+            TransferAction::Continue,
+            0,
+            offset,
+            &image[offset..offset + chunk],
+        );
+        assert_eq!(rc, ReturnCode::Success, "part at {offset}");
+        offset += chunk;
+    }
+    assert_eq!(
+        r.fw_part(&mbox, TransferAction::End, 2, offset, &image[offset..]),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        r.fw_query("get fw 2"),
+        format!(
+            "ok len={} sha256={} rev=test%202.0 active=0 staged=0 ro=0",
+            image.len(),
+            sha256_hex(&image)
+        )
+    );
+    assert_eq!(r.fw_query("get fw").split(' ').nth(4), Some("transfer=0"));
+    let i = r.fw_info(&mbox);
+    assert_eq!((i.revision(2), i.active_slot), (Some("test 2.0"), 1));
+    // Online activation runs in the background (20 ms by default).
+    let irqs = r.irqs.count(MBOX_VECTOR);
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 2),
+        ReturnCode::Success
+    );
+    assert!(
+        r.irqs.count(MBOX_VECTOR) >= irqs + 2,
+        "doorbell and background completion"
+    );
+    assert_eq!(r.bus.with(|d, _| d.bg_state().1), OP_ACTIVATE_FW);
+    assert_eq!(r.fw_info(&mbox).active_slot, 2);
+    assert!(r.fw_query("get fw 2").ends_with("active=1 staged=0 ro=0"));
+    assert_eq!(r.bus.stat("fw-activations"), 1);
+    assert_eq!(r.bus.stat("fw-images"), 1);
+    // The slot 1 image is still there and can be written now that it is not active.
+    assert_eq!(
+        r.fw_transfer(&mbox, &fw_image("back 1.1", 300), 1),
+        ReturnCode::Success
+    );
+    assert_eq!(r.fw_info(&mbox).revision(1), Some("back 1.1"));
+}
+
+#[test]
+fn fw_full_transfer_and_activation_at_reset() {
+    let r = rig_with(Personality::Switch, |c| c.payload_log2 = 12);
+    let mbox = r.mbox();
+    let image = fw_image("full 3", 1000);
+    assert_eq!(
+        r.fw_part(&mbox, TransferAction::Full, 3, 0, &image),
+        ReturnCode::Success
+    );
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 3),
+        ReturnCode::Success
+    );
+    let i = r.fw_info(&mbox);
+    assert_eq!((i.active_slot, i.staged_slot), (1, 3));
+    assert!(r.fw_query("get fw 3").ends_with("active=0 staged=1 ro=0"));
+    // Writing the staged slot unstages it; staging it again and resetting activates it.
+    assert_eq!(
+        r.fw_part(&mbox, TransferAction::Full, 3, 0, &image),
+        ReturnCode::Success
+    );
+    assert_eq!(r.fw_info(&mbox).staged_slot, 0);
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 3),
+        ReturnCode::Success
+    );
+    r.bus.with(|d, now| d.reset(now));
+    let mbox = r.mbox();
+    let i = r.fw_info(&mbox);
+    assert_eq!((i.active_slot, i.staged_slot), (3, 0));
+    assert_eq!(i.revision(3), Some("full 3"));
+    // A reset drops an open transfer.
+    let chunk = max_part(mbox.payload_size(), 0);
+    let big = fw_image("big", 3 * chunk);
+    assert_eq!(
+        r.fw_part(&mbox, TransferAction::Initiate, 0, 0, &big[..chunk]),
+        ReturnCode::Success
+    );
+    r.bus.with(|d, now| d.reset(now));
+    let mbox = r.mbox();
+    assert_eq!(
+        r.fw_part(
+            &mbox,
+            TransferAction::Continue,
+            0,
+            chunk,
+            &big[chunk..2 * chunk]
+        ),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    assert_eq!(r.bus.stat("fw-aborts"), 1);
+}
+
+#[test]
+fn fw_transfer_rules() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let chunk = max_part(mbox.payload_size(), 0);
+    let image = fw_image("rules", 4 * chunk);
+    let part =
+        |a, slot, off: usize, len: usize| r.fw_part(&mbox, a, slot, off, &image[off..off + len]);
+    use TransferAction::*;
+    // No transfer open.
+    assert_eq!(
+        part(Continue, 0, 0, chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    assert_eq!(part(End, 2, 0, 16), ReturnCode::FwTransferOutOfOrder);
+    // Initiate rules.
+    assert_eq!(part(Initiate, 0, 128, chunk), ReturnCode::InvalidInput);
+    assert_eq!(part(Initiate, 0, 0, 100), ReturnCode::InvalidInput);
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
+    assert_eq!(
+        part(Initiate, 0, 0, chunk),
+        ReturnCode::FwTransferInProgress
+    );
+    assert_eq!(part(Full, 2, 0, 64), ReturnCode::FwTransferInProgress);
+    // Continue rules: the next offset or a resend of the previous part.
+    assert_eq!(
+        part(Continue, 0, 2 * chunk, chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    assert_eq!(part(Continue, 0, chunk, 100), ReturnCode::InvalidInput);
+    assert_eq!(part(Continue, 0, chunk, chunk), ReturnCode::Success);
+    assert_eq!(
+        part(Continue, 0, 0, chunk),
+        ReturnCode::FwTransferOutOfOrder,
+        "two back"
+    );
+    assert_eq!(
+        part(Continue, 0, chunk, chunk),
+        ReturnCode::Success,
+        "resend"
+    );
+    // End rules: slots.
+    for bad in [0u8, 1, 4] {
+        assert_eq!(
+            part(End, bad, 2 * chunk, 50),
+            ReturnCode::InvalidSlot,
+            "slot {bad}"
+        );
+    }
+    r.bus.with(|d, _| d.fw.settings.ro_slot = 3);
+    assert_eq!(
+        part(End, 3, 2 * chunk, 50),
+        ReturnCode::InvalidSlot,
+        "read-only"
+    );
+    assert!(r.fw_query("get fw 3").ends_with("ro=1"));
+    // Still open after the refusals: activation waits for it.
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 2),
+        ReturnCode::FwTransferInProgress
+    );
+    assert_eq!(part(End, 2, 2 * chunk, 50), ReturnCode::Success);
+    assert_eq!(
+        r.fw_query("get fw 2").split(' ').nth(1),
+        Some(&*format!("len={}", 2 * chunk + 50))
+    );
+    // Abort with nothing open; Abort drops an open transfer.
+    assert_eq!(part(Abort, 0, 0, 0), ReturnCode::Success);
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
+    assert_eq!(part(Abort, 0, 0, 0), ReturnCode::Success);
+    assert_eq!(
+        part(Continue, 0, chunk, chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    // An image whose first 16 bytes are not a revision fails verification.
+    let mut bad = image[..200].to_vec();
+    bad[3] = 0x07;
+    assert_eq!(
+        r.fw_part(&mbox, Full, 2, 0, &bad),
+        ReturnCode::FwVerificationFailed
+    );
+    assert_eq!(
+        r.fw_part(&mbox, Full, 2, 0, &image[..15]),
+        ReturnCode::FwVerificationFailed
+    );
+    let mut pad = revision_field("ab").to_vec();
+    pad[5] = b'x';
+    assert_eq!(
+        r.fw_part(&mbox, Full, 2, 0, &pad),
+        ReturnCode::FwVerificationFailed
+    );
+    assert_eq!(r.bus.stat("fw-verify-failed"), 3);
+    // Malformed inputs.
+    let (resp, _) = r.run(&mbox, OP_TRANSFER_FW, &[0u8; 127]).unwrap();
+    assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
+    let mut b = [0u8; TRANSFER_HEADER_LEN];
+    b[0] = 5;
+    assert_eq!(
+        r.run(&mbox, OP_TRANSFER_FW, &b).unwrap().0.rc,
+        ReturnCode::InvalidInput
+    );
+    // Activation rules.
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 1),
+        ReturnCode::InvalidSlot,
+        "active"
+    );
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 3),
+        ReturnCode::InvalidSlot,
+        "empty"
+    );
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 0),
+        ReturnCode::InvalidSlot
+    );
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 4),
+        ReturnCode::InvalidSlot
+    );
+    assert_eq!(
+        r.run(&mbox, OP_ACTIVATE_FW, &[0]).unwrap().0.rc,
+        ReturnCode::InvalidPayloadLength
+    );
+    assert_eq!(
+        r.run(&mbox, OP_ACTIVATE_FW, &[2, 2]).unwrap().0.rc,
+        ReturnCode::InvalidInput
+    );
+    // Another background operation running: Busy.
+    let mut out = [0u8; 8];
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(OP_SLEEP, &1000u32.to_le_bytes()),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Busy);
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 2),
+        ReturnCode::Busy
+    );
+    assert!(r.bus.stat("fw-refused") >= 15);
+}
+
+#[test]
+fn fw_faults() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let chunk = max_part(mbox.payload_size(), 0);
+    let image = fw_image("faults", 2 * chunk + 10);
+    use TransferAction::*;
+    let part =
+        |a, slot, off: usize, len: usize| r.fw_part(&mbox, a, slot, off, &image[off..off + len]);
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::Busy), Mode::Once));
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Busy);
+    assert_eq!(part(Initiate, 0, 0, chunk), ReturnCode::Success);
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::OutOfOrder), Mode::Once));
+    assert_eq!(
+        part(Continue, 0, chunk, chunk),
+        ReturnCode::FwTransferOutOfOrder
+    );
+    assert_eq!(
+        part(Continue, 0, chunk, chunk),
+        ReturnCode::Success,
+        "the part again"
+    );
+    // Armed before the End: Initiate and Continue do not use it up.
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::AuthFail), Mode::Once));
+    assert_eq!(r.bus.with(|d, _| d.faults_text()), "fw-auth-fail=once");
+    assert_eq!(
+        part(End, 2, 2 * chunk, 10),
+        ReturnCode::FwVerificationFailed
+    );
+    assert!(
+        r.fw_query("get fw 2").starts_with("ok len=0 "),
+        "slot unchanged"
+    );
+    assert!(
+        r.fw_query("get fw").contains("transfer=0"),
+        "transfer dropped"
+    );
+    assert_eq!(r.fw_transfer(&mbox, &image, 2), ReturnCode::Success);
+    // Activation faults: online in the background, on reset at once; nothing changes.
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::ActivateFail), Mode::Once));
+    let (resp, _) = r
+        .run(
+            &mbox,
+            OP_ACTIVATE_FW,
+            &Activate {
+                action: ActivateAction::Online,
+                slot: 2,
+            }
+            .encode(),
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::ActivationFailedRolledBack);
+    assert!(resp.background.is_some());
+    r.bus
+        .with(|d, _| d.arm(Fault::Fw(FwFault::ColdReset), Mode::Once));
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::OnReset, 2),
+        ReturnCode::ColdResetRequired
+    );
+    r.bus.with(|d, _| {
+        d.fw.settings.activate_ms = 0;
+        d.arm(Fault::Fw(FwFault::ActivateFail), Mode::Always);
+    });
+    let (resp, _) = r
+        .run(
+            &mbox,
+            OP_ACTIVATE_FW,
+            &Activate {
+                action: ActivateAction::Online,
+                slot: 2,
+            }
+            .encode(),
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::ActivationFailedRolledBack);
+    assert!(resp.background.is_none(), "at once with fw-activate-ms 0");
+    let i = r.fw_info(&mbox);
+    assert_eq!((i.active_slot, i.staged_slot), (1, 0));
+    r.bus.with(|d, now| d.clear(now));
+    assert_eq!(
+        r.activate(&mbox, ActivateAction::Online, 2),
+        ReturnCode::Success
+    );
+    assert_eq!(r.fw_info(&mbox).active_slot, 2);
+}
+
+#[test]
+fn fw_idle_transfer_is_dropped() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let chunk = max_part(mbox.payload_size(), 0);
+    let image = fw_image("idle", 3 * chunk);
+    use TransferAction::*;
+    let part = |a, off: usize| r.fw_part(&mbox, a, 0, off, &image[off..off + chunk]);
+    r.bus.with(|d, _| d.fw.settings.idle_ms = 100);
+    assert_eq!(part(Initiate, 0), ReturnCode::Success);
+    r.bus.advance(100 * MS);
+    assert_eq!(
+        part(Continue, chunk),
+        ReturnCode::Success,
+        "100 ms is not too long"
+    );
+    r.bus.advance(101 * MS);
+    assert!(r.fw_query("get fw").contains("transfer=0"));
+    assert_eq!(part(Continue, 2 * chunk), ReturnCode::FwTransferOutOfOrder);
+    assert_eq!(r.bus.stat("fw-idle-drops"), 1);
+    // 0: never.
+    r.bus.with(|d, _| d.fw.settings.idle_ms = 0);
+    assert_eq!(part(Initiate, 0), ReturnCode::Success);
+    r.bus.advance(3_600_000 * MS);
+    assert_eq!(part(Continue, chunk), ReturnCode::Success);
+}
+
+#[test]
+fn fw_running_part_is_aborted() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let chunk = max_part(mbox.payload_size(), 0);
+    let image = fw_image("abort", 3 * chunk);
+    use TransferAction::*;
+    assert_eq!(
+        r.fw_part(&mbox, Initiate, 0, 0, &image[..chunk]),
+        ReturnCode::Success
+    );
+    // A part that never completes: the engine gives up and asks for Request Abort.
+    r.bus.with(|d, _| d.arm(Fault::BgStuck(50), Mode::Once));
+    let mut b = vec![0u8; TRANSFER_HEADER_LEN + chunk];
+    let n = Transfer {
+        action: Continue,
+        slot: 0,
+        offset: (chunk / OFFSET_UNIT) as u32,
+        data: &image[chunk..2 * chunk],
+    }
+    .encode(&mut b)
+    .unwrap();
+    let err = r.run(&mbox, OP_TRANSFER_FW, &b[..n]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MboxError::Background {
+                opcode: OP_TRANSFER_FW,
+                percent: 50,
+                abort: AbortOutcome::Stopped(ReturnCode::Aborted),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The part was not stored; the transfer is still open and the part can be resent.
+    assert_eq!(
+        r.fw_query("get fw"),
+        format!("ok slots=3 active=1 staged=0 transfer=1 received={chunk} parts=1")
+    );
+    assert_eq!(
+        r.run(&mbox, OP_TRANSFER_FW, &b[..n]).unwrap().0.rc,
+        ReturnCode::Success
+    );
+    // Transfer FW Abort stops a running part and drops the transfer.
+    r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Once));
+    let mut out = [0u8; 8];
+    let mut b = vec![0u8; TRANSFER_HEADER_LEN + 64];
+    let n = Transfer {
+        action: End,
+        slot: 2,
+        offset: (2 * chunk / OFFSET_UNIT) as u32,
+        data: &image[2 * chunk..2 * chunk + 64],
+    }
+    .encode(&mut b)
+    .unwrap();
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(OP_TRANSFER_FW, &b[..n]),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    assert_eq!(r.fw_part(&mbox, Abort, 0, 0, &[]), ReturnCode::Success);
+    assert_eq!(
+        r.bus.with(|d, _| d.bg_state()),
+        (false, OP_TRANSFER_FW, 100, ReturnCode::Aborted.raw())
+    );
+    assert!(r.fw_query("get fw").contains("transfer=0"));
+    assert!(r.fw_query("get fw 2").starts_with("ok len=0 "));
+    assert_eq!(r.bus.stat("fw-aborts"), 2);
+}
+
+#[test]
+fn fw_cel_entries() {
+    let r = rig(Personality::Switch);
+    let cel = r.bus.with(|d, _| d.cel());
+    let cel = Cel::new(&cel);
+    assert!(cel.find(OP_GET_FW_INFO).unwrap().no_effects());
+    let t = cel.find(OP_TRANSFER_FW).unwrap().effect;
+    assert_eq!(
+        t,
+        effect::BACKGROUND_OP | effect::CONFIG_CHANGE_COLD_RESET | effect::BACKGROUND_ABORT
+    );
+    let a = cel.find(OP_ACTIVATE_FW).unwrap().effect;
+    assert_ne!(a & effect::CONFIG_CHANGE_IMMEDIATE, 0);
+    assert_ne!(a & effect::BACKGROUND_OP, 0);
+}
+
+// ---- fabric ----
+
+impl Rig {
+    fn port_states(&self, mbox: &Mailbox, ports: &[u8]) -> Result<Vec<PortInfo>, ReturnCode> {
+        let mut req = [0u8; 64];
+        let n = port_state_request(&mut req, ports).unwrap();
+        let (resp, out) = self
+            .run(mbox, opcode::GET_PHYS_PORT_STATE, &req[..n])
+            .unwrap();
+        if !resp.rc.is_success() {
+            return Err(resp.rc);
+        }
+        Ok(PortStates::decode(&out).unwrap().iter().collect())
+    }
+
+    fn port(&self, mbox: &Mailbox, port: u8) -> PortInfo {
+        self.port_states(mbox, &[port]).unwrap()[0]
+    }
+
+    /// VCS `vcs`'s vPPBs as (status, port, ld).
+    fn vppbs(&self, mbox: &Mailbox, vcs: u8) -> Result<Vec<VppbInfo>, ReturnCode> {
+        let mut req = [0u8; 8];
+        let n = vcs_info_request(&mut req, 0, 255, &[vcs]).unwrap();
+        let (resp, out) = self.run(mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
+        if !resp.rc.is_success() {
+            return Err(resp.rc);
+        }
+        let infos = VcsInfos::decode(&out, 0, 255).unwrap();
+        let v = infos.iter().next().unwrap();
+        assert_eq!((v.vcs_id, v.state, v.usp_id), (vcs, VcsState::Enabled, vcs));
+        Ok(v.vppbs().map(|(_, i)| i).collect())
+    }
+
+    fn identify_switch(&self, mbox: &Mailbox) -> IdentifySwitch {
+        let (_, out) = self.run(mbox, opcode::IDENTIFY_SWITCH, &[]).unwrap();
+        IdentifySwitch::decode(&out).unwrap()
+    }
+
+    fn bind(&self, mbox: &Mailbox, vcs: u8, vppb: u8, port: u8, ld: u16) -> ReturnCode {
+        let req = bind_vppb_request(vcs, vppb, port, ld);
+        self.run(mbox, opcode::BIND_VPPB, &req).unwrap().0.rc
+    }
+
+    fn unbind(&self, mbox: &Mailbox, vcs: u8, vppb: u8) -> ReturnCode {
+        let req = unbind_vppb_request(vcs, vppb, UnbindOption::WaitLinkDown);
+        self.run(mbox, opcode::UNBIND_VPPB, &req).unwrap().0.rc
+    }
+
+    /// A tunnelled command: the outer return code, and the inner one with its payload.
+    fn tunnel(
+        &self,
+        mbox: &Mailbox,
+        port: u8,
+        op: u16,
+        payload: &[u8],
+    ) -> (ReturnCode, Option<(ReturnCode, Vec<u8>)>) {
+        let mut req = vec![0u8; 16 + payload.len()];
+        let n = encode_request(&mut req, port, 0, 9, op, payload).unwrap();
+        let (resp, out) = self.run(mbox, opcode::TUNNEL, &req[..n]).unwrap();
+        if !resp.rc.is_success() {
+            return (resp.rc, None);
+        }
+        let t = TunnelResponse::decode(&out).unwrap();
+        assert_eq!((t.header.category, t.header.tag), (Category::Response, 9));
+        assert_eq!(t.header.opcode, op);
+        (resp.rc, Some((t.header.rc, t.payload.to_vec())))
+    }
+
+    /// Identify through a tunnel (inner success asserted).
+    fn tunnel_identify(&self, mbox: &Mailbox, port: u8) -> Identify {
+        let (rc, inner) = self.tunnel(mbox, port, opcode::IDENTIFY, &[]);
+        assert!(rc.is_success());
+        let (rc, out) = inner.unwrap();
+        assert!(rc.is_success(), "{rc}");
+        Identify::decode(&out).unwrap()
+    }
+}
+
+fn vppb(status: BindingStatus, port: u8, ld: u8) -> VppbInfo {
+    VppbInfo { status, port, ld }
+}
+
+#[test]
+fn fabric_default_topology() {
+    let r = rig(Personality::Switch);
+    let mbox = r.mbox();
+    let sw = r.identify_switch(&mbox);
+    assert_eq!((sw.num_physical_ports, sw.num_vcs), (4, 1));
+    assert_eq!((sw.total_vppbs, sw.bound_vppbs), (3, 3));
+    assert_eq!(sw.active_vcs_ids().collect::<Vec<_>>(), [0]);
+    let ports = r.port_states(&mbox, &[3, 0, 1, 2]).unwrap();
+    assert_eq!(
+        ports.iter().map(|p| p.port_id).collect::<Vec<_>>(),
+        [3, 0, 1, 2]
+    );
+    let usp = ports[1];
+    assert_eq!(usp.config_state, PortConfigState::Upstream);
+    assert_eq!((usp.negotiated_link_width, usp.current_link_speed), (16, 5));
+    for p in [ports[0], ports[2], ports[3]] {
+        assert_eq!(p.config_state, PortConfigState::Downstream, "{p:?}");
+        assert_eq!(p.connected_type, ConnectedType::Type3Sld);
+        assert_eq!(p.connected_mode, ConnectedMode::Flit256);
+        assert_eq!((p.negotiated_link_width, p.ltssm), (8, Ltssm::L0));
+        assert_eq!(link_speed_decigt(p.current_link_speed), Some(320));
+    }
+    assert_eq!(r.port_states(&mbox, &[4]), Err(ReturnCode::InvalidInput));
+    assert_eq!(
+        r.port_states(&mbox, &[1, 200]),
+        Err(ReturnCode::InvalidInput)
+    );
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap(),
+        [
+            vppb(BindingStatus::BoundPort, 1, 0),
+            vppb(BindingStatus::BoundPort, 2, 0),
+            vppb(BindingStatus::BoundPort, 3, 0),
+        ]
+    );
+    assert_eq!(r.vppbs(&mbox, 1), Err(ReturnCode::InvalidInput));
+    // The start vPPB and the limit page the list.
+    let mut req = [0u8; 8];
+    let n = vcs_info_request(&mut req, 1, 1, &[0]).unwrap();
+    let (_, out) = r.run(&mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
+    let infos = VcsInfos::decode(&out, 1, 1).unwrap();
+    let v: Vec<_> = infos.iter().next().unwrap().vppbs().collect();
+    assert_eq!(v, [(1, vppb(BindingStatus::BoundPort, 2, 0))]);
+    // Devices behind the ports answer Identify with their own serials.
+    let serial = r.bus.with(|d, _| d.config().serial);
+    for port in 1..=3 {
+        let id = r.tunnel_identify(&mbox, port);
+        assert_eq!(id.component_type, ComponentType::Type3);
+        assert_eq!((id.vendor_id, id.device_id), (0x1b36, TYPE3_DEVICE_ID));
+        assert_eq!(id.serial, device_serial(serial, port));
+    }
+    assert_ne!(device_serial(serial, 1), device_serial(serial, 2));
+}
+
+#[test]
+fn fabric_bind_and_unbind_change_the_view() {
+    let r = rig_with(Personality::Switch, |c| {
+        c.fabric.ports = 6;
+        c.fabric.empty_ports = vec![5];
+    });
+    let mut mbox = r.mbox();
+    mbox.set_interrupts(&r.bus, true, true).unwrap();
+    // vPPBs 0-2 on ports 1-3; port 4 has a device but no vPPB; port 5 nothing.
+    assert_eq!(r.port(&mbox, 4).config_state, PortConfigState::Disabled);
+    assert_eq!(r.port(&mbox, 4).connected_type, ConnectedType::Type3Sld);
+    let empty = r.port(&mbox, 5);
+    assert_eq!(
+        (
+            empty.connected_type,
+            empty.negotiated_link_width,
+            empty.ltssm
+        ),
+        (ConnectedType::None, 0, Ltssm::Detect)
+    );
+    // Unbind vPPB 2 (port 3), watching it in progress.
+    let req = unbind_vppb_request(0, 2, UnbindOption::ManagedHotRemove);
+    let mut out = [0u8; 8];
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(opcode::UNBIND_VPPB, &req),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[2].status,
+        BindingStatus::InProgress
+    );
+    assert_eq!(
+        r.port(&mbox, 3).config_state,
+        PortConfigState::UnbindInProgress
+    );
+    // Another bind or unbind meanwhile: Busy.
+    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::Busy);
+    let done = mbox
+        .wait_background(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            opcode::UNBIND_VPPB,
+            1_000_000,
+            || None,
+        )
+        .unwrap();
+    assert_eq!(done.rc, ReturnCode::Success);
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[2],
+        vppb(BindingStatus::Unbound, 0, 0)
+    );
+    assert_eq!(r.port(&mbox, 3).config_state, PortConfigState::Disabled);
+    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 2);
+    // Bind it to port 4.
+    assert_eq!(r.bind(&mbox, 0, 2, 4, LD_NONE), ReturnCode::Success);
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[2],
+        vppb(BindingStatus::BoundPort, 4, 0)
+    );
+    assert_eq!(r.port(&mbox, 4).config_state, PortConfigState::Downstream);
+    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 3);
+    let json = r.bus.with(|d, _| d.describe());
+    assert_eq!(json["vcs"][0]["vppbs"][2]["port"], 4);
+    assert_eq!(json["ports"][4]["state"], "DSP");
+    assert_eq!(json["ports"][3]["state"], "disabled");
+    // The spec's errors: all Invalid Input.
+    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::Success);
+    for (vcs, vp, port, ld, why) in [
+        (0, 0, 3, LD_NONE, "vPPB already bound"),
+        (0, 1, 5, LD_NONE, "no device behind the port"),
+        (0, 1, 4, LD_NONE, "port bound to another vPPB"),
+        (0, 1, 0, LD_NONE, "upstream port"),
+        (0, 1, 6, LD_NONE, "no such port"),
+        (0, 1, 3, 0, "an LD of a single-logical device"),
+        (1, 0, 3, LD_NONE, "no such VCS"),
+        (0, 3, 3, LD_NONE, "no such vPPB"),
+    ] {
+        assert_eq!(
+            r.bind(&mbox, vcs, vp, port, ld),
+            ReturnCode::InvalidInput,
+            "{why}"
+        );
+    }
+    assert_eq!(r.unbind(&mbox, 0, 1), ReturnCode::InvalidInput, "not bound");
+    assert_eq!(
+        r.unbind(&mbox, 0, 9),
+        ReturnCode::InvalidInput,
+        "no such vPPB"
+    );
+    assert_eq!(
+        r.run(&mbox, opcode::UNBIND_VPPB, &[0, 0, 7]).unwrap().0.rc,
+        ReturnCode::InvalidInput,
+        "undefined option"
+    );
+    assert_eq!(
+        r.run(&mbox, opcode::BIND_VPPB, &[0, 1]).unwrap().0.rc,
+        ReturnCode::InvalidPayloadLength
+    );
+    // Request Abort and a reset put a vPPB back.
+    r.bus.with(|d, _| d.arm(Fault::BgStuck(10), Mode::Once));
+    let err = r
+        .run(
+            &mbox,
+            opcode::BIND_VPPB,
+            &bind_vppb_request(0, 1, 3, LD_NONE),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MboxError::Background {
+                abort: AbortOutcome::Stopped(ReturnCode::Aborted),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(r.vppbs(&mbox, 0).unwrap()[1].status, BindingStatus::Unbound);
+    r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Once));
+    let resp = mbox
+        .start(
+            &r.bus,
+            &mut Clock::new(&r.bus),
+            &Request::new(
+                opcode::UNBIND_VPPB,
+                &unbind_vppb_request(0, 0, UnbindOption::WaitLinkDown),
+            ),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
+    r.bus.with(|d, now| d.reset(now));
+    let mbox = r.mbox();
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[0],
+        vppb(BindingStatus::BoundPort, 1, 0)
+    );
+    assert_eq!(r.port(&mbox, 1).config_state, PortConfigState::Downstream);
+}
+
+#[test]
+fn fabric_several_vcs() {
+    let r = rig_with(Personality::Switch, |c| {
+        c.fabric.ports = 7;
+        c.fabric.vcs = 2;
+        c.fabric.vppbs = 3;
+    });
+    let mbox = r.mbox();
+    let sw = r.identify_switch(&mbox);
+    assert_eq!((sw.num_vcs, sw.total_vppbs, sw.bound_vppbs), (2, 6, 5));
+    assert_eq!(sw.active_port_ids().count(), 7);
+    assert_eq!(r.port(&mbox, 1).config_state, PortConfigState::Upstream);
+    assert_eq!(r.port(&mbox, 2).config_state, PortConfigState::Downstream);
+    assert_eq!(
+        r.vppbs(&mbox, 1).unwrap(),
+        [
+            vppb(BindingStatus::BoundPort, 5, 0),
+            vppb(BindingStatus::BoundPort, 6, 0),
+            vppb(BindingStatus::Unbound, 0, 0),
+        ]
+    );
+    // Both VCSs in one request.
+    let mut req = [0u8; 8];
+    let n = vcs_info_request(&mut req, 0, 8, &[1, 0]).unwrap();
+    let (_, out) = r.run(&mbox, opcode::GET_VCS_INFO, &req[..n]).unwrap();
+    let infos = VcsInfos::decode(&out, 0, 8).unwrap();
+    assert_eq!(infos.iter().map(|v| v.vcs_id).collect::<Vec<_>>(), [1, 0]);
+    assert_eq!(
+        r.tunnel(&mbox, 1, opcode::IDENTIFY, &[]).0,
+        ReturnCode::InvalidInput,
+        "a USP"
+    );
+}
+
+#[test]
+fn fabric_tunnel_errors() {
+    let r = rig_with(Personality::Switch, |c| c.fabric.empty_ports = vec![2]);
+    let mbox = r.mbox();
+    for port in [0u8, 2, 4, 200] {
+        assert_eq!(
+            r.tunnel(&mbox, port, opcode::IDENTIFY, &[]).0,
+            ReturnCode::InvalidInput
+        );
+    }
+    // The device's own return codes come back inside a successful tunnel.
+    let (rc, inner) = r.tunnel(&mbox, 1, OP_GET_LD_INFO, &[]);
+    assert!(rc.is_success());
+    assert_eq!(inner.unwrap().0, ReturnCode::Unsupported);
+    let (_, inner) = r.tunnel(&mbox, 1, opcode::IDENTIFY, &[1]);
+    assert_eq!(inner.unwrap().0, ReturnCode::InvalidPayloadLength);
+    // Malformed: short, a size beyond the input, a response category, a target type.
+    for bad in [
+        vec![1u8, 0],
+        vec![1, 0, 40, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        vec![1, 0, 12, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        vec![1, 1, 12, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+    ] {
+        assert_eq!(
+            r.run(&mbox, opcode::TUNNEL, &bad).unwrap().0.rc,
+            ReturnCode::InvalidInput,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(r.bus.stat("tunnels"), 10);
+}
+
+#[test]
+fn fabric_mld_and_its_lds() {
+    let r = rig_with(Personality::Switch, |c| {
+        c.fabric.ports = 5;
+        c.fabric.mld_port = Some(2);
+        c.fabric.lds = 3;
+    });
+    let mbox = r.mbox();
+    let serial = r.bus.with(|d, _| d.config().serial);
+    let p = r.port(&mbox, 2);
+    assert_eq!(
+        (p.connected_type, p.supported_ld_count),
+        (ConnectedType::Type3Mld, 3)
+    );
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap(),
+        [
+            vppb(BindingStatus::BoundPort, 1, 0),
+            vppb(BindingStatus::BoundLd, 2, 0),
+            vppb(BindingStatus::BoundPort, 3, 0),
+        ]
+    );
+    let id = r.tunnel_identify(&mbox, 2);
+    assert_eq!(
+        (id.device_id, id.serial),
+        (MLD_DEVICE_ID, device_serial(serial, 2))
+    );
+    // Get LD Info and Get LD Allocations through the tunnel.
+    let (_, inner) = r.tunnel(&mbox, 2, OP_GET_LD_INFO, &[]);
+    let (rc, out) = inner.unwrap();
+    assert!(rc.is_success());
+    let info = LdInfo::decode(&out).unwrap();
+    assert_eq!((info.ld_count, info.memory_size), (3, 3 << 30));
+    let (_, inner) = r.tunnel(
+        &mbox,
+        2,
+        OP_GET_LD_ALLOCATIONS,
+        &ld_allocations_request(1, 8),
+    );
+    let (rc, out) = inner.unwrap();
+    assert!(rc.is_success());
+    let a = LdAllocations::decode(&out).unwrap();
+    assert_eq!(
+        (a.number_of_lds, a.granularity, a.start_ld, a.len()),
+        (3, Granularity::Mib256, 1, 2)
+    );
+    let total: u64 = a.iter().map(|(_, x)| x.range1 + x.range2).sum();
+    assert_eq!(total * a.granularity.bytes().unwrap(), 2 << 30);
+    let (_, inner) = r.tunnel(
+        &mbox,
+        2,
+        OP_GET_LD_ALLOCATIONS,
+        &ld_allocations_request(3, 8),
+    );
+    assert_eq!(inner.unwrap().0, ReturnCode::InvalidInput);
+    // A tunnel inside the tunnel reaches LD k.
+    for ld in 0..3u8 {
+        let mut inner_req = [0u8; 32];
+        let n = encode_request(&mut inner_req, ld, 0, 4, opcode::IDENTIFY, &[]).unwrap();
+        let (rc, inner) = r.tunnel(&mbox, 2, opcode::TUNNEL, &inner_req[..n]);
+        assert!(rc.is_success());
+        let (rc, out) = inner.unwrap();
+        assert!(rc.is_success());
+        let t = TunnelResponse::decode(&out).unwrap();
+        assert_eq!((t.header.tag, t.header.rc), (4, ReturnCode::Success));
+        assert_eq!(
+            Identify::decode(t.payload).unwrap().serial,
+            ld_serial(serial, 2, ld)
+        );
+    }
+    let mut inner_req = [0u8; 32];
+    let n = encode_request(&mut inner_req, 3, 0, 4, opcode::IDENTIFY, &[]).unwrap();
+    let (_, inner) = r.tunnel(&mbox, 2, opcode::TUNNEL, &inner_req[..n]);
+    assert_eq!(inner.unwrap().0, ReturnCode::InvalidInput, "no LD 3");
+    // A single-logical device has no LDs to tunnel to.
+    let (_, inner) = r.tunnel(&mbox, 1, opcode::TUNNEL, &inner_req[..n]);
+    assert_eq!(inner.unwrap().0, ReturnCode::Unsupported);
+    // Binding LDs: a free one to a free vPPB works; the bound one, or the whole port, does not.
+    r.bus.with(|d, now| {
+        crate::control::handle_line(d, now, "set bind-ms 0");
+    });
+    assert_eq!(r.unbind(&mbox, 0, 2), ReturnCode::Success);
+    assert_eq!(
+        r.bind(&mbox, 0, 2, 2, 0),
+        ReturnCode::InvalidInput,
+        "LD 0 is bound"
+    );
+    assert_eq!(
+        r.bind(&mbox, 0, 2, 2, LD_NONE),
+        ReturnCode::InvalidInput,
+        "an MLD needs an LD"
+    );
+    assert_eq!(
+        r.bind(&mbox, 0, 2, 2, 3),
+        ReturnCode::InvalidInput,
+        "no LD 3"
+    );
+    assert_eq!(r.bind(&mbox, 0, 2, 2, 2), ReturnCode::Success);
+    assert_eq!(
+        r.vppbs(&mbox, 0).unwrap()[2],
+        vppb(BindingStatus::BoundLd, 2, 2)
+    );
+    assert_eq!(r.identify_switch(&mbox).bound_vppbs, 3);
+    let json = r.bus.with(|d, _| d.describe());
+    assert_eq!(json["ports"][2]["device"]["kind"], "mld");
+    assert_eq!(
+        json["ports"][2]["device"]["lds"][2]["serial"],
+        ld_serial(serial, 2, 2)
+    );
+    assert_eq!(json["vcs"][0]["vppbs"][2]["ld"], 2);
+}
+
+#[test]
+fn fabric_dead_port() {
+    let r = rig_with(Personality::Switch, |c| c.fabric.dead_port = Some(3));
+    let mbox = r.mbox();
+    assert_eq!(r.port(&mbox, 3).connected_type, ConnectedType::Type3Sld);
+    // The switch gives up after dead-port-ms (1000 by default): Internal Error, no output.
+    let t0 = r.bus.now.get();
+    let (rc, inner) = r.tunnel(&mbox, 3, opcode::IDENTIFY, &[]);
+    assert_eq!((rc, inner), (ReturnCode::InternalError, None));
+    assert_eq!(r.bus.now.get() - t0, 1000 * MS);
+    // Other ports are not affected.
+    r.tunnel_identify(&mbox, 1);
+    // 0: never; the driver times out and the mailbox stays busy until `clear`.
+    r.bus.with(|d, now| {
+        crate::control::handle_line(d, now, "set dead-port-ms 0");
+    });
+    let mut req = [0u8; 16];
+    let n = encode_request(&mut req, 3, 0, 1, opcode::IDENTIFY, &[]).unwrap();
+    assert_eq!(
+        r.run(&mbox, opcode::TUNNEL, &req[..n]).unwrap_err(),
+        MboxError::Timeout
+    );
+    r.bus.advance(60_000 * MS);
+    assert!(r.doorbell());
+    assert_eq!(
+        r.run(&mbox, opcode::IDENTIFY, &[]).unwrap_err(),
+        MboxError::Busy
+    );
+    r.bus.with(|d, now| d.clear(now));
+    assert!(!r.doorbell());
+    let st = MboxStatus(r.bus.read64(MBOX_REGS + MboxStatus::OFFSET).unwrap());
+    assert_eq!(st.return_code(), ReturnCode::InternalError.raw());
+    assert!(r
+        .run(&mbox, opcode::IDENTIFY, &[])
+        .unwrap()
+        .0
+        .rc
+        .is_success());
+    assert_eq!(r.bus.stat("dead-tunnels"), 2);
+}
+
+#[test]
+fn fabric_config_limits() {
+    let check = |f: &dyn Fn(&mut FabricConfig)| {
+        let mut c = FabricConfig::default();
+        f(&mut c);
+        c.validate()
+    };
+    assert!(check(&|_| {}).is_ok());
+    assert!(check(&|c| c.ports = 1).is_err());
+    assert!(check(&|c| c.ports = 65).is_err());
+    assert!(check(&|c| c.vcs = 0).is_err());
+    assert!(check(&|c| c.vcs = 4).is_err());
+    assert!(check(&|c| c.vppbs = 0).is_err());
+    assert!(check(&|c| c.mld_port = Some(0))
+        .unwrap_err()
+        .contains("not a downstream port"));
+    assert!(check(&|c| c.dead_port = Some(4)).is_err());
+    assert!(check(&|c| {
+        c.mld_port = Some(2);
+        c.empty_ports = vec![2];
+    })
+    .unwrap_err()
+    .contains("twice"));
+    assert!(check(&|c| c.lds = 17).is_err());
 }
 
 // ---- register access rules ----

@@ -6,8 +6,14 @@
 //!
 //! ```text
 //! swcci-emu --socket PATH --personality switch|mmpt [--control PATH] [--vendor 0x1b36]
-//!           [--device 0x5c01] [--serial N] [--payload-log2 11] [--ready-ms 0] [--no-msix]
-//!           [--no-doorbell-irq] [--no-bg-irq] [-v]
+//!           [--device 0x5c01] [--serial N] [--payload-log2 11] [--ready-ms 0] [--fw-slots 3]
+//!           [--ports 4] [--vcs 1] [--vppbs 3] [--mld-port P [--lds 4]] [--dead-port P]
+//!           [--empty-port P]... [--no-msix] [--no-doorbell-irq] [--no-bg-irq] [-v]
+//! swcci-emu --describe-json [same options]
+//! ```
+//! `--describe-json` prints the function the options build (identity, firmware slots, ports
+//! with their devices, VCSs with their vPPBs) as JSON and exits; the schema is in the README.
+//! ```text
 //! ```
 //! QEMU: `-device '{"driver":"vfio-user-pci","socket":{"path":"PATH","type":"unix"}}'`, and for
 //! the control channel `-chardev socket,id=ctl0,path=CONTROL -device
@@ -19,11 +25,14 @@
 //! the device model behind one mutex. The program exits when QEMU disconnects.
 //!
 //! Modules: `config` (configuration space), `device` (BAR registers and commands, pure logic),
-//! `mmpt` (message transfers), `control` (control protocol), `irq` (interrupt delivery).
+//! `mmpt` (message transfers), `firmware` (firmware slots and update commands), `control`
+//! (control protocol), `irq` (interrupt delivery).
 
 mod config;
 mod control;
 mod device;
+mod fabric;
+mod firmware;
 mod irq;
 mod mmpt;
 
@@ -67,6 +76,18 @@ options:
                          0x5c02000000000001 mmpt)
   --payload-log2 N       mailbox payload size 2^N bytes, 8..=20 (default 11)
   --ready-ms MS          time from reset to mailbox READY (default 0)
+  --fw-slots N           firmware slots of the switch, 2..=4 (default 3; slot 1 active with the
+                         built-in image \"swcci-emu 1.0\")
+  --ports N              physical ports of the switch, 2..=64 (default 4)
+  --vcs V                VCSs, 1..N-1 (default 1); ports 0..V-1 are their upstream ports, the
+                         others downstream ports with a type-3 device behind each
+  --vppbs M              vPPBs per VCS, 1..=64 (default 3), bound to the downstream ports in order
+  --mld-port P           a multi-logical device behind downstream port P
+  --lds L                its LDs, 1..=16 (default 4)
+  --dead-port P          a device behind port P that never answers tunnelled commands
+  --empty-port P         no device behind port P (repeatable)
+  --describe-json        print the function (ids, firmware, ports, devices, VCSs) as JSON and
+                         exit; takes the same options, needs no --socket
   --no-msix              no MSI-X capability (the driver must poll)
   --no-doorbell-irq      do not advertise the doorbell interrupt
   --no-bg-irq            do not advertise the background completion interrupt
@@ -83,6 +104,8 @@ struct Args {
     control: Option<PathBuf>,
     device: DeviceConfig,
     verbose: u8,
+    /// Print the function as JSON and exit.
+    describe: bool,
 }
 
 fn parse_u64(s: &str, what: &str) -> anyhow::Result<u64> {
@@ -91,6 +114,10 @@ fn parse_u64(s: &str, what: &str) -> anyhow::Result<u64> {
         None => s.replace('_', "").parse(),
     };
     r.with_context(|| format!("{what}: '{s}' is not a number"))
+}
+
+fn parse_u8(s: &str, what: &str) -> anyhow::Result<u8> {
+    u8::try_from(parse_u64(s, what)?).with_context(|| format!("{what}: '{s}' exceeds 255"))
 }
 
 fn parse_u16(s: &str, what: &str) -> anyhow::Result<u16> {
@@ -108,6 +135,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
     let mut serial = None;
     let mut payload_log2 = None;
     let mut ready_ms = None;
+    let mut fw_slots = None;
+    let mut fabric = fabric::FabricConfig::default();
+    let mut describe = false;
     let mut msix = true;
     let mut doorbell_irq = true;
     let mut bg_irq = true;
@@ -142,6 +172,21 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
                 payload_log2 = Some(u8::try_from(v).unwrap_or(u8::MAX));
             }
             "--ready-ms" => ready_ms = Some(parse_u64(&value("--ready-ms")?, "--ready-ms")?),
+            "--fw-slots" => fw_slots = Some(parse_u8(&value("--fw-slots")?, "--fw-slots")?),
+            "--ports" => fabric.ports = parse_u8(&value("--ports")?, "--ports")?,
+            "--vcs" => fabric.vcs = parse_u8(&value("--vcs")?, "--vcs")?,
+            "--vppbs" => fabric.vppbs = parse_u8(&value("--vppbs")?, "--vppbs")?,
+            "--mld-port" => {
+                fabric.mld_port = Some(parse_u8(&value("--mld-port")?, "--mld-port")?);
+            }
+            "--lds" => fabric.lds = parse_u8(&value("--lds")?, "--lds")?,
+            "--dead-port" => {
+                fabric.dead_port = Some(parse_u8(&value("--dead-port")?, "--dead-port")?);
+            }
+            "--empty-port" => fabric
+                .empty_ports
+                .push(parse_u8(&value("--empty-port")?, "--empty-port")?),
+            "--describe-json" => describe = true,
             "--no-msix" => msix = false,
             "--no-doorbell-irq" => doorbell_irq = false,
             "--no-bg-irq" => bg_irq = false,
@@ -152,13 +197,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
         if inline.is_some()
             && matches!(
                 flag.as_str(),
-                "--no-msix" | "--no-doorbell-irq" | "--no-bg-irq" | "--verbose"
+                "--no-msix" | "--no-doorbell-irq" | "--no-bg-irq" | "--verbose" | "--describe-json"
             )
         {
             bail!("{flag} takes no value");
         }
     }
-    let socket = socket.context("--socket PATH is required")?;
+    let socket = match socket {
+        Some(s) => s,
+        None if describe => PathBuf::new(),
+        None => bail!("--socket PATH is required"),
+    };
     let personality = personality.context("--personality switch|mmpt is required")?;
     let mut dc = DeviceConfig::new(personality);
     if let Some(v) = vendor {
@@ -176,11 +225,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
     if let Some(r) = ready_ms {
         dc.ready_ms = r;
     }
+    if let Some(n) = fw_slots {
+        dc.fw_slots = n;
+    }
+    dc.fabric = fabric;
     dc.msix = msix;
     dc.doorbell_irq = doorbell_irq;
     dc.bg_irq = bg_irq;
-    dc.validate()
-        .map_err(|e| anyhow::anyhow!("--payload-log2: {e}"))?;
+    dc.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     if control.as_ref() == Some(&socket) {
         bail!("--control and --socket must differ");
     }
@@ -189,6 +241,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
         control,
         device: dc,
         verbose,
+        describe,
     }))
 }
 
@@ -619,11 +672,20 @@ impl Drop for Emulator {
     }
 }
 
+/// The function `dc` builds, as JSON, in its state at start.
+fn describe(dc: &DeviceConfig) -> serde_json::Value {
+    Device::new(dc.clone(), Arc::new(EventFdIrqs::new()), Duration::ZERO).describe()
+}
+
 fn run() -> anyhow::Result<()> {
     let Some(args) = parse_args(std::env::args().skip(1))? else {
         println!("{USAGE}");
         return Ok(());
     };
+    if args.describe {
+        println!("{:#}", describe(&args.device));
+        return Ok(());
+    }
     let _ = log::set_logger(&LIB_LOG);
     log::set_max_level(match args.verbose {
         0 | 1 => log::LevelFilter::Warn,

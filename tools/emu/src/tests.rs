@@ -133,6 +133,79 @@ fn argument_parsing() {
 }
 
 #[test]
+fn fabric_and_firmware_arguments() {
+    let base = ["--socket", "/tmp/s", "--personality", "switch"];
+    let with = |extra: &[&str]| {
+        let mut v: Vec<&str> = base.to_vec();
+        v.extend_from_slice(extra);
+        args(&v)
+    };
+    let a = with(&[
+        "--fw-slots",
+        "4",
+        "--ports",
+        "8",
+        "--vcs=2",
+        "--vppbs",
+        "5",
+        "--mld-port",
+        "3",
+        "--lds",
+        "2",
+        "--dead-port",
+        "4",
+        "--empty-port",
+        "5",
+        "--empty-port",
+        "7",
+    ])
+    .unwrap()
+    .unwrap();
+    let f = &a.device.fabric;
+    assert_eq!(a.device.fw_slots, 4);
+    assert_eq!((f.ports, f.vcs, f.vppbs), (8, 2, 5));
+    assert_eq!((f.mld_port, f.lds, f.dead_port), (Some(3), 2, Some(4)));
+    assert_eq!(f.empty_ports, [5, 7]);
+    assert!(!a.describe);
+    for bad in [
+        &["--fw-slots", "1"][..],
+        &["--fw-slots", "5"],
+        &["--ports", "300"],
+        &["--ports", "4", "--vcs", "4"],
+        &["--mld-port", "0"],
+        &["--dead-port", "9"],
+        &["--mld-port", "2", "--dead-port", "2"],
+        &["--lds", "0"],
+        &["--describe-json=1"],
+    ] {
+        assert!(with(bad).is_err(), "{bad:?}");
+    }
+    // --describe-json needs no socket.
+    let a = args(&[
+        "--describe-json",
+        "--personality",
+        "switch",
+        "--mld-port",
+        "2",
+    ])
+    .unwrap()
+    .unwrap();
+    assert!(a.describe);
+    let v = describe(&a.device);
+    assert_eq!(v["personality"], "switch");
+    assert_eq!(v["ports"][2]["device"]["kind"], "mld");
+    assert_eq!(v["ports"][2]["device"]["lds"].as_array().unwrap().len(), 4);
+    assert_eq!(v["firmware"]["slots"][0]["revision"], "swcci-emu 1.0");
+    assert_eq!(v["vcs"][0]["vppbs"][1]["status"], "bound-ld");
+    let m = args(&["--describe-json", "--personality", "mmpt"])
+        .unwrap()
+        .unwrap();
+    let v = describe(&m.device);
+    assert_eq!(v["device"], 0x5c02);
+    assert!(v.get("ports").is_none());
+}
+
+#[test]
 fn regions_and_irqs() {
     let dc = DeviceConfig::new(Personality::Switch);
     let r = regions(&dc);

@@ -267,33 +267,31 @@ impl Env {
         }
     }
 
-    /// /dev/cxl/switch* nodes.
+    /// The driver's switch CCI nodes (/dev/cxl/switchN), whether they answer or not
+    /// ([`swcci::list`]).
     pub fn nodes(&self) -> Result<Vec<PathBuf>> {
-        let mut out = Vec::new();
-        match fs::read_dir("/dev/cxl") {
-            Ok(rd) => {
-                for e in rd {
-                    let p = e?.path();
-                    if p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("switch"))
-                    {
-                        out.push(p);
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).context("read /dev/cxl"),
-        }
-        out.sort();
-        Ok(out)
+        Ok(swcci::list()?
+            .into_iter()
+            .filter(swcci::Node::is_switch)
+            .map(|n| n.path)
+            .collect())
     }
 
-    /// The node of the switch whose Identify reports `serial`.
+    /// The driver's MMB/MMPT nodes (/dev/swcci/mmptN), whether they answer or not
+    /// ([`swcci::list`]).
+    pub fn mmpt_nodes(&self) -> Result<Vec<PathBuf>> {
+        Ok(swcci::list()?
+            .into_iter()
+            .filter(|n| !n.is_switch())
+            .map(|n| n.path)
+            .collect())
+    }
+
+    /// The node of the switch whose Identify reports `serial` (as the driver read it at probe).
     pub fn node_for_serial(&self, serial: u64) -> Result<swcci::Device> {
-        for p in self.nodes()? {
-            let dev = swcci::Device::open(&p)?;
-            if dev.info()?.serial == serial {
-                return Ok(dev);
+        for n in swcci::list()? {
+            if n.is_switch() && n.info.is_ok_and(|i| i.serial == serial) {
+                return Ok(swcci::Device::open(&n.path)?);
             }
         }
         bail!("no node reports serial {serial:#x}")

@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Userspace access to `cxl_swcci` device nodes.
+//! Userspace access to `cxl_swcci` device nodes: the one way the `swcci` tool, the in-guest
+//! suite and other programs talk to the driver.
 //!
-//! [`Device`] wraps one node (`/dev/cxl/switchN`) and speaks its ioctl ABI: raw commands with
-//! `CXL_MEM_SEND_COMMAND`, `CXL_MEM_QUERY_COMMANDS`, and the driver's info and background-policy
-//! ioctls. Typed helpers encode requests and decode responses with the protocol core
-//! (`swcci-proto`), so layouts and constants are never declared twice.
+//! - [`Device`] wraps one node (`/dev/cxl/switchN`, `/dev/swcci/mmptN`) and speaks its ioctl
+//!   ABI: raw commands with `CXL_MEM_SEND_COMMAND`, `CXL_MEM_QUERY_COMMANDS`, the driver's info
+//!   and background-policy ioctls, MMB commands and MMPT messages.
+//! - [`Target`] names where a command goes: the switch CCI itself, or a component reached
+//!   through Tunnel Management Commands (5300h) (a port; an LD of the MLD on a port).
+//!   [`Device::on`] gives a [`Cci`] for a target, whose typed commands (Identify, logs, CEL,
+//!   background status, switch commands, raw) encode requests and decode responses with the
+//!   protocol core (`swcci-proto`), so layouts and constants are never declared twice.
+//! - [`list`] finds every node of the driver, with an error for each one that does not answer.
 //!
 //! Errors say what was attempted on which device: an OS error carries the errno, a device
 //! refusal carries the CXL return code, a malformed response names the field.
@@ -15,20 +21,25 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub use swcci_proto as proto;
 
+mod cci;
+#[cfg(test)]
+mod sim;
 #[cfg(feature = "topology")]
 pub mod topology;
+
+pub use cci::{vppb_limit, Cci, CelLog, Mailbox, Response, Target, Vcs, Vppb, TUNNEL_OVERHEAD};
 
 use proto::mmpt::MmptCode;
 use proto::opcode;
 use proto::payload::{
     bg::BgOpStatus,
     identify::Identify,
-    logs::{self, CelEntry, SupportedLog, Uuid},
-    switch::{self, IdentifySwitch, PortInfo, PortStates, VcsInfos},
-    tunnel::{self, CciHeader, TunnelResponse},
+    logs::{CelEntry, SupportedLog, Uuid},
+    switch::{IdentifySwitch, PortInfo},
 };
 use proto::rc::ReturnCode;
 use proto::uapi::{
@@ -37,8 +48,10 @@ use proto::uapi::{
 };
 use proto::wire::{DecodeError, EncodeError};
 
-/// Where device nodes live.
+/// Where switch CCI nodes live (`switchN`).
 pub const CXL_DEV_DIR: &str = "/dev/cxl";
+/// Where the driver's other nodes live (`mmptN`: PCIe MMB/MMPT functions).
+pub const SWCCI_DEV_DIR: &str = "/dev/swcci";
 
 /// What went wrong, and what was being done.
 #[derive(Debug)]
@@ -71,6 +84,15 @@ pub enum Error {
         /// Why.
         err: EncodeError,
     },
+    /// The device's answers lack something the specification requires of it (a Command
+    /// Effects Log in Get Supported Logs: CXL r3.1 §8.2.9.5.1). A malformed response, like
+    /// [`Error::Decode`].
+    Missing {
+        /// What was attempted.
+        op: String,
+        /// What is missing.
+        what: &'static str,
+    },
 }
 
 impl Error {
@@ -88,6 +110,12 @@ impl Error {
             Self::Device { rc, .. } => Some(*rc),
             _ => None,
         }
+    }
+
+    /// Whether the device sent something the specification does not allow (a response that
+    /// does not decode, or lacks a required part).
+    pub fn is_malformed(&self) -> bool {
+        matches!(self, Self::Decode { .. } | Self::Missing { .. })
     }
 }
 
@@ -132,6 +160,7 @@ impl fmt::Display for Error {
             Self::Device { op, rc } => write!(f, "{op}: device returned {rc}"),
             Self::Decode { op, err } => write!(f, "{op}: malformed response: {err}"),
             Self::Encode { op, err } => write!(f, "{op}: {err}"),
+            Self::Missing { op, what } => write!(f, "{op}: malformed response: {what}"),
         }
     }
 }
@@ -155,6 +184,8 @@ pub struct RawResponse {
 pub struct Device {
     file: File,
     path: PathBuf,
+    /// The mailbox payload size, read once from `SWCCI_IOCTL_INFO`.
+    payload_size: OnceLock<usize>,
 }
 
 /// The ioctl request type of the C library.
@@ -165,21 +196,10 @@ type Request = libc::c_ulong;
 
 impl Device {
     /// Opens a node: a bare name is looked up in /dev/cxl (`switch0`), a name starting with
-    /// `cxl/` in /dev (`cxl/switch0`, the form `SWCCI_IOCTL_INFO` reports); anything else is a
-    /// path.
+    /// `cxl/` or `swcci/` in /dev (`cxl/switch0`, the form `SWCCI_IOCTL_INFO` reports;
+    /// `swcci/mmpt0`); anything else is a path.
     pub fn open(name: impl AsRef<Path>) -> Result<Self> {
-        let name = name.as_ref();
-        let path = if name.components().count() == 1
-            && !name.has_root()
-            && name != Path::new(".")
-            && name != Path::new("..")
-        {
-            Path::new(CXL_DEV_DIR).join(name)
-        } else if name.starts_with("cxl") && !name.has_root() {
-            Path::new("/dev").join(name)
-        } else {
-            name.to_path_buf()
-        };
+        let path = node_path(name.as_ref());
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -188,12 +208,22 @@ impl Device {
                 op: format!("open {}", path.display()),
                 err,
             })?;
-        Ok(Self { file, path })
+        Ok(Self {
+            file,
+            path,
+            payload_size: OnceLock::new(),
+        })
     }
 
     /// The node's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Commands to `target` through this node: the switch CCI itself, or a component behind
+    /// one of its ports.
+    pub fn on(&self, target: Target) -> Cci<'_> {
+        Cci::new(self, target)
     }
 
     fn op(&self, what: impl fmt::Display) -> String {
@@ -276,8 +306,9 @@ impl Device {
         Ok(SwcciBgPolicy::from_bytes(&b).unwrap_or_default())
     }
 
-    /// Sends raw command `opcode` with `input`, accepting up to `out_size` output bytes.
-    /// Returns whatever the device answered, including non-success return codes.
+    /// Sends raw command `opcode` with `input` to the node's own CCI, accepting up to
+    /// `out_size` output bytes. Returns whatever the device answered, including non-success
+    /// return codes. (Commands to any target: [`Device::on`] and [`Cci::raw`].)
     pub fn raw(&self, opcode: u16, input: &[u8], out_size: usize) -> Result<RawResponse> {
         let mut out = vec![0u8; out_size];
         let cmd = CxlSendCommand {
@@ -300,197 +331,85 @@ impl Device {
         })
     }
 
-    /// Sends `opcode` and fails unless the device returns success.
-    pub fn command(&self, opcode: u16, input: &[u8], out_size: usize) -> Result<Vec<u8>> {
-        let r = self.raw(opcode, input, out_size)?;
-        if !r.rc.is_success() {
-            return Err(Error::Device {
-                op: self.op(command_name(opcode)),
-                rc: r.rc,
-            });
-        }
-        Ok(r.out)
-    }
-
-    /// The mailbox payload size (`SWCCI_IOCTL_INFO`): the most a command can carry.
+    /// The mailbox payload size (`SWCCI_IOCTL_INFO`, read once): the most a command carries.
     pub fn payload_size(&self) -> Result<usize> {
-        Ok(self.info()?.payload_size as usize)
+        if let Some(&n) = self.payload_size.get() {
+            return Ok(n);
+        }
+        let n = usize::try_from(self.info()?.payload_size).unwrap_or(usize::MAX);
+        Ok(*self.payload_size.get_or_init(|| n))
     }
 
-    fn decode<T>(&self, what: &str, r: std::result::Result<T, DecodeError>) -> Result<T> {
-        r.map_err(|err| Error::Decode {
-            op: self.op(what),
-            err,
-        })
+    // The node's own CCI, by name: shorthands of `self.on(Target::Direct)`.
+
+    /// Sends `opcode` to the node's own CCI and fails unless the device returns success; the
+    /// output may be as large as the payload. Same as `self.on(Target::Direct).command(..)`.
+    pub fn command(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
+        self.on(Target::Direct).command(opcode, input)
     }
 
-    /// Identify (0001h).
+    /// Identify (0001h) of the node's own CCI: `self.on(Target::Direct).identify()`.
     pub fn identify(&self) -> Result<Identify> {
-        let out = self.command(opcode::IDENTIFY, &[], 64)?;
-        self.decode("Identify", Identify::decode(&out))
+        self.on(Target::Direct).identify()
     }
 
-    /// Identify Switch Device (5100h).
+    /// Identify Switch Device (5100h): `self.on(Target::Direct).identify_switch()`.
     pub fn identify_switch(&self) -> Result<IdentifySwitch> {
-        let out = self.command(opcode::IDENTIFY_SWITCH, &[], 128)?;
-        self.decode("Identify Switch Device", IdentifySwitch::decode(&out))
+        self.on(Target::Direct).identify_switch()
     }
 
-    /// Get Physical Port State (5101h) for `ports`, in as many commands as the payload size
-    /// needs (each response is 4 + 16 bytes per port, a request names at most 255 ports).
+    /// Get Physical Port State (5101h): `self.on(Target::Direct).port_states(ports)`.
     pub fn port_states(&self, ports: &[u8]) -> Result<Vec<PortInfo>> {
-        let room = self
-            .payload_size()?
-            .saturating_sub(switch::PORT_STATE_HEADER);
-        let per = (room / switch::PORT_INFO_LEN).clamp(1, usize::from(u8::MAX));
-        let mut all = Vec::with_capacity(ports.len());
-        for chunk in ports.chunks(per) {
-            let mut req = vec![0u8; 1 + chunk.len()];
-            let n = switch::port_state_request(&mut req, chunk).map_err(|err| Error::Encode {
-                op: self.op("Get Physical Port State"),
-                err,
-            })?;
-            let out = self.command(
-                opcode::GET_PHYS_PORT_STATE,
-                &req[..n],
-                switch::PORT_STATE_HEADER + chunk.len() * switch::PORT_INFO_LEN,
-            )?;
-            let states = self.decode("Get Physical Port State", PortStates::decode(&out))?;
-            all.extend(states.iter());
-        }
-        Ok(all)
+        self.on(Target::Direct).port_states(ports)
     }
 
-    /// Get Virtual CXL Switch Info (5200h); the raw response, decode with [`VcsInfos`].
-    pub fn vcs_info(&self, start: u8, limit: u8, vcs: &[u8]) -> Result<Vec<u8>> {
-        let mut req = vec![0u8; 3 + vcs.len()];
-        let n =
-            switch::vcs_info_request(&mut req, start, limit, vcs).map_err(|err| Error::Encode {
-                op: self.op("Get Virtual CXL Switch Info"),
-                err,
-            })?;
-        let out = self.command(opcode::GET_VCS_INFO, &req[..n], self.payload_size()?)?;
-        self.decode(
-            "Get Virtual CXL Switch Info",
-            VcsInfos::decode(&out, start, limit),
-        )?;
-        Ok(out)
-    }
-
-    /// Get Supported Logs (0400h).
+    /// Get Supported Logs (0400h): `self.on(Target::Direct).supported_logs()`.
     pub fn supported_logs(&self) -> Result<Vec<SupportedLog>> {
-        let out = self.command(opcode::GET_SUPPORTED_LOGS, &[], self.payload_size()?)?;
-        let logs = self.decode("Get Supported Logs", logs::SupportedLogs::decode(&out))?;
-        Ok(logs.iter().collect())
+        self.on(Target::Direct).supported_logs()
     }
 
-    /// Reads a whole log with Get Log (0401h), in payload-sized pieces.
+    /// Get Log (0401h) of a whole log: `self.on(Target::Direct).read_log(uuid, size)`.
     pub fn read_log(&self, uuid: &Uuid, size: u32) -> Result<Vec<u8>> {
-        let chunk = self.payload_size()? as u32;
-        let mut data = Vec::with_capacity(size as usize);
-        while (data.len() as u32) < size {
-            let n = (size - data.len() as u32).min(chunk);
-            let input = logs::get_log_input(uuid, data.len() as u32, n);
-            let out = self.command(opcode::GET_LOG, &input, n as usize)?;
-            if out.is_empty() {
-                return Err(Error::Decode {
-                    op: self.op(format!("Get Log {uuid} at offset {}", data.len())),
-                    err: DecodeError::Truncated {
-                        field: "log data",
-                        offset: data.len(),
-                        need: n as usize,
-                        have: 0,
-                    },
-                });
-            }
-            data.extend_from_slice(&out);
-        }
-        Ok(data)
+        self.on(Target::Direct).read_log(uuid, size)
     }
 
-    /// The Command Effects Log.
+    /// The Command Effects Log's entries: `self.on(Target::Direct).cel()`.
     pub fn cel(&self) -> Result<Vec<CelEntry>> {
-        let size = self
-            .supported_logs()?
-            .iter()
-            .find(|l| l.uuid == logs::CEL_UUID)
-            .map(|l| l.size)
-            .ok_or_else(|| Error::Decode {
-                op: self.op("Get Supported Logs"),
-                err: DecodeError::Invalid {
-                    field: "Command Effects Log entry (missing)",
-                    value: 0,
-                },
-            })?;
-        let raw = self.read_log(&logs::CEL_UUID, size)?;
-        Ok(logs::Cel::new(&raw).iter().collect())
+        self.on(Target::Direct).cel()
     }
 
-    /// Background Operation Status (0002h).
+    /// Background Operation Status (0002h): `self.on(Target::Direct).bg_status()`.
     pub fn bg_status(&self) -> Result<BgOpStatus> {
-        let out = self.command(opcode::BG_OP_STATUS, &[], 8)?;
-        self.decode("Background Operation Status", BgOpStatus::decode(&out))
+        self.on(Target::Direct).bg_status()
     }
 
-    /// Sends `opcode` with `payload` through tunnels along `path` (port, then LD for a second
-    /// level), and returns the outer return code and the innermost response.
-    pub fn tunnel(&self, path: &[u8], opcode: u16, payload: &[u8]) -> Result<TunnelResult> {
-        let op = self.op(format!("tunnel {opcode:04x}h via {path:?}"));
-        if path.is_empty() {
-            return Err(Error::Encode {
-                op,
+    /// Sends `opcode` with `payload` through tunnels along `path` (`[port]` or `[port, ld]`):
+    /// `self.on(target).raw(opcode, payload, payload size)` for the target of `path`.
+    pub fn tunnel(&self, path: &[u8], opcode: u16, payload: &[u8]) -> Result<Response> {
+        let target = Target::from_path(path)
+            .filter(|t| *t != Target::Direct)
+            .ok_or_else(|| Error::Encode {
+                op: self.op(format!("{} via {path:?}", command_name(opcode))),
                 err: EncodeError::Invalid {
-                    what: "tunnel path",
+                    what: "tunnel path (one or two levels)",
                 },
-            });
-        }
-        // Build from the inside out.
-        let mut msg = payload.to_vec();
-        let mut op_code = opcode;
-        for (depth, &target) in path.iter().enumerate().rev() {
-            let mut buf = vec![0u8; tunnel::TUNNEL_HEADER_LEN + tunnel::CCI_HEADER_LEN + msg.len()];
-            let n = tunnel::encode_request(
-                &mut buf,
-                target,
-                tunnel::TARGET_PORT_OR_LD,
-                depth as u8,
-                op_code,
-                &msg,
-            )
-            .map_err(|err| Error::Encode {
-                op: op.clone(),
-                err,
             })?;
-            buf.truncate(n);
-            msg = buf;
-            op_code = opcode::TUNNEL;
-        }
-        let r = self.raw(opcode::TUNNEL, &msg, self.payload_size()?)?;
-        if !r.rc.is_success() {
-            return Ok(TunnelResult {
-                outer_rc: r.rc,
-                header: None,
-                payload: Vec::new(),
-            });
-        }
-        let mut body = r.out;
-        let mut level = 1;
-        loop {
-            let t = TunnelResponse::decode(&body).map_err(|err| Error::Decode {
-                op: op.clone(),
-                err,
-            })?;
-            let (header, inner) = (t.header, t.payload.to_vec());
-            if level == path.len() || !header.rc.is_success() {
-                return Ok(TunnelResult {
-                    outer_rc: r.rc,
-                    header: Some(header),
-                    payload: inner,
-                });
-            }
-            body = inner;
-            level += 1;
-        }
+        let cci = self.on(target);
+        cci.raw(opcode, payload, cci.payload_size()?)
+    }
+}
+
+impl Mailbox for Device {
+    fn send(&self, opcode: u16, input: &[u8], out_size: usize) -> Result<RawResponse> {
+        self.raw(opcode, input, out_size)
+    }
+
+    fn payload_size(&self) -> Result<usize> {
+        Device::payload_size(self)
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -603,56 +522,100 @@ impl Device {
     }
 }
 
-/// The result of a tunnelled command.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TunnelResult {
-    /// Return code of the outer Tunnel Management Command.
-    pub outer_rc: ReturnCode,
-    /// Header of the innermost response that came back (None if the outer command failed).
-    pub header: Option<CciHeader>,
-    /// Its payload.
-    pub payload: Vec<u8>,
-}
-
-impl TunnelResult {
-    /// The innermost return code: the outer one if the tunnel itself failed.
-    pub fn rc(&self) -> ReturnCode {
-        self.header.map_or(self.outer_rc, |h| h.rc)
+/// Where a node name given on a command line is: a bare name in /dev/cxl, `cxl/...` and
+/// `swcci/...` in /dev (the forms `SWCCI_IOCTL_INFO` reports), anything else as given.
+fn node_path(name: &Path) -> PathBuf {
+    let bare = name.components().count() == 1
+        && !name.has_root()
+        && name != Path::new(".")
+        && name != Path::new("..");
+    if bare {
+        Path::new(CXL_DEV_DIR).join(name)
+    } else if !name.has_root() && (name.starts_with("cxl") || name.starts_with("swcci")) {
+        Path::new("/dev").join(name)
+    } else {
+        name.to_path_buf()
     }
 }
 
-/// One node found by [`list`].
+/// One node of the driver found by [`list`].
 #[derive(Debug)]
 pub struct Node {
     /// Its path.
     pub path: PathBuf,
-    /// What it reports.
-    pub info: SwcciInfo,
+    /// What `SWCCI_IOCTL_INFO` reports, or why the node could not be asked (open or ioctl
+    /// failed: for example EACCES without permission, ENXIO for a failed device).
+    pub info: Result<SwcciInfo>,
 }
 
-/// Every cxl_swcci node: character devices in /dev/cxl that answer `SWCCI_IOCTL_INFO`.
-pub fn list() -> Result<Vec<Node>> {
-    let mut nodes = Vec::new();
-    let entries = match std::fs::read_dir(CXL_DEV_DIR) {
+impl Node {
+    /// Whether it is a switch mailbox CCI (else a PCIe MMB/MMPT function): what the driver
+    /// reports, or where the node is when it could not be asked.
+    pub fn is_switch(&self) -> bool {
+        match &self.info {
+            Ok(i) => i.kind == uapi::SWCCI_KIND_SWITCH_CCI,
+            Err(_) => self.path.starts_with(CXL_DEV_DIR),
+        }
+    }
+}
+
+/// Sort key that puts `switch2` before `switch10`.
+fn natural_key(p: &Path) -> (PathBuf, String, u64) {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (stem, num) = name.split_at(name.len() - digits);
+    (
+        p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        stem.to_string(),
+        num.parse().unwrap_or(0),
+    )
+}
+
+/// The candidate nodes in `dir` whose names pass `keep`. A missing directory has none.
+fn scan(dir: &str, keep: fn(&str) -> bool) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(nodes),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => {
             return Err(Error::Os {
-                op: format!("list {CXL_DEV_DIR}"),
+                op: format!("list {dir}"),
                 err,
             })
         }
     };
-    for e in entries.flatten() {
-        let path = e.path();
-        if let Ok(dev) = Device::open(&path) {
-            if let Ok(info) = dev.info() {
-                nodes.push(Node { path, info });
-            }
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.map_err(|err| Error::Os {
+            op: format!("list {dir}"),
+            err,
+        })?;
+        if keep(&e.file_name().to_string_lossy()) {
+            out.push(e.path());
         }
     }
-    nodes.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(nodes)
+    Ok(out)
+}
+
+/// Every node of the driver: `switchN` in /dev/cxl (other nodes there, such as the CXL memory
+/// devices' `memN`, belong to other drivers) and every node in /dev/swcci, sorted by name
+/// (switch2 before switch10). Each comes with what `SWCCI_IOCTL_INFO` reports or the error
+/// that stopped it, so a node that exists but does not answer is reported, not dropped.
+///
+/// Errors: only failures to read the directories (a missing directory has no nodes).
+pub fn list() -> Result<Vec<Node>> {
+    let mut paths = scan(CXL_DEV_DIR, |n| n.starts_with("switch"))?;
+    paths.extend(scan(SWCCI_DEV_DIR, |_| true)?);
+    paths.sort_by_key(|p| natural_key(p));
+    Ok(paths
+        .into_iter()
+        .map(|path| {
+            let info = Device::open(&path).and_then(|d| d.info());
+            Node { path, info }
+        })
+        .collect())
 }
 
 /// A NUL-terminated field of [`SwcciInfo`] as text.
@@ -683,5 +646,75 @@ fn payload_out(out: &mut [u8]) -> CxlPayload {
         size: out.len() as u32,
         rsvd: 0,
         payload: out.as_mut_ptr() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names() {
+        assert_eq!(
+            node_path(Path::new("switch0")),
+            Path::new("/dev/cxl/switch0")
+        );
+        assert_eq!(
+            node_path(Path::new("cxl/switch1")),
+            Path::new("/dev/cxl/switch1")
+        );
+        assert_eq!(
+            node_path(Path::new("swcci/mmpt0")),
+            Path::new("/dev/swcci/mmpt0")
+        );
+        assert_eq!(node_path(Path::new("/tmp/x")), Path::new("/tmp/x"));
+        assert_eq!(node_path(Path::new("./x")), Path::new("./x"));
+        assert_eq!(node_path(Path::new("..")), Path::new(".."));
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v: Vec<PathBuf> = ["/dev/cxl/switch10", "/dev/swcci/mmpt0", "/dev/cxl/switch2"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        v.sort_by_key(|p| natural_key(p));
+        assert_eq!(
+            v,
+            ["/dev/cxl/switch2", "/dev/cxl/switch10", "/dev/swcci/mmpt0"]
+                .iter()
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn error_text_and_kinds() {
+        let e = Error::Missing {
+            op: "Get Supported Logs (0400h) on /dev/cxl/switch0".into(),
+            what: "no Command Effects Log listed",
+        };
+        assert_eq!(
+            e.to_string(),
+            "Get Supported Logs (0400h) on /dev/cxl/switch0: malformed response: no Command \
+             Effects Log listed"
+        );
+        assert!(e.is_malformed());
+        assert_eq!((e.errno(), e.rc()), (None, None));
+        let os = Error::Os {
+            op: "open /dev/cxl/switch9".into(),
+            err: io::Error::from_raw_os_error(libc::ENXIO),
+        };
+        assert_eq!(os.errno(), Some(libc::ENXIO));
+        assert_eq!(
+            os.to_string(),
+            "open /dev/cxl/switch9: ENXIO (No such device or address)"
+        );
+        assert!(!os.is_malformed());
+        let missing = Node {
+            path: "/dev/cxl/switch3".into(),
+            info: Err(os),
+        };
+        assert!(missing.is_switch());
     }
 }

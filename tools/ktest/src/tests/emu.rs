@@ -51,17 +51,6 @@ impl EmuDev {
     }
 }
 
-fn mmpt_nodes() -> Result<Vec<PathBuf>> {
-    let mut v = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/dev/swcci") {
-        for e in rd {
-            v.push(e?.path());
-        }
-    }
-    v.sort();
-    Ok(v)
-}
-
 /// Loads the module so that every emulated device is bound, and maps devices to nodes.
 pub fn devices(env: &mut Env) -> Result<Vec<EmuDev>> {
     let specs = env.topo.emulated.clone();
@@ -80,8 +69,8 @@ pub fn devices(env: &mut Env) -> Result<Vec<EmuDev>> {
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if mmpt_nodes()?.len() >= want_mmpt
-            && env.nodes()?.len() + mmpt_nodes()?.len() >= specs.len()
+        if env.mmpt_nodes()?.len() >= want_mmpt
+            && env.nodes()?.len() + env.mmpt_nodes()?.len() >= specs.len()
         {
             break;
         }
@@ -89,17 +78,15 @@ pub fn devices(env: &mut Env) -> Result<Vec<EmuDev>> {
             bail!(
                 "{} switch and {} MMPT nodes after 15 s",
                 env.nodes()?.len(),
-                mmpt_nodes()?.len()
+                env.mmpt_nodes()?.len()
             );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut out = Vec::new();
-    let mut nodes: Vec<PathBuf> = env.nodes()?;
-    nodes.extend(mmpt_nodes()?);
-    let infos: Vec<(PathBuf, swcci::proto::uapi::SwcciInfo)> = nodes
-        .iter()
-        .filter_map(|p| Device::open(p).ok()?.info().ok().map(|i| (p.clone(), i)))
+    let infos: Vec<(PathBuf, swcci::proto::uapi::SwcciInfo)> = swcci::list()?
+        .into_iter()
+        .filter_map(|n| Some((n.path, n.info.ok()?)))
         .collect();
     for spec in specs {
         let found = infos.iter().find(|(_, i)| {
@@ -202,9 +189,9 @@ pub fn bind_by_driver_override(env: &mut Env) -> Result<Outcome> {
     env.load("")?;
     std::thread::sleep(Duration::from_millis(200));
     ensure!(
-        mmpt_nodes()?.is_empty(),
+        env.mmpt_nodes()?.is_empty(),
         "MMPT functions bound without an id: {:?}",
-        mmpt_nodes()?
+        env.mmpt_nodes()?
     );
     // 7.3's Rust PCI layer keeps a pointer to the entry's data in driver_data, and new_id only
     // accepts driver_data values of existing entries: new_id is refused for Rust drivers.
@@ -227,11 +214,11 @@ pub fn bind_by_driver_override(env: &mut Env) -> Result<Outcome> {
         env.sysfs_write("/sys/bus/pci/drivers_probe", addr)?;
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while mmpt_nodes()?.len() < mmpt.len() {
+    while env.mmpt_nodes()?.len() < mmpt.len() {
         if Instant::now() > deadline {
             bail!(
                 "driver_override bound {} of {} MMPT functions",
-                mmpt_nodes()?.len(),
+                env.mmpt_nodes()?.len(),
                 mmpt.len()
             );
         }
@@ -966,9 +953,9 @@ pub fn unload(env: &mut Env) -> Result<Outcome> {
     env.rmmod()
         .map_err(|e| anyhow!("rmmod: {}", errno_str(e)))?;
     ensure!(
-        mmpt_nodes()?.is_empty(),
+        env.mmpt_nodes()?.is_empty(),
         "MMPT nodes left: {:?}",
-        mmpt_nodes()?
+        env.mmpt_nodes()?
     );
     Ok(Outcome::Pass)
 }
