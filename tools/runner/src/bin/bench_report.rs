@@ -272,8 +272,8 @@ fn other_rows(a: &Arch<'_>) -> Vec<Vec<String>> {
         out.push(row(
             format!("emulator {mode}, 100 ms completion: waiting CPU/wall (with submission)"),
             both(
-                &|r| match (get(r, &name, "cpu"), get(r, &name, "waiting")) {
-                    (Some(c), Some(w)) => format!("{c:.4} ({w:.4})"),
+                &|r| match (get(r, &name, "waiting"), get(r, &name, "cpu")) {
+                    (Some(w), Some(c)) => format!("{w:.4} ({c:.4})"),
                     _ => "-".into(),
                 },
             ),
