@@ -43,6 +43,7 @@ mkdir -p "$out"
 qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
 
 status=0
+loads=()
 boot_s=0
 build_s=0
 IFS=, read -ra arch_list <<<"$arches"
@@ -55,6 +56,7 @@ for arch in "${arch_list[@]}"; do
 		build_s=$((build_s + $(date +%s) - t))
 
 		t=$(date +%s)
+		load0=$(cut -d' ' -f1 /proc/loadavg)
 		# Only this run's records go into the report.
 		rm -rf "${out:?}/$k/$arch"
 		log "benchmarks on $arch, $k kernel (scenarios $scenario)"
@@ -70,10 +72,15 @@ for arch in "${arch_list[@]}"; do
 			log "$arch $k kernel: a boot failed (see $out/runner-$arch-$k.log)"
 		fi
 		boot_s=$((boot_s + $(date +%s) - t))
+		loads+=("$arch/$k $load0-$(cut -d' ' -f1 /proc/loadavg)")
 	done
 done
 
 "$CARGO_TARGET_DIR/release/swcci-bench-report" --dir "$out" --arch "$arches" \
-	--kernels bench,debug | tee "$out/report.txt" || status=1
+	--kernels bench,debug >"$out/report.txt" || status=1
+# The host's 1-minute load average before and after each kernel's boots: other work on the
+# host's cores slows the guests' vCPUs and widens the spread of every figure.
+echo "host load (1-min average, before-after the boots): ${loads[*]}" >>"$out/report.txt"
+cat "$out/report.txt"
 log "boots and report took ${boot_s} s; kernel trees and builds ${build_s} s"
 exit $status

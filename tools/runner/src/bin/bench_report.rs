@@ -515,8 +515,8 @@ KTAP version 1
 # bench getlog.ioctl n=2000 min=100 median=100.00 p99=200 max=300 mean=110 bytes=2048
 # bench rounds.p1 min=0.950 max=1.050
 ok 1 bench_command_path
-# bench clients.1 rate=10000 per_client_min=30000 per_client_max=30000 maxmin=1.000 seconds=3.00
-# bench clients.8 rate=8500 per_client_min=3000 per_client_max=3300 maxmin=1.100 seconds=3.00
+# bench clients.1 rate=10000 per_client_min=30000 per_client_max=30000 maxmin=1.000 steps=12 step_min=9000 step_max=11000
+# bench clients.8 rate=8500 per_client_min=3000 per_client_max=3300 maxmin=1.100 steps=12 step_min=8000 step_max=9000
 not a record: # bench floor median=99
 ";
 
