@@ -431,7 +431,12 @@ impl SwcciFile {
 
     /// `SWCCI_IOCTL_INFO`.
     fn info(&self, arg: u64) -> Result {
-        let dev = &*self.dev;
+        write_arg(arg, &Self::info_of(&self.dev))
+    }
+
+    /// What `SWCCI_IOCTL_INFO` returns for `dev` (also the device data of fwctl's
+    /// `FWCTL_INFO`, Documentation/fwctl.rst).
+    pub(crate) fn info_of(dev: &Swcci) -> SwcciInfo {
         let mut info = SwcciInfo {
             version: SWCCI_VERSION,
             kind: match dev.kind {
@@ -471,7 +476,7 @@ impl SwcciFile {
         }
         put_cstr(&mut info.pci_addr, dev.pdev.as_ref().name().to_bytes());
         put_cstr(&mut info.node, dev.node_name.to_bytes());
-        write_arg(arg, &info)
+        info
     }
 
     /// `SWCCI_IOCTL_BG_POLICY`.

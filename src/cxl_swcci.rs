@@ -11,9 +11,14 @@
 //!
 //! Layout: `driver.rs` (PCI binding and probe), `device.rs` (the mailbox as a kernel object:
 //! locking, waiting, interrupts, statistics), `mmio.rs` (register access), `chardev.rs` (the
-//! device node and its ioctls), `policy.rs` (access control and taint), `debugfs.rs`,
-//! `sys.rs` (the only `kernel::bindings` users). The protocol itself is the `proto` module,
-//! shared with the host tools and tested there.
+//! device node and its ioctls), `fwctl.rs` (the fwctl device of a switch CCI, when the kernel
+//! has fwctl), `policy.rs` (access control and taint), `debugfs.rs`,
+//! `sysfs.rs` (the read-only `cxl_swcci/` attributes on the PCI device) and `sys.rs`. The
+//! driver's `kernel::bindings` users are `sys.rs` (capable, lockdown, taint, the task's name,
+//! dynamic ids) and `sysfs.rs` (static attribute structures with C callbacks,
+//! `device_add_groups`/`device_remove_groups`, `sysfs_emit`: 7.3's Rust wraps no sysfs
+//! attributes). The protocol itself is the `proto` module, shared with the host tools and
+//! tested there.
 
 use kernel::{debugfs, driver::Registration, pci, prelude::*, InPlaceModule};
 
@@ -21,9 +26,11 @@ mod chardev;
 mod debugfs_stats;
 mod device;
 mod driver;
+mod fwctl;
 mod mmio;
 mod policy;
 mod sys;
+mod sysfs;
 
 /// The protocol core (`rust/` in the source tree), compiled into the module. The list of
 /// modules must match `rust/src/lib.rs`; a host test checks that it does.
@@ -114,6 +121,8 @@ impl InPlaceModule for SwcciModule {
     fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
         // SAFETY: Called once, before anything else uses the lock.
         unsafe { DEBUGFS_ROOT.init() };
+        // SAFETY: Called once, before the driver is registered.
+        unsafe { sysfs::init() };
         *DEBUGFS_ROOT.lock() = Some(debugfs::Dir::new(MODULE_NAME));
         try_pin_init!(Self {
             _driver <- Registration::new(MODULE_NAME, module),
@@ -129,6 +138,8 @@ module! {
     authors: ["swcci developers"],
     description: "CXL switch mailbox CCI and PCIe MMB/MMPT mailbox driver",
     license: "GPL v2",
+    // fwctl's exports (drivers/fwctl/main.c); an unused import is harmless on kernels without.
+    imports_ns: ["FWCTL"],
     params: {
         strict_taint: bool {
             default: false,

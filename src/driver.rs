@@ -7,13 +7,14 @@ use crate::{
     chardev::{Node, NodeId},
     debugfs_stats::{self, DebugfsDir},
     device::{mbox_errno, Kind, ProbeWaiter, Swcci},
+    fwctl::Fwctl,
     mmio::{BarIo, PciConfig},
     proto::{
         discover::{self, BlockContents, DiscoverError, RegBlock},
         mailbox::{Mailbox, Timeouts},
         regs::PCI_CLASS_CXL_SWITCH_CCI,
     },
-    Disp,
+    sysfs, Disp,
 };
 use kernel::{
     device::{Bound, Core},
@@ -98,10 +99,14 @@ impl<'bound> Irqs<'bound> {
     }
 }
 
-/// Per-device driver data. Dropped after `unbind()`, in field order: the node goes first (no
-/// new opens), then debugfs, then the interrupt, then the driver's reference to the device.
+/// Per-device driver data. Dropped after `unbind()`, in field order: the sysfs attributes go
+/// first (so no `cxl_swcci/node` file names a node number another function may take next), then
+/// the node (no new opens), the fwctl device (unregistered: its open files answer ENODEV),
+/// debugfs, the interrupt, and the driver's reference to the device.
 pub(crate) struct SwcciData<'bound> {
+    _sysfs: sysfs::Attrs,
     _node: Pin<KBox<Node>>,
+    _fwctl: Fwctl<'bound>,
     _debugfs: Option<DebugfsDir>,
     _irqs: Option<Irqs<'bound>>,
     dev: Arc<Swcci>,
@@ -159,7 +164,7 @@ fn setup_irqs<'bound>(
 }
 
 /// The one line a bound device logs.
-fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool) {
+fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool, fwctl: &Fwctl<'_>) {
     let st = dev.state.lock();
     let mode = match (dev.irq_mode(), dev.bg_irq_mode()) {
         (true, _) => "interrupts",
@@ -169,6 +174,7 @@ fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool) {
     let via = if mmb { "MMB" } else { "CXL mailbox" };
     let name = dev.node_name.to_str().unwrap_or("?");
     let payload = st.mbox.payload_size();
+    let fwctl = fwctl.label().to_str().unwrap_or("?");
     if dev.kind == Kind::Mmpt {
         let rx = match (dev.mmpt.is_some(), dev.mmpt_irq_mode()) {
             (false, _) => "no MMPT",
@@ -181,7 +187,7 @@ fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool) {
     match st.info.ident {
         Some(id) => dev_info!(
             pdev,
-            "{name}: {:04x}:{:04x} serial {:#x}, {via} payload {payload} B, {mode}, CEL {} commands\n",
+            "{name}: {:04x}:{:04x} serial {:#x}, {via} payload {payload} B, {mode}, CEL {} commands, fwctl {fwctl}\n",
             id.vendor_id,
             id.device_id,
             id.serial,
@@ -189,7 +195,7 @@ fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool) {
         ),
         None => dev_info!(
             pdev,
-            "{name}: unidentified, {via} payload {payload} B, {mode}, CEL {} commands\n",
+            "{name}: unidentified, {via} payload {payload} B, {mode}, CEL {} commands, fwctl {fwctl}\n",
             st.info.cel.len() / 4
         ),
     }
@@ -296,6 +302,8 @@ impl pci::Driver for SwcciDriver {
         if loc.flavor.cxl {
             dev.read_identity();
         }
+        // Before the node, so that udev finds the files when the node appears.
+        let sysfs = sysfs::Attrs::add(&dev)?;
         let node = Node::register(dev.clone(), id).inspect_err(|e| {
             dev_err!(
                 pdev,
@@ -304,11 +312,14 @@ impl pci::Driver for SwcciDriver {
                 e
             )
         })?;
+        let fwctl = Fwctl::register(pdev, &dev);
         let debugfs = debugfs_stats::create(&dev);
-        log_probe(pdev, &dev, loc.flavor.mmb);
+        log_probe(pdev, &dev, loc.flavor.mmb, &fwctl);
 
         Ok(SwcciData {
+            _sysfs: sysfs,
             _node: node,
+            _fwctl: fwctl,
             _debugfs: debugfs,
             _irqs: irqs,
             dev,

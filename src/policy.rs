@@ -42,6 +42,21 @@ pub(crate) fn errno(e: Errno) -> Error {
 
 /// Checks that the caller may send raw command `opcode` (of `opcode_vendor`) to `dev`.
 pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
+    check_lockdown(dev)?;
+    if !sys::capable_rawio() {
+        dev_dbg!(
+            dev.pdev,
+            "raw command {opcode:04x}h refused: {} lacks CAP_SYS_RAWIO\n",
+            sys::comm_str(&sys::current_comm())
+        );
+        return Err(EPERM);
+    }
+    check_quirks(dev, opcode_vendor, opcode)
+}
+
+/// EPERM when the kernel is locked down against PCI access: no raw command, whichever path
+/// (the device node or fwctl), reaches the device then. Logged once per device.
+pub(crate) fn check_lockdown(dev: &Swcci) -> Result {
     if sys::pci_access_locked_down() {
         if !dev.lockdown_logged.xchg(true, Relaxed) {
             dev_warn!(
@@ -51,14 +66,11 @@ pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result 
         }
         return Err(EPERM);
     }
-    if !sys::capable_rawio() {
-        dev_dbg!(
-            dev.pdev,
-            "raw command {opcode:04x}h refused: {} lacks CAP_SYS_RAWIO\n",
-            sys::comm_str(&sys::current_comm())
-        );
-        return Err(EPERM);
-    }
+    Ok(())
+}
+
+/// EOPNOTSUPP for commands `dev` is known to mishandle ([`crate::device::Quirks`]).
+pub(crate) fn check_quirks(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
     if opcode_vendor == 0
         && dev.quirks.no_timestamp
         && (opcode == opcode::GET_TIMESTAMP || opcode == opcode::SET_TIMESTAMP)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The few kernel services the Rust abstractions of 7.3 do not wrap: capabilities, lockdown,
-//! tainting and the current task's name. Every `kernel::bindings` use of the driver is here.
+//! tainting and the current task's name. Every `kernel::bindings` use of the driver is here,
+//! except the sysfs attributes' (`sysfs.rs`).
 
 use kernel::{bindings, prelude::*, str::CStr, task::Task};
 

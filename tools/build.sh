@@ -6,7 +6,7 @@
 # - the module (make, against the cached kernel tree of ARCH and variant V, default debug:
 #   see tools/setup/kernel.sh), signed with the tree's key, as GUEST-BIN/../cxl_swcci-ARCH-V.ko;
 # - the guest programs, statically linked for ARCH: swcci-ktest, the swcci CLI, the C ABI
-#   tests (and their 32-bit build on x86_64);
+#   tests (and their 32-bit build on x86_64), the fwctl client;
 # - the host runner.
 # Prints the guest program directory, GUEST-BIN = $CARGO_TARGET_DIR/guest-bin/ARCH (cargo
 # output, by default in $SWCCI_CACHE/cargo-target; a checkout with its own CARGO_TARGET_DIR
@@ -69,6 +69,26 @@ if [ ${#cc32[@]} -gt 0 ]; then
 	"${cc32[@]}" "${cflags[@]}" -o "$bin/swcci-abi-test32" "$SWCCI_TOP/tools/testing/c/abi-test.c" ||
 		die "32-bit C ABI test failed to build"
 fi
+
+log "building the fwctl client for $arch"
+# It includes the kernel's <fwctl/fwctl.h> and <fwctl/cxl.h>, which the distribution's
+# headers lack: the tree's sanitized uapi headers (usr/include after `make headers`), or else
+# the source's, installed once per kernel version and architecture next to the guest programs.
+uapi="$kdir/usr/include"
+if [ ! -f "$uapi/fwctl/cxl.h" ]; then
+	hdr="$CARGO_TARGET_DIR/uapi-headers/linux-$SWCCI_LINUX_SOURCE_VERSION-$arch"
+	uapi="$hdr/include"
+	if [ ! -f "$hdr/.installed" ]; then
+		rm -rf "$hdr"
+		make -s -C "$SWCCI_CACHE/src/linux-$SWCCI_LINUX_SOURCE_VERSION" O="$hdr/build" \
+			ARCH="$arch" INSTALL_HDR_PATH="$hdr" headers_install >&2 ||
+			die "installing the kernel's uapi headers for $arch failed"
+		rm -rf "$hdr/build"
+		touch "$hdr/.installed"
+	fi
+fi
+"$cc" "${cflags[@]}" -I"$uapi" -o "$bin/swcci-fwctl-test" "$SWCCI_TOP/tools/testing/c/fwctl-test.c" ||
+	die "fwctl client failed to build"
 
 log "building the runner and the device emulator"
 (cd "$SWCCI_TOP/tools" && cargo build --quiet --release --locked -p swcci-runner -p swcci-emu) >&2 ||

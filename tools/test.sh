@@ -79,7 +79,7 @@ for arch in "${arch_list[@]}"; do
 	log "step 4/5: kernel tree and build for $arch"
 	kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 	bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
-	sc=${scenario:-main,taint,taint-strict,lockdown,emu}
+	sc=${scenario:-main,taint,taint-strict,lockdown,emu,fw}
 
 	log "step 5/5: in-guest suite on $arch (scenarios $sc)"
 	set +e

@@ -13,9 +13,14 @@
 //!    read-only.
 //! 4. Other opcodes are read-only if the device's Command Effects Log lists them with no effect
 //!    bits ([`CelEntry::no_effects`]), and have effects otherwise.
+//!
+//! [`required_scope`] answers a second question for the fwctl interface: which fwctl scope
+//! (`enum fwctl_rpc_scope`, include/uapi/fwctl/fwctl.h) a command needs, following the rules
+//! of the kernel's CXL fwctl driver (drivers/cxl/core/features.c,
+//! `cxlctl_validate_set_features`): see [`required_scope`] and Documentation/fwctl.rst.
 
 use crate::opcode;
-use crate::payload::logs::{Cel, CelEntry};
+use crate::payload::logs::{effect, Cel, CelEntry};
 use crate::payload::tunnel::TunnelRequest;
 use crate::wire::DecodeError;
 use core::fmt;
@@ -72,20 +77,26 @@ pub struct Judgement {
     pub depth: u8,
 }
 
-/// Judges raw command `opcode` with input `input`, given the device's CEL.
-pub fn classify(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Judgement {
+/// Why a tunnel could not be looked into.
+#[derive(Clone, Copy, Debug)]
+enum TunnelError {
+    /// Nested deeper than [`MAX_TUNNEL_DEPTH`].
+    TooDeep,
+    /// The request cannot be parsed.
+    Malformed(DecodeError),
+}
+
+/// The command a raw command carries: `opcode` itself, or the innermost command of a Tunnel
+/// Management Command (5300h), with how many tunnels were opened to reach it. A tunnel nested
+/// deeper than [`MAX_TUNNEL_DEPTH`], or one that cannot be parsed, ends the walk with the
+/// tunnel's own opcode and depth.
+fn innermost(opcode: u16, input: &[u8]) -> Result<(u16, u8), (TunnelError, u16, u8)> {
     let mut op = opcode;
     let mut payload = input;
     let mut depth = 0u8;
-    let judge = |effectful, reason, op, depth| Judgement {
-        effectful,
-        reason,
-        opcode: op,
-        depth,
-    };
     while op == opcode::TUNNEL {
         if depth >= MAX_TUNNEL_DEPTH {
-            return judge(true, Reason::TunnelTooDeep, op, depth);
+            return Err((TunnelError::TooDeep, op, depth));
         }
         match TunnelRequest::decode(payload) {
             Ok(t) => {
@@ -93,9 +104,29 @@ pub fn classify(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Judgement {
                 payload = t.payload;
                 depth = depth.saturating_add(1);
             }
-            Err(e) => return judge(true, Reason::TunnelMalformed(e), op, depth),
+            Err(e) => return Err((TunnelError::Malformed(e), op, depth)),
         }
     }
+    Ok((op, depth))
+}
+
+/// Judges raw command `opcode` with input `input`, given the device's CEL.
+pub fn classify(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Judgement {
+    let judge = |effectful, reason, op, depth| Judgement {
+        effectful,
+        reason,
+        opcode: op,
+        depth,
+    };
+    let (op, depth) = match innermost(opcode, input) {
+        Ok(found) => found,
+        Err((TunnelError::TooDeep, op, depth)) => {
+            return judge(true, Reason::TunnelTooDeep, op, depth)
+        }
+        Err((TunnelError::Malformed(e), op, depth)) => {
+            return judge(true, Reason::TunnelMalformed(e), op, depth)
+        }
+    };
     if opcode::is_vendor_specific(op) {
         return judge(true, Reason::VendorSpecific, op, depth);
     }
@@ -118,8 +149,255 @@ pub fn classify(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Judgement {
     }
 }
 
+/// An fwctl RPC scope (`enum fwctl_rpc_scope`, include/uapi/fwctl/fwctl.h), ordered from the
+/// least to the most privileged: a caller's scope covers every command whose required scope is
+/// lower or equal. The fwctl core (drivers/fwctl/main.c) taints the kernel with TAINT_FWCTL
+/// ('J') for the two debug-write scopes and requires `CAP_SYS_RAWIO` for
+/// [`Scope::DebugWriteFull`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// `FWCTL_RPC_CONFIGURATION` (0): device configuration that leaves the device fully
+    /// supported; here, every read-only command.
+    Configuration,
+    /// `FWCTL_RPC_DEBUG_READ_ONLY` (1): read-only debug information. No command needs it;
+    /// it covers the read-only commands.
+    DebugReadOnly,
+    /// `FWCTL_RPC_DEBUG_WRITE` (2): changes that take hold only after a reset, and commands
+    /// that may run in the background.
+    DebugWrite,
+    /// `FWCTL_RPC_DEBUG_WRITE_FULL` (3): everything else.
+    DebugWriteFull,
+}
+
+impl Scope {
+    /// Every scope, from the least privileged.
+    pub const ALL: [Self; 4] = [
+        Self::Configuration,
+        Self::DebugReadOnly,
+        Self::DebugWrite,
+        Self::DebugWriteFull,
+    ];
+
+    /// The uapi value (`FWCTL_RPC_*`).
+    pub const fn raw(self) -> u32 {
+        match self {
+            Self::Configuration => 0,
+            Self::DebugReadOnly => 1,
+            Self::DebugWrite => 2,
+            Self::DebugWriteFull => 3,
+        }
+    }
+
+    /// The scope with uapi value `raw`, if fwctl defines one.
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            0 => Some(Self::Configuration),
+            1 => Some(Self::DebugReadOnly),
+            2 => Some(Self::DebugWrite),
+            3 => Some(Self::DebugWriteFull),
+            _ => None,
+        }
+    }
+
+    /// The uapi name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Configuration => "FWCTL_RPC_CONFIGURATION",
+            Self::DebugReadOnly => "FWCTL_RPC_DEBUG_READ_ONLY",
+            Self::DebugWrite => "FWCTL_RPC_DEBUG_WRITE",
+            Self::DebugWriteFull => "FWCTL_RPC_DEBUG_WRITE_FULL",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// CEL effect bits that change something at once: immediate configuration, data, policy and
+/// log changes (the `imm_mask` of drivers/cxl/core/features.c) and security state changes.
+pub const EFFECTS_IMMEDIATE: u16 = effect::CONFIG_CHANGE_IMMEDIATE
+    | effect::DATA_CHANGE_IMMEDIATE
+    | effect::POLICY_CHANGE_IMMEDIATE
+    | effect::LOG_CHANGE_IMMEDIATE
+    | effect::SECURITY_STATE_CHANGE;
+/// CEL effect bits that change the configuration only after a cold, conventional or CXL reset
+/// (the `reset_mask` of drivers/cxl/core/features.c).
+pub const EFFECTS_AFTER_RESET: u16 = effect::CONFIG_CHANGE_COLD_RESET
+    | effect::CONFIG_CHANGE_CONV_RESET
+    | effect::CONFIG_CHANGE_CXL_RESET;
+/// Reserved CEL effect bits 15:12 (`CXL_CMD_EFFECTS_RESERVED`, include/uapi/cxl/features.h).
+pub const EFFECTS_RESERVED: u16 = 0xf000;
+
+/// Whether the CEL effect field `e` holds bits this driver cannot interpret: reserved bits, or
+/// the reset bits 11:10 without the bit 9 that declares them valid (CXL r3.2 Table 8-87).
+const fn effects_not_understood(e: u16) -> bool {
+    let late_reset = effect::CONFIG_CHANGE_CONV_RESET | effect::CONFIG_CHANGE_CXL_RESET;
+    e & EFFECTS_RESERVED != 0 || (e & late_reset != 0 && e & effect::BITS_10_11_VALID == 0)
+}
+
+/// Why a command needs the scope it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeReason {
+    /// The device's CEL lists effects that take hold at once ([`EFFECTS_IMMEDIATE`]).
+    CelImmediate(u16),
+    /// The device's CEL lists only configuration changes after a reset
+    /// ([`EFFECTS_AFTER_RESET`]).
+    CelAfterReset(u16),
+    /// The device's CEL sets effect bits that cannot be interpreted (reserved bits 15:12, or
+    /// bits 11:10 without bit 9).
+    CelNotUnderstood(u16),
+    /// The device's CEL lists no change effects and the specification defines the command as
+    /// read-only.
+    SpecReadOnly,
+    /// The device's CEL lists no change effects (or the command is behind a tunnel) and the
+    /// specification defines the command as changing state: taken as an immediate change.
+    SpecStateChanging,
+    /// Not specified; the device's CEL lists it with no change effects.
+    CelNoEffects,
+    /// Neither specified nor in the device's CEL.
+    Unknown,
+    /// A vendor-specific opcode (command sets C0h-FFh).
+    VendorSpecific,
+    /// A tunnel nested deeper than [`MAX_TUNNEL_DEPTH`].
+    TunnelTooDeep,
+    /// A tunnel whose request cannot be parsed.
+    TunnelMalformed(DecodeError),
+}
+
+impl fmt::Display for ScopeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CelImmediate(e) => write!(f, "immediate effects {e:#06x} in the device's CEL"),
+            Self::CelAfterReset(e) => {
+                write!(f, "effects after reset {e:#06x} in the device's CEL")
+            }
+            Self::CelNotUnderstood(e) => {
+                write!(f, "effects {e:#06x} in the device's CEL not understood")
+            }
+            Self::SpecReadOnly => f.write_str("read-only by the specification"),
+            Self::SpecStateChanging => f.write_str("changes state by the specification"),
+            Self::CelNoEffects => f.write_str("no effects in the device's CEL"),
+            Self::Unknown => f.write_str("unknown opcode"),
+            Self::VendorSpecific => f.write_str("vendor-specific opcode"),
+            Self::TunnelTooDeep => f.write_str("tunnel nested too deep"),
+            Self::TunnelMalformed(_) => f.write_str("malformed tunnel request"),
+        }
+    }
+}
+
+/// The scope one command needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScopeJudgement {
+    /// The least scope that may send the command.
+    pub scope: Scope,
+    /// Why (before the background rule).
+    pub reason: ScopeReason,
+    /// The device's CEL marks the command as a background operation (bit 6), which raises its
+    /// scope to at least [`Scope::DebugWrite`].
+    pub background: bool,
+    /// The opcode the judgement is about (the innermost one of a tunnel).
+    pub opcode: u16,
+    /// How many tunnels were opened to reach it.
+    pub depth: u8,
+}
+
+/// The fwctl scope raw command `opcode` with input `input` needs, given the device's CEL.
+///
+/// The rules of the kernel's CXL fwctl driver (drivers/cxl/core/features.c,
+/// `cxlctl_validate_set_features`) applied to every command, in order:
+/// 1. A Tunnel Management Command (5300h) is judged by the command it carries, as in
+///    [`classify`]; a tunnel too deep or malformed needs [`Scope::DebugWriteFull`]. The CEL
+///    describes the device the driver talks to, so it is not used behind a tunnel.
+/// 2. Vendor-specific opcodes need [`Scope::DebugWriteFull`], whatever the CEL says.
+/// 3. When the device's CEL lists the command with change effects, they decide: bits the
+///    driver cannot interpret or immediate effects ([`EFFECTS_IMMEDIATE`]) need
+///    [`Scope::DebugWriteFull`]; configuration changes after a reset only
+///    ([`EFFECTS_AFTER_RESET`]) need [`Scope::DebugWrite`].
+/// 4. Otherwise (listed without change effects, as QEMU lists Physical Port Control 5102h, or
+///    not listed) the specification decides ([`opcode::info`]): read-only commands need
+///    [`Scope::Configuration`], state-changing ones [`Scope::DebugWriteFull`] (taken as
+///    immediate: none of them changes only after a reset for every input).
+/// 5. Otherwise a command the CEL lists without change effects needs
+///    [`Scope::Configuration`]; an unknown one [`Scope::DebugWriteFull`].
+/// 6. A command the CEL marks as a background operation needs at least [`Scope::DebugWrite`]:
+///    it holds the device's only background slot (others get Busy) and may outlast the
+///    caller's wait, so it is not fully sharable with other users as the non-tainting scopes
+///    require (Documentation/userspace-api/fwctl/fwctl.rst).
+///
+/// A command [`classify`] judges as changing state never needs less than
+/// [`Scope::DebugWrite`].
+pub fn required_scope(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> ScopeJudgement {
+    let judge = |scope, reason, background, op, depth| ScopeJudgement {
+        scope,
+        reason,
+        background,
+        opcode: op,
+        depth,
+    };
+    let (op, depth) = match innermost(opcode, input) {
+        Ok(found) => found,
+        Err((TunnelError::TooDeep, op, depth)) => {
+            return judge(
+                Scope::DebugWriteFull,
+                ScopeReason::TunnelTooDeep,
+                false,
+                op,
+                depth,
+            )
+        }
+        Err((TunnelError::Malformed(e), op, depth)) => {
+            return judge(
+                Scope::DebugWriteFull,
+                ScopeReason::TunnelMalformed(e),
+                false,
+                op,
+                depth,
+            )
+        }
+    };
+    if opcode::is_vendor_specific(op) {
+        return judge(
+            Scope::DebugWriteFull,
+            ScopeReason::VendorSpecific,
+            false,
+            op,
+            depth,
+        );
+    }
+    let entry = cel.filter(|_| depth == 0).and_then(|c| c.find(op));
+    let e = entry.map_or(0, |c| c.effect);
+    let background = e & effect::BACKGROUND_OP != 0;
+    let (scope, reason) = if effects_not_understood(e) {
+        (Scope::DebugWriteFull, ScopeReason::CelNotUnderstood(e))
+    } else if e & EFFECTS_IMMEDIATE != 0 {
+        (Scope::DebugWriteFull, ScopeReason::CelImmediate(e))
+    } else if e & EFFECTS_AFTER_RESET != 0 {
+        (Scope::DebugWrite, ScopeReason::CelAfterReset(e))
+    } else if let Some(info) = opcode::info(op) {
+        if info.read_only {
+            (Scope::Configuration, ScopeReason::SpecReadOnly)
+        } else {
+            (Scope::DebugWriteFull, ScopeReason::SpecStateChanging)
+        }
+    } else if entry.is_some() {
+        (Scope::Configuration, ScopeReason::CelNoEffects)
+    } else {
+        (Scope::DebugWriteFull, ScopeReason::Unknown)
+    };
+    let scope = if background {
+        scope.max(Scope::DebugWrite)
+    } else {
+        scope
+    };
+    judge(scope, reason, background, op, depth)
+}
+
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use crate::payload::tunnel::encode_request;
 
@@ -214,5 +492,310 @@ mod tests {
         assert!(j.effectful);
         assert!(matches!(j.reason, Reason::TunnelMalformed(_)));
         assert!(classify(0x5300, &[], None).effectful);
+    }
+    /// A CEL of `(opcode, effect)` entries, as the device returns it.
+    fn cel_bytes(entries: &[(u16, u16)]) -> std::vec::Vec<u8> {
+        entries
+            .iter()
+            .flat_map(|(op, e)| op.to_le_bytes().into_iter().chain(e.to_le_bytes()))
+            .collect()
+    }
+
+    /// QEMU's switch CCI CEL (hw/cxl/cxl-mailbox-utils.c, `cxl_cmd_set_sw`).
+    const QEMU_SWITCH_CEL: &[(u16, u16)] = &[
+        (0x0001, 0),
+        (0x0002, 0),
+        (0x0005, 0),
+        (0x0300, 0),
+        (0x0301, effect::POLICY_CHANGE_IMMEDIATE),
+        (0x0400, 0),
+        (0x0401, 0),
+        (0x5100, 0),
+        (0x5101, 0),
+        (0x5102, 0),
+        (0x5300, 0),
+    ];
+
+    fn scope_of(op: u16, input: &[u8], cel: &[(u16, u16)]) -> ScopeJudgement {
+        let raw = cel_bytes(cel);
+        required_scope(op, input, Some(&Cel::new(&raw)))
+    }
+
+    #[test]
+    fn scope_values_order_and_names() {
+        for (i, s) in Scope::ALL.iter().enumerate() {
+            assert_eq!(s.raw() as usize, i);
+            assert_eq!(Scope::from_raw(s.raw()), Some(*s));
+        }
+        assert_eq!(Scope::from_raw(4), None);
+        assert!(Scope::Configuration < Scope::DebugReadOnly);
+        assert!(Scope::DebugReadOnly < Scope::DebugWrite);
+        assert!(Scope::DebugWrite < Scope::DebugWriteFull);
+        assert_eq!(
+            std::format!("{}", Scope::DebugWrite),
+            "FWCTL_RPC_DEBUG_WRITE"
+        );
+    }
+
+    #[test]
+    fn scope_read_only_commands_need_configuration() {
+        for op in [0x0001, 0x0002, 0x0300, 0x0400, 0x0401, 0x5100, 0x5101] {
+            for cel in [None, Some(QEMU_SWITCH_CEL)] {
+                let j = match cel {
+                    Some(c) => scope_of(op, &[], c),
+                    None => required_scope(op, &[], None),
+                };
+                assert_eq!(
+                    (j.scope, j.reason, j.background),
+                    (Scope::Configuration, ScopeReason::SpecReadOnly, false),
+                    "{op:04x}"
+                );
+            }
+        }
+        // Not specified, listed without effects (bits 7-9 are capabilities, not effects).
+        for e in [
+            0,
+            effect::SECONDARY_MAILBOX,
+            effect::BACKGROUND_ABORT,
+            effect::BITS_10_11_VALID,
+        ] {
+            let j = scope_of(0x7000, &[], &[(0x7000, e)]);
+            assert_eq!(
+                (j.scope, j.reason),
+                (Scope::Configuration, ScopeReason::CelNoEffects),
+                "{e:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn scope_reset_only_effects_need_debug_write() {
+        let valid = effect::BITS_10_11_VALID;
+        for e in [
+            effect::CONFIG_CHANGE_COLD_RESET,
+            valid | effect::CONFIG_CHANGE_CONV_RESET,
+            valid | effect::CONFIG_CHANGE_CXL_RESET,
+            valid | EFFECTS_AFTER_RESET,
+        ] {
+            let j = scope_of(0x7000, &[], &[(0x7000, e)]);
+            assert_eq!(
+                (j.scope, j.reason),
+                (Scope::DebugWrite, ScopeReason::CelAfterReset(e)),
+                "{e:#x}"
+            );
+            // The device's own effects decide for a specified command too (Set Feature 0502h
+            // with a reset-only feature is DEBUG_WRITE in drivers/cxl/core/features.c).
+            let j = scope_of(0x0502, &[], &[(0x0502, e)]);
+            assert_eq!(j.scope, Scope::DebugWrite, "0502h {e:#x}");
+        }
+    }
+
+    #[test]
+    fn scope_immediate_effects_need_debug_write_full() {
+        for bit in 1..=5 {
+            let e = 1u16 << bit;
+            let j = scope_of(0x7001, &[], &[(0x7001, e)]);
+            assert_eq!(
+                (j.scope, j.reason),
+                (Scope::DebugWriteFull, ScopeReason::CelImmediate(e)),
+                "bit {bit}"
+            );
+            // Immediate wins over after-reset.
+            let both = e | effect::CONFIG_CHANGE_COLD_RESET;
+            assert_eq!(
+                scope_of(0x7001, &[], &[(0x7001, both)]).scope,
+                Scope::DebugWriteFull
+            );
+            // The CEL can make a specified read-only command stricter.
+            assert_eq!(
+                scope_of(0x0401, &[], &[(0x0401, e)]).scope,
+                Scope::DebugWriteFull
+            );
+        }
+        // QEMU's Set Timestamp (immediate policy change), were it sent to the switch itself.
+        let j = scope_of(0x0301, &[0; 8], QEMU_SWITCH_CEL);
+        assert_eq!(
+            (j.scope, j.reason),
+            (
+                Scope::DebugWriteFull,
+                ScopeReason::CelImmediate(effect::POLICY_CHANGE_IMMEDIATE)
+            )
+        );
+    }
+
+    #[test]
+    fn scope_spec_decides_commands_listed_without_effects() {
+        // QEMU lists Physical Port Control (5102h, asserts PERST) and Request Abort Background
+        // Operation (0005h) with no effects: the specification says they change state.
+        for op in [0x5102, 0x0005] {
+            let j = scope_of(op, &[0, 0], QEMU_SWITCH_CEL);
+            assert_eq!(
+                (j.scope, j.reason),
+                (Scope::DebugWriteFull, ScopeReason::SpecStateChanging),
+                "{op:04x}"
+            );
+        }
+        // Not listed at all: the specification too.
+        for op in [0x5201, 0x5202, 0x0201, 0x0202, 0x4400] {
+            let j = scope_of(op, &[], QEMU_SWITCH_CEL);
+            assert_eq!(j.scope, Scope::DebugWriteFull, "{op:04x}");
+            assert_eq!(j.reason, ScopeReason::SpecStateChanging);
+        }
+    }
+
+    #[test]
+    fn scope_effects_not_understood_need_debug_write_full() {
+        for e in [
+            0x1000,
+            0x8000,
+            // Bits 11:10 without their valid bit 9.
+            effect::CONFIG_CHANGE_CONV_RESET,
+            effect::CONFIG_CHANGE_CXL_RESET | effect::CONFIG_CHANGE_COLD_RESET,
+            // QEMU's reading of the reset bits (one higher than the specification's) on its
+            // DCD commands: cold reset | immediate config | immediate data | 1 << 11 | 1 << 12.
+            0x1807,
+        ] {
+            let j = scope_of(0x7000, &[], &[(0x7000, e)]);
+            assert_eq!(
+                (j.scope, j.reason),
+                (Scope::DebugWriteFull, ScopeReason::CelNotUnderstood(e)),
+                "{e:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn scope_background_commands_need_at_least_debug_write() {
+        let bg = effect::BACKGROUND_OP;
+        let j = scope_of(0x7002, &[], &[(0x7002, bg)]);
+        assert_eq!(
+            (j.scope, j.reason, j.background),
+            (Scope::DebugWrite, ScopeReason::CelNoEffects, true)
+        );
+        let j = scope_of(0x0401, &[], &[(0x0401, bg)]);
+        assert_eq!(
+            (j.scope, j.reason, j.background),
+            (Scope::DebugWrite, ScopeReason::SpecReadOnly, true)
+        );
+        let j = scope_of(
+            0x7002,
+            &[],
+            &[(0x7002, bg | effect::CONFIG_CHANGE_COLD_RESET)],
+        );
+        assert_eq!((j.scope, j.background), (Scope::DebugWrite, true));
+        // QEMU's Scan Media and Sanitize.
+        let j = scope_of(0x4304, &[], &[(0x4304, bg | effect::SECONDARY_MAILBOX)]);
+        assert_eq!(j.scope, Scope::DebugWriteFull);
+        let j = scope_of(0x4400, &[], &[(0x4400, bg | 0x24)]);
+        assert_eq!(
+            (j.scope, j.reason, j.background),
+            (
+                Scope::DebugWriteFull,
+                ScopeReason::CelImmediate(bg | 0x24),
+                true
+            )
+        );
+    }
+
+    #[test]
+    fn scope_of_tunnelled_commands_is_the_innermost_ones() {
+        let mut one = [0u8; 64];
+        let n = tunnel(&mut one, 0, 0x0001, &[]);
+        let j = scope_of(0x5300, &one[..n], QEMU_SWITCH_CEL);
+        assert_eq!(
+            (j.scope, j.opcode, j.depth),
+            (Scope::Configuration, 0x0001, 1)
+        );
+        // Set Timestamp and Set Response Message Limit to a type-3 behind the switch.
+        for (op, input) in [(0x0301, &[0u8; 8][..]), (0x0004, &[9][..])] {
+            let n = tunnel(&mut one, 0, op, input);
+            let j = scope_of(0x5300, &one[..n], QEMU_SWITCH_CEL);
+            assert_eq!(
+                (j.scope, j.reason, j.opcode),
+                (Scope::DebugWriteFull, ScopeReason::SpecStateChanging, op)
+            );
+        }
+        // Two levels.
+        let mut inner = [0u8; 64];
+        let m = tunnel(&mut inner, 0, 0x5101, &[0]);
+        let mut two = [0u8; 128];
+        let n = tunnel(&mut two, 3, 0x5300, &inner[..m]);
+        let j = scope_of(0x5300, &two[..n], QEMU_SWITCH_CEL);
+        assert_eq!(
+            (j.scope, j.opcode, j.depth),
+            (Scope::Configuration, 0x5101, 2)
+        );
+        // The switch's CEL does not describe the device behind the tunnel.
+        let n = tunnel(&mut one, 0, 0x7000, &[]);
+        let j = scope_of(0x5300, &one[..n], &[(0x7000, 0)]);
+        assert_eq!(
+            (j.scope, j.reason),
+            (Scope::DebugWriteFull, ScopeReason::Unknown)
+        );
+        // Too deep or malformed.
+        let mut a = [0u8; 256];
+        let mut b = [0u8; 256];
+        let mut n = tunnel(&mut a, 0, 0x0001, &[]);
+        for _ in 0..MAX_TUNNEL_DEPTH {
+            n = tunnel(&mut b, 0, 0x5300, &a[..n]);
+            a[..n].copy_from_slice(&b[..n]);
+        }
+        let j = required_scope(0x5300, &a[..n], None);
+        assert_eq!(
+            (j.scope, j.reason),
+            (Scope::DebugWriteFull, ScopeReason::TunnelTooDeep)
+        );
+        let j = required_scope(0x5300, &[1, 0, 0xff, 0], None);
+        assert_eq!(j.scope, Scope::DebugWriteFull);
+        assert!(matches!(j.reason, ScopeReason::TunnelMalformed(_)));
+    }
+
+    #[test]
+    fn scope_vendor_and_unknown_opcodes_need_debug_write_full() {
+        let j = scope_of(0xc000, &[], &[(0xc000, 0)]);
+        assert_eq!(
+            (j.scope, j.reason),
+            (Scope::DebugWriteFull, ScopeReason::VendorSpecific)
+        );
+        let j = scope_of(0xfffe, &[], &[]);
+        assert_eq!(j.reason, ScopeReason::VendorSpecific);
+        let j = scope_of(0x7fff, &[], QEMU_SWITCH_CEL);
+        assert_eq!(
+            (j.scope, j.reason),
+            (Scope::DebugWriteFull, ScopeReason::Unknown)
+        );
+        assert_eq!(
+            required_scope(0x7fff, &[], None).reason,
+            ScopeReason::Unknown
+        );
+    }
+
+    /// Every command that taints on the raw node ([`classify`]) needs a tainting scope: the
+    /// non-tainting scopes never carry a state-changing command.
+    #[test]
+    fn scope_covers_what_classify_calls_state_changing() {
+        let effects = [
+            0u16, 0x0001, 0x0002, 0x0010, 0x0020, 0x0040, 0x0080, 0x0100, 0x0200, 0x0600, 0x0a00,
+            0x0400, 0x1000, 0x0041, 0x0240,
+        ];
+        let mut ops: std::vec::Vec<u16> = opcode::OPCODES.iter().map(|i| i.opcode).collect();
+        ops.extend([0x7000, 0x7fff, 0xc000, 0xc0ff]);
+        for &op in &ops {
+            for &e in &effects {
+                let raw = cel_bytes(&[(op, e)]);
+                let cel = Cel::new(&raw);
+                let input = [0u8; 8];
+                let j = required_scope(op, &input, Some(&cel));
+                let c = classify(op, &input, Some(&cel));
+                if c.effectful {
+                    assert!(
+                        j.scope >= Scope::DebugWrite,
+                        "{op:04x} effects {e:#x}: {:?} but {:?}",
+                        c.reason,
+                        j
+                    );
+                }
+            }
+        }
     }
 }

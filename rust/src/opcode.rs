@@ -18,6 +18,12 @@ pub const GET_RESPONSE_MSG_LIMIT: u16 = 0x0003;
 pub const SET_RESPONSE_MSG_LIMIT: u16 = 0x0004;
 /// Request Abort Background Operation.
 pub const REQUEST_ABORT_BG: u16 = 0x0005;
+/// Get FW Info.
+pub const GET_FW_INFO: u16 = 0x0200;
+/// Transfer FW.
+pub const TRANSFER_FW: u16 = 0x0201;
+/// Activate FW.
+pub const ACTIVATE_FW: u16 = 0x0202;
 /// Get Timestamp.
 pub const GET_TIMESTAMP: u16 = 0x0300;
 /// Set Timestamp.
@@ -44,6 +50,10 @@ pub const BIND_VPPB: u16 = 0x5201;
 pub const UNBIND_VPPB: u16 = 0x5202;
 /// Tunnel Management Command.
 pub const TUNNEL: u16 = 0x5300;
+/// Get LD Info.
+pub const GET_LD_INFO: u16 = 0x5400;
+/// Get LD Allocations.
+pub const GET_LD_ALLOCATIONS: u16 = 0x5401;
 /// PCI-SIG MMPT Send Message (opcode vendor 0001h).
 pub const MMPT_SEND_MESSAGE: u16 = 0x0100;
 /// PCI-SIG MMPT Receive Message (opcode vendor 0001h).

@@ -7,7 +7,8 @@ use crate::decode;
 use crate::error::CliError;
 use crate::hex;
 use crate::output::{Doc, Field, Record};
-use crate::{Cli, Command, PortAction, RawCommand, TunnelCommand, UnbindMode};
+use crate::{Cli, Command, PortAction, RawCommand, TopologyArgs, TunnelCommand, UnbindMode};
+use std::io::IsTerminal;
 use swcci::{command_name, Cci, Device, Target};
 use swcci_proto::opcode;
 use swcci_proto::payload::switch::{PortOp, UnbindOption, LD_NONE};
@@ -69,6 +70,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             }
         }
         Command::Raw(a) => raw(&a.dev, a.target.target(), &a.cmd)?,
+        Command::Fw(a) => return crate::fw::run(a, cli.json),
+        Command::Topology(a) => return Ok(topology(&a, cli.json)),
     };
     Ok(Outcome {
         stdout: report.doc.map(|d| d.render(cli.json)).unwrap_or_default(),
@@ -209,6 +212,58 @@ fn list() -> Result<Report> {
         warnings: Vec::new(),
         errors,
     })
+}
+
+/// Whether stdout gets colours: a terminal, and NO_COLOR (no-color.org) unset or empty.
+fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The fabric walk, rendered. Each error is reported on standard error; the exit status is
+/// that of the first error when no switch could be read, else 5 (partial) when anything
+/// could not be read.
+fn topology(a: &TopologyArgs, json: bool) -> Outcome {
+    let nodes = if a.devs.is_empty() {
+        match swcci::list() {
+            Ok(n) => n,
+            Err(e) => {
+                return Outcome {
+                    errors: vec![e.into()],
+                    ..Outcome::default()
+                }
+            }
+        }
+    } else {
+        a.devs.iter().map(swcci::node).collect()
+    };
+    let opts = swcci::fabric::WalkOptions {
+        timeout: std::time::Duration::from_millis(a.timeout),
+    };
+    let fabric = swcci::fabric::walk(nodes, &opts);
+    let stdout = if json {
+        format!("{:#}\n", crate::topology::to_json(&fabric))
+    } else if a.dot {
+        crate::topology::to_dot(&fabric)
+    } else {
+        crate::topology::to_tree(&fabric, &crate::topology::Palette::new(colour()))
+    };
+    let nothing_read = fabric.switches.is_empty();
+    let errors = fabric
+        .errors
+        .into_iter()
+        .map(|e| {
+            if nothing_read {
+                CliError::Lib(e.error)
+            } else {
+                CliError::Partial(e.error)
+            }
+        })
+        .collect();
+    Outcome {
+        stdout,
+        warnings: Vec::new(),
+        errors,
+    }
 }
 
 /// A record of a state change that was done, ending with its return code.

@@ -11,6 +11,7 @@ use swcci::{Response, Target, Vcs, Vppb};
 use swcci_proto::opcode;
 use swcci_proto::payload::bg::BgOpStatus;
 use swcci_proto::payload::identify::Identify;
+use swcci_proto::payload::ld::{Granularity, LdAllocation, LdInfo};
 use swcci_proto::payload::logs::{self, effect, CelEntry, SupportedLog};
 use swcci_proto::payload::switch::{self, IdentifySwitch, PortInfo};
 use swcci_proto::rc::ReturnCode;
@@ -279,6 +280,58 @@ pub fn bg_status_record(s: &BgOpStatus) -> Record {
         rc_field(s.rc),
         Field::hex("vendor_status", s.vendor_status, 4),
     ])
+}
+
+/// Bytes as text: `3 GiB`, `256 MiB`, `1000 bytes` (whole binary units only).
+pub fn bytes_text(n: u64) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n != 0 && n.trailing_zeros() >= shift {
+            return format!("{} {unit}", n >> shift);
+        }
+    }
+    format!("{n} bytes")
+}
+
+/// Get LD Info (5400h): memory size (bytes), LD count, QoS telemetry capability.
+pub fn ld_info_record(i: &LdInfo) -> Record {
+    Record(vec![
+        Field::new("memory_size", bytes_text(i.memory_size), i.memory_size),
+        Field::num("ld_count", i.ld_count),
+        Field::hex("qos_telemetry", i.qos_telemetry, 2),
+    ])
+}
+
+/// One LD of Get LD Allocations (5401h): its two ranges in units of `granularity` and in
+/// bytes (null for a reserved granularity code).
+pub fn ld_record(id: u8, a: &LdAllocation, granularity: Granularity) -> Record {
+    let bytes = |units: u64| {
+        granularity
+            .bytes()
+            .and_then(|g| units.checked_mul(g))
+            .map_or(Value::Null, Value::from)
+    };
+    let text = |units: u64| match granularity.bytes().and_then(|g| units.checked_mul(g)) {
+        Some(b) => format!("{units} ({})", bytes_text(b)),
+        None => units.to_string(),
+    };
+    Record(vec![
+        Field::num("ld", id),
+        Field::new("range1", text(a.range1), a.range1).with("range1_bytes", bytes(a.range1)),
+        Field::new("range2", text(a.range2), a.range2).with("range2_bytes", bytes(a.range2)),
+    ])
+}
+
+/// An LD allocation granularity: `256 MiB`, or `reserved (05h)`.
+pub fn granularity_field(g: Granularity) -> Field {
+    match g.bytes() {
+        Some(b) => Field::new("granularity", bytes_text(b), b),
+        None => Field::new(
+            "granularity",
+            format!("reserved ({:02x}h)", g.raw()),
+            Value::Null,
+        ),
+    }
+    .with("granularity_code", g.raw())
 }
 
 /// One row of `swcci list`: a switch CCI (`switch-cci`) or a PCIe MMB/MMPT function (`mmpt`).

@@ -12,6 +12,14 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_OS: i32 = 3;
 /// A malformed response.
 pub const EXIT_MALFORMED: i32 = 4;
+/// A firmware transfer failed or was interrupted, and the device did not confirm its abort.
+pub const EXIT_ABORT_UNCONFIRMED: i32 = 5;
+/// A firmware command completed but Get FW Info does not show its result.
+pub const EXIT_UNCONFIRMED: i32 = 6;
+/// A partial result: some items could not be read (`swcci topology`).
+pub const EXIT_PARTIAL: i32 = 7;
+/// A firmware transfer was interrupted (SIGINT, SIGTERM) and its abort confirmed.
+pub const EXIT_INTERRUPTED: i32 = 130;
 /// A bug in swcci (a panic).
 pub const EXIT_INTERNAL: i32 = 70;
 
@@ -34,7 +42,23 @@ pub const EXIT_CODES: &[(i32, &str)] = &[
         EXIT_MALFORMED,
         "malformed response (the message names the field, or what is missing: a CEL)",
     ),
+    (
+        EXIT_ABORT_UNCONFIRMED,
+        "fw: stopped (failure or Ctrl-C), abort not confirmed (see swcci fw abort)",
+    ),
+    (
+        EXIT_UNCONFIRMED,
+        "fw: done, but Get FW Info does not show the expected revision or slot",
+    ),
+    (
+        EXIT_PARTIAL,
+        "partial result: topology could not read some items (each error on stderr)",
+    ),
     (EXIT_INTERNAL, "internal error (a bug in swcci)"),
+    (
+        EXIT_INTERRUPTED,
+        "fw update: interrupted (SIGINT/SIGTERM); aborted, the device confirmed it",
+    ),
 ];
 
 /// The `Exit status:` block of `--help`.
@@ -53,16 +77,35 @@ pub enum CliError {
     Lib(swcci::Error),
     /// A state-changing command without `--yes`: what it would have done.
     Refused(String),
+    /// An error whose exit status the command chose (firmware update: 1-6, 130).
+    Exit {
+        /// The exit status.
+        code: i32,
+        /// The message.
+        message: String,
+    },
+    /// Part of a result that could not be read; the rest was printed.
+    Partial(swcci::Error),
+}
+
+/// The exit status of a library error.
+pub fn lib_exit_code(e: &swcci::Error) -> i32 {
+    match e {
+        swcci::Error::Os { .. } | swcci::Error::Timeout { .. } => EXIT_OS,
+        swcci::Error::Device { .. } => EXIT_DEVICE,
+        swcci::Error::Decode { .. } | swcci::Error::Missing { .. } => EXIT_MALFORMED,
+        swcci::Error::Encode { .. } => EXIT_USAGE,
+    }
 }
 
 impl CliError {
     /// The exit status.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Lib(swcci::Error::Os { .. }) => EXIT_OS,
-            Self::Lib(swcci::Error::Device { .. }) => EXIT_DEVICE,
-            Self::Lib(swcci::Error::Decode { .. } | swcci::Error::Missing { .. }) => EXIT_MALFORMED,
-            Self::Lib(swcci::Error::Encode { .. }) | Self::Refused(_) => EXIT_USAGE,
+            Self::Lib(e) => lib_exit_code(e),
+            Self::Refused(_) => EXIT_USAGE,
+            Self::Exit { code, .. } => *code,
+            Self::Partial(_) => EXIT_PARTIAL,
         }
     }
 }
@@ -76,8 +119,9 @@ impl From<swcci::Error> for CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Lib(e) => f.write_str(&single_line(&e.to_string())),
+            Self::Lib(e) | Self::Partial(e) => f.write_str(&single_line(&e.to_string())),
             Self::Refused(what) => write!(f, "would {what}; add --yes to do it"),
+            Self::Exit { message, .. } => f.write_str(&single_line(message)),
         }
     }
 }

@@ -22,8 +22,10 @@ mod cmd;
 mod decode;
 mod doc;
 mod error;
+mod fw;
 mod hex;
 mod output;
+mod topology;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use error::{CliError, EXIT_INTERNAL, EXIT_USAGE};
@@ -66,6 +68,7 @@ Examples:
   swcci ports --json switch0 1 2
   swcci vcs switch0 --vcs 0
   swcci tunnel switch0 --port 1 identify
+  swcci topology
   swcci raw switch0 --opcode 0x5100";
 
 /// `swcci`: CXL switch CCI tool.
@@ -244,6 +247,31 @@ pub enum Command {
     )]
     Tunnel(TunnelArgs),
 
+    /// The fabric at a glance: switches, VCSs, ports, devices and their LDs
+    #[command(
+        long_about = wrapped("Walk every switch (or the DEVs named) and print what is plugged where: \
+                      the switch's identity (Identify 0001h, Identify Switch Device 5100h), each \
+                      VCS with its vPPBs and what each is bound to (Get Virtual CXL Switch Info \
+                      5200h), each physical port with its state, link width and speed and \
+                      connected device type (Get Physical Port State 5101h), and for each port \
+                      with a device its identity through a tunnel (Identify 0001h via Tunnel \
+                      Management Command 5300h) and, for a multi-logical device, its LDs (Get \
+                      LD Info 5400h, Get LD Allocations 5401h). Switches are walked side by \
+                      side.\n\n\
+                      Output: a tree (coloured on a terminal unless NO_COLOR is set), --json \
+                      (schema in Documentation/cli.rst), or --dot for Graphviz \
+                      (`swcci topology --dot | dot -Tsvg`).\n\n\
+                      A slow or dead device does not stall the view: each device (a switch, \
+                      or a component behind a port) gets --timeout milliseconds, a command that \
+                      never completes ends at the driver's 2 s doorbell timeout, and the walk \
+                      goes on with the next device. What could not be read is marked partial \
+                      (\"partial\": true in JSON), each error is printed on standard error, and \
+                      the exit status is 7. When no switch could be read at all, the exit \
+                      status is that of the first error."),
+        after_long_help = "Examples:\n  swcci topology\n  swcci topology switch0 --timeout 2000\n  swcci topology --json\n  swcci topology --dot | dot -Tsvg -o fabric.svg"
+    )]
+    Topology(TopologyArgs),
+
     /// Send any command and hex-dump the response (the escape hatch)
     #[command(
         long_about = wrapped("Send command OPCODE with an optional input payload and print the return \
@@ -258,6 +286,13 @@ pub enum Command {
         after_long_help = "Examples:\n  swcci raw switch0 --opcode 0x0001\n  swcci raw switch0 --port 3 --opcode 0x0001\n  swcci raw switch0 --opcode 5101h --in '02 00 01'\n  swcci raw switch0 --opcode 0x0401 --in @get-log-input.bin --out-size 64"
     )]
     Raw(RawArgs),
+
+    /// Firmware update: info, update (Transfer FW 0201h), activate, abort
+    #[command(
+        long_about = wrapped(fw::FW_LONG_ABOUT),
+        after_long_help = format!("{}\n\n{}", fw::FW_EXAMPLES, error::exit_status_help())
+    )]
+    Fw(fw::FwArgs),
 
     /// Print a shell completion script
     #[command(hide = true)]
@@ -483,6 +518,21 @@ pub struct RawArgs {
     pub cmd: RawCommand,
 }
 
+/// `topology`.
+#[derive(Args, Debug)]
+pub struct TopologyArgs {
+    /// Switch nodes to walk (switch0, cxl/switch0 or a path); default: every switch
+    #[arg(value_name = "DEV")]
+    pub devs: Vec<String>,
+    /// Print a Graphviz graph (DOT) instead of the tree
+    #[arg(long, conflicts_with = "json")]
+    pub dot: bool,
+    /// Most time for one device, in milliseconds (a switch's own commands, or a component
+    /// behind a port with its LDs); also each node's background-command timeout
+    #[arg(long, value_name = "MS", default_value = "5000", value_parser = parse_timeout)]
+    pub timeout: u64,
+}
+
 /// Shells completions are generated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CompletionShell {
@@ -559,6 +609,13 @@ fn parse_opcode(s: &str) -> Result<u16, String> {
     ok.then(|| u16::from_str_radix(digits, 16).ok())
         .flatten()
         .ok_or_else(|| "expected a 16-bit opcode in hex, such as 0x5100 or 5100h".to_string())
+}
+
+/// A per-device timeout in milliseconds: 1 to 600000 (10 minutes).
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    parse_number(s)
+        .filter(|n| (1..=600_000).contains(n))
+        .ok_or_else(|| "expected milliseconds from 1 to 600000".to_string())
 }
 
 /// Largest output size accepted (the CXL mailbox payload is at most 1 MiB).
@@ -893,7 +950,7 @@ mod tests {
     #[test]
     fn help_documents_exit_status() {
         let help = Cli::command().render_long_help().to_string();
-        for code in ["0", "1", "2", "3", "4", "70"] {
+        for code in ["0", "1", "2", "3", "4", "5", "70"] {
             assert!(
                 help.contains(&format!("\n  {code:<3} ")),
                 "exit status {code} in\n{help}"

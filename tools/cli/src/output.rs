@@ -110,13 +110,11 @@ impl Record {
     }
 
     /// The field named `key`.
-    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&Field> {
         self.0.iter().find(|f| f.key == key)
     }
 
     /// The text of the field named `key`.
-    #[cfg(test)]
     pub fn text(&self, key: &str) -> Option<&str> {
         self.get(key).map(|f| f.text.as_str())
     }

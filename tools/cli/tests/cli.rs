@@ -175,6 +175,26 @@ fn usage_errors() {
 }
 
 #[test]
+fn topology_arguments_and_unreadable_nodes() {
+    fails(&["topology", "--dot", "--json"], 2, &["--dot", "--json"]);
+    fails(&["topology", "--timeout", "0"], 2, &["milliseconds"]);
+    // A named node that cannot be opened: nothing was read, so the error's own status.
+    let err = fails(
+        &["topology", "/nonexistent/node"],
+        3,
+        &["open /nonexistent/node", "ENOENT"],
+    );
+    assert!(!err.contains("partial"));
+    // With --json the document still comes, with the error in it.
+    let o = swcci(&["topology", "--json", "/nonexistent/node"]);
+    assert_eq!(o.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(doc["partial"], true);
+    assert_eq!(doc["switches"], serde_json::json!([]));
+    assert_eq!(doc["errors"][0]["errno_name"], "ENOENT");
+}
+
+#[test]
 fn unreadable_input_file_is_an_os_error() {
     // Read before the device is opened.
     fails(

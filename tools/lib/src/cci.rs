@@ -15,6 +15,7 @@ use crate::proto::opcode;
 use crate::proto::payload::{
     bg::BgOpStatus,
     identify::Identify,
+    ld::{self, Granularity, LdAllocation, LdAllocations, LdInfo},
     logs::{self, CelEntry, SupportedLog, SupportedLogs, Uuid},
     switch::{
         self, BindingStatus, IdentifySwitch, PortInfo, PortOp, PortStates, UnbindOption, VcsInfos,
@@ -127,6 +128,14 @@ pub trait Mailbox {
 
     /// The node's path, for messages.
     fn path(&self) -> &Path;
+
+    /// Sets how long the driver waits for a command that runs in the background, in ms
+    /// (1..=600000), with an abort requested when the wait times out: the open file's
+    /// `SWCCI_IOCTL_BG_POLICY` (Documentation/abi.rst). A mailbox that completes commands
+    /// itself (a simulated device) has no such wait, and nothing to set.
+    fn set_bg_timeout(&self, _timeout_ms: u32) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A command's outcome on a target, whatever its return code.
@@ -216,6 +225,17 @@ pub struct Vcs {
     pub vppbs: Vec<Vppb>,
 }
 
+/// The LD allocations of a multi-logical device, from Get LD Allocations (5401h).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LdAllocs {
+    /// Number of LDs the device has enabled.
+    pub number_of_lds: u8,
+    /// Unit of the allocations.
+    pub granularity: Granularity,
+    /// Every LD's allocation, by LD id.
+    pub lds: Vec<(u8, LdAllocation)>,
+}
+
 /// Bytes of a Get Virtual CXL Switch Info response header and of each VCS block's header and
 /// vPPB entry (CXL r3.1 Tables 7-25, 7-26).
 const VCS_RESPONSE_HEADER: usize = 4;
@@ -234,6 +254,12 @@ pub fn vppb_limit(payload_size: usize, vcs_count: usize) -> u8 {
 }
 
 /// A target on a mailbox: every typed command.
+///
+/// Errors of every command: [`Error::Os`] (the ioctl's errno: ETIMEDOUT for a command that
+/// never completed, ENXIO for a device that is gone, ...), [`Error::Device`] (a return code
+/// other than success, naming the tunnel or command that returned it), [`Error::Decode`] (a
+/// response that does not decode, naming the field), [`Error::Encode`] (an input that does
+/// not fit the target's payload).
 #[derive(Clone, Copy)]
 pub struct Cci<'a> {
     mb: &'a dyn Mailbox,
@@ -323,7 +349,18 @@ impl<'a> Cci<'a> {
                 what: "input: larger than the mailbox payload with the tunnel headers",
             }));
         }
-        let r = self.mb.send(opcode::TUNNEL, &msg, payload_size)?;
+        // An OS error (the driver's ETIMEDOUT for a tunnel that never completes, ENXIO, ...)
+        // names the command and the target, not the Tunnel Management Command that carried it.
+        let r = self
+            .mb
+            .send(opcode::TUNNEL, &msg, payload_size)
+            .map_err(|e| match e {
+                Error::Os { err, .. } => Error::Os {
+                    op: self.op_code(opcode),
+                    err,
+                },
+                e => e,
+            })?;
         if !r.rc.is_success() {
             return Ok(Response {
                 outer_rc: r.rc,
@@ -387,15 +424,19 @@ impl<'a> Cci<'a> {
         (tunnel_failed || r.rc().errno().is_some()).then(|| self.error_for(opcode, r))
     }
 
-    /// Sends `opcode` and returns its output; any return code but success is an error
-    /// ([`Error::Device`] naming the level that failed). The output may be as large as the
-    /// target's payload.
-    pub fn command(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
-        let r = self.raw(opcode, input, self.payload_size()?)?;
+    /// Sends `opcode` and returns at most `out_size` bytes of its output; any return code but
+    /// success, at any level, is an error ([`Error::Device`] naming the level that failed).
+    pub fn command(&self, opcode: u16, input: &[u8], out_size: usize) -> Result<Vec<u8>> {
+        let r = self.raw(opcode, input, out_size)?;
         if !r.outer_rc.is_success() || !r.rc().is_success() {
             return Err(self.error_for(opcode, &r));
         }
         Ok(r.payload)
+    }
+
+    /// [`Self::command`] with room for as much output as the target's payload holds.
+    fn call(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
+        self.command(opcode, input, self.payload_size()?)
     }
 
     /// Sends a state-changing `opcode`; success and "background command started" are accepted
@@ -424,13 +465,13 @@ impl<'a> Cci<'a> {
 
     /// Identify (0001h), CXL r3.1 §8.2.9.1.1.
     pub fn identify(&self) -> Result<Identify> {
-        let out = self.command(opcode::IDENTIFY, &[])?;
+        let out = self.call(opcode::IDENTIFY, &[])?;
         self.decoded(opcode::IDENTIFY, Identify::decode(&out))
     }
 
     /// Background Operation Status (0002h), CXL r3.1 §8.2.9.1.2.
     pub fn bg_status(&self) -> Result<BgOpStatus> {
-        let out = self.command(opcode::BG_OP_STATUS, &[])?;
+        let out = self.call(opcode::BG_OP_STATUS, &[])?;
         self.decoded(opcode::BG_OP_STATUS, BgOpStatus::decode(&out))
     }
 
@@ -442,7 +483,7 @@ impl<'a> Cci<'a> {
 
     /// Get Supported Logs (0400h), CXL r3.1 §8.2.9.5.1.
     pub fn supported_logs(&self) -> Result<Vec<SupportedLog>> {
-        let out = self.command(opcode::GET_SUPPORTED_LOGS, &[])?;
+        let out = self.call(opcode::GET_SUPPORTED_LOGS, &[])?;
         let logs = self.decoded(opcode::GET_SUPPORTED_LOGS, SupportedLogs::decode(&out))?;
         Ok(logs.iter().collect())
     }
@@ -510,7 +551,7 @@ impl<'a> Cci<'a> {
 
     /// Identify Switch Device (5100h), CXL r3.1 §7.6.7.1.1.
     pub fn identify_switch(&self) -> Result<IdentifySwitch> {
-        let out = self.command(opcode::IDENTIFY_SWITCH, &[])?;
+        let out = self.call(opcode::IDENTIFY_SWITCH, &[])?;
         self.decoded(opcode::IDENTIFY_SWITCH, IdentifySwitch::decode(&out))
     }
 
@@ -530,7 +571,7 @@ impl<'a> Cci<'a> {
                 switch::port_state_request(&mut req, chunk),
             )?;
             req.truncate(n);
-            let out = self.command(opcode::GET_PHYS_PORT_STATE, &req)?;
+            let out = self.call(opcode::GET_PHYS_PORT_STATE, &req)?;
             let states = self.decoded(opcode::GET_PHYS_PORT_STATE, PortStates::decode(&out))?;
             all.extend(states.iter());
         }
@@ -546,7 +587,7 @@ impl<'a> Cci<'a> {
             switch::vcs_info_request(&mut req, start, limit, vcs),
         )?;
         req.truncate(n);
-        let out = self.command(opcode::GET_VCS_INFO, &req)?;
+        let out = self.call(opcode::GET_VCS_INFO, &req)?;
         let infos = self.decoded(opcode::GET_VCS_INFO, VcsInfos::decode(&out, start, limit))?;
         Ok(infos
             .iter()
@@ -601,6 +642,45 @@ impl<'a> Cci<'a> {
             if !progressed {
                 return Ok(all);
             }
+        }
+    }
+
+    /// Get LD Info (5400h), CXL r3.1 §7.6.7.4.1, of a multi-logical device (usually on a
+    /// tunnelled target: the MLD behind a port).
+    pub fn ld_info(&self) -> Result<LdInfo> {
+        let out = self.call(opcode::GET_LD_INFO, &[])?;
+        self.decoded(opcode::GET_LD_INFO, LdInfo::decode(&out))
+    }
+
+    /// Get LD Allocations (5401h), CXL r3.1 §7.6.7.4.2: every enabled LD's allocation, in as
+    /// many commands as the payload needs (4 bytes + 16 per LD).
+    pub fn ld_allocations(&self) -> Result<LdAllocs> {
+        let per = (self
+            .payload_size()?
+            .saturating_sub(ld::LD_ALLOCATIONS_HEADER)
+            / ld::LD_ALLOCATION_ENTRY)
+            .clamp(1, usize::from(u8::MAX));
+        let limit = u8::try_from(per).unwrap_or(u8::MAX);
+        let mut all = LdAllocs {
+            number_of_lds: 0,
+            granularity: Granularity::Mib256,
+            lds: Vec::new(),
+        };
+        let mut start = 0u8;
+        loop {
+            let req = ld::ld_allocations_request(start, limit);
+            let out = self.call(opcode::GET_LD_ALLOCATIONS, &req)?;
+            let a = self.decoded(opcode::GET_LD_ALLOCATIONS, LdAllocations::decode(&out))?;
+            all.number_of_lds = a.number_of_lds;
+            all.granularity = a.granularity;
+            let before = all.lds.len();
+            all.lds.extend(a.iter());
+            let listed = all.lds.len() - before;
+            let next = usize::from(start).saturating_add(listed);
+            if listed == 0 || next >= usize::from(a.number_of_lds) {
+                return Ok(all);
+            }
+            start = u8::try_from(next).unwrap_or(u8::MAX);
         }
     }
 

@@ -194,6 +194,10 @@ fn refusals_name_the_level_that_failed() {
     sw.ports[0].dev = Some(SimDev::Dead);
     let e = Cci::new(&sw, Target::Port(0)).identify().unwrap_err();
     assert_eq!(e.errno(), Some(libc::ETIMEDOUT));
+    assert_eq!(
+        e.to_string(),
+        "Identify (0001h) via port 0 on /dev/cxl/switch0: ETIMEDOUT (Connection timed out)"
+    );
 }
 
 #[test]

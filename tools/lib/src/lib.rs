@@ -11,7 +11,13 @@
 //!   [`Device::on`] gives a [`Cci`] for a target, whose typed commands (Identify, logs, CEL,
 //!   background status, switch commands, raw) encode requests and decode responses with the
 //!   protocol core (`swcci-proto`), so layouts and constants are never declared twice.
+//! - Firmware update ([`Cci::fw_info`], [`Cci::fw_transfer`], [`Cci::fw_activate`],
+//!   [`Cci::fw_abort`]) of any target: parts sized to the payload, Busy retried, background
+//!   parts waited for, an abort on failure or cancellation (module `fw`,
+//!   Documentation/firmware.rst).
 //! - [`list`] finds every node of the driver, with an error for each one that does not answer.
+//! - [`fabric::walk`] reads every switch, its VCSs, ports, the components behind them and their
+//!   LDs, with a per-device timeout.
 //!
 //! Errors say what was attempted on which device: an OS error carries the errno, a device
 //! refusal carries the CXL return code, a malformed response names the field.
@@ -26,12 +32,21 @@ use std::sync::OnceLock;
 pub use swcci_proto as proto;
 
 mod cci;
+pub mod fabric;
+mod fw;
 #[cfg(test)]
 mod sim;
 #[cfg(feature = "topology")]
 pub mod topology;
 
-pub use cci::{vppb_limit, Cci, CelLog, Mailbox, Response, Target, Vcs, Vppb, TUNNEL_OVERHEAD};
+pub use cci::{
+    vppb_limit, Cci, CelLog, LdAllocs, Mailbox, Response, Target, Vcs, Vppb, TUNNEL_OVERHEAD,
+};
+pub use fw::{
+    part_size, plan, rc_meaning, revision_text, AbortOutcome, AbortReport, ActivateAction,
+    ActivateReport, FwError, FwFailure, FwInfo, FwOptions, Part, Phase, Progress, TransferReport,
+    MAX_IMAGE,
+};
 
 use proto::mmpt::MmptCode;
 use proto::opcode;
@@ -84,6 +99,14 @@ pub enum Error {
         /// Why.
         err: EncodeError,
     },
+    /// A device took longer than the caller allowed (the fabric walk's per-device timeout);
+    /// nothing more was sent to it.
+    Timeout {
+        /// What was not attempted.
+        op: String,
+        /// The time allowed, in milliseconds.
+        ms: u64,
+    },
     /// The device's answers lack something the specification requires of it (a Command
     /// Effects Log in Get Supported Logs: CXL r3.1 §8.2.9.5.1). A malformed response, like
     /// [`Error::Decode`].
@@ -110,6 +133,13 @@ impl Error {
             Self::Device { rc, .. } => Some(*rc),
             _ => None,
         }
+    }
+
+    /// Whether the device did not answer in time: the driver's ETIMEDOUT (a command that never
+    /// completed: the doorbell timeout; a background operation past the file's timeout), or
+    /// the caller's own deadline ([`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. }) || self.errno() == Some(libc::ETIMEDOUT)
     }
 
     /// Whether the device sent something the specification does not allow (a response that
@@ -161,6 +191,12 @@ impl fmt::Display for Error {
             Self::Decode { op, err } => write!(f, "{op}: malformed response: {err}"),
             Self::Encode { op, err } => write!(f, "{op}: {err}"),
             Self::Missing { op, what } => write!(f, "{op}: malformed response: {what}"),
+            Self::Timeout { op, ms } => {
+                write!(
+                    f,
+                    "{op}: not sent: the device took more than {ms} ms (ETIMEDOUT)"
+                )
+            }
         }
     }
 }
@@ -342,10 +378,10 @@ impl Device {
 
     // The node's own CCI, by name: shorthands of `self.on(Target::Direct)`.
 
-    /// Sends `opcode` to the node's own CCI and fails unless the device returns success; the
-    /// output may be as large as the payload. Same as `self.on(Target::Direct).command(..)`.
-    pub fn command(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
-        self.on(Target::Direct).command(opcode, input)
+    /// Sends `opcode` to the node's own CCI and returns at most `out_size` bytes of output;
+    /// fails unless the device returns success: `self.on(Target::Direct).command(..)`.
+    pub fn command(&self, opcode: u16, input: &[u8], out_size: usize) -> Result<Vec<u8>> {
+        self.on(Target::Direct).command(opcode, input, out_size)
     }
 
     /// Identify (0001h) of the node's own CCI: `self.on(Target::Direct).identify()`.
@@ -385,6 +421,7 @@ impl Device {
 
     /// Sends `opcode` with `payload` through tunnels along `path` (`[port]` or `[port, ld]`):
     /// `self.on(target).raw(opcode, payload, payload size)` for the target of `path`.
+    /// A path of another length is [`Error::Encode`].
     pub fn tunnel(&self, path: &[u8], opcode: u16, payload: &[u8]) -> Result<Response> {
         let target = Target::from_path(path)
             .filter(|t| *t != Target::Direct)
@@ -410,6 +447,14 @@ impl Mailbox for Device {
 
     fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn set_bg_timeout(&self, timeout_ms: u32) -> Result<()> {
+        self.bg_policy(SwcciBgPolicy {
+            timeout_ms,
+            flags: uapi::SWCCI_BG_ABORT_ON_TIMEOUT,
+        })
+        .map(|_| ())
     }
 }
 
@@ -599,6 +644,14 @@ fn scan(dir: &str, keep: fn(&str) -> bool) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The node a command line names (`switch0`, `cxl/switch0`, a path; see [`Device::open`]),
+/// with what `SWCCI_IOCTL_INFO` reports or why it could not be asked.
+pub fn node(name: impl AsRef<Path>) -> Node {
+    let path = node_path(name.as_ref());
+    let info = Device::open(&path).and_then(|d| d.info());
+    Node { path, info }
+}
+
 /// Every node of the driver: `switchN` in /dev/cxl (other nodes there, such as the CXL memory
 /// devices' `memN`, belong to other drivers) and every node in /dev/swcci, sorted by name
 /// (switch2 before switch10). Each comes with what `SWCCI_IOCTL_INFO` reports or the error
@@ -609,13 +662,7 @@ pub fn list() -> Result<Vec<Node>> {
     let mut paths = scan(CXL_DEV_DIR, |n| n.starts_with("switch"))?;
     paths.extend(scan(SWCCI_DEV_DIR, |_| true)?);
     paths.sort_by_key(|p| natural_key(p));
-    Ok(paths
-        .into_iter()
-        .map(|path| {
-            let info = Device::open(&path).and_then(|d| d.info());
-            Node { path, info }
-        })
-        .collect())
+    Ok(paths.into_iter().map(node).collect())
 }
 
 /// A NUL-terminated field of [`SwcciInfo`] as text.

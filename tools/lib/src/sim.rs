@@ -25,6 +25,11 @@ pub enum SimDev {
     Mld(u64, u8),
     /// A device that never answers: the tunnel times out in the driver (ETIMEDOUT).
     Dead,
+    /// A type-3 device with this serial that takes this many milliseconds per command.
+    Slow(u64, u64),
+    /// A type-3 device with this serial that reports itself as an MLD in Get Physical Port
+    /// State but implements no MLD command (QEMU's cxl-type3).
+    MldWithoutLdCommands(u64),
 }
 
 /// One physical port.
@@ -53,6 +58,8 @@ pub struct SimSwitch {
     pub lists_cel: bool,
     /// Get Log returns at most this many bytes of the log in all.
     pub log_end: Option<usize>,
+    /// Whether it implements Get Virtual CXL Switch Info (QEMU's does not).
+    pub vcs_info: bool,
     /// Every command sent: opcode and input.
     pub sent: Mutex<Vec<(u16, Vec<u8>)>>,
 }
@@ -91,6 +98,7 @@ impl SimSwitch {
             cel: (0..40u16).map(|i| (0x0001 + i, i % 3)).collect(),
             lists_cel: true,
             log_end: None,
+            vcs_info: true,
             sent: Mutex::new(Vec::new()),
         }
     }
@@ -129,8 +137,8 @@ impl SimSwitch {
             return b;
         };
         let (kind, mode, width, speed) = match p.dev {
-            Some(SimDev::Type3(_)) | Some(SimDev::Dead) => (4, 2, 16, 5),
-            Some(SimDev::Mld(..)) => (5, 2, 8, 4),
+            Some(SimDev::Type3(_) | SimDev::Dead | SimDev::Slow(..)) => (4, 2, 16, 5),
+            Some(SimDev::Mld(..) | SimDev::MldWithoutLdCommands(_)) => (5, 2, 8, 4),
             None if p.state == 4 => (0, 2, 16, 5),
             None => (0, 0, 0, 0),
         };
@@ -203,6 +211,7 @@ impl SimSwitch {
                 }
                 (ok, b)
             }
+            opcode::GET_VCS_INFO if !self.vcs_info => (ReturnCode::Unsupported, Vec::new()),
             opcode::GET_VCS_INFO => {
                 let (start, limit, n) = (input[0], input[1], usize::from(input[2]));
                 let mut b = vec![n as u8, 0, 0, 0];
@@ -283,8 +292,32 @@ impl SimSwitch {
     ) -> Result<(ReturnCode, Vec<u8>)> {
         let ok = ReturnCode::Success;
         Ok(match (dev, ld, opcode) {
-            (SimDev::Type3(serial), None, opcode::IDENTIFY) => {
-                (ok, Self::identify(0x8086, 0x0d93, *serial, 3))
+            (SimDev::Slow(ms, serial), None, _) => {
+                std::thread::sleep(std::time::Duration::from_millis(*ms));
+                return self.answer_dev(&SimDev::Type3(*serial), None, opcode, input);
+            }
+            (
+                SimDev::Type3(serial) | SimDev::MldWithoutLdCommands(serial),
+                None,
+                opcode::IDENTIFY,
+            ) => (ok, Self::identify(0x8086, 0x0d93, *serial, 3)),
+            (SimDev::Mld(_, n), None, opcode::GET_LD_INFO) => {
+                // 1 GiB per LD, QoS telemetry bit 0.
+                let mut b = (u64::from(*n) << 30).to_le_bytes().to_vec();
+                b.extend_from_slice(&u16::from(*n).to_le_bytes());
+                b.push(1);
+                (ok, b)
+            }
+            (SimDev::Mld(_, n), None, opcode::GET_LD_ALLOCATIONS) => {
+                let (start, limit) = (input[0], input[1]);
+                let ids: Vec<u8> = (start..*n).take(usize::from(limit)).collect();
+                // Granularity 256 MiB; LD i has i + 1 units in range 1, 0 in range 2.
+                let mut b = vec![*n, 0, start, ids.len() as u8];
+                for i in ids {
+                    b.extend_from_slice(&(u64::from(i) + 1).to_le_bytes());
+                    b.extend_from_slice(&0u64.to_le_bytes());
+                }
+                (ok, b)
             }
             (SimDev::Mld(serial, _), None, opcode::IDENTIFY) => {
                 (ok, Self::identify(0x8086, 0x0d94, *serial, 3))

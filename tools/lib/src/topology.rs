@@ -45,6 +45,97 @@ pub struct Emulated {
     pub control: String,
     /// Whether it has MSI-X (else the driver polls it).
     pub msix: bool,
+    /// Further options the runner gives the emulator (`--ports 6 --mld-port 3 ...`).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The fabric behind a switch personality, as `swcci-emu --describe-json` with the same
+    /// options describes it (tools/emu/README.md); `None` for an MMPT function.
+    #[serde(default)]
+    pub fabric: Option<EmuFabric>,
+}
+
+/// The fabric of an emulated switch: the parts of `swcci-emu --describe-json` the tests
+/// compare with (other members of that document are ignored).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct EmuFabric {
+    /// Physical ports, by id.
+    pub ports: Vec<EmuPort>,
+    /// VCSs.
+    pub vcs: Vec<EmuVcs>,
+}
+
+/// A physical port of an emulated switch.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EmuPort {
+    /// Port id.
+    pub port: u8,
+    /// `usp` or `dsp`.
+    pub role: String,
+    /// The VCS of an upstream port.
+    #[serde(default)]
+    pub vcs: Option<u8>,
+    /// Configuration state as Get Physical Port State names it (`USP`, `DSP`, `disabled`,
+    /// ...).
+    pub state: String,
+    /// The device behind it.
+    pub device: Option<EmuDevice>,
+}
+
+/// A device behind a port of an emulated switch.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EmuDevice {
+    /// `type3`, `mld` or `dead` (never answers).
+    pub kind: String,
+    /// PCI vendor id.
+    pub vendor: u16,
+    /// PCI device id.
+    pub device: u16,
+    /// Serial number Identify reports.
+    pub serial: u64,
+    /// Memory size in bytes (MLD).
+    #[serde(default)]
+    pub memory_size: Option<u64>,
+    /// LDs (MLD).
+    #[serde(default)]
+    pub lds: Vec<EmuLd>,
+}
+
+/// An LD of an emulated multi-logical device.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EmuLd {
+    /// LD id.
+    pub ld: u8,
+    /// Serial number its Identify reports.
+    pub serial: u64,
+    /// Range 1 allocation, in 256 MiB units.
+    pub range1: u64,
+    /// Range 2 allocation, in 256 MiB units.
+    pub range2: u64,
+}
+
+/// A VCS of an emulated switch.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EmuVcs {
+    /// VCS id.
+    pub vcs: u8,
+    /// Its upstream port.
+    pub usp: u8,
+    /// Its vPPBs.
+    pub vppbs: Vec<EmuVppb>,
+}
+
+/// A vPPB of an emulated VCS.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EmuVppb {
+    /// vPPB index.
+    pub vppb: u8,
+    /// The port it is bound to.
+    pub port: Option<u8>,
+    /// The LD it is bound to.
+    pub ld: Option<u8>,
+    /// Binding status as Get Virtual CXL Switch Info names it (`unbound`,
+    /// `bound-physical-port`, `bound-ld`, `bind-or-unbind-in-progress`).
+    pub status: String,
 }
 
 /// The whole topology of one boot.
@@ -138,6 +229,8 @@ mod tests {
             serial: 7,
             control: "swcci.emu0".into(),
             msix: true,
+            args: vec!["--ports".into(), "6".into()],
+            fabric: None,
         });
         let text = serde_json::to_string(&t).unwrap();
         let back: Topology = serde_json::from_str(&text).unwrap();
@@ -146,5 +239,30 @@ mod tests {
 
         let old: Topology = serde_json::from_str(r#"{"arch":"x86_64","switches":[]}"#).unwrap();
         assert!(!old.cxl_host_bridge && old.emulated.is_empty());
+    }
+
+    #[test]
+    fn reads_the_emulators_description() {
+        // The members tools/emu/README.md documents for `--describe-json` (others ignored).
+        let text = r#"{"personality":"switch","vendor":6966,"device":23553,"serial":7,
+            "payload_size":2048,"firmware":{"slots":[]},
+            "ports":[{"port":0,"role":"usp","vcs":0,"state":"USP","device":null},
+                     {"port":1,"role":"dsp","state":"DSP","device":{"kind":"mld",
+                      "vendor":6966,"device":23556,"serial":8589934599,
+                      "memory_size":4294967296,
+                      "lds":[{"ld":0,"serial":281483566645255,"range1":4,"range2":0}]}},
+                     {"port":2,"role":"dsp","state":"disabled","device":null}],
+            "vcs":[{"vcs":0,"usp":0,"vppbs":[
+                {"vppb":0,"port":1,"ld":0,"status":"bound-ld"},
+                {"vppb":1,"port":null,"ld":null,"status":"unbound"}]}]}"#;
+        let f: EmuFabric = serde_json::from_str(text).unwrap();
+        assert_eq!(f.ports.len(), 3);
+        assert_eq!(f.ports[0].vcs, Some(0));
+        let mld = f.ports[1].device.as_ref().unwrap();
+        assert_eq!((mld.kind.as_str(), mld.lds.len()), ("mld", 1));
+        assert_eq!(mld.memory_size, Some(4 << 30));
+        assert!(f.ports[2].device.is_none());
+        assert_eq!(f.vcs[0].vppbs[0].ld, Some(0));
+        assert_eq!(f.vcs[0].vppbs[1].status, "unbound");
     }
 }

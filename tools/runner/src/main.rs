@@ -47,7 +47,25 @@ const KERNEL_TROUBLE: &[&str] = &[
 struct EmuSpec {
     personality: &'static str,
     msix: bool,
+    /// Further options of the emulator (its fabric).
+    args: &'static [&'static str],
 }
+
+/// The fabric of the first emulated switch (`swcci topology`, bind and unbind tests): port 0
+/// upstream, type-3 devices on ports 1, 2 and 4, an MLD with 4 LDs on port 3, a device that
+/// never answers on port 5; 6 vPPBs, so one stays unbound after the start-up bindings.
+const EMU_FABRIC: &[&str] = &[
+    "--ports",
+    "6",
+    "--vppbs",
+    "6",
+    "--mld-port",
+    "3",
+    "--lds",
+    "4",
+    "--dead-port",
+    "5",
+];
 
 /// The emulated devices of the `emu` scenarios: each personality with and without MSI-X, so
 /// interrupt and polling mode run the same tests side by side.
@@ -55,18 +73,37 @@ const EMU_DEVICES: &[EmuSpec] = &[
     EmuSpec {
         personality: "switch",
         msix: true,
+        args: EMU_FABRIC,
     },
     EmuSpec {
         personality: "switch",
         msix: false,
+        args: &[],
     },
     EmuSpec {
         personality: "mmpt",
         msix: true,
+        args: &[],
     },
     EmuSpec {
         personality: "mmpt",
         msix: false,
+        args: &[],
+    },
+];
+
+/// The emulated devices of the firmware scenarios: the switch personality with and without
+/// MSI-X (beside QEMU's switch, whose type-3 devices are reached through tunnels).
+const EMU_FW_DEVICES: &[EmuSpec] = &[
+    EmuSpec {
+        personality: "switch",
+        msix: true,
+        args: &[],
+    },
+    EmuSpec {
+        personality: "switch",
+        msix: false,
+        args: &[],
     },
 ];
 
@@ -100,6 +137,14 @@ const fn qemu(
     }
 }
 
+/// A benchmark with `switches` QEMU switches of `type3` type-3 devices each.
+const fn qemu_sized(name: &'static str, switches: usize, type3: usize) -> Scenario {
+    Scenario {
+        type3,
+        ..qemu(name, switches, "", true)
+    }
+}
+
 /// A scenario with the emulated devices only.
 const fn emu(name: &'static str, verbose: bool) -> Scenario {
     Scenario {
@@ -124,6 +169,26 @@ const SCENARIOS: &[Scenario] = &[
         cmdline: BENCH_CMDLINE,
         ..emu("bench-emu", true)
     },
+    Scenario {
+        name: "fw",
+        switches: 1,
+        type3: 2,
+        cmdline: "",
+        verbose: false,
+        emulated: EMU_FW_DEVICES,
+    },
+    Scenario {
+        name: "bench-fw",
+        switches: 1,
+        type3: 2,
+        cmdline: BENCH_CMDLINE,
+        verbose: true,
+        emulated: EMU_FW_DEVICES,
+    },
+    Scenario {
+        cmdline: BENCH_CMDLINE,
+        ..qemu_sized("bench-topology", 8, 4)
+    },
 ];
 
 /// Kernel parameters of the benchmark boots: x86's boot-time check that the timer interrupt
@@ -132,7 +197,7 @@ const SCENARIOS: &[Scenario] = &[
 const BENCH_CMDLINE: &str = "no_timer_check";
 
 /// The default scenarios of a test run.
-const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown,emu";
+const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown,emu,fw";
 
 struct Args {
     arch: String,
@@ -449,6 +514,7 @@ fn start_emulators(args: &Args, work: &Path, topo: &Topology) -> Result<Emulator
         if !e.msix {
             cmd.arg("--no-msix");
         }
+        cmd.args(&e.args);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -494,14 +560,20 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         } else {
             0x5c02
         };
-        topo.emulated.push(topology::Emulated {
+        let mut emulated = topology::Emulated {
             personality: e.personality.to_string(),
             vendor: 0x1b36,
             device,
             serial: 0x5c01_0000_0000_0000 + i as u64,
             control: format!("swcci.emu{i}"),
             msix: e.msix,
-        });
+            args: e.args.iter().map(|a| a.to_string()).collect(),
+            fabric: None,
+        };
+        if e.personality == "switch" {
+            emulated.fabric = Some(topology::describe(&args.emu, &emulated)?);
+        }
+        topo.emulated.push(emulated);
     }
     let initrd = work.join("initramfs.cpio");
     build_initramfs(args, &topo, &initrd)?;

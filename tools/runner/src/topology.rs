@@ -3,8 +3,35 @@
 //! The QEMU arguments that build a test topology (`swcci::topology`, which the guest's suite
 //! reads back from the initramfs).
 
+use anyhow::{bail, Context};
 use std::path::Path;
-pub use swcci::topology::{Emulated, Topology};
+use std::process::Command;
+pub use swcci::topology::{EmuFabric, Emulated, Topology};
+
+/// The fabric the emulator builds for `e` (a switch personality), from `swcci-emu
+/// --describe-json` with the options the runner starts it with.
+pub fn describe(emu: &Path, e: &Emulated) -> anyhow::Result<EmuFabric> {
+    if emu.as_os_str().is_empty() {
+        bail!("this scenario needs the device emulator: pass --emu PATH-TO-swcci-emu");
+    }
+    let out = Command::new(emu)
+        .arg("--describe-json")
+        .args(["--personality", &e.personality])
+        .args(["--serial", &format!("{:#x}", e.serial)])
+        .args(&e.args)
+        .output()
+        .with_context(|| format!("run {} --describe-json", emu.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} --describe-json {}: {}",
+            emu.display(),
+            e.args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("parse the output of {} --describe-json", emu.display()))
+}
 
 /// QEMU arguments that build `topo`'s switches and type-3 devices. Their backing files are
 /// created in `work`.

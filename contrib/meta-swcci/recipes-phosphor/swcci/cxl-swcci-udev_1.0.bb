@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
-SUMMARY = "udev rule and group for the /dev/cxl/switchN nodes of cxl_swcci"
+SUMMARY = "udev rules and group for the /dev/cxl/switchN nodes of cxl_swcci"
 DESCRIPTION = "Gives the switch mailbox CCI nodes of the cxl_swcci driver to a \
-               dedicated group (cxl-fm by default), mode 0660, and tags them for \
-               systemd. Raw commands additionally need CAP_SYS_RAWIO."
+               dedicated group (cxl-fm by default), mode 0660, tags them for \
+               systemd and links /dev/cxl/by-serial/<serial> to each switch's \
+               node. Raw commands additionally need CAP_SYS_RAWIO."
 SECTION = "base"
 LICENSE = "GPL-2.0-only"
 LIC_FILES_CHKSUM = "file://60-cxl-swcci.rules;beginline=1;endline=1;md5=daad6f7f7a0a286391cd7773ccf79340"
 
-SRC_URI = "file://60-cxl-swcci.rules"
+SRC_URI = "file://60-cxl-swcci.rules file://cxl-swcci-serial"
 
 S = "${UNPACKDIR}"
 
@@ -24,6 +25,9 @@ do_install() {
     sed -e 's/GROUP="cxl-fm"/GROUP="${SWCCI_GROUP}"/' ${S}/60-cxl-swcci.rules \
         > ${D}${nonarch_base_libdir}/udev/rules.d/60-cxl-swcci.rules
     chmod 0644 ${D}${nonarch_base_libdir}/udev/rules.d/60-cxl-swcci.rules
+    # The rules' PROGRAM (a POSIX sh script): udev runs programs named without a path from
+    # its own directory.
+    install -m 0755 ${S}/cxl-swcci-serial ${D}${nonarch_base_libdir}/udev/cxl-swcci-serial
 }
 
 # ${nonarch_base_libdir}/udev is in the default FILES:${PN}.

@@ -851,11 +851,23 @@ pub fn spurious_irqs(env: &mut Env) -> Result<Outcome> {
         let mut ctl = d.ctl()?;
         let before = env.stat(&d.addr, "spurious_irqs")?;
         ctl.cmd("spurious-irq 5")?;
-        std::thread::sleep(Duration::from_millis(300));
+        // The emulator sends them 10 ms apart; wait until it has sent them all, then give the
+        // last one time to arrive.
+        let sent_by = std::time::Instant::now() + Duration::from_secs(10);
+        while ctl.get("stat spurious-pending")? > 0 {
+            ensure!(
+                std::time::Instant::now() < sent_by,
+                "{}: the emulator did not send its spurious interrupts",
+                d.addr
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
         let n = env.stat(&d.addr, "spurious_irqs")? - before;
-        // QEMU may merge signals it has not read yet; at least most arrive.
+        // QEMU merges eventfd signals it has not read yet into one interrupt, so a busy host
+        // delivers fewer than were sent (down to one); never more, and never none.
         ensure!(
-            (3..=5).contains(&n),
+            (1..=5).contains(&n),
             "{}: {n} spurious interrupts counted for 5",
             d.addr
         );

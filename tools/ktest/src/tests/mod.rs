@@ -6,12 +6,17 @@
 
 mod abi;
 mod bench;
+mod cli;
 mod demo;
 mod driver;
 mod emu;
+mod fw;
+mod fwctl;
 mod interop;
 mod policy;
 mod stress;
+mod sysfs;
+mod topology;
 
 use crate::Test;
 
@@ -80,6 +85,38 @@ pub static ALL: &[Test] = &[
         scenarios: &["main"],
         run: driver::debugfs_counts,
     },
+    // fwctl (Documentation/fwctl.rst). Before any state-changing command of the boot: the
+    // scope test checks that the taint flags are clear before it.
+    Test {
+        name: "fwctl_device_per_switch_cci",
+        scenarios: &["main"],
+        run: fwctl::devices,
+    },
+    Test {
+        name: "fwctl_info",
+        scenarios: &["main"],
+        run: fwctl::info,
+    },
+    Test {
+        name: "fwctl_identify_at_lowest_scope",
+        scenarios: &["main"],
+        run: fwctl::identify,
+    },
+    Test {
+        name: "fwctl_rejects_malformed_requests",
+        scenarios: &["main"],
+        run: fwctl::bad_requests,
+    },
+    Test {
+        name: "fwctl_scope_refusal_and_taint",
+        scenarios: &["main"],
+        run: fwctl::scopes_and_taint,
+    },
+    Test {
+        name: "fwctl_unbind_and_unload_with_open_file",
+        scenarios: &["main"],
+        run: fwctl::unbind_open_file,
+    },
     // ABI.
     Test {
         name: "query_commands",
@@ -141,6 +178,22 @@ pub static ALL: &[Test] = &[
         scenarios: &["main"],
         run: abi::bg_policy,
     },
+    // sysfs attributes (also in the emu scenario: MMPT functions, both modes).
+    Test {
+        name: "sysfs_attributes_equal_info_ioctl",
+        scenarios: &["main", "emu"],
+        run: sysfs::equal_info,
+    },
+    Test {
+        name: "sysfs_udev_serial_helper",
+        scenarios: &["main", "emu"],
+        run: sysfs::udev_helper,
+    },
+    Test {
+        name: "sysfs_attributes_go_with_unbind_and_rmmod",
+        scenarios: &["main", "emu"],
+        run: sysfs::unbind_rebind,
+    },
     Test {
         name: "no_cap_sys_rawio_eperm",
         scenarios: &["main"],
@@ -181,6 +234,42 @@ pub static ALL: &[Test] = &[
         scenarios: &["main"],
         run: stress::reload,
     },
+    // The swcci tool on QEMU's switches (Documentation/cli.rst).
+    Test {
+        name: "cli_list_matches_topology",
+        scenarios: &["main"],
+        run: cli::list,
+    },
+    Test {
+        name: "cli_identify_direct_and_tunnelled",
+        scenarios: &["main"],
+        run: cli::identify,
+    },
+    Test {
+        name: "cli_switch_info_and_ports_match_topology",
+        scenarios: &["main"],
+        run: cli::switch_info_and_ports,
+    },
+    Test {
+        name: "cli_logs_cel_bg_status",
+        scenarios: &["main"],
+        run: cli::logs_cel_bg_status,
+    },
+    Test {
+        name: "cli_raw_and_tunnel",
+        scenarios: &["main"],
+        run: cli::raw_and_tunnel,
+    },
+    Test {
+        name: "cli_refusals",
+        scenarios: &["main"],
+        run: cli::refusals,
+    },
+    Test {
+        name: "cli_topology_matches_topology",
+        scenarios: &["main"],
+        run: cli::topology,
+    },
     Test {
         name: "no_leaks_after_unload",
         scenarios: &["main"],
@@ -201,6 +290,32 @@ pub static ALL: &[Test] = &[
         name: "emu_interrupts_and_polling",
         scenarios: &["emu"],
         run: emu::irq_vs_poll,
+    },
+    // The swcci tool on the emulated devices; topology against the emulator's fabric.
+    Test {
+        name: "cli_emu_every_subcommand",
+        scenarios: &["emu"],
+        run: topology::commands,
+    },
+    Test {
+        name: "cli_emu_topology_matches_description",
+        scenarios: &["emu"],
+        run: topology::topology,
+    },
+    Test {
+        name: "cli_emu_bind_unbind_changes_the_view",
+        scenarios: &["emu"],
+        run: topology::bind_unbind,
+    },
+    Test {
+        name: "cli_emu_dead_device_reported_partial",
+        scenarios: &["emu"],
+        run: topology::dead_device_partial,
+    },
+    Test {
+        name: "sysfs_mode_follows_interrupt_fallback",
+        scenarios: &["emu"],
+        run: sysfs::mode_follows_fallback,
     },
     Test {
         name: "mmpt_round_trip_1_byte_one_payload_several",
@@ -298,9 +413,45 @@ pub static ALL: &[Test] = &[
         run: emu::unload,
     },
     Test {
+        name: "bench_topology_8_switches_x_4_devices",
+        scenarios: &["bench-topology"],
+        run: topology::bench,
+    },
+    Test {
         name: "bench_emu_wait_cpu_and_latency",
         scenarios: &["bench-emu"],
         run: bench::emu_wait,
+    },
+    // Firmware update: the emulated switch and QEMU's switch side by side.
+    Test {
+        name: "fw_update_emulated_switch",
+        scenarios: &["fw"],
+        run: fw::update_emulated,
+    },
+    Test {
+        name: "fw_update_through_qemu_switch",
+        scenarios: &["fw"],
+        run: fw::update_through_qemu_switch,
+    },
+    Test {
+        name: "fw_interrupted_update_aborted",
+        scenarios: &["fw"],
+        run: fw::interrupted,
+    },
+    Test {
+        name: "fw_faults_messages_and_statuses",
+        scenarios: &["fw"],
+        run: fw::faults,
+    },
+    Test {
+        name: "fw_concurrent_identify",
+        scenarios: &["fw"],
+        run: fw::concurrent_identify,
+    },
+    Test {
+        name: "bench_fw_16mib",
+        scenarios: &["bench-fw"],
+        run: fw::bench,
     },
     // Taint (fresh boots).
     Test {
@@ -323,5 +474,10 @@ pub static ALL: &[Test] = &[
         name: "lockdown_refuses_raw_commands",
         scenarios: &["lockdown"],
         run: policy::lockdown,
+    },
+    Test {
+        name: "fwctl_lockdown_refuses_commands",
+        scenarios: &["lockdown"],
+        run: fwctl::lockdown,
     },
 ];

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The fwctl interface (drivers/fwctl; Documentation/fwctl.rst): one fwctl device,
+//! `/dev/fwctl/fwctlN`, per switch CCI, next to `/dev/cxl/switchN`, when the kernel has fwctl
+//! and its Rust abstraction (`CONFIG_RUST_FWCTL_ABSTRACTIONS`). Without them the module builds
+//! the same and the probe line says `fwctl off`.
+//!
+//! - Device type `FWCTL_DEVICE_TYPE_CXL`. `FWCTL_INFO` returns `struct swcci_info`
+//!   (include/uapi/linux/cxl_swcci.h), what `SWCCI_IOCTL_INFO` returns on the device node.
+//! - `FWCTL_RPC` takes `struct fwctl_rpc_cxl` and returns `struct fwctl_rpc_cxl_out`
+//!   (include/uapi/fwctl/cxl.h) for any opcode, Tunnel Management Command (5300h) included.
+//!   The command needs the scope [`effects::required_scope`] gives (the rules of the kernel's
+//!   CXL fwctl driver, drivers/cxl/core/features.c); a caller's scope below it is refused with
+//!   EINVAL, that driver's errno. The fwctl core requires `CAP_SYS_RAWIO` for
+//!   `FWCTL_RPC_DEBUG_WRITE_FULL` and taints the kernel ('J') for both debug-write scopes; lower
+//!   scopes need no capability (access is the node's file mode, root-only by default).
+//! - The command runs through the same device object and engine as the device node
+//!   ([`Swcci::execute`], serialised with its commands), with the node's default background
+//!   policy. Lockdown refuses every command (EPERM), state-changing commands taint the kernel
+//!   ('U') by the node's rule ([`policy::taint_for`]), quirks apply as on the node.
+//! - Lifetime: the registration lives in the driver data and is dropped at unbind, after
+//!   `unbind()` ended every wait; `fwctl_unregister` then waits for callbacks in progress and
+//!   closes every open file's context. Afterwards the fwctl core answers ENODEV on open files,
+//!   which no longer reach this module (it may be unloaded while they are open).
+
+use crate::device::Swcci;
+use kernel::{
+    device::Bound,
+    pci,
+    str::CStr,
+    sync::Arc, //
+};
+
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+use crate::{
+    chardev::SwcciFile,
+    device::{
+        mbox_errno,
+        Kind, //
+    },
+    policy,
+    proto::{
+        effects::{
+            self,
+            Scope, //
+        },
+        mailbox::BgPolicy,
+        payload::logs::Cel,
+        uapi::{
+            SwcciInfo,
+            Wire,
+            SWCCI_BG_TIMEOUT_MAX_MS,
+            SWCCI_BG_TIMEOUT_MIN_MS, //
+        },
+    },
+    Disp,
+};
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+use kernel::{
+    fwctl::{
+        self,
+        DeviceType,
+        FwRpcResponse,
+        Operations,
+        RpcScope, //
+    },
+    prelude::*,
+    sync::aref::ARef,
+};
+
+/// Size of the header of `struct fwctl_rpc_cxl` (include/uapi/fwctl/cxl.h): opcode, flags,
+/// op_size, reserved1, each a native-endian `__u32`; the command's input payload follows.
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+const RPC_IN_HEADER: usize = 16;
+
+/// Size of the header of `struct fwctl_rpc_cxl_out`: size and retval, native-endian `__u32`;
+/// the command's output payload follows.
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+const RPC_OUT_HEADER: usize = 8;
+
+/// The fwctl device of one function. Dropping it unregisters the device; `SwcciData` holds it
+/// after the device node and before its reference to the device object.
+pub(crate) enum Fwctl<'bound> {
+    /// No fwctl device: the kernel has no fwctl, or the function is not a switch CCI.
+    Off(core::marker::PhantomData<&'bound ()>),
+    /// Registering the device failed (logged); the device node works without it.
+    #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+    Failed,
+    /// Registered.
+    #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+    On {
+        /// Unregisters the device when dropped.
+        _reg: fwctl::Registration<'bound, FwctlFile>,
+        /// The device, for its name.
+        dev: ARef<fwctl::Device<FwctlFile>>,
+    },
+}
+
+impl<'bound> Fwctl<'bound> {
+    /// Registers the fwctl device of `dev`, a function bound as `pdev`, if it is a switch CCI
+    /// and the kernel has fwctl. A failure is logged and leaves the function without one.
+    pub(crate) fn register(pdev: &'bound pci::Device<Bound>, dev: &Arc<Swcci>) -> Self {
+        #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+        if dev.kind == Kind::SwitchCci {
+            return match register(pdev, dev) {
+                Ok((reg, fdev)) => Self::On {
+                    _reg: reg,
+                    dev: fdev,
+                },
+                Err(e) => {
+                    dev_warn!(
+                        pdev,
+                        "cannot register a fwctl device: {:?}; /dev/{} works without it\n",
+                        e,
+                        dev.node_name.to_str().unwrap_or("?")
+                    );
+                    Self::Failed
+                }
+            };
+        }
+        let _ = (pdev, dev);
+        Self::Off(core::marker::PhantomData)
+    }
+
+    /// What the probe line says: the fwctl device's name (`fwctl0`), `off` or `failed`.
+    pub(crate) fn label(&self) -> &CStr {
+        match self {
+            Self::Off(_) => c"off",
+            #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+            Self::Failed => c"failed",
+            #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+            Self::On { dev, .. } => {
+                let d: &kernel::device::Device = (**dev).as_ref();
+                d.name()
+            }
+        }
+    }
+}
+
+/// Allocates and registers the fwctl device of `dev`, child of `pdev`.
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+fn register<'bound>(
+    pdev: &'bound pci::Device<Bound>,
+    dev: &Arc<Swcci>,
+) -> Result<(
+    fwctl::Registration<'bound, FwctlFile>,
+    ARef<fwctl::Device<FwctlFile>>,
+)> {
+    let parent: &'bound kernel::device::Device<Bound> = pdev.as_ref();
+    let fdev = fwctl::Device::<FwctlFile>::new(parent)?;
+    let data = FwctlData { dev: dev.clone() };
+    // SAFETY: `fdev` was allocated just above and is registered only here, once. The returned
+    // registration is kept in the driver data (`SwcciData`), which the driver core drops (it
+    // is never forgotten) before `pdev` is unbound.
+    let reg = unsafe { fwctl::Registration::new(parent, &fdev, Ok::<_, Error>(data))? };
+    Ok((reg, fdev))
+}
+
+/// What the fwctl callbacks of one device reach: the device object the node also uses.
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+pub(crate) struct FwctlData {
+    dev: Arc<Swcci>,
+}
+
+/// One open `/dev/fwctl/fwctlN`.
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+pub(crate) struct FwctlFile {
+    /// How background commands are waited for: the defaults of a new file on the device node
+    /// (module parameter `bg_timeout_ms`, abort on timeout, keep running on a signal); fwctl
+    /// has no ioctl to change them.
+    bg: BgPolicy,
+}
+
+/// The background policy a newly opened device node starts with (`SwcciFile::open`).
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+fn default_bg_policy() -> BgPolicy {
+    let ms = crate::module_parameters::bg_timeout_ms
+        .value()
+        .clamp(SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_BG_TIMEOUT_MAX_MS);
+    BgPolicy {
+        timeout_us: u64::from(ms) * 1000,
+        abort_on_timeout: true,
+        abort_on_interrupt: false,
+    }
+}
+
+/// The scope of the caller, in the protocol core's terms.
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+fn caller_scope(scope: RpcScope) -> Scope {
+    match scope {
+        RpcScope::Configuration => Scope::Configuration,
+        RpcScope::DebugReadOnly => Scope::DebugReadOnly,
+        RpcScope::DebugWrite => Scope::DebugWrite,
+        RpcScope::DebugWriteFull => Scope::DebugWriteFull,
+    }
+}
+
+/// A native-endian `__u32` of a uapi structure at `off` in `buf`.
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+fn ne_u32(buf: &[u8], off: usize) -> Result<u32> {
+    let b = buf.get(off..off + 4).ok_or(EINVAL)?;
+    let mut a = [0u8; 4];
+    a.copy_from_slice(b);
+    Ok(u32::from_ne_bytes(a))
+}
+
+/// A parsed `struct fwctl_rpc_cxl`.
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+struct RpcRequest<'a> {
+    opcode: u16,
+    input: &'a [u8],
+}
+
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+impl<'a> RpcRequest<'a> {
+    /// Validates the header as `cxlctl_fw_rpc` does (drivers/cxl/core/features.c): at least
+    /// a header, `op_size` within the rest; and, stricter, `flags` and `reserved1` zero and an
+    /// opcode that fits 16 bits. EINVAL otherwise. Bytes after the input payload are ignored.
+    fn parse(buf: &'a [u8]) -> Result<Self> {
+        let opcode = ne_u32(buf, 0)?;
+        let flags = ne_u32(buf, 4)?;
+        let op_size = ne_u32(buf, 8)?;
+        let reserved1 = ne_u32(buf, 12)?;
+        if flags != 0 || reserved1 != 0 {
+            return Err(EINVAL);
+        }
+        let opcode = u16::try_from(opcode).map_err(|_| EINVAL)?;
+        let len = usize::try_from(op_size).map_err(|_| EINVAL)?;
+        let input = buf
+            .get(RPC_IN_HEADER..)
+            .and_then(|rest| rest.get(..len))
+            .ok_or(EINVAL)?;
+        Ok(Self { opcode, input })
+    }
+}
+
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+impl Operations for FwctlFile {
+    type RegistrationData<'a> = FwctlData;
+
+    const DEVICE_TYPE: DeviceType = DeviceType::Cxl;
+
+    fn open<'a>(_device: &fwctl::Device<Self>, _data: &FwctlData) -> impl PinInit<Self, Error> {
+        Ok::<_, Error>(Self {
+            bg: default_bg_policy(),
+        })
+    }
+
+    /// `struct swcci_info`, as `SWCCI_IOCTL_INFO` returns it.
+    fn info<'a>(
+        _this: Pin<&Self>,
+        _device: &fwctl::Device<Self>,
+        data: &FwctlData,
+    ) -> Result<KVec<u8>> {
+        let info = SwcciFile::info_of(&data.dev);
+        let mut out = KVec::from_elem(0u8, SwcciInfo::SIZE, GFP_KERNEL)?;
+        info.to_bytes(&mut out).ok_or(EINVAL)?;
+        Ok(out)
+    }
+
+    /// One command: EINVAL for a bad header, sizes above the mailbox payload (input, or output
+    /// room after the 8-byte header) or a scope below the command's; EPERM under lockdown;
+    /// EOPNOTSUPP for a quirk; ENXIO once unbound; else the node's errnos for the command.
+    fn fw_rpc<'a>(
+        this: Pin<&Self>,
+        _device: &fwctl::Device<Self>,
+        data: &FwctlData,
+        scope: RpcScope,
+        rpc_buf: &mut [u8],
+        max_output_len: usize,
+    ) -> Result<FwRpcResponse> {
+        let dev = &*data.dev;
+        let req = RpcRequest::parse(rpc_buf)?;
+        let opcode = req.opcode;
+        let room = max_output_len.checked_sub(RPC_OUT_HEADER).ok_or(EINVAL)?;
+        let (payload, needed) = {
+            let st = dev.state.lock();
+            if st.gone || st.failed {
+                return Err(ENXIO);
+            }
+            let cel = Cel::new(&st.info.cel);
+            (
+                st.mbox.payload_size(),
+                effects::required_scope(opcode, req.input, Some(&cel)),
+            )
+        };
+        if req.input.len() > payload || room > payload {
+            return Err(EINVAL);
+        }
+        policy::check_lockdown(dev)?;
+        let caller = caller_scope(scope);
+        if needed.scope > caller {
+            if needed.depth > 0 {
+                dev_dbg!(
+                    dev.pdev,
+                    "fwctl: command {opcode:04x}h (tunnelled {:04x}h) needs {} ({}), the caller asked for {}: refused\n",
+                    needed.opcode,
+                    Disp(&needed.scope),
+                    Disp(&needed.reason),
+                    Disp(&caller)
+                );
+            } else {
+                dev_dbg!(
+                    dev.pdev,
+                    "fwctl: command {opcode:04x}h needs {} ({}), the caller asked for {}: refused\n",
+                    Disp(&needed.scope),
+                    Disp(&needed.reason),
+                    Disp(&caller)
+                );
+            }
+            return Err(EINVAL);
+        }
+        policy::check_quirks(dev, 0, opcode)?;
+
+        let mut out = KVVec::from_elem(0u8, RPC_OUT_HEADER + room, GFP_KERNEL)?;
+        policy::taint_for(dev, 0, opcode, req.input, &dev.state.lock().info.cel);
+        let (head, body) = out.split_at_mut(RPC_OUT_HEADER);
+        let r = dev
+            .execute(opcode, 0, req.input, body, this.bg, true)
+            .map_err(|e| {
+                dev_dbg!(dev.pdev, "fwctl: command {opcode:04x}h: {}\n", Disp(&e));
+                mbox_errno(&e)
+            })?;
+        // The engine copies at most `room` bytes, and `room` is at most the payload size.
+        let size = u32::try_from(r.out_len).map_err(|_| EINVAL)?;
+        let (size_field, retval_field) = head.split_at_mut(4);
+        size_field.copy_from_slice(&size.to_ne_bytes());
+        retval_field.copy_from_slice(&u32::from(r.rc.raw()).to_ne_bytes());
+        out.truncate(RPC_OUT_HEADER + r.out_len);
+        Ok(FwRpcResponse::NewBuffer(out))
+    }
+}

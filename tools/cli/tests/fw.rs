@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Runs the built `swcci fw` without a device: refusals, usage errors, OS errors, help and the
+//! manual page. (The transfer itself is tested in swcci-lib against a simulated device and in
+//! the guest against the emulator and QEMU.)
+
+use std::process::{Command, Output};
+
+fn swcci(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swcci"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run swcci")
+}
+
+/// Asserts exit status `code`, nothing on stdout and one stderr line with every one of `words`.
+fn fails(args: &[&str], code: i32, words: &[&str]) {
+    let o = swcci(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    for w in words {
+        assert!(err.contains(w), "{args:?}: `{w}` missing from: {err}");
+    }
+    assert!(o.stdout.is_empty(), "{args:?}");
+}
+
+#[test]
+fn destructive_commands_need_yes_and_send_nothing() {
+    fails(
+        &[
+            "fw",
+            "update",
+            "/nonexistent/node",
+            "/nonexistent/fw.bin",
+            "--slot",
+            "2",
+        ],
+        2,
+        &[
+            "would write /nonexistent/fw.bin to firmware slot 2 of /nonexistent/node",
+            "add --yes",
+        ],
+    );
+    fails(
+        &[
+            "fw",
+            "activate",
+            "/nonexistent/node",
+            "--slot",
+            "3",
+            "--online",
+        ],
+        2,
+        &[
+            "would activate firmware slot 3",
+            "online",
+            "Activate FW (0202h)",
+        ],
+    );
+    fails(
+        &["fw", "abort", "/nonexistent/node", "--port", "1"],
+        2,
+        &["would abort the firmware transfer open on /nonexistent/node via port 1"],
+    );
+}
+
+#[test]
+fn usage_and_os_errors() {
+    fails(
+        &["fw", "update", "x", "img", "--slot", "5", "--yes"],
+        2,
+        &["expected a firmware slot from 1 to 4"],
+    );
+    fails(
+        &["fw", "activate", "x", "--slot", "2", "--yes"],
+        2,
+        &["--online|--reset"],
+    );
+    fails(
+        &[
+            "fw", "activate", "x", "--slot", "2", "--online", "--reset", "--yes",
+        ],
+        2,
+        &["cannot be used with"],
+    );
+    fails(
+        &[
+            "fw",
+            "update",
+            "x",
+            "img",
+            "--slot",
+            "2",
+            "--max-part",
+            "64",
+            "--yes",
+        ],
+        2,
+        &["at least 128"],
+    );
+    // The image is read before the device is opened.
+    fails(
+        &[
+            "fw",
+            "update",
+            "/nonexistent/node",
+            "/nonexistent/fw.bin",
+            "--slot",
+            "2",
+            "--yes",
+        ],
+        3,
+        &["read image /nonexistent/fw.bin: ENOENT"],
+    );
+    fails(
+        &["fw", "info", "/nonexistent/node", "--port", "2"],
+        3,
+        &["open /nonexistent/node: ENOENT"],
+    );
+}
+
+#[test]
+fn help_and_manual_document_the_exit_statuses() {
+    let o = swcci(&["fw", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "\n  5   fw:",
+        "\n  6   fw:",
+        "\n  130 fw update:",
+        "Abort action and waits",
+    ] {
+        assert!(help.contains(needle), "`{needle}` missing from\n{help}");
+    }
+    let o = swcci(&["man"]);
+    let man = String::from_utf8_lossy(&o.stdout);
+    for needle in ["swcci fw update", "swcci fw abort", "130"] {
+        assert!(man.contains(needle), "`{needle}` missing from the manual");
+    }
+}
