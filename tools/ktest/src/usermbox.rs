@@ -265,3 +265,50 @@ impl Drop for UserMailbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4 KiB file standing in for a BAR: the mapping code is the same.
+    fn bar() -> (BarMap, PathBuf) {
+        let p = std::env::temp_dir().join(format!("swcci-usermbox-{}", std::process::id()));
+        fs::write(&p, vec![0u8; 4096]).unwrap();
+        (BarMap::map(&p).unwrap(), p)
+    }
+
+    #[test]
+    fn accesses_are_little_endian_aligned_and_bounded() {
+        let (b, p) = bar();
+        assert_eq!(b.len(), 4096);
+        b.write64(0x10, 0x1122_3344_5566_7788).unwrap();
+        assert_eq!(b.read32(0x10), Ok(0x5566_7788));
+        assert_eq!(b.read32(0x14), Ok(0x1122_3344));
+        assert_eq!(b.read64(0x10), Ok(0x1122_3344_5566_7788));
+        b.write32(0xffc, 0xdead_beef).unwrap();
+        assert_eq!(b.read32(0xffc), Ok(0xdead_beef));
+        // Misaligned, past the end, or straddling it: refused, nothing touched.
+        assert_eq!(b.read32(0x12), Err(IoError::Range));
+        assert_eq!(b.read64(0x14), Err(IoError::Range));
+        assert_eq!(b.read32(0x1000), Err(IoError::Range));
+        assert_eq!(b.read64(0xffc), Err(IoError::Range));
+        assert_eq!(b.write64(usize::MAX - 7, 0), Err(IoError::Range));
+        drop(b);
+        // The stores reached the file through the shared mapping.
+        let data = fs::read(&p).unwrap();
+        fs::remove_file(&p).unwrap();
+        assert_eq!(data[0x10..0x18], 0x1122_3344_5566_7788u64.to_le_bytes());
+    }
+
+    #[test]
+    fn spin_counts_and_times_out() {
+        let mut w = Spin::default();
+        w.begin(Event::Doorbell, 1_000_000);
+        assert_eq!(w.wait(Event::Doorbell), Ok(()));
+        assert_eq!(w.wait(Event::Doorbell), Ok(()));
+        assert_eq!(w.spins, 2);
+        w.begin(Event::Doorbell, 0);
+        assert_eq!(w.wait(Event::Doorbell), Err(WaitError::Timeout));
+        assert_eq!(w.spins, 2);
+    }
+}
