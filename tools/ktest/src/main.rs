@@ -16,6 +16,7 @@ mod ctl;
 mod env;
 mod helpers;
 mod tests;
+mod usermbox;
 
 use anyhow::Result;
 use env::Env;

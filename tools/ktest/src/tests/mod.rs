@@ -35,14 +35,19 @@ pub static ALL: &[Test] = &[
     },
     // Benchmarks (tools/bench.sh).
     Test {
-        name: "bench_identify_latency",
+        name: "bench_command_path",
         scenarios: &["bench"],
-        run: bench::identify_latency,
+        run: bench::command_path,
     },
     Test {
-        name: "bench_concurrent_throughput",
+        name: "bench_switch_commands",
         scenarios: &["bench"],
-        run: bench::concurrent_throughput,
+        run: bench::switch_commands,
+    },
+    Test {
+        name: "bench_concurrent_clients",
+        scenarios: &["bench"],
+        run: bench::concurrent_clients,
     },
     // Driver core.
     Test {
