@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 pub use swcci_proto as proto;
 
 #[cfg(feature = "topology")]
+pub mod kernel_log;
+#[cfg(feature = "topology")]
 pub mod topology;
 
 use proto::mmpt::MmptCode;
