@@ -34,7 +34,9 @@
 //! tests that), Set Response Message Limit (0004h) and Physical Port Control (5102h), which
 //! change the switch under the rest of the suite, and tunnelled commands whose CCI header
 //! announces more payload than it carries (QEMU reads past its buffer). Tunnels reach the
-//! type-3 devices only with read-only commands, Set Timestamp and unknown opcodes.
+//! type-3 devices only with read-only commands, Set Timestamp and unknown opcodes. QEMU's Get
+//! Log (0401h) reads its CEL at 4 x the offset asked for (a QEMU bug): its data is compared
+//! at offset 0 only.
 
 mod mem;
 
@@ -796,7 +798,11 @@ impl<'a> Worker<'a> {
                 bg: false,
             },
             4 => {
-                let off = self.rng.random_range(0..=cel.len() + 8);
+                let off = if self.rng.random_bool(0.4) {
+                    0
+                } else {
+                    self.rng.random_range(0..=cel.len() + 8)
+                };
                 let len = self.rng.random_range(0..=(cel.len() + 8).min(payload));
                 let cel_log = self.rng.random_bool(0.8);
                 let uuid = if cel_log {
@@ -805,7 +811,10 @@ impl<'a> Worker<'a> {
                     logs::VENDOR_DEBUG_UUID
                 };
                 let input = logs::get_log_input(&uuid, off as u32, len as u32).to_vec();
-                let check = if cel_log && len > 0 && off + len <= cel.len() {
+                // QEMU 11.1 reads its CEL at offset * 4 (it adds the byte offset to a
+                // pointer to 4-byte entries): its answer is checked at offset 0 only.
+                let exact_off = off == 0 || emu;
+                let check = if cel_log && exact_off && len > 0 && off + len <= cel.len() {
                     Check::LogSlice(cel[off..off + len].to_vec())
                 } else {
                     Check::Any
@@ -1263,12 +1272,13 @@ impl<'a> Worker<'a> {
             ));
         }
         if !out_ptr.valid() {
-            return if n == 0 {
-                Ok(())
-            } else {
-                Err(format!(
+            // Success is right only if what came back fits the accessible part.
+            return match out_ptr {
+                _ if n == 0 => Ok(()),
+                Ptr::Crossing(k) if n <= k => Ok(()),
+                _ => Err(format!(
                     "{desc}: success with {n} bytes written to an invalid pointer"
-                ))
+                )),
             };
         }
         let out = self.arena.read(out_addr, n);
@@ -1687,7 +1697,13 @@ impl<'a> Worker<'a> {
             match front {
                 None => Expect::err(nothing),
                 Some((_, _, len)) if len > room => Expect::err(libc::EMSGSIZE),
-                Some((_, _, len)) if data_ptr.valid() || len == 0 => Expect::ok(),
+                Some((_, _, len))
+                    if data_ptr.valid()
+                        || len == 0
+                        || matches!(data_ptr, Ptr::Crossing(k) if len <= k) =>
+                {
+                    Expect::ok()
+                }
                 Some(_) => Expect::err(libc::EFAULT),
             }
         } else {
@@ -1749,11 +1765,17 @@ impl<'a> Worker<'a> {
                     }
                 }
             }
-            if errno == Some(libc::EFAULT) && front.is_some() {
+            if errno == Some(libc::EFAULT)
+                && arg_ptr.valid()
+                && (front.is_some() || !self.mode.single)
+            {
+                // The copy of a message to user space failed: it may be gone.
                 if let Ok(mut book) = self.shared.books[ti].lock() {
                     book.faulted += 1;
                 }
-                self.resync(ti)?;
+                if self.mode.single {
+                    self.resync(ti)?;
+                }
             }
             return Ok(());
         }
@@ -1762,12 +1784,21 @@ impl<'a> Worker<'a> {
             return Err(format!("{desc}: len {n} > the {room}-byte buffer"));
         }
         if !data_ptr.valid() {
-            return if n == 0 {
-                Ok(())
-            } else {
-                Err(format!(
+            // Success is right only if the message fits the accessible part; it is gone then.
+            return match data_ptr {
+                _ if n == 0 => self
+                    .account(ti, None, got.msg_type, 0)
+                    .map_err(|m| format!("{desc}: {m}")),
+                Ptr::Crossing(k) if n <= k => {
+                    let data = self.arena.read(daddr, n);
+                    let seq =
+                        verify_tagged(got.msg_type, &data).map_err(|m| format!("{desc}: {m}"))?;
+                    self.account(ti, seq, got.msg_type, n)
+                        .map_err(|m| format!("{desc}: {m}"))
+                }
+                _ => Err(format!(
                     "{desc}: success with {n} bytes written to an invalid pointer"
-                ))
+                )),
             };
         }
         let data = self.arena.read(daddr, n);
