@@ -128,8 +128,10 @@ impl Classifier {
     /// Whether `msg` belongs to the fault-injection report being read.
     fn excused(&mut self, msg: &str) -> bool {
         if self.in_trace {
-            // Frames are indented (" dump_stack_lvl+0x5d/0x80", " </TASK>").
-            return msg.starts_with(' ') || msg.starts_with('\t');
+            // Frames are indented (" dump_stack_lvl+0x5d/0x80", " </TASK>"); a trace from a
+            // system call ends with the user registers ("RIP: 0033:...", "Code: ...",
+            // "RAX: ... RBX: ...").
+            return msg.starts_with(' ') || msg.starts_with('\t') || user_registers(msg);
         }
         let t = msg.trim_start();
         if t.starts_with("Call Trace:") || t.starts_with("Call trace:") {
@@ -145,6 +147,24 @@ impl Classifier {
         ]
         .iter()
         .any(|p| msg.starts_with(p))
+    }
+}
+
+/// A line of the user-mode register dump that ends an x86 trace from a system call.
+fn user_registers(msg: &str) -> bool {
+    if msg.starts_with("RIP: ") || msg.starts_with("Code: ") {
+        return true;
+    }
+    let b = msg.as_bytes();
+    match b.iter().position(|&c| c == b':') {
+        Some(i @ 2..=3) => {
+            b[0] == b'R'
+                && b[1..i]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && b.get(i + 1) == Some(&b' ')
+        }
+        _ => false,
     }
 }
 
@@ -164,6 +184,12 @@ mod tests {
 [   41.101890]  should_failslab+0x4e/0x70
 [   41.101895]  __kmalloc_noprof+0xb2/0x4a0
 [   41.101900]  _RNvMs_NtCs1_cxl_swcci6device+0x42/0x90 [cxl_swcci]
+[   41.101905]  entry_SYSCALL_64_after_hwframe+0x4b/0x53
+[   41.101906] RIP: 0033:0x7f70d8009710
+[   41.101906] Code: 40 00 48 c7 c2 a8 ff ff ff f7 d8 64 89 02 48 c7 c0 ff ff ff ff eb b7 cc
+[   41.101907] RSP: 002b:00007ffd92cc4778 EFLAGS: 00000202 ORIG_RAX: 0000000000000001
+[   41.101907] RAX: ffffffffffffffda RBX: 000000000000000c RCX: 00007f70d8009710
+[   41.101908] R13: 000055558b931550 R14: 000055558b92b300 R15: 0000000000000005
 [   41.101910]  </TASK>
 ";
 
@@ -212,6 +238,7 @@ mod tests {
             assert!(!c.is_trouble(l), "{l}");
         }
         assert_eq!(c.injected(), 1);
+        assert!(c.in_report, "the register dump belongs to the report");
         // Twice in a row, and a normal line after it.
         let log =
             format!("{X86_REPORT}{X86_REPORT}[   41.2] cxl_swcci 0000:0d:00.1: probe failed\n");

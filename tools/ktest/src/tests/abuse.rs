@@ -507,7 +507,7 @@ fn load_thread(t: &Target, th: u32, load: &Load) {
         let Some(d) = dev.as_ref() else {
             dev = node_of(&t.addr).and_then(|p| Device::open(p).ok());
             if dev.is_none() {
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(20));
             }
             continue;
         };
@@ -590,7 +590,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !cond() {
         ensure!(Instant::now() < deadline, "{what}: not after 20 s");
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
 }
@@ -613,6 +613,12 @@ fn cycles(env: &mut Env, how: Cycle) -> Result<Outcome> {
                     let node = node_of(&t.addr)
                         .with_context(|| format!("cycle {c}: {} has no node", t.addr))?;
                     let held = Device::open(&node)?;
+                    // The bridge above the function: rescanning its bus alone is quicker
+                    // than rescanning every bus.
+                    let bridge = fs::canonicalize(format!("/sys/bus/pci/devices/{}", t.addr))?
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .context("no parent bridge")?;
                     match how {
                         Cycle::Rebind => env.unbind(&t.addr),
                         Cycle::RemoveRescan => {
@@ -631,7 +637,15 @@ fn cycles(env: &mut Env, how: Cycle) -> Result<Outcome> {
                     drop(held);
                     match how {
                         Cycle::Rebind => env.bind(&t.addr),
-                        Cycle::RemoveRescan => env.sysfs_write("/sys/bus/pci/rescan", "1"),
+                        Cycle::RemoveRescan => {
+                            let rescan = bridge.join("rescan");
+                            let bus = if rescan.exists() {
+                                rescan
+                            } else {
+                                PathBuf::from("/sys/bus/pci/rescan")
+                            };
+                            env.sysfs_write(&bus.display().to_string(), "1")
+                        }
                     }
                     .with_context(|| format!("cycle {c}"))?;
                     wait_for(&format!("cycle {c}: {} bound again", t.addr), || {

@@ -224,7 +224,7 @@ pub fn probe(env: &mut Env) -> Result<Outcome> {
                         lines.iter().any(|l| l.starts_with(&prefix) && !l.contains("probe with driver")),
                         "{}: probe failed ({e}) without a message of the driver naming the failing step; log: {:?}",
                         at(),
-                        lines.iter().filter(|l| !l.starts_with(' ') && !l.contains("FAULT_INJECTION") && !l.starts_with("CPU:") && !l.starts_with("Hardware") && !l.starts_with("Call") && !l.starts_with("name ") && !l.starts_with("Tainted")).collect::<Vec<_>>()
+                        lines.iter().filter(|l| l.starts_with("cxl_swcci")).collect::<Vec<_>>()
                     );
                     // The next attempt works.
                     env.bind(&t.addr)
@@ -364,6 +364,7 @@ pub fn ioctls(env: &mut Env) -> Result<Outcome> {
     let mut seq = 0u32;
     for t in &targets {
         let d = Device::open(node(&t.addr).context("node")?)?;
+        drain(&d);
         let mut summary = Vec::new();
         for op in ops(t) {
             let mut n = 1;
@@ -494,19 +495,27 @@ pub fn failslab(env: &mut Env) -> Result<Outcome> {
         let _on = Failslab::on(25)?;
         for round in 0..40u32 {
             for t in &targets {
-                let Some(p) = node(&t.addr) else {
-                    Failslab::pause(false);
-                    env.bind(&t.addr)?;
-                    Failslab::pause(true);
-                    continue;
-                };
+                Failslab::pause(false);
+                let p = node(&t.addr);
+                Failslab::pause(true);
+                let p = p.with_context(|| format!("{} has no node", t.addr))?;
+                // Opening allocates in the driver too.
                 let d = match Device::open(&p) {
                     Ok(d) => d,
+                    Err(e) if e.errno() == Some(libc::ENOMEM) => {
+                        enomem += 1;
+                        continue;
+                    }
                     Err(e) => bail!("open {}: {e}", p.display()),
                 };
                 for op in ops(t) {
                     if op == Op::MmptRecv {
                         continue;
+                    }
+                    if t.mmpt() {
+                        Failslab::pause(false);
+                        drain(&d);
+                        Failslab::pause(true);
                     }
                     match run(op, &d, t, round)
                         .with_context(|| format!("{} {op:?} under failslab", t.addr))?
