@@ -276,7 +276,7 @@ fn ops(t: &Target) -> Vec<Op> {
         v.push(Op::Echo);
     }
     if t.mmpt() {
-        v.extend([Op::MmptSend(3000), Op::MmptSend(100 << 10), Op::MmptRecv]);
+        v.extend([Op::MmptSend(3000), Op::MmptSend(24 << 10), Op::MmptRecv]);
     }
     v
 }
@@ -493,7 +493,7 @@ pub fn failslab(env: &mut Env) -> Result<Outcome> {
     let (mut ok, mut enomem, mut rebinds_failed) = (0, 0, 0);
     {
         let _on = Failslab::on(25)?;
-        for round in 0..40u32 {
+        for round in 0..16u32 {
             for t in &targets {
                 Failslab::pause(false);
                 let p = node(&t.addr);
