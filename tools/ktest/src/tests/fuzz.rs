@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
-use swcci::proto::mmpt::{self as mmpt_proto, Action, MsgHeader};
+use swcci::proto::mmpt::{self as mmpt_proto, Action, MmptCode, MsgHeader};
 use swcci::proto::opcode;
 use swcci::proto::payload::identify::Identify;
 use swcci::proto::payload::logs::{self, CEL_UUID};
@@ -1496,13 +1496,15 @@ impl<'a> Worker<'a> {
         let t = &self.targets[ti];
         let has = t.mmpt();
         let payload = t.payload;
-        if self.mode.single && has {
-            // Keep the function's queue (16) from filling: receive when 8 wait.
+        if has {
+            // Keep the function's queue (16) from filling: receive when 8 wait (12 with
+            // several threads, whose counts race).
+            let limit = if self.mode.single { 8 } else { 12 };
             if self.shared.books[ti]
                 .lock()
                 .map(|b| b.pending.len())
                 .unwrap_or(0)
-                >= 8
+                >= limit
             {
                 return self.op_mmpt_recv(ti);
             }
@@ -1587,28 +1589,55 @@ impl<'a> Worker<'a> {
         let si = self.slot(ti);
         let fd = self.fd(ti, si);
         let desc = format!("SWCCI_MMPT_SEND type {msg_type:#x} len {len} seq {seq:#x} ({what})");
-        if self
-            .issue(ti, fd, uapi::SWCCI_MMPT_SEND, addr, &e)
-            .map_err(|m| format!("{desc}: {m}"))?
-            .is_err()
-        {
-            return Ok(());
-        }
-        let got =
-            SwcciMmptMsg::from_bytes(&self.arena.read(addr, SwcciMmptMsg::SIZE)).ok_or("decode")?;
-        if !self
-            .arena
-            .untouched(addr + SwcciMmptMsg::SIZE as u64, GUARD)
-        {
-            return Err(format!("{desc}: wrote beyond the structure"));
-        }
-        if got.retval == 0 {
+        // On the books before it is sent: another thread may receive the echo before this
+        // one's ioctl returns. Taken off again if it was not queued.
+        let may_queue = e.ok && !self.mode.gone;
+        if may_queue {
             if let Ok(mut book) = self.shared.books[ti].lock() {
                 book.pending.push_back((seq, msg_type, len));
-                book.sent += 1;
             }
         }
-        Ok(())
+        let r = self
+            .issue(ti, fd, uapi::SWCCI_MMPT_SEND, addr, &e)
+            .map_err(|m| format!("{desc}: {m}"));
+        let queued = match &r {
+            Ok(Ok(())) => {
+                let got = SwcciMmptMsg::from_bytes(&self.arena.read(addr, SwcciMmptMsg::SIZE))
+                    .ok_or("decode")?;
+                if !self
+                    .arena
+                    .untouched(addr + SwcciMmptMsg::SIZE as u64, GUARD)
+                {
+                    return Err(format!("{desc}: wrote beyond the structure"));
+                }
+                got.retval == 0
+            }
+            _ => false,
+        };
+        if let Ok(Ok(())) = &r {
+            // One thread, a queue never full, no transfer of anyone else: a valid message is
+            // never refused for a transfer in progress (one a refused part left open).
+            let got = SwcciMmptMsg::from_bytes(&self.arena.read(addr, SwcciMmptMsg::SIZE))
+                .ok_or("decode")?;
+            if self.mode.single
+                && u16::try_from(got.retval).ok().map(MmptCode::from_raw)
+                    == Some(MmptCode::TransferInProgress)
+            {
+                return Err(format!(
+                    "{desc}: refused with TransferInProgress: an earlier transfer was left open"
+                ));
+            }
+        }
+        if let Ok(mut book) = self.shared.books[ti].lock() {
+            if queued {
+                book.sent += 1;
+            } else if may_queue {
+                if let Some(i) = book.pending.iter().position(|&(s, _, _)| s == seq) {
+                    book.pending.remove(i);
+                }
+            }
+        }
+        r.map(|_| ())
     }
 
     /// `SWCCI_MMPT_RECV`: messages come back intact, in order (single-threaded), and only
