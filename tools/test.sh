@@ -28,13 +28,14 @@ HARDENED_SCENARIOS=hardened
 : "${SWCCI_HARDENED_ARCHES:=x86_64}"
 
 arches=x86_64,arm64,arm
+arch_given=0
 scenario=
 filter=
 host_only=0
 runner_extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--arch) arches=$2; shift ;;
+	--arch) arches=$2; arch_given=1; shift ;;
 	--scenario) scenario=$2; shift ;;
 	--filter) filter=$2; shift ;;
 	--host-only) host_only=1 ;;
@@ -67,6 +68,8 @@ scenarios_for() {
 	for s in "${list[@]}"; do
 		if [[ ",$HARDENED_SCENARIOS," == *",$s,"* || $s == fuzz ]]; then
 			[ "$variant" = hardened ] || continue
+			# Named explicitly, on the architectures asked for; else where the default says.
+			[[ $arch_given == 1 || ",$SWCCI_HARDENED_ARCHES," == *",$arch,"* ]] || continue
 			[ "$arch" != arm ] || { log "no hardened kernel for 32-bit ARM: $s skipped on arm"; continue; }
 		else
 			[ "$variant" = debug ] || continue
