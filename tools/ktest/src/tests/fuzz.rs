@@ -1895,8 +1895,10 @@ impl<'a> Worker<'a> {
                         }
                         _ => {
                             return Err(format!(
-                            "after a faulted receive: message {seq:?} out of order or never sent"
-                        ))
+                                "after a faulted receive: message {seq:?} ({} bytes) at {pos:?} of {:?}",
+                                data.len(),
+                                book.pending.iter().take(6).collect::<Vec<_>>()
+                            ))
                         }
                     }
                 }
