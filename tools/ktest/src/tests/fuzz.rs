@@ -1877,7 +1877,10 @@ impl<'a> Worker<'a> {
     fn resync(&mut self, ti: usize) -> std::result::Result<(), String> {
         let path = self.targets[ti].path.clone();
         let dev = Device::open(&path).map_err(|e| e.to_string())?;
-        let mut first = true;
+        // The faulted message was either consumed (lost: the oldest is skipped once) or not
+        // (it comes back first). Messages under 16 bytes carry no tag: two of the same type
+        // and length look alike, so the skip may show up at any point of the drain.
+        let mut skipped = false;
         loop {
             match dev.mmpt_recv(MAX_DATA, 0) {
                 Ok(swcci::MmptRecv::Message { msg_type, data }) => {
@@ -1888,10 +1891,10 @@ impl<'a> Worker<'a> {
                         ty == msg_type && len == data.len() && seq.is_none_or(|q| q == s)
                     });
                     match pos {
-                        Some(i) if i == 0 || (i == 1 && first) => {
+                        Some(i) if i == 0 || (i == 1 && !skipped) => {
                             book.pending.drain(..=i);
                             book.received += 1;
-                            first = false;
+                            skipped |= i == 1;
                         }
                         _ => {
                             return Err(format!(
