@@ -39,8 +39,8 @@ const ATTRS: &[&str] = &["failslab", "fail_page_alloc", "fail_usercopy"];
 const MAX_POINTS: u32 = 400;
 /// Probe: every failure point up to here, then every [`PROBE_STRIDE`]th (an MMPT function's
 /// MSI-X vectors each bring their sysfs and procfs entries: several hundred points) ...
-const PROBE_DENSE: u32 = 150;
-const PROBE_STRIDE: u32 = 4;
+const PROBE_DENSE: u32 = 100;
+const PROBE_STRIDE: u32 = 8;
 /// ... up to this one. Beyond it, an MMPT function's probe is still in the genirq core's
 /// per-vector sysfs and procfs entries, where an injected failure is ignored at creation and
 /// makes the kernel WARN when the vector is freed (fs/proc/generic.c, remove_proc_entry of
