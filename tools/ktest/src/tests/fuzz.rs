@@ -75,6 +75,8 @@ pub const DEFAULT_SEED: u64 = 0x5c01;
 pub const DEFAULT_ITERS: u64 = 3000;
 /// Threads of the threaded phase.
 const WORKERS: usize = 4;
+/// Iterations between progress lines.
+const PROGRESS: u64 = 5000;
 /// The emulator's background sleep command (input: u32 milliseconds).
 const OP_SLEEP: u16 = 0xc000;
 /// The emulator's echo command.
@@ -2009,6 +2011,17 @@ fn install_alarm() {
     });
 }
 
+/// A KTAP diagnostic line every [`PROGRESS`] iterations of long runs, so that the runner,
+/// which kills a guest that stays silent, sees the fuzzer working.
+fn progress(phase: &str, i: u64, of: u64) {
+    if i > 0 && i % PROGRESS == 0 {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "# fuzz: {phase} phase: {i} of {of} iterations");
+        let _ = out.flush();
+    }
+}
+
 /// Where a failure can be rerun from.
 fn rerun(p: &Params, test: &str) -> String {
     format!(
@@ -2036,6 +2049,7 @@ fn run_single(
 ) -> Result<u64> {
     let mut w = Worker::new(thread_seed(p, test, 1, 0), 0, targets, shared, mode, &[])?;
     for i in 0..iters {
+        progress(phase, i, iters);
         w.step().map_err(|m| {
             anyhow!(
                 "seed {:#x}, {phase} phase, iteration {i}: {m}\n{}",
@@ -2208,6 +2222,9 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                     for i in 0..threaded / WORKERS as u64 {
                         if shared.stop.load(Ordering::Relaxed) {
                             break;
+                        }
+                        if th == 0 {
+                            progress("threaded (thread 0)", i, threaded / WORKERS as u64);
                         }
                         w.step().map_err(|m| {
                             anyhow!(
