@@ -2014,7 +2014,7 @@ fn install_alarm() {
 /// A KTAP diagnostic line every [`PROGRESS`] iterations of long runs, so that the runner,
 /// which kills a guest that stays silent, sees the fuzzer working.
 fn progress(phase: &str, i: u64, of: u64) {
-    if i > 0 && i % PROGRESS == 0 {
+    if i > 0 && i.is_multiple_of(PROGRESS) {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "# fuzz: {phase} phase: {i} of {of} iterations");
