@@ -5,37 +5,50 @@
 #   make                     build cxl_swcci.ko against $(KDIR)
 #   make KDIR=<tree>         ... against any built Rust-enabled kernel tree (O= build dir)
 #   make ARCH=arm64          ... against the project's cached arm64 tree
+#   make modules_install     install it to $(INSTALL_MOD_PATH)/lib/modules/<release>/updates/
 #   make clean               remove build products
 #   make rust-analyzer       write rust-project.json for editors
 #   make rustfmt             format src/ (and rust/, which it includes) with the kernel's
 #                            .rustfmt.toml; make rustfmtcheck only checks
 #   make demo / make check   the README's two commands (set up, build, boot, test)
 #
-# Without KDIR the project's own cached tree for ARCH (default x86_64) is used; it is built by
-# tools/setup/kernel.sh. The cached trees record the ARCH and LLVM they were built with.
+# Without KDIR the project's own cached tree for ARCH (default x86_64) is used if it is built
+# (tools/setup/kernel.sh; the cached trees record the ARCH and LLVM they were built with),
+# else the running kernel's /lib/modules/$(uname -r)/build, as for any out-of-tree module.
+# The result is cxl_swcci.ko in this directory, the only copy, signed in place with the
+# tree's key when the tree has one.
 
 SWCCI_ARCH ?= $(if $(ARCH),$(patsubst x86,x86_64,$(ARCH)),x86_64)
 ifeq ($(KDIR),)
-KDIR := $(shell tools/setup/kernel.sh --print-kdir $(SWCCI_ARCH) 2>/dev/null)
-KDIR_FROM_CACHE := 1
+KDIR := $(shell [ -x tools/setup/kernel.sh ] && d=$$(tools/setup/kernel.sh --print-kdir $(SWCCI_ARCH) 2>/dev/null) && echo "$$d")
+KDIR_FROM := the project's cache
+ifeq ($(KDIR),)
+KDIR := /lib/modules/$(shell uname -r)/build
+KDIR_FROM := the running kernel
+endif
 endif
 -include $(KDIR)/swcci-kbuild.mk
 
 KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) $(if $(ARCH),ARCH=$(ARCH)) $(if $(LLVM),LLVM=$(LLVM)) \
 	$(if $(CROSS_COMPILE),CROSS_COMPILE=$(CROSS_COMPILE))
+# SWCCI_STRICT=1 (what tools/test.sh sets for every build): the kernel's clippy lints, and
+# every Rust warning, clippy's included, an error. (`make CLIPPY=1` alone only warns.)
+ifeq ($(SWCCI_STRICT),1)
+KBUILD_ARGS += CLIPPY=1 KRUSTFLAGS=-Dwarnings
+endif
 
 # The signing key of a tree built with CONFIG_MODULE_SIG (e.g. for lockdown tests).
 SIG_HASH = $(shell sed -n 's/^CONFIG_MODULE_SIG_HASH="\(.*\)"/\1/p' $(KDIR)/.config 2>/dev/null)
 SIG_KEY = $(KDIR)/certs/signing_key.pem
 SIG_CERT = $(KDIR)/certs/signing_key.x509
 
-.PHONY: all modules clean rust-analyzer rustfmt rustfmtcheck check-kdir demo check
+.PHONY: all modules modules_install clean rust-analyzer rustfmt rustfmtcheck check-kdir demo check
 all: modules
 
 check-kdir:
 	@if [ -z "$(KDIR)" ] || [ ! -f "$(KDIR)/.config" ]; then \
-		if [ -n "$(KDIR_FROM_CACHE)" ]; then \
-			echo "swcci: error: no cached kernel tree for $(SWCCI_ARCH): run tools/setup/kernel.sh $(SWCCI_ARCH), or pass KDIR=<built kernel tree>" >&2; \
+		if [ -n "$(KDIR_FROM)" ]; then \
+			echo "swcci: error: no kernel tree: no cached tree for $(SWCCI_ARCH) (tools/setup/kernel.sh $(SWCCI_ARCH) builds one) and $(KDIR) is not a build tree; pass KDIR=<built kernel tree>" >&2; \
 		else \
 			echo "swcci: error: KDIR=$(KDIR) is not a kernel build tree (no .config)" >&2; \
 		fi; exit 1; fi
@@ -51,22 +64,29 @@ NM_TOOL := $(if $(filter -%,$(LLVM)),llvm-nm$(LLVM),$(if $(LLVM),llvm-nm,$(CROSS
 ARM32 = $(shell grep -qx 'CONFIG_ARM=y' $(KDIR)/.config 2>/dev/null && echo 1)
 BAD_FMT = 4core3fmt3num3imp[on$(if $(ARM32),xy)]Nt.*7Display3fmt
 
+# The marker sign-file appends: a module that ends with it is signed already.
+SIG_MARKER := ~Module signature appended~
+
 modules: check-kdir
 	$(MAKE) $(KBUILD_ARGS) modules
-	@bad=$$($(NM_TOOL) -u src/cxl_swcci.ko | grep -E '$(BAD_FMT)' || true); \
+	@bad=$$($(NM_TOOL) -u cxl_swcci.ko | grep -E '$(BAD_FMT)' || true); \
 	if [ -n "$$bad" ]; then \
 		echo "swcci: error: the module formats integers in decimal with core code this kernel cannot run (use proto::num::Dec):" >&2; \
-		echo "$$bad" >&2; rm -f src/cxl_swcci.ko; exit 1; fi
+		echo "$$bad" >&2; rm -f cxl_swcci.ko; exit 1; fi
+	@if [ -n "$(SIG_HASH)" ] && [ -f $(SIG_KEY) ] && [ -x $(KDIR)/scripts/sign-file ] && \
+	    [ "$$(tail -c 28 cxl_swcci.ko | head -c 27)" != "$(SIG_MARKER)" ]; then \
+		$(KDIR)/scripts/sign-file $(SIG_HASH) $(SIG_KEY) $(SIG_CERT) cxl_swcci.ko && \
+		echo "  SIGN    cxl_swcci.ko ($(SIG_HASH), key of $(KDIR))"; fi
 
-	@if [ -n "$(SIG_HASH)" ] && [ -f $(SIG_KEY) ] && [ -x $(KDIR)/scripts/sign-file ]; then \
-		$(KDIR)/scripts/sign-file $(SIG_HASH) $(SIG_KEY) $(SIG_CERT) src/cxl_swcci.ko cxl_swcci.ko && \
-		echo "  SIGN    cxl_swcci.ko ($(SIG_HASH), key of $(KDIR))"; \
-	else cp src/cxl_swcci.ko cxl_swcci.ko; fi
+# Kbuild's own install (INSTALL_MOD_PATH, INSTALL_MOD_DIR, depmod). The module is signed
+# already: kbuild does not sign it again unless it strips it first (INSTALL_MOD_STRIP).
+modules_install: modules
+	$(MAKE) $(KBUILD_ARGS) modules_install $(if $(INSTALL_MOD_STRIP),,CONFIG_MODULE_SIG_ALL=)
 
 clean:
 	@if [ -n "$(KDIR)" ] && [ -f $(KDIR)/Makefile ]; then $(MAKE) $(KBUILD_ARGS) clean; fi
-	rm -f cxl_swcci.ko src/*.o src/*.ko src/*.mod src/*.mod.c src/.*.cmd src/modules.order \
-		modules.order Module.symvers rust-project.json
+	rm -f cxl_swcci.ko cxl_swcci.o cxl_swcci.mod cxl_swcci.mod.c cxl_swcci.mod.o .cxl_swcci.* \
+		src/*.o src/.*.cmd modules.order Module.symvers rust-project.json
 
 rust-analyzer: check-kdir
 	$(MAKE) $(KBUILD_ARGS) rust-analyzer

@@ -2,12 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The README's test command: sets up this machine if needed, builds everything and runs the
-# whole test suite: host tests (cargo test of the protocol core and the tools) and the
-# in-guest suite under QEMU, one boot per scenario.
+# whole test suite: the host checks (rustfmt, clippy) and tests (cargo test of the protocol
+# core and the tools), then the in-guest suite under QEMU, one boot per scenario.
 #
 #   tools/test.sh [--arch ARCH[,ARCH]] [--scenario A,B] [--filter TEST] [--host-only]
-#                 (default: --arch x86_64,arm64,arm, every scenario)
-#                 [--switches N] [--type3 N] [--kvm]
+#                 (default: --arch x86_64,arm64,arm, every scenario; `hardened` on x86_64)
+#                 [--switches N] [--type3 N] [--kvm] [--fuzz-seed N] [--fuzz-iters N]
+#
+# Each scenario boots the kernel variant it needs (tools/setup/kernel.sh): `hardened` the
+# KASAN/UBSAN/fault-injection kernel (x86_64 and arm64), every other one the debug kernel;
+# only the trees and builds the chosen scenarios need are made. Kernel trees not built yet
+# are built in the background, at the lowest CPU priority, while the foreground runs
+# host tests and guests (SWCCI_PREBUILD=0 turns that off).
 #
 # Output: progress, every test result, and a last line "N passed, N failed".
 # Logs: out/<arch>/<scenario>/{kernel.log,tests.log,qemu.log} (OUT= to move them).
@@ -15,20 +21,27 @@
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
+# Scenarios by the kernel variant they boot.
+DEBUG_SCENARIOS=main,taint,taint-strict,lockdown,emu,fw
+HARDENED_SCENARIOS=hardened
+# Architectures whose default run includes the hardened scenario (x86_64, arm64 possible).
+: "${SWCCI_HARDENED_ARCHES:=x86_64}"
+
 arches=x86_64,arm64,arm
+arch_given=0
 scenario=
 filter=
 host_only=0
 runner_extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--arch) arches=$2; shift ;;
+	--arch) arches=$2; arch_given=1; shift ;;
 	--scenario) scenario=$2; shift ;;
 	--filter) filter=$2; shift ;;
 	--host-only) host_only=1 ;;
-	--switches|--type3) runner_extra+=("$1" "$2"); shift ;;
+	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -36,15 +49,88 @@ done
 
 need_root "the test suite (it installs packages and runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
+mkdir -p "$out"
 total_pass=0
 total_fail=0
+# Every module build is checked with the kernel's clippy lints, warnings as errors (Makefile).
+export SWCCI_STRICT=1
+
+# The scenarios of VARIANT to run on ARCH (comma-separated, maybe empty).
+scenarios_for() {
+	local arch=$1 variant=$2 all s want=()
+	if [ -n "$scenario" ]; then
+		all=$scenario
+	else
+		all=$DEBUG_SCENARIOS
+		[[ ",$SWCCI_HARDENED_ARCHES," == *",$arch,"* ]] && all+=",$HARDENED_SCENARIOS"
+	fi
+	IFS=, read -ra list <<<"$all"
+	for s in "${list[@]}"; do
+		if [[ ",$HARDENED_SCENARIOS," == *",$s,"* || $s == fuzz ]]; then
+			[ "$variant" = hardened ] || continue
+			# Named explicitly, on the architectures asked for; else where the default says.
+			[[ $arch_given == 1 || ",$SWCCI_HARDENED_ARCHES," == *",$arch,"* ]] || continue
+			[ "$arch" != arm ] || { log "no hardened kernel for 32-bit ARM: $s skipped on arm"; continue; }
+		else
+			[ "$variant" = debug ] || continue
+		fi
+		want+=("$s")
+	done
+	(IFS=,; echo "${want[*]}")
+}
 
 log "step 1/5: host setup"
 "$SWCCI_TOP/tools/setup/host.sh"
 
-log "step 2/5: host tests (protocol core, tools)"
+IFS=, read -ra arch_list <<<"$arches"
+# The kernel trees this run needs, in the order the guests need them.
+trees=()
+for arch in "${arch_list[@]}"; do
+	for variant in debug hardened; do
+		[ -n "$(scenarios_for "$arch" $variant 2>/dev/null)" ] && trees+=("$arch:$variant")
+	done
+done
+
+prebuild_pid=
+if [ "$host_only" = 0 ] && [ "${SWCCI_PREBUILD:-1}" = 1 ] && [ ${#trees[@]} -gt 0 ]; then
+	# One tree at a time (kernel.sh serialises builds on the cache lock), niced so that
+	# guests and host tests keep the CPU; a failure here is reported when the foreground
+	# asks for the same tree and builds it itself.
+	# Its own process group (setsid), so that an early exit stops the whole chain.
+	setsid bash -c 'for t in "$@"; do
+			nice -n 19 "$SWCCI_TOP/tools/setup/kernel.sh" --variant "${t#*:}" "${t%:*}" >/dev/null || true
+		done' prebuild "${trees[@]}" 2>>"$out/prebuild.log" &
+	prebuild_pid=$!
+	log "building kernel trees in the background: ${trees[*]} (log: $out/prebuild.log)"
+fi
+stop_prebuild() {
+	[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null || true
+}
+trap stop_prebuild EXIT
+
+log "step 2/5: host checks and tests (rustfmt, clippy, protocol core, tools)"
 host_log="$out/host-tests.log"
-mkdir -p "$out"
+: >"$host_log"
+# Checks: each failure says what to run to see or fix it.
+check() {
+	local what=$1 fix=$2
+	shift 2
+	if ! "$@" >>"$host_log" 2>&1; then
+		log "FAIL: $what (fix: $fix; output in $host_log)"
+		total_fail=$((total_fail + 1))
+		return 0
+	fi
+	total_pass=$((total_pass + 1))
+}
+proto_target="$CARGO_TARGET_DIR-proto"
+check "rustfmt of rust/" "cd rust && cargo fmt" \
+	bash -c "cd '$SWCCI_TOP/rust' && cargo fmt --check"
+check "rustfmt of tools/" "cd tools && cargo fmt" \
+	bash -c "cd '$SWCCI_TOP/tools' && cargo fmt --check"
+check "clippy of rust/" "cd rust && cargo clippy --all-targets -- -D warnings" \
+	bash -c "cd '$SWCCI_TOP/rust' && CARGO_TARGET_DIR='$proto_target' cargo clippy --locked --all-targets -- -D warnings"
+check "clippy of tools/" "cd tools && cargo clippy --all-targets -- -D warnings" \
+	bash -c "cd '$SWCCI_TOP/tools' && cargo clippy --locked --all-targets -- -D warnings"
 count_host() {
 	local p f
 	p=$(grep -E '^test result:' "$host_log" | awk '{s+=$4} END {print s+0}')
@@ -55,9 +141,9 @@ count_host() {
 }
 if ! (
 	set -o pipefail
-	cd "$SWCCI_TOP/rust" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR-proto" cargo test --locked 2>&1
+	cd "$SWCCI_TOP/rust" && CARGO_TARGET_DIR="$proto_target" cargo test --locked 2>&1
 	cd "$SWCCI_TOP/tools" && cargo test --locked 2>&1
-) >"$host_log" 2>&1; then
+) >>"$host_log" 2>&1; then
 	count_host
 	grep -E '^(test .* FAILED|---- |error|thread .* panicked)' "$host_log" | head -20 >&2 || true
 	[ "$total_fail" -gt 0 ] || total_fail=1
@@ -65,6 +151,10 @@ if ! (
 	die "host tests failed (see $host_log)"
 fi
 count_host
+if [ "$total_fail" -gt 0 ]; then
+	echo "$total_pass passed, $total_fail failed"
+	die "host checks failed (see above)"
+fi
 if [ "$host_only" = 1 ]; then
 	echo "$total_pass passed, $total_fail failed"
 	exit 0
@@ -74,29 +164,43 @@ log "step 3/5: QEMU"
 qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
 
 status=0
-IFS=, read -ra arch_list <<<"$arches"
+formatted=0
 for arch in "${arch_list[@]}"; do
-	log "step 4/5: kernel tree and build for $arch"
-	kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
-	bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
-	sc=${scenario:-main,taint,taint-strict,lockdown,emu,fw}
+	for variant in debug hardened; do
+		sc=$(scenarios_for "$arch" $variant)
+		[ -n "$sc" ] || continue
+		log "step 4/5: $variant kernel tree and build for $arch"
+		kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --variant $variant "$arch")
+		if [ "$formatted" = 0 ]; then
+			# The module's formatting, with the kernel's rustfmt settings (needs a tree).
+			formatted=1
+			if make -s -C "$SWCCI_TOP" KDIR="$kdir" rustfmtcheck >>"$host_log" 2>&1; then
+				total_pass=$((total_pass + 1))
+			else
+				log "FAIL: rustfmt of the module (fix: make rustfmt; output in $host_log)"
+				total_fail=$((total_fail + 1))
+				status=1
+			fi
+		fi
+		bin=$("$SWCCI_TOP/tools/build.sh" --variant $variant "$arch")
 
-	log "step 5/5: in-guest suite on $arch (scenarios $sc)"
-	set +e
-	run_guests "$arch" debug "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" --filter "$filter" \
-		"${runner_extra[@]}" | tee "$out/runner-$arch.log"
-
-	rc=${PIPESTATUS[0]}
-	set -e
-	line=$(grep -E "^$arch \(arch" "$out/runner-$arch.log" | tail -n1 || true)
-	p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
-	f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-	total_pass=$((total_pass + ${p:-0}))
-	total_fail=$((total_fail + ${f:-0}))
-	if [ "$rc" != 0 ]; then
-		status=1
-		[ "${f:-0}" -gt 0 ] || total_fail=$((total_fail + 1))
-	fi
+		log "step 5/5: in-guest suite on $arch, $variant kernel (scenarios $sc)"
+		rlog="$out/runner-$arch-$variant.log"
+		set +e
+		run_guests "$arch" $variant "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" \
+			--filter "$filter" "${runner_extra[@]}" | tee "$rlog"
+		rc=${PIPESTATUS[0]}
+		set -e
+		line=$(grep -E "^$arch \(arch" "$rlog" | tail -n1 || true)
+		p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
+		f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+		total_pass=$((total_pass + ${p:-0}))
+		total_fail=$((total_fail + ${f:-0}))
+		if [ "$rc" != 0 ]; then
+			status=1
+			[ "${f:-0}" -gt 0 ] || total_fail=$((total_fail + 1))
+		fi
+	done
 done
 
 log "done in $(($(date +%s) - _swcci_t0)) s"

@@ -10,6 +10,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use swcci::kernel_log::Classifier;
 use swcci::topology::Topology;
 
 /// Where the runner puts the module in the initramfs.
@@ -24,25 +25,6 @@ pub const DEBUGFS_DIR: &str = "/sys/kernel/debug/cxl_swcci";
 pub const CLASS_SWITCH_CCI: u32 = 0x0c0b00;
 /// TAINT_USER ('U').
 pub const TAINT_USER: u64 = 1 << 6;
-
-/// Kernel log lines that mean something went wrong in the kernel.
-const KERNEL_TROUBLE: &[&str] = &[
-    "WARNING:",
-    "BUG:",
-    "Oops",
-    "kernel BUG",
-    "Call Trace",
-    "UBSAN:",
-    "suspected memory leak",
-    "possible circular locking",
-    "possible recursive locking",
-    "sleeping function called from invalid context",
-    "general protection fault",
-    "refcount_t:",
-    "rust_panic",
-    "panicked at",
-    "INFO: task",
-];
 
 /// Reads /dev/kmsg from where it was opened.
 pub struct Kmsg {
@@ -93,6 +75,8 @@ pub struct Env {
     seen: Vec<String>,
     /// Every message read since the suite started.
     pub history: Vec<String>,
+    /// Judges the kernel log (swcci::kernel_log: the runner's list, fault-injection reports).
+    log: Classifier,
     /// Diagnostic lines for the KTAP output.
     pub notes: Vec<String>,
 }
@@ -125,6 +109,7 @@ impl Env {
             kmsg: Kmsg::open()?,
             seen: Vec::new(),
             history: Vec::new(),
+            log: Classifier::new(),
             notes: Vec::new(),
         })
     }
@@ -142,16 +127,27 @@ impl Env {
         new
     }
 
-    /// Fails if the kernel logged a warning, BUG, oops or similar since the last check.
+    /// Fails if the kernel logged a warning, BUG, oops, sanitizer report or similar since the
+    /// last check (`swcci::kernel_log`; reports of failures injected on purpose are not
+    /// trouble).
     pub fn check_kernel_log(&mut self) -> Result<()> {
         self.kmsg();
         let seen = std::mem::take(&mut self.seen);
+        let mut trouble = None;
         for line in &seen {
-            if KERNEL_TROUBLE.iter().any(|p| line.contains(p)) {
-                bail!("kernel log: {line}");
+            if self.log.is_trouble(line) && trouble.is_none() {
+                trouble = Some(line.clone());
             }
         }
+        if let Some(line) = trouble {
+            bail!("kernel log: {line}");
+        }
         Ok(())
+    }
+
+    /// Fault-injection reports seen in the kernel log so far.
+    pub fn injected_failures(&self) -> usize {
+        self.log.injected()
     }
 
     /// Every PCI function.

@@ -23,7 +23,7 @@ struct CapData {
 }
 
 /// Drops CAP_SYS_RAWIO from this process.
-fn drop_rawio() -> io::Result<()> {
+pub(crate) fn drop_rawio() -> io::Result<()> {
     let mut hdr = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,

@@ -34,6 +34,8 @@ pub use swcci_proto as proto;
 mod cci;
 pub mod fabric;
 mod fw;
+#[cfg(feature = "topology")]
+pub mod kernel_log;
 #[cfg(test)]
 mod sim;
 #[cfg(feature = "topology")]

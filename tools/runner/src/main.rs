@@ -6,7 +6,9 @@
 //! the topology as JSON), starts QEMU (TCG by default) with the kernel console on a pipe and the
 //! test output on a virtio console written to a file, prints test results as they arrive, kills
 //! a guest that stops making progress, and judges the boot: every KTAP test passed, a summary
-//! line arrived, and the kernel log has no oops, BUG, WARN, lockdep or sleep-in-atomic report.
+//! line arrived, and the kernel log has no oops, BUG, WARN, KASAN, UBSAN, lockdep,
+//! sleep-in-atomic, hung-task, kmemleak or other report (`swcci::kernel_log`, the list the
+//! in-guest suite also judges by; reports of failures injected on purpose excepted).
 //! Logs go to OUT/<arch>/<scenario>/{kernel.log,tests.log,qemu.log}.
 
 mod cpio;
@@ -20,27 +22,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use swcci::kernel_log::Classifier;
 use topology::Topology;
-
-/// Kernel log lines that fail a boot.
-const KERNEL_TROUBLE: &[&str] = &[
-    "Kernel panic",
-    "Oops:",
-    "Oops -",
-    "kernel BUG at",
-    "BUG:",
-    "WARNING:",
-    "UBSAN:",
-    "possible circular locking",
-    "possible recursive locking",
-    "sleeping function called from invalid context",
-    "general protection fault",
-    "INFO: task",
-    "rcu: INFO",
-    "refcount_t:",
-    "suspected memory leak",
-    "panicked at",
-];
 
 /// A device served by the emulator in a scenario.
 #[derive(Clone, Copy, Debug)]
@@ -112,6 +95,22 @@ const EMU_FW_DEVICES: &[EmuSpec] = &[
     },
 ];
 
+/// The devices of the hardened and fuzz scenarios beside QEMU's switch: one emulated switch
+/// (polled) and one MMPT function (interrupts), so both node kinds and both completion
+/// modes are fuzzed and abused.
+const ABUSE_DEVICES: &[EmuSpec] = &[
+    EmuSpec {
+        personality: "switch",
+        msix: false,
+        args: &[],
+    },
+    EmuSpec {
+        personality: "mmpt",
+        msix: true,
+        args: &[],
+    },
+];
+
 /// One boot of the bench.
 #[derive(Clone, Debug)]
 struct Scenario {
@@ -123,6 +122,18 @@ struct Scenario {
     verbose: bool,
     /// Devices served by swcci-emu.
     emulated: &'static [EmuSpec],
+}
+
+/// A scenario with one QEMU switch and the abuse devices, for the hardened kernel.
+const fn abuse(name: &'static str, verbose: bool) -> Scenario {
+    Scenario {
+        name,
+        switches: 1,
+        type3: 2,
+        cmdline: "",
+        verbose,
+        emulated: ABUSE_DEVICES,
+    }
 }
 
 /// A scenario with QEMU's switches only.
@@ -194,6 +205,8 @@ const SCENARIOS: &[Scenario] = &[
         cmdline: BENCH_CMDLINE,
         ..qemu_sized("bench-topology", 8, 4)
     },
+    abuse("hardened", false),
+    abuse("fuzz", false),
 ];
 
 /// Kernel parameters of the benchmark boots: x86's boot-time check that the timer interrupt
@@ -220,13 +233,16 @@ struct Args {
     timeout: u64,
     idle_timeout: u64,
     kvm: bool,
+    /// The fuzzer's seed and ioctls per node kind (kernel command line `swcci.fuzz_*`).
+    fuzz_seed: Option<String>,
+    fuzz_iters: Option<u64>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: swcci-runner --arch ARCH --kernel IMAGE --module KO --guest-bin DIR --busybox BIN \\
        --qemu-dir DIR [--emu SWCCI-EMU] --out DIR [--scenario a,b,...] [--filter TEST] [--switches N] [--type3 N] \\
-       [--timeout SECS] [--idle-timeout SECS] [--kvm]
+       [--timeout SECS] [--idle-timeout SECS] [--kvm] [--fuzz-seed N] [--fuzz-iters N]
 scenarios: {}",
         SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -250,6 +266,8 @@ fn parse_args() -> Args {
         timeout: 1200,
         idle_timeout: 300,
         kvm: false,
+        fuzz_seed: None,
+        fuzz_iters: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -276,6 +294,18 @@ fn parse_args() -> Args {
             "--timeout" => a.timeout = v().parse().unwrap_or_else(|_| usage()),
             "--idle-timeout" => a.idle_timeout = v().parse().unwrap_or_else(|_| usage()),
             "--kvm" => a.kvm = true,
+            "--fuzz-seed" => {
+                let v = v();
+                let ok = match v.strip_prefix("0x") {
+                    Some(h) => u64::from_str_radix(h, 16).is_ok(),
+                    None => v.parse::<u64>().is_ok(),
+                };
+                if !ok {
+                    usage();
+                }
+                a.fuzz_seed = Some(v);
+            }
+            "--fuzz-iters" => a.fuzz_iters = Some(v().parse().unwrap_or_else(|_| usage())),
             _ => usage(),
         }
     }
@@ -433,6 +463,12 @@ fn qemu_command(
     );
     if !args.filter.is_empty() {
         cmdline.push_str(&format!(" swcci.filter={}", args.filter));
+    }
+    if let Some(seed) = &args.fuzz_seed {
+        cmdline.push_str(&format!(" swcci.fuzz_seed={seed}"));
+    }
+    if let Some(n) = args.fuzz_iters {
+        cmdline.push_str(&format!(" swcci.fuzz_iters={n}"));
     }
     if !sc.cmdline.is_empty() {
         cmdline.push(' ');
@@ -608,11 +644,12 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         let trouble = trouble.clone();
         let mut log = fs::File::create(&kernel_log)?;
         std::thread::spawn(move || {
+            let mut judge = Classifier::new();
             for line in BufReader::new(stdout).split(b'\n').map_while(|l| l.ok()) {
                 let line = String::from_utf8_lossy(&line).into_owned();
                 let _ = writeln!(log, "{line}");
                 activity.store(now_ms(), Ordering::Relaxed);
-                if KERNEL_TROUBLE.iter().any(|p| line.contains(p)) {
+                if judge.is_trouble(&line) {
                     if let Ok(mut t) = trouble.lock() {
                         t.push(line.trim().to_string());
                     }
@@ -647,7 +684,8 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
                 || line.starts_with("ok ")
                 || line.starts_with("not ok ")
                 || line.ends_with(" failed")
-                || line.starts_with("swcci:");
+                || line.starts_with("swcci:")
+                || line.starts_with("# fuzz:");
             if interesting && !line.starts_with("# running ") {
                 println!("[{tag}] {line}");
             }

@@ -5,11 +5,14 @@
 //! one (re)establishes what it needs.
 
 mod abi;
+mod abuse;
 mod bench;
 mod cli;
 mod demo;
 mod driver;
 mod emu;
+mod faultinject;
+mod fuzz;
 mod fw;
 mod fwctl;
 mod interop;
@@ -487,6 +490,59 @@ pub static ALL: &[Test] = &[
         name: "bench_fw_16mib",
         scenarios: &["bench-fw"],
         run: fw::bench,
+    },
+    // Hardened kernel (KASAN, UBSAN, kmemleak, fault injection): the fuzzer, unbind and
+    // removal under load, injected failures, and leaks. The order matters: the taint test
+    // needs a kernel no raw command has tainted yet, the leak scan comes last.
+    Test {
+        name: "hardened_kernel_has_sanitizers_and_fault_injection",
+        scenarios: &["hardened"],
+        run: abuse::hardened_kernel,
+    },
+    Test {
+        name: "taint_only_for_commands_that_reach_a_device",
+        scenarios: &["hardened"],
+        run: abuse::taint_only_for_sent_commands,
+    },
+    Test {
+        name: "fuzz_switch_nodes",
+        scenarios: &["hardened", "fuzz"],
+        run: fuzz::switch_nodes,
+    },
+    Test {
+        name: "fuzz_mmpt_nodes",
+        scenarios: &["hardened", "fuzz"],
+        run: fuzz::mmpt_nodes_test,
+    },
+    Test {
+        name: "unbind_rebind_under_load_20_cycles",
+        scenarios: &["hardened"],
+        run: abuse::rebind_under_load,
+    },
+    Test {
+        name: "pci_remove_rescan_under_load_20_cycles",
+        scenarios: &["hardened"],
+        run: abuse::remove_rescan_under_load,
+    },
+    Test {
+        name: "fail_nth_during_probe",
+        scenarios: &["hardened"],
+        run: faultinject::probe,
+    },
+    Test {
+        name: "fail_nth_during_each_ioctl",
+        scenarios: &["hardened"],
+        run: faultinject::ioctls,
+    },
+    Test {
+        name: "failslab_task_filter_under_load",
+        scenarios: &["hardened"],
+        run: faultinject::failslab,
+    },
+    Test {
+        name: "kmemleak_nothing_of_the_module_after_unload",
+        scenarios: &["hardened"],
+        run: abuse::no_leaks_after_unload,
     },
     // Taint (fresh boots).
     Test {

@@ -230,23 +230,17 @@ fn pread(f: &File) -> std::result::Result<String, i32> {
         .map_err(|e| e.raw_os_error().unwrap_or(0))
 }
 
-/// Every device node of the driver: /dev/cxl/switch* and /dev/swcci/*.
-fn all_nodes(env: &Env) -> Result<Vec<PathBuf>> {
-    let mut v = env.nodes()?;
-    if let Ok(rd) = fs::read_dir("/dev/swcci") {
-        for e in rd {
-            v.push(e?.path());
-        }
-    }
-    Ok(v)
+/// Every device node of the driver: /dev/cxl/switch* and /dev/swcci/* ([`swcci::list`]).
+fn all_nodes() -> Result<Vec<PathBuf>> {
+    Ok(swcci::list()?.into_iter().map(|n| n.path).collect())
 }
 
 /// Waits until `addr` is bound and has its directory and node again (a bind through sysfs
 /// returns after probe, so this normally finds it at once).
-fn wait_rebound(env: &Env, addr: &str) -> Result<PathBuf> {
+fn wait_rebound(addr: &str) -> Result<PathBuf> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        for p in all_nodes(env)? {
+        for p in all_nodes()? {
             if let Ok(i) = Device::open(&p).and_then(|d| d.info()) {
                 if swcci::info_str(&i.pci_addr) == addr && dir_of(addr).exists() {
                     return Ok(p);
@@ -315,7 +309,7 @@ pub fn unbind_rebind(env: &mut Env) -> Result<Outcome> {
             other => bail!("{addr}: read of a file open across unbind: {other:?}, expected ENODEV"),
         }
         env.bind(addr)?;
-        let node = wait_rebound(env, addr)?;
+        let node = wait_rebound(addr)?;
         check_node(&node)?;
         // The modes may differ: rebinding tries interrupts again after a fallback.
         let stable = |m: BTreeMap<String, String>| {
@@ -359,7 +353,7 @@ pub fn unbind_rebind(env: &mut Env) -> Result<Outcome> {
                 env.bind(addr).with_context(|| format!("round {round}"))?;
             }
             for addr in &addrs {
-                wait_rebound(env, addr).with_context(|| format!("round {round}"))?;
+                wait_rebound(addr).with_context(|| format!("round {round}"))?;
             }
         }
         Ok(())
@@ -431,7 +425,7 @@ pub fn mode_follows_fallback(env: &mut Env) -> Result<Outcome> {
         check_node(&d.path)?;
         env.unbind(&d.addr)?;
         env.bind(&d.addr)?;
-        let p = wait_rebound(env, &d.addr)?;
+        let p = wait_rebound(&d.addr)?;
         ensure!(
             attr(&d.addr, "mode")? == "interrupt",
             "{}: no interrupts after rebind",

@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# A long run of the ioctl fuzzer (tools/ktest/src/tests/fuzz.rs) in its own boot (scenario
+# `fuzz`), on the hardened kernel by default; prints the ioctls run and the rate.
+#
+#   tools/fuzz.sh [--iters N] [--seed N] [--arch x86_64|arm64] [--variant hardened|debug]
+#                 [--filter fuzz_switch_nodes|fuzz_mmpt_nodes]
+#
+# --iters: ioctls per node kind (default 500000: one million in all); --seed: the seed (default:
+# a new one, printed). A failure prints its seed and iteration: rerun with that --seed (and
+# --iters) to replay it. Logs: out/<arch>/fuzz/ (OUT= to move them).
+set -euo pipefail
+. "$(dirname "$0")/setup/lib.sh"
+
+arch=x86_64
+variant=hardened
+iters=500000
+seed=$(printf '%#x' $(( (RANDOM << 30) ^ (RANDOM << 15) ^ RANDOM )))
+filter=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--arch) arch=$2; shift ;;
+	--variant) variant=$2; shift ;;
+	--iters) iters=$2; shift ;;
+	--seed) seed=$2; shift ;;
+	--filter) filter=$2; shift ;;
+	-h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown option $1 (see --help)" ;;
+	esac
+	shift
+done
+[[ $iters =~ ^[0-9]+$ ]] || die "--iters needs a number"
+need_root "the fuzzer (it runs QEMU)"
+out=${OUT:-$SWCCI_TOP/out}
+export SWCCI_STRICT=1
+
+"$SWCCI_TOP/tools/setup/host.sh"
+kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --variant "$variant" "$arch")
+qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
+bin=$("$SWCCI_TOP/tools/build.sh" --variant "$variant" "$arch")
+
+log "fuzzing with seed $seed, $iters ioctls per node kind ($arch, $variant kernel)"
+started=$(date +%s)
+set +e
+# Generous limits: the guest runs as long as the count asks (about 150-400 ioctls/s under
+# TCG and KASAN); a stall still ends it after 10 minutes without output.
+run_guests "$arch" "$variant" "$kdir" "$bin" "$qemu_dir" "$out" --scenario fuzz \
+	--filter "$filter" --fuzz-seed "$seed" --fuzz-iters "$iters" \
+	--timeout $((600 + iters / 20)) --idle-timeout 600
+rc=$?
+set -e
+secs=$(($(date +%s) - started))
+total=$(sed -n 's/^# fuzz: \([0-9]*\) ioctls in .*/\1/p' "$out/$arch/fuzz/tests.log" | awk '{s+=$1} END {print s+0}')
+guest=$(sed -n 's/^# fuzz: [0-9]* ioctls in \([0-9.]*\) s.*/\1/p' "$out/$arch/fuzz/tests.log" | awk '{s+=$1} END {print s+0}')
+rate=$(awk -v n="$total" -v s="$guest" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print 0 }')
+echo "fuzz: seed $seed: $total ioctls in ${guest} s of fuzzing ($rate ioctls/s), ${secs} s in all"
+[ "$rc" = 0 ] || echo "fuzz: FAILED: rerun with: tools/fuzz.sh --seed $seed --iters $iters${filter:+ --filter $filter}"
+exit "$rc"
