@@ -599,11 +599,20 @@ impl SwcciFile {
         let result = dev.mmpt_receive(len_of(m.len), m.timeout_ms);
         let res = match result? {
             Received::Message { msg_type, data } => {
-                user(m.data, data.len())?.writer().write_slice(&data)?;
+                // The function has dequeued the message: one the caller cannot take (a buffer
+                // or an argument that faults) goes back to the head of the queue rather than
+                // being lost.
                 m.msg_type = msg_type;
                 m.len = size_of_len(data.len());
                 m.retval = 0;
-                Ok(())
+                let delivered = user(m.data, data.len())
+                    .and_then(|u| u.writer().write_slice(&data))
+                    .and_then(|()| write_arg(arg, &m));
+                if let Err(e) = delivered {
+                    dev.mmpt_requeue(msg_type, data)?;
+                    return Err(e);
+                }
+                return Ok(());
             }
             Received::TooBig { msg_type, len } => {
                 m.msg_type = msg_type;

@@ -255,7 +255,10 @@ fn find_mailbox(
         // resource_size_t: 32 bits on 32-bit kernels without LPAE (AST2600), 64 bits elsewhere;
         // `expect` would be unfulfilled on one of the two.
         #[allow(clippy::useless_conversion)]
-        let len = u64::from(pdev.resource_len(u32::from(block.bar))?);
+        let len = u64::from(
+            pdev.resource_len(u32::from(block.bar))
+                .inspect_err(|e| dev_err!(pdev, "no BAR {}: {e:?}\n", block.bar))?,
+        );
         if len == 0 {
             dev_dbg!(pdev, "register block in unimplemented BAR {}\n", block.bar);
             continue;
@@ -263,7 +266,8 @@ fn find_mailbox(
         let bar = pdev
             .iomap_region(u32::from(block.bar), c"cxl_swcci")
             .inspect_err(|e| dev_err!(pdev, "cannot map BAR {}: {e:?}\n", block.bar))?
-            .into_devres()?;
+            .into_devres()
+            .inspect_err(|e| dev_err!(pdev, "cannot keep BAR {} mapped: {e:?}\n", block.bar))?;
         let scanned = BarIo(&bar)
             .with(|r| discover::scan_block(r, len, block, cxl_function))
             .unwrap_or(Err(DiscoverError::Io(IoError::Gone)));
@@ -334,7 +338,8 @@ impl pci::Driver for SwcciDriver {
         let dev = Arc::pin_init(
             Swcci::new(pdev, bar, kind, mbox, id.name(), mmpt),
             GFP_KERNEL,
-        )?;
+        )
+        .inspect_err(|e| dev_err!(pdev, "cannot allocate the device object: {e:?}\n"))?;
 
         let irqs = setup_irqs(pdev, &dev, caps, loc.flavor.cxl);
 

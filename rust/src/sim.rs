@@ -452,7 +452,10 @@ impl RegIo for SimDevice {
         let payload = MBOX + MBOX_PAYLOAD;
         let end = payload + s.payload.len();
         let padded = data.len().next_multiple_of(4);
-        assert!(off >= payload && off + padded <= end, "block write outside the payload");
+        assert!(
+            off >= payload && off + padded <= end,
+            "block write outside the payload"
+        );
         let i = off - payload;
         s.payload[i..i + padded].fill(0);
         s.payload[i..i + data.len()].copy_from_slice(data);

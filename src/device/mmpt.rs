@@ -129,7 +129,10 @@ impl Swcci {
     /// Sends one message of type `msg_type`, in as many parts as the payload size needs,
     /// calling `before_send` right before each part is written to the device (the caller
     /// taints there). Returns the device's return code: [`MmptCode::Success`], or the code of
-    /// the part it refused (the transfer is then aborted).
+    /// the part it refused. A multi-part transfer that the function accepted the first part of
+    /// and then refused or failed a later part of (the last one included) is aborted, so no
+    /// transfer is left open; a refused first part opened nothing (and may be another agent's
+    /// transfer in progress), so it is not aborted.
     pub(crate) fn mmpt_send(
         &self,
         msg_type: u8,
@@ -152,6 +155,7 @@ impl Swcci {
                 .get(part.offset..part.offset.saturating_add(part.len))
                 .ok_or(EINVAL)?;
             let n = mmpt::send_input(&mut input, msg_type, &part, bytes).map_err(|_| EINVAL)?;
+            let opened = total > 1 && i > 0;
             let (code, out_len) = self
                 .pci_sig_command(
                     &mut st,
@@ -160,9 +164,14 @@ impl Swcci {
                     &mut out,
                     before_send,
                 )
-                .map_err(|e| mbox_errno(&e))?;
+                .map_err(|e| {
+                    if opened {
+                        self.abort_send(&mut st, msg_type, &mut input, &mut out);
+                    }
+                    mbox_errno(&e)
+                })?;
             if code != MmptCode::Success {
-                if total > 1 && i + 1 < total {
+                if opened {
                     self.abort_send(&mut st, msg_type, &mut input, &mut out);
                 }
                 dev_dbg!(
@@ -188,6 +197,8 @@ impl Swcci {
         Ok(MmptCode::Success)
     }
 
+    /// Sends Send Message with the Abort action: best effort (a function that is gone or
+    /// whose mailbox timed out cannot take it; a reset already dropped the transfer).
     fn abort_send(&self, st: &mut State, msg_type: u8, input: &mut [u8], out: &mut [u8]) {
         let part = mmpt::Part {
             action: mmpt::Action::Abort,
@@ -204,6 +215,25 @@ impl Swcci {
                 );
             }
         }
+    }
+
+    /// Puts a message the caller took with [`Self::mmpt_receive`] but could not hand on (its
+    /// user buffer faulted) back at the head of the queue, so that the next receive gets it:
+    /// the function itself has already dequeued it. When the queue is full the newest queued
+    /// response is dropped instead, with a warning.
+    pub(crate) fn mmpt_requeue(&self, msg_type: u8, data: KVVec<u8>) -> Result {
+        let mut st = self.state.lock();
+        if st.inbox.len() >= INBOX_MAX {
+            dev_warn!(
+                self.pdev,
+                "{INBOX_MAX} MMPT messages not received: dropping the newest\n"
+            );
+            st.inbox.pop();
+        }
+        st.inbox.reserve(1, GFP_KERNEL)?;
+        st.inbox
+            .insert_within_capacity(0, InlineMsg { msg_type, data })
+            .map_err(|_| ENOMEM)
     }
 
     fn queue_inline(&self, st: &mut State, msg_type: u8, data: &[u8]) -> Result {
