@@ -76,6 +76,7 @@ pub(crate) fn check_raw(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result<
 /// Checks that a fwctl RPC may send `opcode` to `dev`: not locked down, no quirk against it.
 /// The caller's scope is checked by the fwctl driver ([`crate::fwctl`]) and `CAP_SYS_RAWIO`
 /// for the full-write scope by the fwctl core (drivers/fwctl/main.c).
+#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
 pub(crate) fn check_fwctl(dev: &Swcci, opcode: u16) -> Result<Permit> {
     check_lockdown(dev)?;
     check_quirks(dev, 0, opcode)?;
