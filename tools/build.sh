@@ -43,16 +43,21 @@ log "building the guest programs for $arch ($triple, static)"
 upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
 guest_env=("CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static")
 cargo_target_flags=()
+guest_target_dir=$CARGO_TARGET_DIR
 if [ "$arch" != x86_64 ]; then
 	"$SWCCI_TOP/tools/setup/cross-std.sh" "$triple" >&2
 	cargo_target_flags=(-Zbuild-std=std,panic_unwind)
 	guest_env+=(RUSTC_BOOTSTRAP=1 "CARGO_TARGET_${upper}_LINKER=$cc")
+	# -Zbuild-std needs RUSTC_BOOTSTRAP, which build scripts (proc-macro2's) watch: in the
+	# host target directory every change of it would rebuild the host crates, for the cross
+	# build and again for the runner below. Cross builds get their own directory.
+	guest_target_dir=$CARGO_TARGET_DIR/cross
 fi
-(cd "$SWCCI_TOP/tools" && env "${guest_env[@]}" cargo build --quiet --release --locked \
-	--target "$triple" "${cargo_target_flags[@]}" -p swcci-ktest -p swcci-cli) >&2 ||
-	die "guest programs failed to build"
+(cd "$SWCCI_TOP/tools" && env "${guest_env[@]}" CARGO_TARGET_DIR="$guest_target_dir" \
+	cargo build --quiet --release --locked --target "$triple" "${cargo_target_flags[@]}" \
+	-p swcci-ktest -p swcci-cli) >&2 || die "guest programs failed to build"
 for p in swcci-ktest swcci; do
-	cp "$CARGO_TARGET_DIR/$triple/release/$p" "$bin/"
+	cp "$guest_target_dir/$triple/release/$p" "$bin/"
 done
 
 log "building the C ABI tests for $arch"

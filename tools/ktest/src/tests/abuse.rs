@@ -6,6 +6,7 @@
 //! the module.
 
 use crate::env::{errno_str, Env, MODULE_NAME, TAINT_USER};
+use crate::tests::emu;
 use crate::tests::fuzz::{self, Kind, Target};
 use crate::Outcome;
 use anyhow::{bail, ensure, Context, Result};
@@ -644,7 +645,14 @@ fn cycles(env: &mut Env, how: Cycle) -> Result<Outcome> {
                             } else {
                                 PathBuf::from("/sys/bus/pci/rescan")
                             };
-                            env.sysfs_write(&bus.display().to_string(), "1")
+                            env.sysfs_write(&bus.display().to_string(), "1")?;
+                            // A rescanned MMB function is a new device without the
+                            // driver_override of the old one: set it again, as the udev rule
+                            // of Documentation/mmpt.rst does on a BMC.
+                            if t.kind == Kind::Mmpt {
+                                emu::bind_mmb_functions(env)?;
+                            }
+                            Ok(())
                         }
                     }
                     .with_context(|| format!("cycle {c}"))?;

@@ -52,8 +52,10 @@ impl EmuDev {
 }
 
 /// Binds every MMPT function with `driver_override`, as Documentation/mmpt.rst tells BMC
-/// images to (the setting stays while the module is unloaded and reloaded).
-fn bind_mmb_functions(env: &Env) -> Result<()> {
+/// images to (the setting stays while the module is unloaded and reloaded, not when the
+/// function is removed: a rescan brings a new device, which the udev rule of mmpt.rst sets up
+/// again; this does what that rule does).
+pub(crate) fn bind_mmb_functions(env: &Env) -> Result<()> {
     for d in env.pci_devices()? {
         if (d.vendor, d.device) != MMPT_ID {
             continue;
