@@ -93,15 +93,19 @@ done
 
 prebuild_pid=
 if [ "$host_only" = 0 ] && [ "${SWCCI_PREBUILD:-1}" = 1 ] && [ ${#trees[@]} -gt 0 ]; then
-	# One tree at a time (kernel.sh serialises builds on the cache lock), niced so that
-	# guests and host tests keep the CPU; a failure here is reported when the foreground
-	# asks for the same tree and builds it itself.
-	# Its own process group (setsid), so that an early exit stops the whole chain.
-	setsid bash -c 'for t in "$@"; do
-			nice -n 19 "$SWCCI_TOP/tools/setup/kernel.sh" --variant "${t#*:}" "${t%:*}" >/dev/null || true
-		done' prebuild "${trees[@]}" 2>>"$out/prebuild.log" &
+	# SWCCI_PREBUILD_JOBS trees at a time (default 2: one build's serial steps, the Rust
+	# crates and the link, leave a core idle that the other fills), in the order the guests
+	# need them, niced so that guests and host tests keep the CPU; a failure here is reported
+	# when the foreground asks for the same tree and builds it itself. Its own process group
+	# (setsid), so that an early exit stops every build.
+	setsid bash -c 'jobs=$1; shift
+		for t in "$@"; do
+			while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+			nice -n 19 "$SWCCI_TOP/tools/setup/kernel.sh" --variant "${t#*:}" "${t%:*}" >/dev/null &
+		done
+		wait' prebuild "${SWCCI_PREBUILD_JOBS:-2}" "${trees[@]}" 2>>"$out/prebuild.log" &
 	prebuild_pid=$!
-	log "building kernel trees in the background: ${trees[*]} (log: $out/prebuild.log)"
+	log "building kernel trees in the background, ${SWCCI_PREBUILD_JOBS:-2} at a time: ${trees[*]} (log: $out/prebuild.log)"
 fi
 stop_prebuild() {
 	[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null || true
