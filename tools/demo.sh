@@ -4,7 +4,8 @@
 # The README's main command: sets up this machine if needed, builds the kernel tree and the
 # module, boots a QEMU guest with an emulated CXL switch (switch mailbox CCI, two type-3
 # devices) and shows the driver working: the probe line from dmesg, then `swcci list`,
-# `identify`, `switch-info`, `ports` and a tunnelled Identify of a type-3 device.
+# `identify`, `switch-info`, `ports`, `topology` (the switch, its ports and the devices behind
+# them) and a tunnelled Identify of a type-3 device.
 #
 #   tools/demo.sh [--arch x86_64|arm64|arm]
 set -euo pipefail

@@ -26,23 +26,14 @@ inherit module-rust
 # Makefile's default target builds (and signs) the module.
 EXTRA_OEMAKE += "KDIR=${STAGING_KERNEL_BUILDDIR}"
 
-# `make` leaves two copies of the module: src/cxl_swcci.ko (kbuild's output) and
-# cxl_swcci.ko at the top, signed with the tree's key when the kernel has one
-# (CONFIG_MODULE_SIG, certs/signing_key.pem in STAGING_KERNEL_BUILDDIR), else a plain copy.
-# The top-level one is installed. The project's Makefile has no modules_install target, so
-# this does by hand what module_do_install does: the module under updates/ (kbuild's
-# INSTALL_MOD_DIR for external modules), depmod left to the image (DEPMOD=echo semantics),
-# and Module.symvers for other module recipes. Signed modules are not stripped by
+# `make` leaves one module, cxl_swcci.ko at the top, signed with the tree's key when the
+# kernel has one (CONFIG_MODULE_SIG, certs/signing_key.pem in STAGING_KERNEL_BUILDDIR). The
+# project's `make modules_install` is kbuild's own install, so module.bbclass's
+# module_do_install needs nothing more: it runs `make modules_install` with MODLIB set to
+# ${D}${nonarch_base_libdir}/modules/${KERNEL_VERSION} and DEPMOD=echo (the module lands in
+# updates/, kbuild's directory for external modules; depmod is left to the image), and
+# installs Module.symvers for other module recipes. Signed modules are not stripped by
 # do_package (oe.package skips signed .ko files), so the signature survives.
-do_install() {
-    install -d ${D}${nonarch_base_libdir}/modules/${KERNEL_VERSION}/updates
-    install -m 0644 ${B}/cxl_swcci.ko \
-        ${D}${nonarch_base_libdir}/modules/${KERNEL_VERSION}/updates/cxl_swcci.ko
-
-    install -d ${D}${includedir}/${BPN}
-    install -m 0644 ${B}/Module.symvers ${D}${includedir}/${BPN}/Module.symvers
-    sed -e 's:${B}/::g' -i ${D}${includedir}/${BPN}/Module.symvers
-}
 
 # kernel-module-split names the package of cxl_swcci.ko kernel-module-cxl-swcci.
 RPROVIDES:${PN} += "kernel-module-cxl-swcci"

@@ -38,6 +38,7 @@ pub fn commands(env: &mut Env) -> Result<Outcome> {
         vec!["identify".into(), name.clone()],
         vec!["switch-info".into(), name.clone()],
         vec!["ports".into(), name.clone()],
+        vec!["topology".into()],
         vec![
             "tunnel".into(),
             name.clone(),
