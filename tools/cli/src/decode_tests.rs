@@ -35,21 +35,7 @@ fn vcs_values(b: &[u8], start: u8, limit: u8) -> Vec<Vcs> {
     VcsInfos::decode(b, start, limit)
         .unwrap()
         .iter()
-        .map(|v| Vcs {
-            id: v.vcs_id,
-            state: v.state,
-            usp: v.usp_id,
-            num_vppbs: v.num_vppbs,
-            vppbs: v
-                .vppbs()
-                .map(|(id, b)| Vppb {
-                    id,
-                    status: b.status,
-                    port: b.port,
-                    ld: b.ld,
-                })
-                .collect(),
-        })
+        .map(|v| Vcs::from(&v))
         .collect()
 }
 

@@ -18,8 +18,8 @@ use crate::proto::payload::{
     ld::{self, Granularity, LdAllocation, LdAllocations, LdInfo},
     logs::{self, CelEntry, SupportedLog, SupportedLogs, Uuid},
     switch::{
-        self, BindingStatus, IdentifySwitch, PortInfo, PortOp, PortStates, UnbindOption, VcsInfos,
-        VcsState,
+        self, BindingStatus, IdentifySwitch, PortInfo, PortOp, PortStates, UnbindOption, VcsInfo,
+        VcsInfos, VcsState,
     },
     tunnel::{self, CciHeader, TunnelResponse},
 };
@@ -223,6 +223,28 @@ pub struct Vcs {
     pub num_vppbs: u8,
     /// The vPPBs listed (all of them from [`Cci::vcs_all`]).
     pub vppbs: Vec<Vppb>,
+}
+
+impl From<&VcsInfo<'_>> for Vcs {
+    /// One VCS block of a decoded Get Virtual CXL Switch Info (5200h) output, with the vPPBs it
+    /// lists (CXL r3.1 Table 7-26).
+    fn from(v: &VcsInfo<'_>) -> Self {
+        Self {
+            id: v.vcs_id,
+            state: v.state,
+            usp: v.usp_id,
+            num_vppbs: v.num_vppbs,
+            vppbs: v
+                .vppbs()
+                .map(|(id, b)| Vppb {
+                    id,
+                    status: b.status,
+                    port: b.port,
+                    ld: b.ld,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The LD allocations of a multi-logical device, from Get LD Allocations (5401h).
@@ -589,24 +611,7 @@ impl<'a> Cci<'a> {
         req.truncate(n);
         let out = self.call(opcode::GET_VCS_INFO, &req)?;
         let infos = self.decoded(opcode::GET_VCS_INFO, VcsInfos::decode(&out, start, limit))?;
-        Ok(infos
-            .iter()
-            .map(|v| Vcs {
-                id: v.vcs_id,
-                state: v.state,
-                usp: v.usp_id,
-                num_vppbs: v.num_vppbs,
-                vppbs: v
-                    .vppbs()
-                    .map(|(id, b)| Vppb {
-                        id,
-                        status: b.status,
-                        port: b.port,
-                        ld: b.ld,
-                    })
-                    .collect(),
-            })
-            .collect())
+        Ok(infos.iter().map(|v| Vcs::from(&v)).collect())
     }
 
     /// Every vPPB of VCSs `vcs`: Get Virtual CXL Switch Info (5200h) as often as the payload
