@@ -315,6 +315,16 @@ pub struct FwError {
     pub total: u64,
 }
 
+impl FwFailure {
+    /// A [`FwFailure::Command`]: `error`, met at the step `context` names.
+    fn command(error: Error, context: impl Into<String>) -> Self {
+        Self::Command {
+            error: Box::new(error),
+            context: context.into(),
+        }
+    }
+}
+
 impl FwError {
     /// The library error behind a [`FwFailure::Command`].
     pub fn error(&self) -> Option<&Error> {
@@ -332,6 +342,12 @@ impl FwError {
     /// Whether it was cancelled.
     pub fn is_cancelled(&self) -> bool {
         matches!(self.failure, FwFailure::Cancelled)
+    }
+
+    /// A failed command of `op` at the step `context` names, with no transfer left open
+    /// ([`AbortOutcome::NotNeeded`], no bytes counted as sent).
+    fn command(op: &str, error: Error, context: &str) -> Self {
+        Self::new(op, FwFailure::command(error, context))
     }
 
     fn new(op: &str, failure: FwFailure) -> Self {
@@ -690,15 +706,7 @@ impl Cci<'_> {
 
     /// Sets the file's background timeout for this operation.
     fn fw_prepare(&self, op: &str, opts: &FwOptions) -> std::result::Result<FwInfo, FwError> {
-        let command = |error, context: &str| {
-            FwError::new(
-                op,
-                FwFailure::Command {
-                    error: Box::new(error),
-                    context: context.to_string(),
-                },
-            )
-        };
+        let command = |error, context: &str| FwError::command(op, error, context);
         self.mailbox()
             .set_bg_timeout(bg_timeout_ms(opts.bg_timeout))
             .map_err(|e| command(e, "setting the background timeout"))?;
@@ -762,10 +770,7 @@ impl Cci<'_> {
         }
         let payload = self.payload_size().map_err(|error| {
             fail(
-                FwFailure::Command {
-                    error: Box::new(error),
-                    context: "reading the payload size".into(),
-                },
+                FwFailure::command(error, "reading the payload size"),
                 AbortOutcome::NotNeeded,
                 0,
             )
@@ -835,10 +840,7 @@ impl Cci<'_> {
                         self.fw_abort_open(&mut run, false)
                     };
                     return Err(fail(
-                        FwFailure::Command {
-                            error: Box::new(error),
-                            context,
-                        },
+                        FwFailure::command(error, context),
                         abort,
                         progress.sent,
                     ));
@@ -870,10 +872,7 @@ impl Cci<'_> {
                         self.fw_abort_open(&mut run, running)
                     };
                     return Err(fail(
-                        FwFailure::Command {
-                            error: Box::new(error),
-                            context,
-                        },
+                        FwFailure::command(error, context),
                         abort,
                         progress.sent,
                     ));
@@ -885,10 +884,7 @@ impl Cci<'_> {
         observer(&progress);
         let info = self.fw_info().map_err(|error| {
             fail(
-                FwFailure::Command {
-                    error: Box::new(error),
-                    context: "reading the slots after the transfer".into(),
-                },
+                FwFailure::command(error, "reading the slots after the transfer"),
                 AbortOutcome::NotNeeded,
                 total,
             )
@@ -953,15 +949,7 @@ impl Cci<'_> {
             busy_retries: 0,
         };
         let input = Activate { action, slot }.encode();
-        let command = |error, context: &str| {
-            FwError::new(
-                &op,
-                FwFailure::Command {
-                    error: Box::new(error),
-                    context: context.to_string(),
-                },
-            )
-        };
+        let command = |error, context: &str| FwError::command(&op, error, context);
         match self.fw_exec(&mut run, opcode::ACTIVATE_FW, &input, false) {
             Ok(_) => {}
             Err(Stop::Failed { error, .. }) => return Err(command(error, "activation")),
@@ -1005,15 +993,7 @@ impl Cci<'_> {
             cancel: None,
             busy_retries: 0,
         };
-        let command = |error, context: &str| {
-            FwError::new(
-                &op,
-                FwFailure::Command {
-                    error: Box::new(error),
-                    context: context.to_string(),
-                },
-            )
-        };
+        let command = |error, context: &str| FwError::command(&op, error, context);
         self.mailbox()
             .set_bg_timeout(bg_timeout_ms(opts.bg_timeout))
             .map_err(|e| command(e, "setting the background timeout"))?;
