@@ -203,6 +203,13 @@ impl Errors<'_> {
         });
     }
 
+    /// Records `error` and says whether nothing more should be sent to `target` ([`gave_up`]).
+    fn push_gave_up(&mut self, target: Target, error: Error) -> bool {
+        let stop = gave_up(&error);
+        self.push(target, error);
+        stop
+    }
+
     /// The value of `r`, or `None` with its error recorded.
     fn take<T>(&mut self, target: Target, r: Result<T>) -> Option<T> {
         r.map_err(|e| self.push(target, e)).ok()
@@ -237,9 +244,7 @@ fn walk_component(mb: &Metered<'_>, port: &PortInfo, errors: &mut Errors<'_>) ->
     match cci.identify() {
         Ok(id) => c.identify = Some(id),
         Err(e) => {
-            let stop = gave_up(&e);
-            errors.push(target, e);
-            if stop {
+            if errors.push_gave_up(target, e) {
                 c.partial = true;
                 return c;
             }
@@ -250,9 +255,7 @@ fn walk_component(mb: &Metered<'_>, port: &PortInfo, errors: &mut Errors<'_>) ->
             Ok(i) => c.ld_info = Some(i),
             Err(e) if unsupported(&e) => {}
             Err(e) => {
-                let stop = gave_up(&e);
-                errors.push(target, e);
-                if stop {
+                if errors.push_gave_up(target, e) {
                     c.partial = true;
                     return c;
                 }
