@@ -45,6 +45,7 @@ use crate::{
             put_cstr,
             CxlCommandInfo,
             CxlMemQueryCommands,
+            CxlPayload,
             CxlSendCommand,
             SwcciBgPolicy,
             SwcciInfo,
@@ -429,21 +430,20 @@ impl SwcciFile {
         }
     }
 
-    /// Runs raw command `opcode` of `opcode_vendor` with the user's input at `input`
-    /// (`in_len` bytes) and up to `out_len` output bytes to `output`; the checks common to
-    /// every raw path, in the order of Documentation/abi.rst, after the argument checks.
-    #[expect(clippy::too_many_arguments)]
+    /// Runs raw command `opcode` of `opcode_vendor` with the user's input at `input.payload`
+    /// (`input.size` bytes) and up to `output.size` output bytes to `output.payload`; the
+    /// checks common to every raw path, in the order of Documentation/abi.rst, after the
+    /// argument checks (the callers check the reserved members).
     fn raw(
         &self,
         access: &RawAccess,
         opcode: u16,
         opcode_vendor: u16,
-        input: u64,
-        in_len: usize,
-        output: u64,
-        out_len: usize,
+        input: &CxlPayload,
+        output: &CxlPayload,
     ) -> Result<Response> {
         let dev = &*self.dev;
+        let (in_len, out_len) = (len_of(input.size), len_of(output.size));
         let payload = dev.payload_size;
         if in_len > payload || out_len > payload {
             return Err(EINVAL);
@@ -455,13 +455,13 @@ impl SwcciFile {
             &mut bufs,
             opcode,
             opcode_vendor,
-            input,
+            input.payload,
             in_len,
             out_len,
         );
         let res = res.and_then(|r| {
             let out = bufs.output.get(..r.out_len).unwrap_or(&[]);
-            user(output, r.out_len)?.writer().write_slice(out)?;
+            user(output.payload, r.out_len)?.writer().write_slice(out)?;
             Ok(r)
         });
         self.put_buffers(bufs);
@@ -525,15 +525,7 @@ impl SwcciFile {
         {
             return Err(EINVAL);
         }
-        let r = self.raw(
-            access,
-            cmd.raw_opcode,
-            0,
-            cmd.input.payload,
-            len_of(cmd.input.size),
-            cmd.output.payload,
-            len_of(cmd.output.size),
-        )?;
+        let r = self.raw(access, cmd.raw_opcode, 0, &cmd.input, &cmd.output)?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.output.size = size_of_len(r.out_len);
         write_arg(arg, &cmd)
@@ -553,10 +545,8 @@ impl SwcciFile {
             access,
             cmd.opcode,
             cmd.opcode_vendor,
-            cmd.input.payload,
-            len_of(cmd.input.size),
-            cmd.output.payload,
-            len_of(cmd.output.size),
+            &cmd.input,
+            &cmd.output,
         )?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.vendor_status = u32::from(r.vendor_status);
