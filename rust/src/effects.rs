@@ -405,6 +405,18 @@ mod tests {
         encode_request(buf, port, 0, 0, op, payload).unwrap()
     }
 
+    /// Identify (0001h) in [`MAX_TUNNEL_DEPTH`] + 1 nested tunnels, written to `a`; returns
+    /// its length in bytes.
+    fn too_deep(a: &mut [u8; 256]) -> usize {
+        let mut b = [0u8; 256];
+        let mut n = tunnel(a, 0, 0x0001, &[]);
+        for _ in 0..MAX_TUNNEL_DEPTH {
+            n = tunnel(&mut b, 0, 0x5300, &a[..n]);
+            a[..n].copy_from_slice(&b[..n]);
+        }
+        n
+    }
+
     #[test]
     fn spec_lists() {
         for op in [0x0001, 0x0002, 0x0400, 0x0401, 0x5100, 0x5101, 0x5200] {
@@ -479,12 +491,7 @@ mod tests {
     #[test]
     fn deep_or_malformed_tunnels_have_effects() {
         let mut a = [0u8; 256];
-        let mut b = [0u8; 256];
-        let mut n = tunnel(&mut a, 0, 0x0001, &[]);
-        for _ in 0..MAX_TUNNEL_DEPTH {
-            n = tunnel(&mut b, 0, 0x5300, &a[..n]);
-            a[..n].copy_from_slice(&b[..n]);
-        }
+        let n = too_deep(&mut a);
         let j = classify(0x5300, &a[..n], None);
         assert_eq!((j.effectful, j.reason), (true, Reason::TunnelTooDeep));
 
@@ -734,12 +741,7 @@ mod tests {
         );
         // Too deep or malformed.
         let mut a = [0u8; 256];
-        let mut b = [0u8; 256];
-        let mut n = tunnel(&mut a, 0, 0x0001, &[]);
-        for _ in 0..MAX_TUNNEL_DEPTH {
-            n = tunnel(&mut b, 0, 0x5300, &a[..n]);
-            a[..n].copy_from_slice(&b[..n]);
-        }
+        let n = too_deep(&mut a);
         let j = required_scope(0x5300, &a[..n], None);
         assert_eq!(
             (j.scope, j.reason),
