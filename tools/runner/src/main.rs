@@ -58,22 +58,28 @@ const EMU_DEVICES: &[EmuSpec] = &[
         msix: true,
         args: EMU_FABRIC,
     },
-    EmuSpec {
-        personality: "switch",
-        msix: false,
-        args: &[],
-    },
-    EmuSpec {
-        personality: "mmpt",
-        msix: true,
-        args: &[],
-    },
+    SWITCH_POLLED,
+    MMPT_MSIX,
     EmuSpec {
         personality: "mmpt",
         msix: false,
         args: &[],
     },
 ];
+
+/// An emulated switch without a fabric, polled (no MSI-X).
+const SWITCH_POLLED: EmuSpec = EmuSpec {
+    personality: "switch",
+    msix: false,
+    args: &[],
+};
+
+/// An emulated MMPT function with MSI-X.
+const MMPT_MSIX: EmuSpec = EmuSpec {
+    personality: "mmpt",
+    msix: true,
+    args: &[],
+};
 
 /// Fabric of the emulated switches of the firmware scenarios: type-3 devices behind ports 1
 /// and 2, a multi-logical device with 2 LDs behind port 3 (devices updated through tunnels).
@@ -98,18 +104,7 @@ const EMU_FW_DEVICES: &[EmuSpec] = &[
 /// The devices of the hardened and fuzz scenarios beside QEMU's switch: one emulated switch
 /// (polled) and one MMPT function (interrupts), so both node kinds and both completion
 /// modes are fuzzed and abused.
-const ABUSE_DEVICES: &[EmuSpec] = &[
-    EmuSpec {
-        personality: "switch",
-        msix: false,
-        args: &[],
-    },
-    EmuSpec {
-        personality: "mmpt",
-        msix: true,
-        args: &[],
-    },
-];
+const ABUSE_DEVICES: &[EmuSpec] = &[SWITCH_POLLED, MMPT_MSIX];
 
 /// One boot of the bench.
 #[derive(Clone, Debug)]
