@@ -60,8 +60,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::BgStatus(a) => bg_status(&Device::open(&a.dev)?.on(a.target.target()))?.into(),
         Command::Abort(a) => abort(&Device::open(&a.dev)?.on(a.target.target()))?.into(),
         Command::PortControl(a) => port_control(&a.dev, a.port, a.action, a.yes)?.into(),
-        Command::Bind(a) => bind(&a.dev, [a.vcs, a.vppb, a.port], a.ld, a.yes)?.into(),
-        Command::Unbind(a) => unbind(&a.dev, a.vcs, a.vppb, a.mode, a.yes)?.into(),
+        Command::Bind(a) => bind(&a.dev, [a.at.vcs, a.at.vppb, a.port], a.ld, a.yes)?.into(),
+        Command::Unbind(a) => unbind(&a.dev, a.at.vcs, a.at.vppb, a.mode, a.yes)?.into(),
         Command::Tunnel(a) => {
             let target = a.target();
             match &a.what {

@@ -395,17 +395,24 @@ pub struct PortControlArgs {
     pub yes: bool,
 }
 
-/// `bind`.
+/// The vPPB that `bind` and `unbind` act on.
 #[derive(Args, Debug)]
-pub struct BindArgs {
-    #[arg(value_name = "DEV", help = DEV_HELP)]
-    pub dev: String,
+pub struct VppbArgs {
     /// VCS id
     #[arg(long, value_name = "V", value_parser = parse_u8)]
     pub vcs: u8,
     /// vPPB index within the VCS
     #[arg(long, value_name = "B", value_parser = parse_u8)]
     pub vppb: u8,
+}
+
+/// `bind`.
+#[derive(Args, Debug)]
+pub struct BindArgs {
+    #[arg(value_name = "DEV", help = DEV_HELP)]
+    pub dev: String,
+    #[command(flatten)]
+    pub at: VppbArgs,
     /// Physical port id
     #[arg(long, value_name = "P", value_parser = parse_u8)]
     pub port: u8,
@@ -433,12 +440,8 @@ pub enum UnbindMode {
 pub struct UnbindArgs {
     #[arg(value_name = "DEV", help = DEV_HELP)]
     pub dev: String,
-    /// VCS id
-    #[arg(long, value_name = "V", value_parser = parse_u8)]
-    pub vcs: u8,
-    /// vPPB index within the VCS
-    #[arg(long, value_name = "B", value_parser = parse_u8)]
-    pub vppb: u8,
+    #[command(flatten)]
+    pub at: VppbArgs,
     /// How to unbind
     #[arg(long, value_name = "MODE", default_value = "wait-link-down")]
     pub mode: UnbindMode,
