@@ -2,44 +2,13 @@
 
 //! Runs the built `swcci` binary: exit statuses and one-line error messages, without a device.
 
-use std::process::{Command, Output};
+mod common;
 
-fn swcci(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swcci"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run swcci")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Asserts exit status `code` and a single stderr line starting with `swcci: ` and containing
-/// every one of `words`.
-fn fails(args: &[&str], code: i32, words: &[&str]) -> String {
-    let o = swcci(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
-    assert_eq!(err.lines().count(), 1, "{args:?}: one line expected: {err}");
-    assert!(err.starts_with("swcci: "), "{args:?}: {err}");
-    for w in words {
-        assert!(err.contains(w), "{args:?}: `{w}` missing from: {err}");
-    }
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-    assert!(o.stdout.is_empty(), "{args:?}: nothing on stdout");
-    err
-}
+use common::{fails, stderr, succeeds, swcci};
 
 #[test]
 fn help_and_version() {
-    let o = swcci(&["--help"]);
-    assert_eq!(o.status.code(), Some(0));
-    let out = String::from_utf8_lossy(&o.stdout);
+    let out = succeeds(&["--help"]);
     assert!(out.contains("Usage: swcci"));
     assert!(out.contains("Exit status:"));
     for sub in [
@@ -54,12 +23,8 @@ fn help_and_version() {
     ] {
         assert!(out.contains(&format!("\n  {sub} ")), "{sub}");
     }
-    let o = swcci(&["ports", "--help"]);
-    assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
-    let o = swcci(&["--version"]);
-    assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with("swcci "));
+    assert!(succeeds(&["ports", "--help"]).contains("Examples:"));
+    assert!(succeeds(&["--version"]).starts_with("swcci "));
     // No command: the help, on stderr, and a usage error.
     let o = swcci(&[]);
     assert_eq!(o.status.code(), Some(2));
@@ -213,9 +178,7 @@ fn unreadable_input_file_is_an_os_error() {
 
 #[test]
 fn man_page_and_completions() {
-    let o = swcci(&["man"]);
-    assert_eq!(o.status.code(), Some(0));
-    let man = String::from_utf8_lossy(&o.stdout);
+    let man = succeeds(&["man"]);
     for s in [
         ".TH swcci 1",
         ".SH NAME",
@@ -225,12 +188,8 @@ fn man_page_and_completions() {
     ] {
         assert!(man.contains(s), "{s}");
     }
-    let o = swcci(&["completions", "bash"]);
-    assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("complete -F _swcci"));
+    assert!(succeeds(&["completions", "bash"]).contains("complete -F _swcci"));
     for shell in ["zsh", "fish"] {
-        let o = swcci(&["completions", shell]);
-        assert_eq!(o.status.code(), Some(0), "{shell}");
-        assert!(!o.stdout.is_empty());
+        assert!(!succeeds(&["completions", shell]).is_empty(), "{shell}");
     }
 }

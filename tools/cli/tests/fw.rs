@@ -4,39 +4,26 @@
 //! manual page. (The transfer itself is tested in swcci-lib against a simulated device and in
 //! the guest against the emulator and QEMU.)
 
-use std::process::{Command, Output};
+// The file uses only part of the shared helpers.
+#[allow(dead_code)]
+mod common;
 
-fn swcci(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swcci"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run swcci")
-}
+use common::{fails, succeeds};
 
-/// Asserts exit status `code`, nothing on stdout and one stderr line with every one of `words`.
-fn fails(args: &[&str], code: i32, words: &[&str]) {
-    let o = swcci(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
-    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-    for w in words {
-        assert!(err.contains(w), "{args:?}: `{w}` missing from: {err}");
-    }
-    assert!(o.stdout.is_empty(), "{args:?}");
-}
+/// `fw update` of an image and a device node that do not exist, without `--yes`.
+const UPDATE: &[&str] = &[
+    "fw",
+    "update",
+    "/nonexistent/node",
+    "/nonexistent/fw.bin",
+    "--slot",
+    "2",
+];
 
 #[test]
 fn destructive_commands_need_yes_and_send_nothing() {
     fails(
-        &[
-            "fw",
-            "update",
-            "/nonexistent/node",
-            "/nonexistent/fw.bin",
-            "--slot",
-            "2",
-        ],
+        UPDATE,
         2,
         &[
             "would write /nonexistent/fw.bin to firmware slot 2 of /nonexistent/node",
@@ -102,15 +89,7 @@ fn usage_and_os_errors() {
     );
     // The image is read before the device is opened.
     fails(
-        &[
-            "fw",
-            "update",
-            "/nonexistent/node",
-            "/nonexistent/fw.bin",
-            "--slot",
-            "2",
-            "--yes",
-        ],
+        &[UPDATE, &["--yes"]].concat(),
         3,
         &["read image /nonexistent/fw.bin: ENOENT"],
     );
@@ -123,9 +102,7 @@ fn usage_and_os_errors() {
 
 #[test]
 fn help_and_manual_document_the_exit_statuses() {
-    let o = swcci(&["fw", "--help"]);
-    assert_eq!(o.status.code(), Some(0));
-    let help = String::from_utf8_lossy(&o.stdout);
+    let help = succeeds(&["fw", "--help"]);
     for needle in [
         "\n  5   fw:",
         "\n  6   fw:",
@@ -134,8 +111,7 @@ fn help_and_manual_document_the_exit_statuses() {
     ] {
         assert!(help.contains(needle), "`{needle}` missing from\n{help}");
     }
-    let o = swcci(&["man"]);
-    let man = String::from_utf8_lossy(&o.stdout);
+    let man = succeeds(&["man"]);
     for needle in ["swcci fw update", "swcci fw abort", "130"] {
         assert!(man.contains(needle), "`{needle}` missing from the manual");
     }
