@@ -2900,46 +2900,25 @@ fn mmpt_errors_through_the_mailbox() {
         len,
     };
     let d = pattern(64);
-    assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Continue, 0, 8), &d[..8])
-            .0,
-        MmptCode::TransferOutOfOrder
-    );
-    assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
-            .0,
-        MmptCode::Success
-    );
-    assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
-            .0,
-        MmptCode::Success
-    );
-    assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Continue, 16, 8), &d[..8])
-            .0,
-        MmptCode::TransferOutOfOrder
-    );
-    assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Continue, 8, 8), &d[8..16])
-            .0,
-        MmptCode::Success
-    );
-    assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8])
-            .0,
-        MmptCode::TransferInProgress
-    );
-    assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Full, 0, 8), &d[..8])
-            .0,
-        MmptCode::TransferInProgress
-    );
-    assert_eq!(
-        r.send_part(&mut mbox, 1, &part(Action::Finish, 16, 4), &d[16..20])
-            .0,
-        MmptCode::Success
-    );
+    // (action, offset, the bytes of `d` sent, the code expected)
+    let steps = [
+        (Action::Continue, 0, 0..8, MmptCode::TransferOutOfOrder),
+        (Action::Initiate, 0, 0..8, MmptCode::Success),
+        (Action::Initiate, 0, 0..8, MmptCode::Success),
+        (Action::Continue, 16, 0..8, MmptCode::TransferOutOfOrder),
+        (Action::Continue, 8, 8..16, MmptCode::Success),
+        (Action::Initiate, 0, 0..8, MmptCode::TransferInProgress),
+        (Action::Full, 0, 0..8, MmptCode::TransferInProgress),
+        (Action::Finish, 16, 16..20, MmptCode::Success),
+    ];
+    for (k, (action, offset, bytes, code)) in steps.into_iter().enumerate() {
+        let p = part(action, offset, bytes.len());
+        assert_eq!(
+            r.send_part(&mut mbox, 1, &p, &d[bytes]).0,
+            code,
+            "step {k}: {action:?} at {offset}"
+        );
+    }
     assert_eq!(r.receive(&mut mbox).unwrap().1, d[..20]);
     // Abort drops a transfer.
     r.send_part(&mut mbox, 1, &part(Action::Initiate, 0, 8), &d[..8]);
