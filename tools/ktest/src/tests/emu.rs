@@ -42,6 +42,11 @@ impl EmuDev {
         Ctl::open(&self.spec.control)
     }
 
+    /// `ADDR (MODE)`, naming the device in notes.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.addr, self.mode())
+    }
+
     pub fn mode(&self) -> &'static str {
         if self.spec.msix {
             "interrupts"
@@ -304,11 +309,7 @@ pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
             );
             ensure!(mode.contains("mode: poll"), "{}: {mode}", d.addr);
         }
-        env.note(format!(
-            "{} ({}): {irqs} interrupts for 20 commands",
-            d.addr,
-            d.mode()
-        ));
+        env.note(format!("{}: {irqs} interrupts for 20 commands", d.label()));
     }
     Ok(Outcome::Pass)
 }
@@ -349,9 +350,8 @@ pub fn mmpt_round_trip(env: &mut Env) -> Result<Outcome> {
             }
         }
         env.note(format!(
-            "{} ({}): 1 B, {} B, {} B and 100 KiB round-tripped",
-            d.addr,
-            d.mode(),
+            "{}: 1 B, {} B, {} B and 100 KiB round-tripped",
+            d.label(),
             payload - 16,
             3 * payload + 5
         ));
@@ -402,11 +402,7 @@ pub fn mmpt_receive_timeout(env: &mut Env) -> Result<Outcome> {
             "{}: {r:?}",
             d.addr
         );
-        env.note(format!(
-            "{} ({}): woken {t:?} after starting to wait",
-            d.addr,
-            d.mode()
-        ));
+        env.note(format!("{}: woken {t:?} after starting to wait", d.label()));
     }
     Ok(Outcome::Pass)
 }
@@ -564,9 +560,8 @@ pub fn fault_delay(env: &mut Env) -> Result<Outcome> {
             d.addr
         );
         env.note(format!(
-            "{} ({}): 300 ms delay took {t:?} with {sleeps} sleeps",
-            d.addr,
-            d.mode()
+            "{}: 300 ms delay took {t:?} with {sleeps} sleeps",
+            d.label()
         ));
     }
     Ok(Outcome::Pass)
@@ -669,9 +664,8 @@ pub fn bg_completes(env: &mut Env) -> Result<Outcome> {
             );
         }
         env.note(format!(
-            "{} ({}): 600 ms operation in {t:?}, progress {seen:?}",
-            d.addr,
-            d.mode()
+            "{}: 600 ms operation in {t:?}, progress {seen:?}",
+            d.label()
         ));
     }
     Ok(Outcome::Pass)
@@ -816,9 +810,8 @@ pub fn bg_signal(env: &mut Env) -> Result<Outcome> {
             d.addr
         );
         env.note(format!(
-            "{} ({}): EINTR after {t:?}; the operation completed on its own",
-            d.addr,
-            d.mode()
+            "{}: EINTR after {t:?}; the operation completed on its own",
+            d.label()
         ));
     }
     Ok(Outcome::Pass)
@@ -1074,9 +1067,8 @@ pub fn fault_reset_or_removal_after_completion(env: &mut Env) -> Result<Outcome>
         }
         let line = find_log(env, &d.addr, "changed under the command")?;
         env.note(format!(
-            "{} ({}): {errors} of 16 resets noticed (EIO); {line}",
-            d.addr,
-            d.mode()
+            "{}: {errors} of 16 resets noticed (EIO); {line}",
+            d.label()
         ));
         for n in [0u32, 1, 3, 6] {
             let dev = d.open()?;

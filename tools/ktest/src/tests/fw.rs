@@ -190,6 +190,15 @@ fn behind(ctl: &mut Ctl) -> Result<Behind> {
     Ok(b)
 }
 
+/// The port of the first type-3 device behind an emulated switch.
+fn first_type3(ctl: &mut Ctl) -> Result<u8> {
+    behind(ctl)?
+        .type3
+        .first()
+        .copied()
+        .context("no type-3 device behind the emulated switch")
+}
+
 /// Puts the firmware of the devices behind an emulated switch's ports back to their defaults
 /// (through tunnels): no open transfer, slot 1 active.
 fn reset_port_fw(dev: &Device, ctl: &mut Ctl) -> Result<()> {
@@ -645,10 +654,7 @@ pub fn interrupted_tunnelled(env: &mut Env) -> Result<Outcome> {
     let sw = emu_switches(env)?;
     let d = sw.first().context("no emulated switch")?;
     let mut ctl = d.ctl()?;
-    let port = *behind(&mut ctl)?
-        .type3
-        .first()
-        .context("no type-3 device behind the emulated switch")?;
+    let port = first_type3(&mut ctl)?;
     let at = At::Port(port);
     let before = slot_view_at(&mut ctl, at, 2)?;
     let aborts_before: u64 = fw_state(&mut ctl, at)?
@@ -744,10 +750,7 @@ pub fn tunnelled_faults(env: &mut Env) -> Result<Outcome> {
     let sw = emu_switches(env)?;
     let d = sw.first().context("no emulated switch")?;
     let mut ctl = d.ctl()?;
-    let port = *behind(&mut ctl)?
-        .type3
-        .first()
-        .context("no type-3 device behind the emulated switch")?;
+    let port = first_type3(&mut ctl)?;
     let at = At::Port(port);
     let name = node(d);
     let p = port.to_string();
@@ -1226,10 +1229,7 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
     }
     // Through one tunnel: the emulated switch to the type-3 device behind its first port.
     ctl.cmd("set fw-part-us 500 100")?;
-    let port = *behind(&mut ctl)?
-        .type3
-        .first()
-        .context("no type-3 device behind the emulated switch")?;
+    let port = first_type3(&mut ctl)?;
     let tcci = dev.on(Target::Port(port));
     let tpart = tunnel_part(&dev, 1)?;
     let tparts = IMAGE.div_ceil(tpart);
