@@ -115,6 +115,23 @@ pub struct Switch {
     pub elapsed: Duration,
 }
 
+impl Switch {
+    /// The switch at `node` before anything of it was read: nothing known, no commands sent.
+    fn unread(node: &Path) -> Self {
+        Self {
+            node: node.to_path_buf(),
+            info: None,
+            identify: None,
+            identify_switch: None,
+            vcss: None,
+            ports: Vec::new(),
+            partial: false,
+            commands: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
 /// One physical port.
 #[derive(Debug)]
 pub struct Port {
@@ -279,17 +296,7 @@ fn walk_switch(mb: &dyn Mailbox, opts: &WalkOptions) -> (Switch, Vec<ItemError>)
         node: mb.path(),
         list: Vec::new(),
     };
-    let mut sw = Switch {
-        node: mb.path().to_path_buf(),
-        info: None,
-        identify: None,
-        identify_switch: None,
-        vcss: None,
-        ports: Vec::new(),
-        partial: false,
-        commands: 0,
-        elapsed: Duration::ZERO,
-    };
+    let mut sw = Switch::unread(mb.path());
     let cci = Cci::new(&m, Target::Direct);
     let direct = Target::Direct;
     let finish = |mut sw: Switch, errors: Errors<'_>| {
@@ -363,15 +370,8 @@ pub fn walk_mailboxes(mailboxes: &[&(dyn Mailbox + Sync)], opts: &WalkOptions) -
                         err: std::io::Error::other("the walk of this switch panicked"),
                     };
                     let sw = Switch {
-                        node: mb.path().to_path_buf(),
-                        info: None,
-                        identify: None,
-                        identify_switch: None,
-                        vcss: None,
-                        ports: Vec::new(),
                         partial: true,
-                        commands: 0,
-                        elapsed: Duration::ZERO,
+                        ..Switch::unread(mb.path())
                     };
                     let place = Place {
                         node: sw.node.clone(),
