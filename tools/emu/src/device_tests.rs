@@ -1247,8 +1247,13 @@ impl Rig {
     }
 
     fn activate(&self, mbox: &mut Mailbox, action: ActivateAction, slot: u8) -> ReturnCode {
+        self.activate_response(mbox, action, slot).rc
+    }
+
+    /// Activate FW (0202h) of `slot`: the response, with its background completion if any.
+    fn activate_response(&self, mbox: &mut Mailbox, action: ActivateAction, slot: u8) -> Response {
         let input = Activate { action, slot }.encode();
-        self.run(mbox, OP_ACTIVATE_FW, &input).unwrap().0.rc
+        self.run(mbox, OP_ACTIVATE_FW, &input).unwrap().0
     }
 
     fn fw_query(&self, q: &str) -> String {
@@ -1669,17 +1674,7 @@ fn fw_faults() {
     // Activation faults: online in the background, on reset at once; nothing changes.
     r.bus
         .with(|d, _| d.arm(Fault::Fw(FwFault::ActivateFail), Mode::Once));
-    let (resp, _) = r
-        .run(
-            &mut mbox,
-            OP_ACTIVATE_FW,
-            &Activate {
-                action: ActivateAction::Online,
-                slot: 2,
-            }
-            .encode(),
-        )
-        .unwrap();
+    let resp = r.activate_response(&mut mbox, ActivateAction::Online, 2);
     assert_eq!(resp.rc, ReturnCode::ActivationFailedRolledBack);
     assert!(resp.background.is_some());
     r.bus
@@ -1692,17 +1687,7 @@ fn fw_faults() {
         d.fw.settings.activate_ms = 0;
         d.arm(Fault::Fw(FwFault::ActivateFail), Mode::Always);
     });
-    let (resp, _) = r
-        .run(
-            &mut mbox,
-            OP_ACTIVATE_FW,
-            &Activate {
-                action: ActivateAction::Online,
-                slot: 2,
-            }
-            .encode(),
-        )
-        .unwrap();
+    let resp = r.activate_response(&mut mbox, ActivateAction::Online, 2);
     assert_eq!(resp.rc, ReturnCode::ActivationFailedRolledBack);
     assert!(resp.background.is_none(), "at once with fw-activate-ms 0");
     let i = r.fw_info(&mut mbox);
