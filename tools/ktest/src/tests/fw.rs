@@ -251,6 +251,14 @@ fn emu_switches(env: &mut Env) -> Result<Vec<EmuDev>> {
     Ok(all)
 }
 
+/// The first of [`emu_switches`] (all of them with their firmware at defaults).
+fn first_emu_switch(env: &mut Env) -> Result<EmuDev> {
+    emu_switches(env)?
+        .into_iter()
+        .next()
+        .context("no emulated switch")
+}
+
 /// Runs the CLI.
 fn cli(args: &[&str]) -> Result<Output> {
     Command::new(CLI)
@@ -651,8 +659,7 @@ pub fn update_tunnelled_emulated(env: &mut Env) -> Result<Outcome> {
 /// its slot is unchanged, the switch's own firmware saw nothing; the next tunnelled update
 /// completes.
 pub fn interrupted_tunnelled(env: &mut Env) -> Result<Outcome> {
-    let sw = emu_switches(env)?;
-    let d = sw.first().context("no emulated switch")?;
+    let d = &first_emu_switch(env)?;
     let mut ctl = d.ctl()?;
     let port = first_type3(&mut ctl)?;
     let at = At::Port(port);
@@ -747,8 +754,7 @@ pub fn interrupted_tunnelled(env: &mut Env) -> Result<Outcome> {
 /// Busy; each gives its message, naming the tunnel, and exit status 1; the transfer is aborted
 /// and the device confirms; the slot is unchanged; the next command through the tunnel works.
 pub fn tunnelled_faults(env: &mut Env) -> Result<Outcome> {
-    let sw = emu_switches(env)?;
-    let d = sw.first().context("no emulated switch")?;
+    let d = &first_emu_switch(env)?;
     let mut ctl = d.ctl()?;
     let port = first_type3(&mut ctl)?;
     let at = At::Port(port);
@@ -833,8 +839,7 @@ fn signal(child: &Child, sig: i32) -> Result<()> {
 /// exits 130; the device holds no open transfer and its slot is unchanged; the next update
 /// completes. A second Ctrl-C exits at once (status 5, no result line).
 pub fn interrupted(env: &mut Env) -> Result<Outcome> {
-    let sw = emu_switches(env)?;
-    let d = sw.first().context("no emulated switch")?;
+    let d = &first_emu_switch(env)?;
     let mut ctl = d.ctl()?;
     let dev = d.open()?;
     let slot = free_slot(&dev)?;
@@ -936,8 +941,7 @@ pub fn interrupted(env: &mut Env) -> Result<Outcome> {
 /// Each fault of the emulator gives its documented message and exit status, leaves no
 /// transfer open, and the next command works.
 pub fn faults(env: &mut Env) -> Result<Outcome> {
-    let sw = emu_switches(env)?;
-    let d = sw.first().context("no emulated switch")?;
+    let d = &first_emu_switch(env)?;
     let mut ctl = d.ctl()?;
     let dev = d.open()?;
     let name = node(d);
@@ -1093,8 +1097,7 @@ pub fn faults(env: &mut Env) -> Result<Outcome> {
 /// while this process sends Identify through its own open file, and sees the transfer open
 /// on the device between its Identify commands.
 pub fn concurrent_identify(env: &mut Env) -> Result<Outcome> {
-    let sw = emu_switches(env)?;
-    let d = sw.first().context("no emulated switch")?;
+    let d = &first_emu_switch(env)?;
     let mut ctl = d.ctl()?;
     let slot = free_slot(&d.open()?)?;
     ctl.cmd("set fw-part-us 5000 0")?;
