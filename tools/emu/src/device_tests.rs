@@ -1263,6 +1263,22 @@ impl Rig {
     }
 }
 
+/// Transfer FW (0201h) input (CXL r3.1 §8.2.9.3.2): `data` at byte `offset` of the image, a
+/// multiple of 128 bytes.
+fn transfer_input(action: TransferAction, slot: u8, offset: usize, data: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; TRANSFER_HEADER_LEN + data.len()];
+    let n = Transfer {
+        action,
+        slot,
+        offset: (offset / OFFSET_UNIT) as u32,
+        data,
+    }
+    .encode(&mut b)
+    .unwrap();
+    b.truncate(n);
+    b
+}
+
 #[test]
 fn fw_info_at_start() {
     for slots in [2u8, 3, 4] {
@@ -1302,21 +1318,13 @@ fn fw_update_in_parts_then_activate_online() {
     let image = fw_image("test 2.0", 64 * 1024 + 77);
     let chunk = max_part(mbox.payload_size(), 0);
     // Each part runs in the background: 01h, then Background Operation Status.
-    let mut input = vec![0u8; TRANSFER_HEADER_LEN + chunk];
-    let n = Transfer {
-        action: TransferAction::Initiate,
-        slot: 0,
-        offset: 0,
-        data: &image[..chunk],
-    }
-    .encode(&mut input)
-    .unwrap();
+    let input = transfer_input(TransferAction::Initiate, 0, 0, &image[..chunk]);
     let mut out = [0u8; 8];
     let resp = mbox
         .start(
             &r.bus,
             &mut Clock::new(&r.bus),
-            &Request::new(OP_TRANSFER_FW, &input[..n]),
+            &Request::new(OP_TRANSFER_FW, &input),
             &mut out,
         )
         .unwrap();
@@ -1744,16 +1752,8 @@ fn fw_running_part_is_aborted() {
     );
     // A part that never completes: the engine gives up and asks for Request Abort.
     r.bus.with(|d, _| d.arm(Fault::BgStuck(50), Mode::Once));
-    let mut b = vec![0u8; TRANSFER_HEADER_LEN + chunk];
-    let n = Transfer {
-        action: Continue,
-        slot: 0,
-        offset: (chunk / OFFSET_UNIT) as u32,
-        data: &image[chunk..2 * chunk],
-    }
-    .encode(&mut b)
-    .unwrap();
-    let err = r.run(&mut mbox, OP_TRANSFER_FW, &b[..n]).unwrap_err();
+    let b = transfer_input(Continue, 0, chunk, &image[chunk..2 * chunk]);
+    let err = r.run(&mut mbox, OP_TRANSFER_FW, &b).unwrap_err();
     assert!(
         matches!(
             err,
@@ -1772,26 +1772,18 @@ fn fw_running_part_is_aborted() {
         format!("ok slots=3 active=1 staged=0 transfer=1 received={chunk} parts=1")
     );
     assert_eq!(
-        r.run(&mut mbox, OP_TRANSFER_FW, &b[..n]).unwrap().0.rc,
+        r.run(&mut mbox, OP_TRANSFER_FW, &b).unwrap().0.rc,
         ReturnCode::Success
     );
     // Transfer FW Abort stops a running part and drops the transfer.
     r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Once));
     let mut out = [0u8; 8];
-    let mut b = vec![0u8; TRANSFER_HEADER_LEN + 64];
-    let n = Transfer {
-        action: End,
-        slot: 2,
-        offset: (2 * chunk / OFFSET_UNIT) as u32,
-        data: &image[2 * chunk..2 * chunk + 64],
-    }
-    .encode(&mut b)
-    .unwrap();
+    let b = transfer_input(End, 2, 2 * chunk, &image[2 * chunk..2 * chunk + 64]);
     let resp = mbox
         .start(
             &r.bus,
             &mut Clock::new(&r.bus),
-            &Request::new(OP_TRANSFER_FW, &b[..n]),
+            &Request::new(OP_TRANSFER_FW, &b),
             &mut out,
         )
         .unwrap();
@@ -2428,16 +2420,9 @@ impl Rig {
                 (_, true) => TransferAction::End,
                 (_, false) => TransferAction::Continue,
             };
-            let mut b = vec![0u8; TRANSFER_HEADER_LEN + end - offset];
-            let n = Transfer {
-                action,
-                slot: if action.names_slot() { slot } else { 0 },
-                offset: (offset / OFFSET_UNIT) as u32,
-                data: &image[offset..end],
-            }
-            .encode(&mut b)
-            .unwrap();
-            let rc = self.via_fw(mbox, path, OP_TRANSFER_FW, &b[..n]);
+            let slot = if action.names_slot() { slot } else { 0 };
+            let b = transfer_input(action, slot, offset, &image[offset..end]);
+            let rc = self.via_fw(mbox, path, OP_TRANSFER_FW, &b);
             if rc != ReturnCode::Success {
                 return rc;
             }
@@ -2477,16 +2462,8 @@ fn fabric_devices_update_firmware_through_tunnels() {
     // on the switch; the device's status shows the part.
     let image = fw_image("t3 2.0", 10 * 1024 + 3);
     let chunk = max_part(mbox.payload_size(), 16);
-    let mut b = vec![0u8; TRANSFER_HEADER_LEN + chunk];
-    let n = Transfer {
-        action: TransferAction::Initiate,
-        slot: 0,
-        offset: 0,
-        data: &image[..chunk],
-    }
-    .encode(&mut b)
-    .unwrap();
-    let (rc, _) = r.via_ok(&mut mbox, &[1], OP_TRANSFER_FW, &b[..n]);
+    let b = transfer_input(TransferAction::Initiate, 0, 0, &image[..chunk]);
+    let (rc, _) = r.via_ok(&mut mbox, &[1], OP_TRANSFER_FW, &b);
     assert_eq!(rc, ReturnCode::BackgroundStarted);
     assert!(
         !r.bus.with(|d, _| d.bg_state()).0,
@@ -2602,15 +2579,7 @@ fn fabric_devices_update_firmware_through_tunnels() {
         ReturnCode::InvalidSlot
     );
     assert_eq!(r.fw_query("set fw-ro-slot 0"), "ok");
-    let mut abort = [0u8; TRANSFER_HEADER_LEN];
-    Transfer {
-        action: TransferAction::Abort,
-        slot: 0,
-        offset: 0,
-        data: &[],
-    }
-    .encode(&mut abort)
-    .unwrap();
+    let abort = transfer_input(TransferAction::Abort, 0, 0, &[]);
     assert_eq!(
         r.via_fw(&mut mbox, &[2], OP_TRANSFER_FW, &abort),
         ReturnCode::Success
@@ -2634,22 +2603,14 @@ fn fabric_devices_update_firmware_through_tunnels() {
     let (_, out) = r.via_ok(&mut mbox, &[3, 0], OP_GET_FW_INFO, &[]);
     assert_eq!(FwInfo::decode(&out).unwrap().revision(2), Some("mld 2.0"));
     // A transfer opened through LD 1 is LD 1's: LD 0 and the FM-owned LD get 08h for parts.
-    let mut b = vec![0u8; TRANSFER_HEADER_LEN + 1024];
-    let n = Transfer {
-        action: TransferAction::Initiate,
-        slot: 0,
-        offset: 0,
-        data: &img2[..1024],
-    }
-    .encode(&mut b)
-    .unwrap();
+    let b = transfer_input(TransferAction::Initiate, 0, 0, &img2[..1024]);
     assert_eq!(
-        r.via_fw(&mut mbox, &[3, 1], OP_TRANSFER_FW, &b[..n]),
+        r.via_fw(&mut mbox, &[3, 1], OP_TRANSFER_FW, &b),
         ReturnCode::Success
     );
     for path in [&[3u8, 0][..], &[3]] {
         assert_eq!(
-            r.via_fw(&mut mbox, path, OP_TRANSFER_FW, &b[..n]),
+            r.via_fw(&mut mbox, path, OP_TRANSFER_FW, &b),
             ReturnCode::FwTransferInProgress,
             "{path:?}"
         );
