@@ -193,6 +193,19 @@ impl Rig {
         Ok((r, out))
     }
 
+    /// The foreground part of command `op` (up to 8 output bytes, not kept): a background
+    /// operation it starts keeps running.
+    fn start(&self, mbox: &mut Mailbox, op: u16, input: &[u8]) -> Response {
+        let mut out = [0u8; 8];
+        mbox.start(
+            &self.bus,
+            &mut Clock::new(&self.bus),
+            &Request::new(op, input),
+            &mut out,
+        )
+        .unwrap()
+    }
+
     fn pci_sig(&self, mbox: &mut Mailbox, op: u16, input: &[u8]) -> (MmptCode, Vec<u8>) {
         let mut out = vec![0u8; mbox.payload_size()];
         let r = mbox
@@ -466,15 +479,7 @@ fn background_sleep_progresses_and_completes() {
     let r = rig(Personality::Switch);
     let mut mbox = r.mbox();
     mbox.set_interrupts(&r.bus, true, true).unwrap();
-    let mut out = [0u8; 8];
-    let resp = mbox
-        .start(
-            &r.bus,
-            &mut Clock::new(&r.bus),
-            &Request::new(OP_SLEEP, &100u32.to_le_bytes()),
-            &mut out,
-        )
-        .unwrap();
+    let resp = r.start(&mut mbox, OP_SLEEP, &100u32.to_le_bytes());
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
     assert!(mbox.is_background(&resp));
     let irqs_after_doorbell = r.irqs.count(MBOX_VECTOR);
@@ -1319,15 +1324,7 @@ fn fw_update_in_parts_then_activate_online() {
     let chunk = max_part(mbox.payload_size(), 0);
     // Each part runs in the background: 01h, then Background Operation Status.
     let input = transfer_input(TransferAction::Initiate, 0, 0, &image[..chunk]);
-    let mut out = [0u8; 8];
-    let resp = mbox
-        .start(
-            &r.bus,
-            &mut Clock::new(&r.bus),
-            &Request::new(OP_TRANSFER_FW, &input),
-            &mut out,
-        )
-        .unwrap();
+    let resp = r.start(&mut mbox, OP_TRANSFER_FW, &input);
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
     assert!(r.bus.with(|d, _| d.bg_state().0));
     assert_eq!(
@@ -1619,15 +1616,7 @@ fn fw_transfer_rules() {
         ReturnCode::InvalidInput
     );
     // Another background operation running: Busy.
-    let mut out = [0u8; 8];
-    let resp = mbox
-        .start(
-            &r.bus,
-            &mut Clock::new(&r.bus),
-            &Request::new(OP_SLEEP, &1000u32.to_le_bytes()),
-            &mut out,
-        )
-        .unwrap();
+    let resp = r.start(&mut mbox, OP_SLEEP, &1000u32.to_le_bytes());
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
     assert_eq!(part(&mut mbox, Initiate, 0, 0, chunk), ReturnCode::Busy);
     assert_eq!(
@@ -1777,16 +1766,8 @@ fn fw_running_part_is_aborted() {
     );
     // Transfer FW Abort stops a running part and drops the transfer.
     r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Once));
-    let mut out = [0u8; 8];
     let b = transfer_input(End, 2, 2 * chunk, &image[2 * chunk..2 * chunk + 64]);
-    let resp = mbox
-        .start(
-            &r.bus,
-            &mut Clock::new(&r.bus),
-            &Request::new(OP_TRANSFER_FW, &b),
-            &mut out,
-        )
-        .unwrap();
+    let resp = r.start(&mut mbox, OP_TRANSFER_FW, &b);
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
     assert_eq!(r.fw_part(&mut mbox, Abort, 0, 0, &[]), ReturnCode::Success);
     assert_eq!(
@@ -1976,15 +1957,7 @@ fn fabric_bind_and_unbind_change_the_view() {
     );
     // Unbind vPPB 2 (port 3), watching it in progress.
     let req = unbind_vppb_request(0, 2, UnbindOption::ManagedHotRemove);
-    let mut out = [0u8; 8];
-    let resp = mbox
-        .start(
-            &r.bus,
-            &mut Clock::new(&r.bus),
-            &Request::new(opcode::UNBIND_VPPB, &req),
-            &mut out,
-        )
-        .unwrap();
+    let resp = r.start(&mut mbox, opcode::UNBIND_VPPB, &req);
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
     assert_eq!(
         r.vppbs(&mut mbox, 0).unwrap()[2].status,
@@ -2091,17 +2064,8 @@ fn fabric_bind_and_unbind_change_the_view() {
         BindingStatus::Unbound
     );
     r.bus.with(|d, _| d.arm(Fault::BgNever, Mode::Once));
-    let resp = mbox
-        .start(
-            &r.bus,
-            &mut Clock::new(&r.bus),
-            &Request::new(
-                opcode::UNBIND_VPPB,
-                &unbind_vppb_request(0, 0, UnbindOption::WaitLinkDown),
-            ),
-            &mut out,
-        )
-        .unwrap();
+    let req = unbind_vppb_request(0, 0, UnbindOption::WaitLinkDown);
+    let resp = r.start(&mut mbox, opcode::UNBIND_VPPB, &req);
     assert_eq!(resp.rc, ReturnCode::BackgroundStarted);
     r.bus.with(|d, now| d.reset(now));
     let mut mbox = r.mbox();
