@@ -1478,56 +1478,81 @@ fn fw_transfer_rules() {
         r.fw_part(mbox, a, slot, off, &image[off..off + len])
     };
     use TransferAction::*;
-    // No transfer open.
-    assert_eq!(
-        part(&mut mbox, Continue, 0, 0, chunk),
-        ReturnCode::FwTransferOutOfOrder
-    );
-    assert_eq!(
-        part(&mut mbox, End, 2, 0, 16),
-        ReturnCode::FwTransferOutOfOrder
-    );
-    // Initiate rules.
-    assert_eq!(
-        part(&mut mbox, Initiate, 0, 128, chunk),
-        ReturnCode::InvalidInput
-    );
-    assert_eq!(
-        part(&mut mbox, Initiate, 0, 0, 100),
-        ReturnCode::InvalidInput
-    );
-    assert_eq!(part(&mut mbox, Initiate, 0, 0, chunk), ReturnCode::Success);
-    assert_eq!(
-        part(&mut mbox, Initiate, 0, 0, chunk),
-        ReturnCode::FwTransferInProgress
-    );
-    assert_eq!(
-        part(&mut mbox, Full, 2, 0, 64),
-        ReturnCode::FwTransferInProgress
-    );
-    // Continue rules: the next offset or a resend of the previous part.
-    assert_eq!(
-        part(&mut mbox, Continue, 0, 2 * chunk, chunk),
-        ReturnCode::FwTransferOutOfOrder
-    );
-    assert_eq!(
-        part(&mut mbox, Continue, 0, chunk, 100),
-        ReturnCode::InvalidInput
-    );
-    assert_eq!(
-        part(&mut mbox, Continue, 0, chunk, chunk),
-        ReturnCode::Success
-    );
-    assert_eq!(
-        part(&mut mbox, Continue, 0, 0, chunk),
-        ReturnCode::FwTransferOutOfOrder,
-        "two back"
-    );
-    assert_eq!(
-        part(&mut mbox, Continue, 0, chunk, chunk),
-        ReturnCode::Success,
-        "resend"
-    );
+    // (action, slot, offset, length, the return code expected, what the step checks)
+    let steps = [
+        (
+            Continue,
+            0,
+            0,
+            chunk,
+            ReturnCode::FwTransferOutOfOrder,
+            "none open",
+        ),
+        (End, 2, 0, 16, ReturnCode::FwTransferOutOfOrder, "none open"),
+        (
+            Initiate,
+            0,
+            128,
+            chunk,
+            ReturnCode::InvalidInput,
+            "initiate at 128",
+        ),
+        (
+            Initiate,
+            0,
+            0,
+            100,
+            ReturnCode::InvalidInput,
+            "initiate of 100 B",
+        ),
+        (Initiate, 0, 0, chunk, ReturnCode::Success, "initiate"),
+        (
+            Initiate,
+            0,
+            0,
+            chunk,
+            ReturnCode::FwTransferInProgress,
+            "initiate again",
+        ),
+        (
+            Full,
+            2,
+            0,
+            64,
+            ReturnCode::FwTransferInProgress,
+            "full while open",
+        ),
+        // Continue: the next offset or a resend of the previous part.
+        (
+            Continue,
+            0,
+            2 * chunk,
+            chunk,
+            ReturnCode::FwTransferOutOfOrder,
+            "a gap",
+        ),
+        (
+            Continue,
+            0,
+            chunk,
+            100,
+            ReturnCode::InvalidInput,
+            "continue of 100 B",
+        ),
+        (Continue, 0, chunk, chunk, ReturnCode::Success, "next"),
+        (
+            Continue,
+            0,
+            0,
+            chunk,
+            ReturnCode::FwTransferOutOfOrder,
+            "two back",
+        ),
+        (Continue, 0, chunk, chunk, ReturnCode::Success, "resend"),
+    ];
+    for (action, slot, off, len, rc, what) in steps {
+        assert_eq!(part(&mut mbox, action, slot, off, len), rc, "{what}");
+    }
     // End rules: slots.
     for bad in [0u8, 1, 4] {
         assert_eq!(
