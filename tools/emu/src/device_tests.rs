@@ -25,7 +25,7 @@ use swcci_proto::payload::firmware::{
 };
 use swcci_proto::payload::identify::{ComponentType, Identify};
 use swcci_proto::payload::ld::{ld_allocations_request, Granularity, LdAllocations, LdInfo};
-use swcci_proto::payload::logs::{get_log_input, Cel, SupportedLogs};
+use swcci_proto::payload::logs::{get_log_input, Cel, SupportedLogs, Uuid};
 use swcci_proto::payload::switch::{
     bind_vppb_request, link_speed_decigt, port_state_request, unbind_vppb_request,
     vcs_info_request, BindingStatus, ConnectedMode, ConnectedType, IdentifySwitch, Ltssm,
@@ -191,6 +191,18 @@ impl Rig {
         )?;
         out.truncate(r.out_len);
         Ok((r, out))
+    }
+
+    /// Get Log (0401h) of `length` bytes at `offset` of the log `uuid`.
+    fn get_log(
+        &self,
+        mbox: &mut Mailbox,
+        uuid: &Uuid,
+        offset: u32,
+        length: u32,
+    ) -> (Response, Vec<u8>) {
+        let input = get_log_input(uuid, offset, length);
+        self.run(mbox, opcode::GET_LOG, &input).unwrap()
     }
 
     /// The foreground part of command `op` (up to 8 output bytes, not kept): a background
@@ -382,13 +394,7 @@ fn logs_and_cel() {
     let logs = SupportedLogs::decode(&out).unwrap();
     let size = logs.find(&CEL_UUID).unwrap();
     assert_eq!(size as usize, SWITCH_OPCODES.len() * 4);
-    let (resp, cel) = r
-        .run(
-            &mut mbox,
-            opcode::GET_LOG,
-            &get_log_input(&CEL_UUID, 0, size),
-        )
-        .unwrap();
+    let (resp, cel) = r.get_log(&mut mbox, &CEL_UUID, 0, size);
     assert!(resp.rc.is_success());
     let cel = Cel::new(&cel);
     let ops: Vec<u16> = cel.iter().map(|e| e.opcode).collect();
@@ -402,22 +408,12 @@ fn logs_and_cel() {
         effect::CONFIG_CHANGE_IMMEDIATE
     );
     // A slice, a bad range, a bad uuid, a bad length.
-    let (_, part) = r
-        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
-        .unwrap();
+    let (_, part) = r.get_log(&mut mbox, &CEL_UUID, 4, 4);
     assert_eq!(part, [0x02, 0x00, 0x00, 0x00]);
-    let (resp, _) = r
-        .run(
-            &mut mbox,
-            opcode::GET_LOG,
-            &get_log_input(&CEL_UUID, 4, size),
-        )
-        .unwrap();
+    let (resp, _) = r.get_log(&mut mbox, &CEL_UUID, 4, size);
     assert_eq!(resp.rc, ReturnCode::InvalidInput);
     let bogus = swcci_proto::payload::logs::VENDOR_DEBUG_UUID;
-    let (resp, _) = r
-        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&bogus, 0, 4))
-        .unwrap();
+    let (resp, _) = r.get_log(&mut mbox, &bogus, 0, 4);
     assert_eq!(resp.rc, ReturnCode::InvalidLog);
     let (resp, _) = r.run(&mut mbox, opcode::GET_LOG, &[0; 4]).unwrap();
     assert_eq!(resp.rc, ReturnCode::InvalidPayloadLength);
@@ -1161,18 +1157,10 @@ fn fault_short_log() {
         assert!(resp.rc.is_success());
         assert!(out.is_empty());
     }
-    let (resp, _) = r
-        .run(
-            &mut mbox,
-            opcode::GET_LOG,
-            &get_log_input(&CEL_UUID, 4, size),
-        )
-        .unwrap();
+    let (resp, _) = r.get_log(&mut mbox, &CEL_UUID, 4, size);
     assert_eq!(resp.rc, ReturnCode::InvalidInput);
     r.bus.with(|d, _| d.arm(Fault::ShortLog(8), Mode::Once));
-    let (_, out) = r
-        .run(&mut mbox, opcode::GET_LOG, &get_log_input(&CEL_UUID, 4, 4))
-        .unwrap();
+    let (_, out) = r.get_log(&mut mbox, &CEL_UUID, 4, 4);
     assert_eq!(out.len(), 4);
     assert_eq!(r.bus.stat("short-logs"), 4);
     assert_eq!(r.bus.with(|d, _| d.faults_text()), "none");
