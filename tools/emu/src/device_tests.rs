@@ -1199,23 +1199,8 @@ impl Rig {
         offset: usize,
         data: &[u8],
     ) -> ReturnCode {
-        let mut b = vec![0u8; TRANSFER_HEADER_LEN + data.len()];
-        let n = Transfer {
-            action,
-            slot,
-            offset: (offset / OFFSET_UNIT) as u32,
-            data,
-        }
-        .encode(&mut b)
-        .unwrap_or_else(|_| {
-            // Encoders refuse slot 0 for End and Full: build such inputs by hand.
-            b[0] = action.raw();
-            b[1] = slot;
-            b[4..8].copy_from_slice(&((offset / OFFSET_UNIT) as u32).to_le_bytes());
-            b[TRANSFER_HEADER_LEN..].copy_from_slice(data);
-            b.len()
-        });
-        self.run(mbox, OP_TRANSFER_FW, &b[..n]).unwrap().0.rc
+        let b = transfer_input(action, slot, offset, data);
+        self.run(mbox, OP_TRANSFER_FW, &b).unwrap().0.rc
     }
 
     /// A whole image in parts as large as the payload allows, End with `slot`.
@@ -1257,17 +1242,25 @@ impl Rig {
 }
 
 /// Transfer FW (0201h) input (CXL r3.1 §8.2.9.3.2): `data` at byte `offset` of the image, a
-/// multiple of 128 bytes.
+/// multiple of 128 bytes. Inputs the encoder refuses (slot 0 for End and Full) are built by
+/// hand, for the tests of the device's refusals.
 fn transfer_input(action: TransferAction, slot: u8, offset: usize, data: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; TRANSFER_HEADER_LEN + data.len()];
+    let offset = (offset / OFFSET_UNIT) as u32;
     let n = Transfer {
         action,
         slot,
-        offset: (offset / OFFSET_UNIT) as u32,
+        offset,
         data,
     }
     .encode(&mut b)
-    .unwrap();
+    .unwrap_or_else(|_| {
+        b[0] = action.raw();
+        b[1] = slot;
+        b[4..8].copy_from_slice(&offset.to_le_bytes());
+        b[TRANSFER_HEADER_LEN..].copy_from_slice(data);
+        b.len()
+    });
     b.truncate(n);
     b
 }
