@@ -12,6 +12,7 @@ use crate::fabric::{
 use crate::firmware::FwFault;
 use crate::irq::FakeIrqs;
 use std::cell::{Cell, RefCell};
+use std::ops::Range;
 use swcci_proto::discover::{register_blocks, scan_block, BlockContents, RegBlock, Via};
 use swcci_proto::mailbox::{
     AbortOutcome, BgPolicy, Event, Flavor, IoError, Mailbox, MboxError, RegIo, Request, Response,
@@ -1205,21 +1206,11 @@ impl Rig {
 
     /// A whole image in parts as large as the payload allows, End with `slot`.
     fn fw_transfer(&self, mbox: &mut Mailbox, image: &[u8], slot: u8) -> ReturnCode {
-        let chunk = max_part(mbox.payload_size(), 0);
-        let mut offset = 0;
-        while offset < image.len() {
-            let end = (offset + chunk).min(image.len());
-            let action = match (offset, end == image.len()) {
-                (0, true) => TransferAction::Full,
-                (0, false) => TransferAction::Initiate,
-                (_, true) => TransferAction::End,
-                (_, false) => TransferAction::Continue,
-            };
-            let rc = self.fw_part(mbox, action, slot, offset, &image[offset..end]);
+        for (action, range) in parts(image.len(), max_part(mbox.payload_size(), 0)) {
+            let rc = self.fw_part(mbox, action, slot, range.start, &image[range]);
             if rc != ReturnCode::Success {
                 return rc;
             }
-            offset = end;
         }
         ReturnCode::Success
     }
@@ -1239,6 +1230,21 @@ impl Rig {
             .with(|d, now| crate::control::handle_line(d, now, q))
             .unwrap()
     }
+}
+
+/// The Transfer FW (0201h) parts of an image of `len` bytes in parts of at most `chunk`
+/// bytes: its action and its byte range each (one Full part, or Initiate, Continue..., End).
+fn parts(len: usize, chunk: usize) -> impl Iterator<Item = (TransferAction, Range<usize>)> {
+    (0..len).step_by(chunk).map(move |offset| {
+        let end = (offset + chunk).min(len);
+        let action = match (offset, end == len) {
+            (0, true) => TransferAction::Full,
+            (0, false) => TransferAction::Initiate,
+            (_, true) => TransferAction::End,
+            (_, false) => TransferAction::Continue,
+        };
+        (action, offset..end)
+    })
 }
 
 /// Transfer FW (0201h) input (CXL r3.1 §8.2.9.3.2): `data` at byte `offset` of the image, a
@@ -2381,22 +2387,13 @@ impl Rig {
     /// A whole image along `path` in parts as large as that path allows, End with `slot`.
     fn via_transfer(&self, mbox: &mut Mailbox, path: &[u8], image: &[u8], slot: u8) -> ReturnCode {
         let chunk = max_part(mbox.payload_size(), 16 * path.len());
-        let mut offset = 0;
-        while offset < image.len() {
-            let end = (offset + chunk).min(image.len());
-            let action = match (offset, end == image.len()) {
-                (0, true) => TransferAction::Full,
-                (0, false) => TransferAction::Initiate,
-                (_, true) => TransferAction::End,
-                (_, false) => TransferAction::Continue,
-            };
+        for (action, range) in parts(image.len(), chunk) {
             let slot = if action.names_slot() { slot } else { 0 };
-            let b = transfer_input(action, slot, offset, &image[offset..end]);
+            let b = transfer_input(action, slot, range.start, &image[range]);
             let rc = self.via_fw(mbox, path, OP_TRANSFER_FW, &b);
             if rc != ReturnCode::Success {
                 return rc;
             }
-            offset = end;
         }
         ReturnCode::Success
     }
