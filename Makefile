@@ -50,7 +50,11 @@ check-kdir:
 		if [ -n "$(KDIR_FROM)" ]; then \
 			echo "swcci: error: no kernel tree: no cached tree for $(SWCCI_ARCH) (tools/setup/kernel.sh $(SWCCI_ARCH) builds one) and $(KDIR) is not a build tree; pass KDIR=<built kernel tree>" >&2; \
 		else \
-			echo "swcci: error: KDIR=$(KDIR) is not a kernel build tree (no .config)" >&2; \
+			if [ -d "$(KDIR)" ]; then \
+				echo "swcci: error: KDIR=$(KDIR) is not a kernel build tree (no .config)" >&2; \
+			else \
+				echo "swcci: error: KDIR=$(KDIR) does not exist" >&2; \
+			fi; \
 		fi; exit 1; fi
 	@grep -qx 'CONFIG_RUST=y' $(KDIR)/.config || { \
 		echo "swcci: error: KDIR=$(KDIR) is not Rust-enabled (CONFIG_RUST is not set)" >&2; exit 1; }

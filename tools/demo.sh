@@ -12,9 +12,20 @@ set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
 arch=x86_64
-if [ "${1:-}" = --arch ]; then
-	arch=$2
-fi
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--arch)
+		[ $# -ge 2 ] || die "--arch needs a value: x86_64, arm64 or arm"
+		arch=$2
+		shift
+		;;
+	-h|--help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown option $1 (see --help)" ;;
+	esac
+	shift
+done
+[[ $arch == x86_64 || $arch == arm64 || $arch == arm ]] ||
+	die "unknown architecture '$arch' (x86_64, arm64 or arm)"
 need_root "the demo (it installs packages and runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
 

@@ -10,7 +10,8 @@
 #                 [--switches N] [--type3 N] [--kvm] [--fuzz-seed N] [--fuzz-iters N]
 #
 # Each scenario boots the kernel variant it needs (tools/setup/kernel.sh): `hardened` the
-# KASAN/UBSAN/fault-injection kernel (x86_64 and arm64), every other one the debug kernel;
+# KASAN/UBSAN/fault-injection kernel (x86_64 by default; SWCCI_HARDENED_ARCHES=x86_64,arm64
+# adds arm64; none for 32-bit ARM), every other one the debug kernel;
 # only the trees and builds the chosen scenarios need are made. Kernel trees not built yet
 # are built in the background, at the lowest CPU priority, while the foreground runs
 # host tests and guests (SWCCI_PREBUILD=0 turns that off).
@@ -35,6 +36,10 @@ host_only=0
 runner_extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--arch|--scenario|--filter|--switches|--type3|--fuzz-seed|--fuzz-iters)
+		[ $# -ge 2 ] || die "$1 needs a value (see --help)" ;;
+	esac
+	case "$1" in
 	--arch) arches=$2; arch_given=1; shift ;;
 	--scenario) scenario=$2; shift ;;
 	--filter) filter=$2; shift ;;
@@ -45,6 +50,19 @@ while [ $# -gt 0 ]; do
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
+done
+
+# Names are checked before anything is set up or built. The scenarios are the runner's
+# (tools/runner/src/main.rs, SCENARIOS).
+ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
+IFS=, read -ra _names <<<"$arches"
+for _n in "${_names[@]}"; do
+	[[ $_n == x86_64 || $_n == arm64 || $_n == arm ]] ||
+		die "unknown architecture '$_n' (x86_64, arm64 or arm)"
+done
+IFS=, read -ra _names <<<"$scenario"
+for _n in "${_names[@]}"; do
+	[[ ",$ALL_SCENARIOS," == *",$_n,"* ]] || die "unknown scenario '$_n' (one of $ALL_SCENARIOS)"
 done
 
 need_root "the test suite (it installs packages and runs QEMU)"
