@@ -274,19 +274,27 @@ pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
         let dev = d.open()?;
         let mut ctl = d.ctl()?;
         let (irqs0, kirqs0) = (ctl.get("irqs")?, env.stat(&d.addr, "irqs")?);
-        for _ in 0..20 {
-            if d.spec.personality == "switch" {
-                dev.identify()?;
-            } else {
-                // Receive Message with an empty queue: a quick command every personality has.
-                let r = dev.mmb_command(0x0101, 1, &[0; 16], 64)?;
-                ensure!(
-                    MmptCode::from_raw(r.rc) == MmptCode::NoMessage,
-                    "rc {:#x}",
-                    r.rc
-                );
+        // Each command completes 5 ms after its doorbell, so the driver waits for every
+        // completion: a command that completed at the doorbell check would leave its
+        // interrupt to arrive with the next ones, which QEMU merges into one when the host
+        // is slow.
+        with_fault(&mut ctl, "delay 5 always", |_| {
+            for _ in 0..20 {
+                if d.spec.personality == "switch" {
+                    dev.identify()?;
+                } else {
+                    // Receive Message with an empty queue: a quick command every personality
+                    // has.
+                    let r = dev.mmb_command(0x0101, 1, &[0; 16], 64)?;
+                    ensure!(
+                        MmptCode::from_raw(r.rc) == MmptCode::NoMessage,
+                        "rc {:#x}",
+                        r.rc
+                    );
+                }
             }
-        }
+            Ok(())
+        })?;
         let (irqs, kirqs) = (
             ctl.get("irqs")? - irqs0,
             env.stat(&d.addr, "irqs")? - kirqs0,
