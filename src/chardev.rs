@@ -17,9 +17,9 @@
 //! from userspace into them *before* the device mutex is taken, and the output copied back
 //! after it is dropped: a page fault on a user buffer (a userfaultfd-backed one can stall for
 //! as long as its owner likes) then holds up only that caller, never the mailbox and its other
-//! clients, which a per-device buffer filled under the mutex would. Threads that share one
-//! file and send at the same moment take the buffers in turn; one that finds them in use
-//! allocates its own for that command.
+//! clients, which a per-device buffer filled under the mutex would. A command takes the file's
+//! buffers with one atomic exchange (no lock: the common case is one thread per file); a thread
+//! that finds them in use by another thread of the same file allocates its own for that command.
 
 use crate::{
     device::{
@@ -80,6 +80,10 @@ use crate::{
     },
     Disp,
 };
+use core::{
+    cell::UnsafeCell,
+    mem::MaybeUninit, //
+};
 use kernel::{
     fs::File,
     miscdevice::{
@@ -87,15 +91,16 @@ use kernel::{
         MiscDeviceOptions,
         MiscDeviceRegistration, //
     },
-    new_mutex,
     prelude::*,
     str::CStr,
     sync::{
         atomic::{
+            Acquire,
             Atomic,
-            Relaxed, //
+            Relaxed,
+            Release, //
         },
-        Arc, Mutex,
+        Arc,
     },
     uaccess::{
         UserPtr,
@@ -218,6 +223,78 @@ impl Buffers {
     }
 }
 
+/// The payload buffers of one file, handed to one command at a time by an atomic flag
+/// ([`BufferSlot::take`]).
+struct BufferSlot {
+    /// Set while a command of the file holds `bufs`.
+    in_use: Atomic<bool>,
+    /// Allocated at the file's first raw command; accessed only by the command that set
+    /// `in_use`.
+    bufs: UnsafeCell<Option<Buffers>>,
+}
+
+// SAFETY: `bufs` is only accessed through a `SlotGuard`, and at most one exists at a time: it is
+// created only by the thread whose exchange turned `in_use` from false to true, and clears
+// `in_use` (Release, pairing with the Acquire of the next exchange) when dropped.
+unsafe impl Sync for BufferSlot {}
+
+impl BufferSlot {
+    const fn new() -> Self {
+        Self {
+            in_use: Atomic::new(false),
+            bufs: UnsafeCell::new(None),
+        }
+    }
+
+    /// The file's buffers of `payload` bytes each, allocated at the first call; when another
+    /// thread of the file holds them, a pair of its own for this command. Errors: ENOMEM.
+    fn take(&self, payload: usize) -> Result<HeldBuffers<'_>> {
+        if self.in_use.xchg(true, Acquire) {
+            return Ok(HeldBuffers::Own(Buffers::new(payload)?));
+        }
+        let guard = SlotGuard(self);
+        // SAFETY: this thread turned `in_use` from false to true, so no other reference to
+        // `bufs` exists until `guard` clears it; the reference lives in the `HeldBuffers` next
+        // to `guard`, no longer than it.
+        let slot = unsafe { &mut *self.bufs.get() };
+        let bufs = match slot {
+            Some(b) => b,
+            None => slot.insert(Buffers::new(payload)?),
+        };
+        Ok(HeldBuffers::Slot {
+            bufs,
+            _guard: guard,
+        })
+    }
+}
+
+/// Clears [`BufferSlot::in_use`] when dropped.
+struct SlotGuard<'a>(&'a BufferSlot);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.0.in_use.store(false, Release);
+    }
+}
+
+/// Buffers one command holds: the file's, or its own.
+enum HeldBuffers<'a> {
+    Slot {
+        bufs: &'a mut Buffers,
+        _guard: SlotGuard<'a>,
+    },
+    Own(Buffers),
+}
+
+impl HeldBuffers<'_> {
+    fn get(&mut self) -> &mut Buffers {
+        match self {
+            Self::Slot { bufs, .. } => bufs,
+            Self::Own(b) => b,
+        }
+    }
+}
+
 /// The background policy of a file in one word, so that it is read and changed atomically:
 /// the timeout in ms in bits 31:0, the `SWCCI_BG_*` flags in bits 63:32.
 #[derive(Clone, Copy)]
@@ -245,9 +322,9 @@ pub(crate) struct SwcciFile {
     dev: Arc<Swcci>,
     /// The file's background policy ([`PackedPolicy`]).
     bg_policy: Atomic<u64>,
-    /// The file's payload buffers, once it sent a raw command; taken while in use.
+    /// The file's payload buffers, once it sent a raw command.
     #[allow(clippy::struct_field_names)]
-    buffers: Pin<KBox<Mutex<Option<Buffers>>>>,
+    buffers: BufferSlot,
 }
 
 fn user(addr: u64, len: usize) -> Result<UserSlice> {
@@ -266,18 +343,44 @@ const _: () = assert!(
         && SwcciMmbCommand::SIZE <= ARG_MAX
 );
 
+/// Room for one ioctl argument structure, of which only the `T::SIZE` bytes in use are ever
+/// initialised: zeroing all [`ARG_MAX`] bytes twice per command cost more than the copies.
+struct ArgBuf([MaybeUninit<u8>; ARG_MAX]);
+
+impl ArgBuf {
+    const fn new() -> Self {
+        Self([MaybeUninit::uninit(); ARG_MAX])
+    }
+
+    /// The structure `T` at `arg` in userspace, as bytes. Errors: EFAULT.
+    fn read<T: Wire>(&mut self, arg: u64) -> Result<&[u8]> {
+        let b = self.0.get_mut(..T::SIZE).ok_or(EINVAL)?;
+        user(arg, T::SIZE)?.reader().read_raw(b)?;
+        // SAFETY: `read_raw` initialised every byte of `b` (its guarantee on success), and
+        // `MaybeUninit<u8>` has the layout of `u8`.
+        Ok(unsafe { &*(core::ptr::from_ref(b) as *const [u8]) })
+    }
+
+    /// The first `T::SIZE` bytes, zeroed.
+    fn zeroed<T: Wire>(&mut self) -> Result<&mut [u8]> {
+        let b = self.0.get_mut(..T::SIZE).ok_or(EINVAL)?;
+        b.fill(MaybeUninit::new(0));
+        // SAFETY: every byte of `b` was just initialised, and `MaybeUninit<u8>` has the layout
+        // of `u8`.
+        Ok(unsafe { &mut *(core::ptr::from_mut(b) as *mut [u8]) })
+    }
+}
+
 /// Reads the ioctl argument structure at `arg`.
 fn read_arg<T: Wire>(arg: u64) -> Result<T> {
-    let mut buf = [0u8; ARG_MAX];
-    let b = buf.get_mut(..T::SIZE).ok_or(EINVAL)?;
-    user(arg, T::SIZE)?.reader().read_slice(b)?;
-    T::from_bytes(b).ok_or(EINVAL)
+    let mut buf = ArgBuf::new();
+    T::from_bytes(buf.read::<T>(arg)?).ok_or(EINVAL)
 }
 
 /// Writes the ioctl argument structure `v` to `arg`.
 fn write_arg<T: Wire>(arg: u64, v: &T) -> Result {
-    let mut buf = [0u8; ARG_MAX];
-    let b = buf.get_mut(..T::SIZE).ok_or(EINVAL)?;
+    let mut buf = ArgBuf::new();
+    let b = buf.zeroed::<T>()?;
     v.to_bytes(b).ok_or(EINVAL)?;
     user(arg, T::SIZE)?.writer().write_slice(b)
 }
@@ -379,7 +482,7 @@ impl MiscDevice for SwcciFile {
             Self {
                 dev: node.dev.clone(),
                 bg_policy: Atomic::new(policy.0),
-                buffers: KBox::pin_init(new_mutex!(None), GFP_KERNEL)?,
+                buffers: BufferSlot::new(),
             },
             GFP_KERNEL,
         )?)
@@ -412,23 +515,6 @@ impl SwcciFile {
         }
     }
 
-    /// Takes the file's buffers (allocating them at the first raw command, or when another
-    /// thread of this file holds them).
-    fn take_buffers(&self) -> Result<Buffers> {
-        match self.buffers.lock().take() {
-            Some(b) => Ok(b),
-            None => Buffers::new(self.dev.payload_size),
-        }
-    }
-
-    /// Gives the buffers back for the next command of this file.
-    fn put_buffers(&self, b: Buffers) {
-        let mut slot = self.buffers.lock();
-        if slot.is_none() {
-            *slot = Some(b);
-        }
-    }
-
     /// Runs raw command `opcode` of `opcode_vendor` with the user's input at `input`
     /// (`in_len` bytes) and up to `out_len` output bytes to `output`; the checks common to
     /// every raw path, in the order of Documentation/abi.rst, after the argument checks.
@@ -449,22 +535,15 @@ impl SwcciFile {
             return Err(EINVAL);
         }
         let permit = access.check(dev, opcode_vendor, opcode)?;
-        let mut bufs = self.take_buffers()?;
-        let res = self.raw_in(
-            permit,
-            &mut bufs,
-            opcode,
-            opcode_vendor,
-            input,
-            in_len,
-            out_len,
-        );
+        let mut held = self.buffers.take(payload)?;
+        let bufs = held.get();
+        let res = self.raw_in(permit, bufs, opcode, opcode_vendor, input, in_len, out_len);
         let res = res.and_then(|r| {
             let out = bufs.output.get(..r.out_len).unwrap_or(&[]);
             user(output, r.out_len)?.writer().write_slice(out)?;
             Ok(r)
         });
-        self.put_buffers(bufs);
+        drop(held);
         res
     }
 
@@ -484,7 +563,10 @@ impl SwcciFile {
     ) -> Result<Response> {
         let dev = &*self.dev;
         let data = bufs.input.get_mut(..in_len).ok_or(EINVAL)?;
-        user(input, in_len)?.reader().read_slice(data)?;
+        // An empty copy cannot fault: skipped.
+        if in_len != 0 {
+            user(input, in_len)?.reader().read_slice(data)?;
+        }
         let data = &*data;
         let out = bufs.output.get_mut(..out_len).ok_or(EINVAL)?;
         let taint = policy::judge(dev, opcode_vendor, opcode, data);
