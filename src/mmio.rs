@@ -51,6 +51,7 @@ pub(crate) struct BarIo<'a>(pub(crate) &'a DevresBar);
 impl Mapping for BarIo<'_> {
     type Regs<'r> = BarRegs<'r>;
 
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&BarRegs<'_>) -> R) -> Result<R, IoError> {
         let bar = self.0.try_access().ok_or(IoError::Gone)?;
         Ok(f(&BarRegs(&bar)))
@@ -84,11 +85,13 @@ impl BarRegs<'_> {
 }
 
 impl RegIo for BarRegs<'_> {
+    #[inline]
     fn read32(&self, off: usize) -> Result<u32, IoError> {
         range(self.0.try_read32(off))
     }
 
     #[cfg(CONFIG_64BIT)]
+    #[inline]
     fn read64(&self, off: usize) -> Result<u64, IoError> {
         range(self.0.try_read64(off))
     }
@@ -108,11 +111,13 @@ impl RegIo for BarRegs<'_> {
         Ok((u64::from(hi) << 32) | u64::from(lo))
     }
 
+    #[inline]
     fn write32(&self, off: usize, val: u32) -> Result<(), IoError> {
         range(self.0.try_write32(val, off))
     }
 
     #[cfg(CONFIG_64BIT)]
+    #[inline]
     fn write64(&self, off: usize, val: u64) -> Result<(), IoError> {
         range(self.0.try_write64(val, off))
     }
