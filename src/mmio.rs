@@ -4,7 +4,8 @@
 //! mailbox BAR through a revocable mapping. The only place the driver touches MMIO.
 //!
 //! [`BarIo`] is the [`Mapping`] the engine enters once per phase that does not sleep
-//! (submission, each completion check, readout): each entry takes the revocable guard once
+//! (submission, with the readout when the device completes at once; each completion check;
+//! the readout after a wait): each entry takes the revocable guard once
 //! (the guard holds the RCU read lock, so it is never held across a sleep; the engine only
 //! sleeps between entries). After unbind the guard cannot be taken and every access fails
 //! with [`IoError::Gone`] instead of touching unmapped memory. Inside an entry, [`BarRegs`]
