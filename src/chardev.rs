@@ -17,9 +17,10 @@
 //! from userspace into them *before* the device mutex is taken, and the output copied back
 //! after it is dropped: a page fault on a user buffer (a userfaultfd-backed one can stall for
 //! as long as its owner likes) then holds up only that caller, never the mailbox and its other
-//! clients, which a per-device buffer filled under the mutex would. Threads that share one
-//! file and send at the same moment take the buffers in turn; one that finds them in use
-//! allocates its own for that command.
+//! clients, which a per-device buffer filled under the mutex would. A command takes the file's
+//! buffers with one `try_lock` of their mutex (one atomic exchange when, as usual, one thread
+//! uses the file); a thread that finds them in use by another thread of the same file
+//! allocates its own for that command instead of waiting.
 
 use crate::{
     device::{
@@ -81,6 +82,7 @@ use crate::{
     },
     Disp,
 };
+use core::mem::MaybeUninit;
 use kernel::{
     fs::File,
     miscdevice::{
@@ -96,7 +98,8 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
-        Arc, Mutex,
+        Arc,
+        Mutex, //
     },
     uaccess::{
         UserPtr,
@@ -246,7 +249,8 @@ pub(crate) struct SwcciFile {
     dev: Arc<Swcci>,
     /// The file's background policy ([`PackedPolicy`]).
     bg_policy: Atomic<u64>,
-    /// The file's payload buffers, once it sent a raw command; taken while in use.
+    /// The file's payload buffers, once it sent a raw command; a command holds the lock
+    /// (taken with `try_lock`) while it uses them.
     #[allow(clippy::struct_field_names)]
     buffers: Pin<KBox<Mutex<Option<Buffers>>>>,
 }
@@ -267,18 +271,44 @@ const _: () = assert!(
         && SwcciMmbCommand::SIZE <= ARG_MAX
 );
 
+/// Room for one ioctl argument structure, of which only the `T::SIZE` bytes in use are ever
+/// initialised: zeroing all [`ARG_MAX`] bytes twice per command cost more than the copies.
+struct ArgBuf([MaybeUninit<u8>; ARG_MAX]);
+
+impl ArgBuf {
+    const fn new() -> Self {
+        Self([MaybeUninit::uninit(); ARG_MAX])
+    }
+
+    /// The structure `T` at `arg` in userspace, as bytes. Errors: EFAULT.
+    fn read<T: Wire>(&mut self, arg: u64) -> Result<&[u8]> {
+        let b = self.0.get_mut(..T::SIZE).ok_or(EINVAL)?;
+        user(arg, T::SIZE)?.reader().read_raw(b)?;
+        // SAFETY: `read_raw` initialised every byte of `b` (its guarantee on success), and
+        // `MaybeUninit<u8>` has the layout of `u8`.
+        Ok(unsafe { &*(core::ptr::from_ref(b) as *const [u8]) })
+    }
+
+    /// The first `T::SIZE` bytes, zeroed.
+    fn zeroed<T: Wire>(&mut self) -> Result<&mut [u8]> {
+        let b = self.0.get_mut(..T::SIZE).ok_or(EINVAL)?;
+        b.fill(MaybeUninit::new(0));
+        // SAFETY: every byte of `b` was just initialised, and `MaybeUninit<u8>` has the layout
+        // of `u8`.
+        Ok(unsafe { &mut *(core::ptr::from_mut(b) as *mut [u8]) })
+    }
+}
+
 /// Reads the ioctl argument structure at `arg`.
 fn read_arg<T: Wire>(arg: u64) -> Result<T> {
-    let mut buf = [0u8; ARG_MAX];
-    let b = buf.get_mut(..T::SIZE).ok_or(EINVAL)?;
-    user(arg, T::SIZE)?.reader().read_slice(b)?;
-    T::from_bytes(b).ok_or(EINVAL)
+    let mut buf = ArgBuf::new();
+    T::from_bytes(buf.read::<T>(arg)?).ok_or(EINVAL)
 }
 
 /// Writes the ioctl argument structure `v` to `arg`.
 fn write_arg<T: Wire>(arg: u64, v: &T) -> Result {
-    let mut buf = [0u8; ARG_MAX];
-    let b = buf.get_mut(..T::SIZE).ok_or(EINVAL)?;
+    let mut buf = ArgBuf::new();
+    let b = buf.zeroed::<T>()?;
     v.to_bytes(b).ok_or(EINVAL)?;
     user(arg, T::SIZE)?.writer().write_slice(b)
 }
@@ -413,23 +443,6 @@ impl SwcciFile {
         }
     }
 
-    /// Takes the file's buffers (allocating them at the first raw command, or when another
-    /// thread of this file holds them).
-    fn take_buffers(&self) -> Result<Buffers> {
-        match self.buffers.lock().take() {
-            Some(b) => Ok(b),
-            None => Buffers::new(self.dev.payload_size),
-        }
-    }
-
-    /// Gives the buffers back for the next command of this file.
-    fn put_buffers(&self, b: Buffers) {
-        let mut slot = self.buffers.lock();
-        if slot.is_none() {
-            *slot = Some(b);
-        }
-    }
-
     /// Runs raw command `opcode` of `opcode_vendor` with the user's input at `input.payload`
     /// (`input.size` bytes) and up to `output.size` output bytes to `output.payload`; the
     /// checks common to every raw path, in the order of Documentation/abi.rst, after the
@@ -449,10 +462,21 @@ impl SwcciFile {
             return Err(EINVAL);
         }
         let permit = access.check(dev, opcode_vendor, opcode)?;
-        let mut bufs = self.take_buffers()?;
+        // The file's buffers, allocated at its first raw command; a thread that finds them
+        // in use by another thread of the same file gets its own for this command.
+        let mut own;
+        let mut slot = self.buffers.try_lock();
+        let bufs = match slot.as_deref_mut() {
+            Some(Some(b)) => b,
+            Some(empty) => empty.insert(Buffers::new(payload)?),
+            None => {
+                own = Buffers::new(payload)?;
+                &mut own
+            }
+        };
         let res = self.raw_in(
             permit,
-            &mut bufs,
+            bufs,
             opcode,
             opcode_vendor,
             input.payload,
@@ -464,7 +488,7 @@ impl SwcciFile {
             user(output.payload, r.out_len)?.writer().write_slice(out)?;
             Ok(r)
         });
-        self.put_buffers(bufs);
+        drop(slot);
         res
     }
 
@@ -484,7 +508,10 @@ impl SwcciFile {
     ) -> Result<Response> {
         let dev = &*self.dev;
         let data = bufs.input.get_mut(..in_len).ok_or(EINVAL)?;
-        user(input, in_len)?.reader().read_slice(data)?;
+        // An empty copy cannot fault: skipped.
+        if in_len != 0 {
+            user(input, in_len)?.reader().read_slice(data)?;
+        }
         let data = &*data;
         let out = bufs.output.get_mut(..out_len).ok_or(EINVAL)?;
         let taint = policy::judge(dev, opcode_vendor, opcode, data);

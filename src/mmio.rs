@@ -4,7 +4,8 @@
 //! mailbox BAR through a revocable mapping. The only place the driver touches MMIO.
 //!
 //! [`BarIo`] is the [`Mapping`] the engine enters once per phase that does not sleep
-//! (submission, each completion check, readout): each entry takes the revocable guard once
+//! (submission, with the readout when the device completes at once; each completion check;
+//! the readout after a wait): each entry takes the revocable guard once
 //! (the guard holds the RCU read lock, so it is never held across a sleep; the engine only
 //! sleeps between entries). After unbind the guard cannot be taken and every access fails
 //! with [`IoError::Gone`] instead of touching unmapped memory. Inside an entry, [`BarRegs`]
@@ -51,6 +52,7 @@ pub(crate) struct BarIo<'a>(pub(crate) &'a DevresBar);
 impl Mapping for BarIo<'_> {
     type Regs<'r> = BarRegs<'r>;
 
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&BarRegs<'_>) -> R) -> Result<R, IoError> {
         let bar = self.0.try_access().ok_or(IoError::Gone)?;
         Ok(f(&BarRegs(&bar)))
@@ -84,11 +86,13 @@ impl BarRegs<'_> {
 }
 
 impl RegIo for BarRegs<'_> {
+    #[inline]
     fn read32(&self, off: usize) -> Result<u32, IoError> {
         range(self.0.try_read32(off))
     }
 
     #[cfg(CONFIG_64BIT)]
+    #[inline]
     fn read64(&self, off: usize) -> Result<u64, IoError> {
         range(self.0.try_read64(off))
     }
@@ -108,11 +112,13 @@ impl RegIo for BarRegs<'_> {
         Ok((u64::from(hi) << 32) | u64::from(lo))
     }
 
+    #[inline]
     fn write32(&self, off: usize, val: u32) -> Result<(), IoError> {
         range(self.0.try_write32(val, off))
     }
 
     #[cfg(CONFIG_64BIT)]
+    #[inline]
     fn write64(&self, off: usize, val: u64) -> Result<(), IoError> {
         range(self.0.try_write64(val, off))
     }

@@ -843,10 +843,44 @@ impl Mailbox {
         res
     }
 
-    /// Submits a command: checks the doorbell is free, calls `before_send`, writes the payload,
-    /// the Command register (one 64-bit store) and the doorbell, all in one entry of the
-    /// mapping, and checks once whether the device already completed. Then waits for the
-    /// doorbell to clear if it did not.
+    /// The Command register value of a command.
+    fn command(&self, opcode: u16, opcode_vendor: u16, input: &[u8]) -> MboxCmd {
+        let len = u32::try_from(input.len()).unwrap_or(u32::MAX);
+        MboxCmd::default()
+            .with_opcode(opcode)
+            .with_payload_len(len)
+            .with_opcode_vendor(if self.flavor.mmb { opcode_vendor } else { 0 })
+    }
+
+    /// Within one entry of the mapping: checks the doorbell is free, calls `before_send`,
+    /// writes the payload, the Command register `cmd` (one 64-bit store) and the doorbell, and
+    /// checks once whether the device already completed (true if so).
+    fn send_in<R: RegIo>(
+        &self,
+        r: &R,
+        cmd: MboxCmd,
+        input: &[u8],
+        before_send: impl FnOnce(),
+    ) -> Result<bool, MboxError> {
+        if self.doorbell_set(r)? {
+            return Err(MboxError::Busy);
+        }
+        before_send();
+        r.write_block(MBOX_PAYLOAD.saturating_add(self.base), input)?;
+        r.write64(MboxCmd::at(self.base), cmd.0)?;
+        // During a command the function must stay at attention: "not needed" stays clear.
+        r.write32(
+            MboxCtrl::at(self.base),
+            self.ctrl
+                .with_attention_not_needed(false)
+                .with_doorbell(true)
+                .0,
+        )?;
+        Ok(!self.doorbell_set(r)?)
+    }
+
+    /// Submits a command ([`Self::send_in`], in one entry of the mapping), then waits for the
+    /// doorbell to clear if the device did not complete at once.
     fn submit<M: Mapping, W: Wait>(
         &self,
         io: &M,
@@ -856,34 +890,17 @@ impl Mailbox {
         input: &[u8],
         before_send: impl FnOnce(),
     ) -> Result<MboxCmd, MboxError> {
-        let len = u32::try_from(input.len()).unwrap_or(u32::MAX);
-        let cmd = MboxCmd::default()
-            .with_opcode(opcode)
-            .with_payload_len(len)
-            .with_opcode_vendor(if self.flavor.mmb { opcode_vendor } else { 0 });
-        let done = io.with(|r| -> Result<bool, MboxError> {
-            if self.doorbell_set(r)? {
-                return Err(MboxError::Busy);
-            }
-            before_send();
-            r.write_block(MBOX_PAYLOAD.saturating_add(self.base), input)?;
-            r.write64(MboxCmd::at(self.base), cmd.0)?;
-            // During a command the function must stay at attention: "not needed" stays clear.
-            r.write32(
-                MboxCtrl::at(self.base),
-                self.ctrl
-                    .with_attention_not_needed(false)
-                    .with_doorbell(true)
-                    .0,
-            )?;
-            Ok(!self.doorbell_set(r)?)
-        })??;
+        let cmd = self.command(opcode, opcode_vendor, input);
+        let done = io.with(|r| self.send_in(r, cmd, input, before_send))??;
         if !done {
             self.wait_doorbell(io, w)?;
         }
         Ok(cmd)
     }
 
+    /// Submits a command and reads its result. A device that completes at once (the common
+    /// case) is read out in the same entry of the mapping as the submission, so the command
+    /// takes the mapping once; otherwise the readout is a second entry after the wait.
     fn run<M: Mapping, W: Wait>(
         &self,
         io: &M,
@@ -892,8 +909,18 @@ impl Mailbox {
         out: &mut [u8],
         before_send: impl FnOnce(),
     ) -> Result<Response, MboxError> {
-        let sent = self.submit(io, w, req.opcode, req.opcode_vendor, req.input, before_send)?;
-        io.with(|r| self.readout(r, sent, out))?
+        let cmd = self.command(req.opcode, req.opcode_vendor, req.input);
+        let at_once = io.with(|r| -> Result<Option<Response>, MboxError> {
+            if !self.send_in(r, cmd, req.input, before_send)? {
+                return Ok(None);
+            }
+            self.readout(r, cmd, out).map(Some)
+        })??;
+        if let Some(resp) = at_once {
+            return Ok(resp);
+        }
+        self.wait_doorbell(io, w)?;
+        io.with(|r| self.readout(r, cmd, out))?
     }
 
     /// Reads the result of the command `sent` in one entry of the mapping: status, length,

@@ -98,6 +98,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `n` bytes for `field`.
+    #[inline]
     pub fn bytes(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n);
         match end.and_then(|end| self.buf.get(self.pos..end)) {
@@ -115,6 +116,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `N` bytes as an array.
+    #[inline]
     pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.bytes(field, N)?);
@@ -122,16 +124,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips `n` reserved bytes.
+    #[inline]
     pub fn skip(&mut self, field: &'static str, n: usize) -> Result<(), DecodeError> {
         self.bytes(field, n).map(|_| ())
     }
 
     /// Reads a byte.
+    #[inline]
     pub fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
         Ok(u8::from_le_bytes(self.array(field)?))
     }
 
     /// Reads a little-endian u16.
+    #[inline]
     pub fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
         Ok(u16::from_le_bytes(self.array(field)?))
     }
@@ -143,11 +148,13 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a little-endian u32.
+    #[inline]
     pub fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.array(field)?))
     }
 
     /// Reads a little-endian u64.
+    #[inline]
     pub fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.array(field)?))
     }
@@ -184,6 +191,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends bytes.
+    #[inline]
     pub fn bytes(&mut self, data: &[u8]) -> Result<(), EncodeError> {
         let need = self.pos.saturating_add(data.len());
         match self.buf.get_mut(self.pos..need) {
@@ -197,26 +205,31 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends a byte.
+    #[inline]
     pub fn u8(&mut self, v: u8) -> Result<(), EncodeError> {
         self.bytes(&[v])
     }
 
     /// Appends a little-endian u16.
+    #[inline]
     pub fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
         self.bytes(&v.to_le_bytes())
     }
 
     /// Appends a little-endian u32.
+    #[inline]
     pub fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
         self.bytes(&v.to_le_bytes())
     }
 
     /// Appends a little-endian u64.
+    #[inline]
     pub fn u64(&mut self, v: u64) -> Result<(), EncodeError> {
         self.bytes(&v.to_le_bytes())
     }
 
     /// Appends `n` zero bytes.
+    #[inline]
     pub fn zeros(&mut self, n: usize) -> Result<(), EncodeError> {
         for _ in 0..n {
             self.u8(0)?;
