@@ -51,7 +51,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 use swcci::proto::mmpt::{self as mmpt_proto, Action, MmptCode, MsgHeader};
@@ -75,8 +75,11 @@ pub const DEFAULT_SEED: u64 = 0x5c01;
 pub const DEFAULT_ITERS: u64 = 3000;
 /// Threads of the threaded phase.
 const WORKERS: usize = 4;
-/// Iterations between progress lines.
+/// Iterations between progress lines (of all threads together in the threaded phase).
 const PROGRESS: u64 = 5000;
+/// Seconds without a completed step after which the threaded phase's watchdog reports a
+/// stall and fails the test.
+const STALL_SECS: u64 = 60;
 /// The emulator's background sleep command (input: u32 milliseconds).
 const OP_SLEEP: u16 = 0xc000;
 /// The emulator's echo command.
@@ -420,15 +423,46 @@ struct Book {
 pub struct Shared {
     books: Vec<Mutex<Book>>,
     ioctls: AtomicU64,
+    /// Steps completed by every thread (the watchdog's measure of progress).
+    steps: AtomicU64,
     stop: AtomicBool,
+    /// What each thread is doing (a short description set before each step and ioctl):
+    /// workers by their thread number (0 in the single-threaded phase, 1..=WORKERS in the
+    /// threaded one), then the churn thread.
+    doing: Vec<Mutex<String>>,
+    /// The kernel thread id of each `doing` slot's thread (0 until it starts).
+    tid: Vec<AtomicI32>,
 }
+
+/// The `doing` slot of the churn thread.
+const CHURN_SLOT: usize = WORKERS + 1;
 
 impl Shared {
     fn new(n: usize) -> Self {
         Self {
             books: (0..n).map(|_| Mutex::new(Book::default())).collect(),
             ioctls: AtomicU64::new(0),
+            steps: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            doing: (0..=CHURN_SLOT)
+                .map(|_| Mutex::new(String::new()))
+                .collect(),
+            tid: (0..=CHURN_SLOT).map(|_| AtomicI32::new(0)).collect(),
+        }
+    }
+
+    /// Records the calling thread as the one of `doing` slot `slot`.
+    fn register(&self, slot: usize) {
+        if let Some(t) = self.tid.get(slot) {
+            // SAFETY: gettid has no preconditions.
+            t.store(unsafe { libc::gettid() }, Ordering::Relaxed);
+        }
+    }
+
+    /// Records what thread `slot` does next.
+    fn set_doing(&self, slot: usize, what: impl FnOnce() -> String) {
+        if let Some(Ok(mut d)) = self.doing.get(slot).map(|m| m.lock()) {
+            *d = what();
         }
     }
 }
@@ -531,6 +565,8 @@ pub struct Worker<'a> {
     slots: Vec<Vec<Slot>>,
     mode: Mode,
     seq: u32,
+    /// This thread's `doing` slot in `shared`.
+    thread: usize,
     /// ioctls issued.
     pub ioctls: u64,
 }
@@ -571,6 +607,7 @@ impl<'a> Worker<'a> {
             slots,
             mode,
             seq: u32::from(thread) << 24,
+            thread: usize::from(thread),
             ioctls: 0,
         })
     }
@@ -630,6 +667,9 @@ impl<'a> Worker<'a> {
         } else {
             None
         };
+        if let Some(Ok(mut d)) = self.shared.doing.get(self.thread).map(|m| m.lock()) {
+            d.push_str(&format!("; ioctl {cmd:#010x} on fd {fd}"));
+        }
         let r = ioctl(fd, cmd, arg);
         self.ioctls += 1;
         self.shared.ioctls.fetch_add(1, Ordering::Relaxed);
@@ -721,7 +761,25 @@ impl<'a> Worker<'a> {
             }
             roll -= w;
         }
-        match op {
+        const NAMES: [&str; 9] = [
+            "raw command",
+            "raw MMB command",
+            "info",
+            "query",
+            "background policy",
+            "MMPT send",
+            "MMPT receive",
+            "unknown ioctl",
+            "reopen",
+        ];
+        self.shared.set_doing(self.thread, || {
+            format!(
+                "step: {} on {}",
+                NAMES[usize::from(op).min(NAMES.len() - 1)],
+                self.targets[ti].path.display()
+            )
+        });
+        let r = match op {
             0 => self.op_raw(ti, false),
             1 => self.op_raw(ti, true),
             2 => self.op_info(ti),
@@ -731,7 +789,11 @@ impl<'a> Worker<'a> {
             6 => self.op_mmpt_recv(ti),
             7 => self.op_unknown(ti),
             _ => self.op_reopen(ti),
-        }
+        };
+        self.shared.steps.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .set_doing(self.thread, || "between steps".to_string());
+        r
     }
 
     /// A command for target `ti` (valid, or with arbitrary input where noted).
@@ -1578,6 +1640,7 @@ impl<'a> Worker<'a> {
         let si = self.slot(ti);
         let fd = self.fd(ti, si);
         let desc = format!("SWCCI_MMPT_SEND type {msg_type:#x} len {len} seq {seq:#x} ({what})");
+        self.shared.set_doing(self.thread, || desc.clone());
         // On the books before it is sent: another thread may receive the echo before this
         // one's ioctl returns. Taken off again if it was not queued.
         let may_queue = e.ok && !self.mode.gone;
@@ -1750,6 +1813,7 @@ impl<'a> Worker<'a> {
         let desc = format!(
             "SWCCI_MMPT_RECV buffer {room} B timeout {timeout} ms ({what}; waiting: {front:?})"
         );
+        self.shared.set_doing(self.thread, || desc.clone());
         let r = self
             .issue(ti, fd, uapi::SWCCI_MMPT_RECV, addr, &e)
             .map_err(|m| format!("{desc}: {m}"))?;
@@ -1865,6 +1929,9 @@ impl<'a> Worker<'a> {
     /// oldest message may be gone.
     fn resync(&mut self, ti: usize) -> std::result::Result<(), String> {
         let path = self.targets[ti].path.clone();
+        self.shared.set_doing(self.thread, || {
+            format!("resync: draining {}", path.display())
+        });
         let dev = Device::open(&path).map_err(|e| e.to_string())?;
         // The faulted message was either consumed (lost: the oldest is skipped once) or not
         // (it comes back first). Messages under 16 bytes carry no tag: two of the same type
@@ -2007,6 +2074,70 @@ fn progress(phase: &str, i: u64, of: u64) {
         let _ = writeln!(out, "# fuzz: {phase} phase: {i} of {of} iterations");
         let _ = out.flush();
     }
+}
+
+/// Prints `text` as KTAP diagnostic lines at once (the runner sees them even if the test
+/// never ends).
+fn diag(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in text.lines() {
+        let _ = writeln!(out, "# {line}");
+    }
+    let _ = out.flush();
+}
+
+/// What a stalled threaded phase was doing: each thread's current operation, then for every
+/// task of this process its state, `/proc/self/task/TID/wchan` and `/proc/self/task/TID/stack`
+/// (the kernel stack; needs CONFIG_STACKTRACE and root).
+fn stall_report(shared: &Shared, steps: u64) -> String {
+    use std::fmt::Write;
+    let mut r = format!(
+        "threaded phase stalled: no step completed for {STALL_SECS} s ({steps} steps done)\n"
+    );
+    for (slot, d) in shared.doing.iter().enumerate() {
+        let tid = shared.tid[slot].load(Ordering::Relaxed);
+        if tid == 0 {
+            continue;
+        }
+        let name = if slot == CHURN_SLOT {
+            "churn thread".to_string()
+        } else {
+            format!("thread {}", slot - 1)
+        };
+        let doing = d.lock().map(|d| d.clone()).unwrap_or_else(|_| "?".into());
+        let _ = writeln!(r, "{name} (tid {tid}): {doing}");
+    }
+    let mut tasks: Vec<i32> = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    tasks.sort_unstable();
+    let read = |tid: i32, file: &str| {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/{file}"))
+            .unwrap_or_else(|e| format!("({file}: {e})"))
+    };
+    for tid in tasks {
+        let stat = read(tid, "stat");
+        // The state follows the command name in parentheses, which may contain anything.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("?")
+            .to_string();
+        let _ = writeln!(
+            r,
+            "task {tid} ({}) state {state} wchan {}",
+            read(tid, "comm").trim(),
+            read(tid, "wchan").trim()
+        );
+        for line in read(tid, "stack").lines() {
+            let _ = writeln!(r, "    {line}");
+        }
+    }
+    r
 }
 
 /// Where a failure can be rerun from.
@@ -2201,6 +2332,7 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
             s.spawn(move || {
                 // SAFETY: pthread_self has no preconditions.
                 let me = unsafe { libc::pthread_self() };
+                shared.register(th as usize + 1);
                 if let Ok(mut v) = tids.lock() {
                     v.push(me);
                 }
@@ -2209,9 +2341,6 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                     for i in 0..threaded / WORKERS as u64 {
                         if shared.stop.load(Ordering::Relaxed) {
                             break;
-                        }
-                        if th == 0 {
-                            progress("threaded (thread 0)", i, threaded / WORKERS as u64);
                         }
                         w.step().map_err(|m| {
                             anyhow!(
@@ -2240,15 +2369,20 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
             let (targets, shared, failures, churned, running) =
                 (&targets, &shared, &failures, &churned, &running);
             s.spawn(move || {
+                shared.register(CHURN_SLOT);
                 let mut i = 0usize;
                 while running.load(Ordering::Relaxed) > 0 && !shared.stop.load(Ordering::Relaxed) {
                     let t = &targets[i % targets.len()];
                     i += 1;
+                    shared.set_doing(CHURN_SLOT, || {
+                        format!("open, open, info of {}", t.path.display())
+                    });
                     let r = Device::open(&t.path).and_then(|d| {
                         let _second = Device::open(d.path())?;
                         d.info()
                     });
                     churned.fetch_add(3, Ordering::Relaxed);
+                    shared.steps.fetch_add(1, Ordering::Relaxed);
                     let problem = match r {
                         Ok(info) if info == t.info => continue,
                         Ok(info) => format!("churn: {} answered {info:?}", t.path.display()),
@@ -2258,6 +2392,53 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                         f.push(problem);
                     }
                     shared.stop.store(true, Ordering::Relaxed);
+                }
+            });
+        }
+        // Watchdog: progress lines counting every thread's steps, and when none completes
+        // for STALL_SECS, what every thread is doing and every task's kernel stack.
+        {
+            let (shared, failures, running, tids) = (&shared, &failures, &running, &tids);
+            let of = threaded / WORKERS as u64 * WORKERS as u64;
+            s.spawn(move || {
+                let steps = || shared.steps.load(Ordering::Relaxed);
+                let mut last = steps();
+                let mut moved = Instant::now();
+                let mut next_line = PROGRESS;
+                while running.load(Ordering::Relaxed) > 0 && !shared.stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let now = steps();
+                    if now >= next_line {
+                        // Worker steps only: the churn thread's count is not part of `of`.
+                        let work = shared.ioctls.load(Ordering::Relaxed);
+                        diag(&format!(
+                            "fuzz: threaded phase: {now} steps of all threads, {work} worker ioctls (of {of} worker steps)"
+                        ));
+                        next_line = (now / PROGRESS + 1) * PROGRESS;
+                    }
+                    if now != last {
+                        last = now;
+                        moved = Instant::now();
+                        continue;
+                    }
+                    if moved.elapsed() < Duration::from_secs(STALL_SECS) {
+                        continue;
+                    }
+                    let report = stall_report(shared, now);
+                    diag(&report);
+                    if let Ok(mut f) = failures.lock() {
+                        f.push(report);
+                    }
+                    shared.stop.store(true, Ordering::Relaxed);
+                    // Interrupt the waits of workers that can be interrupted.
+                    if let Ok(v) = tids.lock() {
+                        for &tid in v.iter() {
+                            // SAFETY: `tid` is a running worker: workers leave the list
+                            // under this lock before they end.
+                            unsafe { libc::pthread_kill(tid, libc::SIGALRM) };
+                        }
+                    }
+                    break;
                 }
             });
         }
