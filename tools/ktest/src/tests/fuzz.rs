@@ -49,7 +49,7 @@ use rand::{RngExt, SeedableRng};
 use rand_xorshift::XorShiftRng;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -423,8 +423,10 @@ struct Book {
 pub struct Shared {
     books: Vec<Mutex<Book>>,
     ioctls: AtomicU64,
-    /// Steps completed by every thread (the watchdog's measure of progress).
-    steps: AtomicU64,
+    /// Steps completed by each `doing` slot's thread (the watchdog's measure of progress).
+    steps: Vec<AtomicU64>,
+    /// Whether each `doing` slot's thread has ended (the watchdog no longer expects steps).
+    finished: Vec<AtomicBool>,
     stop: AtomicBool,
     /// What each thread is doing (a short description set before each step and ioctl):
     /// workers by their thread number (0 in the single-threaded phase, 1..=WORKERS in the
@@ -442,7 +444,8 @@ impl Shared {
         Self {
             books: (0..n).map(|_| Mutex::new(Book::default())).collect(),
             ioctls: AtomicU64::new(0),
-            steps: AtomicU64::new(0),
+            steps: (0..=CHURN_SLOT).map(|_| AtomicU64::new(0)).collect(),
+            finished: (0..=CHURN_SLOT).map(|_| AtomicBool::new(false)).collect(),
             stop: AtomicBool::new(false),
             doing: (0..=CHURN_SLOT)
                 .map(|_| Mutex::new(String::new()))
@@ -790,7 +793,9 @@ impl<'a> Worker<'a> {
             7 => self.op_unknown(ti),
             _ => self.op_reopen(ti),
         };
-        self.shared.steps.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = self.shared.steps.get(self.thread) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
         self.shared
             .set_doing(self.thread, || "between steps".to_string());
         r
@@ -2077,36 +2082,46 @@ fn progress(phase: &str, i: u64, of: u64) {
 }
 
 /// Prints `text` as KTAP diagnostic lines at once (the runner sees them even if the test
-/// never ends).
+/// never ends), with one write to file descriptor 1: not through `std::io::stdout()`, whose
+/// lock another thread may hold (a stall of exactly that kind went unreported once).
 fn diag(text: &str) {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
+    let mut buf = String::new();
     for line in text.lines() {
-        let _ = writeln!(out, "# {line}");
+        buf.push_str("# ");
+        buf.push_str(line);
+        buf.push('\n');
     }
-    let _ = out.flush();
+    // SAFETY: file descriptor 1 stays open for the life of the process; ManuallyDrop keeps
+    // this File from closing it.
+    let mut out = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
+    let _ = out.write_all(buf.as_bytes());
 }
 
 /// What a stalled threaded phase was doing: each thread's current operation, then for every
 /// task of this process its state, `/proc/self/task/TID/wchan` and `/proc/self/task/TID/stack`
 /// (the kernel stack; needs CONFIG_STACKTRACE and root).
-fn stall_report(shared: &Shared, steps: u64) -> String {
+fn stall_report(shared: &Shared, stalled: &[usize], steps: u64) -> String {
     use std::fmt::Write;
+    let name = |slot: usize| {
+        if slot == CHURN_SLOT {
+            "churn thread".to_string()
+        } else {
+            format!("thread {}", slot - 1)
+        }
+    };
     let mut r = format!(
-        "threaded phase stalled: no step completed for {STALL_SECS} s ({steps} steps done)\n"
+        "fuzz: threaded phase stalled: {} completed no step for {STALL_SECS} s ({steps} worker steps done)\n",
+        stalled.iter().map(|&s| name(s)).collect::<Vec<_>>().join(", ")
     );
     for (slot, d) in shared.doing.iter().enumerate() {
         let tid = shared.tid[slot].load(Ordering::Relaxed);
         if tid == 0 {
             continue;
         }
-        let name = if slot == CHURN_SLOT {
-            "churn thread".to_string()
-        } else {
-            format!("thread {}", slot - 1)
-        };
         let doing = d.lock().map(|d| d.clone()).unwrap_or_else(|_| "?".into());
-        let _ = writeln!(r, "{name} (tid {tid}): {doing}");
+        let steps = shared.steps[slot].load(Ordering::Relaxed);
+        let _ = writeln!(r, "{} (tid {tid}, {steps} steps): {doing}", name(slot));
     }
     let mut tasks: Vec<i32> = std::fs::read_dir("/proc/self/task")
         .map(|d| {
@@ -2352,6 +2367,8 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                     Ok(())
                 };
                 let r = run();
+                shared.finished[th as usize + 1].store(true, Ordering::Relaxed);
+                shared.set_doing(th as usize + 1, || "finished".to_string());
                 if let Ok(mut v) = tids.lock() {
                     v.retain(|t| *t != me);
                 }
@@ -2382,7 +2399,7 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                         d.info()
                     });
                     churned.fetch_add(3, Ordering::Relaxed);
-                    shared.steps.fetch_add(1, Ordering::Relaxed);
+                    shared.steps[CHURN_SLOT].fetch_add(1, Ordering::Relaxed);
                     let problem = match r {
                         Ok(info) if info == t.info => continue,
                         Ok(info) => format!("churn: {} answered {info:?}", t.path.display()),
@@ -2395,36 +2412,44 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                 }
             });
         }
-        // Watchdog: progress lines counting every thread's steps, and when none completes
-        // for STALL_SECS, what every thread is doing and every task's kernel stack.
+        // Watchdog: progress lines counting every worker's steps, and when a thread (worker
+        // or churn) completes no step for STALL_SECS, what every thread is doing and every
+        // task's kernel stack. Per thread: one stuck worker must not hide behind the others
+        // (the churn thread alone keeps going as long as any worker runs).
         {
             let (shared, failures, running, tids) = (&shared, &failures, &running, &tids);
             let of = threaded / WORKERS as u64 * WORKERS as u64;
             s.spawn(move || {
-                let steps = || shared.steps.load(Ordering::Relaxed);
-                let mut last = steps();
-                let mut moved = Instant::now();
+                let load = |slot: usize| shared.steps[slot].load(Ordering::Relaxed);
+                let mut last: Vec<(u64, Instant)> = (0..=CHURN_SLOT)
+                    .map(|slot| (load(slot), Instant::now()))
+                    .collect();
                 let mut next_line = PROGRESS;
                 while running.load(Ordering::Relaxed) > 0 && !shared.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(200));
-                    let now = steps();
-                    if now >= next_line {
-                        // Worker steps only: the churn thread's count is not part of `of`.
-                        let work = shared.ioctls.load(Ordering::Relaxed);
+                    let work: u64 = (1..=WORKERS).map(load).sum();
+                    if work >= next_line {
                         diag(&format!(
-                            "fuzz: threaded phase: {now} steps of all threads, {work} worker ioctls (of {of} worker steps)"
+                            "fuzz: threaded phase: {work} of {of} iterations (all workers)"
                         ));
-                        next_line = (now / PROGRESS + 1) * PROGRESS;
+                        next_line = (work / PROGRESS + 1) * PROGRESS;
                     }
-                    if now != last {
-                        last = now;
-                        moved = Instant::now();
+                    let mut stalled = Vec::new();
+                    for (slot, (n, moved)) in last.iter_mut().enumerate().skip(1) {
+                        let now = load(slot);
+                        if now != *n || shared.finished[slot].load(Ordering::Relaxed) {
+                            *n = now;
+                            *moved = Instant::now();
+                        } else if shared.tid[slot].load(Ordering::Relaxed) != 0
+                            && moved.elapsed() >= Duration::from_secs(STALL_SECS)
+                        {
+                            stalled.push(slot);
+                        }
+                    }
+                    if stalled.is_empty() {
                         continue;
                     }
-                    if moved.elapsed() < Duration::from_secs(STALL_SECS) {
-                        continue;
-                    }
-                    let report = stall_report(shared, now);
+                    let report = stall_report(shared, &stalled, work);
                     diag(&report);
                     if let Ok(mut f) = failures.lock() {
                         f.push(report);
