@@ -22,7 +22,16 @@
 //!
 //! Phases per test: single-threaded (strict: counters, message order, policy values); four
 //! threads on shared and own files, with open/close churn and SIGALRM interrupting their
-//! background and receive waits; and stale files after unbind (ENXIO).
+//! background and receive waits; and stale files after unbind (ENXIO). Of `iters`, half go
+//! to the single-threaded phase, min(iters / 10, 300) to the stale files and the rest to the
+//! threaded phase (split evenly among its threads).
+//!
+//! In the threaded phase a watchdog thread prints a progress line every [`PROGRESS`] steps
+//! of all workers, and when any worker or the churn thread completes no step for
+//! [`STALL_SECS`] s, prints what each thread is doing and, for every task of the process,
+//! its state, `wchan` and kernel stack (`/proc/self/task/TID/stack`), then stops the phase
+//! and fails the test with that report (a thread stuck for good still keeps the test from
+//! ending: the runner's idle timeout ends the boot, and the report is in the log).
 //!
 //! Seeds: `swcci.fuzz_seed=` and `swcci.fuzz_iters=` on the kernel command line (the
 //! runner's `--fuzz-seed`/`--fuzz-iters`), else [`DEFAULT_SEED`] and [`DEFAULT_ITERS`]. A
