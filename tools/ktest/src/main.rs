@@ -77,8 +77,10 @@ fn main() {
         .filter(|t| filter.as_deref().is_none_or(|f| t.name.contains(f)))
         .collect();
 
-    let out = std::io::stdout();
-    let mut out = out.lock();
+    // Not locked for the whole run: a test's own threads print too (the fuzzer's progress
+    // lines and stall reports), and would block forever on a lock this thread held while it
+    // waits for them. Each line goes out in one locked write.
+    let mut out = std::io::stdout();
     let _ = writeln!(out, "KTAP version 1");
     let _ = writeln!(out, "# swcci scenario {scenario}");
     let _ = writeln!(out, "1..{}", selected.len());

@@ -22,7 +22,16 @@
 //!
 //! Phases per test: single-threaded (strict: counters, message order, policy values); four
 //! threads on shared and own files, with open/close churn and SIGALRM interrupting their
-//! background and receive waits; and stale files after unbind (ENXIO).
+//! background and receive waits; and stale files after unbind (ENXIO). Of `iters`, half go
+//! to the single-threaded phase, min(iters / 10, 300) to the stale files and the rest to the
+//! threaded phase (split evenly among its threads).
+//!
+//! In the threaded phase a watchdog thread prints a progress line every [`PROGRESS`] steps
+//! of all workers, and when any worker or the churn thread completes no step for
+//! [`STALL_SECS`] s, prints what each thread is doing and, for every task of the process,
+//! its state, `wchan` and kernel stack (`/proc/self/task/TID/stack`), then stops the phase
+//! and fails the test with that report (a thread stuck for good still keeps the test from
+//! ending: the runner's idle timeout ends the boot, and the report is in the log).
 //!
 //! Seeds: `swcci.fuzz_seed=` and `swcci.fuzz_iters=` on the kernel command line (the
 //! runner's `--fuzz-seed`/`--fuzz-iters`), else [`DEFAULT_SEED`] and [`DEFAULT_ITERS`]. A
@@ -49,9 +58,9 @@ use rand::{RngExt, SeedableRng};
 use rand_xorshift::XorShiftRng;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 use swcci::proto::mmpt::{self as mmpt_proto, Action, MmptCode, MsgHeader};
@@ -75,8 +84,11 @@ pub const DEFAULT_SEED: u64 = 0x5c01;
 pub const DEFAULT_ITERS: u64 = 3000;
 /// Threads of the threaded phase.
 const WORKERS: usize = 4;
-/// Iterations between progress lines.
+/// Iterations between progress lines (of all threads together in the threaded phase).
 const PROGRESS: u64 = 5000;
+/// Seconds without a completed step after which the threaded phase's watchdog reports a
+/// stall and fails the test.
+const STALL_SECS: u64 = 60;
 /// The emulator's background sleep command (input: u32 milliseconds).
 const OP_SLEEP: u16 = 0xc000;
 /// The emulator's echo command.
@@ -420,15 +432,49 @@ struct Book {
 pub struct Shared {
     books: Vec<Mutex<Book>>,
     ioctls: AtomicU64,
+    /// Steps completed by each `doing` slot's thread (the watchdog's measure of progress).
+    steps: Vec<AtomicU64>,
+    /// Whether each `doing` slot's thread has ended (the watchdog no longer expects steps).
+    finished: Vec<AtomicBool>,
     stop: AtomicBool,
+    /// What each thread is doing (a short description set before each step and ioctl):
+    /// workers by their thread number (0 in the single-threaded phase, 1..=WORKERS in the
+    /// threaded one), then the churn thread.
+    doing: Vec<Mutex<String>>,
+    /// The kernel thread id of each `doing` slot's thread (0 until it starts).
+    tid: Vec<AtomicI32>,
 }
+
+/// The `doing` slot of the churn thread.
+const CHURN_SLOT: usize = WORKERS + 1;
 
 impl Shared {
     fn new(n: usize) -> Self {
         Self {
             books: (0..n).map(|_| Mutex::new(Book::default())).collect(),
             ioctls: AtomicU64::new(0),
+            steps: (0..=CHURN_SLOT).map(|_| AtomicU64::new(0)).collect(),
+            finished: (0..=CHURN_SLOT).map(|_| AtomicBool::new(false)).collect(),
             stop: AtomicBool::new(false),
+            doing: (0..=CHURN_SLOT)
+                .map(|_| Mutex::new(String::new()))
+                .collect(),
+            tid: (0..=CHURN_SLOT).map(|_| AtomicI32::new(0)).collect(),
+        }
+    }
+
+    /// Records the calling thread as the one of `doing` slot `slot`.
+    fn register(&self, slot: usize) {
+        if let Some(t) = self.tid.get(slot) {
+            // SAFETY: gettid has no preconditions.
+            t.store(unsafe { libc::gettid() }, Ordering::Relaxed);
+        }
+    }
+
+    /// Records what thread `slot` does next.
+    fn set_doing(&self, slot: usize, what: impl FnOnce() -> String) {
+        if let Some(Ok(mut d)) = self.doing.get(slot).map(|m| m.lock()) {
+            *d = what();
         }
     }
 }
@@ -531,6 +577,8 @@ pub struct Worker<'a> {
     slots: Vec<Vec<Slot>>,
     mode: Mode,
     seq: u32,
+    /// This thread's `doing` slot in `shared`.
+    thread: usize,
     /// ioctls issued.
     pub ioctls: u64,
 }
@@ -571,6 +619,7 @@ impl<'a> Worker<'a> {
             slots,
             mode,
             seq: u32::from(thread) << 24,
+            thread: usize::from(thread),
             ioctls: 0,
         })
     }
@@ -630,6 +679,9 @@ impl<'a> Worker<'a> {
         } else {
             None
         };
+        if let Some(Ok(mut d)) = self.shared.doing.get(self.thread).map(|m| m.lock()) {
+            d.push_str(&format!("; ioctl {cmd:#010x} on fd {fd}"));
+        }
         let r = ioctl(fd, cmd, arg);
         self.ioctls += 1;
         self.shared.ioctls.fetch_add(1, Ordering::Relaxed);
@@ -721,7 +773,25 @@ impl<'a> Worker<'a> {
             }
             roll -= w;
         }
-        match op {
+        const NAMES: [&str; 9] = [
+            "raw command",
+            "raw MMB command",
+            "info",
+            "query",
+            "background policy",
+            "MMPT send",
+            "MMPT receive",
+            "unknown ioctl",
+            "reopen",
+        ];
+        self.shared.set_doing(self.thread, || {
+            format!(
+                "step: {} on {}",
+                NAMES[usize::from(op).min(NAMES.len() - 1)],
+                self.targets[ti].path.display()
+            )
+        });
+        let r = match op {
             0 => self.op_raw(ti, false),
             1 => self.op_raw(ti, true),
             2 => self.op_info(ti),
@@ -731,7 +801,13 @@ impl<'a> Worker<'a> {
             6 => self.op_mmpt_recv(ti),
             7 => self.op_unknown(ti),
             _ => self.op_reopen(ti),
+        };
+        if let Some(n) = self.shared.steps.get(self.thread) {
+            n.fetch_add(1, Ordering::Relaxed);
         }
+        self.shared
+            .set_doing(self.thread, || "between steps".to_string());
+        r
     }
 
     /// A command for target `ti` (valid, or with arbitrary input where noted).
@@ -1578,6 +1654,7 @@ impl<'a> Worker<'a> {
         let si = self.slot(ti);
         let fd = self.fd(ti, si);
         let desc = format!("SWCCI_MMPT_SEND type {msg_type:#x} len {len} seq {seq:#x} ({what})");
+        self.shared.set_doing(self.thread, || desc.clone());
         // On the books before it is sent: another thread may receive the echo before this
         // one's ioctl returns. Taken off again if it was not queued.
         let may_queue = e.ok && !self.mode.gone;
@@ -1750,6 +1827,7 @@ impl<'a> Worker<'a> {
         let desc = format!(
             "SWCCI_MMPT_RECV buffer {room} B timeout {timeout} ms ({what}; waiting: {front:?})"
         );
+        self.shared.set_doing(self.thread, || desc.clone());
         let r = self
             .issue(ti, fd, uapi::SWCCI_MMPT_RECV, addr, &e)
             .map_err(|m| format!("{desc}: {m}"))?;
@@ -1865,6 +1943,9 @@ impl<'a> Worker<'a> {
     /// oldest message may be gone.
     fn resync(&mut self, ti: usize) -> std::result::Result<(), String> {
         let path = self.targets[ti].path.clone();
+        self.shared.set_doing(self.thread, || {
+            format!("resync: draining {}", path.display())
+        });
         let dev = Device::open(&path).map_err(|e| e.to_string())?;
         // The faulted message was either consumed (lost: the oldest is skipped once) or not
         // (it comes back first). Messages under 16 bytes carry no tag: two of the same type
@@ -2007,6 +2088,80 @@ fn progress(phase: &str, i: u64, of: u64) {
         let _ = writeln!(out, "# fuzz: {phase} phase: {i} of {of} iterations");
         let _ = out.flush();
     }
+}
+
+/// Prints `text` as KTAP diagnostic lines at once (the runner sees them even if the test
+/// never ends), with one write to file descriptor 1: not through `std::io::stdout()`, whose
+/// lock another thread may hold (a stall of exactly that kind went unreported once).
+fn diag(text: &str) {
+    use std::io::Write;
+    let mut buf = String::new();
+    for line in text.lines() {
+        buf.push_str("# ");
+        buf.push_str(line);
+        buf.push('\n');
+    }
+    // SAFETY: file descriptor 1 stays open for the life of the process; ManuallyDrop keeps
+    // this File from closing it.
+    let mut out = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
+    let _ = out.write_all(buf.as_bytes());
+}
+
+/// What a stalled threaded phase was doing: each thread's current operation, then for every
+/// task of this process its state, `/proc/self/task/TID/wchan` and `/proc/self/task/TID/stack`
+/// (the kernel stack; needs CONFIG_STACKTRACE and root).
+fn stall_report(shared: &Shared, stalled: &[usize], steps: u64) -> String {
+    use std::fmt::Write;
+    let name = |slot: usize| {
+        if slot == CHURN_SLOT {
+            "churn thread".to_string()
+        } else {
+            format!("thread {}", slot - 1)
+        }
+    };
+    let mut r = format!(
+        "fuzz: threaded phase stalled: {} completed no step for {STALL_SECS} s ({steps} worker steps done)\n",
+        stalled.iter().map(|&s| name(s)).collect::<Vec<_>>().join(", ")
+    );
+    for (slot, d) in shared.doing.iter().enumerate() {
+        let tid = shared.tid[slot].load(Ordering::Relaxed);
+        if tid == 0 {
+            continue;
+        }
+        let doing = d.lock().map(|d| d.clone()).unwrap_or_else(|_| "?".into());
+        let steps = shared.steps[slot].load(Ordering::Relaxed);
+        let _ = writeln!(r, "{} (tid {tid}, {steps} steps): {doing}", name(slot));
+    }
+    let mut tasks: Vec<i32> = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    tasks.sort_unstable();
+    let read = |tid: i32, file: &str| {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/{file}"))
+            .unwrap_or_else(|e| format!("({file}: {e})"))
+    };
+    for tid in tasks {
+        let stat = read(tid, "stat");
+        // The state follows the command name in parentheses, which may contain anything.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("?")
+            .to_string();
+        let _ = writeln!(
+            r,
+            "task {tid} ({}) state {state} wchan {}",
+            read(tid, "comm").trim(),
+            read(tid, "wchan").trim()
+        );
+        for line in read(tid, "stack").lines() {
+            let _ = writeln!(r, "    {line}");
+        }
+    }
+    r
 }
 
 /// Where a failure can be rerun from.
@@ -2201,6 +2356,7 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
             s.spawn(move || {
                 // SAFETY: pthread_self has no preconditions.
                 let me = unsafe { libc::pthread_self() };
+                shared.register(th as usize + 1);
                 if let Ok(mut v) = tids.lock() {
                     v.push(me);
                 }
@@ -2209,9 +2365,6 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                     for i in 0..threaded / WORKERS as u64 {
                         if shared.stop.load(Ordering::Relaxed) {
                             break;
-                        }
-                        if th == 0 {
-                            progress("threaded (thread 0)", i, threaded / WORKERS as u64);
                         }
                         w.step().map_err(|m| {
                             anyhow!(
@@ -2223,6 +2376,8 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                     Ok(())
                 };
                 let r = run();
+                shared.finished[th as usize + 1].store(true, Ordering::Relaxed);
+                shared.set_doing(th as usize + 1, || "finished".to_string());
                 if let Ok(mut v) = tids.lock() {
                     v.retain(|t| *t != me);
                 }
@@ -2240,15 +2395,20 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
             let (targets, shared, failures, churned, running) =
                 (&targets, &shared, &failures, &churned, &running);
             s.spawn(move || {
+                shared.register(CHURN_SLOT);
                 let mut i = 0usize;
                 while running.load(Ordering::Relaxed) > 0 && !shared.stop.load(Ordering::Relaxed) {
                     let t = &targets[i % targets.len()];
                     i += 1;
+                    shared.set_doing(CHURN_SLOT, || {
+                        format!("open, open, info of {}", t.path.display())
+                    });
                     let r = Device::open(&t.path).and_then(|d| {
                         let _second = Device::open(d.path())?;
                         d.info()
                     });
                     churned.fetch_add(3, Ordering::Relaxed);
+                    shared.steps[CHURN_SLOT].fetch_add(1, Ordering::Relaxed);
                     let problem = match r {
                         Ok(info) if info == t.info => continue,
                         Ok(info) => format!("churn: {} answered {info:?}", t.path.display()),
@@ -2258,6 +2418,61 @@ fn fuzz(env: &mut Env, test: &str, targets: Vec<Target>) -> Result<Outcome> {
                         f.push(problem);
                     }
                     shared.stop.store(true, Ordering::Relaxed);
+                }
+            });
+        }
+        // Watchdog: progress lines counting every worker's steps, and when a thread (worker
+        // or churn) completes no step for STALL_SECS, what every thread is doing and every
+        // task's kernel stack. Per thread: one stuck worker must not hide behind the others
+        // (the churn thread alone keeps going as long as any worker runs).
+        {
+            let (shared, failures, running, tids) = (&shared, &failures, &running, &tids);
+            let of = threaded / WORKERS as u64 * WORKERS as u64;
+            s.spawn(move || {
+                let load = |slot: usize| shared.steps[slot].load(Ordering::Relaxed);
+                let mut last: Vec<(u64, Instant)> = (0..=CHURN_SLOT)
+                    .map(|slot| (load(slot), Instant::now()))
+                    .collect();
+                let mut next_line = PROGRESS;
+                while running.load(Ordering::Relaxed) > 0 && !shared.stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let work: u64 = (1..=WORKERS).map(load).sum();
+                    if work >= next_line {
+                        diag(&format!(
+                            "fuzz: threaded phase: {work} of {of} iterations (all workers)"
+                        ));
+                        next_line = (work / PROGRESS + 1) * PROGRESS;
+                    }
+                    let mut stalled = Vec::new();
+                    for (slot, (n, moved)) in last.iter_mut().enumerate().skip(1) {
+                        let now = load(slot);
+                        if now != *n || shared.finished[slot].load(Ordering::Relaxed) {
+                            *n = now;
+                            *moved = Instant::now();
+                        } else if shared.tid[slot].load(Ordering::Relaxed) != 0
+                            && moved.elapsed() >= Duration::from_secs(STALL_SECS)
+                        {
+                            stalled.push(slot);
+                        }
+                    }
+                    if stalled.is_empty() {
+                        continue;
+                    }
+                    let report = stall_report(shared, &stalled, work);
+                    diag(&report);
+                    if let Ok(mut f) = failures.lock() {
+                        f.push(report);
+                    }
+                    shared.stop.store(true, Ordering::Relaxed);
+                    // Interrupt the waits of workers that can be interrupted.
+                    if let Ok(v) = tids.lock() {
+                        for &tid in v.iter() {
+                            // SAFETY: `tid` is a running worker: workers leave the list
+                            // under this lock before they end.
+                            unsafe { libc::pthread_kill(tid, libc::SIGALRM) };
+                        }
+                    }
+                    break;
                 }
             });
         }
