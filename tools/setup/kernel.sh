@@ -102,7 +102,15 @@ if tree_ok; then
 	exit 0
 fi
 
-cache_lock
+# One build of a tree at a time; trees of other architectures or variants may build at the
+# same time (tools/test.sh builds two at once, which keeps both cores busy while one build is
+# in a serial step such as the Rust crates or the link).
+mkdir -p "$SWCCI_CACHE/kernel"
+exec 8>"$SWCCI_CACHE/kernel/.$arch-$variant.lock"
+if ! flock -n 8; then
+	log "waiting for another build of the $arch $variant kernel"
+	flock 8
+fi
 if tree_ok; then # built by a concurrent run while we waited
 	echo "$out"
 	exit 0
@@ -110,6 +118,8 @@ fi
 
 command -v bindgen >/dev/null || die "bindgen not found: run tools/setup/host.sh first"
 [ -f "$tarball" ] || die "$tarball missing: run tools/setup/host.sh first"
+# The source tree is shared by every build: unpacked once, under the cache lock.
+cache_lock
 if [ ! -f "$src/.swcci-unpacked" ]; then
 	log "unpacking $tarball"
 	rm -rf "$src" "$src.tmp"
@@ -118,6 +128,7 @@ if [ ! -f "$src/.swcci-unpacked" ]; then
 	mv "$src.tmp" "$src"
 	touch "$src/.swcci-unpacked"
 fi
+flock -u 9
 
 if [ -e "$out" ]; then
 	log "kernel tree $out is incomplete or stale: rebuilding it from scratch"
