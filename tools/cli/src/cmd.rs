@@ -220,8 +220,8 @@ fn colour() -> bool {
 }
 
 /// The fabric walk, rendered. Each error is reported on standard error; the exit status is
-/// that of the first error when no switch could be read, else 5 (partial) when anything
-/// could not be read.
+/// that of the first error when no switch could be read ([`swcci::fabric::Fabric::nothing_read`]),
+/// else 7 (partial) when anything could not be read.
 fn topology(a: &TopologyArgs, json: bool) -> Outcome {
     let nodes = if a.devs.is_empty() {
         match swcci::list() {
@@ -247,8 +247,18 @@ fn topology(a: &TopologyArgs, json: bool) -> Outcome {
     } else {
         crate::topology::to_tree(&fabric, &crate::topology::Palette::new(colour()))
     };
-    let nothing_read = fabric.switches.is_empty();
-    let errors = fabric
+    Outcome {
+        stdout,
+        warnings: Vec::new(),
+        errors: topology_errors(fabric),
+    }
+}
+
+/// The walk's errors: each its own (OS error, refusal...) when no switch could be read, else
+/// partial results.
+fn topology_errors(fabric: swcci::fabric::Fabric) -> Vec<CliError> {
+    let nothing_read = fabric.nothing_read();
+    fabric
         .errors
         .into_iter()
         .map(|e| {
@@ -258,12 +268,7 @@ fn topology(a: &TopologyArgs, json: bool) -> Outcome {
                 CliError::Partial(e.error)
             }
         })
-        .collect();
-    Outcome {
-        stdout,
-        warnings: Vec::new(),
-        errors,
-    }
+        .collect()
 }
 
 /// A record of a state change that was done, ending with its return code.
@@ -464,6 +469,64 @@ mod tests {
             e.to_string(),
             "read --in /nonexistent/in.bin: ENOENT (No such file or directory)"
         );
+    }
+
+    fn unread_switch(node: &str, identify: bool) -> swcci::fabric::Switch {
+        use swcci_proto::payload::identify::{ComponentType, Identify};
+        swcci::fabric::Switch {
+            node: node.into(),
+            info: None,
+            identify: identify.then_some(Identify {
+                vendor_id: 0x19e5,
+                device_id: 0xa128,
+                subsys_vendor_id: 0,
+                subsys_id: 0,
+                serial: 1,
+                max_msg_size_log2: 11,
+                component_type: ComponentType::from_raw(0),
+            }),
+            identify_switch: None,
+            vcss: None,
+            ports: Vec::new(),
+            partial: true,
+            commands: 1,
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    fn eperm(node: &str) -> swcci::fabric::ItemError {
+        swcci::fabric::ItemError {
+            place: swcci::fabric::Place {
+                node: node.into(),
+                target: Target::Direct,
+            },
+            error: swcci::Error::Os {
+                op: format!("Identify (0001h) on {node}"),
+                err: std::io::Error::from_raw_os_error(libc::EPERM),
+            },
+        }
+    }
+
+    #[test]
+    fn topology_exit_status() {
+        // A switch listed but answering nothing (EPERM): not read, the error's own status.
+        let f = swcci::fabric::Fabric {
+            switches: vec![unread_switch("/dev/cxl/switch0", false)],
+            errors: vec![eperm("/dev/cxl/switch0")],
+        };
+        let e = topology_errors(f);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].exit_code(), crate::error::EXIT_OS);
+        // Next to a switch that was read: partial.
+        let f = swcci::fabric::Fabric {
+            switches: vec![
+                unread_switch("/dev/cxl/switch0", false),
+                unread_switch("/dev/cxl/switch1", true),
+            ],
+            errors: vec![eperm("/dev/cxl/switch0")],
+        };
+        let e = topology_errors(f);
+        assert_eq!(e[0].exit_code(), crate::error::EXIT_PARTIAL);
     }
 
     #[test]
