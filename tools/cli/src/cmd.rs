@@ -13,6 +13,7 @@ use swcci::{command_name, Cci, Device, Target};
 use swcci_proto::opcode;
 use swcci_proto::payload::switch::{PortOp, UnbindOption, LD_NONE};
 use swcci_proto::rc::ReturnCode;
+use swcci_proto::regs::MBOX_PAYLOAD_MAX;
 
 type Result<T> = std::result::Result<T, CliError>;
 
@@ -376,34 +377,69 @@ fn unbind(dev: &str, vcs: u8, vppb: u8, mode: UnbindMode, yes: bool) -> Result<D
     ))
 }
 
-/// The bytes of `--in`; a file that cannot be read is an OS error.
-fn input_bytes(input: Option<&hex::Input>) -> Result<Vec<u8>> {
-    match input {
-        None => Ok(Vec::new()),
-        Some(i) => hex::read_input(i).map_err(|err| {
-            let name = match i {
-                hex::Input::File(p) if p == "-" => "standard input".to_string(),
-                hex::Input::File(p) => p.clone(),
-                hex::Input::Bytes(_) => "input".to_string(),
-            };
-            CliError::Lib(swcci::Error::Os {
-                op: format!("read --in {name}"),
-                err,
-            })
-        }),
+/// The bytes of `--in`, at most `max` of them (bytes): a file that cannot be read is an OS
+/// error, more than `max` bytes a usage error ([`too_large`]). At most `max + 1` bytes are
+/// read, so an endless file (`/dev/zero`) costs no more.
+fn input_bytes(input: Option<&hex::Input>, max: usize, what: &str) -> Result<Vec<u8>> {
+    let Some(i) = input else {
+        return Ok(Vec::new());
+    };
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let bytes = hex::read_input(i, limit).map_err(|err| {
+        CliError::Lib(swcci::Error::Os {
+            op: format!("read --in {}", input_name(i)),
+            err,
+        })
+    })?;
+    if bytes.len() > max {
+        return Err(too_large(i, max, what));
+    }
+    Ok(bytes)
+}
+
+/// `standard input`, the file's name, or `input` for hex bytes.
+fn input_name(i: &hex::Input) -> String {
+    match i {
+        hex::Input::File(p) if p == "-" => "standard input".to_string(),
+        hex::Input::File(p) => p.clone(),
+        hex::Input::Bytes(_) => "input".to_string(),
+    }
+}
+
+/// The usage error (exit status 2) of an `--in` larger than the `max`-byte payload of `what`,
+/// naming both sizes (the input's when known without reading it all).
+fn too_large(i: &hex::Input, max: usize, what: &str) -> CliError {
+    let size = match hex::input_len(i) {
+        Some(n) => format!("{n} B"),
+        None => format!("more than {max} B"),
+    };
+    CliError::Exit {
+        code: crate::error::EXIT_USAGE,
+        message: format!(
+            "--in {}: input of {size} exceeds the {max}-byte payload of {what}; nothing was sent",
+            input_name(i)
+        ),
     }
 }
 
 /// A raw command's return codes and dump, on any target. A return code other than success or
 /// "background command started", at any level, is an error after the dump.
+///
+/// `--in` is read before the device is opened, up to the largest mailbox payload (1 MiB, CXL
+/// r3.1 §8.2.8.4.3), then checked against the target's payload ([`Cci::payload_size`]).
 fn raw(dev: &str, target: Target, cmd: &RawCommand) -> Result<Report> {
-    let input = input_bytes(cmd.input.as_ref())?;
+    let input = input_bytes(
+        cmd.input.as_ref(),
+        MBOX_PAYLOAD_MAX,
+        "any mailbox (CXL r3.1 §8.2.8.4.3)",
+    )?;
     let d = Device::open(dev)?;
     let cci = d.on(target);
-    let out_size = match cmd.out_size {
-        Some(n) => n,
-        None => cci.payload_size()?,
-    };
+    let payload = cci.payload_size()?;
+    if let Some(i) = cmd.input.as_ref().filter(|_| input.len() > payload) {
+        return Err(too_large(i, payload, &cci.op(command_name(cmd.opcode))));
+    }
+    let out_size = cmd.out_size.unwrap_or(payload);
     let r = cci.raw(cmd.opcode, &input, out_size)?;
     let errors = cci
         .refusal(cmd.opcode, &r)
@@ -459,15 +495,56 @@ mod tests {
 
     #[test]
     fn input_files() {
-        assert_eq!(input_bytes(None).unwrap(), Vec::<u8>::new());
+        let what = "Identify (0001h) on /dev/cxl/switch0";
+        assert_eq!(input_bytes(None, 8, what).unwrap(), Vec::<u8>::new());
         let i = hex::Input::Bytes(vec![1]);
-        assert_eq!(input_bytes(Some(&i)).unwrap(), vec![1]);
+        assert_eq!(input_bytes(Some(&i), 8, what).unwrap(), vec![1]);
         let missing = hex::Input::File("/nonexistent/in.bin".into());
-        let e = input_bytes(Some(&missing)).unwrap_err();
+        let e = input_bytes(Some(&missing), 8, what).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::EXIT_OS);
         assert_eq!(
             e.to_string(),
             "read --in /nonexistent/in.bin: ENOENT (No such file or directory)"
+        );
+    }
+
+    #[test]
+    fn input_larger_than_the_payload() {
+        let what = "Identify (0001h) on /dev/cxl/switch0";
+        // Exactly the payload fits; one byte more does not.
+        let i = hex::Input::Bytes(vec![7; 4]);
+        assert_eq!(input_bytes(Some(&i), 4, what).unwrap().len(), 4);
+        let e = input_bytes(Some(&i), 3, what).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "--in input: input of 4 B exceeds the 3-byte payload of Identify (0001h) on \
+             /dev/cxl/switch0; nothing was sent"
+        );
+        // A regular file: its size.
+        let path = std::env::temp_dir().join(format!("swcci-in-{}", std::process::id()));
+        std::fs::write(&path, vec![0u8; 3000]).unwrap();
+        let f = hex::Input::File(path.display().to_string());
+        let e = input_bytes(Some(&f), 2048, what).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            e.to_string()
+                .contains("input of 3000 B exceeds the 2048-byte payload"),
+            "{e}"
+        );
+        // An endless one: refused after payload + 1 bytes.
+        let zero = hex::Input::File("/dev/zero".into());
+        let e = input_bytes(Some(&zero), 2048, what).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "--in /dev/zero: input of more than 2048 B exceeds the 2048-byte payload of \
+             Identify (0001h) on /dev/cxl/switch0; nothing was sent"
+        );
+        assert_eq!(
+            too_large(&i, 3, what).to_string(),
+            "--in input: input of 4 B exceeds the 3-byte payload of Identify (0001h) on \
+             /dev/cxl/switch0; nothing was sent"
         );
     }
 

@@ -18,8 +18,8 @@ use crate::{parse_u8, wrapped, TargetArgs, DEV_HELP};
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value};
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -636,12 +636,42 @@ fn result_text(rec: &Record, json: bool, end: End<'_>) -> String {
     }
 }
 
-fn read_image(path: &PathBuf) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|err| {
+/// The largest image `fw update` sends, in bytes (256 MiB). Transfer FW (0201h) offsets, in
+/// 128-byte units, would reach 512 GiB ([`swcci::MAX_IMAGE`]); switch and device firmware is
+/// a few MiB, and the whole image is held in memory. Documentation/firmware.rst.
+pub const IMAGE_LIMIT: u64 = 256 << 20;
+
+/// Reads an image of at most `limit` bytes. A file that cannot be read is an OS error; a
+/// larger one a usage error (exit status 2), found after reading `limit + 1` bytes at most
+/// (`/dev/zero` is endless).
+fn read_image(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let os = |err| {
         CliError::Lib(swcci::Error::Os {
             op: format!("read image {}", path.display()),
             err,
         })
+    };
+    let mut image = Vec::new();
+    std::fs::File::open(path)
+        .map_err(os)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut image)
+        .map_err(os)?;
+    if u64::try_from(image.len()).is_ok_and(|n| n <= limit) {
+        return Ok(image);
+    }
+    let size = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => format!("{} bytes", m.len()),
+        _ => format!("more than {limit} bytes"),
+    };
+    Err(CliError::Exit {
+        code: EXIT_USAGE,
+        message: format!(
+            "image {}: {size}; swcci fw update sends images of at most {limit} bytes ({} MiB); \
+             nothing was sent",
+            path.display(),
+            limit >> 20
+        ),
     })
 }
 
@@ -662,7 +692,7 @@ fn update(a: &UpdateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
             }
         )));
     }
-    let image = read_image(&a.image)?;
+    let image = read_image(&a.image, IMAGE_LIMIT)?;
     let dev = Device::open(&a.dev)?;
     let cci = dev.on(target);
     let cancel = Arc::new(AtomicBool::new(false));
@@ -821,6 +851,30 @@ mod tests {
             online_activation: true,
             revisions,
         }
+    }
+
+    #[test]
+    fn images_larger_than_the_limit_are_refused() {
+        let path = std::env::temp_dir().join(format!("swcci-fw-{}", std::process::id()));
+        std::fs::write(&path, vec![0x5a; 300]).unwrap();
+        assert_eq!(read_image(&path, 300).unwrap(), vec![0x5a; 300]);
+        let e = read_image(&path, 256).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert!(
+            e.to_string().contains(": 300 bytes; swcci fw update sends images of at most 256"),
+            "{e}"
+        );
+        // An endless file: refused after limit + 1 bytes, without its size.
+        let e = read_image(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "image /dev/zero: more than 1048576 bytes; swcci fw update sends images of at most \
+             1048576 bytes (1 MiB); nothing was sent"
+        );
+        let e = read_image(Path::new("/nonexistent/fw.bin"), 1).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_OS);
     }
 
     #[test]

@@ -93,6 +93,21 @@ fn usage_and_os_errors() {
         3,
         &["read image /nonexistent/fw.bin: ENOENT"],
     );
+    // An image over the limit (256 MiB; /dev/zero is endless) is refused before the device
+    // is opened.
+    fails(
+        &[
+            "fw",
+            "update",
+            "/nonexistent/node",
+            "/dev/zero",
+            "--slot",
+            "3",
+            "--yes",
+        ],
+        2,
+        &["image /dev/zero: more than 268435456 bytes", "nothing was sent"],
+    );
     fails(
         &["fw", "info", "/nonexistent/node", "--port", "2"],
         3,
