@@ -288,15 +288,17 @@ fn via(t: Target) -> String {
     }
 }
 
+/// A slot number of Get FW Info (CXL r3.1 §8.2.9.3.1); 0 means none: `-`, JSON null.
+fn slot_field(key: &'static str, s: u8) -> Field {
+    if s == 0 {
+        Field::new(key, "-", Value::Null)
+    } else {
+        Field::num(key, s)
+    }
+}
+
 /// The fields of Get FW Info, and one row per slot.
 fn info_parts(i: &FwInfo) -> (Record, Vec<Record>) {
-    let slot_field = |key, s: u8| {
-        if s == 0 {
-            Field::new(key, "-", Value::Null)
-        } else {
-            Field::num(key, s)
-        }
-    };
     let head = Record(vec![
         Field::num("slots_supported", i.slots_supported),
         slot_field("active_slot", i.active_slot),
@@ -593,8 +595,8 @@ fn activation_record(a: &ActivateReport) -> Record {
     };
     Record(vec![
         Field::new("activated", when, when),
-        Field::num("active_slot", a.info.active_slot),
-        Field::num("staged_slot", a.info.staged_slot),
+        slot_field("active_slot", a.info.active_slot),
+        slot_field("staged_slot", a.info.staged_slot),
     ])
 }
 
@@ -875,6 +877,25 @@ mod tests {
         );
         let e = read_image(Path::new("/nonexistent/fw.bin"), 1).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::EXIT_OS);
+    }
+
+    #[test]
+    fn activation_shows_no_staged_slot_as_fw_info_does() {
+        let mut i = info();
+        i.active_slot = 2;
+        i.staged_slot = 0;
+        let rec = activation_record(&ActivateReport {
+            slot: 2,
+            action: ActivateAction::Online,
+            busy_retries: 0,
+            info: i,
+        });
+        assert_eq!(rec.text("active_slot"), Some("2"));
+        assert_eq!(rec.text("staged_slot"), Some("-"));
+        assert_eq!(rec.get("staged_slot").unwrap().json, Value::Null);
+        assert_eq!(rec.to_json()["staged_slot"], Value::Null);
+        let (head, _) = info_parts(&i);
+        assert_eq!(head.text("staged_slot"), rec.text("staged_slot"));
     }
 
     #[test]

@@ -361,6 +361,14 @@ impl FwError {
     }
 }
 
+/// A slot number of Get FW Info for messages: `none` for 0 (no slot).
+fn slot_text(slot: u8) -> String {
+    match slot {
+        0 => "none".to_string(),
+        s => s.to_string(),
+    }
+}
+
 /// The opcode a library error's `op` names, for [`rc_meaning`].
 fn fw_opcode_in(op: &str) -> Option<u16> {
     [
@@ -969,7 +977,8 @@ impl Cci<'_> {
                 &op,
                 FwFailure::Unconfirmed(format!(
                     "slot {slot} is not {what} (active slot {}, staged slot {})",
-                    info.active_slot, info.staged_slot
+                    slot_text(info.active_slot),
+                    slot_text(info.staged_slot)
                 )),
             ));
         }
