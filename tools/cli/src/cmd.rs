@@ -197,22 +197,34 @@ fn abort(cci: &Cci<'_>) -> Result<Doc> {
 
 /// Every node that answers, plus an error for each node that exists but does not.
 fn list() -> Result<Report> {
+    Ok(list_report(swcci::list()?))
+}
+
+/// The table of `nodes` and an error for each that could not be asked. "No nodes" is said
+/// only when there are none at all: nodes that exist but failed (EACCES for a non-root user)
+/// leave the table empty and speak through their errors.
+fn list_report(nodes: Vec<swcci::Node>) -> Report {
+    let none = nodes.is_empty();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for n in swcci::list()? {
+    for n in nodes {
         match n.info {
             Ok(info) => rows.push(decode::list_row(&n.path, &info)),
             Err(e) => errors.push(e.into()),
         }
     }
-    Ok(Report {
+    Report {
         doc: Some(Doc::Table {
             rows,
-            empty: "no cxl_swcci nodes in /dev/cxl or /dev/swcci (is cxl_swcci loaded?)",
+            empty: if none {
+                "no cxl_swcci nodes in /dev/cxl or /dev/swcci (is cxl_swcci loaded?)"
+            } else {
+                ""
+            },
         }),
         warnings: Vec::new(),
         errors,
-    })
+    }
 }
 
 /// Whether stdout gets colours: a terminal, and NO_COLOR (no-color.org) unset or empty.
@@ -604,6 +616,32 @@ mod tests {
         };
         let e = topology_errors(f);
         assert_eq!(e[0].exit_code(), crate::error::EXIT_PARTIAL);
+    }
+
+    #[test]
+    fn list_says_no_nodes_only_when_there_are_none() {
+        let r = list_report(Vec::new());
+        assert!(r.errors.is_empty());
+        let doc = r.doc.unwrap();
+        assert_eq!(
+            doc.render(false),
+            "no cxl_swcci nodes in /dev/cxl or /dev/swcci (is cxl_swcci loaded?)\n"
+        );
+        assert_eq!(doc.render(true), "[]\n");
+        // A node that exists but cannot be opened: no table, no "no nodes", its error.
+        let r = list_report(vec![swcci::Node {
+            path: "/dev/cxl/switch0".into(),
+            info: Err(swcci::Error::Os {
+                op: "open /dev/cxl/switch0".into(),
+                err: std::io::Error::from_raw_os_error(libc::EACCES),
+            }),
+        }]);
+        let doc = r.doc.unwrap();
+        assert_eq!(doc.render(false), "");
+        assert_eq!(doc.render(true), "[]\n");
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].exit_code(), crate::error::EXIT_OS);
+        assert!(r.errors[0].to_string().contains("EACCES"));
     }
 
     #[test]
