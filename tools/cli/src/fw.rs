@@ -397,11 +397,16 @@ pub fn exit_code(e: &FwError) -> i32 {
     }
 }
 
-/// The CLI error of a failed firmware command.
+/// The CLI error of a failed firmware command, with the hint of its library error
+/// ([`crate::error::hint`]: EPERM).
 fn cli_error(e: &FwError) -> CliError {
+    let message = match e.error().and_then(crate::error::hint) {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    };
     CliError::Exit {
         code: exit_code(e),
-        message: e.to_string(),
+        message,
     }
 }
 
