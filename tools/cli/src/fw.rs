@@ -374,7 +374,7 @@ impl InfoDoc {
 }
 
 fn info(cci: &Cci<'_>) -> Result<InfoDoc> {
-    let i = cci.fw_info()?;
+    let i = cci.fw_info().map_err(|e| info_error(e, cci.target()))?;
     let (fields, slots) = info_parts(&i);
     let mut head = match cci.target() {
         Target::Direct => Record::default(),
@@ -382,6 +382,21 @@ fn info(cci: &Cci<'_>) -> Result<InfoDoc> {
     };
     head.extend(fields);
     Ok(InfoDoc { head, slots })
+}
+
+/// A failed Get FW Info (0200h) to `target`: a refusal gets its meaning ([`swcci::rc_meaning`]:
+/// unsupported on the switch itself, or through tunnels).
+fn info_error(e: swcci::Error, target: Target) -> CliError {
+    match e
+        .rc()
+        .and_then(|rc| swcci::rc_meaning(opcode::GET_FW_INFO, rc, target))
+    {
+        Some(m) => CliError::Exit {
+            code: crate::error::lib_exit_code(&e),
+            message: format!("{e}: {m}"),
+        },
+        None => e.into(),
+    }
 }
 
 /// The exit status of a failed firmware command.
@@ -904,6 +919,38 @@ mod tests {
     }
 
     #[test]
+    fn unsupported_get_fw_info_says_why() {
+        let refused = |target| {
+            info_error(
+                swcci::Error::Device {
+                    op: "Get FW Info (0200h) on /dev/cxl/switch0".into(),
+                    rc: ReturnCode::Unsupported,
+                },
+                target,
+            )
+        };
+        let direct = refused(Target::Direct);
+        assert_eq!(direct.exit_code(), crate::error::EXIT_DEVICE);
+        assert!(
+            direct
+                .to_string()
+                .ends_with(": the device does not implement the Firmware Update command set (QEMU's switch CCI does not)"),
+            "{direct}"
+        );
+        let tunnelled = refused(Target::Port(1)).to_string();
+        assert!(tunnelled.contains("through tunnels"), "{tunnelled}");
+        // An OS error is passed on as it is.
+        let os = info_error(
+            swcci::Error::Os {
+                op: "Get FW Info (0200h) on x".into(),
+                err: std::io::Error::from_raw_os_error(libc::ENXIO),
+            },
+            Target::Direct,
+        );
+        assert!(matches!(os, CliError::Lib(_)));
+    }
+
+    #[test]
     fn info_text_and_json() {
         let (head, slots) = info_parts(&info());
         let doc = InfoDoc { head, slots };
@@ -930,6 +977,7 @@ mod tests {
     fn failed(failure: FwFailure, abort: AbortOutcome) -> FwError {
         FwError {
             op: "firmware transfer to slot 2 on /dev/cxl/switch0".into(),
+            target: Target::Direct,
             failure,
             abort,
             sent: 1920,
