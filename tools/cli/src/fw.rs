@@ -100,7 +100,8 @@ pub enum FwCommand {
     /// Activate FW (0202h): run a slot's firmware now or after the next cold reset [needs --yes]
     #[command(
         long_about = wrapped("Send Activate FW (0202h) for slot N: --online activates it now, \
-                      --reset at the next cold reset; then Get FW Info (0200h) confirms the \
+                      --reset at the next cold reset (or --activate online|reset, as for fw \
+                      update); then Get FW Info (0200h) confirms the \
                       slot is active or staged. An online activation that runs in the \
                       background is waited for and cannot be interrupted (a second Ctrl-C \
                       exits without waiting).\n\n\
@@ -226,7 +227,7 @@ pub struct UpdateArgs {
 
 /// `fw activate`.
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("when").required(true).args(["online", "reset"])))]
+#[command(group(ArgGroup::new("when").required(true).args(["online", "reset", "activate"])))]
 pub struct ActivateArgs {
     #[arg(value_name = "DEV", help = DEV_HELP)]
     pub dev: String,
@@ -239,6 +240,9 @@ pub struct ActivateArgs {
     /// Activate at the next cold reset
     #[arg(long)]
     pub reset: bool,
+    /// The same as --online or --reset, spelt as fw update's --activate
+    #[arg(long, value_name = "WHEN")]
+    pub activate: Option<ActivateWhen>,
     #[command(flatten)]
     pub wait: WaitArgs,
     #[command(flatten)]
@@ -781,10 +785,10 @@ fn update(a: &UpdateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
 
 fn activate(a: &ActivateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
     let target = a.target.target();
-    let action = if a.online {
-        ActivateAction::Online
-    } else {
-        ActivateAction::OnReset
+    let action = match a.activate {
+        Some(when) => when.action(),
+        None if a.online => ActivateAction::Online,
+        None => ActivateAction::OnReset,
     };
     if !a.yes {
         return Err(CliError::Refused(format!(
@@ -1170,6 +1174,7 @@ mod tests {
                 slot: 2,
                 online: false,
                 reset: true,
+                activate: None,
                 wait: wait(),
                 target: TargetArgs::default(),
                 yes: false,
@@ -1182,6 +1187,21 @@ mod tests {
                 .contains("activate firmware slot 2 of /nonexistent/swcci-node on next cold reset"),
             "{e}"
         );
+        let e = activate(
+            &ActivateArgs {
+                dev: dev.clone(),
+                slot: 2,
+                online: false,
+                reset: false,
+                activate: Some(ActivateWhen::Online),
+                wait: wait(),
+                target: TargetArgs::default(),
+                yes: false,
+            },
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("slot 2 of /nonexistent/swcci-node online"), "{e}");
         let e = abort(
             &AbortArgs {
                 dev,

@@ -46,6 +46,20 @@ fn destructive_commands_need_yes_and_send_nothing() {
             "Activate FW (0202h)",
         ],
     );
+    // fw update's spelling works too.
+    fails(
+        &[
+            "fw",
+            "activate",
+            "/nonexistent/node",
+            "--slot",
+            "3",
+            "--activate",
+            "reset",
+        ],
+        2,
+        &["would activate firmware slot 3", "on next cold reset"],
+    );
     fails(
         &["fw", "abort", "/nonexistent/node", "--port", "1"],
         2,
@@ -68,6 +82,21 @@ fn usage_and_os_errors() {
     fails(
         &[
             "fw", "activate", "x", "--slot", "2", "--online", "--reset", "--yes",
+        ],
+        2,
+        &["cannot be used with"],
+    );
+    fails(
+        &[
+            "fw",
+            "activate",
+            "x",
+            "--slot",
+            "2",
+            "--online",
+            "--activate",
+            "online",
+            "--yes",
         ],
         2,
         &["cannot be used with"],
