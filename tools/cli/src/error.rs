@@ -139,7 +139,9 @@ impl std::error::Error for CliError {}
 /// (Documentation/access-control.rst).
 pub fn hint(e: &swcci::Error) -> Option<&'static str> {
     match e {
-        swcci::Error::Os { op, .. } if e.errno() == Some(libc::EPERM) && !op.starts_with("open ") => {
+        swcci::Error::Os { op, .. }
+            if e.errno() == Some(libc::EPERM) && !op.starts_with("open ") =>
+        {
             Some(
                 "raw commands need CAP_SYS_RAWIO and a kernel that is not locked down: run as \
                  root, or see Documentation/access-control.rst",
@@ -250,7 +252,9 @@ mod tests {
         .to_string()
         .contains("CAP_SYS_RAWIO"));
         // Opening the node is not a command.
-        assert!(!eperm("open /dev/cxl/switch0").to_string().contains("CAP_SYS_RAWIO"));
+        assert!(!eperm("open /dev/cxl/switch0")
+            .to_string()
+            .contains("CAP_SYS_RAWIO"));
     }
 
     #[test]

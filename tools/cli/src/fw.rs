@@ -888,7 +888,8 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(e.exit_code(), EXIT_USAGE);
         assert!(
-            e.to_string().contains(": 300 bytes; swcci fw update sends images of at most 256"),
+            e.to_string()
+                .contains(": 300 bytes; swcci fw update sends images of at most 256"),
             "{e}"
         );
         // An endless file: refused after limit + 1 bytes, without its size.
@@ -1201,7 +1202,11 @@ mod tests {
             false,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("slot 2 of /nonexistent/swcci-node online"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("slot 2 of /nonexistent/swcci-node online"),
+            "{e}"
+        );
         let e = abort(
             &AbortArgs {
                 dev,

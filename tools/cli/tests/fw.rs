@@ -135,7 +135,10 @@ fn usage_and_os_errors() {
             "--yes",
         ],
         2,
-        &["image /dev/zero: more than 268435456 bytes", "nothing was sent"],
+        &[
+            "image /dev/zero: more than 268435456 bytes",
+            "nothing was sent",
+        ],
     );
     fails(
         &["fw", "info", "/nonexistent/node", "--port", "2"],

@@ -397,7 +397,8 @@ impl fmt::Display for FwError {
             FwFailure::Command { error, context } => {
                 write!(f, "{error} ({context})")?;
                 if let Error::Device { op, rc } = error.as_ref() {
-                    if let Some(m) = fw_opcode_in(op).and_then(|o| rc_meaning(o, *rc, self.target)) {
+                    if let Some(m) = fw_opcode_in(op).and_then(|o| rc_meaning(o, *rc, self.target))
+                    {
                         write!(f, ": {m}")?;
                     }
                 }

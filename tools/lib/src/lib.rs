@@ -796,7 +796,11 @@ mod tests {
         // What opening a path that is not a node gives.
         let open = |p: &str| Device::open(p).unwrap_err().to_string();
         assert_eq!(open("/tmp"), "open /tmp: EISDIR (Is a directory)");
-        assert!(open("/etc/passwd/x").contains(": ENOTDIR ("), "{}", open("/etc/passwd/x"));
+        assert!(
+            open("/etc/passwd/x").contains(": ENOTDIR ("),
+            "{}",
+            open("/etc/passwd/x")
+        );
         assert!(open("/nonexistent").contains(": ENOENT ("));
         for (e, name) in [
             (libc::ELOOP, "ELOOP"),
@@ -811,7 +815,10 @@ mod tests {
         assert_eq!(errno_name(100_000), "errno");
         // One name per errno (EWOULDBLOCK and ENOTSUP are aliases and left out).
         for (i, (e, _)) in ERRNO_NAMES.iter().enumerate() {
-            assert!(ERRNO_NAMES[..i].iter().all(|(f, _)| f != e), "errno {e} twice");
+            assert!(
+                ERRNO_NAMES[..i].iter().all(|(f, _)| f != e),
+                "errno {e} twice"
+            );
         }
     }
 
