@@ -13,6 +13,7 @@ use swcci::{command_name, Cci, Device, Target};
 use swcci_proto::opcode;
 use swcci_proto::payload::switch::{PortOp, UnbindOption, LD_NONE};
 use swcci_proto::rc::ReturnCode;
+use swcci_proto::regs::MBOX_PAYLOAD_MAX;
 
 type Result<T> = std::result::Result<T, CliError>;
 
@@ -196,22 +197,34 @@ fn abort(cci: &Cci<'_>) -> Result<Doc> {
 
 /// Every node that answers, plus an error for each node that exists but does not.
 fn list() -> Result<Report> {
+    Ok(list_report(swcci::list()?))
+}
+
+/// The table of `nodes` and an error for each that could not be asked. "No nodes" is said
+/// only when there are none at all: nodes that exist but failed (EACCES for a non-root user)
+/// leave the table empty and speak through their errors.
+fn list_report(nodes: Vec<swcci::Node>) -> Report {
+    let none = nodes.is_empty();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for n in swcci::list()? {
+    for n in nodes {
         match n.info {
             Ok(info) => rows.push(decode::list_row(&n.path, &info)),
             Err(e) => errors.push(e.into()),
         }
     }
-    Ok(Report {
+    Report {
         doc: Some(Doc::Table {
             rows,
-            empty: "no cxl_swcci nodes in /dev/cxl or /dev/swcci (is cxl_swcci loaded?)",
+            empty: if none {
+                "no cxl_swcci nodes in /dev/cxl or /dev/swcci (is cxl_swcci loaded?)"
+            } else {
+                ""
+            },
         }),
         warnings: Vec::new(),
         errors,
-    })
+    }
 }
 
 /// Whether stdout gets colours: a terminal, and NO_COLOR (no-color.org) unset or empty.
@@ -220,8 +233,8 @@ fn colour() -> bool {
 }
 
 /// The fabric walk, rendered. Each error is reported on standard error; the exit status is
-/// that of the first error when no switch could be read, else 5 (partial) when anything
-/// could not be read.
+/// that of the first error when no switch could be read ([`swcci::fabric::Fabric::nothing_read`]),
+/// else 7 (partial) when anything could not be read.
 fn topology(a: &TopologyArgs, json: bool) -> Outcome {
     let nodes = if a.devs.is_empty() {
         match swcci::list() {
@@ -247,8 +260,18 @@ fn topology(a: &TopologyArgs, json: bool) -> Outcome {
     } else {
         crate::topology::to_tree(&fabric, &crate::topology::Palette::new(colour()))
     };
-    let nothing_read = fabric.switches.is_empty();
-    let errors = fabric
+    Outcome {
+        stdout,
+        warnings: Vec::new(),
+        errors: topology_errors(fabric),
+    }
+}
+
+/// The walk's errors: each its own (OS error, refusal...) when no switch could be read, else
+/// partial results.
+fn topology_errors(fabric: swcci::fabric::Fabric) -> Vec<CliError> {
+    let nothing_read = fabric.nothing_read();
+    fabric
         .errors
         .into_iter()
         .map(|e| {
@@ -258,12 +281,7 @@ fn topology(a: &TopologyArgs, json: bool) -> Outcome {
                 CliError::Partial(e.error)
             }
         })
-        .collect();
-    Outcome {
-        stdout,
-        warnings: Vec::new(),
-        errors,
-    }
+        .collect()
 }
 
 /// A record of a state change that was done, ending with its return code.
@@ -371,34 +389,69 @@ fn unbind(dev: &str, vcs: u8, vppb: u8, mode: UnbindMode, yes: bool) -> Result<D
     ))
 }
 
-/// The bytes of `--in`; a file that cannot be read is an OS error.
-fn input_bytes(input: Option<&hex::Input>) -> Result<Vec<u8>> {
-    match input {
-        None => Ok(Vec::new()),
-        Some(i) => hex::read_input(i).map_err(|err| {
-            let name = match i {
-                hex::Input::File(p) if p == "-" => "standard input".to_string(),
-                hex::Input::File(p) => p.clone(),
-                hex::Input::Bytes(_) => "input".to_string(),
-            };
-            CliError::Lib(swcci::Error::Os {
-                op: format!("read --in {name}"),
-                err,
-            })
-        }),
+/// The bytes of `--in`, at most `max` of them (bytes): a file that cannot be read is an OS
+/// error, more than `max` bytes a usage error ([`too_large`]). At most `max + 1` bytes are
+/// read, so an endless file (`/dev/zero`) costs no more.
+fn input_bytes(input: Option<&hex::Input>, max: usize, what: &str) -> Result<Vec<u8>> {
+    let Some(i) = input else {
+        return Ok(Vec::new());
+    };
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let bytes = hex::read_input(i, limit).map_err(|err| {
+        CliError::Lib(swcci::Error::Os {
+            op: format!("read --in {}", input_name(i)),
+            err,
+        })
+    })?;
+    if bytes.len() > max {
+        return Err(too_large(i, max, what));
+    }
+    Ok(bytes)
+}
+
+/// `standard input`, the file's name, or `input` for hex bytes.
+fn input_name(i: &hex::Input) -> String {
+    match i {
+        hex::Input::File(p) if p == "-" => "standard input".to_string(),
+        hex::Input::File(p) => p.clone(),
+        hex::Input::Bytes(_) => "input".to_string(),
+    }
+}
+
+/// The usage error (exit status 2) of an `--in` larger than the `max`-byte payload of `what`,
+/// naming both sizes (the input's when known without reading it all).
+fn too_large(i: &hex::Input, max: usize, what: &str) -> CliError {
+    let size = match hex::input_len(i) {
+        Some(n) => format!("{n} B"),
+        None => format!("more than {max} B"),
+    };
+    CliError::Exit {
+        code: crate::error::EXIT_USAGE,
+        message: format!(
+            "--in {}: input of {size} exceeds the {max}-byte payload of {what}; nothing was sent",
+            input_name(i)
+        ),
     }
 }
 
 /// A raw command's return codes and dump, on any target. A return code other than success or
 /// "background command started", at any level, is an error after the dump.
+///
+/// `--in` is read before the device is opened, up to the largest mailbox payload (1 MiB, CXL
+/// r3.1 §8.2.8.4.3), then checked against the target's payload ([`Cci::payload_size`]).
 fn raw(dev: &str, target: Target, cmd: &RawCommand) -> Result<Report> {
-    let input = input_bytes(cmd.input.as_ref())?;
+    let input = input_bytes(
+        cmd.input.as_ref(),
+        MBOX_PAYLOAD_MAX,
+        "any mailbox (CXL r3.1 §8.2.8.4.3)",
+    )?;
     let d = Device::open(dev)?;
     let cci = d.on(target);
-    let out_size = match cmd.out_size {
-        Some(n) => n,
-        None => cci.payload_size()?,
-    };
+    let payload = cci.payload_size()?;
+    if let Some(i) = cmd.input.as_ref().filter(|_| input.len() > payload) {
+        return Err(too_large(i, payload, &cci.op(command_name(cmd.opcode))));
+    }
+    let out_size = cmd.out_size.unwrap_or(payload);
     let r = cci.raw(cmd.opcode, &input, out_size)?;
     let errors = cci
         .refusal(cmd.opcode, &r)
@@ -454,16 +507,141 @@ mod tests {
 
     #[test]
     fn input_files() {
-        assert_eq!(input_bytes(None).unwrap(), Vec::<u8>::new());
+        let what = "Identify (0001h) on /dev/cxl/switch0";
+        assert_eq!(input_bytes(None, 8, what).unwrap(), Vec::<u8>::new());
         let i = hex::Input::Bytes(vec![1]);
-        assert_eq!(input_bytes(Some(&i)).unwrap(), vec![1]);
+        assert_eq!(input_bytes(Some(&i), 8, what).unwrap(), vec![1]);
         let missing = hex::Input::File("/nonexistent/in.bin".into());
-        let e = input_bytes(Some(&missing)).unwrap_err();
+        let e = input_bytes(Some(&missing), 8, what).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::EXIT_OS);
         assert_eq!(
             e.to_string(),
             "read --in /nonexistent/in.bin: ENOENT (No such file or directory)"
         );
+    }
+
+    #[test]
+    fn input_larger_than_the_payload() {
+        let what = "Identify (0001h) on /dev/cxl/switch0";
+        // Exactly the payload fits; one byte more does not.
+        let i = hex::Input::Bytes(vec![7; 4]);
+        assert_eq!(input_bytes(Some(&i), 4, what).unwrap().len(), 4);
+        let e = input_bytes(Some(&i), 3, what).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "--in input: input of 4 B exceeds the 3-byte payload of Identify (0001h) on \
+             /dev/cxl/switch0; nothing was sent"
+        );
+        // A regular file: its size.
+        let path = std::env::temp_dir().join(format!("swcci-in-{}", std::process::id()));
+        std::fs::write(&path, vec![0u8; 3000]).unwrap();
+        let f = hex::Input::File(path.display().to_string());
+        let e = input_bytes(Some(&f), 2048, what).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            e.to_string()
+                .contains("input of 3000 B exceeds the 2048-byte payload"),
+            "{e}"
+        );
+        // An endless one: refused after payload + 1 bytes.
+        let zero = hex::Input::File("/dev/zero".into());
+        let e = input_bytes(Some(&zero), 2048, what).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "--in /dev/zero: input of more than 2048 B exceeds the 2048-byte payload of \
+             Identify (0001h) on /dev/cxl/switch0; nothing was sent"
+        );
+        assert_eq!(
+            too_large(&i, 3, what).to_string(),
+            "--in input: input of 4 B exceeds the 3-byte payload of Identify (0001h) on \
+             /dev/cxl/switch0; nothing was sent"
+        );
+    }
+
+    fn unread_switch(node: &str, identify: bool) -> swcci::fabric::Switch {
+        use swcci_proto::payload::identify::{ComponentType, Identify};
+        swcci::fabric::Switch {
+            node: node.into(),
+            info: None,
+            identify: identify.then_some(Identify {
+                vendor_id: 0x19e5,
+                device_id: 0xa128,
+                subsys_vendor_id: 0,
+                subsys_id: 0,
+                serial: 1,
+                max_msg_size_log2: 11,
+                component_type: ComponentType::from_raw(0),
+            }),
+            identify_switch: None,
+            vcss: None,
+            ports: Vec::new(),
+            partial: true,
+            commands: 1,
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    fn eperm(node: &str) -> swcci::fabric::ItemError {
+        swcci::fabric::ItemError {
+            place: swcci::fabric::Place {
+                node: node.into(),
+                target: Target::Direct,
+            },
+            error: swcci::Error::Os {
+                op: format!("Identify (0001h) on {node}"),
+                err: std::io::Error::from_raw_os_error(libc::EPERM),
+            },
+        }
+    }
+
+    #[test]
+    fn topology_exit_status() {
+        // A switch listed but answering nothing (EPERM): not read, the error's own status.
+        let f = swcci::fabric::Fabric {
+            switches: vec![unread_switch("/dev/cxl/switch0", false)],
+            errors: vec![eperm("/dev/cxl/switch0")],
+        };
+        let e = topology_errors(f);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].exit_code(), crate::error::EXIT_OS);
+        // Next to a switch that was read: partial.
+        let f = swcci::fabric::Fabric {
+            switches: vec![
+                unread_switch("/dev/cxl/switch0", false),
+                unread_switch("/dev/cxl/switch1", true),
+            ],
+            errors: vec![eperm("/dev/cxl/switch0")],
+        };
+        let e = topology_errors(f);
+        assert_eq!(e[0].exit_code(), crate::error::EXIT_PARTIAL);
+    }
+
+    #[test]
+    fn list_says_no_nodes_only_when_there_are_none() {
+        let r = list_report(Vec::new());
+        assert!(r.errors.is_empty());
+        let doc = r.doc.unwrap();
+        assert_eq!(
+            doc.render(false),
+            "no cxl_swcci nodes in /dev/cxl or /dev/swcci (is cxl_swcci loaded?)\n"
+        );
+        assert_eq!(doc.render(true), "[]\n");
+        // A node that exists but cannot be opened: no table, no "no nodes", its error.
+        let r = list_report(vec![swcci::Node {
+            path: "/dev/cxl/switch0".into(),
+            info: Err(swcci::Error::Os {
+                op: "open /dev/cxl/switch0".into(),
+                err: std::io::Error::from_raw_os_error(libc::EACCES),
+            }),
+        }]);
+        let doc = r.doc.unwrap();
+        assert_eq!(doc.render(false), "");
+        assert_eq!(doc.render(true), "[]\n");
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].exit_code(), crate::error::EXIT_OS);
+        assert!(r.errors[0].to_string().contains("EACCES"));
     }
 
     #[test]

@@ -119,7 +119,13 @@ impl From<swcci::Error> for CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Lib(e) | Self::Partial(e) => f.write_str(&single_line(&e.to_string())),
+            Self::Lib(e) | Self::Partial(e) => {
+                f.write_str(&single_line(&e.to_string()))?;
+                match hint(e) {
+                    Some(h) => write!(f, " ({h})"),
+                    None => Ok(()),
+                }
+            }
             Self::Refused(what) => write!(f, "would {what}; add --yes to do it"),
             Self::Exit { message, .. } => f.write_str(&single_line(message)),
         }
@@ -127,6 +133,23 @@ impl fmt::Display for CliError {
 }
 
 impl std::error::Error for CliError {}
+
+/// What to do about an error, when the error alone does not say: EPERM from a command (not
+/// from opening the node) means the caller lacks CAP_SYS_RAWIO or the kernel is locked down
+/// (Documentation/access-control.rst).
+pub fn hint(e: &swcci::Error) -> Option<&'static str> {
+    match e {
+        swcci::Error::Os { op, .. }
+            if e.errno() == Some(libc::EPERM) && !op.starts_with("open ") =>
+        {
+            Some(
+                "raw commands need CAP_SYS_RAWIO and a kernel that is not locked down: run as \
+                 root, or see Documentation/access-control.rst",
+            )
+        }
+        _ => None,
+    }
+}
 
 /// Collapses whitespace runs (newlines included) to single spaces.
 pub fn single_line(s: &str) -> String {
@@ -208,6 +231,30 @@ mod tests {
             err: std::io::Error::from_raw_os_error(libc::EIO),
         });
         assert!(multi.to_string().starts_with("a b: EIO"), "{multi}");
+        let eperm = |op: &str| {
+            CliError::from(swcci::Error::Os {
+                op: op.into(),
+                err: std::io::Error::from_raw_os_error(libc::EPERM),
+            })
+        };
+        let no_cap = eperm("Identify (0001h) on /dev/cxl/switch0");
+        assert_eq!(no_cap.exit_code(), EXIT_OS);
+        assert_eq!(
+            no_cap.to_string(),
+            "Identify (0001h) on /dev/cxl/switch0: EPERM (Operation not permitted) (raw \
+             commands need CAP_SYS_RAWIO and a kernel that is not locked down: run as root, or \
+             see Documentation/access-control.rst)"
+        );
+        assert!(CliError::Partial(swcci::Error::Os {
+            op: "Identify (0001h) on x".into(),
+            err: std::io::Error::from_raw_os_error(libc::EPERM),
+        })
+        .to_string()
+        .contains("CAP_SYS_RAWIO"));
+        // Opening the node is not a command.
+        assert!(!eperm("open /dev/cxl/switch0")
+            .to_string()
+            .contains("CAP_SYS_RAWIO"));
     }
 
     #[test]

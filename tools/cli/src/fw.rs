@@ -18,8 +18,8 @@ use crate::{parse_u8, wrapped, TargetArgs, DEV_HELP};
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value};
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +100,8 @@ pub enum FwCommand {
     /// Activate FW (0202h): run a slot's firmware now or after the next cold reset [needs --yes]
     #[command(
         long_about = wrapped("Send Activate FW (0202h) for slot N: --online activates it now, \
-                      --reset at the next cold reset; then Get FW Info (0200h) confirms the \
+                      --reset at the next cold reset (or --activate online|reset, as for fw \
+                      update); then Get FW Info (0200h) confirms the \
                       slot is active or staged. An online activation that runs in the \
                       background is waited for and cannot be interrupted (a second Ctrl-C \
                       exits without waiting).\n\n\
@@ -226,7 +227,7 @@ pub struct UpdateArgs {
 
 /// `fw activate`.
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("when").required(true).args(["online", "reset"])))]
+#[command(group(ArgGroup::new("when").required(true).args(["online", "reset", "activate"])))]
 pub struct ActivateArgs {
     #[arg(value_name = "DEV", help = DEV_HELP)]
     pub dev: String,
@@ -239,6 +240,9 @@ pub struct ActivateArgs {
     /// Activate at the next cold reset
     #[arg(long)]
     pub reset: bool,
+    /// The same as --online or --reset, spelt as fw update's --activate
+    #[arg(long, value_name = "WHEN")]
+    pub activate: Option<ActivateWhen>,
     #[command(flatten)]
     pub wait: WaitArgs,
     #[command(flatten)]
@@ -288,15 +292,17 @@ fn via(t: Target) -> String {
     }
 }
 
+/// A slot number of Get FW Info (CXL r3.1 §8.2.9.3.1); 0 means none: `-`, JSON null.
+fn slot_field(key: &'static str, s: u8) -> Field {
+    if s == 0 {
+        Field::new(key, "-", Value::Null)
+    } else {
+        Field::num(key, s)
+    }
+}
+
 /// The fields of Get FW Info, and one row per slot.
 fn info_parts(i: &FwInfo) -> (Record, Vec<Record>) {
-    let slot_field = |key, s: u8| {
-        if s == 0 {
-            Field::new(key, "-", Value::Null)
-        } else {
-            Field::num(key, s)
-        }
-    };
     let head = Record(vec![
         Field::num("slots_supported", i.slots_supported),
         slot_field("active_slot", i.active_slot),
@@ -372,7 +378,7 @@ impl InfoDoc {
 }
 
 fn info(cci: &Cci<'_>) -> Result<InfoDoc> {
-    let i = cci.fw_info()?;
+    let i = cci.fw_info().map_err(|e| info_error(e, cci.target()))?;
     let (fields, slots) = info_parts(&i);
     let mut head = match cci.target() {
         Target::Direct => Record::default(),
@@ -380,6 +386,21 @@ fn info(cci: &Cci<'_>) -> Result<InfoDoc> {
     };
     head.extend(fields);
     Ok(InfoDoc { head, slots })
+}
+
+/// A failed Get FW Info (0200h) to `target`: a refusal gets its meaning ([`swcci::rc_meaning`]:
+/// unsupported on the switch itself, or through tunnels).
+fn info_error(e: swcci::Error, target: Target) -> CliError {
+    match e
+        .rc()
+        .and_then(|rc| swcci::rc_meaning(opcode::GET_FW_INFO, rc, target))
+    {
+        Some(m) => CliError::Exit {
+            code: crate::error::lib_exit_code(&e),
+            message: format!("{e}: {m}"),
+        },
+        None => e.into(),
+    }
 }
 
 /// The exit status of a failed firmware command.
@@ -395,11 +416,16 @@ pub fn exit_code(e: &FwError) -> i32 {
     }
 }
 
-/// The CLI error of a failed firmware command.
+/// The CLI error of a failed firmware command, with the hint of its library error
+/// ([`crate::error::hint`]: EPERM).
 fn cli_error(e: &FwError) -> CliError {
+    let message = match e.error().and_then(crate::error::hint) {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    };
     CliError::Exit {
         code: exit_code(e),
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -593,8 +619,8 @@ fn activation_record(a: &ActivateReport) -> Record {
     };
     Record(vec![
         Field::new("activated", when, when),
-        Field::num("active_slot", a.info.active_slot),
-        Field::num("staged_slot", a.info.staged_slot),
+        slot_field("active_slot", a.info.active_slot),
+        slot_field("staged_slot", a.info.staged_slot),
     ])
 }
 
@@ -636,12 +662,42 @@ fn result_text(rec: &Record, json: bool, end: End<'_>) -> String {
     }
 }
 
-fn read_image(path: &PathBuf) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|err| {
+/// The largest image `fw update` sends, in bytes (256 MiB). Transfer FW (0201h) offsets, in
+/// 128-byte units, would reach 512 GiB ([`swcci::MAX_IMAGE`]); switch and device firmware is
+/// a few MiB, and the whole image is held in memory. Documentation/firmware.rst.
+pub const IMAGE_LIMIT: u64 = 256 << 20;
+
+/// Reads an image of at most `limit` bytes. A file that cannot be read is an OS error; a
+/// larger one a usage error (exit status 2), found after reading `limit + 1` bytes at most
+/// (`/dev/zero` is endless).
+fn read_image(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let os = |err| {
         CliError::Lib(swcci::Error::Os {
             op: format!("read image {}", path.display()),
             err,
         })
+    };
+    let mut image = Vec::new();
+    std::fs::File::open(path)
+        .map_err(os)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut image)
+        .map_err(os)?;
+    if u64::try_from(image.len()).is_ok_and(|n| n <= limit) {
+        return Ok(image);
+    }
+    let size = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => format!("{} bytes", m.len()),
+        _ => format!("more than {limit} bytes"),
+    };
+    Err(CliError::Exit {
+        code: EXIT_USAGE,
+        message: format!(
+            "image {}: {size}; swcci fw update sends images of at most {limit} bytes ({} MiB); \
+             nothing was sent",
+            path.display(),
+            limit >> 20
+        ),
     })
 }
 
@@ -662,7 +718,7 @@ fn update(a: &UpdateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
             }
         )));
     }
-    let image = read_image(&a.image)?;
+    let image = read_image(&a.image, IMAGE_LIMIT)?;
     let dev = Device::open(&a.dev)?;
     let cci = dev.on(target);
     let cancel = Arc::new(AtomicBool::new(false));
@@ -729,10 +785,10 @@ fn update(a: &UpdateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
 
 fn activate(a: &ActivateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
     let target = a.target.target();
-    let action = if a.online {
-        ActivateAction::Online
-    } else {
-        ActivateAction::OnReset
+    let action = match a.activate {
+        Some(when) => when.action(),
+        None if a.online => ActivateAction::Online,
+        None => ActivateAction::OnReset,
     };
     if !a.yes {
         return Err(CliError::Refused(format!(
@@ -824,6 +880,82 @@ mod tests {
     }
 
     #[test]
+    fn images_larger_than_the_limit_are_refused() {
+        let path = std::env::temp_dir().join(format!("swcci-fw-{}", std::process::id()));
+        std::fs::write(&path, vec![0x5a; 300]).unwrap();
+        assert_eq!(read_image(&path, 300).unwrap(), vec![0x5a; 300]);
+        let e = read_image(&path, 256).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert!(
+            e.to_string()
+                .contains(": 300 bytes; swcci fw update sends images of at most 256"),
+            "{e}"
+        );
+        // An endless file: refused after limit + 1 bytes, without its size.
+        let e = read_image(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "image /dev/zero: more than 1048576 bytes; swcci fw update sends images of at most \
+             1048576 bytes (1 MiB); nothing was sent"
+        );
+        let e = read_image(Path::new("/nonexistent/fw.bin"), 1).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_OS);
+    }
+
+    #[test]
+    fn activation_shows_no_staged_slot_as_fw_info_does() {
+        let mut i = info();
+        i.active_slot = 2;
+        i.staged_slot = 0;
+        let rec = activation_record(&ActivateReport {
+            slot: 2,
+            action: ActivateAction::Online,
+            busy_retries: 0,
+            info: i,
+        });
+        assert_eq!(rec.text("active_slot"), Some("2"));
+        assert_eq!(rec.text("staged_slot"), Some("-"));
+        assert_eq!(rec.get("staged_slot").unwrap().json, Value::Null);
+        assert_eq!(rec.to_json()["staged_slot"], Value::Null);
+        let (head, _) = info_parts(&i);
+        assert_eq!(head.text("staged_slot"), rec.text("staged_slot"));
+    }
+
+    #[test]
+    fn unsupported_get_fw_info_says_why() {
+        let refused = |target| {
+            info_error(
+                swcci::Error::Device {
+                    op: "Get FW Info (0200h) on /dev/cxl/switch0".into(),
+                    rc: ReturnCode::Unsupported,
+                },
+                target,
+            )
+        };
+        let direct = refused(Target::Direct);
+        assert_eq!(direct.exit_code(), crate::error::EXIT_DEVICE);
+        assert!(
+            direct
+                .to_string()
+                .ends_with(": the device does not implement the Firmware Update command set (QEMU's switch CCI does not)"),
+            "{direct}"
+        );
+        let tunnelled = refused(Target::Port(1)).to_string();
+        assert!(tunnelled.contains("through tunnels"), "{tunnelled}");
+        // An OS error is passed on as it is.
+        let os = info_error(
+            swcci::Error::Os {
+                op: "Get FW Info (0200h) on x".into(),
+                err: std::io::Error::from_raw_os_error(libc::ENXIO),
+            },
+            Target::Direct,
+        );
+        assert!(matches!(os, CliError::Lib(_)));
+    }
+
+    #[test]
     fn info_text_and_json() {
         let (head, slots) = info_parts(&info());
         let doc = InfoDoc { head, slots };
@@ -850,6 +982,7 @@ mod tests {
     fn failed(failure: FwFailure, abort: AbortOutcome) -> FwError {
         FwError {
             op: "firmware transfer to slot 2 on /dev/cxl/switch0".into(),
+            target: Target::Direct,
             failure,
             abort,
             sent: 1920,
@@ -1042,6 +1175,7 @@ mod tests {
                 slot: 2,
                 online: false,
                 reset: true,
+                activate: None,
                 wait: wait(),
                 target: TargetArgs::default(),
                 yes: false,
@@ -1052,6 +1186,25 @@ mod tests {
         assert!(
             e.to_string()
                 .contains("activate firmware slot 2 of /nonexistent/swcci-node on next cold reset"),
+            "{e}"
+        );
+        let e = activate(
+            &ActivateArgs {
+                dev: dev.clone(),
+                slot: 2,
+                online: false,
+                reset: false,
+                activate: Some(ActivateWhen::Online),
+                wait: wait(),
+                target: TargetArgs::default(),
+                yes: false,
+            },
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("slot 2 of /nonexistent/swcci-node online"),
             "{e}"
         );
         let e = abort(

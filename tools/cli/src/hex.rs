@@ -99,16 +99,35 @@ pub fn parse_input(arg: &str) -> Result<Input, HexError> {
     }
 }
 
-/// The bytes of an [`Input`], reading its file if it names one.
-pub fn read_input(input: &Input) -> std::io::Result<Vec<u8>> {
+/// The bytes of an [`Input`], reading at most `limit` bytes of its file if it names one (a
+/// caller that passes its largest size plus one learns that the file is larger without
+/// reading all of it: `/dev/zero` is endless).
+pub fn read_input(input: &Input, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut b = Vec::new();
     match input {
-        Input::Bytes(b) => Ok(b.clone()),
+        Input::Bytes(v) => b.clone_from(v),
         Input::File(p) if p == "-" => {
-            let mut b = Vec::new();
-            std::io::stdin().read_to_end(&mut b)?;
-            Ok(b)
+            std::io::stdin().lock().take(limit).read_to_end(&mut b)?;
         }
-        Input::File(p) => std::fs::read(Path::new(p)),
+        Input::File(p) => {
+            std::fs::File::open(Path::new(p))?
+                .take(limit)
+                .read_to_end(&mut b)?;
+        }
+    }
+    Ok(b)
+}
+
+/// The size in bytes of what `input` holds, when known without reading it: hex bytes, or a
+/// regular file (not standard input, a pipe or a device).
+pub fn input_len(input: &Input) -> Option<u64> {
+    match input {
+        Input::Bytes(v) => u64::try_from(v.len()).ok(),
+        Input::File(p) if p == "-" => None,
+        Input::File(p) => std::fs::metadata(Path::new(p))
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len()),
     }
 }
 
@@ -200,11 +219,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("swcci-hex-{}", std::process::id()));
         std::fs::write(&dir, [0u8, 0xff, 0x41]).unwrap();
         let input = parse_input(&format!("@{}", dir.display())).unwrap();
-        assert_eq!(read_input(&input).unwrap(), vec![0, 0xff, 0x41]);
+        assert_eq!(read_input(&input, 100).unwrap(), vec![0, 0xff, 0x41]);
+        assert_eq!(read_input(&input, 2).unwrap(), vec![0, 0xff]);
+        assert_eq!(input_len(&input), Some(3));
         std::fs::remove_file(&dir).unwrap();
+        // An endless file: read up to the limit only.
+        let zero = Input::File("/dev/zero".into());
+        assert_eq!(read_input(&zero, 4097).unwrap().len(), 4097);
+        assert_eq!(input_len(&zero), None);
+        assert_eq!(input_len(&Input::Bytes(vec![1, 2])), Some(2));
         let missing = Input::File("/nonexistent/swcci-input".into());
         assert_eq!(
-            read_input(&missing).unwrap_err().kind(),
+            read_input(&missing, 1).unwrap_err().kind(),
             std::io::ErrorKind::NotFound
         );
     }

@@ -502,7 +502,8 @@ pub struct RawCommand {
     /// Opcode in hex (0x5100, 5100h or 5100): command set << 8 | command
     #[arg(long, value_name = "OPCODE", value_parser = parse_opcode)]
     pub opcode: u16,
-    /// Input payload: hex bytes ("01 02", "0102", "0x01,0x02") or @FILE (binary; @- is stdin)
+    /// Input payload, at most the target's payload size: hex bytes ("01 02", "0102",
+    /// "0x01,0x02") or @FILE (binary; @- is stdin)
     #[arg(long = "in", value_name = "HEX|@FILE", value_parser = hex::parse_input)]
     pub input: Option<hex::Input>,
     /// Largest output accepted, in bytes; default: the mailbox payload size

@@ -191,7 +191,7 @@ pub enum Doc {
     Table {
         /// The rows.
         rows: Vec<Record>,
-        /// Printed instead of an empty table.
+        /// Printed instead of an empty table (nothing when empty itself).
         empty: &'static str,
     },
     /// Objects with sub-lists: one table row per child (a JSON array of objects, each with an
@@ -264,6 +264,9 @@ impl Doc {
 
 fn table_text(rows: &[Record], empty: &str) -> String {
     let Some(first) = rows.first() else {
+        if empty.is_empty() {
+            return String::new();
+        }
         return format!("{empty}\n");
     };
     let headings: Vec<String> = first.0.iter().map(Field::heading).collect();

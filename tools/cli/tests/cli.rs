@@ -174,6 +174,19 @@ fn unreadable_input_file_is_an_os_error() {
         3,
         &["read --in /nonexistent/in.bin", "ENOENT"],
     );
+    // Read up to the largest mailbox payload (1 MiB), before the device is opened.
+    fails(
+        &[
+            "raw",
+            "/nonexistent/node",
+            "--opcode",
+            "1",
+            "--in",
+            "@/dev/zero",
+        ],
+        2,
+        &["--in /dev/zero: input of more than 1048576 B exceeds the 1048576-byte payload of any mailbox"],
+    );
 }
 
 #[test]

@@ -46,6 +46,20 @@ fn destructive_commands_need_yes_and_send_nothing() {
             "Activate FW (0202h)",
         ],
     );
+    // fw update's spelling works too.
+    fails(
+        &[
+            "fw",
+            "activate",
+            "/nonexistent/node",
+            "--slot",
+            "3",
+            "--activate",
+            "reset",
+        ],
+        2,
+        &["would activate firmware slot 3", "on next cold reset"],
+    );
     fails(
         &["fw", "abort", "/nonexistent/node", "--port", "1"],
         2,
@@ -75,6 +89,21 @@ fn usage_and_os_errors() {
     fails(
         &[
             "fw",
+            "activate",
+            "x",
+            "--slot",
+            "2",
+            "--online",
+            "--activate",
+            "online",
+            "--yes",
+        ],
+        2,
+        &["cannot be used with"],
+    );
+    fails(
+        &[
+            "fw",
             "update",
             "x",
             "img",
@@ -92,6 +121,24 @@ fn usage_and_os_errors() {
         &[UPDATE, &["--yes"]].concat(),
         3,
         &["read image /nonexistent/fw.bin: ENOENT"],
+    );
+    // An image over the limit (256 MiB; /dev/zero is endless) is refused before the device
+    // is opened.
+    fails(
+        &[
+            "fw",
+            "update",
+            "/nonexistent/node",
+            "/dev/zero",
+            "--slot",
+            "3",
+            "--yes",
+        ],
+        2,
+        &[
+            "image /dev/zero: more than 268435456 bytes",
+            "nothing was sent",
+        ],
     );
     fails(
         &["fw", "info", "/nonexistent/node", "--port", "2"],

@@ -66,6 +66,13 @@ impl Fabric {
         !self.errors.is_empty()
     }
 
+    /// Whether no switch could be read at all: every node failed before the walk, or every
+    /// switch walked answered neither Identify (0001h) nor Identify Switch Device (5100h)
+    /// (see [`Switch::is_read`]).
+    pub fn nothing_read(&self) -> bool {
+        !self.switches.iter().any(Switch::is_read)
+    }
+
     /// Mailbox commands sent in all (a tunnelled command counts once).
     pub fn commands(&self) -> u64 {
         self.switches.iter().map(|s| u64::from(s.commands)).sum()
@@ -116,6 +123,13 @@ pub struct Switch {
 }
 
 impl Switch {
+    /// Whether anything of the switch itself was read: Identify (0001h) or Identify Switch
+    /// Device (5100h). A switch that answered neither (every command failed, for example with
+    /// EPERM without CAP_SYS_RAWIO) is listed, marked partial, but was not read.
+    pub fn is_read(&self) -> bool {
+        self.identify.is_some() || self.identify_switch.is_some()
+    }
+
     /// The switch at `node` before anything of it was read: nothing known, no commands sent.
     fn unread(node: &Path) -> Self {
         Self {

@@ -197,6 +197,32 @@ fn a_switch_that_fails_identify_switch_has_no_ports() {
 }
 
 #[test]
+fn a_switch_that_answers_nothing_is_not_read() {
+    // Open works, every command fails with EPERM (no CAP_SYS_RAWIO): listed, partial, unread.
+    let mut a = SimSwitch::new(0xa);
+    a.errno = Some(libc::EPERM);
+    let f = walk_one(&a, &WalkOptions::default());
+    assert_eq!(f.switches.len(), 1);
+    let s = &f.switches[0];
+    assert!(s.partial && !s.is_read());
+    assert!(f.nothing_read());
+    assert_eq!(f.errors.len(), 1);
+    assert_eq!(f.errors[0].error.errno(), Some(libc::EPERM));
+    // Next to a switch that answers, something was read.
+    let b = SimSwitch::new(0xb);
+    let f = walk_mailboxes(&[&a, &b], &WalkOptions::default());
+    assert!(!f.switches[0].is_read() && f.switches[1].is_read());
+    assert!(!f.nothing_read());
+    // A switch that answered Identify but not Identify Switch Device was read.
+    let mut c = SimSwitch::new(0xc);
+    c.payload = 64;
+    let f = walk_one(&c, &WalkOptions::default());
+    assert!(f.switches[0].is_read() && !f.nothing_read() && f.is_partial());
+    // No switch at all: nothing read.
+    assert!(Fabric::default().nothing_read());
+}
+
+#[test]
 fn nodes_that_do_not_answer_are_errors_and_mmpt_nodes_are_skipped() {
     let nodes = vec![
         Node {
@@ -215,7 +241,7 @@ fn nodes_that_do_not_answer_are_errors_and_mmpt_nodes_are_skipped() {
         },
     ];
     let f = walk(nodes, &WalkOptions::default());
-    assert!(f.switches.is_empty());
+    assert!(f.switches.is_empty() && f.nothing_read());
     assert_eq!(f.errors.len(), 1);
     assert_eq!(f.errors[0].place.node, Path::new("/nonexistent/switch0"));
     assert_eq!(f.errors[0].error.errno(), Some(libc::ENOENT));

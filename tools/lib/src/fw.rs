@@ -185,10 +185,12 @@ pub fn part_size(payload: usize, cap: Option<usize>) -> usize {
     }
 }
 
-/// What the device's return code to a firmware command means, in words (CXL r3.1 §8.2.9.3
-/// and Table 8-34); `None` for codes with nothing to add to their name. For a Tunnel
-/// Management Command (5300h) that failed to route: what invalid input means there.
-pub fn rc_meaning(opcode: u16, rc: ReturnCode) -> Option<&'static str> {
+/// What the device's return code to a firmware command sent to `target` means, in words
+/// (CXL r3.1 §8.2.9.3 and Table 8-34); `None` for codes with nothing to add to their name.
+/// For a Tunnel Management Command (5300h) that failed to route: what invalid input means
+/// there. Unsupported (03h) reads differently for the switch itself (it lacks the command set)
+/// and for a component reached through tunnels (it may not offer it through them).
+pub fn rc_meaning(opcode: u16, rc: ReturnCode, target: Target) -> Option<&'static str> {
     if opcode == opcode::TUNNEL {
         return (rc == ReturnCode::InvalidInput).then_some(
             "the switch could not route the command: no component on that port (or LD), or \
@@ -201,6 +203,10 @@ pub fn rc_meaning(opcode: u16, rc: ReturnCode) -> Option<&'static str> {
             "the device refused the request's fields (action, offset or slot); some devices \
              answer this to a part when no transfer is open, for example after dropping one \
              that stalled"
+        }
+        ReturnCode::Unsupported if target == Target::Direct => {
+            "the device does not implement the Firmware Update command set (QEMU's switch CCI \
+             does not)"
         }
         ReturnCode::Unsupported => {
             "the target does not implement this command (a component behind a switch may not \
@@ -305,6 +311,8 @@ pub enum FwFailure {
 pub struct FwError {
     /// What was attempted (`firmware transfer to slot 2 via port 1 on /dev/cxl/switch0`).
     pub op: String,
+    /// Where the commands went: the switch itself, or a component through tunnels.
+    pub target: Target,
     /// Why it failed.
     pub failure: FwFailure,
     /// What became of an open transfer.
@@ -346,18 +354,27 @@ impl FwError {
 
     /// A failed command of `op` at the step `context` names, with no transfer left open
     /// ([`AbortOutcome::NotNeeded`], no bytes counted as sent).
-    fn command(op: &str, error: Error, context: &str) -> Self {
-        Self::new(op, FwFailure::command(error, context))
+    fn command(op: &str, target: Target, error: Error, context: &str) -> Self {
+        Self::new(op, target, FwFailure::command(error, context))
     }
 
-    fn new(op: &str, failure: FwFailure) -> Self {
+    fn new(op: &str, target: Target, failure: FwFailure) -> Self {
         Self {
             op: op.to_string(),
+            target,
             failure,
             abort: AbortOutcome::NotNeeded,
             sent: 0,
             total: 0,
         }
+    }
+}
+
+/// A slot number of Get FW Info for messages: `none` for 0 (no slot).
+fn slot_text(slot: u8) -> String {
+    match slot {
+        0 => "none".to_string(),
+        s => s.to_string(),
     }
 }
 
@@ -380,7 +397,8 @@ impl fmt::Display for FwError {
             FwFailure::Command { error, context } => {
                 write!(f, "{error} ({context})")?;
                 if let Error::Device { op, rc } = error.as_ref() {
-                    if let Some(m) = fw_opcode_in(op).and_then(|o| rc_meaning(o, *rc)) {
+                    if let Some(m) = fw_opcode_in(op).and_then(|o| rc_meaning(o, *rc, self.target))
+                    {
                         write!(f, ": {m}")?;
                     }
                 }
@@ -706,7 +724,7 @@ impl Cci<'_> {
 
     /// Sets the file's background timeout for this operation.
     fn fw_prepare(&self, op: &str, opts: &FwOptions) -> std::result::Result<FwInfo, FwError> {
-        let command = |error, context: &str| FwError::command(op, error, context);
+        let command = |error, context: &str| FwError::command(op, self.target(), error, context);
         self.mailbox()
             .set_bg_timeout(bg_timeout_ms(opts.bg_timeout))
             .map_err(|e| command(e, "setting the background timeout"))?;
@@ -746,6 +764,7 @@ impl Cci<'_> {
         };
         let fail = |failure, abort, sent| FwError {
             op: op.clone(),
+            target: self.target(),
             failure,
             abort,
             sent,
@@ -942,19 +961,19 @@ impl Cci<'_> {
         let op = self.op(format!("activation of slot {slot} ({action})"));
         let before = self.fw_prepare(&op, opts)?;
         check_slot(&before, slot, action == ActivateAction::Online)
-            .map_err(|what| FwError::new(&op, FwFailure::Invalid(what)))?;
+            .map_err(|what| FwError::new(&op, self.target(), FwFailure::Invalid(what)))?;
         let mut run = Run {
             opts,
             cancel: None,
             busy_retries: 0,
         };
         let input = Activate { action, slot }.encode();
-        let command = |error, context: &str| FwError::command(&op, error, context);
+        let command = |error, context: &str| FwError::command(&op, self.target(), error, context);
         match self.fw_exec(&mut run, opcode::ACTIVATE_FW, &input, false) {
             Ok(_) => {}
             Err(Stop::Failed { error, .. }) => return Err(command(error, "activation")),
             Err(Stop::Cancelled { .. }) => {
-                return Err(FwError::new(&op, FwFailure::Cancelled));
+                return Err(FwError::new(&op, self.target(), FwFailure::Cancelled));
             }
         }
         let info = self
@@ -967,9 +986,11 @@ impl Cci<'_> {
         if !done {
             return Err(FwError::new(
                 &op,
+                self.target(),
                 FwFailure::Unconfirmed(format!(
                     "slot {slot} is not {what} (active slot {}, staged slot {})",
-                    info.active_slot, info.staged_slot
+                    slot_text(info.active_slot),
+                    slot_text(info.staged_slot)
                 )),
             ));
         }
@@ -993,7 +1014,7 @@ impl Cci<'_> {
             cancel: None,
             busy_retries: 0,
         };
-        let command = |error, context: &str| FwError::command(&op, error, context);
+        let command = |error, context: &str| FwError::command(&op, self.target(), error, context);
         self.mailbox()
             .set_bg_timeout(bg_timeout_ms(opts.bg_timeout))
             .map_err(|e| command(e, "setting the background timeout"))?;

@@ -979,6 +979,28 @@ fn a_target_without_firmware_commands() {
         "Get FW Info (0200h) via port 0 on /dev/cxl/switch0: device returned unsupported (03h) \
          (reading the slots before the transfer): the target does not implement this command"
     ), "{e}");
+    assert!(e.to_string().contains("through tunnels"), "{e}");
+    assert_eq!(e.target, Target::Port(0));
+    // The switch itself: no tunnel is involved, the device lacks the command set.
+    let sim = Sim::new(Place::Direct, 2048).with(|d| d.no_fw = true);
+    let e = sim.cci().fw_abort(&quick()).unwrap_err();
+    assert_eq!(e.rc(), Some(ReturnCode::Unsupported));
+    assert_eq!(e.target, Target::Direct);
+    assert_eq!(
+        e.to_string(),
+        "Get FW Info (0200h) on /dev/cxl/switch0: device returned unsupported (03h) (reading the \
+         slots after the abort): the device does not implement the Firmware Update command set \
+         (QEMU's switch CCI does not)"
+    );
+    assert!(!e.to_string().contains("tunnel"), "{e}");
+    let e = transfer(&sim, &image("x", 1000), 2, &quick())
+        .0
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with(": the device does not implement the Firmware Update command set (QEMU's switch CCI does not)"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -151,31 +151,85 @@ impl Error {
     }
 }
 
-/// The symbolic name of an errno (`ENXIO`), for messages.
+/// Symbolic names of the errnos open(2), read(2) and ioctl(2) on a node (and the driver)
+/// can return, from the C library's values.
+const ERRNO_NAMES: &[(i32, &str)] = &[
+    (libc::EPERM, "EPERM"),
+    (libc::ENOENT, "ENOENT"),
+    (libc::ESRCH, "ESRCH"),
+    (libc::EINTR, "EINTR"),
+    (libc::EIO, "EIO"),
+    (libc::ENXIO, "ENXIO"),
+    (libc::E2BIG, "E2BIG"),
+    (libc::ENOEXEC, "ENOEXEC"),
+    (libc::EBADF, "EBADF"),
+    (libc::ECHILD, "ECHILD"),
+    (libc::EAGAIN, "EAGAIN"),
+    (libc::ENOMEM, "ENOMEM"),
+    (libc::EACCES, "EACCES"),
+    (libc::EFAULT, "EFAULT"),
+    (libc::ENOTBLK, "ENOTBLK"),
+    (libc::EBUSY, "EBUSY"),
+    (libc::EEXIST, "EEXIST"),
+    (libc::EXDEV, "EXDEV"),
+    (libc::ENODEV, "ENODEV"),
+    (libc::ENOTDIR, "ENOTDIR"),
+    (libc::EISDIR, "EISDIR"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::ENFILE, "ENFILE"),
+    (libc::EMFILE, "EMFILE"),
+    (libc::ENOTTY, "ENOTTY"),
+    (libc::ETXTBSY, "ETXTBSY"),
+    (libc::EFBIG, "EFBIG"),
+    (libc::ENOSPC, "ENOSPC"),
+    (libc::ESPIPE, "ESPIPE"),
+    (libc::EROFS, "EROFS"),
+    (libc::EMLINK, "EMLINK"),
+    (libc::EPIPE, "EPIPE"),
+    (libc::ERANGE, "ERANGE"),
+    (libc::EDEADLK, "EDEADLK"),
+    (libc::ENAMETOOLONG, "ENAMETOOLONG"),
+    (libc::ENOLCK, "ENOLCK"),
+    (libc::ENOSYS, "ENOSYS"),
+    (libc::ELOOP, "ELOOP"),
+    (libc::ENOMSG, "ENOMSG"),
+    (libc::ENODATA, "ENODATA"),
+    (libc::ETIME, "ETIME"),
+    (libc::EPROTO, "EPROTO"),
+    (libc::EBADMSG, "EBADMSG"),
+    (libc::EOVERFLOW, "EOVERFLOW"),
+    (libc::EILSEQ, "EILSEQ"),
+    (libc::EMSGSIZE, "EMSGSIZE"),
+    (libc::EOPNOTSUPP, "EOPNOTSUPP"),
+    (libc::ENOTCONN, "ENOTCONN"),
+    (libc::ESHUTDOWN, "ESHUTDOWN"),
+    (libc::ETIMEDOUT, "ETIMEDOUT"),
+    (libc::ECONNREFUSED, "ECONNREFUSED"),
+    (libc::EHOSTDOWN, "EHOSTDOWN"),
+    (libc::EALREADY, "EALREADY"),
+    (libc::EINPROGRESS, "EINPROGRESS"),
+    (libc::ESTALE, "ESTALE"),
+    (libc::EREMOTEIO, "EREMOTEIO"),
+    (libc::EDQUOT, "EDQUOT"),
+    (libc::ENOMEDIUM, "ENOMEDIUM"),
+    (libc::EMEDIUMTYPE, "EMEDIUMTYPE"),
+    (libc::ECANCELED, "ECANCELED"),
+    (libc::ENOKEY, "ENOKEY"),
+    (libc::EKEYEXPIRED, "EKEYEXPIRED"),
+    (libc::EKEYREVOKED, "EKEYREVOKED"),
+    (libc::EKEYREJECTED, "EKEYREJECTED"),
+    (libc::EOWNERDEAD, "EOWNERDEAD"),
+    (libc::ENOTRECOVERABLE, "ENOTRECOVERABLE"),
+    (libc::ERFKILL, "ERFKILL"),
+    (libc::EHWPOISON, "EHWPOISON"),
+];
+
+/// The symbolic name of an errno (`ENXIO`), for messages; `errno` for one not in the table.
 pub fn errno_name(errno: i32) -> &'static str {
-    match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::ENODEV => "ENODEV",
-        libc::EINVAL => "EINVAL",
-        libc::ENOTTY => "ENOTTY",
-        libc::ENOSPC => "ENOSPC",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::ECANCELED => "ECANCELED",
-        libc::EPROTO => "EPROTO",
-        libc::ENODATA => "ENODATA",
-        _ => "errno",
-    }
+    ERRNO_NAMES
+        .iter()
+        .find(|(e, _)| *e == errno)
+        .map_or("errno", |(_, name)| name)
 }
 
 impl fmt::Display for Error {
@@ -735,6 +789,37 @@ mod tests {
                 .map(PathBuf::from)
                 .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn errno_names() {
+        // What opening a path that is not a node gives.
+        let open = |p: &str| Device::open(p).unwrap_err().to_string();
+        assert_eq!(open("/tmp"), "open /tmp: EISDIR (Is a directory)");
+        assert!(
+            open("/etc/passwd/x").contains(": ENOTDIR ("),
+            "{}",
+            open("/etc/passwd/x")
+        );
+        assert!(open("/nonexistent").contains(": ENOENT ("));
+        for (e, name) in [
+            (libc::ELOOP, "ELOOP"),
+            (libc::ENAMETOOLONG, "ENAMETOOLONG"),
+            (libc::EROFS, "EROFS"),
+            (libc::ETXTBSY, "ETXTBSY"),
+            (libc::EMFILE, "EMFILE"),
+            (libc::ENXIO, "ENXIO"),
+        ] {
+            assert_eq!(errno_name(e), name);
+        }
+        assert_eq!(errno_name(100_000), "errno");
+        // One name per errno (EWOULDBLOCK and ENOTSUP are aliases and left out).
+        for (i, (e, _)) in ERRNO_NAMES.iter().enumerate() {
+            assert!(
+                ERRNO_NAMES[..i].iter().all(|(f, _)| f != e),
+                "errno {e} twice"
+            );
+        }
     }
 
     #[test]

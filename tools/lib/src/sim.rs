@@ -60,6 +60,8 @@ pub struct SimSwitch {
     pub log_end: Option<usize>,
     /// Whether it implements Get Virtual CXL Switch Info (QEMU's does not).
     pub vcs_info: bool,
+    /// Every command fails with this errno in the driver (EPERM: no CAP_SYS_RAWIO).
+    pub errno: Option<i32>,
     /// Every command sent: opcode and input.
     pub sent: Mutex<Vec<(u16, Vec<u8>)>>,
 }
@@ -99,6 +101,7 @@ impl SimSwitch {
             lists_cel: true,
             log_end: None,
             vcs_info: true,
+            errno: None,
             sent: Mutex::new(Vec::new()),
         }
     }
@@ -351,10 +354,15 @@ impl Mailbox for SimSwitch {
         if let Ok(mut s) = self.sent.lock() {
             s.push((opcode, input.to_vec()));
         }
-        if input.len() > self.payload || out_size > self.payload {
+        let errno = match self.errno {
+            Some(e) => Some(e),
+            None if input.len() > self.payload || out_size > self.payload => Some(libc::EINVAL),
+            None => None,
+        };
+        if let Some(e) = errno {
             return Err(Error::Os {
                 op: format!("{opcode:04x}h on {}", self.path.display()),
-                err: std::io::Error::from_raw_os_error(libc::EINVAL),
+                err: std::io::Error::from_raw_os_error(e),
             });
         }
         let (rc, mut out) = self.answer_switch(opcode, input)?;
