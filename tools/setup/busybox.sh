@@ -9,7 +9,7 @@ set -euo pipefail
 
 arch=${1:?usage: busybox.sh arm64|armhf}
 dir="$SWCCI_CACHE/busybox/$arch"
-if [ -x "$dir/busybox" ] && file "$dir/busybox" | grep -q "statically linked"; then
+if [ -x "$dir/busybox" ] && grep -q "statically linked" <<<"$(file "$dir/busybox")"; then
 	echo "$dir/busybox"
 	exit 0
 fi
@@ -33,5 +33,5 @@ trap 'rm -rf "$tmp"' EXIT
 dpkg-deb -x "$tmp"/busybox-static_*.deb "$tmp/root"
 cp "$tmp/root/bin/busybox" "$dir/busybox.tmp"
 mv "$dir/busybox.tmp" "$dir/busybox"
-file "$dir/busybox" | grep -q "statically linked" || die "$dir/busybox is not a static binary"
+grep -q "statically linked" <<<"$(file "$dir/busybox")" || die "$dir/busybox is not a static binary"
 echo "$dir/busybox"

@@ -98,9 +98,11 @@ install_pkgs() {
 	[ "$(installed_version rust-src)" = "$rs" ] || missing+=("rust-src=$rs")
 	v=$(installed_version "$SWCCI_LINUX_SOURCE_PKG")
 	if [ "$v" != "$SWCCI_LINUX_SOURCE_VERSION" ]; then
-		if ! apt-cache madison "$SWCCI_LINUX_SOURCE_PKG" | grep -qF "| $SWCCI_LINUX_SOURCE_VERSION |"; then
+		# Whole before matching: a `grep -q` that exits early makes apt-cache fail with SIGPIPE.
+		madison=$(apt-cache madison "$SWCCI_LINUX_SOURCE_PKG")
+		if ! grep -qF "| $SWCCI_LINUX_SOURCE_VERSION |" <<<"$madison"; then
 			die "$SWCCI_LINUX_SOURCE_PKG=$SWCCI_LINUX_SOURCE_VERSION is no longer available from apt" \
-				"(have: $(apt-cache madison "$SWCCI_LINUX_SOURCE_PKG" | awk -F'|' '{printf "%s", $2}'));" \
+				"(have: $(awk -F'|' '{printf "%s", $2}' <<<"$madison"));" \
 				"set SWCCI_LINUX_SOURCE_VERSION to one of those after checking it"
 		fi
 		missing+=("$SWCCI_LINUX_SOURCE_PKG=$SWCCI_LINUX_SOURCE_VERSION")

@@ -61,7 +61,7 @@ kmake=(make -s -C "$src" ARCH="$karch")
 [ -n "$llvm" ] && kmake+=(LLVM="$llvm")
 
 cc_id() {
-	if [ -n "$llvm" ]; then "clang$llvm" --version | head -n1; else gcc --version | head -n1; fi
+	if [ -n "$llvm" ]; then "clang$llvm" --version | sed -n 1p; else gcc --version | sed -n 1p; fi
 }
 
 cache_key() {

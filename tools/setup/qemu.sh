@@ -61,9 +61,12 @@ mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 trap 'umount "$root/proc" "$root/dev" 2>/dev/null || true' EXIT
 retry run_logged chroot "$root" apt-get update -q || die "apt-get update in the trixie root failed"
-if ! chroot "$root" apt-cache madison qemu-system-x86 | grep -qF "| $SWCCI_QEMU_VERSION |"; then
+# Read whole before matching: `grep -q` on the pipe may exit at the first match, and the
+# SIGPIPE apt-cache then gets fails the pipeline under pipefail.
+madison=$(chroot "$root" apt-cache madison qemu-system-x86)
+if ! grep -qF "| $SWCCI_QEMU_VERSION |" <<<"$madison"; then
 	die "qemu-system-x86=$SWCCI_QEMU_VERSION is not available from trixie-backports (have:" \
-		"$(chroot "$root" apt-cache madison qemu-system-x86 | awk -F'|' '{printf "%s", $2}'))"
+		"$(awk -F'|' '{printf "%s", $2}' <<<"$madison"))"
 fi
 retry run_logged chroot "$root" apt-get install -y -q --no-install-recommends -t trixie-backports \
 	"qemu-system-x86=$SWCCI_QEMU_VERSION" "qemu-system-arm=$SWCCI_QEMU_VERSION" seabios || die "installing QEMU failed"
