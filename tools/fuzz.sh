@@ -7,8 +7,8 @@
 #   tools/fuzz.sh [--iters N] [--seed N] [--arch x86_64|arm64] [--variant hardened|debug]
 #                 [--filter fuzz_switch_nodes|fuzz_mmpt_nodes]
 #
-# --iters: ioctls per node kind (default 500000: one million in all); --seed: the seed (default:
-# a new one, printed). A failure prints its seed and iteration: rerun with that --seed (and
+# --iters: fuzzer steps per node kind (default 500000; a step makes one ioctl or a few: 200,000
+# steps on the MMPT node made 358,440 ioctls); --seed: the seed (default: a new one, printed). A failure prints its seed and iteration: rerun with that --seed (and
 # --iters) to replay it. Logs: out/<arch>/fuzz/ (OUT= to move them).
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
