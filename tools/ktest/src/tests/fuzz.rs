@@ -1610,16 +1610,7 @@ impl<'a> Worker<'a> {
         let mut what = String::from("valid");
         if self.rng.random_bool(0.5) {
             let class = match self.rng.random_range(0..5u8) {
-                0 => {
-                    arg_ptr = Ptr::bad(&mut self.rng, SwcciMmptMsg::SIZE);
-                    what = format!("argument {arg_ptr:?}");
-                    Some(libc::EFAULT)
-                }
-                1 => {
-                    m.rsvd0[self.rng.random_range(0..3)] = self.rng.random_range(1..=255);
-                    what = format!("rsvd0 {:02x?}", m.rsvd0);
-                    Some(libc::EINVAL)
-                }
+                k @ (0 | 1) => self.bad_mmpt_arg(k, &mut m, &mut arg_ptr, &mut what),
                 2 => {
                     m.timeout_ms = self.rng.random_range(1..=u32::MAX);
                     what = format!("timeout_ms {}", m.timeout_ms);
@@ -1706,6 +1697,26 @@ impl<'a> Worker<'a> {
         r.map(|_| ())
     }
 
+    /// The two argument faults `SWCCI_MMPT_SEND` and `SWCCI_MMPT_RECV` share: `k` 0, the
+    /// argument pointer made bad (EFAULT); 1, a reserved byte set (EINVAL). Returns the errno.
+    fn bad_mmpt_arg(
+        &mut self,
+        k: u8,
+        m: &mut SwcciMmptMsg,
+        arg_ptr: &mut Ptr,
+        what: &mut String,
+    ) -> Option<i32> {
+        if k == 0 {
+            *arg_ptr = Ptr::bad(&mut self.rng, SwcciMmptMsg::SIZE);
+            *what = format!("argument {arg_ptr:?}");
+            Some(libc::EFAULT)
+        } else {
+            m.rsvd0[self.rng.random_range(0..3)] = self.rng.random_range(1..=255);
+            *what = format!("rsvd0 {:02x?}", m.rsvd0);
+            Some(libc::EINVAL)
+        }
+    }
+
     /// `SWCCI_MMPT_RECV`: messages come back intact, in order (single-threaded), and only
     /// those sent.
     fn op_mmpt_recv(&mut self, ti: usize) -> std::result::Result<(), String> {
@@ -1749,16 +1760,7 @@ impl<'a> Worker<'a> {
         let mut class = None;
         if self.rng.random_bool(0.4) {
             class = match self.rng.random_range(0..4u8) {
-                0 => {
-                    arg_ptr = Ptr::bad(&mut self.rng, SwcciMmptMsg::SIZE);
-                    what = format!("argument {arg_ptr:?}");
-                    Some(libc::EFAULT)
-                }
-                1 => {
-                    m.rsvd0[self.rng.random_range(0..3)] = self.rng.random_range(1..=255);
-                    what = format!("rsvd0 {:02x?}", m.rsvd0);
-                    Some(libc::EINVAL)
-                }
+                k @ (0 | 1) => self.bad_mmpt_arg(k, &mut m, &mut arg_ptr, &mut what),
                 2 => {
                     m.timeout_ms = self.pick(&[SWCCI_MMPT_TIMEOUT_MAX_MS + 1, u32::MAX]);
                     what = format!("timeout_ms {}", m.timeout_ms);
