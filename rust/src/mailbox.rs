@@ -879,25 +879,6 @@ impl Mailbox {
         Ok(!self.doorbell_set(r)?)
     }
 
-    /// Submits a command ([`Self::send_in`], in one entry of the mapping), then waits for the
-    /// doorbell to clear if the device did not complete at once.
-    fn submit<M: Mapping, W: Wait>(
-        &self,
-        io: &M,
-        w: &mut W,
-        opcode: u16,
-        opcode_vendor: u16,
-        input: &[u8],
-        before_send: impl FnOnce(),
-    ) -> Result<MboxCmd, MboxError> {
-        let cmd = self.command(opcode, opcode_vendor, input);
-        let done = io.with(|r| self.send_in(r, cmd, input, before_send))??;
-        if !done {
-            self.wait_doorbell(io, w)?;
-        }
-        Ok(cmd)
-    }
-
     /// Submits a command and reads its result. A device that completes at once (the common
     /// case) is read out in the same entry of the mapping as the submission, so the command
     /// takes the mapping once; otherwise the readout is a second entry after the wait.
@@ -997,13 +978,9 @@ impl Mailbox {
         w: &mut W,
         opcode: u16,
     ) -> AbortOutcome {
-        let sent = match self.submit(io, w, opcode::REQUEST_ABORT_BG, 0, &[], || ()) {
-            Ok(c) => c,
-            Err(_) => return AbortOutcome::Failed,
-        };
-        let r = match io.with(|r| self.readout(r, sent, &mut [])) {
-            Ok(Ok(r)) => r,
-            _ => return AbortOutcome::Failed,
+        let req = Request::new(opcode::REQUEST_ABORT_BG, &[]);
+        let Ok(r) = self.run(io, w, &req, &mut [], || ()) else {
+            return AbortOutcome::Failed;
         };
         match r.rc {
             ReturnCode::Success => {}
