@@ -81,11 +81,14 @@ log "building the fwctl client for $arch"
 # the source's, installed once per kernel version and architecture next to the guest programs.
 uapi="$kdir/usr/include"
 if [ ! -f "$uapi/fwctl/cxl.h" ]; then
-	hdr="$CARGO_TARGET_DIR/uapi-headers/linux-$SWCCI_LINUX_SOURCE_VERSION-$arch"
+	# The tree's source (kbuild links it as $kdir/source), named by the package and version
+	# it was built from.
+	srcdir=$(readlink -f "$kdir/source")
+	hdr="$CARGO_TARGET_DIR/uapi-headers/$(basename "$srcdir")-$arch"
 	uapi="$hdr/include"
 	if [ ! -f "$hdr/.installed" ]; then
 		rm -rf "$hdr"
-		make -s -C "$SWCCI_CACHE/src/linux-$SWCCI_LINUX_SOURCE_VERSION" O="$hdr/build" \
+		make -s -C "$srcdir" O="$hdr/build" \
 			ARCH="$arch" INSTALL_HDR_PATH="$hdr" headers_install >&2 ||
 			die "installing the kernel's uapi headers for $arch failed"
 		rm -rf "$hdr/build"

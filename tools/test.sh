@@ -145,6 +145,10 @@ check() {
 	total_pass=$((total_pass + 1))
 }
 proto_target="$CARGO_TARGET_DIR-proto"
+# The set-up's package policy over recorded registry answers (tools/setup/resolve.sh).
+if ! "$SWCCI_TOP/tools/testing/setup/resolve-test.sh" >>"$host_log" 2>&1; then
+	log "FAIL: set-up package policy tests (tools/testing/setup/resolve-test.sh; output in $host_log)"
+fi
 check "rustfmt of rust/" "cd rust && cargo fmt" \
 	bash -c "cd '$SWCCI_TOP/rust' && cargo fmt --check"
 check "rustfmt of tools/" "cd tools && cargo fmt" \

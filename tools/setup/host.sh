@@ -3,10 +3,24 @@
 #
 # Install everything the host needs to build the module, the kernel tree and the
 # tools: Debian packages (some from trixie/trixie-backports, pinned low so that
-# nothing of the base system is upgraded), rust-src matching rustc exactly, and
-# bindgen-cli. Idempotent: a second run checks and says there is nothing to do.
+# nothing of the base system is upgraded), the kernel source and rust-src chosen by the
+# package policy (resolve.sh), and bindgen-cli. Idempotent: a second run checks and says
+# there is nothing to do.
+#
+#   tools/setup/host.sh            set up (root)
+#   tools/setup/host.sh --check    install nothing: ask the registries (Debian, crates.io)
+#                                  whether everything the set-up would install is offered,
+#                                  and print what it would choose; exit 1 naming what is not
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+check_only=0
+case "${1:-}" in
+--check) check_only=1 ;;
+"") ;;
+-h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) die "unknown option $1 (see --help)" ;;
+esac
 
 SOURCES=/etc/apt/sources.list.d/swcci.sources
 PREFS=/etc/apt/preferences.d/swcci.pref
@@ -38,6 +52,7 @@ BASE_PKGS=(
 )
 
 changed=0
+apt_fresh=0
 
 check_os() {
 	local id ver
@@ -66,53 +81,50 @@ setup_apt() {
 	fi
 	if [ "$update" = 1 ]; then
 		log "apt-get update"
-		retry run_logged apt-get update -q || die "apt-get update failed"
+		retry apt_refresh || die "cannot update the package indexes (see the error above)"
+		apt_fresh=1
 		changed=1
 	fi
 }
 
-installed_version() {
-	dpkg-query -W -f '${db:Status-Status} ${Version}\n' "$1" 2>/dev/null |
-		awk '$1 == "installed" {print $2}' || true
-}
-
-# Pick the rust-src whose upstream version equals rustc's, exactly.
-rust_src_version() {
-	local rv cand
-	rv=$(rustc_version)
-	cand=$(apt-cache madison rust-src | awk -F'|' '{gsub(/ /,"",$2); print $2}' |
-		grep -E "^${rv//./\\.}\+" | head -n1 || true)
-	if [ -z "$cand" ]; then
-		die "no Debian rust-src package matches rustc $rv (available: $(apt-cache madison rust-src |
-			awk -F'|' '{gsub(/ /,"",$2); printf "%s ", $2}')); install rustc of one of those versions"
-	fi
-	echo "$cand"
-}
-
+# Kernel source and rust-src: what is installed stays if it fits the policy (resolve.sh), so a
+# warm machine needs no registry; otherwise the registry is asked (fresh indexes first: stale
+# ones name revisions Debian has already removed) and the policy's choice is installed.
 install_pkgs() {
-	local missing=() p v rs
+	local missing=() p rv ls rs
 	for p in "${BASE_PKGS[@]}"; do
 		[ -n "$(installed_version "$p")" ] || missing+=("$p")
 	done
-	rs=$(rust_src_version)
-	[ "$(installed_version rust-src)" = "$rs" ] || missing+=("rust-src=$rs")
-	v=$(installed_version "$SWCCI_LINUX_SOURCE_PKG")
-	if [ "$v" != "$SWCCI_LINUX_SOURCE_VERSION" ]; then
-		# Whole before matching: a `grep -q` that exits early makes apt-cache fail with SIGPIPE.
-		madison=$(apt-cache madison "$SWCCI_LINUX_SOURCE_PKG")
-		if ! grep -qF "| $SWCCI_LINUX_SOURCE_VERSION |" <<<"$madison"; then
-			die "$SWCCI_LINUX_SOURCE_PKG=$SWCCI_LINUX_SOURCE_VERSION is no longer available from apt" \
-				"(have: $(awk -F'|' '{printf "%s", $2}' <<<"$madison"));" \
-				"set SWCCI_LINUX_SOURCE_VERSION to one of those after checking it"
-		fi
-		missing+=("$SWCCI_LINUX_SOURCE_PKG=$SWCCI_LINUX_SOURCE_VERSION")
+	rv=$(rustc_version)
+	ls=$(linux_source || true)
+	rs=$(installed_version rust-src)
+	if [ -n "${SWCCI_LINUX_SOURCE_VERSION:-}" ] &&
+		[ "${ls#* }" != "$SWCCI_LINUX_SOURCE_VERSION" ]; then
+		ls=
 	fi
-	if [ ${#missing[@]} -gt 0 ]; then
-		log "installing ${missing[*]}"
-		retry run_logged apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-			die "apt-get install failed"
-		changed=1
+	[ "$(pkg_upstream "${rs:-none}")" = "$rv" ] || rs=
+	if [ ${#missing[@]} -eq 0 ] && [ -n "$ls" ] && [ -n "$rs" ]; then
+		log "kernel source: $ls (installed); rust-src $rs (installed)"
+		return 0
 	fi
+	if [ "$apt_fresh" = 0 ]; then
+		log "apt-get update (packages to choose or install)"
+		retry apt_refresh || die "cannot update the package indexes (see the error above)"
+		apt_fresh=1
+	fi
+	if [ -z "$ls" ]; then
+		resolve_linux_source ls || die "no kernel source package to install (see above)"
+		missing+=("${ls% *}=${ls#* }")
+	fi
+	if [ -z "$rs" ]; then
+		resolve_rust_src rs "$rv" || die "no rust-src for rustc $rv: install a rustc whose version Debian's rust-src has"
+		missing+=("rust-src=${rs#* }")
+	fi
+	log "kernel source: $ls; rust-src ${rs#rust-src }"
+	log "installing ${missing[*]}"
+	retry run_logged apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+		die "apt-get install failed"
+	changed=1
 	[ -d "$RUST_LIB_SRC/core" ] || die "rust-src is installed but $RUST_LIB_SRC/core is missing"
 }
 
@@ -134,9 +146,61 @@ check_rust() {
 	# rustc's own sysroot must not shadow the Debian sources with a different version.
 	local rv srcv
 	rv=$(rustc_version)
-	srcv=$(installed_version rust-src | sed 's/+.*//')
+	srcv=$(pkg_upstream "$(installed_version rust-src)")
 	[ "$rv" = "$srcv" ] || die "rust-src $srcv does not match rustc $rv"
 }
+
+# --check: a private copy of the package indexes the set-up uses (the host's apt state is not
+# touched), then every choice the set-up would make.
+check_registries() {
+	local problems=0 p out ls rs q rv
+	check_dir=$(mktemp -d)
+	trap 'rm -rf "$check_dir"' EXIT
+	local dir=$check_dir
+	mkdir -p "$dir/lists/partial" "$dir/cache"
+	: >"$dir/status"
+	{
+		echo "deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main"
+		for suite in bookworm-backports trixie trixie-backports; do
+			echo "deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main"
+		done
+	} >"$dir/sources.list"
+	SWCCI_APT_OPTS=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+		-o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" -o "Dir::State::Status=$dir/status"
+		-o Dir::Etc::Preferences=/nonexistent -o Dir::Etc::PreferencesParts=/nonexistent
+		-o Debug::NoLocking=1 -o "APT::Sandbox::User=$(id -un)"
+		-o APT::Architectures::=amd64 -o APT::Architectures::=arm64 -o APT::Architectures::=armhf)
+	log "check: asking the Debian registry (bookworm, bookworm-backports, trixie, trixie-backports)"
+	retry apt_refresh || die "check failed: the Debian registry could not be reached"
+	problem() { printf 'swcci: error: %s\n' "$*" >&2; problems=$((problems + 1)); }
+	out=$(apt_candidates -- "${BASE_PKGS[@]}" busybox-static:arm64 busybox-static:armhf)
+	for p in "${BASE_PKGS[@]}" busybox-static:arm64 busybox-static:armhf; do
+		awk -v p="$p" '$1 == p {f = 1} END {exit !f}' <<<"$out" || problem "$p is not offered by bookworm"
+	done
+	[ "$problems" != 0 ] || log "check: ${#BASE_PKGS[@]} bookworm packages and busybox-static (arm64, armhf): offered"
+	if resolve_linux_source ls; then
+		log "check: kernel source: would install $ls (installed: $(linux_source || echo none))"
+	else problems=$((problems + 1)); fi
+	rv=$(rustc_version)
+	if resolve_rust_src rs "$rv"; then
+		log "check: rust-src for rustc $rv: would install ${rs#* } (installed: $(installed_version rust-src | grep . || echo none))"
+	else problems=$((problems + 1)); fi
+	if resolve_qemu q; then
+		log "check: QEMU (trixie-backports, in the QEMU root): would install ${q#* } (cached: $(qemu_version))"
+	else problems=$((problems + 1)); fi
+	if out=$(timeout 120 cargo info --quiet "bindgen-cli@$SWCCI_BINDGEN_VERSION" 2>&1); then
+		log "check: bindgen-cli $SWCCI_BINDGEN_VERSION: offered by crates.io"
+	else
+		problem "bindgen-cli $SWCCI_BINDGEN_VERSION: crates.io did not offer it: $(tail -n1 <<<"$out")"
+	fi
+	[ "$problems" = 0 ] || die "check: $problems of the set-up's packages cannot be installed from the registries today (above)"
+	log "check: everything the set-up installs is offered"
+}
+
+if [ "$check_only" = 1 ]; then
+	check_registries
+	exit 0
+fi
 
 need_root "host setup"
 check_os
@@ -147,7 +211,7 @@ install_pkgs
 check_rust
 install_bindgen
 if [ "$changed" = 0 ]; then
-	log "host setup: nothing to do (packages, rust-src $(rustc_version), bindgen $SWCCI_BINDGEN_VERSION present)"
+	log "host setup: nothing to do ($(linux_source), rust-src $(installed_version rust-src), bindgen $SWCCI_BINDGEN_VERSION present)"
 else
 	log "host setup: done"
 fi

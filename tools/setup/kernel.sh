@@ -15,25 +15,33 @@
 #   bench     no lock or leak debugging, fwctl: what tools/bench.sh measures the command path on
 # The tree is `make tinyconfig` merged with tools/testing/kconfig/common.config, <ARCH>.config
 # and the variant's fragments, built with O= under $SWCCI_CACHE/kernel/<ARCH>-<V>-<key>, where
-# key hashes the kernel package version, the fragments, this script, rustc, bindgen and the C
-# compiler. A tree is reused only if it carries the completion stamp for that key and its
-# build artefacts are all present; anything else is deleted and rebuilt. Trees of other
-# variants are kept.
+# key hashes the kernel source package and version the set-up chose (tools/setup/resolve.sh),
+# the fragments, the configure and build steps, rustc, bindgen and the C compiler. A tree is
+# reused only if it carries the completion stamp for that key and its build artefacts are all
+# present; anything else is deleted and rebuilt. Trees of other variants are kept.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 print_only=0
 variant=debug
+arch=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--print-kdir) print_only=1 ;;
-	--variant) variant=${2:-}; shift ;;
+	--variant)
+		[ $# -ge 2 ] || die "kernel.sh: --variant needs a value (debug, hardened or bench)"
+		variant=$2
+		shift
+		;;
 	-*) die "kernel.sh: unknown option $1" ;;
-	*) break ;;
+	*)
+		[ -z "$arch" ] || die "kernel.sh: one architecture only (got $arch and $1)"
+		arch=$1
+		;;
 	esac
 	shift
 done
-arch=${1:-x86_64}
+arch=${arch:-x86_64}
 frag_dir="$SWCCI_TOP/tools/testing/kconfig"
 
 case "$arch" in
@@ -55,8 +63,12 @@ bench) frags+=("$frag_dir/fwctl.config") ;;
 *) die "unknown kernel variant '$variant' (debug, hardened or bench)" ;;
 esac
 
-src="$SWCCI_CACHE/src/linux-$SWCCI_LINUX_SOURCE_VERSION"
-tarball="/usr/src/$SWCCI_LINUX_SOURCE_PKG.tar.xz"
+# The installed kernel source package the policy chose (host.sh), e.g. "linux-source-7.3
+# 7.3.4-1~bpo13+1": its version names the unpacked source and is part of the trees' key.
+source=$(linux_source) || die "no kernel source package is installed: run tools/setup/host.sh first"
+src_pkg=${source% *}
+src="$SWCCI_CACHE/src/$src_pkg-${source#* }"
+tarball="/usr/src/$src_pkg.tar.xz"
 kmake=(make -s -C "$src" ARCH="$karch")
 [ -n "$llvm" ] && kmake+=(LLVM="$llvm")
 
@@ -64,12 +76,43 @@ cc_id() {
 	if [ -n "$llvm" ]; then "clang$llvm" --version | sed -n 1p; else gcc --version | sed -n 1p; fi
 }
 
+# Configure the tree in $out: tinyconfig merged with the fragments; every option the fragments
+# ask for must have stuck (Kconfig drops unmet ones silently).
+configure_tree() {
+	"${kmake[@]}" O="$out" tinyconfig >/dev/null
+	(cd "$out" && KCONFIG_CONFIG=.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
+		.config "${frags[@]}" >"$out/merge.log" 2>&1) ||
+		die "merging config fragments failed (see $out/merge.log)"
+	"${kmake[@]}" O="$out" olddefconfig >/dev/null
+	local missing
+	missing=$(grep -hE '^(CONFIG_[A-Z0-9_]+=.*|# CONFIG_[A-Z0-9_]+ is not set)$' \
+		"${frags[@]}" | while IFS= read -r line; do
+		if [[ $line == "# "* ]]; then
+			sym=${line#\# }
+			sym=${sym%% *}
+			grep -q "^$sym=" "$out/.config" && echo "$line"
+		else
+			grep -qxF "$line" "$out/.config" || echo "$line"
+		fi
+	done || true)
+	[ -z "$missing" ] || die "kernel config did not take these options: $(echo "$missing" | tr '\n' ' ')"
+}
+
+# Build the image and modules of the configured tree in $out.
+build_tree() {
+	run_logged make -C "$src" O="$out" ARCH="$karch" ${llvm:+LLVM=$llvm} -j"$(nproc)" "$target" modules ||
+		die "kernel build failed (output above)"
+}
+
+# The key of a tree: the kernel source, what configures and builds it (the fragments and the
+# two functions below, as bash prints them), and the tools. Editing anything else in this
+# script keeps the cached trees.
 cache_key() {
 	{
-		echo "pkg $SWCCI_LINUX_SOURCE_PKG $SWCCI_LINUX_SOURCE_VERSION arch $arch llvm $llvm"
+		echo "source $source arch $arch llvm $llvm"
 		echo "variant $variant"
 		cat "${frags[@]}"
-		cat "$0"
+		declare -f configure_tree build_tree
 		rustc -vV
 		bindgen --version 2>/dev/null || echo "no bindgen"
 		cc_id
@@ -143,30 +186,11 @@ log "checking that Rust is available to the kernel build"
 "${kmake[@]}" O="$out" rustavailable >/dev/null 2>"$out/rustavailable.err" ||
 	die "the kernel reports Rust is not available: $(tail -n3 "$out/rustavailable.err" | tr '\n' ' ')"
 
-log "configuring $arch ($variant): tinyconfig + $(for f in "${frags[@]}"; do basename "$f"; done | paste -sd+ | sed 's/+/ + /g')"
-"${kmake[@]}" O="$out" tinyconfig >/dev/null
-(cd "$out" && KCONFIG_CONFIG=.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
-	.config "${frags[@]}" >"$out/merge.log" 2>&1) ||
-	die "merging config fragments failed (see $out/merge.log)"
-"${kmake[@]}" O="$out" olddefconfig >/dev/null
-
-# Every option the fragments ask for must have stuck (Kconfig drops unmet ones silently).
-missing=$(grep -hE '^(CONFIG_[A-Z0-9_]+=.*|# CONFIG_[A-Z0-9_]+ is not set)$' \
-	"${frags[@]}" | while IFS= read -r line; do
-	if [[ $line == "# "* ]]; then
-		sym=${line#\# }
-		sym=${sym%% *}
-		grep -q "^$sym=" "$out/.config" && echo "$line"
-	else
-		grep -qxF "$line" "$out/.config" || echo "$line"
-	fi
-done || true)
-[ -z "$missing" ] || die "kernel config did not take these options: $(echo "$missing" | tr '\n' ' ')"
-
-log "building the $arch $variant kernel with $(nproc) jobs (about 4-10 min cold)"
-run_logged make -C "$src" O="$out" ARCH="$karch" ${llvm:+LLVM=$llvm} -j"$(nproc)" "$target" modules ||
-	die "kernel build failed (output above)"
-
+log "configuring $arch ($variant) from $source: tinyconfig + $(for f in "${frags[@]}"; do basename "$f"; done | paste -sd+ | sed 's/+/ + /g')"
+configure_tree
+log "building the $arch $variant kernel from $source with $(nproc) jobs (about 4-10 min cold)"
+build_tree
+echo "$source" >"$out/.swcci-source"
 printf 'ARCH := %s\n' "$karch" >"$out/swcci-kbuild.mk"
 [ -n "$llvm" ] && printf 'LLVM := %s\n' "$llvm" >>"$out/swcci-kbuild.mk"
 basename "$out" >"$stamp"

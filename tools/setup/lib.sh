@@ -9,11 +9,16 @@ export SWCCI_CACHE
 SWCCI_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export SWCCI_TOP
 
-# Exact versions this project is verified with. Override only if you know why.
-: "${SWCCI_LINUX_SOURCE_PKG:=linux-source-7.3}"
-: "${SWCCI_LINUX_SOURCE_VERSION:=7.3.4-1~bpo13+1}"
+# Outside Debian packages are chosen by policy at set-up time, never by a pinned revision
+# (resolve.sh: QEMU 11.1.x, linux-source-7.3 7.3.x, rust-src equal to rustc). These override
+# variables, when set, name an exact choice instead:
+#   SWCCI_QEMU_VERSION           a Debian version of qemu-system-x86/-arm (trixie-backports)
+#   SWCCI_LINUX_SOURCE_PKG       a kernel source package (linux-source-N.M)
+#   SWCCI_LINUX_SOURCE_VERSION   a Debian version of that package
+# bindgen-cli (crates.io keeps every version) and the LLVM suffix of bookworm's clang are fixed.
 : "${SWCCI_BINDGEN_VERSION:=0.71.1}"
 : "${SWCCI_LLVM_SUFFIX:=-19}"
+. "$(dirname "${BASH_SOURCE[0]}")/resolve.sh"
 
 export PATH="$SWCCI_CACHE/bin:$HOME/.cargo/bin:$PATH"
 # Cargo output of the tools (host and guest builds), kept across clones.
@@ -69,6 +74,44 @@ rustc_version() {
 	rustc --version | awk '{print $2}'
 }
 
+installed_version() {
+	dpkg-query -W -f '${db:Status-Status} ${Version}\n' "$1" 2>/dev/null |
+		awk '$1 == "installed" {print $2}' || true
+}
+
+# The installed kernel source the trees are built from, as "PACKAGE VERSION": the override
+# package if SWCCI_LINUX_SOURCE_PKG is set, else the installed linux-source-N.M the policy
+# prefers (tools/setup/host.sh installed it). Returns 1, printing nothing, if there is none.
+linux_source() {
+	local all
+	if [ -n "${SWCCI_LINUX_SOURCE_PKG:-}" ]; then
+		all=$(installed_version "$SWCCI_LINUX_SOURCE_PKG")
+		[ -n "$all" ] || return 1
+		echo "$SWCCI_LINUX_SOURCE_PKG $all"
+		return 0
+	fi
+	all=$(dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}\n' 'linux-source-*' 2>/dev/null |
+		awk '$3 == "installed" {print $1, $2, "installed"}' || true)
+	local pick
+	pick=$(policy_pick "${POLICY_LINUX[@]}" <<<"$all") || return 1
+	echo "$pick" | awk '{print $2, $3}'
+}
+
+# The QEMU version of the cached QEMU root (tools/setup/qemu.sh), or "none".
+qemu_version() {
+	sed -n 's/^qemu //p' "$SWCCI_CACHE/qemu-root/.swcci-complete" 2>/dev/null | grep . || echo none
+}
+
+# One line naming what a boot runs on (the top line of its logs): the chosen outside packages
+# and the tools that built the kernel tree KDIR.
+provenance() {
+	local kdir=$1
+	printf 'QEMU %s; kernel %s (tree %s); rustc %s; rust-src %s; bindgen %s\n' \
+		"$(qemu_version)" "$(cat "$kdir/.swcci-source" 2>/dev/null || echo unknown)" \
+		"$(basename "$kdir")" "$(rustc_version)" "$(installed_version rust-src)" \
+		"$(bindgen --version 2>/dev/null | awk '{print $2}')"
+}
+
 # run_guests ARCH VARIANT KDIR BIN QEMU_DIR OUT RUNNER-ARGS...: boots the guests of
 # swcci-runner (built by tools/build.sh) for ARCH, with the kernel of the tree KDIR (of
 # VARIANT), the guest programs and the module in BIN and QEMU from QEMU_DIR; logs go below OUT.
@@ -88,5 +131,6 @@ run_guests() {
 	"$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
 		--module "$bin/../cxl_swcci-$arch-$variant.ko" --guest-bin "$bin" \
 		--busybox "$busybox" --qemu-dir "$qemu_dir" \
-		--emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" "$@"
+		--emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" \
+		--provenance "$(provenance "$kdir")" "$@"
 }

@@ -9,23 +9,35 @@
 # debootstrap under $SWCCI_CACHE/qemu-root. The wrappers start it through that
 # root's own dynamic loader and libraries, so no chroot or bind mount is needed and
 # every host path (kernel, initramfs, sockets) stays valid.
+#
+# The version is chosen by the package policy (resolve.sh: the newest revision of QEMU 11.1.x,
+# else the newest 11.x with a warning) when QEMU is installed, and recorded in the root's
+# stamp; a cached QEMU is kept while it fits the policy. SWCCI_QEMU_VERSION names an exact
+# Debian version instead (a cached one of another version is replaced).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-: "${SWCCI_QEMU_VERSION:=1:11.1.3+ds-1~bpo13+1}"
 root="$SWCCI_CACHE/qemu-root"
 stamp="$root/.swcci-complete"
 bindir="$SWCCI_CACHE/qemu-bin"
-want="qemu $SWCCI_QEMU_VERSION"
 
+# The cached QEMU fits: its recorded version is the override, or of the verified upstream
+# version, and it runs.
 ready() {
-	[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$bindir/qemu-system-x86_64" ] &&
-		"$bindir/qemu-system-x86_64" --version >/dev/null 2>&1 &&
+	local v
+	v=$(qemu_version)
+	[ "$v" != none ] && [ -x "$bindir/qemu-system-x86_64" ] || return 1
+	if [ -n "${SWCCI_QEMU_VERSION:-}" ]; then
+		[ "$v" = "$SWCCI_QEMU_VERSION" ] || return 1
+	else
+		[[ $(pkg_upstream "$v") =~ ${POLICY_QEMU[2]} ]] || return 1
+	fi
+	"$bindir/qemu-system-x86_64" --version >/dev/null 2>&1 &&
 		"$bindir/qemu-system-aarch64" --version >/dev/null 2>&1
 }
 
 if ready; then
-	log "QEMU $("$bindir/qemu-system-x86_64" --version | head -n1 | awk '{print $4}') is cached: $bindir"
+	log "QEMU $(qemu_version) is cached: $bindir"
 	echo "$bindir"
 	exit 0
 fi
@@ -47,8 +59,9 @@ if [ ! -f "$root/.swcci-base" ]; then
 	touch "$root.tmp/.swcci-base"
 	mv "$root.tmp" "$root"
 else
-	log "QEMU root $root has no QEMU yet: installing it"
+	log "QEMU root $root: installing QEMU (none yet, or not the version wanted: $(qemu_version))"
 fi
+rm -f "$stamp"
 cat >"$root/etc/apt/sources.list.d/backports.sources" <<'EOS'
 Types: deb
 URIs: http://deb.debian.org/debian
@@ -56,20 +69,16 @@ Suites: trixie-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOS
-log "installing QEMU $SWCCI_QEMU_VERSION from trixie-backports into the root"
 mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 trap 'umount "$root/proc" "$root/dev" 2>/dev/null || true' EXIT
-retry run_logged chroot "$root" apt-get update -q || die "apt-get update in the trixie root failed"
-# Read whole before matching: `grep -q` on the pipe may exit at the first match, and the
-# SIGPIPE apt-cache then gets fails the pipeline under pipefail.
-madison=$(chroot "$root" apt-cache madison qemu-system-x86)
-if ! grep -qF "| $SWCCI_QEMU_VERSION |" <<<"$madison"; then
-	die "qemu-system-x86=$SWCCI_QEMU_VERSION is not available from trixie-backports (have:" \
-		"$(awk -F'|' '{printf "%s", $2}' <<<"$madison"))"
-fi
+log "choosing QEMU from trixie-backports (policy: ${POLICY_QEMU[0]}${SWCCI_QEMU_VERSION:+; override SWCCI_QEMU_VERSION=$SWCCI_QEMU_VERSION})"
+retry apt_refresh chroot "$root" || die "cannot update the package indexes in the trixie root"
+resolve_qemu chosen chroot "$root" || die "no QEMU to install (see above)"
+version=${chosen#* }
+log "installing QEMU $version from trixie-backports into the root"
 retry run_logged chroot "$root" apt-get install -y -q --no-install-recommends -t trixie-backports \
-	"qemu-system-x86=$SWCCI_QEMU_VERSION" "qemu-system-arm=$SWCCI_QEMU_VERSION" seabios || die "installing QEMU failed"
+	"qemu-system-x86=$version" "qemu-system-arm=$version" seabios || die "installing QEMU failed"
 chroot "$root" apt-get clean
 umount "$root/proc" "$root/dev"
 trap - EXIT
@@ -88,7 +97,7 @@ exec "\$R/usr/lib64/ld-linux-x86-64.so.2" \\
 EOS
 	chmod +x "$bindir/$q"
 done
-echo "$want" >"$stamp"
+echo "qemu $version" >"$stamp"
 ready || die "QEMU was installed but does not run from $bindir"
 log "QEMU ready: $("$bindir/qemu-system-x86_64" --version | head -n1)"
 echo "$bindir"
