@@ -231,13 +231,16 @@ struct Args {
     /// The fuzzer's seed and ioctls per node kind (kernel command line `swcci.fuzz_*`).
     fuzz_seed: Option<String>,
     fuzz_iters: Option<u64>,
+    /// What the boot runs on (QEMU, kernel source, toolchain versions): the first line of each
+    /// of its logs.
+    provenance: String,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: swcci-runner --arch ARCH --kernel IMAGE --module KO --guest-bin DIR --busybox BIN \\
        --qemu-dir DIR [--emu SWCCI-EMU] --out DIR [--scenario a,b,...] [--filter TEST] [--switches N] [--type3 N] \\
-       [--timeout SECS] [--idle-timeout SECS] [--kvm] [--fuzz-seed N] [--fuzz-iters N]
+       [--timeout SECS] [--idle-timeout SECS] [--kvm] [--fuzz-seed N] [--fuzz-iters N] [--provenance TEXT]
 scenarios: {}",
         SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -263,6 +266,7 @@ fn parse_args() -> Args {
         kvm: false,
         fuzz_seed: None,
         fuzz_iters: None,
+        provenance: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -301,6 +305,7 @@ fn parse_args() -> Args {
                 a.fuzz_seed = Some(v);
             }
             "--fuzz-iters" => a.fuzz_iters = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--provenance" => a.provenance = v(),
             _ => usage(),
         }
     }
@@ -490,7 +495,7 @@ fn qemu_command(
         .args(["-device", "virtio-serial-pci,id=vser0"])
         .args([
             "-chardev",
-            &format!("file,id=tests,path={}", work.join("tests.log").display()),
+            &format!("file,id=tests,path={},append=on", work.join("tests.log").display()),
             "-device",
             "virtconsole,chardev=tests,id=testcon",
         ])
@@ -626,11 +631,13 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
     }
     let initrd = work.join("initramfs.cpio");
     build_initramfs(args, &topo, &initrd)?;
-    fs::File::create(work.join("tests.log"))?;
+    let header = format!("# swcci boot {tag}: {}\n", args.provenance);
+    fs::write(work.join("tests.log"), &header)?;
     let _emulators = start_emulators(args, &work, &topo)?;
     let mut cmd = qemu_command(args, sc, &work, &initrd, &topo)?;
     fs::write(work.join("qemu.cmd"), format!("{cmd:?}\n"))?;
-    let qemu_log = fs::File::create(work.join("qemu.log"))?;
+    let mut qemu_log = fs::File::create(work.join("qemu.log"))?;
+    qemu_log.write_all(header.as_bytes())?;
     let mut child: Child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -651,6 +658,7 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         let activity = activity.clone();
         let trouble = trouble.clone();
         let mut log = fs::File::create(&kernel_log)?;
+        log.write_all(header.as_bytes())?;
         std::thread::spawn(move || {
             let mut judge = Classifier::new();
             for line in BufReader::new(stdout).split(b'\n').map_while(|l| l.ok()) {
