@@ -102,7 +102,7 @@ install_pkgs() {
 		[ "${ls#* }" != "$SWCCI_LINUX_SOURCE_VERSION" ]; then
 		ls=
 	fi
-	[ "$(pkg_upstream "${rs:-none}")" = "$rv" ] || rs=
+	rust_src_fits "${rs:-none}" "$rv" || rs=
 	if [ ${#missing[@]} -eq 0 ] && [ -n "$ls" ] && [ -n "$rs" ]; then
 		log "kernel source: $ls (installed); rust-src $rs (installed)"
 		return 0
@@ -146,8 +146,8 @@ check_rust() {
 	# rustc's own sysroot must not shadow the Debian sources with a different version.
 	local rv srcv
 	rv=$(rustc_version)
-	srcv=$(pkg_upstream "$(installed_version rust-src)")
-	[ "$rv" = "$srcv" ] || die "rust-src $srcv does not match rustc $rv"
+	srcv=$(installed_version rust-src)
+	rust_src_fits "$srcv" "$rv" || die "rust-src ${srcv:-(none)} does not match rustc $rv"
 }
 
 # --check: a private copy of the package indexes the set-up uses (the host's apt state is not

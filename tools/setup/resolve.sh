@@ -37,6 +37,13 @@ policy_rust_src() {
 	POLICY_RUST_SRC=("rust-src $rv (equal to rustc $rv)" '^rust-src$' "^${rv//./\\.}(\\+|\$)" '' '' '')
 }
 
+# Whether Debian version V of rust-src fits rustc version RV (rust-src 1.95.0+dfsg1-2~bpo13+1
+# fits rustc 1.95.0).
+rust_src_fits() {
+	policy_rust_src "$2"
+	[[ $(pkg_upstream "$1") =~ ${POLICY_RUST_SRC[2]} ]]
+}
+
 # The upstream part of a Debian version: no epoch, no Debian revision (1:11.1.3+ds-2~bpo13+1
 # -> 11.1.3+ds).
 pkg_upstream() {

@@ -53,6 +53,11 @@ t=pkg_upstream
 if [ "$(pkg_upstream 1:11.1.3+ds-2~bpo13+1)" = 11.1.3+ds ] && [ "$(pkg_upstream 7.3.4-1~bpo13+1)" = 7.3.4 ] &&
 	[ "$(pkg_upstream 1.2)" = 1.2 ] && [ "$(pkg_upstream 2:1.0-a-b)" = 1.0-a ]; then ok $t; else bad $t "wrong upstream"; fi
 
+# rust-src versions against rustc's.
+t=rust_src_fits
+if rust_src_fits 1.95.0+dfsg1-2~bpo13+1 1.95.0 && ! rust_src_fits 1.95.1+dfsg1-1 1.95.0 &&
+	! rust_src_fits 1.95.0+dfsg1-2 1.95 && ! rust_src_fits none 1.95.0; then ok $t; else bad $t "wrong fit"; fi
+
 # The newcomer's failure: 1:11.1.3+ds-1~bpo13+1 replaced by -2.
 run qemu-rebuild qemu
 expect qemu_rebuild_takes_new_revision 0 "qemu-system-x86 1:11.1.3+ds-2~bpo13+1"
