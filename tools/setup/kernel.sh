@@ -139,8 +139,27 @@ if [ "$print_only" = 1 ]; then
 	exit 0
 fi
 
+# Marks the tree as used now (pruning keeps the most recently used ones).
+mark_used() {
+	touch "$out/.swcci-used" 2>/dev/null || true
+}
+
+# Deletes the least recently used trees of this architecture and variant beyond the newest
+# $SWCCI_KERNEL_KEEP (default 3), never this key's.
+prune_trees() {
+	local keep=${SWCCI_KERNEL_KEEP:-3} t
+	for t in "$SWCCI_CACHE/kernel/$arch-$variant-"*; do
+		[ -d "$t" ] && [ "$t" != "$out" ] || continue
+		echo "$(stat -c %Y "$t/.swcci-used" 2>/dev/null || stat -c %Y "$t") $t"
+	done | sort -rn | tail -n +"$keep" | while read -r _ t; do
+		log "removing the least recently used $arch $variant tree $(basename "$t")"
+		rm -rf "$t"
+	done
+}
+
 if tree_ok; then
 	log "kernel tree for $arch is cached: $out"
+	mark_used
 	echo "$out"
 	exit 0
 fi
@@ -178,9 +197,10 @@ if [ -e "$out" ]; then
 	rm -rf "$out"
 fi
 mkdir -p "$out"
-# Older trees of this architecture and variant are superseded by this key.
-find "$SWCCI_CACHE/kernel" -maxdepth 1 -name "$arch-$variant-*" ! -path "$out" -exec rm -rf {} + \
-	2>/dev/null || true
+# Trees of this architecture and variant with other keys (other fragments, another kernel
+# source, another checkout's edits) are kept: several checkouts share the cache. Only the
+# least recently used beyond the newest $SWCCI_KERNEL_KEEP go.
+prune_trees
 
 log "checking that Rust is available to the kernel build"
 "${kmake[@]}" O="$out" rustavailable >/dev/null 2>"$out/rustavailable.err" ||
@@ -194,6 +214,7 @@ echo "$source" >"$out/.swcci-source"
 printf 'ARCH := %s\n' "$karch" >"$out/swcci-kbuild.mk"
 [ -n "$llvm" ] && printf 'LLVM := %s\n' "$llvm" >>"$out/swcci-kbuild.mk"
 basename "$out" >"$stamp"
+mark_used
 tree_ok || die "kernel build finished but $out lacks expected artefacts"
 log "kernel tree ready: $out"
 echo "$out"
