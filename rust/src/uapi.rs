@@ -213,7 +213,9 @@ pub struct SwcciMmptMsg {
     pub msg_type: u8,
     /// Reserved, zero.
     pub rsvd0: [u8; 3],
-    /// Receive: wait at most this long for a message, in ms (0: do not wait).
+    /// Receive: wait at most this long for a message, in ms (0: do not wait). Send: the
+    /// longest the whole transfer may take, in ms (0: 60 s). At most
+    /// [`SWCCI_MMPT_TIMEOUT_MAX_MS`].
     pub timeout_ms: u32,
     /// Send: message length. Receive: in, the buffer size; out, the message length.
     pub len: u32,
@@ -274,6 +276,34 @@ fn put(out: &mut [u8], at: usize, v: &[u8]) -> Option<()> {
     out.get_mut(at..at.checked_add(v.len())?)?
         .copy_from_slice(v);
     Some(())
+}
+
+/// The header of `struct fwctl_rpc_cxl` (include/uapi/fwctl/cxl.h, Linux 6.15+): the request
+/// of an `FWCTL_RPC` to a CXL fwctl device. The command's input payload (`op_size` bytes)
+/// follows the 16-byte header in the same buffer (the header's union).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FwctlRpcCxl {
+    /// Opcode (command set << 8 | command); 32 bits in the ABI, 16 used.
+    pub opcode: u32,
+    /// Flags: none defined, 0.
+    pub flags: u32,
+    /// Bytes of input payload after the header.
+    pub op_size: u32,
+    /// Reserved, 0.
+    pub reserved1: u32,
+}
+
+/// The header of `struct fwctl_rpc_cxl_out` (include/uapi/fwctl/cxl.h): the response of an
+/// `FWCTL_RPC` to a CXL fwctl device. The command's output payload (`size` bytes) follows the
+/// 8-byte header.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FwctlRpcCxlOut {
+    /// Bytes of output payload after the header.
+    pub size: u32,
+    /// The device's return code.
+    pub retval: u32,
 }
 
 macro_rules! wire_struct {
@@ -390,6 +420,18 @@ wire_struct!(SwcciMmbCommand {
     rsvd: u32,
     input: payload,
     output: payload,
+});
+
+wire_struct!(FwctlRpcCxl {
+    opcode: u32,
+    flags: u32,
+    op_size: u32,
+    reserved1: u32,
+});
+
+wire_struct!(FwctlRpcCxlOut {
+    size: u32,
+    retval: u32,
 });
 
 /// Copies `s` into a NUL-terminated fixed-size field (truncating; the last byte stays NUL).
