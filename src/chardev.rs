@@ -9,8 +9,14 @@
 //! ENXIO, and the module stays loaded (rmmod fails with EWOULDBLOCK) until the last file is closed.
 //!
 //! Every ioctl is dispatched from one table, [`IOCTLS`] (as drivers/cxl/core/mbox.c describes
-//! its commands in one): number, handler, whether it needs a bound device, and whether it is a
-//! raw command, whose handler is handed the access policy ([`Handler::Raw`]).
+//! its commands in one): number, handler, and whether it needs a bound device. A handler that
+//! sends anything to the device gets it admitted by the access policy (`policy.rs`) after its
+//! own argument checks (Documentation/abi.rst gives the order) and runs the [`Command`] it gets
+//! with the device's one command path, [`Swcci::run`].
+//!
+//! A background wait a signal interrupted (without killing the caller) returns ERESTARTSYS;
+//! the file remembers it ([`Resume`]), so the restarted call, which asks the same, resumes the
+//! wait instead of sending the command again.
 //!
 //! Payload buffers: each open file keeps one pair of payload-sized buffers, allocated at its
 //! first raw command and reused, so the command path allocates nothing. The input is copied
@@ -24,24 +30,21 @@
 
 use crate::{
     device::{
-        mbox_errno,
         Kind,
         Received,
+        Resume,
         Swcci, //
     },
     policy::{
         self,
-        Permit,
-        Taint, //
+        Command, //
     },
     proto::{
         mailbox::{
             BgPolicy,
-            MboxError,
             Response, //
         },
         mmpt,
-        rc::Errno,
         uapi::{
             put_cstr,
             CxlCommandInfo,
@@ -80,7 +83,6 @@ use crate::{
             SWCCI_VERSION, //
         },
     },
-    Disp,
 };
 use core::mem::MaybeUninit;
 use kernel::{
@@ -253,6 +255,8 @@ pub(crate) struct SwcciFile {
     /// (taken with `try_lock`) while it uses them.
     #[allow(clippy::struct_field_names)]
     buffers: Pin<KBox<Mutex<Option<Buffers>>>>,
+    /// A background wait of this file that a signal interrupted.
+    resume: Pin<KBox<Resume>>,
 }
 
 fn user(addr: u64, len: usize) -> Result<UserSlice> {
@@ -324,30 +328,10 @@ fn size_of_len(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-/// The access policy, handed to the handlers of raw ioctls only ([`Handler::Raw`]).
-struct RawAccess(());
-
-impl RawAccess {
-    /// Lockdown, `CAP_SYS_RAWIO` and quirks for raw command `opcode` of `opcode_vendor`
-    /// ([`policy::check_raw`]).
-    fn check(&self, dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result<Permit> {
-        policy::check_raw(dev, opcode_vendor, opcode)
-    }
-}
-
-/// How an ioctl is handled.
-enum Handler {
-    /// Does not send a raw command.
-    Plain(fn(&SwcciFile, u64) -> Result),
-    /// Sends a raw command: the handler applies the access policy after its own argument
-    /// checks (Documentation/abi.rst gives the order) and before anything reaches the device.
-    Raw(fn(&SwcciFile, u64, &RawAccess) -> Result),
-}
-
 /// One ioctl.
 struct Ioctl {
     cmd: u32,
-    handler: Handler,
+    handler: fn(&SwcciFile, u64) -> Result,
     /// Fails with ENXIO once the device is unbound (files stay open).
     needs_bound: bool,
 }
@@ -356,37 +340,37 @@ struct Ioctl {
 static IOCTLS: [Ioctl; 7] = [
     Ioctl {
         cmd: CXL_MEM_SEND_COMMAND,
-        handler: Handler::Raw(SwcciFile::send),
+        handler: (SwcciFile::send),
         needs_bound: true,
     },
     Ioctl {
         cmd: CXL_MEM_QUERY_COMMANDS,
-        handler: Handler::Plain(SwcciFile::query),
+        handler: (SwcciFile::query),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_IOCTL_INFO,
-        handler: Handler::Plain(SwcciFile::info),
+        handler: (SwcciFile::info),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_IOCTL_BG_POLICY,
-        handler: Handler::Plain(SwcciFile::bg_policy),
+        handler: (SwcciFile::bg_policy),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_MMB_SEND_COMMAND,
-        handler: Handler::Raw(SwcciFile::mmb_command),
+        handler: (SwcciFile::mmb_command),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_MMPT_SEND,
-        handler: Handler::Raw(SwcciFile::mmpt_send),
+        handler: (SwcciFile::mmpt_send),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_MMPT_RECV,
-        handler: Handler::Raw(SwcciFile::mmpt_recv),
+        handler: (SwcciFile::mmpt_recv),
         needs_bound: true,
     },
 ];
@@ -411,6 +395,7 @@ impl MiscDevice for SwcciFile {
                 dev: node.dev.clone(),
                 bg_policy: Atomic::new(policy.0),
                 buffers: KBox::pin_init(new_mutex!(None), GFP_KERNEL)?,
+                resume: KBox::pin_init(Resume::new(), GFP_KERNEL)?,
             },
             GFP_KERNEL,
         )?)
@@ -425,10 +410,7 @@ impl MiscDevice for SwcciFile {
         if ioctl.needs_bound && !me.dev.life.bound() {
             return Err(ENXIO);
         }
-        match ioctl.handler {
-            Handler::Plain(f) => f(me, arg),
-            Handler::Raw(f) => f(me, arg, &RawAccess(())),
-        }?;
+        (ioctl.handler)(me, arg)?;
         Ok(0)
     }
 }
@@ -449,7 +431,6 @@ impl SwcciFile {
     /// argument checks (the callers check the reserved members).
     fn raw(
         &self,
-        access: &RawAccess,
         opcode: u16,
         opcode_vendor: u16,
         input: &CxlPayload,
@@ -461,7 +442,7 @@ impl SwcciFile {
         if in_len > payload || out_len > payload {
             return Err(EINVAL);
         }
-        let permit = access.check(dev, opcode_vendor, opcode)?;
+        let access = policy::node_access(dev, opcode_vendor, opcode)?;
         // The file's buffers, allocated at its first raw command; a thread that finds them
         // in use by another thread of the same file gets its own for this command.
         let mut own;
@@ -474,73 +455,35 @@ impl SwcciFile {
                 &mut own
             }
         };
-        let res = self.raw_in(
-            permit,
-            bufs,
-            opcode,
-            opcode_vendor,
-            input.payload,
-            in_len,
-            out_len,
-        );
-        let res = res.and_then(|r| {
-            let out = bufs.output.get(..r.out_len).unwrap_or(&[]);
-            user(output.payload, r.out_len)?.writer().write_slice(out)?;
-            Ok(r)
-        });
-        drop(slot);
-        res
-    }
-
-    /// [`Self::raw`] with the buffers: reads the whole input before the device is touched,
-    /// decides the taint and runs the command (which taints right before it reaches the
-    /// device).
-    #[expect(clippy::too_many_arguments)]
-    fn raw_in(
-        &self,
-        _permit: Permit,
-        bufs: &mut Buffers,
-        opcode: u16,
-        opcode_vendor: u16,
-        input: u64,
-        in_len: usize,
-        out_len: usize,
-    ) -> Result<Response> {
-        let dev = &*self.dev;
         let data = bufs.input.get_mut(..in_len).ok_or(EINVAL)?;
         // An empty copy cannot fault: skipped.
         if in_len != 0 {
-            user(input, in_len)?.reader().read_slice(data)?;
+            user(input.payload, in_len)?.reader().read_slice(data)?;
         }
-        let data = &*data;
+        let cmd = access.command(&*data, self.policy());
         let out = bufs.output.get_mut(..out_len).ok_or(EINVAL)?;
-        let taint = policy::judge(dev, opcode_vendor, opcode, data);
-        dev.execute_with(
-            opcode,
-            opcode_vendor,
-            data,
-            out,
-            self.policy(),
-            true,
-            || {
-                if let Some(t) = &taint {
-                    t.apply(dev);
-                }
-            },
-        )
-        .map_err(|e| {
-            dev_dbg!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
-            if let MboxError::Background { .. } = e {
-                if e.errno() == Errno::TimedOut {
-                    dev_info!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
-                }
-            }
-            mbox_errno(&e)
-        })
+        let r = self.run(&cmd, opcode_vendor, out)?;
+        let out = bufs.output.get(..r.out_len).unwrap_or(&[]);
+        user(output.payload, r.out_len)?.writer().write_slice(out)?;
+        drop(slot);
+        Ok(r)
+    }
+
+    /// Runs `cmd` (opcode vendor `vendor`) on the device. A raw PCI-SIG Send or Receive
+    /// Message holds the transfer lock of its direction for the one command, so that it cannot
+    /// land between the parts of a transfer the driver runs for another caller.
+    fn run(&self, cmd: &Command<'_>, vendor: u16, out: &mut [u8]) -> Result<Response> {
+        let dev = &*self.dev;
+        let _transfer = match (vendor, cmd.opcode()) {
+            (mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE) => Some(dev.mmpt_tx.acquire(dev)?),
+            (mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE) => Some(dev.mmpt_rx.acquire(dev)?),
+            _ => None,
+        };
+        Ok(dev.run(cmd, out, Some(&self.resume))?)
     }
 
     /// `CXL_MEM_SEND_COMMAND`.
-    fn send(&self, arg: u64, access: &RawAccess) -> Result {
+    fn send(&self, arg: u64) -> Result {
         let mut cmd: CxlSendCommand = read_arg(arg)?;
         if cmd.id != CXL_MEM_COMMAND_ID_RAW {
             return Err(ENOTTY);
@@ -552,14 +495,14 @@ impl SwcciFile {
         {
             return Err(EINVAL);
         }
-        let r = self.raw(access, cmd.raw_opcode, 0, &cmd.input, &cmd.output)?;
+        let r = self.raw(cmd.raw_opcode, 0, &cmd.input, &cmd.output)?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.output.size = size_of_len(r.out_len);
         write_arg(arg, &cmd)
     }
 
     /// `SWCCI_MMB_SEND_COMMAND`: a raw MMB command with an explicit opcode vendor id.
-    fn mmb_command(&self, arg: u64, access: &RawAccess) -> Result {
+    fn mmb_command(&self, arg: u64) -> Result {
         let mut cmd: SwcciMmbCommand = read_arg(arg)?;
         if cmd.rsvd != 0 || cmd.input.rsvd != 0 || cmd.output.rsvd != 0 {
             return Err(EINVAL);
@@ -568,24 +511,18 @@ impl SwcciFile {
             // A CXL mailbox found through the Register Locator has no opcode vendor field.
             return Err(EOPNOTSUPP);
         }
-        let r = self.raw(
-            access,
-            cmd.opcode,
-            cmd.opcode_vendor,
-            &cmd.input,
-            &cmd.output,
-        )?;
+        let r = self.raw(cmd.opcode, cmd.opcode_vendor, &cmd.input, &cmd.output)?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.vendor_status = u32::from(r.vendor_status);
         cmd.output.size = size_of_len(r.out_len);
         write_arg(arg, &cmd)
     }
 
-    /// `SWCCI_MMPT_SEND`.
-    fn mmpt_send(&self, arg: u64, access: &RawAccess) -> Result {
+    /// `SWCCI_MMPT_SEND`: `timeout_ms` caps the whole transfer (0: the driver's cap).
+    fn mmpt_send(&self, arg: u64) -> Result {
         let dev = &*self.dev;
         let mut m: SwcciMmptMsg = read_arg(arg)?;
-        if m.rsvd0 != [0; 3] || m.timeout_ms != 0 {
+        if m.rsvd0 != [0; 3] || m.timeout_ms > SWCCI_MMPT_TIMEOUT_MAX_MS {
             return Err(EINVAL);
         }
         dev.mmpt.ok_or(EOPNOTSUPP)?;
@@ -593,32 +530,30 @@ impl SwcciFile {
         if len > mmpt::MAX_MESSAGE {
             return Err(EMSGSIZE);
         }
-        let _permit = access.check(dev, mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE)?;
+        let access = policy::node_access(dev, mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE)?;
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         user(m.data, len)?.reader().read_slice(&mut data)?;
-        let taint = Taint::Message {
-            msg_type: m.msg_type,
-        };
-        let code = dev.mmpt_send(m.msg_type, &data, &|| taint.apply(dev))?;
+        let msg = access.send_message(m.msg_type);
+        let code = dev.mmpt_send(&msg, m.msg_type, &data, m.timeout_ms)?;
         m.retval = u32::from(code.raw());
         write_arg(arg, &m)
     }
 
     /// `SWCCI_MMPT_RECV`.
-    fn mmpt_recv(&self, arg: u64, access: &RawAccess) -> Result {
+    fn mmpt_recv(&self, arg: u64) -> Result {
         let dev = &*self.dev;
         let mut m: SwcciMmptMsg = read_arg(arg)?;
         if m.rsvd0 != [0; 3] || m.timeout_ms > SWCCI_MMPT_TIMEOUT_MAX_MS {
             return Err(EINVAL);
         }
         dev.mmpt.ok_or(EOPNOTSUPP)?;
-        let _permit = access.check(dev, mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE)?;
-        let result = dev.mmpt_receive(len_of(m.len), m.timeout_ms);
-        let res = match result? {
+        let access = policy::node_access(dev, mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE)?;
+        let msg = access.receive_message();
+        let res = match dev.mmpt_receive(&msg, len_of(m.len), m.timeout_ms)? {
             Received::Message { msg_type, data } => {
                 // The function has dequeued the message: one the caller cannot take (a buffer
                 // or an argument that faults) goes back to the head of the queue rather than
-                // being lost.
+                // being lost, and the caller gets EFAULT.
                 m.msg_type = msg_type;
                 m.len = size_of_len(data.len());
                 m.retval = 0;
@@ -626,12 +561,12 @@ impl SwcciFile {
                     .and_then(|u| u.writer().write_slice(&data))
                     .and_then(|()| write_arg(arg, &m));
                 if let Err(e) = delivered {
-                    dev.mmpt_requeue(msg_type, data)?;
+                    dev.mmpt_requeue(msg_type, data);
                     return Err(e);
                 }
                 return Ok(());
             }
-            Received::TooBig { msg_type, len } => {
+            Received::TooBig { msg_type, len } | Received::Discarded { msg_type, len } => {
                 m.msg_type = msg_type;
                 m.len = size_of_len(len);
                 Err(EMSGSIZE)
