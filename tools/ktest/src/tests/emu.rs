@@ -186,9 +186,10 @@ pub fn bind(env: &mut Env) -> Result<Outcome> {
                 line.contains(&format!("1b36:5c01 serial {:#x}", d.spec.serial)),
                 "{line}"
             );
+            // The probe line names how completion is signalled.
             ensure!(
                 line.contains(if d.spec.msix {
-                    ", interrupts,"
+                    ", interrupts (MSI-X),"
                 } else {
                     ", polling"
                 }),
@@ -198,7 +199,7 @@ pub fn bind(env: &mut Env) -> Result<Outcome> {
             ensure!(info.kind == SWCCI_KIND_MMB, "kind {}", info.kind);
             ensure!(d.path.starts_with("/dev/swcci"), "{}", d.path.display());
             let rx = if d.spec.msix {
-                "MMPT receive interrupts"
+                "MMPT receive interrupts (MSI-X)"
             } else {
                 "MMPT receive polling"
             };

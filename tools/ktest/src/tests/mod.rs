@@ -101,6 +101,11 @@ pub static ALL: &[Test] = &[
         run: fwctl::info,
     },
     Test {
+        name: "fwctl_rpc_layout_matches_c_header",
+        scenarios: &["main"],
+        run: fwctl::rpc_layout,
+    },
+    Test {
         name: "fwctl_identify_at_lowest_scope",
         scenarios: &["main"],
         run: fwctl::identify,
