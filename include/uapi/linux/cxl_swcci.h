@@ -110,8 +110,9 @@ struct swcci_bg_policy {
  * struct swcci_mmpt_msg - one management message
  * @msg_type: message type (SWCCI_MMPT_SEND: in; SWCCI_MMPT_RECV: out)
  * @rsvd0: reserved, zero
- * @timeout_ms: SWCCI_MMPT_RECV: wait at most this long for a message (0: do not wait;
- *              at most SWCCI_MMPT_TIMEOUT_MAX_MS)
+ * @timeout_ms: SWCCI_MMPT_RECV: wait at most this long for a message (0: do not wait);
+ *              SWCCI_MMPT_SEND: the longest the whole transfer may take (0: 60 s); at most
+ *              SWCCI_MMPT_TIMEOUT_MAX_MS, in ms
  * @len: SWCCI_MMPT_SEND: message length (at most 1 MiB); SWCCI_MMPT_RECV: in, the size
  *       of the buffer at @data; out, the length of the message
  * @retval: out: the MMPT return code of the transfer (0: success)
