@@ -442,7 +442,7 @@ impl SwcciFile {
         if in_len > payload || out_len > payload {
             return Err(EINVAL);
         }
-        let access = policy::node_access(dev, opcode_vendor, opcode)?;
+        let access = policy::node_access(&dev.target, opcode_vendor, opcode)?;
         // The file's buffers, allocated at its first raw command; a thread that finds them
         // in use by another thread of the same file gets its own for this command.
         let mut own;
@@ -507,10 +507,6 @@ impl SwcciFile {
         if cmd.rsvd != 0 || cmd.input.rsvd != 0 || cmd.output.rsvd != 0 {
             return Err(EINVAL);
         }
-        if cmd.opcode_vendor != 0 && !self.dev.flavor.mmb {
-            // A CXL mailbox found through the Register Locator has no opcode vendor field.
-            return Err(EOPNOTSUPP);
-        }
         let r = self.raw(cmd.opcode, cmd.opcode_vendor, &cmd.input, &cmd.output)?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.vendor_status = u32::from(r.vendor_status);
@@ -530,7 +526,7 @@ impl SwcciFile {
         if len > mmpt::MAX_MESSAGE {
             return Err(EMSGSIZE);
         }
-        let access = policy::node_access(dev, mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE)?;
+        let access = policy::node_access(&dev.target, mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE)?;
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         user(m.data, len)?.reader().read_slice(&mut data)?;
         let msg = access.send_message(m.msg_type);
@@ -547,7 +543,7 @@ impl SwcciFile {
             return Err(EINVAL);
         }
         dev.mmpt.ok_or(EOPNOTSUPP)?;
-        let access = policy::node_access(dev, mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE)?;
+        let access = policy::node_access(&dev.target, mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE)?;
         let msg = access.receive_message();
         let res = match dev.mmpt_receive(&msg, len_of(m.len), m.timeout_ms)? {
             Received::Message { msg_type, data } => {

@@ -36,7 +36,9 @@ use crate::{
     mmio::BarIo,
     policy::{
         self,
-        Command, //
+        Command,
+        DevInfo,
+        Target, //
     },
     proto::{
         bgtrack::{
@@ -89,7 +91,6 @@ use kernel::{
         CondVarTimeoutResult,
         Mutex,
         MutexGuard,
-        SetOnce,
         SpinLock,
         SpinLockIrq, //
     },
@@ -194,22 +195,6 @@ impl Lifecycle {
     /// Removal ends, under the mutex (`_st`): no command is in flight and none can start.
     fn finish_removal(&self, _st: &mut State) {
         self.0.store(Life::Gone, Relaxed);
-    }
-}
-
-/// Device quirks, by PCI id.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Quirks {
-    /// Get/Set Timestamp (0300h/0301h) sent to the CCI itself crash the device model (QEMU's
-    /// emulated switch CCI, 19e5:a123, casts the switch to a type-3 device): refuse them.
-    pub(crate) no_timestamp: bool,
-}
-
-impl Quirks {
-    pub(crate) fn for_device(vendor: u16, device: u16) -> Self {
-        Self {
-            no_timestamp: (vendor, device) == (0x19e5, 0xa123),
-        }
     }
 }
 
@@ -322,20 +307,6 @@ pub(crate) struct IrqStats {
     pub(crate) irqs: Atomic<u64>,
     pub(crate) spurious_irqs: Atomic<u64>,
 }
-
-/// What identifies the device, read once at probe and unchanged afterwards.
-#[derive(Default)]
-pub(crate) struct DevInfo {
-    pub(crate) ident: Option<Identify>,
-    /// The Command Effects Log, whole 4-byte entries.
-    pub(crate) cel: KVec<u8>,
-}
-
-/// What a device that could not be identified reports.
-static NO_INFO: DevInfo = DevInfo {
-    ident: None,
-    cel: KVec::new(),
-};
 
 /// An MMPT message the function returned inline with a Send Message, kept for the next
 /// receive.
@@ -466,13 +437,15 @@ impl Resume {
 /// # Invariants
 ///
 /// - `bg_tracked` mirrors whether `state.bg` tracks an operation (written under the mutex).
-/// - `payload_size`, `flavor`, `kind`, `quirks`, `mmpt` never change after creation.
+/// - `payload_size`, `flavor`, `kind`, `mmpt` never change after creation.
 #[pin_data]
 pub(crate) struct Swcci {
     pub(crate) pdev: ARef<pci::Device>,
+    /// What the access policy reads of this function (quirks, identity and CEL, flags of the
+    /// messages it logs once).
+    pub(crate) target: Target,
     bar: DevresBar,
     pub(crate) kind: Kind,
-    pub(crate) quirks: Quirks,
     /// Node name below /dev.
     pub(crate) node_name: &'static CStr,
     /// Offset of the MMPT registers in the BAR, if the function has them.
@@ -483,8 +456,6 @@ pub(crate) struct Swcci {
     /// Protocol variant (fixed at probe).
     pub(crate) flavor: crate::proto::mailbox::Flavor,
     pub(crate) life: Lifecycle,
-    /// Identify and the CEL, set once at probe.
-    info: SetOnce<DevInfo>,
     #[pin]
     pub(crate) state: Mutex<State>,
     /// Serialises multi-part MMPT sends, and receives: parts of two messages never interleave,
@@ -510,10 +481,6 @@ pub(crate) struct Swcci {
     busy: Atomic<u32>,
     /// A background operation is tracked (mirrors `State::bg`, readable in interrupt context).
     bg_tracked: Atomic<bool>,
-    /// The taint notice was printed for this device.
-    pub(crate) taint_logged: Atomic<bool>,
-    /// The lockdown refusal was logged for this device.
-    pub(crate) lockdown_logged: Atomic<bool>,
     /// Messages a faulty device can provoke in a loop.
     #[pin]
     pub(crate) noisy: RateLimit,
@@ -766,21 +733,20 @@ impl Swcci {
         node_name: &'static CStr,
         mmpt: Option<usize>,
     ) -> impl PinInit<Self, Error> {
-        let quirks = Quirks::for_device(pdev.vendor_id().as_raw(), pdev.device_id());
         let pdev: ARef<pci::Device> = pdev.into();
+        let target = Target::new(pdev.clone(), mbox.flavor().mmb, mmpt.is_some());
         let payload_size = mbox.payload_size();
         let flavor = mbox.flavor();
         try_pin_init!(Self {
             pdev,
+            target,
             bar,
             kind,
-            quirks,
             node_name,
             mmpt,
             payload_size,
             flavor,
             life: Lifecycle::new(),
-            info: SetOnce::new(),
             // INVARIANT: the inbox has room for INBOX_MAX + 1 messages from the start.
             state <- new_mutex!(State {
                 mbox,
@@ -798,8 +764,6 @@ impl Swcci {
             missed_in_row: Atomic::new(0),
             busy: Atomic::new(0),
             bg_tracked: Atomic::new(false),
-            taint_logged: Atomic::new(false),
-            lockdown_logged: Atomic::new(false),
             noisy <- RateLimit::new(),
             irq_stats: IrqStats {
                 irqs: Atomic::new(0),
@@ -814,7 +778,7 @@ impl Swcci {
 
     /// Identify and the CEL read at probe (empty if they could not be read).
     pub(crate) fn info(&self) -> &DevInfo {
-        self.info.as_ref().unwrap_or(&NO_INFO)
+        self.target.info()
     }
 
     /// Takes the device mutex.
@@ -1012,7 +976,7 @@ impl Swcci {
             dev_warn!(self.pdev, "no Command Effects Log: {e:?}\n");
             KVec::new()
         });
-        self.info.populate(DevInfo { ident, cel });
+        self.target.set_info(DevInfo { ident, cel });
     }
 
     /// Reads the CEL with Get Supported Logs, then Get Log in payload-sized pieces. A device
@@ -1152,7 +1116,7 @@ impl Locked<'_> {
             if let Some(bg) = bg {
                 ended = st.bg.observe(bg).map(|_| bg);
             }
-            cmd.apply_taint(dev);
+            cmd.apply_taint(&dev.target);
         });
         if let Some(bg) = ended {
             self.count_ended(bg, cmd.opcode());
@@ -1293,7 +1257,9 @@ impl Locked<'_> {
         let st = &mut *self.st;
         let err = st
             .mbox
-            .give_up(&io, &mut w, cmd.opcode(), &cmd.bg(), e, || taint.apply(dev));
+            .give_up(&io, &mut w, cmd.opcode(), &cmd.bg(), e, || {
+                taint.apply(&dev.target)
+            });
         self.account_more_waits(&w);
         if let MboxError::Background { abort, .. } = err {
             if abort != AbortOutcome::NotRequested {

@@ -280,7 +280,7 @@ impl Operations for FwctlFile {
         if req.input.len() > payload || room > payload {
             return Err(EINVAL);
         }
-        let access = policy::fwctl_access(dev)?;
+        let access = policy::fwctl_access(&dev.target)?;
         let cmd = access.command(opcode, req.input, caller_scope(scope), this.bg)?;
 
         let mut out = KVVec::from_elem(0u8, RPC_OUT_HEADER + room, GFP_KERNEL)?;

@@ -4,7 +4,7 @@
 //! is made.
 //!
 //! Nothing reaches a device except as a [`Command`], and only this module builds one, after
-//! the checks of where it comes from (the device's [`Swcci::run`] takes nothing else):
+//! the checks of where it comes from (the device's `Swcci::run` takes nothing else):
 //! - the device node: [`node_access`] (lockdown: EPERM, logged once per device;
 //!   `CAP_SYS_RAWIO`: EPERM; quirks: EOPNOTSUPP), then, once the input is read,
 //!   [`NodeAccess::command`] or, for MMPT messages, [`NodeAccess::send_message`] and
@@ -24,7 +24,6 @@
 //! always taints.
 
 use crate::{
-    device::Swcci,
     proto::{
         effects::{
             self,
@@ -35,15 +34,105 @@ use crate::{
             Request, //
         },
         mmpt, opcode,
-        payload::logs::Cel,
+        payload::{
+            identify::Identify,
+            logs::Cel, //
+        },
     },
     sys,
     Disp, //
 };
 use kernel::{
+    pci,
     prelude::*,
-    sync::atomic::Relaxed, //
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        SetOnce, //
+    },
 };
+
+/// Device quirks, by PCI id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Quirks {
+    /// Get/Set Timestamp (0300h/0301h) sent to the CCI itself crash the device model (QEMU's
+    /// emulated switch CCI, 19e5:a123, casts the switch to a type-3 device): refuse them.
+    pub(crate) no_timestamp: bool,
+}
+
+impl Quirks {
+    fn for_device(vendor: u16, device: u16) -> Self {
+        Self {
+            no_timestamp: (vendor, device) == (0x19e5, 0xa123),
+        }
+    }
+}
+
+/// What identifies the device, read once at probe and unchanged afterwards.
+#[derive(Default)]
+pub(crate) struct DevInfo {
+    pub(crate) ident: Option<Identify>,
+    /// The Command Effects Log, whole 4-byte entries.
+    pub(crate) cel: KVec<u8>,
+}
+
+/// What a device that could not be identified reports.
+static NO_INFO: DevInfo = DevInfo {
+    ident: None,
+    cel: KVec::new(),
+};
+
+/// What the access policy reads of one function, and the per-device state of its messages:
+/// everything its decisions need, so that the policy depends on no other part of the driver
+/// (the device object holds one, `Swcci::target`).
+///
+/// # Invariants
+///
+/// `quirks`, `mmb` and `mmpt` never change; `info` is set once, at probe.
+pub(crate) struct Target {
+    /// The function, for messages.
+    pdev: ARef<pci::Device>,
+    quirks: Quirks,
+    /// The mailbox is a PCIe MMB: it has an opcode vendor field.
+    mmb: bool,
+    /// The function has MMPT registers.
+    mmpt: bool,
+    /// Identify and the CEL, set once at probe.
+    info: SetOnce<DevInfo>,
+    /// The taint notice was printed for this device.
+    taint_logged: Atomic<bool>,
+    /// The lockdown refusal was logged for this device.
+    lockdown_logged: Atomic<bool>,
+}
+
+impl Target {
+    /// The policy's view of function `pdev`, whose mailbox is an MMB (`mmb`) and which has MMPT
+    /// registers (`mmpt`) or not.
+    pub(crate) fn new(pdev: ARef<pci::Device>, mmb: bool, mmpt: bool) -> Self {
+        Self {
+            quirks: Quirks::for_device(pdev.vendor_id().as_raw(), pdev.device_id()),
+            pdev,
+            mmb,
+            mmpt,
+            info: SetOnce::new(),
+            taint_logged: Atomic::new(false),
+            lockdown_logged: Atomic::new(false),
+        }
+    }
+
+    /// Identify and the CEL read at probe (empty if they could not be read).
+    pub(crate) fn info(&self) -> &DevInfo {
+        self.info.as_ref().unwrap_or(&NO_INFO)
+    }
+
+    /// Records Identify and the CEL, once, at probe.
+    pub(crate) fn set_info(&self, info: DevInfo) {
+        self.info.populate(info);
+    }
+}
 
 /// A command the access policy admitted for one device.
 ///
@@ -83,7 +172,7 @@ impl<'a> Command<'a> {
 
     /// Taints the kernel if the policy decided so for this command. Called right before the
     /// doorbell; does not sleep (it runs with the BAR mapping held).
-    pub(crate) fn apply_taint(&self, dev: &Swcci) {
+    pub(crate) fn apply_taint(&self, dev: &Target) {
         if let Some(t) = &self.taint {
             t.apply(dev);
         }
@@ -119,15 +208,20 @@ impl<'a> Command<'a> {
 /// `dev` ([`node_access`]); the command is made from it once its input is read
 /// ([`NodeAccess::command`]).
 pub(crate) struct NodeAccess<'d> {
-    dev: &'d Swcci,
+    dev: &'d Target,
     vendor: u16,
     opcode: u16,
 }
 
 /// Checks that the caller may send raw command `opcode` of opcode vendor `vendor` to `dev`
-/// through its device node, in the order Documentation/abi.rst gives: not locked down and
-/// `CAP_SYS_RAWIO` (EPERM), no quirk against the command (EOPNOTSUPP).
-pub(crate) fn node_access(dev: &Swcci, vendor: u16, opcode: u16) -> Result<NodeAccess<'_>> {
+/// through its device node, in the order Documentation/abi.rst gives: an opcode vendor the
+/// function has a field for (EOPNOTSUPP), not locked down and `CAP_SYS_RAWIO` (EPERM), no quirk
+/// against the command (EOPNOTSUPP).
+pub(crate) fn node_access(dev: &Target, vendor: u16, opcode: u16) -> Result<NodeAccess<'_>> {
+    if vendor != 0 && !dev.mmb {
+        // A CXL mailbox found through the Register Locator has no opcode vendor field.
+        return Err(EOPNOTSUPP);
+    }
     check_lockdown(dev)?;
     if !sys::capable_rawio() {
         dev_dbg!(
@@ -210,13 +304,13 @@ impl Message {
 /// The fwctl access check passed for `dev` ([`fwctl_access`]): lockdown.
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
 pub(crate) struct FwctlAccess<'d> {
-    dev: &'d Swcci,
+    dev: &'d Target,
 }
 
 /// Checks that an fwctl RPC may reach `dev`: not locked down (EPERM), checked before anything
 /// else so that under lockdown every RPC gets EPERM, as on the device node.
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
-pub(crate) fn fwctl_access(dev: &Swcci) -> Result<FwctlAccess<'_>> {
+pub(crate) fn fwctl_access(dev: &Target) -> Result<FwctlAccess<'_>> {
     check_lockdown(dev)?;
     Ok(FwctlAccess { dev })
 }
@@ -300,7 +394,7 @@ pub(crate) fn internal_messages() -> (Message, Message) {
 
 /// EPERM when the kernel is locked down against PCI access: no raw command, whichever path
 /// (the device node or fwctl), reaches the device then. Logged once per device.
-fn check_lockdown(dev: &Swcci) -> Result {
+fn check_lockdown(dev: &Target) -> Result {
     if sys::pci_access_locked_down() {
         if !dev.lockdown_logged.xchg(true, Relaxed) {
             dev_warn!(
@@ -313,8 +407,8 @@ fn check_lockdown(dev: &Swcci) -> Result {
     Ok(())
 }
 
-/// EOPNOTSUPP for commands `dev` is known to mishandle ([`crate::device::Quirks`]).
-fn check_quirks(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
+/// EOPNOTSUPP for commands `dev` is known to mishandle ([`Quirks`]).
+fn check_quirks(dev: &Target, opcode_vendor: u16, opcode: u16) -> Result {
     if opcode_vendor == 0
         && dev.quirks.no_timestamp
         && (opcode == opcode::GET_TIMESTAMP || opcode == opcode::SET_TIMESTAMP)
@@ -329,7 +423,7 @@ fn check_quirks(dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result {
 }
 
 /// Taints the kernel, logging `what` the first time for this device.
-fn taint(dev: &Swcci, what: core::fmt::Arguments<'_>) {
+fn taint(dev: &Target, what: core::fmt::Arguments<'_>) {
     if !dev.taint_logged.xchg(true, Relaxed) {
         let comm = sys::current_comm();
         let pid = kernel::current!().pid();
@@ -387,7 +481,7 @@ pub(crate) enum Taint {
 impl Taint {
     /// Taints the kernel; the first time for `dev`, logs which command from which process.
     /// Does not sleep (runs with the BAR mapping held).
-    pub(crate) fn apply(&self, dev: &Swcci) {
+    pub(crate) fn apply(&self, dev: &Target) {
         match *self {
             Self::Command {
                 opcode,
@@ -462,13 +556,13 @@ fn taint_of(j: &effects::Judgement) -> Option<Taint> {
 /// command of another vendor by [`effects::mmb_effectful`] (of the PCI-SIG commands only
 /// Receive Message reads, and only on a function that has MMPT registers). With
 /// `strict_taint=1` every command taints.
-fn judge(dev: &Swcci, vendor: u16, opcode: u16, input: &[u8]) -> Option<Taint> {
+fn judge(dev: &Target, vendor: u16, opcode: u16, input: &[u8]) -> Option<Taint> {
     if vendor == 0 {
         let cel = Cel::new(&dev.info().cel);
         return taint_of(&effects::judge(opcode, input, Some(&cel)).effects);
     }
     let strict = crate::module_parameters::strict_taint.value();
-    if !strict && !effects::mmb_effectful(vendor, opcode, dev.mmpt.is_some()) {
+    if !strict && !effects::mmb_effectful(vendor, opcode, dev.mmpt) {
         return None;
     }
     Some(Taint::Mmb { opcode, vendor })
