@@ -400,10 +400,16 @@ impl RateLimit {
 /// restarted call, or the same call reissued after EINTR), the wait resumes for the same
 /// operation instead of sending the command again. Any other command forgets it (the operation
 /// keeps running on its own).
+///
+/// # Invariants
+///
+/// `any` is true while `pending` holds a wait (set after it is stored, cleared after it is
+/// taken), so the command path reads one atomic when there is none.
 #[pin_data]
 pub(crate) struct Resume {
     #[pin]
     pending: SpinLock<Option<(BgId, u16, u64)>>,
+    any: Atomic<bool>,
 }
 
 impl Resume {
@@ -411,24 +417,27 @@ impl Resume {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             pending <- new_spinlock!(None),
+            any: Atomic::new(false),
         })
     }
 
     /// Takes the interrupted wait `cmd` resumes (the same fingerprint), if any: its operation
     /// and opcode. Any interrupted wait is forgotten.
     fn take(&self, cmd: &Command<'_>) -> Option<(BgId, u16)> {
-        let pending = self.pending.lock().take()?;
-        let (id, opcode, fp) = pending;
+        let pending = self.pending.lock().take();
+        self.any.store(false, Relaxed);
+        let (id, opcode, fp) = pending?;
         (opcode == cmd.opcode() && fp == cmd.fingerprint()).then_some((id, opcode))
     }
 
     fn set(&self, cmd: &Command<'_>, id: BgId) {
         *self.pending.lock() = Some((id, cmd.opcode(), cmd.fingerprint()));
+        self.any.store(true, Relaxed);
     }
 
-    /// Whether a wait is pending (the common case is not: no fingerprint is computed then).
+    /// Whether no wait is pending (the common case: one atomic read, no fingerprint).
     fn is_empty(&self) -> bool {
-        self.pending.lock().is_none()
+        !self.any.load(Relaxed)
     }
 }
 
@@ -1184,6 +1193,10 @@ impl Locked<'_> {
     /// tracker. `None` while it runs. A register that cannot be read (the function is gone)
     /// ends the operation as vanished.
     fn look_bg(&mut self, id: BgId) -> Option<BgOutcome> {
+        // Unbind forgets the tracked operation: the waiter's next wait ends with "gone".
+        if !self.dev.life.bound() {
+            return None;
+        }
         if self.st.bg.is_current(id) {
             match self.st.mbox.bg_status(&self.dev.io()) {
                 Ok(bg) => {
