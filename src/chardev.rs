@@ -30,7 +30,9 @@
 
 use crate::{
     device::{
+        AsyncSlot,
         Kind,
+        Poller,
         Received,
         Resume,
         Swcci, //
@@ -63,6 +65,7 @@ use crate::{
             CXL_MEM_SEND_COMMAND,
             SWCCI_BG_ABORT_ON_SIGNAL,
             SWCCI_BG_ABORT_ON_TIMEOUT,
+            SWCCI_BG_ASYNC,
             SWCCI_BG_FLAGS,
             SWCCI_BG_TIMEOUT_MAX_MS,
             SWCCI_BG_TIMEOUT_MIN_MS,
@@ -73,6 +76,7 @@ use crate::{
             SWCCI_INFO_MMB,
             SWCCI_INFO_MMPT,
             SWCCI_IOCTL_BG_POLICY,
+            SWCCI_IOCTL_BG_RESULT,
             SWCCI_IOCTL_INFO,
             SWCCI_KIND_MMB,
             SWCCI_KIND_SWITCH_CCI,
@@ -86,6 +90,8 @@ use crate::{
 };
 use core::mem::MaybeUninit;
 use kernel::{
+    bindings,
+    error::to_result,
     fs::File,
     miscdevice::{
         MiscDevice,
@@ -100,9 +106,11 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
+        poll::PollTable,
         Arc,
         Mutex, //
     },
+    types::Opaque,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -181,12 +189,102 @@ impl Drop for NodeId {
     }
 }
 
+/// The file operations of the node: those 7.3 builds for a `MiscDevice` (open, release, ioctl,
+/// compat_ioctl, each calling `SwcciFile`'s), plus `poll`, which 7.3's `MiscDevice` does not
+/// offer. Built at compile time from `MiscDeviceOptions::into_raw`, so they are exactly 7.3's
+/// with one more callback.
+static FOPS: Fops = {
+    let base = MiscDeviceOptions { name: c"" }.into_raw::<SwcciFile>();
+    // SAFETY: `base.fops` points to the static file operations 7.3 builds for `SwcciFile`
+    // (`MiscdeviceVTable::build`), readable at compile time.
+    let mut fops = unsafe { core::ptr::read(base.fops) };
+    fops.poll = Some(poll);
+    Fops(fops)
+};
+
+/// File operations in static memory, which the kernel only reads.
+#[repr(transparent)]
+struct Fops(bindings::file_operations);
+
+// SAFETY: After its constant initialisation nothing writes a `Fops`: the kernel only reads the
+// callbacks and the owner pointer, so sharing it between threads is sound.
+unsafe impl Sync for Fops {}
+
+/// The node's `struct miscdevice`: 7.3's `MiscDeviceRegistration<SwcciFile>` with [`FOPS`].
+///
+/// # Invariants
+///
+/// `inner` is a miscdevice registered with `misc_register`, made by
+/// `MiscDeviceOptions::into_raw::<SwcciFile>` with [`FOPS`] as its file operations, and
+/// deregistered exactly once, when this drops. It has the layout of
+/// `MiscDeviceRegistration<SwcciFile>` (`#[repr(transparent)]` over
+/// `Opaque<bindings::miscdevice>`, rust/kernel/miscdevice.rs), which 7.3's `open` callback
+/// casts the miscdevice to.
+#[repr(transparent)]
+#[pin_data(PinnedDrop)]
+struct NodeRegistration {
+    #[pin]
+    inner: Opaque<bindings::miscdevice>,
+}
+
+// SAFETY: `misc_deregister` may run on another thread than `misc_register`; `&self` gives
+// nothing but the registration's address.
+unsafe impl Send for NodeRegistration {}
+// SAFETY: As above: nothing is reached through `&NodeRegistration`.
+unsafe impl Sync for NodeRegistration {}
+
+impl NodeRegistration {
+    /// Registers the node `name`.
+    fn register(name: &'static CStr) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                let mut raw = MiscDeviceOptions { name }.into_raw::<SwcciFile>();
+                raw.fops = &FOPS.0;
+                // SAFETY: The initialiser may write to `slot`.
+                unsafe { slot.write(raw) };
+                // SAFETY: `slot` holds the miscdevice just written; it stays pinned and is
+                // deregistered before it is freed (`PinnedDrop`).
+                // INVARIANT: on success `inner` is registered with `FOPS`.
+                to_result(unsafe { bindings::misc_register(slot) })
+            }),
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for NodeRegistration {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Registered, by the type invariant; deregistered only here.
+        unsafe { bindings::misc_deregister(self.inner.get()) };
+    }
+}
+
+/// The `poll` file operation of the node.
+///
+/// # Safety
+///
+/// `file` is an open file of the node (its private data is the `KBox<SwcciFile>` that 7.3's
+/// `open` callback stored, alive until `release`, which cannot run during `poll`), and `wait`
+/// is null or a valid `poll_table` for the duration of the call.
+unsafe extern "C" fn poll(
+    file: *mut bindings::file,
+    wait: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: By the function's safety requirements, `private_data` is a live `SwcciFile`.
+    let me = unsafe { &*(*file).private_data.cast::<SwcciFile>() };
+    // SAFETY: `file` is valid for the duration of this call.
+    let f = unsafe { File::from_raw_file(file) };
+    // SAFETY: `wait` is null or a valid `poll_table` for the duration of this call.
+    let table = unsafe { PollTable::from_raw(wait) };
+    me.poll(f, &table)
+}
+
 /// A registered device node.
 #[pin_data]
 pub(crate) struct Node {
     // Declared first so that it is deregistered first: no open can start after that.
     #[pin]
-    reg: MiscDeviceRegistration<SwcciFile>,
+    reg: NodeRegistration,
     // Released after the registration, so a new device cannot take the name too early.
     _id: NodeId,
     dev: Arc<Swcci>,
@@ -202,7 +300,7 @@ impl Node {
             try_pin_init!(Self {
                 dev,
                 _id: id,
-                reg <- MiscDeviceRegistration::register(MiscDeviceOptions { name }),
+                reg <- NodeRegistration::register(name),
             }? Error),
             GFP_KERNEL,
         )
@@ -257,6 +355,16 @@ pub(crate) struct SwcciFile {
     buffers: Pin<KBox<Mutex<Option<Buffers>>>>,
     /// A background wait of this file that a signal interrupted.
     resume: Pin<KBox<Resume>>,
+    /// The file's asynchronous background operation (`SWCCI_BG_ASYNC`).
+    async_slot: Pin<KBox<AsyncSlot>>,
+    /// What the file saw of events, and whether it counts among the device's pollers.
+    poller: Poller,
+}
+
+impl Drop for SwcciFile {
+    fn drop(&mut self) {
+        self.poller.release(&self.dev);
+    }
 }
 
 fn user(addr: u64, len: usize) -> Result<UserSlice> {
@@ -337,7 +445,7 @@ struct Ioctl {
 }
 
 /// Every ioctl of the node; anything else is ENOTTY.
-static IOCTLS: [Ioctl; 7] = [
+static IOCTLS: [Ioctl; 8] = [
     Ioctl {
         cmd: CXL_MEM_SEND_COMMAND,
         handler: (SwcciFile::send),
@@ -356,6 +464,11 @@ static IOCTLS: [Ioctl; 7] = [
     Ioctl {
         cmd: SWCCI_IOCTL_BG_POLICY,
         handler: (SwcciFile::bg_policy),
+        needs_bound: true,
+    },
+    Ioctl {
+        cmd: SWCCI_IOCTL_BG_RESULT,
+        handler: (SwcciFile::bg_result),
         needs_bound: true,
     },
     Ioctl {
@@ -380,12 +493,15 @@ impl MiscDevice for SwcciFile {
     type Ptr = KBox<Self>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        // SAFETY: Every `MiscDeviceRegistration<SwcciFile>` is the `reg` field of a pinned
-        // `Node` (only `Node::register` creates one). `open` runs under the misc device lock,
-        // which `misc_deregister` (called when the `Node` drops) also takes, so the `Node` is
-        // alive for the duration of this call.
-        let node =
-            unsafe { &*kernel::container_of!(core::ptr::from_ref(misc).cast_mut(), Node, reg) };
+        // The only miscdevice with `SwcciFile`'s operations is the `reg` field of a pinned
+        // `Node` (a `NodeRegistration`, of the same layout: only `Node::register` makes one).
+        let reg = core::ptr::from_ref(misc)
+            .cast::<NodeRegistration>()
+            .cast_mut();
+        // SAFETY: As above, `reg` is the `reg` field of a `Node`. `open` runs under the misc
+        // device lock, which `misc_deregister` (called when the `Node` drops) also takes, so
+        // the `Node` is alive for the duration of this call.
+        let node = unsafe { &*kernel::container_of!(reg, Node, reg) };
         let timeout = crate::module_parameters::bg_timeout_ms
             .value()
             .clamp(SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_BG_TIMEOUT_MAX_MS);
@@ -396,6 +512,8 @@ impl MiscDevice for SwcciFile {
                 bg_policy: Atomic::new(policy.0),
                 buffers: KBox::pin_init(new_mutex!(None), GFP_KERNEL)?,
                 resume: KBox::pin_init(Resume::new(), GFP_KERNEL)?,
+                async_slot: KBox::pin_init(AsyncSlot::new(), GFP_KERNEL)?,
+                poller: Poller::new(&node.dev),
             },
             GFP_KERNEL,
         )?)
@@ -462,6 +580,10 @@ impl SwcciFile {
         }
         let cmd = access.command(&*data, self.policy());
         let out = bufs.output.get_mut(..out_len).ok_or(EINVAL)?;
+        if opcode_vendor == 0 && opcode == crate::proto::opcode::GET_EVENT_RECORDS {
+            // The file looks at the event records: what was signalled until now is seen.
+            self.poller.looked_at_events(dev);
+        }
         let r = self.run(&cmd, opcode_vendor, out)?;
         let out = bufs.output.get(..r.out_len).unwrap_or(&[]);
         user(output.payload, r.out_len)?.writer().write_slice(out)?;
@@ -479,7 +601,23 @@ impl SwcciFile {
             (mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE) => Some(dev.mmpt_rx.acquire(dev)?),
             _ => None,
         };
+        let flags = PackedPolicy(self.bg_policy.load(Relaxed)).flags();
+        if flags & SWCCI_BG_ASYNC != 0 {
+            return Ok(dev.run_async(cmd, out, &self.resume, &self.async_slot)?);
+        }
         Ok(dev.run(cmd, out, Some(&self.resume))?)
+    }
+
+    /// `SWCCI_IOCTL_BG_RESULT`.
+    fn bg_result(&self, arg: u64) -> Result {
+        write_arg(arg, &self.dev.bg_result(&self.async_slot))
+    }
+
+    /// poll(2): registers with the device's wake-ups and reports what is ready
+    /// (`Swcci::poll_mask`).
+    fn poll(&self, file: &File, table: &PollTable<'_>) -> bindings::__poll_t {
+        table.register_wait(file, self.dev.poll_cv());
+        self.dev.poll_mask(&self.poller, Some(&self.async_slot))
     }
 
     /// `CXL_MEM_SEND_COMMAND`.

@@ -16,7 +16,8 @@
 //! (register access, the only place MMIO happens), `chardev.rs` (the device node, its ioctl
 //! table and per-file buffers), `fwctl.rs` (the fwctl device of a switch CCI, when the kernel
 //! has fwctl), `debugfs.rs`, `sysfs.rs` (the read-only `cxl_swcci/` attributes on the PCI
-//! device) and `sys.rs`. The driver's `kernel::bindings` users are `sys.rs` (capable,
+//! device) and `sys.rs`. The driver's `kernel::bindings` users are `chardev.rs` (the node's
+//! miscdevice with a `poll` file operation, which 7.3's `MiscDevice` lacks), `sys.rs` (capable,
 //! lockdown, add_taint, the task's name and fatal signals, disabling the function),
 //! `sysfs.rs` (static attribute structures with C callbacks, `device_add_groups`/
 //! `device_remove_groups`, `sysfs_emit`: 7.3's Rust wraps no sysfs attributes) and
@@ -28,7 +29,7 @@
 //! true): `sys.rs` (the bindings calls, the current task's name and pending signals), this
 //! file (the global locks of the debugfs root and of the sysfs registry), `driver.rs` (the
 //! interrupt vectors and registrations), `chardev.rs` (`container_of` in `open`, the argument
-//! buffer), `device.rs` (`AtomicType` for the lifecycle), `mmio.rs` (the payload view of the
+//! buffer, the node's registration with `poll` and its callback), `device.rs` (`AtomicType` for the lifecycle), `mmio.rs` (the payload view of the
 //! BAR; LDRD/STRD on 32-bit ARM), `fwctl.rs` (the fwctl registration, which must not be
 //! forgotten), `debugfs.rs` (the C debugfs calls and callbacks), `sysfs.rs` (the registry,
 //! the static C structures, the callbacks and the group calls).

@@ -53,7 +53,9 @@ use crate::{
             Event,
             IoError,
             Mailbox,
+            Mapping,
             MboxError,
+            RegIo,
             Response,
             Wait,
             WaitError, //
@@ -83,11 +85,12 @@ use kernel::{
             AtomicType,
             Relaxed, //
         },
-        new_condvar,
         new_mutex,
         new_spinlock,
         new_spinlock_irq,
-        CondVar,
+        poll::PollCondVar,
+        Arc,
+        ArcBorrow,
         CondVarTimeoutResult,
         Mutex,
         MutexGuard,
@@ -98,6 +101,15 @@ use kernel::{
         delay::{
             fsleep,
             udelay, //
+        },
+        hrtimer::{
+            ArcHrTimerHandle,
+            HrTimer,
+            HrTimerCallback,
+            HrTimerCallbackContext,
+            HrTimerPointer,
+            HrTimerRestart,
+            RelativeSoftMode, //
         },
         msecs_to_jiffies,
         Delta,
@@ -441,6 +453,136 @@ impl Resume {
     }
 }
 
+/// The asynchronous background operation of one open file (`SWCCI_BG_ASYNC`,
+/// Documentation/abi.rst): at most one per file, from the command that started it until
+/// `SWCCI_IOCTL_BG_RESULT` collects its outcome.
+#[pin_data]
+pub(crate) struct AsyncSlot {
+    #[pin]
+    state: SpinLock<AsyncOp>,
+}
+
+/// The state of an [`AsyncSlot`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AsyncOp {
+    /// None: a command may start one.
+    Free,
+    /// A command that may start one is being sent (by another thread of the file).
+    Reserved,
+    /// This operation: its id and opcode.
+    Op(BgId, u16),
+}
+
+impl AsyncSlot {
+    /// Empty.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            state <- new_spinlock!(AsyncOp::Free),
+        })
+    }
+
+    /// Reserves the slot for a command about to be sent; false if it holds an operation (or
+    /// another thread's command reserved it).
+    fn reserve(&self) -> bool {
+        let mut s = self.state.lock();
+        if *s != AsyncOp::Free {
+            return false;
+        }
+        *s = AsyncOp::Reserved;
+        true
+    }
+
+    /// Ends a reservation: the command started operation `op`, or none.
+    fn settle(&self, op: Option<(BgId, u16)>) {
+        *self.state.lock() = op.map_or(AsyncOp::Free, |(id, opcode)| AsyncOp::Op(id, opcode));
+    }
+
+    /// The operation held, if any.
+    fn op(&self) -> Option<(BgId, u16)> {
+        match *self.state.lock() {
+            AsyncOp::Op(id, opcode) => Some((id, opcode)),
+            _ => None,
+        }
+    }
+}
+
+/// What one file that polls keeps: the event sequence it saw last, and that it counts among
+/// the device's pollers (the poll timer runs while there are any).
+pub(crate) struct Poller {
+    seen_events: Atomic<u64>,
+    counted: Atomic<bool>,
+}
+
+impl Poller {
+    /// A new file's: no events seen yet beyond those signalled before it was opened.
+    pub(crate) fn new(dev: &Swcci) -> Self {
+        Self {
+            seen_events: Atomic::new(dev.event_seq.load(Relaxed)),
+            counted: Atomic::new(false),
+        }
+    }
+
+    /// The file reads event records (Get Event Records 0100h): what was signalled until now is
+    /// seen.
+    pub(crate) fn looked_at_events(&self, dev: &Swcci) {
+        self.seen_events.store(dev.event_seq.load(Relaxed), Relaxed);
+    }
+
+    /// The file is closed: it no longer counts as a poller of `dev`.
+    pub(crate) fn release(&self, dev: &Swcci) {
+        if self.counted.xchg(false, Relaxed) {
+            dev.pollers.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// poll(2) event bits (include/uapi/linux/eventpoll.h; the same on every architecture).
+pub(crate) mod pollbits {
+    /// EPOLLIN.
+    pub(crate) const IN: u32 = 0x0001;
+    /// EPOLLPRI.
+    pub(crate) const PRI: u32 = 0x0002;
+    /// EPOLLERR.
+    pub(crate) const ERR: u32 = 0x0008;
+    /// EPOLLHUP.
+    pub(crate) const HUP: u32 = 0x0010;
+    /// EPOLLRDNORM.
+    pub(crate) const RDNORM: u32 = 0x0040;
+}
+
+/// Interval of the poll timer when the function has interrupts, in ms: a safety net for
+/// interrupts that were lost.
+pub(crate) const POLL_RECHECK_IRQ_MS: i64 = 1000;
+/// Interval of the poll timer when the function has no interrupts, in ms: how late a poller
+/// learns of a message, an operation's end or an event at most.
+pub(crate) const POLL_RECHECK_MS: i64 = 250;
+
+kernel::impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Swcci {
+        mode: RelativeSoftMode<Monotonic>,
+        field: self.poll_timer
+    }
+}
+
+impl HrTimerCallback for Swcci {
+    type Pointer<'a> = Arc<Swcci>;
+
+    /// Runs in softirq context: reads the registers (no mutex) and wakes the pollers when one
+    /// of them changed; keeps running while the device is bound and a file that polls is open.
+    fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let dev = &*this;
+        if !dev.life.bound() || dev.pollers.load(Relaxed) == 0 {
+            dev.poll_timer_on.store(false, Relaxed);
+            return HrTimerRestart::NoRestart;
+        }
+        if dev.poll_registers_changed() {
+            dev.wake_waiters();
+        }
+        ctx.forward_now(Delta::from_millis(dev.poll_interval_ms()));
+        HrTimerRestart::Restart
+    }
+}
+
 /// A bound mailbox function.
 ///
 /// # Invariants
@@ -459,6 +601,11 @@ pub(crate) struct Swcci {
     pub(crate) node_name: &'static CStr,
     /// Offset of the MMPT registers in the BAR, if the function has them.
     pub(crate) mmpt: Option<usize>,
+    /// Offset of the Event Status register (CXL Device Status capability) in the BAR, if the
+    /// function has one.
+    device_status: Option<usize>,
+    /// Offset of the Background Command Status register in the BAR.
+    bg_status_offset: usize,
     /// Payload size in bytes (fixed at probe; a copy of the mailbox's, readable without the
     /// mutex).
     pub(crate) payload_size: usize,
@@ -476,8 +623,28 @@ pub(crate) struct Swcci {
     /// Interrupt sequence number, bumped by the handler and by [`Swcci::wake_waiters`].
     #[pin]
     irq_seq: SpinLockIrq<u64>,
+    /// What waiters sleep on, and what poll(2) registers with: every wake-up (an interrupt,
+    /// an operation that ended, unbind, the poll timer) wakes both.
     #[pin]
-    irq_cv: CondVar,
+    irq_cv: PollCondVar,
+    /// Re-checks the registers for pollers ([`Poller`]), while a file that polls is open.
+    #[pin]
+    poll_timer: HrTimer<Swcci>,
+    /// The running poll timer (its handle holds a reference to the device: dropped at unbind).
+    #[pin]
+    poll_timer_handle: SpinLock<Option<ArcHrTimerHandle<Swcci>>>,
+    /// The poll timer is queued or running.
+    poll_timer_on: Atomic<bool>,
+    /// Open files that have polled (the poll timer runs while there are any).
+    pollers: Atomic<u32>,
+    /// The registers the poll timer saw last: the Background Command Status, the MMPT
+    /// Receive Message Notification and the Event Status (0 when the function has none).
+    seen_bg: Atomic<u64>,
+    seen_rx: Atomic<u64>,
+    seen_events: Atomic<u32>,
+    /// Bumped when the function signals events (an event interrupt, or the Event Status
+    /// register gaining a log): a file that polls sees EPOLLPRI until it reads records.
+    pub(crate) event_seq: Atomic<u64>,
     /// Doorbell completion is signalled by interrupt.
     irq_doorbell: Atomic<bool>,
     /// Background completion is signalled by interrupt.
@@ -741,11 +908,13 @@ impl Swcci {
         mbox: Mailbox,
         node_name: &'static CStr,
         mmpt: Option<usize>,
+        device_status: Option<usize>,
     ) -> impl PinInit<Self, Error> {
         let pdev: ARef<pci::Device> = pdev.into();
         let target = Target::new(pdev.clone(), mbox.flavor().mmb, mmpt.is_some());
         let payload_size = mbox.payload_size();
         let flavor = mbox.flavor();
+        let bg_status_offset = MboxBgStatus::at(mbox.base());
         try_pin_init!(Self {
             pdev,
             target,
@@ -753,6 +922,8 @@ impl Swcci {
             kind,
             node_name,
             mmpt,
+            device_status,
+            bg_status_offset,
             payload_size,
             flavor,
             life: Lifecycle::new(),
@@ -766,7 +937,15 @@ impl Swcci {
             mmpt_tx <- TransferLock::new(),
             mmpt_rx <- TransferLock::new(),
             irq_seq <- new_spinlock_irq!(0),
-            irq_cv <- new_condvar!(),
+            irq_cv <- kernel::new_poll_condvar!(),
+            poll_timer <- HrTimer::new(),
+            poll_timer_handle <- new_spinlock!(None),
+            poll_timer_on: Atomic::new(false),
+            pollers: Atomic::new(0),
+            seen_bg: Atomic::new(0),
+            seen_rx: Atomic::new(0),
+            seen_events: Atomic::new(0),
+            event_seq: Atomic::new(0),
             irq_doorbell: Atomic::new(false),
             irq_background: Atomic::new(false),
             irq_mmpt: Atomic::new(false),
@@ -849,6 +1028,11 @@ impl Swcci {
         self.irq_cv.notify_all();
     }
 
+    /// What poll(2) registers with: every wake-up of the device's waiters wakes pollers too.
+    pub(crate) fn poll_cv(&self) -> &PollCondVar {
+        &self.irq_cv
+    }
+
     /// Marks the device busy for spurious-interrupt accounting, when an interrupt is in use.
     fn busy_guard(&self) -> Option<BusyGuard<'_>> {
         self.any_irq().then(|| BusyGuard::new(&self.busy))
@@ -871,6 +1055,12 @@ impl Swcci {
                 "background command {opcode:04x}h still running at unbind\n"
             );
         }
+        drop(l);
+        // The poll timer stops (its handle's drop cancels it and waits for a callback in
+        // progress) and lets go of the device; pollers see EPOLLHUP.
+        let handle = self.poll_timer_handle.lock().take();
+        drop(handle);
+        self.wake_waiters();
     }
 
     /// Runs command `cmd`, with at most `out.len()` bytes of output to `out`: the foreground
@@ -955,6 +1145,158 @@ impl Swcci {
             }
         }
         l.finish_bg(opcode, Err((err, cmd)), &w)
+    }
+
+    /// How often the poll timer re-checks the registers, in ms.
+    fn poll_interval_ms(&self) -> i64 {
+        if self.any_irq() {
+            POLL_RECHECK_IRQ_MS
+        } else {
+            POLL_RECHECK_MS
+        }
+    }
+
+    /// Whether a register a poller watches changed since the poll timer last looked: the
+    /// Background Command Status while an operation is tracked, the MMPT Receive Message
+    /// Notification, the Event Status (a log that gained records bumps the event sequence).
+    /// Atomic context: reads only.
+    fn poll_registers_changed(&self) -> bool {
+        let io = self.io();
+        let mut changed = false;
+        if self.bg_tracked.load(Relaxed) {
+            if let Ok(v) = io.with(|r| r.read64(self.bg_status_offset)).and_then(|v| v) {
+                changed |= self.seen_bg.xchg(v, Relaxed) != v;
+            }
+        }
+        if let Some(base) = self.mmpt {
+            if let Ok(n) = crate::proto::mmpt::rx_notify(&io, base) {
+                changed |= self.seen_rx.xchg(n.0, Relaxed) != n.0;
+            }
+        }
+        if let Some(off) = self.device_status {
+            if let Ok(v) = io.with(|r| r.read32(off)).and_then(|v| v) {
+                let old = self.seen_events.xchg(v, Relaxed);
+                if v & !old != 0 {
+                    self.event_seq.add(1, Relaxed);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Counts `p`'s file among the pollers and starts the poll timer if it is not running.
+    fn keep_polling(self: &Arc<Self>, p: &Poller) {
+        if !p.counted.xchg(true, Relaxed) {
+            self.pollers.add(1, Relaxed);
+        }
+        if !self.life.bound() || self.poll_timer_on.xchg(true, Relaxed) {
+            return;
+        }
+        // The previous handle, if any, belongs to a timer that stopped: dropping it cancels
+        // nothing (or waits for its last callback) and lets go of its reference.
+        let old = self.poll_timer_handle.lock().take();
+        drop(old);
+        let handle = self
+            .clone()
+            .start(Delta::from_millis(self.poll_interval_ms()));
+        *self.poll_timer_handle.lock() = Some(handle);
+    }
+
+    /// The poll(2) mask of a file of this device: EPOLLIN|EPOLLRDNORM when an MMPT message is
+    /// queued, or when `async_op`, the file's asynchronous background operation, ended;
+    /// EPOLLPRI when events were signalled since the file last read records; EPOLLHUP|EPOLLERR
+    /// once the device is unbound or stopped answering. Keeps the poll timer running for the
+    /// file (`p`).
+    pub(crate) fn poll_mask(self: &Arc<Self>, p: &Poller, async_op: Option<&AsyncSlot>) -> u32 {
+        use pollbits::*;
+        if self.life.get() != Life::Live {
+            return HUP | ERR;
+        }
+        self.keep_polling(p);
+        let mut mask = 0;
+        if self.event_seq.load(Relaxed) != p.seen_events.load(Relaxed) {
+            mask |= PRI;
+        }
+        let mut l = self.lock();
+        if self.mmpt.is_some() && (!l.st.inbox.is_empty() || l.rx_ready()) {
+            mask |= IN | RDNORM;
+        }
+        if let Some((id, _)) = async_op.and_then(AsyncSlot::op) {
+            if l.peek_bg(id).is_some() {
+                mask |= IN | RDNORM;
+            }
+        }
+        mask
+    }
+
+    /// Runs `cmd` for a file whose policy asks for asynchronous background operations
+    /// (`SWCCI_BG_ASYNC`): when the device runs it in the background and the file holds no
+    /// operation yet (`slot`), returns at once with the foreground response (return code 01h)
+    /// and keeps the operation in the slot; otherwise as [`Self::run`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::run`].
+    pub(crate) fn run_async(
+        &self,
+        cmd: &Command<'_>,
+        out: &mut [u8],
+        resume: &Resume,
+        slot: &AsyncSlot,
+    ) -> Result<Response, MboxError> {
+        if !slot.reserve() {
+            return self.run(cmd, out, Some(resume));
+        }
+        let _busy = self.busy_guard();
+        let res = (|| {
+            let mut l = self.lock_live()?;
+            let r = l.foreground(cmd, out)?;
+            if !l.st.mbox.is_background(&r) {
+                return Ok((r, None));
+            }
+            let id = l.start_bg(cmd.opcode());
+            Ok((r, Some((id, cmd.opcode()))))
+        })();
+        match res {
+            Ok((r, op)) => {
+                slot.settle(op);
+                Ok(r)
+            }
+            Err(e) => {
+                slot.settle(None);
+                Err(e)
+            }
+        }
+    }
+
+    /// The outcome of the asynchronous operation in `slot` (`SWCCI_IOCTL_BG_RESULT`): an
+    /// ended one is collected and the slot emptied.
+    pub(crate) fn bg_result(&self, slot: &AsyncSlot) -> crate::proto::uapi::SwcciBgResult {
+        use crate::proto::uapi::*;
+        let mut res = SwcciBgResult::default();
+        let Some((id, opcode)) = slot.op() else {
+            return res;
+        };
+        res.opcode = opcode;
+        let mut l = self.lock();
+        match l.look_bg(id) {
+            None => {
+                res.state = SWCCI_BG_STATE_RUNNING;
+                res.percent = l.percent_of(opcode);
+                return res;
+            }
+            Some(BgOutcome::Completed(r)) => {
+                res.state = SWCCI_BG_STATE_DONE;
+                res.retval = r.rc.raw();
+                res.vendor_status = r.vendor_status;
+            }
+            Some(BgOutcome::Superseded) => res.state = SWCCI_BG_STATE_LOST,
+            Some(BgOutcome::Vanished) => res.state = SWCCI_BG_STATE_VANISHED,
+        }
+        drop(l);
+        slot.settle(None);
+        res
     }
 
     /// Reads Identify and the Command Effects Log into the device info, once, at probe.
@@ -1208,6 +1550,30 @@ impl Locked<'_> {
             }
         }
         match self.st.bg.poll(id) {
+            BgPoll::Running => None,
+            BgPoll::Ended(o) => Some(o),
+        }
+    }
+
+    /// Whether the function announces a received message (the Receive Message Notification
+    /// register).
+    fn rx_ready(&self) -> bool {
+        self.dev.mmpt.is_some_and(|base| {
+            crate::proto::mmpt::rx_notify(&self.dev.io(), base).is_ok_and(|n| n.ready())
+        })
+    }
+
+    /// Like [`Self::look_bg`], without collecting an ended operation's outcome: whether
+    /// operation `id` ended (for a readiness check).
+    fn peek_bg(&mut self, id: BgId) -> Option<BgOutcome> {
+        if self.st.bg.is_current(id) {
+            if let Ok(bg) = self.st.mbox.bg_status(&self.dev.io()) {
+                if self.st.bg.observe(bg).is_some() {
+                    self.count_ended(bg, 0);
+                }
+            }
+        }
+        match self.st.bg.peek(id) {
             BgPoll::Running => None,
             BgPoll::Ended(o) => Some(o),
         }

@@ -391,7 +391,7 @@ impl pci::Driver for SwcciDriver {
         let id = NodeId::alloc(kind).inspect_err(|_| dev_err!(pdev, "no free device node\n"))?;
         let mmpt = found.mmpt.map(|m| m.base);
         let dev = Arc::pin_init(
-            Swcci::new(pdev, bar, kind, mbox, id.name(), mmpt),
+            Swcci::new(pdev, bar, kind, mbox, id.name(), mmpt, found.device_status),
             GFP_KERNEL,
         )
         .inspect_err(|e| dev_err!(pdev, "cannot allocate the device object: {e:?}\n"))?;

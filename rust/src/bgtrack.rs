@@ -175,6 +175,21 @@ impl BgTracker {
         BgPoll::Ended(BgOutcome::Superseded)
     }
 
+    /// What [`Self::poll`] would answer for `id`, without collecting an ended operation's
+    /// outcome (for a readiness check, poll(2)).
+    pub fn peek(&self, id: BgId) -> BgPoll {
+        if self.current.is_some_and(|(cur, _)| cur == id) {
+            return BgPoll::Running;
+        }
+        let outcome = self
+            .ended
+            .iter()
+            .flatten()
+            .find(|(sid, _)| *sid == id)
+            .map_or(BgOutcome::Superseded, |(_, o)| *o);
+        BgPoll::Ended(outcome)
+    }
+
     /// Stops tracking the current operation without an outcome (it was aborted and seen to
     /// stop, or the device is going away): a later register value cannot be taken for it.
     pub fn drop_current(&mut self) {

@@ -135,3 +135,17 @@ fn ids_are_not_reused() {
     assert_ne!(a, b);
     assert!(b.raw() > a.raw());
 }
+
+/// A readiness check (poll(2)) sees an ended operation without taking its outcome from its
+/// waiter.
+#[test]
+fn peek_does_not_collect() {
+    let mut t = BgTracker::new();
+    let (a, _) = t.start(SANITIZE);
+    assert_eq!(t.peek(a), BgPoll::Running);
+    t.observe(at(SANITIZE, 100, 0));
+    assert!(matches!(t.peek(a), BgPoll::Ended(BgOutcome::Completed(_))));
+    assert!(matches!(t.peek(a), BgPoll::Ended(BgOutcome::Completed(_))));
+    assert_eq!(completed(t.poll(a)), ReturnCode::Success);
+    assert_eq!(t.peek(a), BgPoll::Ended(BgOutcome::Superseded));
+}

@@ -18,6 +18,8 @@ pub const GET_RESPONSE_MSG_LIMIT: u16 = 0x0003;
 pub const SET_RESPONSE_MSG_LIMIT: u16 = 0x0004;
 /// Request Abort Background Operation.
 pub const REQUEST_ABORT_BG: u16 = 0x0005;
+/// Get Event Records.
+pub const GET_EVENT_RECORDS: u16 = 0x0100;
 /// Get FW Info.
 pub const GET_FW_INFO: u16 = 0x0200;
 /// Transfer FW.

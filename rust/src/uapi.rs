@@ -183,7 +183,11 @@ pub const SWCCI_BG_ABORT_ON_TIMEOUT: u32 = 1 << 0;
 /// [`SwcciBgPolicy::flags`]: request an abort when the wait is interrupted by a signal.
 pub const SWCCI_BG_ABORT_ON_SIGNAL: u32 = 1 << 1;
 /// All valid [`SwcciBgPolicy::flags`].
-pub const SWCCI_BG_FLAGS: u32 = SWCCI_BG_ABORT_ON_TIMEOUT | SWCCI_BG_ABORT_ON_SIGNAL;
+pub const SWCCI_BG_FLAGS: u32 =
+    SWCCI_BG_ABORT_ON_TIMEOUT | SWCCI_BG_ABORT_ON_SIGNAL | SWCCI_BG_ASYNC;
+/// `SWCCI_BG_ASYNC`: a raw command the device runs in the background returns at once (retval
+/// 01h); poll() reports EPOLLIN when it ended and [`SWCCI_IOCTL_BG_RESULT`] gives its outcome.
+pub const SWCCI_BG_ASYNC: u32 = 1 << 2;
 /// Shortest background wait a file may set, in milliseconds.
 pub const SWCCI_BG_TIMEOUT_MIN_MS: u32 = 1;
 /// Longest background wait a file may set, in milliseconds (10 minutes).
@@ -203,6 +207,39 @@ pub struct SwcciBgPolicy {
 
 /// `SWCCI_IOCTL_BG_POLICY`.
 pub const SWCCI_IOCTL_BG_POLICY: u32 = iowr(CXL_IOC_TYPE, 0xa1, size_of::<SwcciBgPolicy>());
+
+/// `struct swcci_bg_result.state`: the file holds no asynchronous operation.
+pub const SWCCI_BG_STATE_NONE: u8 = 0;
+/// Still running (`percent` is its progress).
+pub const SWCCI_BG_STATE_RUNNING: u8 = 1;
+/// Completed: `retval` and `vendor_status` (the result is collected).
+pub const SWCCI_BG_STATE_DONE: u8 = 2;
+/// Ended, but another caller's background command was accepted before its result was read.
+pub const SWCCI_BG_STATE_LOST: u8 = 3;
+/// Vanished from the Background Command Status register before it completed (a reset).
+pub const SWCCI_BG_STATE_VANISHED: u8 = 4;
+
+/// `struct swcci_bg_result`: the asynchronous background operation of one open file
+/// (`SWCCI_IOCTL_BG_RESULT`, 16 bytes on every architecture).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwcciBgResult {
+    /// Its opcode.
+    pub opcode: u16,
+    /// Its final return code (`SWCCI_BG_STATE_DONE`).
+    pub retval: u16,
+    /// Its vendor extended status (`SWCCI_BG_STATE_DONE`).
+    pub vendor_status: u16,
+    /// `SWCCI_BG_STATE_*`.
+    pub state: u8,
+    /// Its progress in % (`SWCCI_BG_STATE_RUNNING`).
+    pub percent: u8,
+    /// Reserved, zero.
+    pub rsvd: u64,
+}
+
+/// `SWCCI_IOCTL_BG_RESULT`: the outcome of the file's asynchronous background operation.
+pub const SWCCI_IOCTL_BG_RESULT: u32 = ior(CXL_IOC_TYPE, 0xa2, size_of::<SwcciBgResult>());
 
 /// `struct swcci_mmpt_msg`: one management message for `SWCCI_MMPT_SEND` /
 /// `SWCCI_MMPT_RECV`.
@@ -420,6 +457,15 @@ wire_struct!(SwcciMmbCommand {
     rsvd: u32,
     input: payload,
     output: payload,
+});
+
+wire_struct!(SwcciBgResult {
+    opcode: u16,
+    retval: u16,
+    vendor_status: u16,
+    state: u8,
+    percent: u8,
+    rsvd: u64,
 });
 
 wire_struct!(FwctlRpcCxl {

@@ -64,7 +64,9 @@ fn unsafe_site_lists_name_every_file_with_unsafe() {
     assert_eq!(listed, have, "src/cxl_swcci.rs's unsafe-site list");
 
     let design = std::fs::read_to_string(root.join("Documentation/design.rst")).unwrap();
-    let start = design.find("``unsafe`` appears at these sites").expect("design.rst's list");
+    let start = design
+        .find("``unsafe`` appears at these sites")
+        .expect("design.rst's list");
     let list: String = design[start..]
         .lines()
         .skip(3)
@@ -73,5 +75,9 @@ fn unsafe_site_lists_name_every_file_with_unsafe() {
         .map(|l| l.split(':').next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join(" ");
-    assert_eq!(quoted(&list, "``"), have, "Documentation/design.rst's unsafe-site list");
+    assert_eq!(
+        quoted(&list, "``"),
+        have,
+        "Documentation/design.rst's unsafe-site list"
+    );
 }

@@ -17,6 +17,7 @@ mod fw;
 mod fwctl;
 mod interop;
 mod policy;
+mod poll;
 mod stress;
 mod sysfs;
 mod topology;
@@ -288,6 +289,21 @@ pub static ALL: &[Test] = &[
         name: "emu_bind_every_personality",
         scenarios: &["emu"],
         run: emu::bind,
+    },
+    Test {
+        name: "poll_async_background_command",
+        scenarios: &["emu"],
+        run: poll::async_background,
+    },
+    Test {
+        name: "poll_mmpt_message_wakes_every_poller",
+        scenarios: &["emu"],
+        run: poll::mmpt_message,
+    },
+    Test {
+        name: "poll_hup_at_unbind",
+        scenarios: &["emu"],
+        run: poll::hup_at_unbind,
     },
     Test {
         name: "emu_bind_mmpt_by_driver_override",
