@@ -29,8 +29,8 @@
 //! true): `sys.rs` (the bindings calls, the current task's name and pending signals), this
 //! file (the global locks of the debugfs root and of the sysfs registry), `driver.rs` (the
 //! interrupt vectors and registrations), `chardev.rs` (`container_of` in `open`, the argument
-//! buffer, the node's registration with `poll` and its callback), `device.rs` (`AtomicType` for the lifecycle), `mmio.rs` (the payload view of the
-//! BAR; LDRD/STRD on 32-bit ARM), `fwctl.rs` (the fwctl registration, which must not be
+//! buffer, the node's registration with `poll` and its callback), `device.rs` (`AtomicType`
+//! for the lifecycle), `mmio.rs` (the payload view of the BAR; LDRD/STRD on 32-bit ARM), `fwctl.rs` (the fwctl registration, which must not be
 //! forgotten), `debugfs.rs` (the C debugfs calls and callbacks), `sysfs.rs` (the registry,
 //! the static C structures, the callbacks and the group calls).
 
