@@ -22,15 +22,16 @@
 use crate::cci::{Cci, Response};
 use crate::proto::opcode;
 use crate::proto::payload::events::{
-    self, EventBody, EventLog, EventRecords, CLEAR_EVENTS_HEADER_LEN, CLEAR_EVENTS_MAX_HANDLES,
+    self, EventBody, EventRecords, CLEAR_EVENTS_HEADER_LEN, CLEAR_EVENTS_MAX_HANDLES,
     INTERRUPT_POLICY_DC_LEN,
 };
 use crate::proto::rc::ReturnCode;
 use crate::{command_name, Error, Result};
 
 pub use crate::proto::payload::events::{
-    CommonHeader, InterruptMode, InterruptPolicy, InterruptSetting, MldEventType, MldPortEvent,
-    PhysicalEventType, PhysicalSwitchEvent, Severity, VirtualEventType, VirtualSwitchEvent,
+    CommonHeader, EventLog, InterruptMode, InterruptPolicy, InterruptSetting, MldEventType,
+    MldPortEvent, PhysicalEventType, PhysicalSwitchEvent, Severity, VirtualEventType,
+    VirtualSwitchEvent,
 };
 
 /// Most records one drain takes from one log before it gives up on a device whose log does
