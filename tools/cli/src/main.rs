@@ -22,6 +22,7 @@ mod cmd;
 mod decode;
 mod doc;
 mod error;
+mod events;
 mod fw;
 mod hex;
 mod output;
@@ -46,7 +47,7 @@ in bytes).
 
 DEV names a device node: switch0, cxl/switch0 or a full path such as /dev/cxl/switch0.
 
-Commands that a switch can forward (identify, logs, cel, bg-status, abort, raw) take \
+Commands that a switch can forward (identify, logs, cel, bg-status, abort, events, raw) take \
 --port P to send them through a Tunnel Management Command (5300h) to the component on \
 downstream port P, and --port P --ld L to reach LD L of the multi-logical device there (a \
 tunnel in a tunnel). `swcci tunnel DEV --port P [--ld L] identify|raw` is the same.
@@ -56,9 +57,9 @@ prints one JSON document instead: member names are the table columns in snake_ca
 counts are numbers, decoded names are strings with the raw value alongside (\"state\": \
 \"DSP\", \"state_code\": 3), and return codes are {\"rc\": 2, \"rc_name\": \"invalid input\"}.
 
-Commands that change the fabric (port-control, bind, unbind) do nothing unless --yes is \
-given. Errors are reported on one line on standard error, prefixed with \"swcci: \", saying \
-what was attempted on which device and why.";
+Commands that change the fabric or the device (port-control, bind, unbind, events --clear, fw \
+update/activate/abort) do nothing unless --yes is given. Errors are reported on one line on \
+standard error, prefixed with \"swcci: \", saying what was attempted on which device and why.";
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -293,6 +294,13 @@ pub enum Command {
         after_long_help = format!("{}\n\n{}", fw::FW_EXAMPLES, error::exit_status_help())
     )]
     Fw(fw::FwArgs),
+
+    /// Event records of every log (0100h), decoded; --clear clears them [needs --yes]
+    #[command(
+        long_about = wrapped(events::EVENTS_LONG_ABOUT),
+        after_long_help = format!("{}\n\n{}", events::EVENTS_EXAMPLES, error::exit_status_help())
+    )]
+    Events(events::EventsArgs),
 
     /// Print a shell completion script
     #[command(hide = true)]

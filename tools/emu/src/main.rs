@@ -25,13 +25,14 @@
 //! the device model behind one mutex. The program exits when QEMU disconnects.
 //!
 //! Modules: `config` (configuration space), `device` (BAR registers and commands, pure logic),
-//! `mmpt` (message transfers), `firmware` (firmware slots and update commands), `control`
-//! (control protocol), `irq` (interrupt delivery).
+//! `mmpt` (message transfers), `firmware` (firmware slots and update commands), `events`
+//! (event logs and records), `control` (control protocol), `irq` (interrupt delivery).
 
 mod config;
 mod control;
 mod devfw;
 mod device;
+mod events;
 mod fabric;
 mod firmware;
 mod irq;
@@ -97,7 +98,7 @@ options:
   -h, --help             this text
 
 Interrupts: MSI-X vector 1 (mailbox doorbell and background completion), vector 2 (MMPT
-message received).";
+message received), vector 3 (event logs, when the Event Interrupt Policy asks for MSI/MSI-X).";
 
 /// Command-line arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -595,7 +596,15 @@ impl Emulator {
         let start = Instant::now();
         let dc = args.device.clone();
         let irqs = Arc::new(EventFdIrqs::new());
-        let dev = Device::new(dc.clone(), irqs.clone(), Duration::ZERO);
+        let mut dev = Device::new(dc.clone(), irqs.clone(), Duration::ZERO);
+        // Event record timestamps: Unix time of model time zero.
+        let epoch_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        dev.set_event_settings(events::EventSettings {
+            epoch_ns,
+            ..dev.event_settings()
+        });
         let shared = Arc::new(Shared::new(dev, start, args.verbose));
         if let Some(path) = &args.control {
             let l = control::listen(path)?;

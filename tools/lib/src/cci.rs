@@ -322,7 +322,7 @@ impl<'a> Cci<'a> {
         }
     }
 
-    fn op_code(&self, opcode: u16) -> String {
+    pub(crate) fn op_code(&self, opcode: u16) -> String {
         self.op(command_name(opcode))
     }
 
@@ -419,7 +419,7 @@ impl<'a> Cci<'a> {
     /// The error for a response in which a level failed: the outermost tunnel (named as the
     /// Tunnel Management Command to the target), or the command or an inner tunnel (named by
     /// the opcode of the innermost response that came back).
-    fn error_for(&self, opcode: u16, r: &Response) -> Error {
+    pub(crate) fn error_for(&self, opcode: u16, r: &Response) -> Error {
         if !r.outer_rc.is_success() && self.target != Target::Direct {
             return Error::Device {
                 op: format!(
@@ -471,14 +471,22 @@ impl<'a> Cci<'a> {
         }
     }
 
-    fn decoded<T>(&self, opcode: u16, r: std::result::Result<T, DecodeError>) -> Result<T> {
+    pub(crate) fn decoded<T>(
+        &self,
+        opcode: u16,
+        r: std::result::Result<T, DecodeError>,
+    ) -> Result<T> {
         r.map_err(|err| Error::Decode {
             op: self.op_code(opcode),
             err,
         })
     }
 
-    fn encoded<T>(&self, opcode: u16, r: std::result::Result<T, EncodeError>) -> Result<T> {
+    pub(crate) fn encoded<T>(
+        &self,
+        opcode: u16,
+        r: std::result::Result<T, EncodeError>,
+    ) -> Result<T> {
         r.map_err(|err| Error::Encode {
             op: self.op_code(opcode),
             err,

@@ -15,6 +15,9 @@
 //!   [`Cci::fw_abort`]) of any target: parts sized to the payload, Busy retried, background
 //!   parts waited for, an abort on failure or cancellation (module `fw`,
 //!   Documentation/firmware.rst).
+//! - Event records ([`events`]): Get and Clear Event Records, the Event Interrupt Policy, and
+//!   [`Cci::drain_events`], one pass over a target's event logs that decodes (and when asked
+//!   clears) every record (Documentation/events.rst).
 //! - [`list`] finds every node of the driver, with an error for each one that does not answer.
 //! - [`fabric::walk`] reads every switch, its VCSs, ports, the components behind them and their
 //!   LDs, with a per-device timeout.
@@ -32,6 +35,7 @@ use std::sync::OnceLock;
 pub use swcci_proto as proto;
 
 mod cci;
+pub mod events;
 pub mod fabric;
 mod fw;
 #[cfg(feature = "topology")]

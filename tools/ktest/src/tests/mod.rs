@@ -11,6 +11,7 @@ mod cli;
 mod demo;
 mod driver;
 mod emu;
+mod events;
 mod faultinject;
 mod fuzz;
 mod fw;
@@ -335,6 +336,22 @@ pub static ALL: &[Test] = &[
         name: "cli_emu_dead_device_reported_partial",
         scenarios: &["emu"],
         run: topology::dead_device_partial,
+    },
+    // Event records (Documentation/events.rst) on the emulated switch.
+    Test {
+        name: "events_bind_unbind_shown_and_cleared",
+        scenarios: &["emu"],
+        run: events::bind_unbind_records,
+    },
+    Test {
+        name: "events_overflow_reported",
+        scenarios: &["emu"],
+        run: events::overflow_reported,
+    },
+    Test {
+        name: "events_of_a_device_behind_a_port",
+        scenarios: &["emu"],
+        run: events::tunnelled_device_records,
     },
     Test {
         name: "sysfs_mode_follows_interrupt_fallback",
