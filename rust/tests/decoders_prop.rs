@@ -586,15 +586,17 @@ proptest! {
 
     #[test]
     fn mctp_cxl_message(b in bytes()) {
-        // Complete iff the type byte is 07h or 08h, a header follows with a defined category,
-        // and exactly its payload length of bytes follows it.
+        // Complete iff the type byte is 07h or 08h, the body starts with a header of a defined
+        // category, and exactly its payload length of bytes follows it.
+        let t = b.first().copied().unwrap_or(0);
+        let body = b.get(1..).unwrap_or(&[]);
         let model = (|| {
-            CxlMessageType::from_raw(*b.first()?)?;
-            let h = b.get(1..1 + CCI_HEADER_LEN)?;
+            CxlMessageType::from_raw(t)?;
+            let h = body.get(..CCI_HEADER_LEN)?;
             let len = u32::from_le_bytes([h[5], h[6], h[7], 0]) & 0x0f_ffff;
-            (h[0] & 0xf <= 1 && b.len() == mctp::CXL_MESSAGE_OVERHEAD + len as usize).then_some(len)
+            (h[0] & 0xf <= 1 && body.len() == mctp::CXL_MESSAGE_OVERHEAD + len as usize).then_some(len)
         })();
-        match CxlMessage::decode(&b) {
+        match CxlMessage::decode(t, body) {
             Ok(m) => {
                 prop_assert_eq!(Some(m.payload.len() as u32), model);
                 prop_assert_eq!(m.header.payload_len as usize, m.payload.len());
@@ -619,8 +621,8 @@ proptest! {
             vendor_status: vendor,
         };
         let mut buf = vec![0u8; mctp::CXL_MESSAGE_OVERHEAD + payload.len()];
-        prop_assert_eq!(mctp::encode(&mut buf, t, &header, &payload), Ok(buf.len()));
-        let m = CxlMessage::decode(&buf);
+        prop_assert_eq!(mctp::encode(&mut buf, &header, &payload), Ok(buf.len()));
+        let m = CxlMessage::decode(t.raw(), &buf);
         prop_assert!(m.is_ok());
         if let Ok(m) = m {
             prop_assert_eq!(m.msg_type, t);
@@ -629,6 +631,6 @@ proptest! {
             prop_assert_eq!(m.answers(t, op, tag), response);
         }
         let short = buf.len() - 1;
-        prop_assert!(mctp::encode(&mut buf[..short], t, &header, &payload).is_err());
+        prop_assert!(mctp::encode(&mut buf[..short], &header, &payload).is_err());
     }
 }

@@ -3,11 +3,16 @@
 //! CXL messages over MCTP: FM-API messages (MCTP message type 07h, DMTF DSP0234) to a switch's
 //! fabric-management endpoint and CCI messages (type 08h, DMTF DSP0281) to a component's CCI.
 //!
-//! An MCTP message body (what an AF_MCTP socket sends and receives, DMTF DSP0236 §8.2) is the
-//! message type byte, then the CCI message: the 12-byte [`CciHeader`] (category, tag, opcode,
-//! payload length with the Background Operation flag, return code, vendor status; CXL r3.1
-//! Figure 7-19, the same header a Tunnel Management Command carries) and the payload. CXL
-//! messages carry no MCTP integrity check (the IC bit, bit 7 of the type byte, is 0).
+//! An MCTP message (DMTF DSP0236 §8.2) is the message type byte, then the body: for CXL the
+//! CCI message, the 12-byte [`CciHeader`] (category, tag, opcode, payload length with the
+//! Background Operation flag, return code, vendor status; CXL r3.1 Figure 7-19, the same header
+//! a Tunnel Management Command carries) and the payload. The type byte travels apart from the
+//! body in both MCTP stacks the project uses: an AF_MCTP socket takes it from the address
+//! (`smctp_type`) and puts it in front of the body itself, and strips it on receive
+//! (net/mctp/af_mctp.c, Linux 7.3; its Documentation/networking/mctp.rst still says the
+//! application supplies it), and mctp-estack hands it over as the message's type. So the
+//! encoders and decoders here work on the body and take the type separately. CXL messages carry
+//! no MCTP integrity check (the IC bit, bit 7 of the type byte, is 0).
 //!
 //! Also the few MCTP control messages (type 00h, DSP0236 §12) a requester needs to find
 //! endpoints that speak FM-API: Get Message Type Support (05h).
@@ -24,8 +29,8 @@ pub const MSG_TYPE_FMAPI: u8 = 0x07;
 pub const MSG_TYPE_CCI: u8 = 0x08;
 /// The integrity check bit of the message type byte.
 pub const MSG_TYPE_IC: u8 = 0x80;
-/// Bytes before a CXL message's payload: the type byte and the CCI message header.
-pub const CXL_MESSAGE_OVERHEAD: usize = 1 + CCI_HEADER_LEN;
+/// Bytes of a CXL message body before its payload: the CCI message header.
+pub const CXL_MESSAGE_OVERHEAD: usize = CCI_HEADER_LEN;
 
 /// Which CXL message type an MCTP endpoint is spoken to with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -64,45 +69,29 @@ impl CxlMessageType {
     }
 }
 
-/// Encodes a CXL request message of type `msg_type`: the type byte, a request header for
-/// `opcode` with tag `tag`, and `payload`. Returns the bytes written to `out`
-/// ([`CXL_MESSAGE_OVERHEAD`] + the payload).
+/// Encodes the body of a CXL request message: a request header for `opcode` with tag `tag`,
+/// and `payload`. Returns the bytes written to `out` ([`CXL_MESSAGE_OVERHEAD`] + the payload).
 ///
 /// Errors: [`EncodeError::Invalid`] for a payload above the header's 20-bit length;
 /// [`EncodeError::BufferTooSmall`] when `out` cannot hold the message.
 pub fn encode_request(
     out: &mut [u8],
-    msg_type: CxlMessageType,
     tag: u8,
     opcode: u16,
     payload: &[u8],
 ) -> Result<usize, EncodeError> {
-    let len = u32::try_from(payload.len()).map_err(|_| EncodeError::Invalid {
-        what: "CCI payload length",
-    })?;
-    encode(
-        out,
-        msg_type,
-        &CciHeader::request(opcode, tag, len),
-        payload,
-    )
+    encode(out, &CciHeader::request(opcode, tag, 0), payload)
 }
 
-/// Encodes a CXL message of type `msg_type` with `header` (its payload length is set from
-/// `payload`) and `payload`: what an endpoint answers with. Returns the bytes written.
+/// Encodes the body of a CXL message with `header` (its payload length is set from `payload`)
+/// and `payload`: what an endpoint answers with. Returns the bytes written.
 ///
 /// Errors: as [`encode_request`].
-pub fn encode(
-    out: &mut [u8],
-    msg_type: CxlMessageType,
-    header: &CciHeader,
-    payload: &[u8],
-) -> Result<usize, EncodeError> {
+pub fn encode(out: &mut [u8], header: &CciHeader, payload: &[u8]) -> Result<usize, EncodeError> {
     let len = u32::try_from(payload.len()).map_err(|_| EncodeError::Invalid {
         what: "CCI payload length",
     })?;
     let mut w = Writer::new(out);
-    w.u8(msg_type.raw())?;
     CciHeader {
         payload_len: len,
         ..*header
@@ -112,7 +101,7 @@ pub fn encode(
     Ok(w.len())
 }
 
-/// A decoded CXL message (request or response) of an MCTP message body.
+/// A decoded CXL message (request or response): its MCTP message type and body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CxlMessage<'a> {
     /// FM-API or CCI.
@@ -124,15 +113,14 @@ pub struct CxlMessage<'a> {
 }
 
 impl<'a> CxlMessage<'a> {
-    /// Decodes an MCTP message body: the type byte (07h or 08h without the IC bit), the
-    /// 12-byte header and a payload of exactly the length the header gives.
+    /// Decodes a message of MCTP type byte `t` (07h or 08h, the IC bit clear) and `body`:
+    /// the 12-byte header and a payload of exactly the length the header gives.
     ///
     /// Errors: [`DecodeError::Invalid`] for another type byte (`message_type`), a reserved
     /// category (`category`), or bytes beyond the announced payload (`payload_length`);
     /// [`DecodeError::Truncated`] for a body shorter than the header or the announced payload.
-    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(buf);
-        let t = r.u8("message_type")?;
+    pub fn decode(t: u8, body: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
         let msg_type = CxlMessageType::from_raw(t).ok_or(DecodeError::Invalid {
             field: "message_type",
             value: u64::from(t),
@@ -178,7 +166,7 @@ pub const CONTROL_GET_MESSAGE_TYPES: u8 = 0x05;
 /// MCTP control completion code Success (DSP0236 Table 13).
 pub const CONTROL_SUCCESS: u8 = 0x00;
 
-/// Encodes an MCTP control request body (type byte 00h, Rq bit set, instance id
+/// Encodes the body of an MCTP control request (message type 00h: the Rq bit and instance id
 /// `instance` (5 bits), command `command`) with `data`. Returns the bytes written.
 ///
 /// Errors: [`EncodeError::BufferTooSmall`].
@@ -189,7 +177,7 @@ pub fn encode_control_request(
     data: &[u8],
 ) -> Result<usize, EncodeError> {
     let mut w = Writer::new(out);
-    w.bytes(&[MSG_TYPE_CONTROL, 0x80 | (instance & 0x1f), command])?;
+    w.bytes(&[0x80 | (instance & 0x1f), command])?;
     w.bytes(data)?;
     Ok(w.len())
 }
@@ -209,13 +197,12 @@ pub struct ControlResponse<'a> {
 }
 
 impl<'a> ControlResponse<'a> {
-    /// Decodes a control response body (type 00h, Rq bit clear).
+    /// Decodes a message of type byte `t` (00h) and `body` (Rq bit clear).
     ///
     /// Errors: [`DecodeError::Invalid`] for another type (`message_type`) or a request
-    /// (`rq`); [`DecodeError::Truncated`] below 4 bytes.
-    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(buf);
-        let t = r.u8("message_type")?;
+    /// (`rq`); [`DecodeError::Truncated`] below 3 bytes.
+    pub fn decode(t: u8, body: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
         if t != MSG_TYPE_CONTROL {
             return Err(DecodeError::Invalid {
                 field: "message_type",
@@ -271,10 +258,10 @@ mod tests {
     #[test]
     fn identify_request_bytes() {
         let mut b = [0u8; 32];
-        let n = encode_request(&mut b, CxlMessageType::FmApi, 5, opcode::IDENTIFY, &[]).unwrap();
-        assert_eq!(n, 13);
-        assert_eq!(&b[..13], &[7, 0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        let m = CxlMessage::decode(&b[..n]).unwrap();
+        let n = encode_request(&mut b, 5, opcode::IDENTIFY, &[]).unwrap();
+        assert_eq!(n, 12);
+        assert_eq!(&b[..12], &[0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let m = CxlMessage::decode(MSG_TYPE_FMAPI, &b[..n]).unwrap();
         assert_eq!(m.msg_type, CxlMessageType::FmApi);
         assert_eq!(m.header.category, Category::Request);
         assert_eq!((m.header.tag, m.header.opcode), (5, opcode::IDENTIFY));
@@ -288,11 +275,10 @@ mod tests {
         let mut b = [0u8; 64];
         let mut h = CciHeader::response(0x5101, 9, ReturnCode::Busy, 0x1234, 0);
         h.background = true;
-        let n = encode(&mut b, CxlMessageType::Cci, &h, &[1, 2, 3]).unwrap();
+        let n = encode(&mut b, &h, &[1, 2, 3]).unwrap();
         assert_eq!(n, CXL_MESSAGE_OVERHEAD + 3);
-        assert_eq!(b[0], MSG_TYPE_CCI);
-        assert_eq!(&b[6..9], &[3, 0, 0x80]);
-        let m = CxlMessage::decode(&b[..n]).unwrap();
+        assert_eq!(&b[5..8], &[3, 0, 0x80]);
+        let m = CxlMessage::decode(MSG_TYPE_CCI, &b[..n]).unwrap();
         assert_eq!(m.rc(), ReturnCode::Busy);
         assert_eq!(m.header.vendor_status, 0x1234);
         assert!(m.header.background);
@@ -306,10 +292,11 @@ mod tests {
     #[test]
     fn malformed_messages() {
         let mut b = [0u8; 32];
-        let n = encode_request(&mut b, CxlMessageType::FmApi, 0, 1, &[0xaa, 0xbb]).unwrap();
+        let n = encode_request(&mut b, 0, 1, &[0xaa, 0xbb]).unwrap();
+        let decode = |b: &[u8]| CxlMessage::decode(MSG_TYPE_FMAPI, b).map(|m| m.payload.len());
         // Short of the announced payload.
         assert!(matches!(
-            CxlMessage::decode(&b[..n - 1]),
+            decode(&b[..n - 1]),
             Err(DecodeError::Truncated {
                 field: "payload",
                 ..
@@ -317,20 +304,18 @@ mod tests {
         ));
         // More than announced.
         assert!(matches!(
-            CxlMessage::decode(&b[..n + 1]),
+            decode(&b[..n + 1]),
             Err(DecodeError::Invalid {
                 field: "payload_length",
                 ..
             })
         ));
         // Short of a header.
-        assert!(CxlMessage::decode(&b[..8]).is_err());
+        assert!(decode(&b[..8]).is_err());
         // Another message type, or the IC bit.
         for t in [0x00, 0x01, 0x87, 0x88] {
-            let mut c = b;
-            c[0] = t;
             assert!(matches!(
-                CxlMessage::decode(&c[..n]),
+                CxlMessage::decode(t, &b[..n]),
                 Err(DecodeError::Invalid {
                     field: "message_type",
                     ..
@@ -339,20 +324,20 @@ mod tests {
         }
         // A reserved category.
         let mut c = b;
-        c[1] = 2;
+        c[0] = 2;
         assert!(matches!(
-            CxlMessage::decode(&c[..n]),
+            decode(&c[..n]),
             Err(DecodeError::Invalid {
                 field: "category",
                 ..
             })
         ));
         // Too small a buffer, too long a payload.
-        assert!(encode_request(&mut b[..12], CxlMessageType::FmApi, 0, 1, &[]).is_err());
+        assert!(encode_request(&mut b[..11], 0, 1, &[]).is_err());
         let big = [0u8; 1 << 20];
         let mut out = [0u8; 16];
         assert_eq!(
-            encode_request(&mut out, CxlMessageType::FmApi, 0, 1, &big),
+            encode_request(&mut out, 0, 1, &big),
             Err(EncodeError::Invalid {
                 what: "CCI payload length"
             })
@@ -363,23 +348,21 @@ mod tests {
     fn control_get_message_types() {
         let mut b = [0u8; 8];
         let n = encode_control_request(&mut b, 0x23, CONTROL_GET_MESSAGE_TYPES, &[]).unwrap();
-        assert_eq!(&b[..n], &[0, 0x83, 5]);
-        let resp = [0u8, 0x03, 5, 0, 2, MSG_TYPE_CONTROL, MSG_TYPE_FMAPI];
-        let r = ControlResponse::decode(&resp).unwrap();
+        assert_eq!(&b[..n], &[0x83, 5]);
+        let resp = [0x03, 5, 0, 2, MSG_TYPE_CONTROL, MSG_TYPE_FMAPI];
+        let r = ControlResponse::decode(MSG_TYPE_CONTROL, &resp).unwrap();
         assert_eq!((r.instance, r.command, r.completion), (3, 5, 0));
         assert_eq!(r.message_types().unwrap(), &[0, 7]);
         // Count beyond the data; a failed completion; a request.
-        assert!(ControlResponse::decode(&[0, 3, 5, 0, 3, 0, 7])
+        let decode = |b: &'static [u8]| ControlResponse::decode(MSG_TYPE_CONTROL, b);
+        assert!(decode(&[3, 5, 0, 3, 0, 7])
             .unwrap()
             .message_types()
             .is_err());
-        assert!(ControlResponse::decode(&[0, 3, 5, 1])
-            .unwrap()
-            .message_types()
-            .is_err());
-        assert!(ControlResponse::decode(&[0, 0x83, 5, 0]).is_err());
-        assert!(ControlResponse::decode(&[7, 3, 5, 0]).is_err());
-        assert!(ControlResponse::decode(&[0, 3, 5]).is_err());
+        assert!(decode(&[3, 5, 1]).unwrap().message_types().is_err());
+        assert!(decode(&[0x83, 5, 0]).is_err());
+        assert!(ControlResponse::decode(7, &[3, 5, 0]).is_err());
+        assert!(decode(&[3, 5]).is_err());
     }
 
     #[test]
