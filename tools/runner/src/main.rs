@@ -495,7 +495,10 @@ fn qemu_command(
         .args(["-device", "virtio-serial-pci,id=vser0"])
         .args([
             "-chardev",
-            &format!("file,id=tests,path={},append=on", work.join("tests.log").display()),
+            &format!(
+                "file,id=tests,path={},append=on",
+                work.join("tests.log").display()
+            ),
             "-device",
             "virtconsole,chardev=tests,id=testcon",
         ])
