@@ -32,7 +32,8 @@ use error::{CliError, EXIT_INTERNAL, EXIT_USAGE};
 use std::io::Write;
 
 /// Help text shared by every DEV argument.
-const DEV_HELP: &str = "Device node: switch0, cxl/switch0 or a path such as /dev/cxl/switch0";
+const DEV_HELP: &str = "Device node: switch0, cxl/switch0 or a path such as /dev/cxl/switch0; \
+or an MCTP endpoint: mctp:[NET:]EID (FM-API), mctp-cci:[NET:]EID (CCI)";
 
 const ROOT_ABOUT: &str = "Query and manage CXL switches through their mailbox CCIs (cxl_swcci)";
 
@@ -94,9 +95,42 @@ pub struct Cli {
     )]
     pub json: bool,
 
+    /// MCTP endpoints (DEV mctp:[NET:]EID): wait for each response this long, in ms
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        default_value_t = 2000,
+        value_parser = parse_timeout,
+        long_help = wrapped("For an MCTP endpoint (DEV mctp:[NET:]EID or mctp-cci:[NET:]EID): how \
+                     long to wait for each response, in ms (default 2000). A read-only command \
+                     is sent again up to --mctp-retries times; a state-changing one never \
+                     (Documentation/transports.rst).")
+    )]
+    pub mctp_timeout: u64,
+
+    /// MCTP endpoints: retries of a read-only command whose response did not come
+    #[arg(long, global = true, value_name = "N", default_value_t = 2, value_parser = parse_retries)]
+    pub mctp_retries: u32,
+
+    /// MCTP endpoints: least time between commands, in ms (devices that need pacing)
+    #[arg(long, global = true, value_name = "MS", default_value_t = 0, value_parser = parse_gap)]
+    pub mctp_gap: u64,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The MCTP transport's options from the command line.
+    pub fn mctp_options(&self) -> swcci::mctp::MctpOptions {
+        swcci::mctp::MctpOptions {
+            timeout: std::time::Duration::from_millis(self.mctp_timeout),
+            retries: self.mctp_retries,
+            min_gap: std::time::Duration::from_millis(self.mctp_gap),
+        }
+    }
 }
 
 /// The commands.
@@ -613,6 +647,21 @@ fn parse_opcode(s: &str) -> Result<u16, String> {
     ok.then(|| u16::from_str_radix(digits, 16).ok())
         .flatten()
         .ok_or_else(|| "expected a 16-bit opcode in hex, such as 0x5100 or 5100h".to_string())
+}
+
+/// Retries: 0 to 10.
+fn parse_retries(s: &str) -> Result<u32, String> {
+    parse_number(s)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n <= 10)
+        .ok_or_else(|| "expected a number of retries from 0 to 10".to_string())
+}
+
+/// A gap between commands in milliseconds: 0 to 10000.
+fn parse_gap(s: &str) -> Result<u64, String> {
+    parse_number(s)
+        .filter(|n| *n <= 10_000)
+        .ok_or_else(|| "expected milliseconds from 0 to 10000".to_string())
 }
 
 /// A per-device timeout in milliseconds: 1 to 600000 (10 minutes).

@@ -183,9 +183,54 @@ pub struct MctpStats {
     pub bg_polls: AtomicU64,
 }
 
-/// The socket and what one exchange at a time changes.
+/// How messages reach the endpoint: an AF_MCTP socket, or a simulated endpoint in tests.
+pub trait Transport: Send {
+    /// Sends one message of type byte `typ` with `body`.
+    fn send(&mut self, typ: u8, body: &[u8]) -> io::Result<()>;
+    /// Receives one message from the endpoint into `buf`, waiting at most `timeout`: its
+    /// type byte (with the IC bit) and length; `None` when nothing came in time, or when what
+    /// came is not from the endpoint.
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<(u8, usize)>>;
+}
+
+/// The AF_MCTP socket of an endpoint (mctp-linux).
+struct Socket(MctpLinuxReq);
+
+impl Transport for Socket {
+    fn send(&mut self, typ: u8, body: &[u8]) -> io::Result<()> {
+        self.0.send(MsgType(typ), body).map_err(mctp_io)
+    }
+
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<(u8, usize)>> {
+        self.0
+            .as_socket()
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .map_err(mctp_io)?;
+        match self.0.recv(buf) {
+            Ok((typ, ic, msg)) => Ok(Some((
+                typ.0 | if ic.0 { pm::MSG_TYPE_IC } else { 0 },
+                msg.len(),
+            ))),
+            Err(mctp::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
+            // A message from another EID (mctp-linux checks the source): not ours.
+            Err(mctp::Error::Other) => Ok(None),
+            Err(e) => Err(mctp_io(e)),
+        }
+    }
+}
+
+/// The transport and what one exchange at a time changes.
 struct Channel {
-    req: MctpLinuxReq,
+    link: Box<dyn Transport>,
     tag: u8,
     last: Option<Instant>,
 }
@@ -241,17 +286,22 @@ impl MctpEndpoint {
     /// Errors: [`Error::Os`] when the socket cannot be created (EAFNOSUPPORT on a kernel
     /// without CONFIG_MCTP).
     pub fn open(addr: MctpAddr, opts: MctpOptions) -> Result<Self> {
-        let path = PathBuf::from(addr.to_string());
         let req = MctpLinuxReq::new(Eid(addr.eid), Some(addr.net))
             .map_err(|e| os(format!("open an AF_MCTP socket for {addr}"), mctp_io(e)))?;
+        Ok(Self::with_transport(addr, opts, Box::new(Socket(req))))
+    }
+
+    /// An endpoint reached through `link` (a simulated endpoint in tests).
+    pub fn with_transport(addr: MctpAddr, opts: MctpOptions, link: Box<dyn Transport>) -> Self {
+        let path = PathBuf::from(addr.to_string());
         // A tag sequence of its own per process, so two processes' tags seldom meet.
         let tag = (std::process::id() & 0xff) as u8;
-        Ok(Self {
+        Self {
             addr,
             path,
             opts,
             chan: Mutex::new(Channel {
-                req,
+                link,
                 tag,
                 last: None,
             }),
@@ -259,7 +309,7 @@ impl MctpEndpoint {
             bg_timeout: Mutex::new(DEFAULT_BG_TIMEOUT),
             cancel: Mutex::new(None),
             stats: MctpStats::default(),
-        })
+        }
     }
 
     /// The address.
@@ -363,9 +413,9 @@ impl MctpEndpoint {
             }
         }
         let t = self.addr.msg_type;
-        let sent = chan.req.send(MsgType(t.raw()), body);
+        let sent = chan.link.send(t.raw(), body);
         chan.last = Some(Instant::now());
-        sent.map_err(|e| Failure::Os(mctp_io(e)))?;
+        sent.map_err(Failure::Os)?;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + self.opts.timeout;
         let mut buf = vec![0u8; MAX_RESPONSE];
@@ -376,31 +426,14 @@ impl MctpEndpoint {
                 chan.last = Some(now);
                 return Err(Failure::NoAnswer(malformed));
             }
-            let left = (deadline - now).max(Duration::from_millis(1));
-            chan.req
-                .as_socket()
-                .set_read_timeout(Some(left))
-                .map_err(|e| Failure::Os(mctp_io(e)))?;
-            let (typ, ic, msg) = match chan.req.recv(&mut buf) {
-                Ok(r) => r,
-                Err(mctp::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue
-                }
-                Err(mctp::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // A message from another EID: not ours.
-                Err(mctp::Error::Other) => {
-                    self.stats.stale.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                Err(e) => return Err(Failure::Os(mctp_io(e))),
+            let Some((typ, n)) = chan
+                .link
+                .recv(&mut buf, deadline - now)
+                .map_err(Failure::Os)?
+            else {
+                continue;
             };
-            let raw_type = typ.0 | if ic.0 { pm::MSG_TYPE_IC } else { 0 };
-            match CxlMessage::decode(raw_type, msg) {
+            match CxlMessage::decode(typ, buf.get(..n).unwrap_or(&[])) {
                 Ok(m) if m.answers(t, opcode, tag) => {
                     chan.last = Some(Instant::now());
                     return Ok((m.header.rc, m.header.background, m.payload.to_vec()));
@@ -597,6 +630,53 @@ impl AnyMailbox {
     }
 }
 
+/// An MCTP endpoint that answered FM-API, found by [`discover`].
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// Its address.
+    pub addr: MctpAddr,
+    /// Its Identify (0001h).
+    pub identify: Identify,
+}
+
+/// Most EIDs [`discover`] asks.
+pub const DISCOVER_MAX: usize = 64;
+
+/// The MCTP endpoints the kernel has routes to (the whole range of each route, at most
+/// [`DISCOVER_MAX`] EIDs) that answer Identify (0001h) as FM-API (07h) within `timeout`,
+/// asked once each. A kernel without MCTP, or without routes, has none; an EID that does not
+/// answer is left out.
+pub fn discover(timeout: Duration) -> Vec<Found> {
+    let Ok(routes) = crate::mctp_link::routes() else {
+        return Vec::new();
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for r in routes {
+        for eid in r.first..=r.last {
+            if (8..=254).contains(&eid) && seen.len() < DISCOVER_MAX {
+                seen.insert(eid);
+            }
+        }
+    }
+    let opts = MctpOptions {
+        timeout,
+        retries: 0,
+        min_gap: Duration::ZERO,
+    };
+    seen.into_iter()
+        .filter_map(|eid| {
+            let addr = MctpAddr {
+                net: DEFAULT_NET,
+                eid,
+                msg_type: CxlMessageType::FmApi,
+            };
+            let ep = MctpEndpoint::open(addr, opts.clone()).ok()?;
+            let identify = ep.identify_raw().ok()?;
+            Some(Found { addr, identify })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,3 +717,7 @@ mod tests {
         assert!(e.to_string().starts_with("open mctp:300: MCTP address"));
     }
 }
+
+#[cfg(test)]
+#[path = "mctp_tests.rs"]
+mod transport_tests;
