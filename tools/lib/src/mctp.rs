@@ -630,6 +630,54 @@ impl AnyMailbox {
     }
 }
 
+/// Get Message Type Support (MCTP control command 05h, DSP0236 §12.7) of EID `eid` on network
+/// `net`: the message types the endpoint says it supports (00h control, 07h FM-API, 08h CCI,
+/// ...), waiting at most `timeout`.
+///
+/// Errors: [`Error::Os`] (the socket's errno; ETIMEDOUT without an answer), [`Error::Decode`]
+/// for a malformed answer or a failed completion code.
+pub fn message_types(net: u32, eid: u8, timeout: Duration) -> Result<Vec<u8>> {
+    let op = format!("Get Message Type Support (MCTP control 05h) on mctp:{net}:{eid}");
+    let mut req = MctpLinuxReq::new(Eid(eid), Some(net)).map_err(|e| os(op.clone(), mctp_io(e)))?;
+    let mut body = [0u8; 2];
+    let n = pm::encode_control_request(&mut body, 0, pm::CONTROL_GET_MESSAGE_TYPES, &[]).map_err(
+        |err| Error::Encode {
+            op: op.clone(),
+            err,
+        },
+    )?;
+    req.send(mctp::MCTP_TYPE_CONTROL, body.get(..n).unwrap_or(&[]))
+        .map_err(|e| os(op.clone(), mctp_io(e)))?;
+    let deadline = Instant::now() + timeout;
+    let mut sock = Socket(req);
+    let mut buf = [0u8; 300];
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(os(
+                format!("{op}: no response within {} ms", timeout.as_millis()),
+                io::Error::from_raw_os_error(libc::ETIMEDOUT),
+            ));
+        }
+        let Some((typ, len)) = sock
+            .recv(&mut buf, deadline - now)
+            .map_err(|e| os(op.clone(), e))?
+        else {
+            continue;
+        };
+        let Ok(r) = pm::ControlResponse::decode(typ, buf.get(..len).unwrap_or(&[])) else {
+            continue;
+        };
+        if r.command != pm::CONTROL_GET_MESSAGE_TYPES {
+            continue;
+        }
+        return r
+            .message_types()
+            .map(<[u8]>::to_vec)
+            .map_err(|err| Error::Decode { op, err });
+    }
+}
+
 /// An MCTP endpoint that answered FM-API, found by [`discover`].
 #[derive(Clone, Debug)]
 pub struct Found {
@@ -643,9 +691,9 @@ pub struct Found {
 pub const DISCOVER_MAX: usize = 64;
 
 /// The MCTP endpoints the kernel has routes to (the whole range of each route, at most
-/// [`DISCOVER_MAX`] EIDs) that answer Identify (0001h) as FM-API (07h) within `timeout`,
-/// asked once each. A kernel without MCTP, or without routes, has none; an EID that does not
-/// answer is left out.
+/// [`DISCOVER_MAX`] EIDs) that list FM-API (07h) in Get Message Type Support and answer
+/// Identify (0001h) as FM-API, each within `timeout`, asked once each. A kernel without MCTP,
+/// or without routes, has none; an EID that does not answer is left out.
 pub fn discover(timeout: Duration) -> Vec<Found> {
     let Ok(routes) = crate::mctp_link::routes() else {
         return Vec::new();
@@ -670,6 +718,10 @@ pub fn discover(timeout: Duration) -> Vec<Found> {
                 eid,
                 msg_type: CxlMessageType::FmApi,
             };
+            let types = message_types(DEFAULT_NET, eid, timeout).ok()?;
+            if !types.contains(&pm::MSG_TYPE_FMAPI) {
+                return None;
+            }
             let ep = MctpEndpoint::open(addr, opts.clone()).ok()?;
             let identify = ep.identify_raw().ok()?;
             Some(Found { addr, identify })

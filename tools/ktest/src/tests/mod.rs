@@ -16,6 +16,7 @@ mod fuzz;
 mod fw;
 mod fwctl;
 mod interop;
+mod mctp;
 mod policy;
 mod stress;
 mod sysfs;
@@ -485,6 +486,47 @@ pub static ALL: &[Test] = &[
         name: "fw_concurrent_identify",
         scenarios: &["fw"],
         run: fw::concurrent_identify,
+    },
+    // The same commands over MCTP (the first emulated switch is also an MCTP endpoint).
+    Test {
+        name: "mctp_link_control_and_list",
+        scenarios: &["fw"],
+        run: mctp::link_and_list,
+    },
+    Test {
+        name: "mctp_cli_answers_as_the_driver",
+        scenarios: &["fw"],
+        run: mctp::answers_as_the_driver,
+    },
+    Test {
+        name: "mctp_state_changes_as_the_driver",
+        scenarios: &["fw"],
+        run: mctp::state_changes_as_the_driver,
+    },
+    Test {
+        name: "mctp_fw_update_switch_and_device",
+        scenarios: &["fw"],
+        run: mctp::fw_update,
+    },
+    Test {
+        name: "mctp_fw_interrupted_update_aborted",
+        scenarios: &["fw"],
+        run: mctp::fw_interrupted,
+    },
+    Test {
+        name: "mctp_faults_error_or_retried_success",
+        scenarios: &["fw"],
+        run: mctp::faults,
+    },
+    Test {
+        name: "mctp_silent_endpoint_fails_within_bound",
+        scenarios: &["fw"],
+        run: mctp::silent_endpoint_bound,
+    },
+    Test {
+        name: "mctp_identify_during_fw_transfer",
+        scenarios: &["fw"],
+        run: mctp::identify_during_transfer,
     },
     Test {
         name: "bench_fw_16mib",
