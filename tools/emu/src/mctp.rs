@@ -26,7 +26,8 @@
 //!   wrong FCS, so the receiver drops them), `mctp-late MS` (it is sent MS ms late, after the
 //!   requester gave up), `mctp-busy` (the next FM-API/CCI request is answered Busy, 06h,
 //!   without running), `mctp-wrong-tag` (the response carries another CCI message tag).
-//!   `mctp-stats` reports the counters.
+//!   `mctp-stats` reports the counters; `mctp-blast N` writes N bytes of 00h (outside any
+//!   frame) to the guest, for a line-rate measurement (bench), while no MCTP traffic runs.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -88,6 +89,8 @@ pub struct Stats {
 pub struct State {
     faults: Faults,
     stats: Stats,
+    /// The connection, for `mctp-blast`.
+    conn: Option<UnixStream>,
 }
 
 /// Shared handle of [`State`].
@@ -144,6 +147,32 @@ pub fn control_line(h: &Handle, line: &str) -> Option<String> {
                     .filter(|&v| v <= 60_000)
                     .ok_or("mctp-late needs milliseconds (0..=60000)")?;
                 st.faults.late = Some((ms, mode(1)?));
+            }
+            "mctp-blast" => {
+                let n = rest
+                    .first()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&v| (1..=64 << 20).contains(&v))
+                    .ok_or("mctp-blast needs a byte count (1..=67108864)")?;
+                let mut c = st
+                    .conn
+                    .as_ref()
+                    .and_then(|c| c.try_clone().ok())
+                    .ok_or("no MCTP connection")?;
+                std::thread::Builder::new()
+                    .name("mctp-blast".into())
+                    .spawn(move || {
+                        let chunk = vec![0u8; 64 * 1024];
+                        let mut left = n;
+                        while left > 0 {
+                            let k = left.min(chunk.len());
+                            if c.write_all(&chunk[..k]).is_err() {
+                                return;
+                            }
+                            left -= k;
+                        }
+                    })
+                    .map_err(|e| format!("no thread: {e}"))?;
             }
             "mctp-stats" => {
                 let s = st.stats;
@@ -310,6 +339,7 @@ fn serve_connection(
         shared.log(0, "MCTP: cannot clone the connection");
         return;
     };
+    lock(state).conn = stream.try_clone().ok();
     let mut serial = MctpSerialHandler::new();
     let mut rd = ByteReader {
         stream: &mut stream,

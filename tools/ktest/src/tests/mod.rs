@@ -533,6 +533,11 @@ pub static ALL: &[Test] = &[
         scenarios: &["bench-fw"],
         run: fw::bench,
     },
+    Test {
+        name: "bench_mctp_identify_and_fw",
+        scenarios: &["bench-fw"],
+        run: mctp::bench,
+    },
     // Hardened kernel (KASAN, UBSAN, kmemleak, fault injection): the fuzzer, unbind and
     // removal under load, injected failures, and leaks. The order matters: the taint test
     // needs a kernel no raw command has tainted yet, the leak scan comes last.
