@@ -35,9 +35,11 @@
 //!   operation runs on, as the driver's wait does on a signal; the firmware update then
 //!   aborts it (module `fw`).
 //! - **Payload size.** 2^n bytes, n from Identify's Max Supported Message Size (read once).
-//! - **Access.** No CAP_SYS_RAWIO check and no kernel taint: whoever may open an AF_MCTP
-//!   socket can send any command. This library refuses nothing extra; the CLI's `--yes` rules
-//!   apply as on the driver path (Documentation/transports.rst).
+//! - **Access.** No CAP_SYS_RAWIO check, no lockdown check and no kernel taint: the kernel
+//!   lets any process with CAP_NET_RAW send any message on an AF_MCTP socket (`mctp_sendmsg`,
+//!   net/mctp/af_mctp.c; creating the socket needs nothing), whatever the command does. This
+//!   library refuses nothing extra; the CLI's `--yes` rules apply as on the driver path
+//!   (Documentation/transports.rst).
 
 use std::fmt;
 use std::io;

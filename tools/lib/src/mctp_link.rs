@@ -10,8 +10,9 @@
 //! a direct route to each remote EID (RTM_NEWROUTE, RTN_UNICAST, RTA_DST, RTA_OIF; the route's
 //! `rtm_dst_len` is a number of EIDs after the first, net/mctp/route.c). The line discipline,
 //! and with it the interface, its address and its routes, lives while the tty stays open: the
-//! returned [`SerialLink`] holds it. All of this needs CAP_NET_ADMIN (and CAP_SYS_ADMIN for
-//! TIOCSETD on a tty that is not the caller's controlling terminal).
+//! returned [`SerialLink`] holds it. The netlink requests need CAP_NET_ADMIN; TIOCSETD needs
+//! only the tty open for writing (the line discipline is built in, or its module loaded: a
+//! module is autoloaded for CAP_SYS_MODULE or with `dev.tty.ldisc_autoload`).
 
 use std::fs::{File, OpenOptions};
 use std::io;
