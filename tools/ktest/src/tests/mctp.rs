@@ -31,15 +31,17 @@ use swcci::topology::EmuMctp;
 /// the tty would remove the interface).
 static LINK: Mutex<Option<SerialLink>> = Mutex::new(None);
 
+/// Why the MCTP tests skip on a boot without an MCTP endpoint (the ARMv7 kernel has no MCTP:
+/// tools/testing/kconfig/mctp.config).
+const NO_MCTP: &str = "no MCTP endpoint on this architecture's bench (no CONFIG_MCTP)";
+
 /// The emulated switch that is an MCTP endpoint, its firmware at defaults and no fault armed,
-/// with the link up.
-fn endpoint(env: &mut Env) -> Result<(EmuDev, EmuMctp)> {
+/// with the link up; `None` when this boot has none.
+fn endpoint(env: &mut Env) -> Result<Option<(EmuDev, EmuMctp)>> {
     let d = first_emu_switch(env)?;
-    let m = d
-        .spec
-        .mctp
-        .clone()
-        .context("the first emulated switch has no MCTP endpoint in this scenario")?;
+    let Some(m) = d.spec.mctp.clone() else {
+        return Ok(None);
+    };
     let mut link = LINK.lock().unwrap_or_else(|e| e.into_inner());
     if link.is_none() {
         let l = mctp_link::serial_link_up(Path::new(&m.tty), m.local_eid, &[m.eid])?;
@@ -49,7 +51,7 @@ fn endpoint(env: &mut Env) -> Result<(EmuDev, EmuMctp)> {
         ));
         *link = Some(l);
     }
-    Ok((d, m))
+    Ok(Some((d, m)))
 }
 
 fn addr(m: &EmuMctp) -> String {
@@ -97,7 +99,9 @@ fn same(d: &EmuDev, m: &EmuMctp, args: &[&str]) -> Result<Value> {
 /// Message Type Support: control, FM-API, CCI), and `swcci list` shows it with the switch's
 /// ids and serial, as it shows the node.
 pub fn link_and_list(env: &mut Env) -> Result<Outcome> {
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let types = swcci::mctp::message_types(1, m.eid, Duration::from_secs(2))?;
     ensure!(types == [0x00, 0x07, 0x08], "message types {types:02x?}");
     let o = cli(&["list", "--json"])?;
@@ -130,7 +134,9 @@ pub fn link_and_list(env: &mut Env) -> Result<Outcome> {
 /// Every read-only command answers over MCTP as through the driver (JSON equal), directly and
 /// through tunnels to the devices behind the switch; `topology` of both is the same switch.
 pub fn answers_as_the_driver(env: &mut Env) -> Result<Outcome> {
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let mut ctl = d.ctl()?;
     let t3 = first_type3(&mut ctl)?.to_string();
     let t3 = t3.as_str();
@@ -194,7 +200,9 @@ pub fn answers_as_the_driver(env: &mut Env) -> Result<Outcome> {
 /// bind of a vPPB with the same results as through the driver and the view back as it was,
 /// Physical Port Control and Request Abort answered the same.
 pub fn state_changes_as_the_driver(env: &mut Env) -> Result<Outcome> {
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let before = same(&d, &m, &["vcs", "{}"])?;
     let vppbs = before[0]["vppbs"].as_array().context("vcs: no vPPBs")?;
     let b = vppbs
@@ -263,7 +271,9 @@ pub fn state_changes_as_the_driver(env: &mut Env) -> Result<Outcome> {
 /// Firmware update over MCTP: the switch's own (then activated online), and a device behind
 /// a port through a tunnel; each holds exactly the image.
 pub fn fw_update(env: &mut Env) -> Result<Outcome> {
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let mut ctl = d.ctl()?;
     let dev = d.open()?;
     let slot = free_slot(&dev)?;
@@ -330,7 +340,9 @@ pub fn fw_update(env: &mut Env) -> Result<Outcome> {
 /// Ctrl-C during an update over MCTP: exit 130, the transfer aborted and confirmed, nothing
 /// open on the device, the slot unchanged.
 pub fn fw_interrupted(env: &mut Env) -> Result<Outcome> {
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let mut ctl = d.ctl()?;
     let slot = free_slot(&d.open()?)?;
     let before = slot_view_at(&mut ctl, At::Switch, slot)?;
@@ -393,7 +405,9 @@ fn identify_over(m: &EmuMctp, extra: &[&str]) -> Result<(Output, Duration)> {
 /// frame, a bad FCS, a late response, a wrong tag) or a clear error (Busy; a state-changing
 /// command whose response was lost, which is not sent again), never in wrong data.
 pub fn faults(env: &mut Env) -> Result<Outcome> {
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let mut ctl = d.ctl()?;
     let serial = d.spec.serial;
     let check = |o: &Output, what: &str| -> Result<()> {
@@ -495,7 +509,9 @@ pub fn faults(env: &mut Env) -> Result<Outcome> {
 /// An endpoint that never answers fails within the documented bound: (1 + retries) ×
 /// timeout for a read-only command; so does an EID nothing answers at.
 pub fn silent_endpoint_bound(env: &mut Env) -> Result<Outcome> {
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let mut ctl = d.ctl()?;
     ctl.cmd("mctp-drop always")?;
     let (o, took) = identify_over(&m, &["--mctp-timeout", "300", "--mctp-retries", "1"])?;
@@ -545,7 +561,9 @@ pub fn silent_endpoint_bound(env: &mut Env) -> Result<Outcome> {
 
 /// Another process's Identify over MCTP completes while a long MCTP firmware transfer runs.
 pub fn identify_during_transfer(env: &mut Env) -> Result<Outcome> {
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let mut ctl = d.ctl()?;
     let slot = free_slot(&d.open()?)?;
     ctl.cmd("set fw-part-us 5000 0")?;
@@ -685,7 +703,9 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
     use swcci::{Cci, FwOptions, Target};
     const IMAGE: usize = 256 * 1024;
     let d = first_emu_switch(env)?;
-    let m = d.spec.mctp.clone().context("no MCTP endpoint")?;
+    let Some(m) = d.spec.mctp.clone() else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let mut ctl = d.ctl()?;
     let arch = std::env::consts::ARCH;
     let (tx, rx) = line_rate(&mut ctl, &m.tty, 1 << 20)?;
@@ -695,7 +715,9 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
         tx / 1024.0,
         rx / 1024.0
     ));
-    let (d, m) = endpoint(env)?;
+    let Some((d, m)) = endpoint(env)? else {
+        return Ok(Outcome::Skip(NO_MCTP.into()));
+    };
     let addr: swcci::mctp::MctpAddr = addr(&m).parse().map_err(|e: String| anyhow::anyhow!(e))?;
     let ep = swcci::mctp::MctpEndpoint::open(addr, swcci::mctp::MctpOptions::default())?;
     let mcci = Cci::new(&ep, Target::Direct);
