@@ -143,7 +143,10 @@ pub enum Command {
                       number from Identify (0001h), the mailbox payload size in bytes, and \
                       whether command completion is signalled by interrupt or polled.\n\n\
                       Nodes that exist but cannot be queried (for example without permission) \
-                      are reported on standard error, and the exit status is then 3."),
+                      are reported on standard error, and the exit status is then 3.\n\n\
+                      MCTP endpoints the kernel has routes to that answer FM-API (Get Message \
+                      Type Support, then Identify) follow, with mode mctp and no PCI address \
+                      (DEV mctp:NET:EID; Documentation/transports.rst)."),
         after_long_help = "Examples:\n  swcci list\n  swcci list --json"
     )]
     List,
@@ -559,7 +562,8 @@ pub struct RawArgs {
 /// `topology`.
 #[derive(Args, Debug)]
 pub struct TopologyArgs {
-    /// Switch nodes to walk (switch0, cxl/switch0 or a path); default: every switch
+    /// Switch nodes to walk (switch0, cxl/switch0 or a path) and MCTP endpoints
+    /// (mctp:[NET:]EID); default: every switch node
     #[arg(value_name = "DEV")]
     pub devs: Vec<String>,
     /// Print a Graphviz graph (DOT) instead of the tree
