@@ -22,10 +22,12 @@
 //!   commands, return codes and background operations; a background operation started over
 //!   MCTP raises no interrupt), answered with the same tag and opcode.
 //! - Faults, armed through the control channel (`once` by default, or `always` until
-//!   `clear`): `mctp-drop` (the next response is not sent), `mctp-bad-fcs` (its frames carry a
-//!   wrong FCS, so the receiver drops them), `mctp-late MS` (it is sent MS ms late, after the
+//!   `clear`; `op HEX` limits one to the commands of that opcode, `mctp-drop op 5202 once`):
+//!   `mctp-drop` (the next response is not sent), `mctp-bad-fcs` (its frames carry a wrong
+//!   FCS, so the receiver drops them), `mctp-late MS` (it is sent MS ms late, after the
 //!   requester gave up), `mctp-busy` (the next FM-API/CCI request is answered Busy, 06h,
 //!   without running), `mctp-wrong-tag` (the response carries another CCI message tag).
+//!   Control messages are never faulted.
 //!   `mctp-stats` reports the counters; `mctp-blast N` writes N bytes of 00h (outside any
 //!   frame) to the guest, for a line-rate measurement (bench), while no MCTP traffic runs.
 
@@ -42,7 +44,7 @@ use mctp_estack::control::{self, MctpControlMsg};
 use mctp_estack::fragment::SendOutput;
 use mctp_estack::serial::MctpSerialHandler;
 use mctp_estack::Stack;
-use swcci_proto::payload::mctp::{self as pm, CxlMessage, CxlMessageType};
+use swcci_proto::payload::mctp::{self as pm, CxlMessage};
 use swcci_proto::payload::tunnel::{Category, CciHeader};
 use swcci_proto::rc::ReturnCode;
 
@@ -57,14 +59,39 @@ pub const DEFAULT_EID: u8 = 9;
 /// (tools/.cargo/config.toml) less the type byte and the CCI header.
 pub const MAX_REQUEST_PAYLOAD: usize = mctp_estack::config::MAX_PAYLOAD - pm::CXL_MESSAGE_OVERHEAD;
 
+/// One armed fault: once or always, for every command or for one opcode; `ms` for
+/// `mctp-late`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Armed {
+    mode: Mode,
+    op: Option<u16>,
+    ms: u64,
+}
+
+/// Takes the fault in `slot` for a message of `op` (`None`: a control message, which no fault
+/// touches): `Some(armed)` when it applies (a `once` fault is then disarmed).
+fn take(slot: &mut Option<Armed>, op: Option<u16>) -> Option<Armed> {
+    let a = (*slot)?;
+    let op = op?;
+    if a.op.is_some_and(|o| o != op) {
+        return None;
+    }
+    let mut m = Some(a.mode);
+    take_flag(&mut m);
+    if m.is_none() {
+        *slot = None;
+    }
+    Some(a)
+}
+
 /// Armed faults.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Faults {
-    drop: Option<Mode>,
-    bad_fcs: Option<Mode>,
-    late: Option<(u64, Mode)>,
-    busy: Option<Mode>,
-    wrong_tag: Option<Mode>,
+    drop: Option<Armed>,
+    bad_fcs: Option<Armed>,
+    late: Option<Armed>,
+    busy: Option<Armed>,
+    wrong_tag: Option<Armed>,
 }
 
 /// Counters.
@@ -129,25 +156,42 @@ pub fn control_line(h: &Handle, line: &str) -> Option<String> {
     let rest: Vec<&str> = words.collect();
     let mut st = lock(h);
     let r = (|| -> Result<String, String> {
-        let mode = |i: usize| -> Result<Mode, String> {
-            if rest.len() > i + 1 {
-                return Err("too many arguments".into());
-            }
-            parse_mode(rest.get(i).copied())
-        };
-        match first {
-            "mctp-drop" => st.faults.drop = Some(mode(0)?),
-            "mctp-bad-fcs" => st.faults.bad_fcs = Some(mode(0)?),
-            "mctp-busy" => st.faults.busy = Some(mode(0)?),
-            "mctp-wrong-tag" => st.faults.wrong_tag = Some(mode(0)?),
-            "mctp-late" => {
-                let ms = rest
-                    .first()
+        // `[MS] [op HEX] [once|always]`
+        let armed = |with_ms: bool| -> Result<Armed, String> {
+            let mut a = Armed {
+                mode: Mode::Once,
+                op: None,
+                ms: 0,
+            };
+            let mut it = rest.iter().copied();
+            if with_ms {
+                a.ms = it
+                    .next()
                     .and_then(|v| v.parse::<u64>().ok())
                     .filter(|&v| v <= 60_000)
-                    .ok_or("mctp-late needs milliseconds (0..=60000)")?;
-                st.faults.late = Some((ms, mode(1)?));
+                    .ok_or("needs milliseconds (0..=60000)")?;
             }
+            while let Some(w) = it.next() {
+                match w {
+                    "op" => {
+                        let v = it.next().ok_or("op needs an opcode")?;
+                        let v = v.trim_start_matches("0x").trim_end_matches('h');
+                        a.op = Some(
+                            u16::from_str_radix(v, 16)
+                                .map_err(|_| format!("opcode '{v}' is not hex"))?,
+                        );
+                    }
+                    m => a.mode = parse_mode(Some(m))?,
+                }
+            }
+            Ok(a)
+        };
+        match first {
+            "mctp-drop" => st.faults.drop = Some(armed(false)?),
+            "mctp-bad-fcs" => st.faults.bad_fcs = Some(armed(false)?),
+            "mctp-busy" => st.faults.busy = Some(armed(false)?),
+            "mctp-wrong-tag" => st.faults.wrong_tag = Some(armed(false)?),
+            "mctp-late" => st.faults.late = Some(armed(true)?),
             "mctp-blast" => {
                 let n = rest
                     .first()
@@ -380,20 +424,28 @@ fn serve_connection(
         let Some(resp) = respond(shared, state, stack, &req) else {
             continue;
         };
-        send(shared, state, stack, &mut writer, &req, resp.0, &resp.1);
+        send(shared, state, stack, &mut writer, &req, &resp);
     }
 }
 
-/// The response body to `req` (type byte, body), or `None` to send nothing.
-fn respond(
-    shared: &Shared,
-    state: &Handle,
-    stack: &mut Stack,
-    req: &Request,
-) -> Option<(u8, Vec<u8>)> {
+/// A response to send.
+struct Response {
+    /// The message type byte.
+    typ: u8,
+    body: Vec<u8>,
+    /// The CXL opcode answered (`None` for a control message).
+    op: Option<u16>,
+}
+
+/// The response to `req`, or `None` to send nothing.
+fn respond(shared: &Shared, state: &Handle, stack: &mut Stack, req: &Request) -> Option<Response> {
     if req.typ == pm::MSG_TYPE_CONTROL {
         lock(state).stats.control += 1;
-        return control_response(shared, stack, &req.body).map(|b| (req.typ, b));
+        return control_response(shared, stack, &req.body).map(|body| Response {
+            typ: req.typ,
+            body,
+            op: None,
+        });
     }
     let m = match CxlMessage::decode(req.typ, &req.body) {
         Ok(m) => m,
@@ -410,10 +462,10 @@ fn respond(
     }
     let mut st = lock(state);
     st.stats.requests += 1;
-    let busy = take_flag(&mut st.faults.busy);
-    let wrong_tag = take_flag(&mut st.faults.wrong_tag);
-    drop(st);
     let op = m.header.opcode;
+    let busy = take(&mut st.faults.busy, Some(op)).is_some();
+    let wrong_tag = take(&mut st.faults.wrong_tag, Some(op)).is_some();
+    drop(st);
     let (rc, out) = if busy {
         lock(state).stats.busy += 1;
         shared.log(0, &format!("MCTP {op:04x}h: Busy (fault)"));
@@ -441,8 +493,11 @@ fn respond(
     let mut body = vec![0u8; pm::CXL_MESSAGE_OVERHEAD + out.len()];
     let n = pm::encode(&mut body, &h, &out).ok()?;
     body.truncate(n);
-    let _ = CxlMessageType::from_raw(req.typ);
-    Some((req.typ, body))
+    Some(Response {
+        typ: req.typ,
+        body,
+        op: Some(op),
+    })
 }
 
 /// Answers an MCTP control request (the body after the type byte).
@@ -489,24 +544,18 @@ fn send(
     stack: &mut Stack,
     w: &mut UnixStream,
     req: &Request,
-    typ: u8,
-    body: &[u8],
+    resp: &Response,
 ) {
+    let (typ, body, op) = (resp.typ, resp.body.as_slice(), resp.op);
     let (drop_it, bad_fcs, late) = {
         let mut st = lock(state);
-        let is_cxl = typ != pm::MSG_TYPE_CONTROL;
-        let d = is_cxl && take_flag(&mut st.faults.drop);
-        let b = is_cxl && !d && take_flag(&mut st.faults.bad_fcs);
-        let mut late = None;
-        if is_cxl && !d {
-            if let Some((ms, mode)) = st.faults.late {
-                let mut slot = Some(mode);
-                if take_flag(&mut slot) {
-                    late = Some(ms);
-                }
-                st.faults.late = slot.map(|m| (ms, m));
-            }
-        }
+        let d = take(&mut st.faults.drop, op).is_some();
+        let b = !d && take(&mut st.faults.bad_fcs, op).is_some();
+        let late = if d {
+            None
+        } else {
+            take(&mut st.faults.late, op).map(|a| a.ms)
+        };
         if d {
             st.stats.dropped += 1;
         }
@@ -591,12 +640,45 @@ mod tests {
     fn control_lines() {
         let h: Handle = Arc::default();
         assert_eq!(control_line(&h, "mctp-drop").as_deref(), Some("ok"));
-        assert!(matches!(lock(&h).faults.drop, Some(Mode::Once)));
+        assert!(matches!(
+            lock(&h).faults.drop,
+            Some(Armed {
+                mode: Mode::Once,
+                op: None,
+                ..
+            })
+        ));
         assert_eq!(
             control_line(&h, "fault mctp-busy always").as_deref(),
             Some("ok")
         );
-        assert!(matches!(lock(&h).faults.busy, Some(Mode::Always)));
+        assert!(matches!(
+            lock(&h).faults.busy,
+            Some(Armed {
+                mode: Mode::Always,
+                ..
+            })
+        ));
+        assert_eq!(
+            control_line(&h, "mctp-drop op 5202 always").as_deref(),
+            Some("ok")
+        );
+        let mut slot = lock(&h).faults.drop;
+        assert_eq!(take(&mut slot, Some(0x0001)), None, "another opcode");
+        assert_eq!(take(&mut slot, None), None, "a control message");
+        assert!(
+            take(&mut slot, Some(0x5202)).is_some() && slot.is_some(),
+            "always stays"
+        );
+        let mut once = Some(Armed {
+            mode: Mode::Once,
+            op: None,
+            ms: 0,
+        });
+        assert!(take(&mut once, Some(1)).is_some() && once.is_none());
+        assert!(control_line(&h, "mctp-drop op xyz")
+            .unwrap()
+            .starts_with("err "));
         assert_eq!(
             control_line(&h, "mctp-late 300 once").as_deref(),
             Some("ok")

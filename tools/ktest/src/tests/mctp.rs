@@ -466,7 +466,7 @@ pub fn faults(env: &mut Env) -> Result<Outcome> {
         })
         .context("no bound vPPB")?;
     let (vppb, port) = (b["vppb"].to_string(), b["port"].to_string());
-    ctl.cmd("mctp-drop once")?;
+    ctl.cmd("mctp-drop op 5202 once")?;
     let o = run(&[
         "unbind".into(),
         addr(&m),
