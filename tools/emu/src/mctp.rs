@@ -698,4 +698,168 @@ mod tests {
         assert_eq!(control_line(&h, "clear"), None);
         assert!(lock(&h).faults.busy.is_none() && lock(&h).faults.drop.is_none());
     }
+
+    /// An emulated switch served on a temporary socket, and a requester at EID 8 on the
+    /// other end of the line: mctp-estack on both sides, as Linux's mctp-serial would be.
+    struct Bench {
+        shared: Arc<Shared>,
+        stream: UnixStream,
+        stack: Stack,
+        rx: MctpSerialHandler,
+        start: Instant,
+        _dir: std::path::PathBuf,
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "swcci-emu-mctp-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::create_dir_all(&dir);
+            let path = dir.join("m.sock");
+            let mut cfg = crate::device::DeviceConfig::new(crate::device::Personality::Switch);
+            cfg.serial = 0x1234;
+            let dev = crate::device::Device::new(
+                cfg,
+                Arc::new(crate::irq::EventFdIrqs::new()),
+                Duration::ZERO,
+            );
+            let shared = Arc::new(Shared::new(dev, Instant::now(), 0));
+            serve(&path, shared.clone(), DEFAULT_EID, shared.mctp.clone()).unwrap();
+            let stream = UnixStream::connect(&path).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            Self {
+                shared,
+                stream,
+                stack: Stack::new(Eid(8), SERIAL_MTU, 0),
+                rx: MctpSerialHandler::new(),
+                start: Instant::now(),
+                _dir: dir,
+            }
+        }
+
+        fn ctl(&self, line: &str) -> String {
+            control_line(&self.shared.mctp, line).unwrap_or_default()
+        }
+
+        /// Sends one request message of type `typ` with `body`; returns the raw bytes sent.
+        fn send(&mut self, typ: u8, body: &[u8]) -> Vec<u8> {
+            let mut frag = self
+                .stack
+                .start_send(Eid(9), MsgType(typ), None, true, MsgIC(false), None, None)
+                .unwrap();
+            let mut wire = Vec::new();
+            let mut pkt = [0u8; SERIAL_MTU];
+            while let SendOutput::Packet(p) = frag.fragment(body, &mut pkt) {
+                let mut f = FrameBuf(Vec::new());
+                block_on(MctpSerialHandler::new().send_async(p, &mut f)).unwrap();
+                wire.extend_from_slice(&f.0);
+            }
+            self.stream.write_all(&wire).unwrap();
+            wire
+        }
+
+        /// The next message (type, body), or `None` when nothing whole came in 300 ms.
+        fn recv(&mut self) -> Option<(u8, Vec<u8>)> {
+            let h: Handle = Arc::default();
+            let mut rd = ByteReader {
+                stream: &mut self.stream,
+                buf: vec![0u8; 1],
+                pos: 0,
+                len: 0,
+                state: &h,
+            };
+            loop {
+                let pkt = block_on(self.rx.recv_async(&mut rd)).ok()?.to_vec();
+                let _ = self.stack.update(now_ms(self.start));
+                if let Ok(Some((m, handle))) = self.stack.receive(&pkt) {
+                    let r = (m.typ.0, m.payload.to_vec());
+                    self.stack.finished_receive(handle);
+                    return Some(r);
+                }
+            }
+        }
+
+        fn identify(&mut self, tag: u8) -> Option<CxlMessage<'static>> {
+            let mut b = [0u8; 12];
+            pm::encode_request(&mut b, tag, 0x0001, &[]).unwrap();
+            self.send(pm::MSG_TYPE_FMAPI, &b);
+            let (t, body) = self.recv()?;
+            let body: &'static [u8] = Box::leak(body.into_boxed_slice());
+            Some(CxlMessage::decode(t, body).unwrap())
+        }
+    }
+
+    #[test]
+    fn fm_api_and_control_messages_over_the_serial_binding() {
+        let mut b = Bench::new();
+        let m = b.identify(5).expect("no response");
+        assert!(m.answers(pm::CxlMessageType::FmApi, 0x0001, 5));
+        assert_eq!(m.rc(), ReturnCode::Success);
+        let id = swcci_proto::payload::identify::Identify::decode(m.payload).unwrap();
+        assert_eq!(id.serial, 0x1234);
+        // A multi-packet request: Get Physical Port State of ports 0..=2 (and a
+        // multi-packet response), then a request larger than one packet's data.
+        let mut req = [0u8; 16];
+        let n = pm::encode_request(&mut req, 6, 0x5101, &[3, 0, 1, 2]).unwrap();
+        b.send(pm::MSG_TYPE_FMAPI, &req[..n]);
+        let (t, body) = b.recv().unwrap();
+        let m = CxlMessage::decode(t, &body).unwrap();
+        assert_eq!((m.rc(), m.payload.len()), (ReturnCode::Success, 4 + 3 * 16));
+        let big = vec![0u8; 300];
+        let mut req = vec![0u8; 12 + big.len()];
+        let n = pm::encode_request(&mut req, 7, 0xc001, &big).unwrap();
+        b.send(pm::MSG_TYPE_FMAPI, &req[..n]);
+        let (t, body) = b.recv().unwrap();
+        let m = CxlMessage::decode(t, &body).unwrap();
+        assert_eq!(m.payload, &big[..], "echo of 300 bytes");
+        // Get Message Type Support.
+        let mut c = [0u8; 2];
+        pm::encode_control_request(&mut c, 1, pm::CONTROL_GET_MESSAGE_TYPES, &[]).unwrap();
+        b.send(0, &c);
+        let (t, body) = b.recv().unwrap();
+        let r = pm::ControlResponse::decode(t, &body).unwrap();
+        assert_eq!(r.message_types().unwrap(), &[0, 7, 8]);
+        // Get Endpoint ID.
+        b.send(0, &[0x82, 0x02]);
+        let (_, body) = b.recv().unwrap();
+        assert_eq!(&body[..4], &[0x02, 0x02, 0x00, DEFAULT_EID]);
+        // Noise between frames is dropped.
+        b.stream.write_all(&[0u8; 100]).unwrap();
+        assert!(b.identify(8).is_some());
+    }
+
+    #[test]
+    fn faults_over_the_serial_binding() {
+        let mut b = Bench::new();
+        b.ctl("mctp-drop once");
+        assert!(b.identify(1).is_none(), "dropped");
+        assert!(b.identify(2).is_some(), "once");
+        b.ctl("mctp-bad-fcs once");
+        assert!(b.identify(3).is_none(), "the FCS check drops it");
+        b.ctl("mctp-wrong-tag once");
+        let m = b.identify(4).unwrap();
+        assert_eq!(m.header.tag, 5);
+        assert!(!m.answers(pm::CxlMessageType::FmApi, 0x0001, 4));
+        b.ctl("mctp-busy once");
+        assert_eq!(b.identify(6).unwrap().rc(), ReturnCode::Busy);
+        b.ctl("mctp-drop op 5100 always");
+        assert!(b.identify(7).is_some(), "another opcode");
+        b.ctl("clear");
+        b.ctl("mctp-late 400 once");
+        assert!(b.identify(8).is_none(), "late");
+        let late = b.recv().map(|(t, body)| {
+            let body: &'static [u8] = Box::leak(body.into_boxed_slice());
+            CxlMessage::decode(t, body).unwrap().header.tag
+        });
+        assert_eq!(late, Some(8), "the late response comes after all");
+        let stats = b.ctl("mctp-stats");
+        for k in ["dropped=1", "bad-fcs=1", "wrong-tag=1", "busy=1", "late=1"] {
+            assert!(stats.contains(k), "{stats}");
+        }
+    }
 }
