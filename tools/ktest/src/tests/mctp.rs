@@ -706,7 +706,10 @@ fn median(v: &mut [f64]) -> f64 {
 /// the endpoint counts, each way) divided by the line rate QEMU delivers on that console
 /// (measured first); for the driver, one command's best round trip (Identify) and the parts
 /// times one part's mean round trip (firmware, as `bench_fw_16mib`). The ratios are bound
-/// over measured time (1.0: the transport's limit); goal for the MCTP update: 0.90.
+/// over measured time (1.0: the transport's limit); goal for the MCTP update: 0.90. Beside
+/// the line-rate bound, the MCTP update is also given against the parts times one part's mean
+/// round trip over MCTP, as the driver's: what the kernel's MCTP serial path delivers per
+/// message, which is far below the line rate (Documentation/transports.rst, "Measured").
 pub fn bench(env: &mut Env) -> Result<Outcome> {
     use swcci::proto::payload::firmware::{Transfer, TransferAction as A};
     use swcci::{Cci, FwOptions, Target};
@@ -718,6 +721,8 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
     let mut ctl = d.ctl()?;
     let arch = std::env::consts::ARCH;
     let (tx, rx) = line_rate(&mut ctl, &m.tty, 1 << 20)?;
+    // The control port opens once at a time: `endpoint` opens it again.
+    drop(ctl);
     env.note(format!(
         "MCTP-serial line rate (virtio console, QEMU chardev socket): guest to device {:.0} \
          KiB/s, device to guest {:.0} KiB/s (1 MiB each way)",
@@ -727,6 +732,7 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
     let Some((d, m)) = endpoint(env)? else {
         return Ok(Outcome::Skip(NO_MCTP.into()));
     };
+    let mut ctl = d.ctl()?;
     let addr: swcci::mctp::MctpAddr = addr(&m).parse().map_err(|e: String| anyhow::anyhow!(e))?;
     let ep = swcci::mctp::MctpEndpoint::open(addr, swcci::mctp::MctpOptions::default())?;
     let mcci = Cci::new(&ep, Target::Direct);
@@ -802,29 +808,44 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
         r.part_size,
         IMAGE as f64 / m_secs / 1024.0
     ));
-    // The driver: one part's round trip, then the same update.
+    // One part's round trip on each transport (Initiate, then Continue parts one by one,
+    // then Abort): the bound the driver's update is measured against (`bench_fw_16mib`), and
+    // the same for MCTP beside the line-rate bound.
     let part = swcci::proto::payload::firmware::max_part(dev.payload_size()?, 0);
     let parts = IMAGE.div_ceil(part);
-    let mut buf = vec![0u8; part + 128];
-    let mut send = |action, offset: usize| -> Result<f64> {
-        let tr = Transfer {
-            action,
-            slot: 0,
-            offset: u32::try_from(offset / 128)?,
-            data: &img[offset..offset + part],
+    let part_rtt = |mb: &dyn swcci::Mailbox, cci: &Cci<'_>| -> Result<f64> {
+        let mut buf = vec![0u8; part + 128];
+        let mut send = |action, offset: usize| -> Result<f64> {
+            let tr = Transfer {
+                action,
+                slot: 0,
+                offset: u32::try_from(offset / 128)?,
+                data: &img[offset..offset + part],
+            };
+            let n = tr.encode(&mut buf).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let t = Instant::now();
+            let r = mb.send(0x0201, &buf[..n], 64)?;
+            ensure!(r.rc.is_success(), "part at {offset}: {}", r.rc);
+            Ok(t.elapsed().as_secs_f64())
         };
-        let n = tr.encode(&mut buf).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let t = Instant::now();
-        let r = dev.raw(0x0201, &buf[..n], 64)?;
-        ensure!(r.rc.is_success(), "part at {offset}: {}", r.rc);
-        Ok(t.elapsed().as_secs_f64())
+        send(A::Initiate, 0)?;
+        let rtts: Vec<f64> = (1..parts.min(60))
+            .map(|k| send(A::Continue, k * part))
+            .collect::<Result<_>>()?;
+        cci.fw_abort(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(rtts.iter().sum::<f64>() / rtts.len().max(1) as f64)
     };
-    send(A::Initiate, 0)?;
-    let rtts: Vec<f64> = (1..parts.min(100))
-        .map(|k| send(A::Continue, k * part))
-        .collect::<Result<_>>()?;
-    dcci.fw_abort(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let d_bound = rtts.iter().sum::<f64>() / rtts.len().max(1) as f64 * parts as f64;
+    let m_part = part_rtt(&ep, &mcci)?;
+    let m_part_bound = m_part * parts as f64;
+    env.note(format!(
+        "over MCTP-serial one part's round trip (the part and Background Operation Status \
+         polls until done) mean {:.1} ms: bound parts x mean = {m_part_bound:.2} s, ratio \
+         {:.2}; against the line rate the transport reaches {:.0} % of it per part",
+        m_part * 1e3,
+        m_part_bound / m_secs,
+        100.0 * m_fw_bound / m_part_bound
+    ));
+    let d_bound = part_rtt(&dev, &dcci)? * parts as f64;
     let slot = free_slot(&dev)?;
     let t = Instant::now();
     dcci.fw_transfer(&img, slot, &opts, &mut |_| {}, &cancel)
