@@ -105,8 +105,8 @@ fn same(d: &EmuDev, m: &EmuMctp, args: &[&str]) -> Result<Value> {
 }
 
 /// The link is up, the endpoint answers the MCTP control message the stack's tools use (Get
-/// Message Type Support: control, FM-API, CCI), and `swcci list` shows it with the switch's
-/// ids and serial, as it shows the node.
+/// Message Type Support: control, FM-API, CCI), `swcci list` shows it with the switch's ids
+/// and serial, as it shows the node, and it answers CCI messages (08h) as FM-API ones.
 pub fn link_and_list(env: &mut Env) -> Result<Outcome> {
     let Some((d, m)) = endpoint(env)? else {
         return Ok(Outcome::Skip(NO_MCTP.into()));
@@ -136,6 +136,13 @@ pub fn link_and_list(env: &mut Env) -> Result<Outcome> {
     ensure!(
         over["mode"] == "mctp" && over["pci_address"].is_null(),
         "{over}"
+    );
+    // The same endpoint spoken to with CCI messages (08h) instead of FM-API (07h).
+    let (c1, a, _) = answer(&["identify", "{}"], &addr(&m))?;
+    let (c2, b, e) = answer(&["identify", "{}"], &format!("mctp-cci:{}", m.eid))?;
+    ensure!(
+        c1 == Some(0) && c1 == c2 && a == b,
+        "FM-API {a}, CCI {c2:?} {b} {e}"
     );
     Ok(Outcome::Pass)
 }
