@@ -27,6 +27,11 @@ use std::time::{Duration, Instant};
 use swcci::mctp_link::{self, SerialLink};
 use swcci::topology::EmuMctp;
 
+/// `--mctp-timeout` of the commands that move firmware or share the link with a transfer: a
+/// 2 KiB part is 33 packets, and the kernel's serial binding over a virtio console takes ~5 ms
+/// a packet under TCG, several times that on a loaded host (Documentation/transports.rst).
+const SLOW_LINK_MS: &str = "10000";
+
 /// The link, brought up once per boot by the first test that needs it and held open (closing
 /// the tty would remove the interface).
 static LINK: Mutex<Option<SerialLink>> = Mutex::new(None);
@@ -297,6 +302,8 @@ pub fn fw_update(env: &mut Env) -> Result<Outcome> {
     let path = image_file("mctp-fw", &img)?;
     let t0 = Instant::now();
     let o = run(&[
+        "--mctp-timeout".into(),
+        SLOW_LINK_MS.into(),
         "fw".into(),
         "update".into(),
         addr(&m),
@@ -315,6 +322,8 @@ pub fn fw_update(env: &mut Env) -> Result<Outcome> {
     );
     holds_at(&mut ctl, At::Switch, slot, &img, "mctp-fw 1.0")?;
     let o = run(&[
+        "--mctp-timeout".into(),
+        SLOW_LINK_MS.into(),
         "fw".into(),
         "activate".into(),
         addr(&m),
@@ -332,6 +341,8 @@ pub fn fw_update(env: &mut Env) -> Result<Outcome> {
     let img2 = image("mctp-t3 2.0", 12 * 1024, 12);
     let path2 = image_file("mctp-t3", &img2)?;
     let o = run(&[
+        "--mctp-timeout".into(),
+        SLOW_LINK_MS.into(),
         "fw".into(),
         "update".into(),
         addr(&m),
@@ -367,6 +378,8 @@ pub fn fw_interrupted(env: &mut Env) -> Result<Outcome> {
     let path = image_file("mctp-int", &img)?;
     let mut child = Command::new(CLI)
         .args([
+            "--mctp-timeout",
+            SLOW_LINK_MS,
             "fw",
             "update",
             &addr(&m),
@@ -459,6 +472,8 @@ pub fn faults(env: &mut Env) -> Result<Outcome> {
     let path = image_file("mctp-busy", &img)?;
     ctl.cmd("fw-busy once")?;
     let o = run(&[
+        "--mctp-timeout".into(),
+        SLOW_LINK_MS.into(),
         "fw".into(),
         "update".into(),
         addr(&m),
@@ -587,6 +602,8 @@ pub fn identify_during_transfer(env: &mut Env) -> Result<Outcome> {
     let path = image_file("mctp-conc", &img)?;
     let mut child = Command::new(CLI)
         .args([
+            "--mctp-timeout",
+            SLOW_LINK_MS,
             "fw",
             "update",
             &addr(&m),
@@ -605,7 +622,7 @@ pub fn identify_during_transfer(env: &mut Env) -> Result<Outcome> {
         if let Some(st) = child.try_wait()? {
             break st;
         }
-        let (o, _) = identify_over(&m, &[])?;
+        let (o, _) = identify_over(&m, &["--mctp-timeout", SLOW_LINK_MS])?;
         ensure!(o.status.code() == Some(0), "Identify: {}", text(&o.stderr));
         let v: Value = serde_json::from_slice(&o.stdout)?;
         ensure!(v["serial"] == serial, "Identify: {v}");
@@ -741,7 +758,13 @@ pub fn bench(env: &mut Env) -> Result<Outcome> {
     };
     let mut ctl = d.ctl()?;
     let addr: swcci::mctp::MctpAddr = addr(&m).parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let ep = swcci::mctp::MctpEndpoint::open(addr, swcci::mctp::MctpOptions::default())?;
+    let ep = swcci::mctp::MctpEndpoint::open(
+        addr,
+        swcci::mctp::MctpOptions {
+            timeout: Duration::from_millis(SLOW_LINK_MS.parse()?),
+            ..swcci::mctp::MctpOptions::default()
+        },
+    )?;
     let mcci = Cci::new(&ep, Target::Direct);
     let dev = d.open()?;
     let dcci = dev.on(Target::Direct);
