@@ -10,5 +10,6 @@ pub mod firmware;
 pub mod identify;
 pub mod ld;
 pub mod logs;
+pub mod mctp;
 pub mod switch;
 pub mod tunnel;

@@ -31,6 +31,7 @@ use swcci_proto::payload::ld::{
 use swcci_proto::payload::logs::{
     Cel, SupportedLogs, Uuid, CEL_ENTRY, SUPPORTED_LOGS_HEADER, SUPPORTED_LOG_ENTRY,
 };
+use swcci_proto::payload::mctp::{self as mctp, CxlMessage, CxlMessageType};
 use swcci_proto::payload::switch::{
     mask_bits, BindingStatus, ConnectedMode, ConnectedType, IdentifySwitch, Ltssm, PortConfigState,
     PortInfo, PortStates, VcsInfos, IDENTIFY_SWITCH_LEN, PORT_INFO_LEN, PORT_STATE_HEADER,
@@ -346,7 +347,7 @@ proptest! {
         // payload length.
         let model = u16_at(&b, 2).map(usize::from).and_then(|size| {
             let msg = b.get(TUNNEL_HEADER_LEN..TUNNEL_HEADER_LEN + size)?;
-            let len = u32::from_le_bytes([*msg.get(5)?, *msg.get(6)?, *msg.get(7)?, 0]) & 0x1f_ffff;
+            let len = u32::from_le_bytes([*msg.get(5)?, *msg.get(6)?, *msg.get(7)?, 0]) & 0x0f_ffff;
             (size >= CCI_HEADER_LEN && len as usize == size - CCI_HEADER_LEN).then_some(size)
         });
         match TunnelRequest::decode(&b) {
@@ -384,7 +385,7 @@ proptest! {
     fn tunnel_response(b in bytes()) {
         let model = u16_at(&b, 0).map(usize::from).and_then(|len| {
             let msg = b.get(TUNNEL_HEADER_LEN..TUNNEL_HEADER_LEN + len)?;
-            let plen = u32::from_le_bytes([*msg.get(5)?, *msg.get(6)?, *msg.get(7)?, 0]) & 0x1f_ffff;
+            let plen = u32::from_le_bytes([*msg.get(5)?, *msg.get(6)?, *msg.get(7)?, 0]) & 0x0f_ffff;
             (len >= CCI_HEADER_LEN && plen as usize <= len - CCI_HEADER_LEN).then_some(plen as usize)
         });
         match TunnelResponse::decode(&b) {
@@ -589,6 +590,56 @@ proptest! {
         let mut field = [0xffu8; 32];
         put_cstr(&mut field, &b);
         prop_assert_eq!(field[31], 0);
+    }
+
+    #[test]
+    fn mctp_cxl_message(b in bytes()) {
+        // Complete iff the type byte is 07h or 08h, the body starts with a header of a defined
+        // category, and exactly its payload length of bytes follows it.
+        let t = b.first().copied().unwrap_or(0);
+        let body = b.get(1..).unwrap_or(&[]);
+        let model = (|| {
+            CxlMessageType::from_raw(t)?;
+            let h = body.get(..CCI_HEADER_LEN)?;
+            let len = u32::from_le_bytes([h[5], h[6], h[7], 0]) & 0x0f_ffff;
+            (h[0] & 0xf <= 1 && body.len() == mctp::CXL_MESSAGE_OVERHEAD + len as usize).then_some(len)
+        })();
+        match CxlMessage::decode(t, body) {
+            Ok(m) => {
+                prop_assert_eq!(Some(m.payload.len() as u32), model);
+                prop_assert_eq!(m.header.payload_len as usize, m.payload.len());
+            }
+            Err(_) => prop_assert!(model.is_none()),
+        }
+    }
+
+    #[test]
+    fn mctp_cxl_message_round_trip(
+        cci in any::<bool>(), tag in any::<u8>(), op in any::<u16>(), rc in any::<u16>(),
+        vendor in any::<u16>(), bg in any::<bool>(), response in any::<bool>(), payload in bytes(),
+    ) {
+        let t = if cci { CxlMessageType::Cci } else { CxlMessageType::FmApi };
+        let header = CciHeader {
+            category: if response { Category::Response } else { Category::Request },
+            tag,
+            opcode: op,
+            payload_len: 0,
+            background: bg,
+            rc: ReturnCode::from_raw(rc),
+            vendor_status: vendor,
+        };
+        let mut buf = vec![0u8; mctp::CXL_MESSAGE_OVERHEAD + payload.len()];
+        prop_assert_eq!(mctp::encode(&mut buf, &header, &payload), Ok(buf.len()));
+        let m = CxlMessage::decode(t.raw(), &buf);
+        prop_assert!(m.is_ok());
+        if let Ok(m) = m {
+            prop_assert_eq!(m.msg_type, t);
+            prop_assert_eq!(m.header, CciHeader { payload_len: payload.len() as u32, ..header });
+            prop_assert_eq!(m.payload, &payload[..]);
+            prop_assert_eq!(m.answers(t, op, tag), response);
+        }
+        let short = buf.len() - 1;
+        prop_assert!(mctp::encode(&mut buf[..short], &header, &payload).is_err());
     }
 }
 

@@ -962,7 +962,8 @@ fn serve_connection(mut stream: UnixStream, shared: &Shared, id: u64) {
             }
         };
         let replies = lines.feed(buf.get(..n).unwrap_or(&[]), |l| {
-            let reply = shared.with(|dev, now| handle_line(dev, now, l));
+            let reply = crate::mctp::control_line(&shared.mctp, l)
+                .or_else(|| shared.with(|dev, now| handle_line(dev, now, l)));
             if let Some(r) = &reply {
                 shared.log(0, &format!("control: {l} -> {r}"));
             }

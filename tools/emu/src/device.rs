@@ -567,6 +567,7 @@ pub const STAT_NAMES: &[&str] = &[
     "events-dropped",
     "events-cleared",
     "event-irqs",
+    "mctp-messages",
 ];
 
 /// Counters, by the names of [`STAT_NAMES`].
@@ -1642,6 +1643,38 @@ impl Device {
             }
             _ => Exec::rc(ReturnCode::Unsupported),
         }
+    }
+
+    /// Runs CXL command `op` with `input` received as a message (FM-API or CCI over MCTP,
+    /// `mctp.rs`) on the same model as the mailbox: returns the return code and the output
+    /// (at most the payload size). A background operation it starts runs as one started
+    /// through the mailbox (Background Operation Status reports it), without interrupts.
+    pub fn execute_message(&mut self, now: Duration, op: u16, input: &[u8]) -> (u16, Vec<u8>) {
+        if self.cfg.personality != Personality::Switch || self.removed {
+            return (ReturnCode::Unsupported.raw(), Vec::new());
+        }
+        let ex = if input.len() > self.payload_size {
+            Exec::rc(ReturnCode::InvalidPayloadLength)
+        } else {
+            self.execute_cxl(now, op, input)
+        };
+        self.stats.inc("commands");
+        self.stats.inc("mctp-messages");
+        if ex.rc == ReturnCode::Unsupported.raw() {
+            self.stats.inc("unsupported");
+        }
+        if let Some((kind, d)) = ex.bg {
+            self.start_bg(now, kind, op, d, true);
+        }
+        let mut out = ex.out;
+        out.truncate(self.payload_size);
+        self.event(format!(
+            "MCTP command {op:04x}h in {} B -> rc {:04x}h out {} B",
+            input.len(),
+            ex.rc,
+            out.len()
+        ));
+        (ex.rc, out)
     }
 
     fn identify(&mut self) -> Exec {

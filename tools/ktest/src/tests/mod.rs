@@ -17,6 +17,7 @@ mod fuzz;
 mod fw;
 mod fwctl;
 mod interop;
+mod mctp;
 mod policy;
 mod poll;
 mod stress;
@@ -524,10 +525,56 @@ pub static ALL: &[Test] = &[
         scenarios: &["fw"],
         run: fw::concurrent_identify,
     },
+    // The same commands over MCTP (the first emulated switch is also an MCTP endpoint).
+    Test {
+        name: "mctp_link_control_and_list",
+        scenarios: &["fw"],
+        run: mctp::link_and_list,
+    },
+    Test {
+        name: "mctp_cli_answers_as_the_driver",
+        scenarios: &["fw"],
+        run: mctp::answers_as_the_driver,
+    },
+    Test {
+        name: "mctp_state_changes_as_the_driver",
+        scenarios: &["fw"],
+        run: mctp::state_changes_as_the_driver,
+    },
+    Test {
+        name: "mctp_fw_update_switch_and_device",
+        scenarios: &["fw"],
+        run: mctp::fw_update,
+    },
+    Test {
+        name: "mctp_fw_interrupted_update_aborted",
+        scenarios: &["fw"],
+        run: mctp::fw_interrupted,
+    },
+    Test {
+        name: "mctp_faults_error_or_retried_success",
+        scenarios: &["fw"],
+        run: mctp::faults,
+    },
+    Test {
+        name: "mctp_silent_endpoint_fails_within_bound",
+        scenarios: &["fw"],
+        run: mctp::silent_endpoint_bound,
+    },
+    Test {
+        name: "mctp_identify_during_fw_transfer",
+        scenarios: &["fw"],
+        run: mctp::identify_during_transfer,
+    },
     Test {
         name: "bench_fw_16mib",
         scenarios: &["bench-fw"],
         run: fw::bench,
+    },
+    Test {
+        name: "bench_mctp_identify_and_fw",
+        scenarios: &["bench-fw"],
+        run: mctp::bench,
     },
     // Hardened kernel (KASAN, UBSAN, kmemleak, fault injection): the fuzzer, unbind and
     // removal under load, injected failures, and leaks. The order matters: the taint test
