@@ -239,6 +239,7 @@ impl Show for Stats {
             ("bg_aborts", s.bg_aborts),
             ("irqs", irq.irqs.load(Relaxed)),
             ("spurious_irqs", irq.spurious_irqs.load(Relaxed)),
+            ("event_irqs", irq.event_irqs.load(Relaxed)),
             ("missed_irqs", s.missed_irqs),
             ("immediate", s.immediate),
             ("polls", s.polls),
@@ -249,6 +250,12 @@ impl Show for Stats {
         ] {
             writeln!(f, "{name}: {}", Dec(n))?;
         }
+        match dev.event_status_offset() {
+            Some(off) => writeln!(f, "event_status_register: {off:#x}")?,
+            None => writeln!(f, "event_status_register: none")?,
+        }
+        writeln!(f, "events_signalled: {}", Dec(dev.event_seq.load(Relaxed)))?;
+        writeln!(f, "pollers: {}", dev.poller_count())?;
         match bg {
             Some((_, opcode)) => writeln!(f, "bg_running: {opcode:04x}"),
             None => writeln!(f, "bg_running: none"),

@@ -325,6 +325,8 @@ impl Stats {
 pub(crate) struct IrqStats {
     pub(crate) irqs: Atomic<u64>,
     pub(crate) spurious_irqs: Atomic<u64>,
+    /// Interrupts on a vector an event log uses.
+    pub(crate) event_irqs: Atomic<u64>,
 }
 
 /// An MMPT message the function returned inline with a Send Message, kept for the next
@@ -963,6 +965,7 @@ impl Swcci {
             irq_stats: IrqStats {
                 irqs: Atomic::new(0),
                 spurious_irqs: Atomic::new(0),
+                event_irqs: Atomic::new(0),
             },
         }? Error)
     }
@@ -1033,6 +1036,16 @@ impl Swcci {
         *seq = seq.wrapping_add(1);
         drop(seq);
         self.irq_cv.notify_all();
+    }
+
+    /// The offset of the Event Status register in the BAR, if the function has one.
+    pub(crate) fn event_status_offset(&self) -> Option<usize> {
+        self.device_status
+    }
+
+    /// Open files that have polled.
+    pub(crate) fn poller_count(&self) -> u32 {
+        self.pollers.load(Relaxed)
     }
 
     /// What poll(2) registers with: every wake-up of the device's waiters wakes pollers too.
@@ -1200,6 +1213,17 @@ impl Swcci {
         if !self.life.bound() || self.poll_timer_on.xchg(true, Relaxed) {
             return;
         }
+        // The timer compares with what it saw last: start from the registers as they are now
+        // (while nobody polled they may have changed back and forth).
+        self.seen_bg.store(0, Relaxed);
+        if let Some(off) = self.device_status {
+            let now = self
+                .io()
+                .with(|r| r.read32(off))
+                .and_then(|v| v)
+                .unwrap_or(0);
+            self.seen_events.store(now, Relaxed);
+        }
         // The previous handle, if any, belongs to a timer that stopped: dropping it cancels
         // nothing (or waits for its last callback) and lets go of its reference.
         let old = self.poll_timer_handle.lock().take();
@@ -1221,6 +1245,10 @@ impl Swcci {
             return HUP | ERR;
         }
         self.keep_polling(p);
+        // What the timer would find now, found now.
+        if self.poll_registers_changed() {
+            self.wake_waiters();
+        }
         let mut mask = 0;
         if self.event_seq.load(Relaxed) != p.seen_events.load(Relaxed) {
             mask |= PRI;
@@ -1307,22 +1335,24 @@ impl Swcci {
     }
 
     /// Asks the function to signal its event logs by MSI/MSI-X (Set Event Interrupt Policy
-    /// 0103h, for the informational, warning, failure and fatal logs, and the Dynamic Capacity
-    /// log when the policy has one), at probe, unless they already are; as drivers/cxl/pci.c
-    /// does for memory devices. Returns whether the function takes event interrupts (it has
+    /// 0103h, for the informational, warning, failure and fatal logs; the Dynamic Capacity
+    /// log's setting is left as it is), at probe, unless they already are; as
+    /// drivers/cxl/pci.c does for memory devices. Returns whether the function takes event interrupts (it has
     /// the event commands and accepted the mode). The driver's own configuration: no taint.
     pub(crate) fn setup_event_interrupts(&self) -> bool {
         let Some(policy) = self.event_policy() else {
             return false;
         };
         let msi = InterruptSetting::new(InterruptMode::MsiMsix, 0);
+        // The four logs by severity, as drivers/cxl/pci.c sets them; the dynamic capacity
+        // log's setting stays as it is.
         let mut want = policy;
-        for log in EventLog::ALL {
+        for log in EventLog::SEVERITIES {
             if policy.setting(log).is_some() {
                 want = want.with(log, msi);
             }
         }
-        let all_msi = EventLog::ALL
+        let all_msi = EventLog::SEVERITIES
             .iter()
             .filter_map(|&l| policy.setting(l))
             .all(|s| s.mode() == InterruptMode::MsiMsix);
@@ -1381,6 +1411,7 @@ impl Swcci {
     /// An interrupt came on a vector an event log uses: when the Event Status register shows
     /// records (or the function has none to read), pollers see EPOLLPRI. Interrupt context.
     pub(crate) fn note_event_irq(&self) {
+        self.irq_stats.event_irqs.add(1, Relaxed);
         let status = self.device_status.map(|off| {
             self.io()
                 .with(|r| r.read32(off))

@@ -131,6 +131,9 @@ pub(crate) struct Irqs<'bound> {
     _vectors: KBox<pci::IrqVectorRegistration<'bound>>,
     /// How completion is signalled, for the probe line.
     pub(crate) how: &'static str,
+    /// Whether an event log's interrupt has a vector (else the poll timer reads the Event
+    /// Status register).
+    pub(crate) events: bool,
 }
 
 impl<'bound> Irqs<'bound> {
@@ -177,6 +180,7 @@ impl<'bound> Irqs<'bound> {
         // outlives every registration made with it.
         let vref: &'bound pci::IrqVectorRegistration<'bound> =
             unsafe { &*core::ptr::from_ref(&*vectors) };
+        let events = used.iter().any(|&v| after.events_on(v));
         let mut regs = KVec::new();
         for (i, &v) in used.iter().enumerate() {
             // The mailbox and the MMPT registers may share a vector: one handler serves both.
@@ -204,6 +208,7 @@ impl<'bound> Irqs<'bound> {
             _regs: regs,
             _vectors: vectors,
             how,
+            events,
         })
     }
 }
@@ -323,11 +328,16 @@ fn log_probe(
         dev_info!(pdev, "{name}: {via} payload {payload} B, {mode}, {rx}\n");
         return;
     }
+    let events = match (irqs.is_some_and(|i| i.events), dev.event_status_offset()) {
+        (true, _) => "event interrupts",
+        (false, Some(_)) => "events polled",
+        (false, None) => "no event status",
+    };
     let info = dev.info();
     match info.ident {
         Some(id) => dev_info!(
             pdev,
-            "{name}: {:04x}:{:04x} serial {:#x}, {via} payload {payload} B, {mode}, CEL {} commands, fwctl {fwctl}\n",
+            "{name}: {:04x}:{:04x} serial {:#x}, {via} payload {payload} B, {mode}, {events}, CEL {} commands, fwctl {fwctl}\n",
             id.vendor_id,
             id.device_id,
             id.serial,
@@ -335,7 +345,7 @@ fn log_probe(
         ),
         None => dev_info!(
             pdev,
-            "{name}: unidentified, {via} payload {payload} B, {mode}, CEL {} commands, fwctl {fwctl}\n",
+            "{name}: unidentified, {via} payload {payload} B, {mode}, {events}, CEL {} commands, fwctl {fwctl}\n",
             info.cel.len() / 4
         ),
     }

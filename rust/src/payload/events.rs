@@ -80,6 +80,16 @@ impl EventLog {
         Self::DynamicCapacity,
     ];
 
+    /// The four logs by severity, which every component with event logs has; the dynamic
+    /// capacity log belongs to Dynamic Capacity Devices only (CXL r3.1 §8.2.9.2.4: its
+    /// interrupt setting is that of a DCD, set by its host's driver).
+    pub const SEVERITIES: [Self; 4] = [
+        Self::Informational,
+        Self::Warning,
+        Self::Failure,
+        Self::Fatal,
+    ];
+
     /// The log of a raw Event Log value; `None` for a reserved value.
     pub const fn from_raw(v: u8) -> Option<Self> {
         match v {

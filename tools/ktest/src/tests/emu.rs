@@ -195,6 +195,15 @@ pub fn bind(env: &mut Env) -> Result<Outcome> {
                 }),
                 "{line}"
             );
+            // And how events are: the event logs' interrupt, or the Event Status register.
+            ensure!(
+                line.contains(if d.spec.msix {
+                    ", event interrupts,"
+                } else {
+                    ", events polled,"
+                }),
+                "{line}"
+            );
         } else {
             ensure!(info.kind == SWCCI_KIND_MMB, "kind {}", info.kind);
             ensure!(d.path.starts_with("/dev/swcci"), "{}", d.path.display());
