@@ -82,6 +82,9 @@ if [ ${#cc32[@]} -gt 0 ]; then
 		die "32-bit C ABI test failed to build"
 fi
 
+"$cc" "${cflags[@]}" -o "$bin/swcci-event-loop" "$SWCCI_TOP/tools/testing/c/event-loop.c" ||
+	die "the C event loop failed to build"
+
 log "building the fwctl client for $arch"
 # It includes the kernel's <fwctl/fwctl.h> and <fwctl/cxl.h>, which the distribution's
 # headers lack: the tree's sanitized uapi headers (usr/include after `make headers`), or else

@@ -83,6 +83,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 TunnelCommand::Raw(c) => raw(&a.dev, target, c)?,
             }
         }
+        Command::Raw(a) if a.asynchronous => return raw_async(&a.dev, &a.cmd, cli.json),
         Command::Raw(a) => raw(&a.dev, a.target.target(), &a.cmd)?,
         Command::Fw(a) => return crate::fw::run(a, cli.json),
         Command::Events(a) => return crate::events::run(&a, cli.json),
@@ -491,6 +492,110 @@ fn too_large(i: &hex::Input, max: usize, what: &str) -> CliError {
 ///
 /// `--in` is read before the device is opened, up to the largest mailbox payload (1 MiB, CXL
 /// r3.1 §8.2.8.4.3), then checked against the target's payload ([`Cci::payload_size`]).
+/// `raw --async`: the command with the driver's asynchronous background mode; a background
+/// operation is waited for in poll(2) (EPOLLIN), with its progress on a terminal, and its
+/// outcome printed (SWCCI_IOCTL_BG_RESULT, Documentation/abi.rst). A command the device runs
+/// in the foreground is printed as `raw` prints it.
+fn raw_async(dev: &str, cmd: &RawCommand, json: bool) -> Result<Outcome> {
+    use swcci::proto::uapi::*;
+    let input = input_bytes(
+        cmd.input.as_ref(),
+        MBOX_PAYLOAD_MAX,
+        "any mailbox (CXL r3.1 §8.2.8.4.3)",
+    )?;
+    let d = match open(dev)? {
+        AnyMailbox::Device(d) => d,
+        AnyMailbox::Mctp(_) => {
+            return Err(CliError::Refused(format!(
+                "--async waits with the driver's poll(2): {dev} is an MCTP endpoint, use raw without --async"
+            )))
+        }
+    };
+    let name = command_name(cmd.opcode);
+    d.bg_policy(SwcciBgPolicy {
+        timeout_ms: 0,
+        flags: SWCCI_BG_ASYNC | SWCCI_BG_ABORT_ON_TIMEOUT,
+    })?;
+    let r = d.raw(
+        cmd.opcode,
+        &input,
+        cmd.out_size.unwrap_or(d.payload_size()?),
+    )?;
+    if r.rc != ReturnCode::BackgroundStarted {
+        let line = if json {
+            serde_json::json!({"opcode": cmd.opcode, "state": "foreground", "retval": r.rc.raw(),
+                   "retval_name": r.rc.to_string(), "output": crate::hex::to_hex(&r.out)})
+            .to_string()
+        } else {
+            format!("{name}: {} (ran in the foreground)", r.rc)
+        };
+        return Ok(async_outcome(line, r.rc, &d, cmd.opcode));
+    }
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !json {
+        eprintln!("{name}: background operation started");
+    }
+    let res = loop {
+        let ev = d.poll(libc::POLLIN, 1000)?;
+        if ev & (libc::POLLHUP | libc::POLLERR) != 0 {
+            return Err(CliError::Exit {
+                code: crate::error::EXIT_OS,
+                message: format!("{} was unbound or stopped answering", d.path().display()),
+            });
+        }
+        let res = d.bg_result()?;
+        if res.state != SWCCI_BG_STATE_RUNNING {
+            break res;
+        }
+        if tty && !json {
+            eprint!("\r{name}: {}%", res.percent);
+        }
+    };
+    if tty && !json {
+        eprintln!();
+    }
+    let state = match res.state {
+        SWCCI_BG_STATE_DONE => "done",
+        SWCCI_BG_STATE_LOST => "lost",
+        SWCCI_BG_STATE_VANISHED => "vanished",
+        _ => "none",
+    };
+    let rc = ReturnCode::from_raw(res.retval);
+    let line = if json {
+        serde_json::json!({"opcode": cmd.opcode, "state": state, "retval": res.retval,
+               "retval_name": rc.to_string(), "vendor_status": res.vendor_status})
+        .to_string()
+    } else if res.state == SWCCI_BG_STATE_DONE {
+        format!("{name}: background operation ended: {rc}")
+    } else {
+        format!("{name}: background operation {state}: its result is not known")
+    };
+    if res.state != SWCCI_BG_STATE_DONE {
+        return Err(CliError::Exit {
+            code: crate::error::EXIT_OS,
+            message: line,
+        });
+    }
+    Ok(async_outcome(line, rc, &d, cmd.opcode))
+}
+
+/// The outcome of `raw --async`: its line, and the device's refusal as an error.
+fn async_outcome(line: String, rc: ReturnCode, d: &swcci::Device, opcode: u16) -> Outcome {
+    let errors = if rc.is_success() || rc == ReturnCode::BackgroundStarted {
+        Vec::new()
+    } else {
+        vec![CliError::Lib(swcci::Error::Device {
+            op: format!("{} on {}", command_name(opcode), d.path().display()),
+            rc,
+        })]
+    };
+    Outcome {
+        stdout: format!("{line}\n"),
+        warnings: Vec::new(),
+        errors,
+    }
+}
+
 fn raw(dev: &str, target: Target, cmd: &RawCommand) -> Result<Report> {
     let input = input_bytes(
         cmd.input.as_ref(),

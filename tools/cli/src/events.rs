@@ -15,10 +15,13 @@ use crate::hex;
 use crate::{TargetArgs, DEV_HELP};
 use clap::Args;
 use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 use swcci::events::{Body, DrainOptions, Drained, Event, LogEvents, Overflow};
-use swcci::{command_name, Device, Target};
+use swcci::mctp::AnyMailbox;
+use swcci::{command_name, Target};
 use swcci_proto::opcode;
 use swcci_proto::payload::events::record_flag;
 
@@ -44,6 +47,14 @@ printed even when a later command fails.
 With --port (and --ld) the records of the component behind that port come through Tunnel \
 Management Commands (5300h).
 
+--follow keeps going: after the records there are, it prints each new record once as it \
+comes. With --clear --yes (the records are consumed, as a daemon does) it sleeps in poll(2) \
+until the switch signals events (EPOLLPRI: the driver's event interrupt, or its check of the \
+Event Status register), using no CPU while it waits. A switch signals only a log going from \
+empty to holding records, so while records it did not clear remain, and for a component \
+behind a port or an MCTP endpoint, it reads again every second. It ends at Ctrl-C, or with \
+exit status 3 when the device goes away.
+
 --json prints JSON lines for a log pipeline: one object per line, \"kind\": \"record\" (with \
 \"cleared\"), \"overflow\" or \"more\"; nothing at all when the logs are empty. The members \
 are listed in Documentation/events.rst.";
@@ -54,7 +65,8 @@ Examples:
   swcci events switch0 --json
   swcci events switch0 --clear --yes
   swcci events switch0 --port 3
-  swcci events switch0 --json --clear --yes | my-log-shipper";
+  swcci events switch0 --json --clear --yes | my-log-shipper
+  swcci events switch0 --follow --clear --yes --json | my-log-shipper";
 
 /// `events`.
 #[derive(Args, Debug)]
@@ -70,6 +82,11 @@ pub struct EventsArgs {
     /// Really clear (without it, --clear sends nothing)
     #[arg(short = 'y', long, requires = "clear")]
     pub yes: bool,
+    /// Keep going: print each new record as it comes, sleeping in poll(2) until the switch
+    /// signals events (EPOLLPRI) when the logs are empty (--clear --yes), reading again every
+    /// second otherwise. Ends at Ctrl-C or when the device goes away
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// Runs `swcci events`.
@@ -83,13 +100,17 @@ pub fn run(a: &EventsArgs, json: bool) -> Result<crate::cmd::Outcome> {
             command_name(opcode::CLEAR_EVENT_RECORDS)
         )));
     }
-    let dev = Device::open(&a.dev)?;
-    let drained = dev.on(target).drain_events(&DrainOptions {
+    let dev = crate::cmd::open(&a.dev)?;
+    let opts = DrainOptions {
         clear: a.clear,
         ..DrainOptions::default()
-    });
+    };
+    if a.follow {
+        return follow(&dev, target, &opts, json);
+    }
+    let drained = dev.on(target).drain_events(&opts);
     let place = Place {
-        node: dev.path(),
+        node: dev.mailbox().path(),
         target,
     };
     let mut stdout = render(&drained, &place, json);
@@ -101,6 +122,120 @@ pub fn run(a: &EventsArgs, json: bool) -> Result<crate::cmd::Outcome> {
         warnings: Vec::new(),
         errors: drained.error.into_iter().map(CliError::Lib).collect(),
     })
+}
+
+/// How long `--follow` waits between reads when nothing signals events to this process.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What `--follow` printed already: records by log, handle and timestamp (handles are reused
+/// after a clear), and overflows.
+#[derive(Default)]
+struct Printed {
+    records: HashSet<(u8, u16, u64)>,
+    overflows: HashSet<(u8, u16, u64)>,
+}
+
+impl Printed {
+    /// The part of `d` not printed yet, marked printed.
+    fn fresh(&mut self, d: &Drained) -> Drained {
+        let logs = d
+            .logs
+            .iter()
+            .map(|l| {
+                let mut fresh = l.clone();
+                let mut kept = Vec::new();
+                let mut cleared = 0;
+                for (i, e) in l.events.iter().enumerate() {
+                    if self
+                        .records
+                        .insert((l.log.raw(), e.header.handle, e.header.timestamp))
+                    {
+                        if i < l.cleared {
+                            cleared += 1;
+                        }
+                        kept.push(e.clone());
+                    }
+                }
+                fresh.events = kept;
+                fresh.cleared = cleared;
+                fresh.overflow = l
+                    .overflow
+                    .filter(|o| self.overflows.insert((l.log.raw(), o.count, o.first)));
+                fresh.more = false;
+                fresh
+            })
+            .collect();
+        Drained {
+            logs,
+            absent: d.absent.clone(),
+            error: None,
+        }
+    }
+}
+
+/// `--follow`: prints the records there are, then sleeps until there may be new ones and
+/// prints those, until the device goes away (or a read fails, or Ctrl-C ends the process).
+/// On a driver node's own CCI it sleeps in poll(2) for EPOLLPRI (the driver's event interrupt
+/// or register check, Documentation/events.rst), using no CPU meanwhile, as long as the logs
+/// are empty after its read (with `--clear`); while records stay in them, and on other
+/// targets, it reads again every [`FOLLOW_INTERVAL`].
+fn follow(
+    dev: &AnyMailbox,
+    target: Target,
+    opts: &DrainOptions,
+    json: bool,
+) -> Result<crate::cmd::Outcome> {
+    let place = Place {
+        node: dev.mailbox().path(),
+        target,
+    };
+    let cci = dev.on(target);
+    let mut printed = Printed::default();
+    let mut out = std::io::stdout();
+    loop {
+        let drained = cci.drain_events(opts);
+        let text = render(&printed.fresh(&drained), &place, json);
+        if !text.is_empty() {
+            // A closed pipe ends following like any other end of the output.
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return Ok(crate::cmd::Outcome::default());
+            }
+        }
+        if let Some(e) = drained.error {
+            return Err(CliError::Lib(e));
+        }
+        // A switch signals a log going from empty to holding records (the event interrupt,
+        // the Event Status register: CXL r3.1 §8.2.9.2.4, §8.2.8.3.1); while records this
+        // process did not clear stay in a log, nothing signals the next one.
+        let left = drained
+            .logs
+            .iter()
+            .any(|l| l.more || l.events.len() > l.cleared);
+        match (dev, target) {
+            (AnyMailbox::Device(node), Target::Direct) => {
+                let wait = if left {
+                    FOLLOW_INTERVAL.as_millis() as i32
+                } else {
+                    -1
+                };
+                let ev = node.poll(libc::POLLPRI, wait)?;
+                if ev & (libc::POLLHUP | libc::POLLERR) != 0 {
+                    return Err(CliError::Exit {
+                        code: crate::error::EXIT_OS,
+                        message: format!(
+                            "{} was unbound or stopped answering: following ends",
+                            node.path().display()
+                        ),
+                    });
+                }
+            }
+            _ => std::thread::sleep(FOLLOW_INTERVAL),
+        }
+    }
 }
 
 /// Where records came from: the node and the target on it.

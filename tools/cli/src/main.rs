@@ -565,6 +565,11 @@ pub struct RawArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub cmd: RawCommand,
+    /// A background command, asynchronously (the driver's SWCCI_BG_ASYNC): say that it
+    /// started, sleep in poll(2) until it ends, then print its final return code (a driver
+    /// node's own CCI only)
+    #[arg(long = "async", conflicts_with_all = ["port", "ld"])]
+    pub asynchronous: bool,
 }
 
 /// `topology`.

@@ -18,7 +18,7 @@ use swcci::topology::EmuFabric;
 const FW_ACTIVATION_UUID: &str = "68297cbb-3bed-4182-a08a-a87ffb72c04d";
 
 /// The emulated switch with a fabric, its node and its fabric as it stands now.
-fn fabric_switch(env: &mut Env) -> Result<(EmuDev, String, EmuFabric)> {
+pub(crate) fn fabric_switch(env: &mut Env) -> Result<(EmuDev, String, EmuFabric)> {
     let d = devices(env)?
         .into_iter()
         .find(|d| d.spec.personality == "switch" && d.spec.fabric.is_some())

@@ -308,6 +308,26 @@ pub static ALL: &[Test] = &[
         run: poll::hup_at_unbind,
     },
     Test {
+        name: "poll_epollpri_for_events",
+        scenarios: &["emu"],
+        run: poll::events_pri,
+    },
+    Test {
+        name: "events_follow_sleeps_in_poll",
+        scenarios: &["emu"],
+        run: poll::events_follow,
+    },
+    Test {
+        name: "events_c_daemon_loop",
+        scenarios: &["emu"],
+        run: poll::events_c_daemon,
+    },
+    Test {
+        name: "cli_raw_async_waits_in_poll",
+        scenarios: &["emu"],
+        run: poll::cli_raw_async,
+    },
+    Test {
         name: "emu_bind_mmpt_by_driver_override",
         scenarios: &["emu"],
         run: emu::bind_by_driver_override,
@@ -483,6 +503,11 @@ pub static ALL: &[Test] = &[
         name: "bench_emu_wait_cpu_and_latency",
         scenarios: &["bench-emu"],
         run: bench::emu_wait,
+    },
+    Test {
+        name: "bench_events_follow_idle_cpu_and_latency",
+        scenarios: &["bench-emu"],
+        run: poll::events_bench,
     },
     // Firmware update: the emulated switch and QEMU's switch side by side.
     Test {

@@ -250,3 +250,463 @@ pub fn hup_at_unbind(env: &mut Env) -> Result<Outcome> {
     ));
     Ok(Outcome::Pass)
 }
+
+/// A downstream port of the emulated switch with a device behind it and a working link.
+fn link_port(f: &swcci::topology::EmuFabric) -> Result<u8> {
+    f.ports
+        .iter()
+        .find(|p| {
+            p.role == "dsp"
+                && p.device.as_ref().is_some_and(|d| d.kind != "dead")
+                && p.state != "disabled"
+        })
+        .map(|p| p.port)
+        .context("no downstream port with a device")
+}
+
+/// Empties every event log of the switch on `dev` (Clear Event Records, all of them).
+fn clear_events(dev: &Device) -> Result<()> {
+    let d = dev
+        .on(swcci::Target::Direct)
+        .drain_events(&swcci::events::DrainOptions {
+            clear: true,
+            ..Default::default()
+        });
+    if let Some(e) = d.error {
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// EPOLLPRI: not for a new file, then once the switch logs an event (its link goes down),
+/// until the file reads event records (Get Event Records 0100h). Through the event interrupt,
+/// then with the emulator dropping event interrupts, through the driver's check of the Event
+/// Status register.
+pub fn events_pri(env: &mut Env) -> Result<Outcome> {
+    let (d, _node, fabric) = super::events::fabric_switch(env)?;
+    let port = link_port(&fabric)?;
+    let mut ctl = d.ctl()?;
+    for (what, fault) in [
+        ("event interrupt", None),
+        ("register check", Some("no-event-irq always")),
+    ] {
+        let dev = d.open()?;
+        clear_events(&dev)?;
+        let fresh = d.open()?;
+        ensure!(
+            fresh.poll(PRI, 0)? & PRI == 0,
+            "{}: EPOLLPRI on a new file with empty logs",
+            d.addr
+        );
+        if let Some(f) = fault {
+            ctl.cmd(f)?;
+        }
+        let irqs0 = env.stat(&d.addr, "event_irqs")?;
+        ctl.cmd(&format!("link {port} down"))?;
+        let checked = (|| -> Result<()> {
+            let ev = fresh.poll(PRI, 10_000)?;
+            // Which path there was: the event interrupt (which may land just after the
+            // register check of poll() itself saw the event), or none.
+            let mut irqs = env.stat(&d.addr, "event_irqs")? - irqs0;
+            for _ in 0..100 {
+                if irqs > 0 || fault.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                irqs = env.stat(&d.addr, "event_irqs")? - irqs0;
+            }
+            ensure!(
+                (irqs > 0) == fault.is_none(),
+                "{} ({what}): {irqs} event interrupts counted",
+                d.addr
+            );
+            let stats = std::fs::read_to_string(env.debugfs(&d.addr).join("stats"))?;
+            ensure!(
+                ev & PRI != 0,
+                "{} ({what}): no EPOLLPRI within 10 s of an event (revents {ev:#x}); {}",
+                d.addr,
+                stats
+                    .lines()
+                    .filter(|l| l.starts_with("event")
+                        || l.starts_with("poll")
+                        || l.contains("irq"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            // Reading records is looking: EPOLLPRI ends.
+            let r = fresh.raw(0x0100, &[1], fresh.payload_size()?)?;
+            ensure!(r.rc.is_success(), "{}: Get Event Records: {}", d.addr, r.rc);
+            ensure!(
+                fresh.poll(PRI, 0)? & PRI == 0,
+                "{} ({what}): EPOLLPRI after the file read the records",
+                d.addr
+            );
+            Ok(())
+        })();
+        // The link comes back only now: its event would (rightly) raise EPOLLPRI again.
+        ctl.cmd(&format!("link {port} up"))?;
+        if fault.is_some() {
+            ctl.cmd("clear")?;
+        }
+        checked?;
+        clear_events(&dev)?;
+        env.note(format!("{}: EPOLLPRI through the {what}", d.label()));
+    }
+    Ok(Outcome::Pass)
+}
+
+/// A child process whose standard output is read line by line on a thread.
+struct Lines {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lines {
+    /// Starts `prog ARGS` with its standard output piped (standard error discarded).
+    fn spawn(prog: &str, args: &[&str]) -> Result<Self> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(prog)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("start {prog}"))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self {
+            child,
+            rx,
+            reader: Some(reader),
+        })
+    }
+
+    /// The next line, within `limit`; `what` names it in the error.
+    fn next(&self, limit: Duration, what: &str) -> Result<String> {
+        self.rx
+            .recv_timeout(limit)
+            .with_context(|| format!("nothing printed within {limit:?}: {what}"))
+    }
+
+    /// The child's process id.
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `limit` for the child to exit: its exit status (`None` if it did not).
+    fn wait_exit(&mut self, limit: Duration) -> Result<Option<i32>> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(s) = self.child.try_wait()? {
+                return Ok(s.code());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// The CPU time (user + system, in clock ticks) process `pid` used so far (/proc/PID/stat).
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').context("/proc/PID/stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks =
+        |i: usize| -> Result<u64> { Ok(f.get(i).context("short /proc/PID/stat")?.parse::<u64>()?) };
+    Ok(ticks(11)? + ticks(12)?)
+}
+
+/// `swcci events --follow --clear --yes --json` (a daemon consuming the records) prints a new
+/// record within 10 s of the event that made it, with and without event interrupts (it waits
+/// with no timeout once the logs are empty: only EPOLLPRI wakes it), sleeps in poll(2)
+/// meanwhile (its CPU time while it waits 2 s for nothing is at most 2 clock ticks: a polling
+/// loop would use the whole interval), and ends with exit status 3 when the switch is unbound.
+pub fn events_follow(env: &mut Env) -> Result<Outcome> {
+    let (d, node, fabric) = super::events::fabric_switch(env)?;
+    let port = link_port(&fabric)?;
+    let mut ctl = d.ctl()?;
+    clear_events(&d.open()?)?;
+    let mut child = Lines::spawn(
+        "/swcci/bin/swcci",
+        &["events", &node, "--follow", "--clear", "--yes", "--json"],
+    )?;
+    let result = (|| -> Result<()> {
+        // Settled into its wait: idle for 2 s, it must not spin.
+        std::thread::sleep(Duration::from_millis(500));
+        let t0 = cpu_ticks(child.pid())?;
+        std::thread::sleep(Duration::from_secs(2));
+        let used = cpu_ticks(child.pid())? - t0;
+        ensure!(
+            used <= 2,
+            "waiting 2 s for events used {used} clock ticks of CPU"
+        );
+        for (what, fault) in [
+            ("event interrupt", None),
+            ("register check", Some("no-event-irq always")),
+        ] {
+            if let Some(f) = fault {
+                ctl.cmd(f)?;
+            }
+            ctl.cmd(&format!("link {port} down"))?;
+            let line = child.next(Duration::from_secs(10), what);
+            ctl.cmd(&format!("link {port} up"))?;
+            // The "up" record, so that the next "down" starts from no new record pending.
+            let up = child.next(Duration::from_secs(10), "the link-up record");
+            if fault.is_some() {
+                ctl.cmd("clear")?;
+            }
+            let line = line?;
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            ensure!(
+                v["kind"] == "record" && v["type"] == "physical-switch",
+                "({what}) printed {line}"
+            );
+            up?;
+            env.note(format!(
+                "{}: followed a record through the {what}",
+                d.label()
+            ));
+        }
+        env.unbind(&d.addr)?;
+        let status = child.wait_exit(Duration::from_secs(10))?;
+        env.bind(&d.addr)?;
+        ensure!(
+            status == Some(3),
+            "after unbind the follower exited with {status:?}"
+        );
+        Ok(())
+    })();
+    drop(child);
+    devices(env)?;
+    result?;
+    Ok(Outcome::Pass)
+}
+
+/// The C event daemon of Documentation/events.rst (tools/testing/c/event-loop.c), built
+/// against the system's `<linux/cxl_mem.h>`: one epoll set over two switch nodes, EPOLLPRI per
+/// node, Get and Clear Event Records on a wake-up. It prints the switch's link-down record
+/// (event interrupt) and link-up record (no event interrupt: the driver's register check),
+/// reports the other node gone when it is unbound, and ends after the third record.
+pub fn events_c_daemon(env: &mut Env) -> Result<Outcome> {
+    const PHYSICAL_SWITCH: &str = "77cf9271-9c02-470b-9fe4-bc7b75f2da97";
+    let (d, node, fabric) = super::events::fabric_switch(env)?;
+    let port = link_port(&fabric)?;
+    let other = switches(env)?
+        .into_iter()
+        .find(|o| o.addr != d.addr)
+        .context("a second emulated switch")?;
+    let other_node = other.path.display().to_string();
+    let mut ctl = d.ctl()?;
+    clear_events(&d.open()?)?;
+    clear_events(&other.open()?)?;
+    let mut child = Lines::spawn(
+        "/swcci/bin/swcci-event-loop",
+        &["--max-records", "3", &node, &other_node],
+    )?;
+    let next = |child: &Lines, what: &str| child.next(Duration::from_secs(10), what);
+    let result = (|| -> Result<()> {
+        ensure!(next(&child, "ready")? == "ready", "no ready line");
+        let record = |line: String, log: u8, what: &str| -> Result<()> {
+            let want = format!("{node} log {log} handle ");
+            ensure!(
+                line.starts_with(&want) && line.ends_with(&format!("type {PHYSICAL_SWITCH}")),
+                "{what}: printed `{line}`"
+            );
+            Ok(())
+        };
+        ctl.cmd(&format!("link {port} down"))?;
+        record(next(&child, "link down")?, 1, "link down (event interrupt)")?;
+        ctl.cmd("no-event-irq always")?;
+        ctl.cmd(&format!("link {port} up"))?;
+        let up = next(&child, "link up");
+        ctl.cmd("clear")?;
+        record(up?, 0, "link up (register check)")?;
+        env.unbind(&other.addr)?;
+        let gone = next(&child, "unbind");
+        env.bind(&other.addr)?;
+        ensure!(
+            gone? == format!("{other_node} gone"),
+            "unbind: not reported gone"
+        );
+        ctl.cmd(&format!("link {port} down"))?;
+        record(next(&child, "second link down")?, 1, "second link down")?;
+        let status = child.wait_exit(Duration::from_secs(10))?;
+        ensure!(
+            status == Some(0),
+            "after 3 records it exited with {status:?}"
+        );
+        Ok(())
+    })();
+    drop(child);
+    ctl.cmd(&format!("link {port} up"))?;
+    clear_events(&d.open()?)?;
+    devices(env)?;
+    result?;
+    env.note(format!(
+        "{}: the C loop followed 3 records and an unbind",
+        d.label()
+    ));
+    Ok(Outcome::Pass)
+}
+
+/// Benchmark (tools/bench.sh, scenario bench-emu; nothing here passes or fails on speed):
+/// the CPU a `swcci events --follow --clear --yes --json` uses while it waits 60 s for one
+/// event (issue 25's goal: under 0.1 % of one core), and the time from the emulator logging
+/// an event (the control command that makes it) to the follower printing its record, over 10
+/// link changes through the event interrupt and 10 through the driver's check of the Event
+/// Status register (the emulator dropping event interrupts; 1 s timer with interrupts).
+pub fn events_bench(env: &mut Env) -> Result<Outcome> {
+    const IDLE: Duration = Duration::from_secs(60);
+    const EVENTS: usize = 10;
+    let (d, node, fabric) = super::events::fabric_switch(env)?;
+    let port = link_port(&fabric)?;
+    let mut ctl = d.ctl()?;
+    clear_events(&d.open()?)?;
+    let child = Lines::spawn(
+        "/swcci/bin/swcci",
+        &["events", &node, "--follow", "--clear", "--yes", "--json"],
+    )?;
+    let hz = tick_hz();
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = cpu_ticks(child.pid())?;
+    std::thread::sleep(IDLE);
+    let ticks = cpu_ticks(child.pid())? - t0;
+    ctl.cmd(&format!("link {port} down"))?;
+    child.next(Duration::from_secs(10), "the record after the idle minute")?;
+    ctl.cmd(&format!("link {port} up"))?;
+    child.next(Duration::from_secs(10), "the link-up record")?;
+    let idle = ticks as f64 / hz / IDLE.as_secs_f64();
+    env.note(format!(
+        "{}: --follow waiting {} s: {ticks} clock ticks (1/{hz} s) = {:.4} % of one core (goal < 0.1 %)",
+        d.label(),
+        IDLE.as_secs(),
+        idle * 100.0
+    ));
+    super::bench::record(
+        env,
+        "events.follow.idle",
+        &[
+            ("cpu", format!("{idle:.6}")),
+            ("ticks", ticks.to_string()),
+            ("seconds", IDLE.as_secs().to_string()),
+        ],
+    );
+    for (mode, fault) in [
+        ("interrupt", None),
+        ("register", Some("no-event-irq always")),
+    ] {
+        if let Some(f) = fault {
+            ctl.cmd(f)?;
+        }
+        let mut ms = Vec::new();
+        for i in 0..2 * EVENTS {
+            let state = if i % 2 == 0 { "down" } else { "up" };
+            let t = std::time::Instant::now();
+            ctl.cmd(&format!("link {port} {state}"))?;
+            child.next(Duration::from_secs(10), "a link record")?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        if fault.is_some() {
+            ctl.cmd("clear")?;
+        }
+        ms.sort_by(f64::total_cmp);
+        let median = ms[ms.len() / 2];
+        let max = ms[ms.len() - 1];
+        env.note(format!(
+            "{}: event to printed record through the {mode} path: median {median:.1} ms, max {max:.1} ms over {}",
+            d.label(),
+            ms.len()
+        ));
+        super::bench::record(
+            env,
+            &format!("events.follow.{mode}"),
+            &[
+                ("n", ms.len().to_string()),
+                ("median_ms", format!("{median:.2}")),
+                ("max_ms", format!("{max:.2}")),
+            ],
+        );
+    }
+    drop(child);
+    clear_events(&d.open()?)?;
+    Ok(Outcome::Pass)
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of /proc/PID/stat's times.
+fn tick_hz() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        hz as f64
+    } else {
+        100.0
+    }
+}
+
+/// `swcci raw --async`: a background command (the emulator's sleep, C000h) is started with
+/// the driver's asynchronous mode, waited for in poll(2) and its final return code printed, on
+/// the interrupt-driven and the polled switch; a command the device runs in the foreground is
+/// printed as such; in JSON, the state and return code are members.
+pub fn cli_raw_async(env: &mut Env) -> Result<Outcome> {
+    use super::cli::swcci;
+    for d in switches(env)? {
+        let node = d.path.display().to_string();
+        let input: String = sleep_input(300)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let sleep = format!("{SLEEP:#06x}");
+        let r = swcci(&["raw", &node, "--opcode", &sleep, "--in", &input, "--async"])?.status(0)?;
+        ensure!(
+            r.stderr.contains("background operation started"),
+            "{}: stderr {}",
+            r.line,
+            r.stderr
+        );
+        ensure!(
+            r.stdout.contains("background operation ended: success"),
+            "{}: {}",
+            r.line,
+            r.stdout
+        );
+        let r = swcci(&[
+            "raw", &node, "--opcode", &sleep, "--in", &input, "--async", "--json",
+        ])?;
+        let out = r.ok()?;
+        let v: serde_json::Value =
+            serde_json::from_str(out.trim()).with_context(|| format!("not JSON: {out}"))?;
+        ensure!(
+            v["state"] == "done" && v["retval"] == 0 && v["opcode"] == SLEEP,
+            "raw --async --json: {v}"
+        );
+        let out = swcci(&["raw", &node, "--opcode", "0001h", "--async"])?.ok()?;
+        ensure!(
+            out.contains("ran in the foreground"),
+            "raw --async of Identify: {out}"
+        );
+        env.note(format!("{}: raw --async waited in poll(2)", d.label()));
+    }
+    Ok(Outcome::Pass)
+}
