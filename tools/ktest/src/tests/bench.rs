@@ -111,7 +111,7 @@ fn sample(s: &mut Samples, n: usize, timer: u64, mut f: impl FnMut() -> Result<(
 }
 
 /// Prints a record for the host's report.
-fn record(env: &mut Env, name: &str, fields: &[(&str, String)]) {
+pub(crate) fn record(env: &mut Env, name: &str, fields: &[(&str, String)]) {
     let kv: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
     env.note(format!("bench {name} {}", kv.join(" ")));
 }

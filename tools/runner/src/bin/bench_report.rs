@@ -280,6 +280,31 @@ fn other_rows(a: &Arch<'_>) -> Vec<Vec<String>> {
         ));
     }
     out.push(row(
+        "events --follow: idle CPU/one core over 60 s (clock ticks)",
+        both(&|r| match (
+            get(r, "events.follow.idle", "cpu"),
+            get(r, "events.follow.idle", "ticks"),
+        ) {
+            (Some(c), Some(t)) => format!("{c:.5} ({t:.0})"),
+            _ => "-".into(),
+        }),
+    ));
+    for (mode, label) in [
+        ("interrupt", "event interrupt"),
+        ("register", "Event Status check"),
+    ] {
+        let name = format!("events.follow.{mode}");
+        out.push(row(
+            format!("events --follow, {label}: event to record ms, median (max)"),
+            both(
+                &|r| match (get(r, &name, "median_ms"), get(r, &name, "max_ms")) {
+                    (Some(m), Some(x)) => format!("{m:.1} ({x:.1})"),
+                    _ => "-".into(),
+                },
+            ),
+        ));
+    }
+    out.push(row(
         "driver per command: immediate/polls/spins/sleeps",
         both(&|r| {
             let k = |key| fmt(get(r, "driver.waits", key), 2);
@@ -343,21 +368,29 @@ impl Goal {
 
 impl std::fmt::Display for Goal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Two decimals unless the format asks for more (`{:.4}`).
+        let p = f.precision().unwrap_or(2);
         match self {
-            Goal::AtMost(g) => write!(f, "goal <= {g:.2}"),
-            Goal::AtLeast(g) => write!(f, "goal >= {g:.2}"),
+            Goal::AtMost(g) => write!(f, "goal <= {g:.p$}"),
+            Goal::AtLeast(g) => write!(f, "goal >= {g:.p$}"),
         }
     }
 }
 
 /// `what ratio X (goal OP Y)`, and whether it is met (None: not measured).
 fn part(what: &str, v: Option<f64>, goal: Goal, prec: usize) -> (String, Option<bool>) {
+    // The goal with as many decimals as it needs, at least two.
+    let gp = if matches!(goal, Goal::AtMost(g) | Goal::AtLeast(g) if g < 0.01) {
+        prec
+    } else {
+        2
+    };
     match v {
         Some(v) => (
-            format!("{what} ratio {v:.prec$} ({goal})"),
+            format!("{what} ratio {v:.prec$} ({goal:.gp$})"),
             Some(goal.met(v)),
         ),
-        None => (format!("{what} ratio n/a ({goal})"), None),
+        None => (format!("{what} ratio n/a ({goal:.gp$})"), None),
     }
 }
 
@@ -417,6 +450,15 @@ fn goals(a: &Arch<'_>) -> Vec<String> {
             p4(b),
             Goal::AtLeast(1.0),
             2,
+        )],
+    );
+    one(
+        "E1",
+        vec![part(
+            "events --follow idle CPU/one core",
+            get(b, "events.follow.idle", "cpu"),
+            Goal::AtMost(0.001),
+            4,
         )],
     );
     one(
@@ -566,6 +608,7 @@ not a record: # bench floor median=99
                 "P3 8/1-client aggregate ratio 0.85 (goal >= 0.90), \
                  8-client per-client max/min ratio 1.10 (goal <= 1.25) missed [x86_64]",
                 "P4 ioctl/mmap Get Log bytes/s ratio 2.00 (goal >= 1.00) met [x86_64]",
+                "E1 events --follow idle CPU/one core ratio n/a (goal <= 0.0010) not measured [x86_64]",
                 "D debug/bench ioctl Identify ratio 4.00 (goal <= 3.00) missed [x86_64]",
             ]
         );
