@@ -25,10 +25,7 @@
 
 use crate::{
     proto::{
-        effects::{
-            self,
-            Scope, //
-        },
+        effects,
         mailbox::{
             BgPolicy,
             Request, //
@@ -39,8 +36,7 @@ use crate::{
             logs::Cel, //
         },
     },
-    sys,
-    Disp, //
+    sys, //
 };
 use kernel::{
     pci,
@@ -325,7 +321,7 @@ impl FwctlAccess<'_> {
         &self,
         opcode: u16,
         input: &'a [u8],
-        caller: Scope,
+        caller: effects::Scope,
         bg: BgPolicy,
     ) -> Result<Command<'a>> {
         let dev = self.dev;
@@ -338,17 +334,17 @@ impl FwctlAccess<'_> {
                     dev.pdev,
                     "fwctl: command {opcode:04x}h (tunnelled {:04x}h) needs {} ({}), the caller asked for {}: refused\n",
                     needed.opcode,
-                    Disp(&needed.scope),
-                    Disp(&needed.reason),
-                    Disp(&caller)
+                    crate::Disp(&needed.scope),
+                    crate::Disp(&needed.reason),
+                    crate::Disp(&caller)
                 );
             } else {
                 dev_dbg!(
                     dev.pdev,
                     "fwctl: command {opcode:04x}h needs {} ({}), the caller asked for {}: refused\n",
-                    Disp(&needed.scope),
-                    Disp(&needed.reason),
-                    Disp(&caller)
+                    crate::Disp(&needed.scope),
+                    crate::Disp(&needed.reason),
+                    crate::Disp(&caller)
                 );
             }
             return Err(EINVAL);
