@@ -11,8 +11,8 @@ use swcci::proto::rc::ReturnCode;
 use swcci::proto::uapi::{
     self, iowr, CxlCommandInfo, CxlMemQueryCommands, CxlPayload, CxlSendCommand, SwcciBgPolicy,
     Wire, CXL_MEM_COMMAND_FLAG_ENABLED, CXL_MEM_COMMAND_ID_RAW, SWCCI_BG_ABORT_ON_TIMEOUT,
-    SWCCI_INFO_CXL, SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ, SWCCI_INFO_MMB, SWCCI_KIND_SWITCH_CCI,
-    SWCCI_VERSION,
+    SWCCI_BG_ASYNC, SWCCI_INFO_CXL, SWCCI_INFO_IDENTIFIED, SWCCI_INFO_IRQ, SWCCI_INFO_MMB,
+    SWCCI_KIND_SWITCH_CCI, SWCCI_VERSION,
 };
 use swcci::Device;
 
@@ -491,11 +491,12 @@ pub fn bg_policy(env: &mut Env) -> Result<Outcome> {
         },
         "keep {keep:?}"
     );
+    // SWCCI_BG_ASYNC (4) is the last flag: the next bit is refused.
     expect_errno(
-        "flags 4",
+        "flags 8",
         lib_errno(dev.bg_policy(SwcciBgPolicy {
             timeout_ms: 0,
-            flags: 4,
+            flags: SWCCI_BG_ASYNC << 1,
         })),
         libc::EINVAL,
     )?;
