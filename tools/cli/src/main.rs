@@ -19,13 +19,16 @@
 )]
 
 mod cmd;
+mod dcd;
 mod decode;
 mod doc;
 mod error;
 mod fw;
 mod hex;
+mod ld;
 mod output;
 mod topology;
+mod units;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use error::{CliError, EXIT_INTERNAL, EXIT_USAGE};
@@ -56,9 +59,10 @@ prints one JSON document instead: member names are the table columns in snake_ca
 counts are numbers, decoded names are strings with the raw value alongside (\"state\": \
 \"DSP\", \"state_code\": 3), and return codes are {\"rc\": 2, \"rc_name\": \"invalid input\"}.
 
-Commands that change the fabric (port-control, bind, unbind) do nothing unless --yes is \
-given. Errors are reported on one line on standard error, prefixed with \"swcci: \", saying \
-what was attempted on which device and why.";
+Commands that change the fabric (port-control, bind, unbind, fw update, dcd \
+configure|add|release, ld alloc) do nothing unless --yes is given. Errors are reported on \
+one line on standard error, prefixed with \"swcci: \", saying what was attempted on which \
+device and why.";
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -293,6 +297,20 @@ pub enum Command {
         after_long_help = format!("{}\n\n{}", fw::FW_EXAMPLES, error::exit_status_help())
     )]
     Fw(fw::FwArgs),
+
+    /// Dynamic Capacity (5600h-5605h): info, regions, extents, configure, add, release
+    #[command(
+        long_about = wrapped(dcd::DCD_LONG_ABOUT),
+        after_long_help = format!("{}\n\n{}", dcd::DCD_EXAMPLES, error::exit_status_help())
+    )]
+    Dcd(dcd::DcdArgs),
+
+    /// LD allocations of a multi-logical device (5400h-5402h): show, alloc
+    #[command(
+        long_about = wrapped(ld::LD_LONG_ABOUT),
+        after_long_help = format!("{}\n\n{}", ld::LD_EXAMPLES, error::exit_status_help())
+    )]
+    Ld(ld::LdArgs),
 
     /// Print a shell completion script
     #[command(hide = true)]

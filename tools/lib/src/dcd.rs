@@ -381,7 +381,19 @@ impl DcdState {
         per_command: usize,
     ) -> std::result::Result<Vec<(AddRequest, Vec<Extent>)>, Rule> {
         self.check_host(spec.host)?;
-        let region = self.check_region(spec.region)?;
+        let region_id = match (spec.region, spec.extents.first()) {
+            (Some(r), _) => r,
+            (None, Some(e)) => {
+                self.region_of(e.start_dpa, e.length)
+                    .ok_or(Rule::OutsideRegions {
+                        index: 0,
+                        dpa: e.start_dpa,
+                        length: e.length,
+                    })?
+            }
+            (None, None) => return Err(Rule::NoExtents),
+        };
+        let region = self.check_region(region_id)?;
         let policy = match spec.policy {
             Some(p) => p,
             None if !spec.extents.is_empty() => SelectionPolicy::Prescriptive,
@@ -397,7 +409,7 @@ impl DcdState {
         let head = AddRequest {
             host_id: spec.host,
             policy,
-            region: spec.region,
+            region: region_id,
             length: 0,
             tag: spec.tag,
         };
@@ -408,10 +420,10 @@ impl DcdState {
                     block_size: region.block_size,
                 });
             }
-            let free = self.free(spec.region);
+            let free = self.free(region_id);
             if size > free {
                 return Err(Rule::NotEnoughFree {
-                    region: spec.region,
+                    region: region_id,
                     asked: size,
                     free,
                 });
@@ -423,14 +435,14 @@ impl DcdState {
                 let extents = if spec.extents.is_empty() {
                     let size = spec.size.unwrap_or(0);
                     size_ok(size)?;
-                    self.pick(spec.region, size, spec.tag)
+                    self.pick(region_id, size, spec.tag)
                 } else {
                     spec.extents.clone()
                 };
                 if extents.is_empty() {
                     return Err(Rule::NoExtents);
                 }
-                check_extents(&extents, &self.regions.regions, Some(spec.region))?;
+                check_extents(&extents, &self.regions.regions, Some(region_id))?;
                 for (index, e) in extents.iter().enumerate() {
                     if let Some(h) = self
                         .hosts
@@ -620,8 +632,8 @@ impl DcdState {
 pub struct AddSpec {
     /// The host (for an MLD: its LD id).
     pub host: u16,
-    /// The region.
-    pub region: u8,
+    /// The region; `None`: the region of the first extent.
+    pub region: Option<u8>,
     /// How the capacity is chosen; `None`: Prescriptive with extents, else Free if the device
     /// supports it, else Prescriptive.
     pub policy: Option<SelectionPolicy>,

@@ -39,6 +39,7 @@ fn ext(mib: u64, len_mib: u64) -> Extent {
 fn add_spec(extents: Vec<Extent>) -> AddSpec {
     AddSpec {
         extents,
+        region: Some(0),
         ..AddSpec::default()
     }
 }
@@ -213,6 +214,7 @@ fn adds_by_size() {
     // Free is supported: the device chooses.
     let spec = AddSpec {
         size: Some(8 * MIB),
+        region: Some(0),
         ..AddSpec::default()
     };
     let r = add(&c, &spec).unwrap();
@@ -223,6 +225,7 @@ fn adds_by_size() {
         policy: Some(SelectionPolicy::Prescriptive),
         size: Some(10 * MIB),
         tag: Uuid([5; 16]),
+        region: Some(0),
         ..AddSpec::default()
     };
     let r = add(&c, &spec).unwrap();
@@ -237,6 +240,7 @@ fn adds_by_size() {
     sw.dcd.lock().unwrap().held[1] = vec![(260 * MIB, 2 * MIB, [0; 16])];
     let spec = AddSpec {
         size: Some(8 * MIB),
+        region: Some(0),
         ..AddSpec::default()
     };
     let r = add(&c, &spec).unwrap();
@@ -278,7 +282,7 @@ fn adds_that_break_a_rule_are_not_sent() {
         ),
         (
             AddSpec {
-                region: 2,
+                region: Some(2),
                 ..base.clone()
             },
             Rule::NoSuchRegion {
@@ -290,6 +294,7 @@ fn adds_that_break_a_rule_are_not_sent() {
             AddSpec {
                 policy: Some(SelectionPolicy::Contiguous),
                 size: Some(2 * MIB),
+                region: Some(0),
                 ..AddSpec::default()
             },
             Rule::SelectionUnsupported {
@@ -322,7 +327,10 @@ fn adds_that_break_a_rule_are_not_sent() {
             Rule::Allocated { index: 1, host: 1 },
         ),
         (
-            add_spec(vec![ext(600, 2)]),
+            AddSpec {
+                region: Some(0),
+                ..add_spec(vec![ext(600, 2)])
+            },
             Rule::WrongRegion {
                 index: 0,
                 found: 1,
@@ -340,6 +348,7 @@ fn adds_that_break_a_rule_are_not_sent() {
         (
             AddSpec {
                 size: Some(3 * MIB),
+                region: Some(0),
                 ..AddSpec::default()
             },
             Rule::LengthNotBlocks {
@@ -350,6 +359,7 @@ fn adds_that_break_a_rule_are_not_sent() {
         (
             AddSpec {
                 size: Some(254 * MIB),
+                region: Some(0),
                 ..AddSpec::default()
             },
             Rule::NotEnoughFree {
@@ -361,6 +371,7 @@ fn adds_that_break_a_rule_are_not_sent() {
         (
             AddSpec {
                 policy: Some(SelectionPolicy::Prescriptive),
+                region: Some(0),
                 ..AddSpec::default()
             },
             Rule::LengthNotBlocks {
@@ -376,6 +387,7 @@ fn adds_that_break_a_rule_are_not_sent() {
     sw.dcd.lock().unwrap().selection = 0b1111;
     let shared = AddSpec {
         policy: Some(SelectionPolicy::EnableSharedAccess),
+        region: Some(0),
         ..AddSpec::default()
     };
     assert_eq!(refusal(&sw, &shared), Rule::NoTag);
