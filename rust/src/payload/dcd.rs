@@ -1191,6 +1191,11 @@ pub enum Rule {
         /// The host.
         host: u16,
     },
+    /// A release of everything a host holds, when it holds nothing.
+    NothingHeld {
+        /// The host.
+        host: u16,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -1322,6 +1327,11 @@ impl fmt::Display for Rule {
             Self::TagNotHeld { host } => write!(
                 f,
                 "host {host} holds no capacity with this tag (Get DC Region Extent Lists 5603h)"
+            ),
+            Self::NothingHeld { host } => write!(
+                f,
+                "host {host} holds no capacity (Get DC Region Extent Lists 5603h): nothing to \
+                 release"
             ),
         }
     }

@@ -488,6 +488,7 @@ fn rule_texts() {
         },
         Rule::NoTag,
         Rule::TagNotHeld { host: 0 },
+        Rule::NothingHeld { host: 0 },
     ] {
         assert!(r.to_string().len() > 20, "{r}");
     }

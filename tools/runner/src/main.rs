@@ -101,6 +101,11 @@ const EMU_FW_DEVICES: &[EmuSpec] = &[
     },
 ];
 
+/// Scenarios whose QEMU switch has a Dynamic Capacity Device: its first type-3 device gets
+/// two DC regions (1 GiB each, 2 MiB blocks, after its 256 MiB of persistent memory): the
+/// pooling tests and benchmark (Documentation/pooling.rst).
+const DCD_SCENARIOS: &[&str] = &["fw", "bench-fw"];
+
 /// The devices of the hardened and fuzz scenarios beside QEMU's switch: one emulated switch
 /// (polled) and one MMPT function (interrupts), so both node kinds and both completion
 /// modes are fuzzed and abused.
@@ -495,7 +500,10 @@ fn qemu_command(
         .args(["-device", "virtio-serial-pci,id=vser0"])
         .args([
             "-chardev",
-            &format!("file,id=tests,path={},append=on", work.join("tests.log").display()),
+            &format!(
+                "file,id=tests,path={},append=on",
+                work.join("tests.log").display()
+            ),
             "-device",
             "virtconsole,chardev=tests,id=testcon",
         ])
@@ -608,6 +616,9 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         args.type3.unwrap_or(sc.type3),
         args.arch == "x86_64",
     );
+    if DCD_SCENARIOS.contains(&sc.name) {
+        topo.make_dcd(2);
+    }
     for (i, e) in sc.emulated.iter().enumerate() {
         let device = if e.personality == "switch" {
             0x5c01

@@ -17,6 +17,7 @@ mod fw;
 mod fwctl;
 mod interop;
 mod policy;
+mod pooling;
 mod stress;
 mod sysfs;
 mod topology;
@@ -486,10 +487,57 @@ pub static ALL: &[Test] = &[
         scenarios: &["fw"],
         run: fw::concurrent_identify,
     },
+    // Memory pooling (Documentation/pooling.rst): QEMU's DCD behind QEMU's switch, the host
+    // played on its own mailbox; the emulated MLD's LD allocations.
+    Test {
+        name: "dcd_info_regions_extents",
+        scenarios: &["fw"],
+        run: pooling::read,
+    },
+    Test {
+        name: "dcd_configure_region",
+        scenarios: &["fw"],
+        run: pooling::configure,
+    },
+    Test {
+        name: "dcd_add_pending_accept_release_forced",
+        scenarios: &["fw"],
+        run: pooling::add_accept_release,
+    },
+    Test {
+        name: "dcd_add_errors",
+        scenarios: &["fw"],
+        run: pooling::add_errors,
+    },
+    Test {
+        name: "dcd_release_errors",
+        scenarios: &["fw"],
+        run: pooling::release_errors,
+    },
+    Test {
+        name: "dcd_extents_exhausted",
+        scenarios: &["fw"],
+        run: pooling::resources_exhausted,
+    },
+    Test {
+        name: "dcd_rawio_taint_line_fwctl_scope",
+        scenarios: &["fw"],
+        run: pooling::driver_policy,
+    },
+    Test {
+        name: "ld_alloc_emulated_mld",
+        scenarios: &["fw"],
+        run: pooling::ld_alloc_emulated,
+    },
     Test {
         name: "bench_fw_16mib",
         scenarios: &["bench-fw"],
         run: fw::bench,
+    },
+    Test {
+        name: "bench_dcd_add_release",
+        scenarios: &["bench-fw"],
+        run: pooling::bench,
     },
     // Hardened kernel (KASAN, UBSAN, kmemleak, fault injection): the fuzzer, unbind and
     // removal under load, injected failures, and leaks. The order matters: the taint test
