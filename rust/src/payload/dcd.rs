@@ -26,9 +26,69 @@
 //! no overlaps, hosts, regions and policies the device reports), so that a request that breaks
 //! one is refused before it is sent, with the rule named.
 
+// Relative: the kernel module compiles this crate as its `proto` module and re-exports only
+// some of its modules at its root (src/cxl_swcci.rs).
+use super::super::num::Dec;
 use crate::payload::logs::Uuid;
 use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 use core::fmt;
+
+// Nothing here divides 64-bit numbers: on 32-bit ARM the kernel's `__aeabi_uldivmod` is a
+// panicking stub (rust/src/num.rs). Multiples of powers of two are shifts; remainders are
+// taken by shift and subtract ([`rem64`]); sizes print in decimal through [`Dec`].
+
+/// `v << shift`, or `None` if bits would be shifted out.
+pub const fn shl_checked(v: u64, shift: u32) -> Option<u64> {
+    if shift >= 64 || v.leading_zeros() < shift {
+        None
+    } else {
+        Some(v << shift)
+    }
+}
+
+/// `n % d` without a 64-bit division (`None` for `d == 0`).
+pub const fn rem64(n: u64, d: u64) -> Option<u64> {
+    if d == 0 {
+        return None;
+    }
+    if d.is_power_of_two() {
+        return Some(n & d.wrapping_sub(1));
+    }
+    let mut r = 0u64;
+    let mut bit = 64u32;
+    while bit > 0 {
+        bit = bit.wrapping_sub(1);
+        let top = r >> 63 != 0;
+        r = (r << 1) | ((n >> bit) & 1);
+        // The true value 2r + bit is below 2d: one subtraction brings it under d, and the
+        // wrapping result is exact because it is below d <= u64::MAX.
+        if top || r >= d {
+            r = r.wrapping_sub(d);
+        }
+    }
+    Some(r)
+}
+
+/// A size in bytes for messages: whole binary units (`1018 MiB`, `2 GiB`), else bytes in hex
+/// (`0x300001 bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        for (shift, unit) in [(40u32, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+            if n != 0 && n.trailing_zeros() >= shift {
+                return write!(f, "{} {unit}", Dec(n >> shift));
+            }
+        }
+        if n < 1024 {
+            write!(f, "{} bytes", Dec(n))
+        } else {
+            write!(f, "{n:#x} bytes")
+        }
+    }
+}
 
 /// Unit of Total Dynamic Capacity and of region decode lengths: 256 MiB.
 pub const CAPACITY_UNIT: u64 = 256 << 20;
@@ -299,7 +359,7 @@ impl DcdInfo {
 
     /// Total Dynamic Capacity in bytes (`None` if it overflows 64 bits).
     pub const fn total_capacity_bytes(&self) -> Option<u64> {
-        self.total_capacity.checked_mul(CAPACITY_UNIT)
+        shl_checked(self.total_capacity, CAPACITY_UNIT.trailing_zeros())
     }
 
     /// Region `region`'s supported block size mask (0 for a region past the eighth).
@@ -408,7 +468,7 @@ impl DcRegion {
 
     /// Decode length in bytes (`None` if it overflows).
     pub const fn decode_len_bytes(&self) -> Option<u64> {
-        self.decode_len.checked_mul(CAPACITY_UNIT)
+        shl_checked(self.decode_len, CAPACITY_UNIT.trailing_zeros())
     }
 
     /// Whether `[dpa, dpa + len)` lies inside the region.
@@ -435,7 +495,7 @@ impl DcRegion {
         } else {
             dpa_or_len
         };
-        self.block_size != 0 && v.checked_rem(self.block_size) == Some(0)
+        matches!(rem64(v, self.block_size), Some(0))
     }
 }
 
@@ -1227,18 +1287,20 @@ impl fmt::Display for Rule {
             ),
             Self::BlockSizeNotPowerOfTwo { size } => write!(
                 f,
-                "block size {size:#x}: a region's block size is a power of two (CXL r3.1 \
-                 §7.6.7.6.3)"
+                "block size {}: a region's block size is a power of two (CXL r3.1 §7.6.7.6.3)",
+                Size(size)
             ),
             Self::BlockSizeTooSmall { size } => write!(
                 f,
-                "block size {size:#x}: a region's block size is at least 64 bytes (CXL r3.1 \
-                 §8.2.9.9.9.1)"
+                "block size {}: a region's block size is at least 64 bytes (CXL r3.1 \
+                 §8.2.9.9.9.1)",
+                Size(size)
             ),
             Self::BlockSizeUnsupported { region, size, mask } => write!(
                 f,
-                "block size {size:#x}: region {region} supports {} (Get DCD Info 5600h, \
-                 supported block size mask {mask:#x})",
+                "block size {}: region {region} supports {} (Get DCD Info 5600h, supported \
+                 block size mask {mask:#x})",
+                Size(size),
                 SizeList(mask)
             ),
             Self::SanitizeNotConfigurable { region } => write!(
@@ -1259,9 +1321,10 @@ impl fmt::Display for Rule {
                 block_size,
             } => write!(
                 f,
-                "extent {index}: start DPA {dpa:#x} is not on a {block_size:#x}-byte block \
-                 boundary of its region; extents start and end on the region's block size \
-                 (CXL r3.1 §9.13.3)"
+                "extent {index}: start DPA {dpa:#x} is not on a block boundary of its region \
+                 (block size {}); extents start and end on the region's block size (CXL r3.1 \
+                 §9.13.3)",
+                Size(block_size)
             ),
             Self::LengthMisaligned {
                 index,
@@ -1269,13 +1332,16 @@ impl fmt::Display for Rule {
                 block_size,
             } => write!(
                 f,
-                "extent {index}: length {length:#x} is not a multiple of its region's block size \
-                 {block_size:#x} (CXL r3.1 §9.13.3)"
+                "extent {index}: length {} is not a multiple of its region's block size {} (CXL \
+                 r3.1 §9.13.3)",
+                Size(length),
+                Size(block_size)
             ),
             Self::OutsideRegions { index, dpa, length } => write!(
                 f,
-                "extent {index}: DPA {dpa:#x} length {length:#x} does not lie inside one DC \
-                 region; an extent never crosses regions (CXL r3.1 §9.13.3)"
+                "extent {index}: DPA {dpa:#x} length {} does not lie inside one DC region; an \
+                 extent never crosses regions (CXL r3.1 §9.13.3)",
+                Size(length)
             ),
             Self::WrongRegion {
                 index,
@@ -1303,8 +1369,10 @@ impl fmt::Display for Rule {
             ),
             Self::LengthNotBlocks { length, block_size } => write!(
                 f,
-                "length {length:#x} is not a non-zero multiple of the region's block size \
-                 {block_size:#x} (CXL r3.1 §9.13.3)"
+                "length {} is not a non-zero multiple of the region's block size {} (CXL r3.1 \
+                 §9.13.3)",
+                Size(length),
+                Size(block_size)
             ),
             Self::NotEnoughFree {
                 region,
@@ -1312,8 +1380,9 @@ impl fmt::Display for Rule {
                 free,
             } => write!(
                 f,
-                "region {region} has {free:#x} bytes free (not held by any host), {asked:#x} \
-                 asked for"
+                "region {region} has {} free (not held by any host), {} asked for",
+                Size(free),
+                Size(asked)
             ),
             Self::TooManyExtents { count, available } => write!(
                 f,
@@ -1384,7 +1453,7 @@ impl fmt::Display for PolicyList {
     }
 }
 
-/// The block sizes of a mask, for messages: `0x200000`, `0x1000, 0x200000`, `none`.
+/// The block sizes of a mask, for messages: `2 MiB`, `4 KiB, 2 MiB`, `no block size`.
 struct SizeList(u64);
 
 impl fmt::Display for SizeList {
@@ -1395,7 +1464,7 @@ impl fmt::Display for SizeList {
                 f.write_str(", ")?;
             }
             any = true;
-            write!(f, "{s:#x}")?;
+            write!(f, "{}", Size(s))?;
         }
         if !any {
             f.write_str("no block size")?;

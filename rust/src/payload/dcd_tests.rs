@@ -338,8 +338,8 @@ fn block_size_rules() {
     let e = check_block_size(1, 4 * MIB, mask).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "block size 0x400000: region 1 supports 0x200000 (Get DCD Info 5600h, supported block \
-         size mask 0x200000)"
+        "block size 4 MiB: region 1 supports 2 MiB (Get DCD Info 5600h, supported block size \
+         mask 0x200000)"
     );
     assert!(check_block_size(1, 4 * MIB, 0)
         .unwrap_err()
@@ -417,6 +417,35 @@ fn extent_rules() {
     assert_eq!(check_extents(&[], &regions, None), Ok(()));
     // An extent reaching past the address space.
     assert!(check_extents(&[Extent::new(u64::MAX - 1, 4)], &regions, None).is_err());
+}
+
+#[test]
+fn arithmetic_without_64_bit_division() {
+    for (n, d) in [
+        (0u64, 1u64),
+        (10, 3),
+        (u64::MAX, 7),
+        (u64::MAX, u64::MAX),
+        (u64::MAX - 1, u64::MAX),
+        (1 << 63, (1 << 63) + 1),
+        (12345678901234, 1 << 21),
+        (98765, 98766),
+    ] {
+        assert_eq!(rem64(n, d), Some(n % d), "{n} % {d}");
+    }
+    assert_eq!(rem64(5, 0), None);
+    assert_eq!(shl_checked(3, 62), Some(3 << 62));
+    assert_eq!(shl_checked(4, 62), None);
+    assert_eq!(shl_checked(1, 63), Some(1 << 63));
+    assert_eq!(shl_checked(1, 64), None);
+    assert_eq!(shl_checked(0, 70), None);
+    assert_eq!(Size(1018 * MIB).to_string(), "1018 MiB");
+    assert_eq!(Size(2 << 30).to_string(), "2 GiB");
+    assert_eq!(Size(3 << 40).to_string(), "3 TiB");
+    assert_eq!(Size(1536).to_string(), "0x600 bytes");
+    assert_eq!(Size(0).to_string(), "0 bytes");
+    assert_eq!(Size(100).to_string(), "100 bytes");
+    assert_eq!(Size(3 * MIB + 1).to_string(), "0x300001 bytes");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! library checks before it sends Set LD Allocations and the emulator applies to what it
 //! receives.
 
+use crate::payload::dcd::{shl_checked, Size};
 use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 use core::fmt;
 
@@ -338,13 +339,17 @@ impl fmt::Display for LdRule {
             ),
             Self::NotGranular { bytes, granularity } => write!(
                 f,
-                "{bytes:#x} bytes is not a multiple of the device's allocation granularity \
-                 {granularity:#x} (Get LD Allocations 5401h; CXL r3.1 §7.6.7.4.2)"
+                "{} is not a multiple of the device's allocation granularity {} (Get LD \
+                 Allocations 5401h; CXL r3.1 §7.6.7.4.2)",
+                Size(bytes),
+                Size(granularity)
             ),
             Self::ExceedsDevice { total, memory } => write!(
                 f,
-                "the LDs would hold {total:#x} bytes in all, more than the device's \
-                 {memory:#x} (Get LD Info 5400h, Memory Size)"
+                "the LDs would hold {} in all, more than the device's {} (Get LD Info 5400h, \
+                 Memory Size)",
+                Size(total),
+                Size(memory)
             ),
         }
     }
@@ -357,13 +362,15 @@ pub fn units_of(bytes: u64, granularity: Granularity) -> Result<u64, LdRule> {
     let g = granularity.bytes().ok_or(LdRule::GranularityReserved {
         code: granularity.raw(),
     })?;
-    match (bytes.checked_div(g), bytes.checked_rem(g)) {
-        (Some(n), Some(0)) => Ok(n),
-        _ => Err(LdRule::NotGranular {
+    // Granularities are powers of two: a shift and a mask, no 64-bit division.
+    let shift = g.trailing_zeros();
+    if bytes & g.wrapping_sub(1) != 0 {
+        return Err(LdRule::NotGranular {
             bytes,
             granularity: g,
-        }),
+        });
     }
+    Ok(bytes >> shift)
 }
 
 /// Checks Set LD Allocations of `new` (LDs `start..`) on a device with `memory` bytes and
@@ -400,7 +407,9 @@ pub fn check_ld_allocations(
     let units = kept
         .chain(new.iter())
         .try_fold(0u64, |sum, a| a.units().and_then(|u| sum.checked_add(u)));
-    let total = units.and_then(|u| u.checked_mul(g)).unwrap_or(u64::MAX);
+    let total = units
+        .and_then(|u| shl_checked(u, g.trailing_zeros()))
+        .unwrap_or(u64::MAX);
     if total > memory {
         return Err(LdRule::ExceedsDevice { total, memory });
     }

@@ -668,7 +668,7 @@ fn capacity_doc(r: &CapacityReport, what: &'static str, state: &str) -> HeadRows
     let rows = r
         .extents
         .iter()
-        .map(|e| extent_record(None, r.host, e))
+        .map(|e| extent_record(Some(&r.before), r.host, e))
         .collect();
     HeadRows {
         head,
@@ -747,7 +747,8 @@ fn release(a: &ReleaseArgs, json: bool) -> Result<String> {
     let d = Device::open(&a.on.dev)?;
     let r = dcd::release(&d.on(target), &spec).map_err(pool_error)?;
     let state = if a.forced {
-        "released (forced): the device drops the capacity; the host is told"
+        "releasing (forced): the device need not wait for the host's Release Dynamic Capacity \
+         (4803h); dcd extents shows when it is gone"
     } else {
         "releasing: the host gives the capacity up with Release Dynamic Capacity (4803h)"
     };

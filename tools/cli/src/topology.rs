@@ -98,7 +98,7 @@ fn dcd_json(d: &DcdState) -> Value {
         counts.map_or(Value::Null, |c| c.extents_available.into()),
     );
     m.insert(
-        "hosts".into(),
+        "host_extents".into(),
         Value::Array(
             d.hosts
                 .iter()

@@ -220,7 +220,8 @@ fn json_document() {
     assert_eq!(ports[0]["device"]["identify"]["serial"], 0x103);
     assert_eq!(ports[0]["device"]["ld_info"], Value::Null);
     let d = &ports[0]["device"]["dcd"];
-    assert_eq!(d["hosts"][0]["host"], 0);
+    assert_eq!(d["host_extents"][0]["host"], 0);
+    assert_eq!(d["hosts"], 1);
     assert_eq!(d["regions"], 2);
     assert_eq!(d["total_capacity"], 512u64 << 20);
     assert_eq!(d["selection_policies"], json!(["prescriptive"]));
@@ -232,7 +233,7 @@ fn json_document() {
                "flags_code": 0, "sanitize": false, "free": 252u64 << 20})
     );
     assert_eq!(d["dc_regions"][1]["free"], 254u64 << 20);
-    let h = &d["hosts"][0];
+    let h = &d["host_extents"][0];
     assert_eq!(
         (h["bytes"].clone(), h["generation"].clone()),
         (json!(6u64 << 20), json!(2))

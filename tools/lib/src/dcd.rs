@@ -699,6 +699,8 @@ pub struct CapacityReport {
     pub bytes: u64,
     /// Return code of the last command (success).
     pub rc: ReturnCode,
+    /// The device as it was read before the commands were sent.
+    pub before: DcdState,
 }
 
 /// A rule a pooling request breaks.
@@ -891,6 +893,7 @@ pub fn add(cci: &Cci<'_>, spec: &AddSpec) -> std::result::Result<CapacityReport,
         extents,
         bytes,
         rc,
+        before: state,
     })
 }
 
@@ -926,6 +929,7 @@ pub fn release(
         extents,
         bytes,
         rc,
+        before: state,
     })
 }
 
