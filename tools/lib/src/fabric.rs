@@ -9,7 +9,8 @@
 //! for every downstream port with a device (bound to a vPPB or not; an unbound port reads
 //! "disabled"): Identify (0001h) through a Tunnel Management
 //! Command (5300h), and for a multi-logical device Get LD Info (5400h) and Get LD Allocations
-//! (5401h), tunnelled too; for every type-3 device Get DCD Info (5600h), and for a Dynamic
+//! (5401h), tunnelled too; for every device that identifies as a type-3 device Get DCD Info
+//! (5600h), and for a Dynamic
 //! Capacity Device its DC regions (5601h) and the extents each host holds (5603h) (see
 //! [`crate::dcd::read_dcd`]).
 //!
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::dcd::DcdState;
 use crate::proto::payload::{
-    identify::Identify,
+    identify::{ComponentType, Identify},
     ld::LdInfo,
     switch::{ConnectedType, IdentifySwitch, PortConfigState, PortInfo},
 };
@@ -309,10 +310,17 @@ fn walk_component(mb: &Metered<'_>, port: &PortInfo, errors: &mut Errors<'_>) ->
             }
         }
     }
-    if matches!(
-        port.connected_type,
-        ConnectedType::Type3Sld | ConnectedType::Type3Mld
-    ) {
+    // A type-3 device may be a DCD; one whose identity could not be read (its tunnel failed)
+    // is not asked more.
+    let type3 = c
+        .identify
+        .is_some_and(|i| i.component_type == ComponentType::Type3);
+    if type3
+        && matches!(
+            port.connected_type,
+            ConnectedType::Type3Sld | ConnectedType::Type3Mld
+        )
+    {
         match crate::dcd::read_dcd(&cci) {
             Ok(d) => c.dcd = d,
             Err(e) => errors.push(target, e),
