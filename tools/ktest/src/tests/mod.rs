@@ -515,7 +515,7 @@ pub static ALL: &[Test] = &[
         run: pooling::release_errors,
     },
     Test {
-        name: "dcd_extents_exhausted",
+        name: "dcd_512_extents_exhausted_paged",
         scenarios: &["fw"],
         run: pooling::resources_exhausted,
     },
