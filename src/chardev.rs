@@ -9,8 +9,14 @@
 //! ENXIO, and the module stays loaded (rmmod fails with EWOULDBLOCK) until the last file is closed.
 //!
 //! Every ioctl is dispatched from one table, [`IOCTLS`] (as drivers/cxl/core/mbox.c describes
-//! its commands in one): number, handler, whether it needs a bound device, and whether it is a
-//! raw command, whose handler is handed the access policy ([`Handler::Raw`]).
+//! its commands in one): number, handler, and whether it needs a bound device. A handler that
+//! sends anything to the device gets it admitted by the access policy (`policy.rs`) after its
+//! own argument checks (Documentation/abi.rst gives the order) and runs the [`Command`] it gets
+//! with the device's one command path, [`Swcci::run`].
+//!
+//! A background wait a signal interrupted (without killing the caller) returns ERESTARTSYS;
+//! the file remembers it ([`Resume`]), so the restarted call, which asks the same, resumes the
+//! wait instead of sending the command again.
 //!
 //! Payload buffers: each open file keeps one pair of payload-sized buffers, allocated at its
 //! first raw command and reused, so the command path allocates nothing. The input is copied
@@ -24,24 +30,23 @@
 
 use crate::{
     device::{
-        mbox_errno,
+        AsyncSlot,
         Kind,
+        Poller,
         Received,
+        Resume,
         Swcci, //
     },
     policy::{
         self,
-        Permit,
-        Taint, //
+        Command, //
     },
     proto::{
         mailbox::{
             BgPolicy,
-            MboxError,
             Response, //
         },
         mmpt,
-        rc::Errno,
         uapi::{
             put_cstr,
             CxlCommandInfo,
@@ -60,6 +65,7 @@ use crate::{
             CXL_MEM_SEND_COMMAND,
             SWCCI_BG_ABORT_ON_SIGNAL,
             SWCCI_BG_ABORT_ON_TIMEOUT,
+            SWCCI_BG_ASYNC,
             SWCCI_BG_FLAGS,
             SWCCI_BG_TIMEOUT_MAX_MS,
             SWCCI_BG_TIMEOUT_MIN_MS,
@@ -70,6 +76,7 @@ use crate::{
             SWCCI_INFO_MMB,
             SWCCI_INFO_MMPT,
             SWCCI_IOCTL_BG_POLICY,
+            SWCCI_IOCTL_BG_RESULT,
             SWCCI_IOCTL_INFO,
             SWCCI_KIND_MMB,
             SWCCI_KIND_SWITCH_CCI,
@@ -80,10 +87,11 @@ use crate::{
             SWCCI_VERSION, //
         },
     },
-    Disp,
 };
 use core::mem::MaybeUninit;
 use kernel::{
+    bindings,
+    error::to_result,
     fs::File,
     miscdevice::{
         MiscDevice,
@@ -98,9 +106,11 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
+        poll::PollTable,
         Arc,
         Mutex, //
     },
+    types::Opaque,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -179,12 +189,102 @@ impl Drop for NodeId {
     }
 }
 
+/// The file operations of the node: those 7.3 builds for a `MiscDevice` (open, release, ioctl,
+/// compat_ioctl, each calling `SwcciFile`'s), plus `poll`, which 7.3's `MiscDevice` does not
+/// offer. Built at compile time from `MiscDeviceOptions::into_raw`, so they are exactly 7.3's
+/// with one more callback.
+static FOPS: Fops = {
+    let base = MiscDeviceOptions { name: c"" }.into_raw::<SwcciFile>();
+    // SAFETY: `base.fops` points to the static file operations 7.3 builds for `SwcciFile`
+    // (`MiscdeviceVTable::build`), readable at compile time.
+    let mut fops = unsafe { core::ptr::read(base.fops) };
+    fops.poll = Some(poll);
+    Fops(fops)
+};
+
+/// File operations in static memory, which the kernel only reads.
+#[repr(transparent)]
+struct Fops(bindings::file_operations);
+
+// SAFETY: After its constant initialisation nothing writes a `Fops`: the kernel only reads the
+// callbacks and the owner pointer, so sharing it between threads is sound.
+unsafe impl Sync for Fops {}
+
+/// The node's `struct miscdevice`: 7.3's `MiscDeviceRegistration<SwcciFile>` with [`FOPS`].
+///
+/// # Invariants
+///
+/// `inner` is a miscdevice registered with `misc_register`, made by
+/// `MiscDeviceOptions::into_raw::<SwcciFile>` with [`FOPS`] as its file operations, and
+/// deregistered exactly once, when this drops. It has the layout of
+/// `MiscDeviceRegistration<SwcciFile>` (`#[repr(transparent)]` over
+/// `Opaque<bindings::miscdevice>`, rust/kernel/miscdevice.rs), which 7.3's `open` callback
+/// casts the miscdevice to.
+#[repr(transparent)]
+#[pin_data(PinnedDrop)]
+struct NodeRegistration {
+    #[pin]
+    inner: Opaque<bindings::miscdevice>,
+}
+
+// SAFETY: `misc_deregister` may run on another thread than `misc_register`; `&self` gives
+// nothing but the registration's address.
+unsafe impl Send for NodeRegistration {}
+// SAFETY: As above: nothing is reached through `&NodeRegistration`.
+unsafe impl Sync for NodeRegistration {}
+
+impl NodeRegistration {
+    /// Registers the node `name`.
+    fn register(name: &'static CStr) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                let mut raw = MiscDeviceOptions { name }.into_raw::<SwcciFile>();
+                raw.fops = &FOPS.0;
+                // SAFETY: The initialiser may write to `slot`.
+                unsafe { slot.write(raw) };
+                // SAFETY: `slot` holds the miscdevice just written; it stays pinned and is
+                // deregistered before it is freed (`PinnedDrop`).
+                // INVARIANT: on success `inner` is registered with `FOPS`.
+                to_result(unsafe { bindings::misc_register(slot) })
+            }),
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for NodeRegistration {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Registered, by the type invariant; deregistered only here.
+        unsafe { bindings::misc_deregister(self.inner.get()) };
+    }
+}
+
+/// The `poll` file operation of the node.
+///
+/// # Safety
+///
+/// `file` is an open file of the node (its private data is the `KBox<SwcciFile>` that 7.3's
+/// `open` callback stored, alive until `release`, which cannot run during `poll`), and `wait`
+/// is null or a valid `poll_table` for the duration of the call.
+unsafe extern "C" fn poll(
+    file: *mut bindings::file,
+    wait: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: By the function's safety requirements, `private_data` is a live `SwcciFile`.
+    let me = unsafe { &*(*file).private_data.cast::<SwcciFile>() };
+    // SAFETY: `file` is valid for the duration of this call.
+    let f = unsafe { File::from_raw_file(file) };
+    // SAFETY: `wait` is null or a valid `poll_table` for the duration of this call.
+    let table = unsafe { PollTable::from_raw(wait) };
+    me.poll(f, &table)
+}
+
 /// A registered device node.
 #[pin_data]
 pub(crate) struct Node {
     // Declared first so that it is deregistered first: no open can start after that.
     #[pin]
-    reg: MiscDeviceRegistration<SwcciFile>,
+    reg: NodeRegistration,
     // Released after the registration, so a new device cannot take the name too early.
     _id: NodeId,
     dev: Arc<Swcci>,
@@ -200,7 +300,7 @@ impl Node {
             try_pin_init!(Self {
                 dev,
                 _id: id,
-                reg <- MiscDeviceRegistration::register(MiscDeviceOptions { name }),
+                reg <- NodeRegistration::register(name),
             }? Error),
             GFP_KERNEL,
         )
@@ -253,6 +353,18 @@ pub(crate) struct SwcciFile {
     /// (taken with `try_lock`) while it uses them.
     #[allow(clippy::struct_field_names)]
     buffers: Pin<KBox<Mutex<Option<Buffers>>>>,
+    /// A background wait of this file that a signal interrupted.
+    resume: Pin<KBox<Resume>>,
+    /// The file's asynchronous background operation (`SWCCI_BG_ASYNC`).
+    async_slot: Pin<KBox<AsyncSlot>>,
+    /// What the file saw of events, and whether it counts among the device's pollers.
+    poller: Poller,
+}
+
+impl Drop for SwcciFile {
+    fn drop(&mut self) {
+        self.poller.release(&self.dev);
+    }
 }
 
 fn user(addr: u64, len: usize) -> Result<UserSlice> {
@@ -324,69 +436,54 @@ fn size_of_len(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-/// The access policy, handed to the handlers of raw ioctls only ([`Handler::Raw`]).
-struct RawAccess(());
-
-impl RawAccess {
-    /// Lockdown, `CAP_SYS_RAWIO` and quirks for raw command `opcode` of `opcode_vendor`
-    /// ([`policy::check_raw`]).
-    fn check(&self, dev: &Swcci, opcode_vendor: u16, opcode: u16) -> Result<Permit> {
-        policy::check_raw(dev, opcode_vendor, opcode)
-    }
-}
-
-/// How an ioctl is handled.
-enum Handler {
-    /// Does not send a raw command.
-    Plain(fn(&SwcciFile, u64) -> Result),
-    /// Sends a raw command: the handler applies the access policy after its own argument
-    /// checks (Documentation/abi.rst gives the order) and before anything reaches the device.
-    Raw(fn(&SwcciFile, u64, &RawAccess) -> Result),
-}
-
 /// One ioctl.
 struct Ioctl {
     cmd: u32,
-    handler: Handler,
+    handler: fn(&SwcciFile, u64) -> Result,
     /// Fails with ENXIO once the device is unbound (files stay open).
     needs_bound: bool,
 }
 
 /// Every ioctl of the node; anything else is ENOTTY.
-static IOCTLS: [Ioctl; 7] = [
+static IOCTLS: [Ioctl; 8] = [
     Ioctl {
         cmd: CXL_MEM_SEND_COMMAND,
-        handler: Handler::Raw(SwcciFile::send),
+        handler: (SwcciFile::send),
         needs_bound: true,
     },
     Ioctl {
         cmd: CXL_MEM_QUERY_COMMANDS,
-        handler: Handler::Plain(SwcciFile::query),
+        handler: (SwcciFile::query),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_IOCTL_INFO,
-        handler: Handler::Plain(SwcciFile::info),
+        handler: (SwcciFile::info),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_IOCTL_BG_POLICY,
-        handler: Handler::Plain(SwcciFile::bg_policy),
+        handler: (SwcciFile::bg_policy),
+        needs_bound: true,
+    },
+    Ioctl {
+        cmd: SWCCI_IOCTL_BG_RESULT,
+        handler: (SwcciFile::bg_result),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_MMB_SEND_COMMAND,
-        handler: Handler::Raw(SwcciFile::mmb_command),
+        handler: (SwcciFile::mmb_command),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_MMPT_SEND,
-        handler: Handler::Raw(SwcciFile::mmpt_send),
+        handler: (SwcciFile::mmpt_send),
         needs_bound: true,
     },
     Ioctl {
         cmd: SWCCI_MMPT_RECV,
-        handler: Handler::Raw(SwcciFile::mmpt_recv),
+        handler: (SwcciFile::mmpt_recv),
         needs_bound: true,
     },
 ];
@@ -396,12 +493,15 @@ impl MiscDevice for SwcciFile {
     type Ptr = KBox<Self>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        // SAFETY: Every `MiscDeviceRegistration<SwcciFile>` is the `reg` field of a pinned
-        // `Node` (only `Node::register` creates one). `open` runs under the misc device lock,
-        // which `misc_deregister` (called when the `Node` drops) also takes, so the `Node` is
-        // alive for the duration of this call.
-        let node =
-            unsafe { &*kernel::container_of!(core::ptr::from_ref(misc).cast_mut(), Node, reg) };
+        // The only miscdevice with `SwcciFile`'s operations is the `reg` field of a pinned
+        // `Node` (a `NodeRegistration`, of the same layout: only `Node::register` makes one).
+        let reg = core::ptr::from_ref(misc)
+            .cast::<NodeRegistration>()
+            .cast_mut();
+        // SAFETY: As above, `reg` is the `reg` field of a `Node`. `open` runs under the misc
+        // device lock, which `misc_deregister` (called when the `Node` drops) also takes, so
+        // the `Node` is alive for the duration of this call.
+        let node = unsafe { &*kernel::container_of!(reg, Node, reg) };
         let timeout = crate::module_parameters::bg_timeout_ms
             .value()
             .clamp(SWCCI_BG_TIMEOUT_MIN_MS, SWCCI_BG_TIMEOUT_MAX_MS);
@@ -411,6 +511,9 @@ impl MiscDevice for SwcciFile {
                 dev: node.dev.clone(),
                 bg_policy: Atomic::new(policy.0),
                 buffers: KBox::pin_init(new_mutex!(None), GFP_KERNEL)?,
+                resume: KBox::pin_init(Resume::new(), GFP_KERNEL)?,
+                async_slot: KBox::pin_init(AsyncSlot::new(), GFP_KERNEL)?,
+                poller: Poller::new(&node.dev),
             },
             GFP_KERNEL,
         )?)
@@ -425,10 +528,7 @@ impl MiscDevice for SwcciFile {
         if ioctl.needs_bound && !me.dev.life.bound() {
             return Err(ENXIO);
         }
-        match ioctl.handler {
-            Handler::Plain(f) => f(me, arg),
-            Handler::Raw(f) => f(me, arg, &RawAccess(())),
-        }?;
+        (ioctl.handler)(me, arg)?;
         Ok(0)
     }
 }
@@ -449,7 +549,6 @@ impl SwcciFile {
     /// argument checks (the callers check the reserved members).
     fn raw(
         &self,
-        access: &RawAccess,
         opcode: u16,
         opcode_vendor: u16,
         input: &CxlPayload,
@@ -461,7 +560,7 @@ impl SwcciFile {
         if in_len > payload || out_len > payload {
             return Err(EINVAL);
         }
-        let permit = access.check(dev, opcode_vendor, opcode)?;
+        let access = policy::node_access(&dev.target, opcode_vendor, opcode)?;
         // The file's buffers, allocated at its first raw command; a thread that finds them
         // in use by another thread of the same file gets its own for this command.
         let mut own;
@@ -474,73 +573,55 @@ impl SwcciFile {
                 &mut own
             }
         };
-        let res = self.raw_in(
-            permit,
-            bufs,
-            opcode,
-            opcode_vendor,
-            input.payload,
-            in_len,
-            out_len,
-        );
-        let res = res.and_then(|r| {
-            let out = bufs.output.get(..r.out_len).unwrap_or(&[]);
-            user(output.payload, r.out_len)?.writer().write_slice(out)?;
-            Ok(r)
-        });
-        drop(slot);
-        res
-    }
-
-    /// [`Self::raw`] with the buffers: reads the whole input before the device is touched,
-    /// decides the taint and runs the command (which taints right before it reaches the
-    /// device).
-    #[expect(clippy::too_many_arguments)]
-    fn raw_in(
-        &self,
-        _permit: Permit,
-        bufs: &mut Buffers,
-        opcode: u16,
-        opcode_vendor: u16,
-        input: u64,
-        in_len: usize,
-        out_len: usize,
-    ) -> Result<Response> {
-        let dev = &*self.dev;
         let data = bufs.input.get_mut(..in_len).ok_or(EINVAL)?;
         // An empty copy cannot fault: skipped.
         if in_len != 0 {
-            user(input, in_len)?.reader().read_slice(data)?;
+            user(input.payload, in_len)?.reader().read_slice(data)?;
         }
-        let data = &*data;
+        let cmd = access.command(&*data, self.policy());
         let out = bufs.output.get_mut(..out_len).ok_or(EINVAL)?;
-        let taint = policy::judge(dev, opcode_vendor, opcode, data);
-        dev.execute_with(
-            opcode,
-            opcode_vendor,
-            data,
-            out,
-            self.policy(),
-            true,
-            || {
-                if let Some(t) = &taint {
-                    t.apply(dev);
-                }
-            },
-        )
-        .map_err(|e| {
-            dev_dbg!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
-            if let MboxError::Background { .. } = e {
-                if e.errno() == Errno::TimedOut {
-                    dev_info!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(&e));
-                }
-            }
-            mbox_errno(&e)
-        })
+        if opcode_vendor == 0 && opcode == crate::proto::opcode::GET_EVENT_RECORDS {
+            // The file looks at the event records: what was signalled until now is seen.
+            self.poller.looked_at_events(dev);
+        }
+        let r = self.run(&cmd, opcode_vendor, out)?;
+        let out = bufs.output.get(..r.out_len).unwrap_or(&[]);
+        user(output.payload, r.out_len)?.writer().write_slice(out)?;
+        drop(slot);
+        Ok(r)
+    }
+
+    /// Runs `cmd` (opcode vendor `vendor`) on the device. A raw PCI-SIG Send or Receive
+    /// Message holds the transfer lock of its direction for the one command, so that it cannot
+    /// land between the parts of a transfer the driver runs for another caller.
+    fn run(&self, cmd: &Command<'_>, vendor: u16, out: &mut [u8]) -> Result<Response> {
+        let dev = &*self.dev;
+        let _transfer = match (vendor, cmd.opcode()) {
+            (mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE) => Some(dev.mmpt_tx.acquire(dev)?),
+            (mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE) => Some(dev.mmpt_rx.acquire(dev)?),
+            _ => None,
+        };
+        let flags = PackedPolicy(self.bg_policy.load(Relaxed)).flags();
+        if flags & SWCCI_BG_ASYNC != 0 {
+            return Ok(dev.run_async(cmd, out, &self.resume, &self.async_slot)?);
+        }
+        Ok(dev.run(cmd, out, Some(&self.resume))?)
+    }
+
+    /// `SWCCI_IOCTL_BG_RESULT`.
+    fn bg_result(&self, arg: u64) -> Result {
+        write_arg(arg, &self.dev.bg_result(&self.async_slot))
+    }
+
+    /// poll(2): registers with the device's wake-ups and reports what is ready
+    /// (`Swcci::poll_mask`).
+    fn poll(&self, file: &File, table: &PollTable<'_>) -> bindings::__poll_t {
+        table.register_wait(file, self.dev.poll_cv());
+        self.dev.poll_mask(&self.poller, Some(&self.async_slot))
     }
 
     /// `CXL_MEM_SEND_COMMAND`.
-    fn send(&self, arg: u64, access: &RawAccess) -> Result {
+    fn send(&self, arg: u64) -> Result {
         let mut cmd: CxlSendCommand = read_arg(arg)?;
         if cmd.id != CXL_MEM_COMMAND_ID_RAW {
             return Err(ENOTTY);
@@ -552,40 +633,30 @@ impl SwcciFile {
         {
             return Err(EINVAL);
         }
-        let r = self.raw(access, cmd.raw_opcode, 0, &cmd.input, &cmd.output)?;
+        let r = self.raw(cmd.raw_opcode, 0, &cmd.input, &cmd.output)?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.output.size = size_of_len(r.out_len);
         write_arg(arg, &cmd)
     }
 
     /// `SWCCI_MMB_SEND_COMMAND`: a raw MMB command with an explicit opcode vendor id.
-    fn mmb_command(&self, arg: u64, access: &RawAccess) -> Result {
+    fn mmb_command(&self, arg: u64) -> Result {
         let mut cmd: SwcciMmbCommand = read_arg(arg)?;
         if cmd.rsvd != 0 || cmd.input.rsvd != 0 || cmd.output.rsvd != 0 {
             return Err(EINVAL);
         }
-        if cmd.opcode_vendor != 0 && !self.dev.flavor.mmb {
-            // A CXL mailbox found through the Register Locator has no opcode vendor field.
-            return Err(EOPNOTSUPP);
-        }
-        let r = self.raw(
-            access,
-            cmd.opcode,
-            cmd.opcode_vendor,
-            &cmd.input,
-            &cmd.output,
-        )?;
+        let r = self.raw(cmd.opcode, cmd.opcode_vendor, &cmd.input, &cmd.output)?;
         cmd.retval = u32::from(r.rc.raw());
         cmd.vendor_status = u32::from(r.vendor_status);
         cmd.output.size = size_of_len(r.out_len);
         write_arg(arg, &cmd)
     }
 
-    /// `SWCCI_MMPT_SEND`.
-    fn mmpt_send(&self, arg: u64, access: &RawAccess) -> Result {
+    /// `SWCCI_MMPT_SEND`: `timeout_ms` caps the whole transfer (0: the driver's cap).
+    fn mmpt_send(&self, arg: u64) -> Result {
         let dev = &*self.dev;
         let mut m: SwcciMmptMsg = read_arg(arg)?;
-        if m.rsvd0 != [0; 3] || m.timeout_ms != 0 {
+        if m.rsvd0 != [0; 3] || m.timeout_ms > SWCCI_MMPT_TIMEOUT_MAX_MS {
             return Err(EINVAL);
         }
         dev.mmpt.ok_or(EOPNOTSUPP)?;
@@ -593,32 +664,30 @@ impl SwcciFile {
         if len > mmpt::MAX_MESSAGE {
             return Err(EMSGSIZE);
         }
-        let _permit = access.check(dev, mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE)?;
+        let access = policy::node_access(&dev.target, mmpt::VENDOR_PCI_SIG, mmpt::SEND_MESSAGE)?;
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         user(m.data, len)?.reader().read_slice(&mut data)?;
-        let taint = Taint::Message {
-            msg_type: m.msg_type,
-        };
-        let code = dev.mmpt_send(m.msg_type, &data, &|| taint.apply(dev))?;
+        let msg = access.send_message(m.msg_type);
+        let code = dev.mmpt_send(&msg, m.msg_type, &data, m.timeout_ms)?;
         m.retval = u32::from(code.raw());
         write_arg(arg, &m)
     }
 
     /// `SWCCI_MMPT_RECV`.
-    fn mmpt_recv(&self, arg: u64, access: &RawAccess) -> Result {
+    fn mmpt_recv(&self, arg: u64) -> Result {
         let dev = &*self.dev;
         let mut m: SwcciMmptMsg = read_arg(arg)?;
         if m.rsvd0 != [0; 3] || m.timeout_ms > SWCCI_MMPT_TIMEOUT_MAX_MS {
             return Err(EINVAL);
         }
         dev.mmpt.ok_or(EOPNOTSUPP)?;
-        let _permit = access.check(dev, mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE)?;
-        let result = dev.mmpt_receive(len_of(m.len), m.timeout_ms);
-        let res = match result? {
+        let access = policy::node_access(&dev.target, mmpt::VENDOR_PCI_SIG, mmpt::RECEIVE_MESSAGE)?;
+        let msg = access.receive_message();
+        let res = match dev.mmpt_receive(&msg, len_of(m.len), m.timeout_ms)? {
             Received::Message { msg_type, data } => {
                 // The function has dequeued the message: one the caller cannot take (a buffer
                 // or an argument that faults) goes back to the head of the queue rather than
-                // being lost.
+                // being lost, and the caller gets EFAULT.
                 m.msg_type = msg_type;
                 m.len = size_of_len(data.len());
                 m.retval = 0;
@@ -626,12 +695,12 @@ impl SwcciFile {
                     .and_then(|u| u.writer().write_slice(&data))
                     .and_then(|()| write_arg(arg, &m));
                 if let Err(e) = delivered {
-                    dev.mmpt_requeue(msg_type, data)?;
+                    dev.mmpt_requeue(msg_type, data);
                     return Err(e);
                 }
                 return Ok(());
             }
-            Received::TooBig { msg_type, len } => {
+            Received::TooBig { msg_type, len } | Received::Discarded { msg_type, len } => {
                 m.msg_type = msg_type;
                 m.len = size_of_len(len);
                 Err(EMSGSIZE)

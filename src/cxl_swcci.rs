@@ -10,27 +10,31 @@
 //! lockdown, and taint the kernel when they may change device or fabric state.
 //!
 //! Layout: `driver.rs` (PCI binding, probe, interrupts, unbind), `device.rs` (the mailbox as a
-//! kernel object: lifecycle, locking, waiting, statistics, identity) with `device/mmpt.rs`
-//! (MMPT messages), `mmio.rs` (register access, the only place MMIO happens), `chardev.rs`
-//! (the device node, its ioctl table and per-file buffers), `fwctl.rs` (the fwctl device of a
-//! switch CCI, when the kernel has fwctl), `policy.rs` (access control and taint),
-//! `debugfs_stats.rs`, `sysfs.rs` (the read-only `cxl_swcci/` attributes on the PCI device)
-//! and `sys.rs`. The driver's `kernel::bindings` users are `sys.rs` (capable, lockdown,
-//! add_taint, the task's name) and `sysfs.rs` (static attribute structures with C callbacks,
-//! `device_add_groups`/`device_remove_groups`, `sysfs_emit`: 7.3's Rust wraps no sysfs
-//! attributes). The protocol itself is the `proto` module, shared with the host tools and
-//! tested there.
+//! kernel object: lifecycle, locking, the one command path, background tracking, waiting,
+//! statistics, identity) with `device/mmpt.rs` (MMPT messages), `policy.rs` (access control
+//! and taint: the only place a command is made), `error.rs` (error conversions), `mmio.rs`
+//! (register access, the only place MMIO happens), `chardev.rs` (the device node, its ioctl
+//! table and per-file buffers), `fwctl.rs` (the fwctl device of a switch CCI, when the kernel
+//! has fwctl), `debugfs.rs`, `sysfs.rs` (the read-only `cxl_swcci/` attributes on the PCI
+//! device) and `sys.rs`. The driver's `kernel::bindings` users are `chardev.rs` (the node's
+//! miscdevice with a `poll` file operation, which 7.3's `MiscDevice` lacks), `sys.rs` (capable,
+//! lockdown, add_taint, the task's name and fatal signals, disabling the function),
+//! `sysfs.rs` (static attribute structures with C callbacks, `device_add_groups`/
+//! `device_remove_groups`, `sysfs_emit`: 7.3's Rust wraps no sysfs attributes) and
+//! `debugfs.rs` (files whose operations the module owns: 7.3's Rust debugfs files have no
+//! owner). The protocol itself is the `proto` module, shared with the host tools and tested
+//! there; it has no `unsafe`.
 //!
-//! `unsafe` sites, each with its safety comment: `sys.rs` (the bindings calls and the
-//! current task's name), this file (the global locks of the debugfs root and of the sysfs
-//! registry), `driver.rs` (the interrupt vectors and registrations), `chardev.rs`
-//! (`container_of` in `open`), `device.rs` (`AtomicType` for the lifecycle), `mmio.rs` (the
-//! payload view of the BAR; LDRD/STRD on 32-bit ARM), `fwctl.rs` (the fwctl registration,
-//! which must not be forgotten), `sysfs.rs` (the registry, the static C structures, the
-//! callbacks and the group calls).
+//! `unsafe` sites, each with its safety comment (rust/tests/unsafe_sites.rs keeps this list
+//! true): `sys.rs` (the bindings calls, the current task's name and pending signals), this
+//! file (the global locks of the debugfs root and of the sysfs registry), `driver.rs` (the
+//! interrupt vectors and registrations), `chardev.rs` (`container_of` in `open`, the argument
+//! buffer, the node's registration with `poll` and its callback), `device.rs` (`AtomicType`
+//! for the lifecycle), `mmio.rs` (the payload view of the BAR; LDRD/STRD on 32-bit ARM), `fwctl.rs` (the fwctl registration, which must not be
+//! forgotten), `debugfs.rs` (the C debugfs calls and callbacks), `sysfs.rs` (the registry,
+//! the static C structures, the callbacks and the group calls).
 
 use kernel::{
-    debugfs,
     driver::Registration,
     pci,
     prelude::*,
@@ -38,9 +42,10 @@ use kernel::{
 };
 
 mod chardev;
-mod debugfs_stats;
+mod debugfs;
 mod device;
 mod driver;
+mod error;
 mod fwctl;
 mod mmio;
 mod policy;
@@ -50,9 +55,11 @@ mod sysfs;
 /// The protocol core (`rust/` in the source tree), compiled into the module. The list of
 /// modules must match `rust/src/lib.rs`; a host test checks that it does.
 #[path = "../rust/src"]
+#[forbid(unsafe_code)]
 pub mod proto {
     #[macro_use]
     mod macros;
+    pub mod bgtrack;
     pub mod discover;
     pub mod effects;
     pub mod mailbox;
@@ -69,6 +76,7 @@ pub mod proto {
 // The core refers to its modules as `crate::<module>`: make those paths resolve here too.
 use proto::{
     mailbox,
+    mmpt,
     opcode,
     payload,
     rc,
@@ -89,7 +97,7 @@ pub(crate) const MODULE_NAME: &core::ffi::CStr = <LocalModule as kernel::ModuleM
 
 kernel::sync::global_lock! {
     // SAFETY: Initialised in `SwcciModule::init` before the driver is registered.
-    unsafe(uninit) static DEBUGFS_ROOT: Mutex<Option<debugfs::Dir>> = None;
+    unsafe(uninit) static DEBUGFS_ROOT: Mutex<Option<debugfs::Root>> = None;
 }
 
 /// Clears the debugfs root after the driver is unregistered.
@@ -101,9 +109,10 @@ impl Drop for DebugfsRootGuard {
     }
 }
 
-/// The debugfs directory of the module, `cxl_swcci/`.
-pub(crate) fn debugfs_root() -> Option<debugfs::Dir> {
-    DEBUGFS_ROOT.lock().clone()
+/// Runs `f` with the debugfs directory of the module, `cxl_swcci/` (none if debugfs could not
+/// be had).
+pub(crate) fn with_debugfs_root<R>(f: impl FnOnce(Option<&debugfs::Root>) -> R) -> R {
+    f(DEBUGFS_ROOT.lock().as_ref())
 }
 
 #[pin_data]
@@ -120,7 +129,7 @@ impl InPlaceModule for SwcciModule {
         unsafe { DEBUGFS_ROOT.init() };
         // SAFETY: Called once, before the driver is registered.
         unsafe { sysfs::init() };
-        *DEBUGFS_ROOT.lock() = Some(debugfs::Dir::new(MODULE_NAME));
+        *DEBUGFS_ROOT.lock() = debugfs::Root::new();
         try_pin_init!(Self {
             _driver <- Registration::new(MODULE_NAME, module),
             _debugfs: DebugfsRootGuard,

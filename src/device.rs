@@ -3,37 +3,59 @@
 //! The mailbox as a kernel object: one per bound function, shared (through `Arc`) by the driver
 //! data, open files and the interrupt handler.
 //!
-//! - Lock rules in types: the proto [`Mailbox`] (not `Copy`; submitting takes `&mut`) lives in
-//!   [`State`] behind the device mutex, so commands can only be sent through the guard. A
-//!   background operation is waited for without the mutex through a [`BgWatcher`], which can
-//!   only read the Background Command Status register.
+//! - One command path: [`Swcci::run`] takes a [`Command`], which only the access policy
+//!   (`policy.rs`) makes, and runs it: the foreground part under the device mutex
+//!   ([`Locked::foreground`], which MMPT transfers use for each part too), then the wait for a
+//!   background operation without it.
+//! - Lock rules in types: the fields the device mutex protects are [`State`]; everything that
+//!   needs the mutex is a method of [`Locked`], the device with its mutex held (as Rust binder
+//!   keeps lock-requiring helpers on `ProcessInner`). The proto [`Mailbox`] (not `Copy`;
+//!   submitting takes `&mut`) lives in the state, so commands can only be sent through the
+//!   guard.
+//! - Background operations: the [`BgTracker`] in the state records what every caller saw of
+//!   the device's one background slot, so a waiter gets its own operation's result, or learns
+//!   at once that it was lost (another caller's background command was accepted first:
+//!   ENODATA; a function reset: EIO), never another operation's result and never a timeout for
+//!   an operation that ended. A waiter interrupted by a signal that does not kill it returns
+//!   ERESTARTSYS and resumes the same wait when the system call is restarted ([`Resume`]); only
+//!   a fatal signal may abort the operation (the caller's policy).
 //! - The device's [`Lifecycle`] (live, failed, removing, gone) is one atomic enum: waiters read
 //!   it without the mutex; the transitions that must not race a command (to failed, to gone)
 //!   are made with the mutex held.
-//! - A command takes the mutex once: lifecycle, the tracked background operation, the command
-//!   itself (taint right before it is written to the device) and the counters, which are plain
-//!   integers under the mutex. Payload buffers belong to the caller.
 //! - Waiting: interrupts when the device has them and vectors were allocated, else polling that
 //!   spins a few microseconds, then sleeps with growing intervals. In interrupt mode the
 //!   registers are still re-checked ([`IRQ_RECHECK_MS`] growing to [`IRQ_RECHECK_MAX_MS`]), so
 //!   lost interrupts cost latency, not correctness; after [`MISSED_IRQ_LIMIT`] misses in a row
 //!   the device falls back to polling. A command that completes at once takes no clock read,
 //!   no spinlock and no atomic read-modify-write.
-//! - Unbind: the lifecycle moves to removing (every wait ends), then to gone under the mutex;
-//!   the BAR mapping is revoked afterwards, so nothing can touch unmapped registers.
+//! - Unbind: the lifecycle moves to removing and every waiter is woken the way the interrupt
+//!   handler wakes them, then it moves to gone under the mutex; the BAR mapping is revoked
+//!   afterwards, so nothing can touch unmapped registers.
 
 use crate::{
     mmio::BarIo,
+    policy::{
+        self,
+        Command,
+        DevInfo,
+        Target, //
+    },
     proto::{
+        bgtrack::{
+            BgId,
+            BgOutcome,
+            BgPoll,
+            BgTracker, //
+        },
         mailbox::{
             AbortOutcome,
-            BgPolicy,
-            BgWatcher,
+            BgWaitError,
             Event,
             IoError,
             Mailbox,
+            Mapping,
             MboxError,
-            Request,
+            RegIo,
             Response,
             Wait,
             WaitError, //
@@ -45,8 +67,9 @@ use crate::{
             logs, //
         },
         rc::ReturnCode,
+        regs::MboxBgStatus,
     },
-    Disp,
+    sys, Disp,
 };
 use kernel::{
     pci::{
@@ -62,20 +85,31 @@ use kernel::{
             AtomicType,
             Relaxed, //
         },
-        new_condvar,
         new_mutex,
+        new_spinlock,
         new_spinlock_irq,
-        CondVar,
+        poll::PollCondVar,
+        Arc,
+        ArcBorrow,
         CondVarTimeoutResult,
         Mutex,
         MutexGuard,
-        SetOnce,
+        SpinLock,
         SpinLockIrq, //
     },
     time::{
         delay::{
             fsleep,
             udelay, //
+        },
+        hrtimer::{
+            ArcHrTimerHandle,
+            HrTimer,
+            HrTimerCallback,
+            HrTimerCallbackContext,
+            HrTimerPointer,
+            HrTimerRestart,
+            RelativeSoftMode, //
         },
         msecs_to_jiffies,
         Delta,
@@ -85,7 +119,10 @@ use kernel::{
 };
 
 mod mmpt;
-pub(crate) use mmpt::Received;
+pub(crate) use mmpt::{
+    Received,
+    TransferLock, //
+};
 
 /// In interrupt mode, re-check the registers first after this long (ms), then after doubling
 /// intervals up to [`IRQ_RECHECK_MAX_MS`]. Each re-check is a wake-up and a register read: at
@@ -173,22 +210,6 @@ impl Lifecycle {
     }
 }
 
-/// Device quirks, by PCI id.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Quirks {
-    /// Get/Set Timestamp (0300h/0301h) sent to the CCI itself crash the device model (QEMU's
-    /// emulated switch CCI, 19e5:a123, casts the switch to a type-3 device): refuse them.
-    pub(crate) no_timestamp: bool,
-}
-
-impl Quirks {
-    pub(crate) fn for_device(vendor: u16, device: u16) -> Self {
-        Self {
-            no_timestamp: (vendor, device) == (0x19e5, 0xa123),
-        }
-    }
-}
-
 /// Return code slots counted: 00h..=20h, then one for unknown codes.
 pub(crate) const RC_SLOTS: usize = 34;
 
@@ -208,6 +229,11 @@ pub(crate) struct Stats {
     pub(crate) bg_timeouts: u64,
     pub(crate) bg_interrupted: u64,
     pub(crate) bg_aborts: u64,
+    /// Background operations whose result another caller's background command overwrote
+    /// before it was read (their callers got ENODATA).
+    pub(crate) bg_superseded: u64,
+    /// Background operations that vanished from the register (function reset; EIO).
+    pub(crate) bg_vanished: u64,
     pub(crate) missed_irqs: u64,
     /// Register checks after a wait (the first check of every wait is not counted).
     pub(crate) polls: u64,
@@ -237,6 +263,8 @@ impl Stats {
             bg_timeouts: 0,
             bg_interrupted: 0,
             bg_aborts: 0,
+            bg_superseded: 0,
+            bg_vanished: 0,
             missed_irqs: 0,
             polls: 0,
             spins: 0,
@@ -265,11 +293,14 @@ impl Stats {
                 ..
             } => &mut self.bg_timeouts,
             MboxError::Background {
-                cause: WaitError::Interrupted,
+                cause: WaitError::Interrupted | WaitError::Killed,
                 ..
             } => &mut self.bg_interrupted,
             MboxError::Background { .. } => &mut self.io_errors,
-            MboxError::InputTooLarge { .. } | MboxError::BadPayloadSize(_) => return,
+            // Counted when the tracker recorded them (bg_superseded, bg_vanished).
+            MboxError::BackgroundLost { .. }
+            | MboxError::InputTooLarge { .. }
+            | MboxError::BadPayloadSize(_) => return,
         };
         *counter += 1;
     }
@@ -289,27 +320,6 @@ pub(crate) struct IrqStats {
     pub(crate) spurious_irqs: Atomic<u64>,
 }
 
-/// A background operation started by a raw command and not yet seen to finish.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct BgOp {
-    pub(crate) id: u64,
-    pub(crate) opcode: u16,
-}
-
-/// What identifies the device, read once at probe and unchanged afterwards.
-#[derive(Default)]
-pub(crate) struct DevInfo {
-    pub(crate) ident: Option<Identify>,
-    /// The Command Effects Log, whole 4-byte entries.
-    pub(crate) cel: KVec<u8>,
-}
-
-/// What a device that could not be identified reports.
-static NO_INFO: DevInfo = DevInfo {
-    ident: None,
-    cel: KVec::new(),
-};
-
 /// An MMPT message the function returned inline with a Send Message, kept for the next
 /// receive.
 pub(crate) struct InlineMsg {
@@ -320,47 +330,321 @@ pub(crate) struct InlineMsg {
 /// Most inline responses kept for receivers.
 pub(crate) const INBOX_MAX: usize = 16;
 
-/// State protected by the mailbox lock.
+/// The fields the device mutex protects.
+///
+/// # Invariants
+///
+/// - `inbox` holds at most [`INBOX_MAX`] messages and has room for one more, allocated at
+///   creation: queueing and putting back a message never allocate (so never fail with ENOMEM
+///   after the device took or gave the message).
 pub(crate) struct State {
     /// The mailbox: commands are submitted through `&mut` of it only.
     pub(crate) mbox: Mailbox,
-    pub(crate) bg: Option<BgOp>,
-    bg_next: u64,
-    /// Completion of a background operation seen by another caller: (id, response).
-    captured: Option<(u64, Response)>,
+    /// The background operations callers started and wait for.
+    pub(crate) bg: BgTracker,
     /// Inline MMPT responses not yet received.
     pub(crate) inbox: KVec<InlineMsg>,
     pub(crate) stats: Stats,
 }
 
+/// A rate limit for the kernel messages a faulty device can provoke in a loop (resets,
+/// removals, lost background results): at most [`RateLimit::BURST`] per
+/// [`RateLimit::WINDOW_MS`], then one line saying how many were suppressed (as the kernel's
+/// `dev_*_ratelimited`, which 7.3's Rust does not wrap).
+#[pin_data]
+pub(crate) struct RateLimit {
+    #[pin]
+    window: SpinLock<RateWindow>,
+}
+
+/// One window of a [`RateLimit`].
+struct RateWindow {
+    start: Option<Instant<Monotonic>>,
+    printed: u32,
+    suppressed: u32,
+}
+
+impl RateLimit {
+    /// Messages let through per window.
+    pub(crate) const BURST: u32 = 10;
+    /// Length of a window, in ms.
+    pub(crate) const WINDOW_MS: i64 = 5000;
+
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            window <- new_spinlock!(RateWindow {
+                start: None,
+                printed: 0,
+                suppressed: 0,
+            }),
+        })
+    }
+
+    /// Whether a message may be printed now; `suppressed` is called first (it may print) with
+    /// the count of messages suppressed in the window that just ended, if any.
+    pub(crate) fn allow(&self, suppressed: impl FnOnce(u32)) -> bool {
+        let mut w = self.window.lock();
+        let over = w
+            .start
+            .is_none_or(|s| s.elapsed() >= Delta::from_millis(Self::WINDOW_MS));
+        if over {
+            let n = w.suppressed;
+            *w = RateWindow {
+                start: Some(Instant::now()),
+                printed: 0,
+                suppressed: 0,
+            };
+            if n > 0 {
+                suppressed(n);
+            }
+        }
+        if w.printed < Self::BURST {
+            w.printed += 1;
+            return true;
+        }
+        w.suppressed = w.suppressed.saturating_add(1);
+        false
+    }
+}
+
+/// A caller's background wait that a signal ended without killing it: the system call returns
+/// ERESTARTSYS, and when the same caller (an open file) asks the same command again (the
+/// restarted call, or the same call reissued after EINTR), the wait resumes for the same
+/// operation instead of sending the command again. Any other command forgets it (the operation
+/// keeps running on its own).
+///
+/// # Invariants
+///
+/// `any` is true while `pending` holds a wait (set after it is stored, cleared after it is
+/// taken), so the command path reads one atomic when there is none.
+#[pin_data]
+pub(crate) struct Resume {
+    #[pin]
+    pending: SpinLock<Option<(BgId, u16, u64)>>,
+    any: Atomic<bool>,
+}
+
+impl Resume {
+    /// Nothing to resume.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            pending <- new_spinlock!(None),
+            any: Atomic::new(false),
+        })
+    }
+
+    /// Takes the interrupted wait `cmd` resumes (the same fingerprint), if any: its operation
+    /// and opcode. Any interrupted wait is forgotten.
+    fn take(&self, cmd: &Command<'_>) -> Option<(BgId, u16)> {
+        let pending = self.pending.lock().take();
+        self.any.store(false, Relaxed);
+        let (id, opcode, fp) = pending?;
+        (opcode == cmd.opcode() && fp == cmd.fingerprint()).then_some((id, opcode))
+    }
+
+    fn set(&self, cmd: &Command<'_>, id: BgId) {
+        *self.pending.lock() = Some((id, cmd.opcode(), cmd.fingerprint()));
+        self.any.store(true, Relaxed);
+    }
+
+    /// Whether no wait is pending (the common case: one atomic read, no fingerprint).
+    fn is_empty(&self) -> bool {
+        !self.any.load(Relaxed)
+    }
+}
+
+/// The asynchronous background operation of one open file (`SWCCI_BG_ASYNC`,
+/// Documentation/abi.rst): at most one per file, from the command that started it until
+/// `SWCCI_IOCTL_BG_RESULT` collects its outcome.
+#[pin_data]
+pub(crate) struct AsyncSlot {
+    #[pin]
+    state: SpinLock<AsyncOp>,
+}
+
+/// The state of an [`AsyncSlot`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AsyncOp {
+    /// None: a command may start one.
+    Free,
+    /// A command that may start one is being sent (by another thread of the file).
+    Reserved,
+    /// This operation: its id and opcode.
+    Op(BgId, u16),
+}
+
+impl AsyncSlot {
+    /// Empty.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            state <- new_spinlock!(AsyncOp::Free),
+        })
+    }
+
+    /// Reserves the slot for a command about to be sent; false if it holds an operation (or
+    /// another thread's command reserved it).
+    fn reserve(&self) -> bool {
+        let mut s = self.state.lock();
+        if *s != AsyncOp::Free {
+            return false;
+        }
+        *s = AsyncOp::Reserved;
+        true
+    }
+
+    /// Ends a reservation: the command started operation `op`, or none.
+    fn settle(&self, op: Option<(BgId, u16)>) {
+        *self.state.lock() = op.map_or(AsyncOp::Free, |(id, opcode)| AsyncOp::Op(id, opcode));
+    }
+
+    /// The operation held, if any.
+    fn op(&self) -> Option<(BgId, u16)> {
+        match *self.state.lock() {
+            AsyncOp::Op(id, opcode) => Some((id, opcode)),
+            _ => None,
+        }
+    }
+}
+
+/// What one file that polls keeps: the event sequence it saw last, and that it counts among
+/// the device's pollers (the poll timer runs while there are any).
+pub(crate) struct Poller {
+    seen_events: Atomic<u64>,
+    counted: Atomic<bool>,
+}
+
+impl Poller {
+    /// A new file's: no events seen yet beyond those signalled before it was opened.
+    pub(crate) fn new(dev: &Swcci) -> Self {
+        Self {
+            seen_events: Atomic::new(dev.event_seq.load(Relaxed)),
+            counted: Atomic::new(false),
+        }
+    }
+
+    /// The file reads event records (Get Event Records 0100h): what was signalled until now is
+    /// seen.
+    pub(crate) fn looked_at_events(&self, dev: &Swcci) {
+        self.seen_events.store(dev.event_seq.load(Relaxed), Relaxed);
+    }
+
+    /// The file is closed: it no longer counts as a poller of `dev`.
+    pub(crate) fn release(&self, dev: &Swcci) {
+        if self.counted.xchg(false, Relaxed) {
+            dev.pollers.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// poll(2) event bits (include/uapi/linux/eventpoll.h; the same on every architecture).
+pub(crate) mod pollbits {
+    /// EPOLLIN.
+    pub(crate) const IN: u32 = 0x0001;
+    /// EPOLLPRI.
+    pub(crate) const PRI: u32 = 0x0002;
+    /// EPOLLERR.
+    pub(crate) const ERR: u32 = 0x0008;
+    /// EPOLLHUP.
+    pub(crate) const HUP: u32 = 0x0010;
+    /// EPOLLRDNORM.
+    pub(crate) const RDNORM: u32 = 0x0040;
+}
+
+/// Interval of the poll timer when the function has interrupts, in ms: a safety net for
+/// interrupts that were lost.
+pub(crate) const POLL_RECHECK_IRQ_MS: i64 = 1000;
+/// Interval of the poll timer when the function has no interrupts, in ms: how late a poller
+/// learns of a message, an operation's end or an event at most.
+pub(crate) const POLL_RECHECK_MS: i64 = 250;
+
+kernel::impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Swcci {
+        mode: RelativeSoftMode<Monotonic>,
+        field: self.poll_timer
+    }
+}
+
+impl HrTimerCallback for Swcci {
+    type Pointer<'a> = Arc<Swcci>;
+
+    /// Runs in softirq context: reads the registers (no mutex) and wakes the pollers when one
+    /// of them changed; keeps running while the device is bound and a file that polls is open.
+    fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let dev = &*this;
+        if !dev.life.bound() || dev.pollers.load(Relaxed) == 0 {
+            dev.poll_timer_on.store(false, Relaxed);
+            return HrTimerRestart::NoRestart;
+        }
+        if dev.poll_registers_changed() {
+            dev.wake_waiters();
+        }
+        ctx.forward_now(Delta::from_millis(dev.poll_interval_ms()));
+        HrTimerRestart::Restart
+    }
+}
+
 /// A bound mailbox function.
+///
+/// # Invariants
+///
+/// - `bg_tracked` mirrors whether `state.bg` tracks an operation (written under the mutex).
+/// - `payload_size`, `flavor`, `kind`, `mmpt` never change after creation.
 #[pin_data]
 pub(crate) struct Swcci {
     pub(crate) pdev: ARef<pci::Device>,
+    /// What the access policy reads of this function (quirks, identity and CEL, flags of the
+    /// messages it logs once).
+    pub(crate) target: Target,
     bar: DevresBar,
     pub(crate) kind: Kind,
-    pub(crate) quirks: Quirks,
     /// Node name below /dev.
     pub(crate) node_name: &'static CStr,
     /// Offset of the MMPT registers in the BAR, if the function has them.
     pub(crate) mmpt: Option<usize>,
+    /// Offset of the Event Status register (CXL Device Status capability) in the BAR, if the
+    /// function has one.
+    device_status: Option<usize>,
+    /// Offset of the Background Command Status register in the BAR.
+    bg_status_offset: usize,
     /// Payload size in bytes (fixed at probe; a copy of the mailbox's, readable without the
     /// mutex).
     pub(crate) payload_size: usize,
     /// Protocol variant (fixed at probe).
     pub(crate) flavor: crate::proto::mailbox::Flavor,
-    /// Reads the Background Command Status register without the mutex.
-    watcher: BgWatcher,
     pub(crate) life: Lifecycle,
-    /// Identify and the CEL, set once at probe.
-    info: SetOnce<DevInfo>,
     #[pin]
     pub(crate) state: Mutex<State>,
-    /// Interrupt sequence number, bumped by the handler.
+    /// Serialises multi-part MMPT sends, and receives: parts of two messages never interleave,
+    /// while other commands run between the parts (`device/mmpt.rs`).
+    #[pin]
+    pub(crate) mmpt_tx: TransferLock,
+    #[pin]
+    pub(crate) mmpt_rx: TransferLock,
+    /// Interrupt sequence number, bumped by the handler and by [`Swcci::wake_waiters`].
     #[pin]
     irq_seq: SpinLockIrq<u64>,
+    /// What waiters sleep on, and what poll(2) registers with: every wake-up (an interrupt,
+    /// an operation that ended, unbind, the poll timer) wakes both.
     #[pin]
-    irq_cv: CondVar,
+    irq_cv: PollCondVar,
+    /// Re-checks the registers for pollers ([`Poller`]), while a file that polls is open.
+    #[pin]
+    poll_timer: HrTimer<Swcci>,
+    /// The running poll timer (its handle holds a reference to the device: dropped at unbind).
+    #[pin]
+    poll_timer_handle: SpinLock<Option<ArcHrTimerHandle<Swcci>>>,
+    /// The poll timer is queued or running.
+    poll_timer_on: Atomic<bool>,
+    /// Open files that have polled (the poll timer runs while there are any).
+    pollers: Atomic<u32>,
+    /// The registers the poll timer saw last: the Background Command Status, the MMPT
+    /// Receive Message Notification and the Event Status (0 when the function has none).
+    seen_bg: Atomic<u64>,
+    seen_rx: Atomic<u64>,
+    seen_events: Atomic<u32>,
+    /// Bumped when the function signals events (an event interrupt, or the Event Status
+    /// register gaining a log): a file that polls sees EPOLLPRI until it reads records.
+    pub(crate) event_seq: Atomic<u64>,
     /// Doorbell completion is signalled by interrupt.
     irq_doorbell: Atomic<bool>,
     /// Background completion is signalled by interrupt.
@@ -373,10 +657,9 @@ pub(crate) struct Swcci {
     busy: Atomic<u32>,
     /// A background operation is tracked (mirrors `State::bg`, readable in interrupt context).
     bg_tracked: Atomic<bool>,
-    /// The taint notice was printed for this device.
-    pub(crate) taint_logged: Atomic<bool>,
-    /// The lockdown refusal was logged for this device.
-    pub(crate) lockdown_logged: Atomic<bool>,
+    /// Messages a faulty device can provoke in a loop.
+    #[pin]
+    pub(crate) noisy: RateLimit,
     pub(crate) irq_stats: IrqStats,
 }
 
@@ -390,7 +673,7 @@ struct WaitCounts {
 }
 
 /// How one caller waits.
-struct Waiter<'a> {
+pub(crate) struct Waiter<'a> {
     dev: &'a Swcci,
     interruptible: bool,
     /// When the current wait began; `None` until the first wait (a command that completes at
@@ -409,7 +692,7 @@ struct Waiter<'a> {
 }
 
 impl<'a> Waiter<'a> {
-    fn new(dev: &'a Swcci, interruptible: bool) -> Self {
+    pub(crate) fn new(dev: &'a Swcci, interruptible: bool) -> Self {
         // The interrupt sequence number is taken before the command is sent, so that an
         // interrupt that comes before the first wait is not missed; polling needs none.
         let seen_seq = if dev.any_irq() {
@@ -474,7 +757,7 @@ impl<'a> Waiter<'a> {
                 CondVarTimeoutResult::Signal { .. } => {
                     drop(seq);
                     if interruptible {
-                        return Err(WaitError::Interrupted);
+                        return Err(signal_cause());
                     }
                     // Not ours to be interrupted: keep waiting without busy-looping.
                     self.sleep_poll(elapsed, remaining);
@@ -521,7 +804,7 @@ impl Wait for Waiter<'_> {
         let interruptible =
             self.interruptible && matches!(event, Event::Background | Event::Message);
         if interruptible && kernel::current!().signal_pending() {
-            return Err(WaitError::Interrupted);
+            return Err(signal_cause());
         }
         if self.irq_for(event) {
             self.sleep_irq(elapsed, remaining, interruptible)?;
@@ -531,6 +814,17 @@ impl Wait for Waiter<'_> {
         self.rounds = self.rounds.saturating_add(1);
         self.counts.polls += 1;
         Ok(())
+    }
+}
+
+/// Why a signal ends an interruptible wait: [`WaitError::Killed`] for a fatal one (the caller
+/// is being killed), else [`WaitError::Interrupted`] (a handled signal, a stop, a ptrace
+/// attach, the freezer), after which the system call restarts and the wait resumes.
+fn signal_cause() -> WaitError {
+    if sys::fatal_signal_pending() {
+        WaitError::Killed
+    } else {
+        WaitError::Interrupted
     }
 }
 
@@ -614,42 +908,51 @@ impl Swcci {
         mbox: Mailbox,
         node_name: &'static CStr,
         mmpt: Option<usize>,
+        device_status: Option<usize>,
     ) -> impl PinInit<Self, Error> {
-        let quirks = Quirks::for_device(pdev.vendor_id().as_raw(), pdev.device_id());
         let pdev: ARef<pci::Device> = pdev.into();
+        let target = Target::new(pdev.clone(), mbox.flavor().mmb, mmpt.is_some());
         let payload_size = mbox.payload_size();
         let flavor = mbox.flavor();
-        let watcher = mbox.bg_watcher();
+        let bg_status_offset = MboxBgStatus::at(mbox.base());
         try_pin_init!(Self {
             pdev,
+            target,
             bar,
             kind,
-            quirks,
             node_name,
             mmpt,
+            device_status,
+            bg_status_offset,
             payload_size,
             flavor,
-            watcher,
             life: Lifecycle::new(),
-            info: SetOnce::new(),
+            // INVARIANT: the inbox has room for INBOX_MAX + 1 messages from the start.
             state <- new_mutex!(State {
                 mbox,
-                bg: None,
-                bg_next: 0,
-                captured: None,
-                inbox: KVec::new(),
+                bg: BgTracker::new(),
+                inbox: KVec::with_capacity(INBOX_MAX + 1, GFP_KERNEL)?,
                 stats: Stats::new(),
             }),
+            mmpt_tx <- TransferLock::new(),
+            mmpt_rx <- TransferLock::new(),
             irq_seq <- new_spinlock_irq!(0),
-            irq_cv <- new_condvar!(),
+            irq_cv <- kernel::new_poll_condvar!(),
+            poll_timer <- HrTimer::new(),
+            poll_timer_handle <- new_spinlock!(None),
+            poll_timer_on: Atomic::new(false),
+            pollers: Atomic::new(0),
+            seen_bg: Atomic::new(0),
+            seen_rx: Atomic::new(0),
+            seen_events: Atomic::new(0),
+            event_seq: Atomic::new(0),
             irq_doorbell: Atomic::new(false),
             irq_background: Atomic::new(false),
             irq_mmpt: Atomic::new(false),
             missed_in_row: Atomic::new(0),
             busy: Atomic::new(0),
             bg_tracked: Atomic::new(false),
-            taint_logged: Atomic::new(false),
-            lockdown_logged: Atomic::new(false),
+            noisy <- RateLimit::new(),
             irq_stats: IrqStats {
                 irqs: Atomic::new(0),
                 spurious_irqs: Atomic::new(0),
@@ -663,17 +966,25 @@ impl Swcci {
 
     /// Identify and the CEL read at probe (empty if they could not be read).
     pub(crate) fn info(&self) -> &DevInfo {
-        self.info.as_ref().unwrap_or(&NO_INFO)
+        self.target.info()
     }
 
-    /// Takes the mailbox lock of a function that is still bound and answering; else
+    /// Takes the device mutex.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            dev: self,
+            st: self.state.lock(),
+        }
+    }
+
+    /// Takes the device mutex of a function that is still bound and answering; else
     /// [`IoError::Gone`] (ENXIO).
-    fn lock_live(&self) -> Result<MutexGuard<'_, State>, MboxError> {
-        let st = self.state.lock();
+    pub(crate) fn lock_live(&self) -> Result<Locked<'_>, MboxError> {
+        let l = self.lock();
         if self.life.get() != Life::Live {
             return Err(MboxError::Io(IoError::Gone));
         }
-        Ok(st)
+        Ok(l)
     }
 
     /// Whether any interrupt is in use (then waiters track the interrupt sequence).
@@ -686,26 +997,7 @@ impl Swcci {
     /// Switches completion signalling to interrupts (or back to polling) and programs the
     /// mailbox interrupt enables accordingly.
     pub(crate) fn set_irq_mode(&self, doorbell: bool, background: bool) -> Result<(), IoError> {
-        let mut st = self.state.lock();
-        self.set_irq_mode_locked(&mut st, doorbell, background)
-    }
-
-    /// [`Self::set_irq_mode`] for callers that hold the mailbox lock.
-    fn set_irq_mode_locked(
-        &self,
-        st: &mut State,
-        doorbell: bool,
-        background: bool,
-    ) -> Result<(), IoError> {
-        st.mbox.set_interrupts(&self.io(), doorbell, background)?;
-        let caps = st.mbox.caps();
-        self.irq_doorbell
-            .store(doorbell && caps.doorbell_irq(), Relaxed);
-        self.irq_background.store(
-            background && caps.background_irq() && self.flavor.cxl,
-            Relaxed,
-        );
-        Ok(())
+        self.lock().set_irq_mode(doorbell, background)
     }
 
     /// Whether doorbell completion is signalled by interrupt.
@@ -724,10 +1016,21 @@ impl Swcci {
         if self.busy.load(Relaxed) == 0 && !self.bg_tracked.load(Relaxed) {
             self.irq_stats.spurious_irqs.add(1, Relaxed);
         }
+        self.wake_waiters();
+    }
+
+    /// Wakes every waiter as an interrupt does: the sequence number moves under its lock, so a
+    /// waiter that checked it and is about to sleep cannot miss the wake-up.
+    pub(crate) fn wake_waiters(&self) {
         let mut seq = self.irq_seq.lock();
         *seq = seq.wrapping_add(1);
         drop(seq);
         self.irq_cv.notify_all();
+    }
+
+    /// What poll(2) registers with: every wake-up of the device's waiters wakes pollers too.
+    pub(crate) fn poll_cv(&self) -> &PollCondVar {
+        &self.irq_cv
     }
 
     /// Marks the device busy for spurious-interrupt accounting, when an interrupt is in use.
@@ -735,262 +1038,265 @@ impl Swcci {
         self.any_irq().then(|| BusyGuard::new(&self.busy))
     }
 
-    /// Sets the tracked background operation.
-    fn track_bg(&self, st: &mut State, op: Option<BgOp>) {
-        st.bg = op;
-        self.bg_tracked.store(op.is_some(), Relaxed);
-    }
-
     /// Removes the device: every wait ends, later commands fail with ENXIO. Returns once no
     /// command is in flight.
     pub(crate) fn remove(&self) {
         self.life.start_removal();
-        self.irq_cv.notify_all();
-        let mut st = self.state.lock();
-        self.life.finish_removal(&mut st);
-        if let Some(op) = st.bg {
-            self.track_bg(&mut st, None);
+        self.wake_waiters();
+        self.mmpt_tx.wake();
+        self.mmpt_rx.wake();
+        let mut l = self.lock();
+        self.life.finish_removal(&mut l.st);
+        if let Some((_, opcode)) = l.st.bg.current() {
+            l.st.bg.drop_current();
+            l.mirror_bg();
             dev_info!(
                 self.pdev,
-                "background command {:04x}h still running at unbind\n",
-                op.opcode
+                "background command {opcode:04x}h still running at unbind\n"
             );
         }
+        drop(l);
+        // The poll timer stops (its handle's drop cancels it and waits for a callback in
+        // progress) and lets go of the device; pollers see EPOLLHUP.
+        let handle = self.poll_timer_handle.lock().take();
+        drop(handle);
+        self.wake_waiters();
     }
 
-    /// Records the completion of the tracked background operation if the register shows it,
-    /// before anything could start another one.
-    fn refresh_bg(&self, st: &mut State) {
-        let Some(op) = st.bg else { return };
-        if let Ok(Some(r)) = self.watcher.completion(&self.io(), op.opcode) {
-            dev_dbg!(
-                self.pdev,
-                "background command {:04x}h finished: {}\n",
-                op.opcode,
-                Disp(&r.rc)
-            );
-            st.stats.bg_completed += 1;
-            st.stats.count_rc(r.rc);
-            st.captured = Some((op.id, r));
-            self.track_bg(st, None);
-        }
-    }
-
-    /// Counts a completion found without its interrupt; after [`MISSED_IRQ_LIMIT`] in a row,
-    /// switches the device to polling. Called with the mailbox lock held (`st`).
-    fn note_irq_misses(&self, st: &mut State, w: &Waiter<'_>) {
-        if !self.irq_mode() {
-            return;
-        }
-        if w.irq_woken > 0 {
-            self.missed_in_row.store(0, Relaxed);
-        } else if w.irq_timeouts > 0 {
-            st.stats.missed_irqs += 1;
-            let n = self.missed_in_row.load(Relaxed).saturating_add(1);
-            self.missed_in_row.store(n, Relaxed);
-            if n >= MISSED_IRQ_LIMIT {
-                dev_warn!(
+    /// Runs command `cmd`, with at most `out.len()` bytes of output to `out`: the foreground
+    /// part under the device mutex, then, if the device started a background operation, the
+    /// wait for it without the mutex, as the command's policy says. `resume` is the caller's
+    /// record of an interrupted wait (open files have one; the driver's own commands not).
+    ///
+    /// # Errors
+    ///
+    /// The engine's errors ([`MboxError`]: the device busy, gone, failed, timed out, ...), and
+    /// for a background operation: timed out (with the abort outcome), interrupted (the
+    /// caller restarts: ERESTARTSYS, see [`Resume`]), killed (EINTR), or lost
+    /// ([`MboxError::BackgroundLost`]).
+    pub(crate) fn run(
+        &self,
+        cmd: &Command<'_>,
+        out: &mut [u8],
+        resume: Option<&Resume>,
+    ) -> Result<Response, MboxError> {
+        let _busy = self.busy_guard();
+        if let Some(r) = resume.filter(|r| !r.is_empty()) {
+            if let Some((id, opcode)) = r.take(cmd) {
+                dev_dbg!(
                     self.pdev,
-                    "{n} completions without their interrupt: falling back to polling\n"
+                    "resuming the wait for background command {opcode:04x}h\n"
                 );
-                if self.set_irq_mode_locked(st, false, false).is_err() {
-                    self.irq_doorbell.store(false, Relaxed);
-                    self.irq_background.store(false, Relaxed);
-                }
+                return self.wait_bg(cmd, id, resume);
             }
         }
-    }
-
-    /// Runs one command. `interruptible` lets a signal end the wait for a background
-    /// operation (the operation keeps running unless `policy` says to abort it).
-    pub(crate) fn execute(
-        &self,
-        opcode: u16,
-        opcode_vendor: u16,
-        input: &[u8],
-        out: &mut [u8],
-        policy: BgPolicy,
-        interruptible: bool,
-    ) -> Result<Response, MboxError> {
-        self.execute_with(
-            opcode,
-            opcode_vendor,
-            input,
-            out,
-            policy,
-            interruptible,
-            || (),
-        )
-    }
-
-    /// [`Self::execute`], calling `before_send` once the command passed every check (the
-    /// device is live, its doorbell free) and right before it is written to the device. Raw
-    /// commands taint there, so that a command that never reaches a device does not.
-    /// `before_send` runs with the BAR mapping held (RCU read lock): it must not sleep.
-    ///
-    /// One acquisition of the device mutex covers the lifecycle check, the tracked background
-    /// operation, the command and the counters; a background operation is then waited for
-    /// without the mutex.
-    #[expect(clippy::too_many_arguments)]
-    pub(crate) fn execute_with(
-        &self,
-        opcode: u16,
-        opcode_vendor: u16,
-        input: &[u8],
-        out: &mut [u8],
-        policy: BgPolicy,
-        interruptible: bool,
-        before_send: impl FnOnce(),
-    ) -> Result<Response, MboxError> {
-        let req = Request {
-            opcode,
-            opcode_vendor,
-            input,
-            bg: policy,
-        };
-        let io = self.io();
-        let _busy = self.busy_guard();
-        let mut st = self.lock_live()?;
-        self.refresh_bg(&mut st);
-        st.stats.commands += 1;
-        let mut w = Waiter::new(self, false);
-        let res = st.mbox.start_with(&io, &mut w, &req, out, before_send);
-        self.note_irq_misses(&mut st, &w);
-        self.account_waits(&mut st, &w);
-        let r = res.inspect_err(|e| {
-            st.stats.count_error(e);
-            self.report(&mut st, opcode, e);
-        })?;
-        if !st.mbox.is_background(&r) {
-            st.stats.count_rc(r.rc);
+        let mut l = self.lock_live()?;
+        let r = l.foreground(cmd, out)?;
+        if !l.st.mbox.is_background(&r) {
             return Ok(r);
         }
+        let id = l.start_bg(cmd.opcode());
+        drop(l);
+        self.wait_bg(cmd, id, resume)
+    }
 
-        // A background operation started: it supersedes any tracked one.
-        st.stats.bg_started += 1;
-        if let Some(old) = st.bg {
-            dev_dbg!(
-                self.pdev,
-                "background command {:04x}h superseded\n",
-                old.opcode
-            );
-        }
-        st.bg_next = st.bg_next.wrapping_add(1);
-        let id = st.bg_next;
-        self.track_bg(&mut st, Some(BgOp { id, opcode }));
-        drop(st);
-
-        let mut w = Waiter::new(self, interruptible);
-        let res = self
-            .watcher
-            .wait(&io, &mut w, opcode, policy.timeout_us, || {
-                let mut st = self.state.lock();
-                match st.captured {
-                    Some((cid, r)) if cid == id => {
-                        st.captured = None;
-                        Some(r)
+    /// Waits for background operation `id` of command `cmd`, without the device mutex between
+    /// looks; ends with its own outcome, or as `cmd`'s policy says when the wait ends first.
+    fn wait_bg(
+        &self,
+        cmd: &Command<'_>,
+        id: BgId,
+        resume: Option<&Resume>,
+    ) -> Result<Response, MboxError> {
+        let opcode = cmd.opcode();
+        let policy = cmd.bg();
+        let mut w = Waiter::new(self, cmd.interruptible());
+        // One look before any wait: the operation may be over already.
+        let first = self.lock().look_bg(id);
+        let cause = match first {
+            Some(o) => return self.lock().finish_bg(opcode, Ok(o), &w),
+            None => {
+                w.begin(Event::Background, policy.timeout_us);
+                loop {
+                    if let Err(cause) = w.wait(Event::Background) {
+                        break cause;
                     }
-                    _ => None,
-                }
-            });
-
-        let mut st = self.state.lock();
-        self.account_more_waits(&mut st, &w);
-        if let Err(e) = &res {
-            if e.cause == WaitError::Gone {
-                self.report(&mut st, opcode, &MboxError::Io(IoError::Gone));
-            }
-        }
-        let ours = st.bg.is_some_and(|b| b.id == id);
-        let gone = !self.life.bound();
-        let res = match res {
-            Ok(r) => {
-                if ours {
-                    self.track_bg(&mut st, None);
-                    st.stats.bg_completed += 1;
-                    st.stats.count_rc(r.rc);
-                }
-                Ok(r)
-            }
-            Err(e) if gone || !ours => Err(MboxError::Background {
-                opcode,
-                cause: if gone { WaitError::Gone } else { e.cause },
-                percent: e.percent,
-                abort: AbortOutcome::NotRequested,
-            }),
-            Err(e) => {
-                let mut w = Waiter::new(self, false);
-                let err = st.mbox.give_up(&io, &mut w, opcode, &policy, e);
-                self.account_more_waits(&mut st, &w);
-                if let MboxError::Background { abort, .. } = err {
-                    if abort != AbortOutcome::NotRequested {
-                        st.stats.bg_aborts += 1;
-                    }
-                    if matches!(abort, AbortOutcome::Stopped(_)) {
-                        self.track_bg(&mut st, None);
+                    // The look's guard is dropped before the outcome is finished.
+                    let seen = self.lock().look_bg(id);
+                    if let Some(o) = seen {
+                        return self.lock().finish_bg(opcode, Ok(o), &w);
                     }
                 }
-                Err(err)
             }
         };
-        res.inspect_err(|e| st.stats.count_error(e))
-    }
-
-    /// Adds what the waiter `w` of a command's foreground part did to the counters: a command
-    /// that never waited is `immediate`.
-    fn account_waits(&self, st: &mut State, w: &Waiter<'_>) {
-        if w.first.is_none() {
-            st.stats.immediate += 1;
-            return;
+        let mut l = self.lock();
+        // The operation may have ended while the wait ended (another caller saw it, or the
+        // register shows it): its outcome, not the wait's end, is the answer.
+        if cause != WaitError::Gone {
+            if let Some(o) = l.look_bg(id) {
+                return l.finish_bg(opcode, Ok(o), &w);
+            }
         }
-        self.account_more_waits(st, w);
+        let percent = l.percent_of(opcode);
+        let err = BgWaitError { cause, percent };
+        if cause == WaitError::Interrupted {
+            if let Some(r) = resume {
+                r.set(cmd, id);
+            }
+        }
+        l.finish_bg(opcode, Err((err, cmd)), &w)
     }
 
-    /// Adds what a further waiter `w` (background, abort) did to the counters.
-    fn account_more_waits(&self, st: &mut State, w: &Waiter<'_>) {
-        if w.first.is_some() {
-            st.stats.add_waits(&w.counts);
-            st.stats.last_latency_ns = w.waited_ns();
+    /// How often the poll timer re-checks the registers, in ms.
+    fn poll_interval_ms(&self) -> i64 {
+        if self.any_irq() {
+            POLL_RECHECK_IRQ_MS
+        } else {
+            POLL_RECHECK_MS
         }
     }
 
-    /// Logs a device fault the caller cannot be left to notice alone, and marks a function that
-    /// stopped answering as failed.
-    fn report(&self, st: &mut State, opcode: u16, e: &MboxError) {
-        match e {
-            MboxError::Timeout => dev_err!(
-                self.pdev,
-                "command {opcode:04x}h: no completion within {} ms; the mailbox state is unknown\n",
-                Disp(&Dec(crate::proto::mailbox::Timeouts::DEFAULT.doorbell_us / 1000))
-            ),
-            MboxError::BadOutputLength { claimed, max } => dev_err!(
-                self.pdev,
-                "command {opcode:04x}h: device reports {claimed} output bytes, more than its {max}-byte payload: output dropped\n"
-            ),
-            MboxError::Changed => dev_err!(
-                self.pdev,
-                "command {opcode:04x}h: the device's registers changed under the command (function reset?): output dropped\n"
-            ),
-            MboxError::Io(IoError::Gone) => {
-                if self.life.fail(st) {
-                    dev_err!(
-                        self.pdev,
-                        "device not responding (registers read all ones): failing commands until it is rebound\n"
-                    );
+    /// Whether a register a poller watches changed since the poll timer last looked: the
+    /// Background Command Status while an operation is tracked, the MMPT Receive Message
+    /// Notification, the Event Status (a log that gained records bumps the event sequence).
+    /// Atomic context: reads only.
+    fn poll_registers_changed(&self) -> bool {
+        let io = self.io();
+        let mut changed = false;
+        if self.bg_tracked.load(Relaxed) {
+            if let Ok(v) = io.with(|r| r.read64(self.bg_status_offset)).and_then(|v| v) {
+                changed |= self.seen_bg.xchg(v, Relaxed) != v;
+            }
+        }
+        if let Some(base) = self.mmpt {
+            if let Ok(n) = crate::proto::mmpt::rx_notify(&io, base) {
+                changed |= self.seen_rx.xchg(n.0, Relaxed) != n.0;
+            }
+        }
+        if let Some(off) = self.device_status {
+            if let Ok(v) = io.with(|r| r.read32(off)).and_then(|v| v) {
+                let old = self.seen_events.xchg(v, Relaxed);
+                if v & !old != 0 {
+                    self.event_seq.add(1, Relaxed);
+                    changed = true;
                 }
             }
-            _ => {}
+        }
+        changed
+    }
+
+    /// Counts `p`'s file among the pollers and starts the poll timer if it is not running.
+    fn keep_polling(self: &Arc<Self>, p: &Poller) {
+        if !p.counted.xchg(true, Relaxed) {
+            self.pollers.add(1, Relaxed);
+        }
+        if !self.life.bound() || self.poll_timer_on.xchg(true, Relaxed) {
+            return;
+        }
+        // The previous handle, if any, belongs to a timer that stopped: dropping it cancels
+        // nothing (or waits for its last callback) and lets go of its reference.
+        let old = self.poll_timer_handle.lock().take();
+        drop(old);
+        let handle = self
+            .clone()
+            .start(Delta::from_millis(self.poll_interval_ms()));
+        *self.poll_timer_handle.lock() = Some(handle);
+    }
+
+    /// The poll(2) mask of a file of this device: EPOLLIN|EPOLLRDNORM when an MMPT message is
+    /// queued, or when `async_op`, the file's asynchronous background operation, ended;
+    /// EPOLLPRI when events were signalled since the file last read records; EPOLLHUP|EPOLLERR
+    /// once the device is unbound or stopped answering. Keeps the poll timer running for the
+    /// file (`p`).
+    pub(crate) fn poll_mask(self: &Arc<Self>, p: &Poller, async_op: Option<&AsyncSlot>) -> u32 {
+        use pollbits::*;
+        if self.life.get() != Life::Live {
+            return HUP | ERR;
+        }
+        self.keep_polling(p);
+        let mut mask = 0;
+        if self.event_seq.load(Relaxed) != p.seen_events.load(Relaxed) {
+            mask |= PRI;
+        }
+        let mut l = self.lock();
+        if self.mmpt.is_some() && (!l.st.inbox.is_empty() || l.rx_ready()) {
+            mask |= IN | RDNORM;
+        }
+        if let Some((id, _)) = async_op.and_then(AsyncSlot::op) {
+            if l.peek_bg(id).is_some() {
+                mask |= IN | RDNORM;
+            }
+        }
+        mask
+    }
+
+    /// Runs `cmd` for a file whose policy asks for asynchronous background operations
+    /// (`SWCCI_BG_ASYNC`): when the device runs it in the background and the file holds no
+    /// operation yet (`slot`), returns at once with the foreground response (return code 01h)
+    /// and keeps the operation in the slot; otherwise as [`Self::run`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::run`].
+    pub(crate) fn run_async(
+        &self,
+        cmd: &Command<'_>,
+        out: &mut [u8],
+        resume: &Resume,
+        slot: &AsyncSlot,
+    ) -> Result<Response, MboxError> {
+        if !slot.reserve() {
+            return self.run(cmd, out, Some(resume));
+        }
+        let _busy = self.busy_guard();
+        let res = (|| {
+            let mut l = self.lock_live()?;
+            let r = l.foreground(cmd, out)?;
+            if !l.st.mbox.is_background(&r) {
+                return Ok((r, None));
+            }
+            let id = l.start_bg(cmd.opcode());
+            Ok((r, Some((id, cmd.opcode()))))
+        })();
+        match res {
+            Ok((r, op)) => {
+                slot.settle(op);
+                Ok(r)
+            }
+            Err(e) => {
+                slot.settle(None);
+                Err(e)
+            }
         }
     }
 
-    /// A command the driver itself issues (probe): uninterruptible, default background policy.
-    pub(crate) fn command(
-        &self,
-        opcode: u16,
-        input: &[u8],
-        out: &mut [u8],
-    ) -> Result<Response, MboxError> {
-        self.execute(opcode, 0, input, out, BgPolicy::DEFAULT, false)
+    /// The outcome of the asynchronous operation in `slot` (`SWCCI_IOCTL_BG_RESULT`): an
+    /// ended one is collected and the slot emptied.
+    pub(crate) fn bg_result(&self, slot: &AsyncSlot) -> crate::proto::uapi::SwcciBgResult {
+        use crate::proto::uapi::*;
+        let mut res = SwcciBgResult::default();
+        let Some((id, opcode)) = slot.op() else {
+            return res;
+        };
+        res.opcode = opcode;
+        let mut l = self.lock();
+        match l.look_bg(id) {
+            None => {
+                res.state = SWCCI_BG_STATE_RUNNING;
+                res.percent = l.percent_of(opcode);
+                return res;
+            }
+            Some(BgOutcome::Completed(r)) => {
+                res.state = SWCCI_BG_STATE_DONE;
+                res.retval = r.rc.raw();
+                res.vendor_status = r.vendor_status;
+            }
+            Some(BgOutcome::Superseded) => res.state = SWCCI_BG_STATE_LOST,
+            Some(BgOutcome::Vanished) => res.state = SWCCI_BG_STATE_VANISHED,
+        }
+        drop(l);
+        slot.settle(None);
+        res
     }
 
     /// Reads Identify and the Command Effects Log into the device info, once, at probe.
@@ -998,7 +1304,7 @@ impl Swcci {
     /// commands.
     pub(crate) fn read_identity(&self) {
         let mut buf = [0u8; 64];
-        let ident = match self.command(opcode::IDENTIFY, &[], &mut buf) {
+        let ident = match self.run(&policy::internal(opcode::IDENTIFY, &[]), &mut buf, None) {
             Ok(r) if r.rc.is_success() => {
                 match Identify::decode(buf.get(..r.out_len).unwrap_or(&[])) {
                     Ok(id) => Some(id),
@@ -1021,19 +1327,27 @@ impl Swcci {
             dev_warn!(self.pdev, "no Command Effects Log: {e:?}\n");
             KVec::new()
         });
-        self.info.populate(DevInfo { ident, cel });
+        self.target.set_info(DevInfo { ident, cel });
     }
 
     /// Reads the CEL with Get Supported Logs, then Get Log in payload-sized pieces. A device
     /// that ends the log early (a successful Get Log with fewer bytes than asked, or none)
     /// gets its CEL kept as far as it was read, in whole entries, and one kernel message
     /// (as Linux does: drivers/cxl/core/mbox.c, commit 623c075).
+    ///
+    /// # Errors
+    ///
+    /// ENOMEM; the command's errno; ENODATA when the device lists no CEL or refuses Get
+    /// Supported Logs; EPROTO for a malformed list; E2BIG for a CEL above 64 KiB; EIO when Get
+    /// Log fails.
     fn read_cel(&self) -> Result<KVec<u8>> {
         let payload = self.payload_size;
         let mut out = KVec::from_elem(0u8, payload, GFP_KERNEL)?;
-        let r = self
-            .command(opcode::GET_SUPPORTED_LOGS, &[], &mut out)
-            .map_err(|e| mbox_errno(&e))?;
+        let r = self.run(
+            &policy::internal(opcode::GET_SUPPORTED_LOGS, &[]),
+            &mut out,
+            None,
+        )?;
         if !r.rc.is_success() {
             dev_dbg!(self.pdev, "Get Supported Logs: {}\n", Disp(&r.rc));
             return Err(ENODATA);
@@ -1059,9 +1373,7 @@ impl Swcci {
             let offset = u32::try_from(cel.len()).map_err(|_| E2BIG)?;
             let length = u32::try_from(chunk).map_err(|_| E2BIG)?;
             let input = logs::get_log_input(&logs::CEL_UUID, offset, length);
-            let r = self
-                .command(opcode::GET_LOG, &input, &mut out)
-                .map_err(|e| mbox_errno(&e))?;
+            let r = self.run(&policy::internal(opcode::GET_LOG, &input), &mut out, None)?;
             if !r.rc.is_success() {
                 dev_warn!(
                     self.pdev,
@@ -1089,7 +1401,348 @@ impl Swcci {
     }
 }
 
-/// The errno for an engine error.
-pub(crate) fn mbox_errno(e: &MboxError) -> Error {
-    crate::policy::errno(e.errno())
+/// The device with its mutex held: everything that needs the mutex is a method of this type.
+pub(crate) struct Locked<'a> {
+    pub(crate) dev: &'a Swcci,
+    pub(crate) st: MutexGuard<'a, State>,
+}
+
+impl Locked<'_> {
+    /// Keeps `bg_tracked` equal to whether the tracker tracks an operation (type invariant of
+    /// [`Swcci`]).
+    fn mirror_bg(&self) {
+        self.dev
+            .bg_tracked
+            .store(self.st.bg.current().is_some(), Relaxed);
+    }
+
+    /// Reads the mailbox Capabilities register again (its interrupt message number, after the
+    /// vectors are allocated).
+    ///
+    /// # Errors
+    ///
+    /// ENXIO when the function is gone.
+    pub(crate) fn reread_caps(&mut self) -> Result<crate::proto::regs::MboxCaps> {
+        let io = self.dev.io();
+        Ok(self.st.mbox.reread_caps(&io)?)
+    }
+
+    /// Programs the mailbox interrupt enables and the waiters' mode.
+    pub(crate) fn set_irq_mode(&mut self, doorbell: bool, background: bool) -> Result<(), IoError> {
+        let dev = self.dev;
+        self.st
+            .mbox
+            .set_interrupts(&dev.io(), doorbell, background)?;
+        let caps = self.st.mbox.caps();
+        dev.irq_doorbell
+            .store(doorbell && caps.doorbell_irq(), Relaxed);
+        dev.irq_background.store(
+            background && caps.background_irq() && dev.flavor.cxl,
+            Relaxed,
+        );
+        Ok(())
+    }
+
+    /// Runs the foreground part of `cmd`: the engine's submission (the taint, and a look at the
+    /// Background Command Status register when an operation is tracked, right before the
+    /// doorbell), the doorbell wait and the readout; counters and fault reports.
+    ///
+    /// # Errors
+    ///
+    /// The engine's ([`MboxError`]), counted and reported.
+    pub(crate) fn foreground(
+        &mut self,
+        cmd: &Command<'_>,
+        out: &mut [u8],
+    ) -> Result<Response, MboxError> {
+        let dev = self.dev;
+        let io = dev.io();
+        let mut req = cmd.request();
+        req.watch_bg = self.st.bg.current().is_some();
+        self.st.stats.commands += 1;
+        let mut w = Waiter::new(dev, false);
+        let mut ended = None;
+        let st = &mut *self.st;
+        let res = st.mbox.start_with(&io, &mut w, &req, out, |bg| {
+            if let Some(bg) = bg {
+                ended = st.bg.observe(bg).map(|_| bg);
+            }
+            cmd.apply_taint(&dev.target);
+        });
+        if let Some(bg) = ended {
+            self.count_ended(bg, cmd.opcode());
+        }
+        self.note_irq_misses(&w);
+        self.account_waits(&w);
+        res.inspect(|r| {
+            if !self.st.mbox.is_background(r) {
+                self.st.stats.count_rc(r.rc);
+            }
+        })
+        .inspect_err(|e| {
+            self.st.stats.count_error(e);
+            self.report(cmd.opcode(), e);
+        })
+    }
+
+    /// Counts an operation the register `bg` showed ended (completed at 100 %, or vanished) and
+    /// wakes its waiter. `now` is the opcode of the command being sent, for the message.
+    fn count_ended(&mut self, bg: MboxBgStatus, now: u16) {
+        self.mirror_bg();
+        if bg.percent() >= 100 {
+            self.st.stats.bg_completed += 1;
+            self.st
+                .stats
+                .count_rc(ReturnCode::from_raw(bg.return_code()));
+        } else {
+            self.st.stats.bg_vanished += 1;
+            if self.dev.noisy.allow(|n| {
+                dev_warn!(
+                    self.dev.pdev,
+                    "{n} messages about lost background operations suppressed\n"
+                )
+            }) {
+                dev_warn!(
+                    self.dev.pdev,
+                    "a background operation vanished from the register (it shows {:04x}h at {}%) before command {now:04x}h: function reset?\n",
+                    bg.opcode(),
+                    bg.percent()
+                );
+            }
+        }
+        self.dev.wake_waiters();
+    }
+
+    /// Records that the device accepted background command `opcode`: a tracked operation it
+    /// replaces ended with its result unread (its waiter is woken to learn so).
+    fn start_bg(&mut self, opcode: u16) -> BgId {
+        self.st.stats.bg_started += 1;
+        let (id, old) = self.st.bg.start(opcode);
+        self.mirror_bg();
+        if old.is_some() {
+            self.st.stats.bg_superseded += 1;
+            dev_dbg!(
+                self.dev.pdev,
+                "background command {opcode:04x}h accepted while another was tracked: its result is lost\n"
+            );
+            self.dev.wake_waiters();
+        }
+        id
+    }
+
+    /// Looks for the outcome of operation `id`: reads the Background Command Status register
+    /// (recording what it shows about the tracked operation, whoever's it is), then asks the
+    /// tracker. `None` while it runs. A register that cannot be read (the function is gone)
+    /// ends the operation as vanished.
+    fn look_bg(&mut self, id: BgId) -> Option<BgOutcome> {
+        // Unbind forgets the tracked operation: the waiter's next wait ends with "gone".
+        if !self.dev.life.bound() {
+            return None;
+        }
+        if self.st.bg.is_current(id) {
+            match self.st.mbox.bg_status(&self.dev.io()) {
+                Ok(bg) => {
+                    if self.st.bg.observe(bg).is_some() {
+                        self.count_ended(bg, 0);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+        match self.st.bg.poll(id) {
+            BgPoll::Running => None,
+            BgPoll::Ended(o) => Some(o),
+        }
+    }
+
+    /// Whether the function announces a received message (the Receive Message Notification
+    /// register).
+    fn rx_ready(&self) -> bool {
+        self.dev.mmpt.is_some_and(|base| {
+            crate::proto::mmpt::rx_notify(&self.dev.io(), base).is_ok_and(|n| n.ready())
+        })
+    }
+
+    /// Like [`Self::look_bg`], without collecting an ended operation's outcome: whether
+    /// operation `id` ended (for a readiness check).
+    fn peek_bg(&mut self, id: BgId) -> Option<BgOutcome> {
+        if self.st.bg.is_current(id) {
+            if let Ok(bg) = self.st.mbox.bg_status(&self.dev.io()) {
+                if self.st.bg.observe(bg).is_some() {
+                    self.count_ended(bg, 0);
+                }
+            }
+        }
+        match self.st.bg.peek(id) {
+            BgPoll::Running => None,
+            BgPoll::Ended(o) => Some(o),
+        }
+    }
+
+    /// The progress the register shows for `opcode` (0 if it shows another).
+    fn percent_of(&self, opcode: u16) -> u8 {
+        match self.st.mbox.bg_status(&self.dev.io()) {
+            Ok(bg) if bg.opcode() == opcode => bg.percent().min(100),
+            _ => 0,
+        }
+    }
+
+    /// Ends a background wait of `opcode` (waiter `w`): with the operation's outcome, or, for
+    /// a wait that ended first, as the command's policy says (an abort for a timeout or a
+    /// kill if asked; the driver's abort taints).
+    fn finish_bg(
+        &mut self,
+        opcode: u16,
+        end: Result<BgOutcome, (BgWaitError, &Command<'_>)>,
+        w: &Waiter<'_>,
+    ) -> Result<Response, MboxError> {
+        self.account_more_waits(w);
+        let res = match end {
+            Ok(BgOutcome::Completed(r)) => return Ok(r),
+            Ok(BgOutcome::Superseded) => Err(MboxError::BackgroundLost {
+                opcode,
+                superseded: true,
+            }),
+            Ok(BgOutcome::Vanished) => Err(MboxError::BackgroundLost {
+                opcode,
+                superseded: false,
+            }),
+            Err((e, cmd)) => {
+                if e.cause == WaitError::Gone || !self.dev.life.bound() {
+                    Err(MboxError::Background {
+                        opcode,
+                        cause: WaitError::Gone,
+                        percent: e.percent,
+                        abort: AbortOutcome::NotRequested,
+                    })
+                } else {
+                    Err(self.give_up(cmd, e))
+                }
+            }
+        };
+        res.inspect_err(|e| {
+            self.st.stats.count_error(e);
+            self.report(opcode, e);
+        })
+    }
+
+    /// A background wait of `cmd` ended before the operation did: requests an abort if the
+    /// policy says so (the driver's abort taints: it changes state).
+    fn give_up(&mut self, cmd: &Command<'_>, e: BgWaitError) -> MboxError {
+        let dev = self.dev;
+        let io = dev.io();
+        let mut w = Waiter::new(dev, false);
+        let taint = cmd.abort_taint();
+        let st = &mut *self.st;
+        let err = st
+            .mbox
+            .give_up(&io, &mut w, cmd.opcode(), &cmd.bg(), e, || {
+                taint.apply(&dev.target)
+            });
+        self.account_more_waits(&w);
+        if let MboxError::Background { abort, .. } = err {
+            if abort != AbortOutcome::NotRequested {
+                self.st.stats.bg_aborts += 1;
+            }
+            if matches!(abort, AbortOutcome::Stopped(_)) {
+                self.st.bg.drop_current();
+                self.mirror_bg();
+            }
+        }
+        err
+    }
+
+    /// Counts a completion found without its interrupt; after [`MISSED_IRQ_LIMIT`] in a row,
+    /// switches the device to polling.
+    fn note_irq_misses(&mut self, w: &Waiter<'_>) {
+        let dev = self.dev;
+        if !dev.irq_mode() {
+            return;
+        }
+        if w.irq_woken > 0 {
+            dev.missed_in_row.store(0, Relaxed);
+        } else if w.irq_timeouts > 0 {
+            self.st.stats.missed_irqs += 1;
+            let n = dev.missed_in_row.load(Relaxed).saturating_add(1);
+            dev.missed_in_row.store(n, Relaxed);
+            if n >= MISSED_IRQ_LIMIT {
+                dev_warn!(
+                    dev.pdev,
+                    "{n} completions without their interrupt: falling back to polling\n"
+                );
+                if self.set_irq_mode(false, false).is_err() {
+                    dev.irq_doorbell.store(false, Relaxed);
+                    dev.irq_background.store(false, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Adds what the waiter `w` of a command's foreground part did to the counters: a command
+    /// that never waited is `immediate`.
+    fn account_waits(&mut self, w: &Waiter<'_>) {
+        if w.first.is_none() {
+            self.st.stats.immediate += 1;
+            return;
+        }
+        self.account_more_waits(w);
+    }
+
+    /// Adds what a further waiter `w` (background, abort) did to the counters.
+    pub(crate) fn account_more_waits(&mut self, w: &Waiter<'_>) {
+        if w.first.is_some() {
+            self.st.stats.add_waits(&w.counts);
+            self.st.stats.last_latency_ns = w.waited_ns();
+        }
+    }
+
+    /// Logs a device fault the caller cannot be left to notice alone (rate limited: a faulty
+    /// device can provoke them in a loop), and marks a function that stopped answering as
+    /// failed. Each fault is logged once, here.
+    pub(crate) fn report(&mut self, opcode: u16, e: &MboxError) {
+        let dev = self.dev;
+        if let MboxError::Io(IoError::Gone) = e {
+            if dev.life.fail(&mut self.st) {
+                dev_err!(
+                    dev.pdev,
+                    "device not responding (registers read all ones): failing commands until it is rebound\n"
+                );
+            }
+            return;
+        }
+        let loud = matches!(
+            e,
+            MboxError::Timeout
+                | MboxError::BadOutputLength { .. }
+                | MboxError::Changed
+                | MboxError::BackgroundLost { .. }
+                | MboxError::Background {
+                    cause: WaitError::Timeout,
+                    ..
+                }
+        );
+        if !loud
+            || !dev
+                .noisy
+                .allow(|n| dev_warn!(dev.pdev, "{n} messages about device faults suppressed\n"))
+        {
+            return;
+        }
+        match e {
+            MboxError::Timeout => dev_err!(
+                dev.pdev,
+                "command {opcode:04x}h: no completion within {} ms; the mailbox state is unknown\n",
+                Disp(&Dec(crate::proto::mailbox::Timeouts::DEFAULT.doorbell_us / 1000))
+            ),
+            MboxError::BadOutputLength { claimed, max } => dev_err!(
+                dev.pdev,
+                "command {opcode:04x}h: device reports {claimed} output bytes, more than its {max}-byte payload: output dropped\n"
+            ),
+            MboxError::Changed => dev_err!(
+                dev.pdev,
+                "command {opcode:04x}h: the device's registers changed under the command (function reset?): output dropped\n"
+            ),
+            e => dev_info!(dev.pdev, "raw command {opcode:04x}h: {}\n", Disp(e)),
+        }
+    }
 }

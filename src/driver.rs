@@ -8,12 +8,8 @@ use crate::{
         Node,
         NodeId, //
     },
-    debugfs_stats::{
-        self,
-        DebugfsDir, //
-    },
+    debugfs::DeviceDir,
     device::{
-        mbox_errno,
         Kind,
         ProbeWaiter,
         Swcci, //
@@ -23,6 +19,7 @@ use crate::{
         BarIo,
         PciConfig, //
     },
+    policy,
     proto::{
         discover::{
             self,
@@ -91,27 +88,58 @@ pub(crate) struct Irqs<'bound> {
     _regs: KVec<Pin<KBox<irq::Registration<'bound, MboxIrq>>>>,
     // Boxed so that its address stays put while `regs` borrow it.
     _vectors: KBox<pci::IrqVectorRegistration<'bound>>,
+    /// How completion is signalled, for the probe line.
+    pub(crate) how: &'static str,
 }
 
 impl<'bound> Irqs<'bound> {
-    /// Allocates MSI-X or MSI vectors covering every index in `wanted` and registers the
-    /// handler on each.
-    fn new(pdev: &'bound pci::Device<Bound>, dev: &Arc<Swcci>, wanted: &[u8]) -> Result<Self> {
-        let nvec = u32::from(wanted.iter().copied().max().unwrap_or(0)) + 1;
-        let types = IrqTypes::default().with(IrqType::MsiX).with(IrqType::Msi);
-        let vectors = KBox::new(
-            pdev.alloc_irq_vectors(nvec, nvec.max(32), types)?,
-            GFP_KERNEL,
-        )?;
+    /// Allocates only the vectors the function's interrupts use: with MSI-X, as many as the
+    /// highest message number used, plus one (MSI-X message numbers index the table: they do
+    /// not depend on the allocation); without MSI-X, one MSI vector (with one vector enabled
+    /// every MSI message number is 0). `msgnums` reads the message numbers the function uses
+    /// (the mailbox's, the MMPT receive's), before and again after the allocation, as CXL r3.1
+    /// 8.2.8.4.3 requires for MSI, where they follow Multiple Message Enable
+    /// (drivers/cxl/pci.c reads them after `pci_alloc_irq_vectors` too). Registers the
+    /// handler on each vector used.
+    ///
+    /// # Errors
+    ///
+    /// The allocation's (no MSI-X or MSI, or no vectors left), ENOMEM, EIO for message
+    /// numbers that cannot be read, ERANGE when a message number is beyond the vectors
+    /// granted (logged): the caller polls.
+    fn new(
+        pdev: &'bound pci::Device<Bound>,
+        dev: &Arc<Swcci>,
+        msgnums: impl Fn() -> Result<([u8; 2], usize)>,
+    ) -> Result<Self> {
+        let (before, n) = msgnums()?;
+        let used = before.get(..n).unwrap_or(&[]);
+        let msix_n = u32::from(used.iter().copied().max().unwrap_or(0)) + 1;
+        let msix = IrqTypes::default().with(IrqType::MsiX);
+        let msi = IrqTypes::default().with(IrqType::Msi);
+        let (vectors, nvec, how) = match pdev.alloc_irq_vectors(msix_n, msix_n, msix) {
+            Ok(v) => (v, msix_n, "MSI-X"),
+            Err(_) => (pdev.alloc_irq_vectors(1, 1, msi)?, 1, "MSI"),
+        };
+        let vectors = KBox::new(vectors, GFP_KERNEL)?;
+        let (after, n) = msgnums()?;
+        let used = after.get(..n).unwrap_or(&[]);
+        if let Some(&bad) = used.iter().find(|&&v| u32::from(v) >= nvec) {
+            dev_warn!(
+                pdev,
+                "{how} message number {bad} is beyond the {nvec} vector(s) granted: polling\n"
+            );
+            return Err(ERANGE);
+        }
         // SAFETY: `vectors` is a heap allocation owned by the returned value; it is never moved
         // out of its box and is dropped after `regs` (declaration order), so the reference
         // outlives every registration made with it.
         let vref: &'bound pci::IrqVectorRegistration<'bound> =
             unsafe { &*core::ptr::from_ref(&*vectors) };
         let mut regs = KVec::new();
-        for (i, &v) in wanted.iter().enumerate() {
+        for (i, &v) in used.iter().enumerate() {
             // The mailbox and the MMPT registers may share a vector: one handler serves both.
-            if wanted.get(..i).is_some_and(|seen| seen.contains(&v)) {
+            if used.get(..i).is_some_and(|seen| seen.contains(&v)) {
                 continue;
             }
             let request = vref.index(usize::from(v))?.into();
@@ -131,21 +159,34 @@ impl<'bound> Irqs<'bound> {
         Ok(Self {
             _regs: regs,
             _vectors: vectors,
+            how,
         })
+    }
+}
+
+/// Disables the function when dropped: the last thing the driver does at unbind, after the
+/// interrupts are freed (turns bus mastering off; `pci_disable_device`).
+pub(crate) struct Enabled<'bound>(&'bound pci::Device<Bound>);
+
+impl Drop for Enabled<'_> {
+    fn drop(&mut self) {
+        crate::sys::pci_disable(self.0);
     }
 }
 
 /// Per-device driver data. Dropped after `unbind()`, in field order: the sysfs attributes go
 /// first (so no `cxl_swcci/node` file names a node number another function may take next), then
 /// the node (no new opens), the fwctl device (unregistered: its open files answer ENODEV),
-/// debugfs, the interrupt, and the driver's reference to the device.
+/// debugfs, the interrupt, the driver's reference to the device, and last the function is
+/// disabled (bus mastering off).
 pub(crate) struct SwcciData<'bound> {
     _sysfs: sysfs::Attrs,
     _node: Pin<KBox<Node>>,
     _fwctl: Fwctl<'bound>,
-    _debugfs: Option<DebugfsDir>,
+    _debugfs: Option<DeviceDir>,
     _irqs: Option<Irqs<'bound>>,
     dev: Arc<Swcci>,
+    _enabled: Enabled<'bound>,
 }
 
 /// Sets up interrupts for the mailbox (doorbell, background) and the MMPT receive message, or
@@ -153,25 +194,29 @@ pub(crate) struct SwcciData<'bound> {
 fn setup_irqs<'bound>(
     pdev: &'bound pci::Device<Bound>,
     dev: &Arc<Swcci>,
-    caps: crate::proto::regs::MboxCaps,
     cxl: bool,
 ) -> Option<Irqs<'bound>> {
-    let mmpt_caps = dev.mmpt_caps().ok().filter(|c| c.rx_irq());
+    let caps = dev.lock().st.mbox.caps();
+    let mmpt_irq = dev.mmpt_caps().is_ok_and(|c| c.rx_irq());
     let mbox_irq = caps.doorbell_irq() || (caps.background_irq() && cxl);
-    if crate::module_parameters::poll_only.value() || (!mbox_irq && mmpt_caps.is_none()) {
+    if crate::module_parameters::poll_only.value() || (!mbox_irq && !mmpt_irq) {
         return None;
     }
-    let mut wanted = [0u8; 2];
-    let mut n = 0;
-    if mbox_irq {
-        wanted[n] = caps.irq_msgnum();
-        n += 1;
-    }
-    if let Some(c) = mmpt_caps {
-        wanted[n] = c.rx_vector();
-        n += 1;
-    }
-    match Irqs::new(pdev, dev, wanted.get(..n).unwrap_or(&[])) {
+    // The message numbers the function uses, read from its registers each time.
+    let msgnums = || -> Result<([u8; 2], usize)> {
+        let mut wanted = [0u8; 2];
+        let mut n = 0;
+        if mbox_irq {
+            wanted[n] = dev.lock().reread_caps()?.irq_msgnum();
+            n += 1;
+        }
+        if mmpt_irq {
+            wanted[n] = dev.mmpt_caps()?.rx_vector();
+            n += 1;
+        }
+        Ok((wanted, n))
+    };
+    match Irqs::new(pdev, dev, msgnums) {
         Ok(irqs) => {
             if mbox_irq
                 && dev
@@ -180,7 +225,7 @@ fn setup_irqs<'bound>(
             {
                 dev_warn!(pdev, "cannot enable mailbox interrupts: polling\n");
             }
-            if mmpt_caps.is_some() && dev.set_mmpt_irq(true).is_err() {
+            if mmpt_irq && dev.set_mmpt_irq(true).is_err() {
                 dev_warn!(
                     pdev,
                     "cannot enable the receive-message interrupt: polling\n"
@@ -200,10 +245,19 @@ fn setup_irqs<'bound>(
 }
 
 /// The one line a bound device logs.
-fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool, fwctl: &Fwctl<'_>) {
+fn log_probe(
+    pdev: &pci::Device<Bound>,
+    dev: &Swcci,
+    mmb: bool,
+    fwctl: &Fwctl<'_>,
+    irqs: Option<&Irqs<'_>>,
+) {
+    let how = irqs.map_or("", |i| i.how);
     let mode = match (dev.irq_mode(), dev.bg_irq_mode()) {
-        (true, _) => "interrupts",
-        (false, true) => "polling (background interrupts)",
+        (true, _) if how == "MSI" => "interrupts (MSI)",
+        (true, _) => "interrupts (MSI-X)",
+        (false, true) if how == "MSI" => "polling (background interrupts, MSI)",
+        (false, true) => "polling (background interrupts, MSI-X)",
         (false, false) => "polling",
     };
     let via = if mmb { "MMB" } else { "CXL mailbox" };
@@ -213,7 +267,8 @@ fn log_probe(pdev: &pci::Device<Bound>, dev: &Swcci, mmb: bool, fwctl: &Fwctl<'_
     if dev.kind == Kind::Mmb {
         let rx = match (dev.mmpt.is_some(), dev.mmpt_irq_mode()) {
             (false, _) => "no MMPT",
-            (true, true) => "MMPT receive interrupts",
+            (true, true) if how == "MSI" => "MMPT receive interrupts (MSI)",
+            (true, true) => "MMPT receive interrupts (MSI-X)",
             (true, false) => "MMPT receive polling",
         };
         dev_info!(pdev, "{name}: {via} payload {payload} B, {mode}, {rx}\n");
@@ -307,6 +362,8 @@ impl pci::Driver for SwcciDriver {
         };
         pdev.enable_device_mem()
             .inspect_err(|e| dev_err!(pdev, "cannot enable memory space: {:?}\n", e))?;
+        // From here on the function is disabled again when probe fails, or at unbind.
+        let enabled = Enabled(pdev);
         pdev.set_master();
 
         let (bar, found, block) = find_mailbox(pdev, cxl_class)?;
@@ -329,23 +386,25 @@ impl pci::Driver for SwcciDriver {
                 loc.base,
                 Disp(&e)
             );
-            mbox_errno(&e)
+            Error::from(e)
         })?;
-        let caps = mbox.caps();
-
         let id = NodeId::alloc(kind).inspect_err(|_| dev_err!(pdev, "no free device node\n"))?;
         let mmpt = found.mmpt.map(|m| m.base);
         let dev = Arc::pin_init(
-            Swcci::new(pdev, bar, kind, mbox, id.name(), mmpt),
+            Swcci::new(pdev, bar, kind, mbox, id.name(), mmpt, found.device_status),
             GFP_KERNEL,
         )
         .inspect_err(|e| dev_err!(pdev, "cannot allocate the device object: {e:?}\n"))?;
 
-        let irqs = setup_irqs(pdev, &dev, caps, loc.flavor.cxl);
+        let irqs = setup_irqs(pdev, &dev, loc.flavor.cxl);
 
         if loc.flavor.cxl {
             dev.read_identity();
         }
+        // A transfer a previous binding left open (the function stopped answering part-way,
+        // then came back) would refuse every send: abort it before anyone can send.
+        let (send, recv) = policy::internal_messages();
+        dev.mmpt_abort_open_transfers(&send, &recv);
         // Before the node, so that udev finds the files when the node appears.
         let sysfs = sysfs::Attrs::add(&dev)?;
         let node = Node::register(dev.clone(), id).inspect_err(|e| {
@@ -357,8 +416,8 @@ impl pci::Driver for SwcciDriver {
             )
         })?;
         let fwctl = Fwctl::register(pdev, &dev);
-        let debugfs = debugfs_stats::create(&dev);
-        log_probe(pdev, &dev, loc.flavor.mmb, &fwctl);
+        let debugfs = crate::with_debugfs_root(|root| DeviceDir::new(root, &dev));
+        log_probe(pdev, &dev, loc.flavor.mmb, &fwctl, irqs.as_ref());
 
         Ok(SwcciData {
             _sysfs: sysfs,
@@ -367,6 +426,7 @@ impl pci::Driver for SwcciDriver {
             _debugfs: debugfs,
             _irqs: irqs,
             dev,
+            _enabled: enabled,
         })
     }
 

@@ -9,16 +9,20 @@
 //!   (include/uapi/linux/cxl_swcci.h), what `SWCCI_IOCTL_INFO` returns on the device node.
 //! - `FWCTL_RPC` takes `struct fwctl_rpc_cxl` and returns `struct fwctl_rpc_cxl_out`
 //!   (include/uapi/fwctl/cxl.h) for any opcode, Tunnel Management Command (5300h) included.
-//!   The command needs the scope [`effects::required_scope`] gives (the rules of the kernel's
-//!   CXL fwctl driver, drivers/cxl/core/features.c); a caller's scope below it is refused with
-//!   EINVAL, that driver's errno. The fwctl core requires `CAP_SYS_RAWIO` for
-//!   `FWCTL_RPC_DEBUG_WRITE_FULL` and taints the kernel ('J') for both debug-write scopes; lower
-//!   scopes need no capability (access is the node's file mode, root-only by default).
-//! - The command runs through the same device object and engine as the device node
-//!   ([`Swcci::execute`], serialised with its commands), with the node's default background
-//!   policy. Lockdown refuses every command (EPERM), state-changing commands taint the kernel
-//!   ('U') by the node's rule ([`policy::judge`], applied right before the command reaches the
-//!   device), quirks apply as on the node.
+//!   Lockdown refuses every command first (EPERM, as on the node). Then the command needs the
+//!   scope the access policy's judgement gives (`effects::judge`: the rules of the kernel's CXL
+//!   fwctl driver, drivers/cxl/core/features.c, and for tunnelled commands at the lowest
+//!   scopes the opcode class of the inner command, Documentation/fwctl.rst); a caller's scope
+//!   below it is refused with EINVAL, that driver's errno. The fwctl core requires
+//!   `CAP_SYS_RAWIO` for `FWCTL_RPC_DEBUG_WRITE_FULL` and taints the kernel ('J') for both
+//!   debug-write scopes; lower scopes need no capability (access is the node's file mode,
+//!   root-only by default).
+//! - The command is admitted by the same access policy as the node's (`policy.rs`, which
+//!   makes the [`Command`]) and runs through the same command path ([`Swcci::run`], serialised
+//!   with the node's commands), with the node's default background policy: state-changing
+//!   commands taint the kernel ('U') by the node's rule, right before the command reaches the
+//!   device; quirks apply as on the node; an interrupted background wait resumes when fwctl
+//!   restarts the call.
 //! - Lifetime: the registration lives in the driver data and is dropped at unbind, after
 //!   `unbind()` ended every wait; `fwctl_unregister` then waits for callbacks in progress and
 //!   closes every open file's context. Afterwards the fwctl core answers ENODEV on open files,
@@ -32,30 +36,29 @@ use kernel::{
     sync::Arc, //
 };
 
+#[cfg(all(doc, CONFIG_RUST_FWCTL_ABSTRACTIONS))]
+use crate::policy::Command;
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
 use crate::{
     chardev::SwcciFile,
     device::{
-        mbox_errno,
         Kind,
-        Life, //
+        Life,
+        Resume, //
     },
     policy,
     proto::{
-        effects::{
-            self,
-            Scope, //
-        },
+        effects::Scope,
         mailbox::BgPolicy,
-        payload::logs::Cel,
         uapi::{
+            FwctlRpcCxl,
+            FwctlRpcCxlOut,
             SwcciInfo,
             Wire,
             SWCCI_BG_TIMEOUT_MAX_MS,
             SWCCI_BG_TIMEOUT_MIN_MS, //
         },
     },
-    Disp,
 };
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
 use kernel::{
@@ -70,15 +73,15 @@ use kernel::{
     sync::aref::ARef,
 };
 
-/// Size of the header of `struct fwctl_rpc_cxl` (include/uapi/fwctl/cxl.h): opcode, flags,
-/// op_size, reserved1, each a native-endian `__u32`; the command's input payload follows.
+/// Size of the header of `struct fwctl_rpc_cxl` ([`FwctlRpcCxl`]); the command's input
+/// payload follows.
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
-const RPC_IN_HEADER: usize = 16;
+const RPC_IN_HEADER: usize = FwctlRpcCxl::SIZE;
 
-/// Size of the header of `struct fwctl_rpc_cxl_out`: size and retval, native-endian `__u32`;
-/// the command's output payload follows.
+/// Size of the header of `struct fwctl_rpc_cxl_out` ([`FwctlRpcCxlOut`]); the command's
+/// output payload follows.
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
-const RPC_OUT_HEADER: usize = 8;
+const RPC_OUT_HEADER: usize = FwctlRpcCxlOut::SIZE;
 
 /// The fwctl device of one function. Dropping it unregisters the device; `SwcciData` holds it
 /// after the device node and before its reference to the device object.
@@ -166,11 +169,15 @@ pub(crate) struct FwctlData {
 
 /// One open `/dev/fwctl/fwctlN`.
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[pin_data]
 pub(crate) struct FwctlFile {
     /// How background commands are waited for: the defaults of a new file on the device node
     /// (module parameter `bg_timeout_ms`, abort on timeout, keep running on a signal); fwctl
     /// has no ioctl to change them.
     bg: BgPolicy,
+    /// A background wait of this file that a signal interrupted.
+    #[pin]
+    resume: Resume,
 }
 
 /// The background policy a newly opened device node starts with (`SwcciFile::open`).
@@ -197,15 +204,6 @@ fn caller_scope(scope: RpcScope) -> Scope {
     }
 }
 
-/// A native-endian `__u32` of a uapi structure at `off` in `buf`.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
-fn ne_u32(buf: &[u8], off: usize) -> Result<u32> {
-    let b = buf.get(off..off + 4).ok_or(EINVAL)?;
-    let mut a = [0u8; 4];
-    a.copy_from_slice(b);
-    Ok(u32::from_ne_bytes(a))
-}
-
 /// A parsed `struct fwctl_rpc_cxl`.
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
 struct RpcRequest<'a> {
@@ -219,15 +217,13 @@ impl<'a> RpcRequest<'a> {
     /// a header, `op_size` within the rest; and, stricter, `flags` and `reserved1` zero and an
     /// opcode that fits 16 bits. EINVAL otherwise. Bytes after the input payload are ignored.
     fn parse(buf: &'a [u8]) -> Result<Self> {
-        let opcode = ne_u32(buf, 0)?;
-        let flags = ne_u32(buf, 4)?;
-        let op_size = ne_u32(buf, 8)?;
-        let reserved1 = ne_u32(buf, 12)?;
-        if flags != 0 || reserved1 != 0 {
+        let head = buf.get(..RPC_IN_HEADER).ok_or(EINVAL)?;
+        let h = FwctlRpcCxl::from_bytes(head).ok_or(EINVAL)?;
+        if h.flags != 0 || h.reserved1 != 0 {
             return Err(EINVAL);
         }
-        let opcode = u16::try_from(opcode).map_err(|_| EINVAL)?;
-        let len = usize::try_from(op_size).map_err(|_| EINVAL)?;
+        let opcode = u16::try_from(h.opcode).map_err(|_| EINVAL)?;
+        let len = usize::try_from(h.op_size).map_err(|_| EINVAL)?;
         let input = buf
             .get(RPC_IN_HEADER..)
             .and_then(|rest| rest.get(..len))
@@ -243,9 +239,10 @@ impl Operations for FwctlFile {
     const DEVICE_TYPE: DeviceType = DeviceType::Cxl;
 
     fn open<'a>(_device: &fwctl::Device<Self>, _data: &FwctlData) -> impl PinInit<Self, Error> {
-        Ok::<_, Error>(Self {
+        try_pin_init!(Self {
             bg: default_bg_policy(),
-        })
+            resume <- Resume::new(),
+        }? Error)
     }
 
     /// `struct swcci_info`, as `SWCCI_IOCTL_INFO` returns it.
@@ -260,9 +257,10 @@ impl Operations for FwctlFile {
         Ok(out)
     }
 
-    /// One command: EINVAL for a bad header, sizes above the mailbox payload (input, or output
-    /// room after the 8-byte header) or a scope below the command's; EPERM under lockdown;
-    /// EOPNOTSUPP for a quirk; ENXIO once unbound; else the node's errnos for the command.
+    /// One command: EINVAL for a bad header or sizes above the mailbox payload (input, or
+    /// output room after the 8-byte header); ENXIO once unbound; EPERM under lockdown; EINVAL
+    /// for a scope below the command's; EOPNOTSUPP for a quirk; else the node's errnos for the
+    /// command.
     fn fw_rpc<'a>(
         this: Pin<&Self>,
         _device: &fwctl::Device<Self>,
@@ -282,49 +280,20 @@ impl Operations for FwctlFile {
         if req.input.len() > payload || room > payload {
             return Err(EINVAL);
         }
-        let needed = effects::required_scope(opcode, req.input, Some(&Cel::new(&dev.info().cel)));
-        let caller = caller_scope(scope);
-        if needed.scope > caller {
-            if needed.depth > 0 {
-                dev_dbg!(
-                    dev.pdev,
-                    "fwctl: command {opcode:04x}h (tunnelled {:04x}h) needs {} ({}), the caller asked for {}: refused\n",
-                    needed.opcode,
-                    Disp(&needed.scope),
-                    Disp(&needed.reason),
-                    Disp(&caller)
-                );
-            } else {
-                dev_dbg!(
-                    dev.pdev,
-                    "fwctl: command {opcode:04x}h needs {} ({}), the caller asked for {}: refused\n",
-                    Disp(&needed.scope),
-                    Disp(&needed.reason),
-                    Disp(&caller)
-                );
-            }
-            return Err(EINVAL);
-        }
-        let _permit = policy::check_fwctl(dev, opcode)?;
+        let access = policy::fwctl_access(&dev.target)?;
+        let cmd = access.command(opcode, req.input, caller_scope(scope), this.bg)?;
 
         let mut out = KVVec::from_elem(0u8, RPC_OUT_HEADER + room, GFP_KERNEL)?;
-        let taint = policy::judge(dev, 0, opcode, req.input);
         let (head, body) = out.split_at_mut(RPC_OUT_HEADER);
-        let r = dev
-            .execute_with(opcode, 0, req.input, body, this.bg, true, || {
-                if let Some(t) = &taint {
-                    t.apply(dev);
-                }
-            })
-            .map_err(|e| {
-                dev_dbg!(dev.pdev, "fwctl: command {opcode:04x}h: {}\n", Disp(&e));
-                mbox_errno(&e)
-            })?;
+        let r = dev.run(&cmd, body, Some(&this.resume))?;
         // The engine copies at most `room` bytes, and `room` is at most the payload size.
         let size = u32::try_from(r.out_len).map_err(|_| EINVAL)?;
-        let (size_field, retval_field) = head.split_at_mut(4);
-        size_field.copy_from_slice(&size.to_ne_bytes());
-        retval_field.copy_from_slice(&u32::from(r.rc.raw()).to_ne_bytes());
+        FwctlRpcCxlOut {
+            size,
+            retval: u32::from(r.rc.raw()),
+        }
+        .to_bytes(head)
+        .ok_or(EINVAL)?;
         out.truncate(RPC_OUT_HEADER + r.out_len);
         Ok(FwRpcResponse::NewBuffer(out))
     }

@@ -38,8 +38,13 @@ make -s -C "$SWCCI_TOP" KDIR="$kdir" modules >&2 || die "module build failed"
 cp "$SWCCI_TOP/cxl_swcci.ko" "$bin/../cxl_swcci-$arch-$variant.ko"
 
 log "building the guest programs for $arch ($triple, static)"
-# Static guest programs; the settings apply to this build only (the host programs below are
-# built for the same triple on x86_64, without them).
+# Static guest programs. The host programs (runner, emulator, bench report) are built with
+# exactly the x86_64 guest programs' settings (static, the same target), so that one release
+# build of the dependencies serves both: on x86_64 in the same cargo invocation.
+host_triple=x86_64-unknown-linux-gnu
+host_env=("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS=-C target-feature=+crt-static")
+host_pkgs=(-p swcci-runner -p swcci-emu)
+guest_pkgs=(-p swcci-ktest -p swcci-cli)
 upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
 guest_env=("CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static")
 cargo_target_flags=()
@@ -52,10 +57,12 @@ if [ "$arch" != x86_64 ]; then
 	# host target directory every change of it would rebuild the host crates, for the cross
 	# build and again for the runner below. Cross builds get their own directory.
 	guest_target_dir=$CARGO_TARGET_DIR/cross
+else
+	guest_pkgs+=("${host_pkgs[@]}")
 fi
 (cd "$SWCCI_TOP/tools" && env "${guest_env[@]}" CARGO_TARGET_DIR="$guest_target_dir" \
 	cargo build --quiet --release --locked --target "$triple" "${cargo_target_flags[@]}" \
-	-p swcci-ktest -p swcci-cli) >&2 || die "guest programs failed to build"
+	"${guest_pkgs[@]}") >&2 || die "guest programs failed to build"
 for p in swcci-ktest swcci; do
 	cp "$guest_target_dir/$triple/release/$p" "$bin/"
 done
@@ -99,6 +106,14 @@ fi
 	die "fwctl client failed to build"
 
 log "building the runner and the device emulator"
-(cd "$SWCCI_TOP/tools" && cargo build --quiet --release --locked -p swcci-runner -p swcci-emu) >&2 ||
-	die "runner or emulator failed to build"
+if [ "$arch" != x86_64 ]; then
+	(cd "$SWCCI_TOP/tools" && env "${host_env[@]}" cargo build --quiet --release --locked \
+		--target "$host_triple" "${host_pkgs[@]}") >&2 || die "runner or emulator failed to build"
+fi
+# Where the scripts run them from; renamed into place, so that a copy in use is not disturbed.
+mkdir -p "$CARGO_TARGET_DIR/release"
+for p in swcci-runner swcci-emu swcci-bench-report; do
+	cp "$CARGO_TARGET_DIR/$host_triple/release/$p" "$CARGO_TARGET_DIR/release/.$p.new"
+	mv -f "$CARGO_TARGET_DIR/release/.$p.new" "$CARGO_TARGET_DIR/release/$p"
+done
 echo "$bin"

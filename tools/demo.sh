@@ -31,10 +31,19 @@ out=${OUT:-$SWCCI_TOP/out}
 
 log "step 1/4: host setup"
 "$SWCCI_TOP/tools/setup/host.sh"
-log "step 2/4: kernel tree for $arch (about 4 min the first time, cached after)"
+mkdir -p "$out"
+# QEMU (first time: a debootstrapped trixie root, mostly downloads) while the kernel builds.
+"$SWCCI_TOP/tools/setup/qemu.sh" >"$out/qemu-dir" 2>"$out/qemu-setup.log" &
+qemu_pid=$!
+log "step 2/4: kernel tree for $arch (about 5 min the first time, cached after)"
 kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 log "step 3/4: QEMU and the build"
-qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
+if ! wait "$qemu_pid"; then
+	cat "$out/qemu-setup.log" >&2
+	die "QEMU set-up failed (above; log: $out/qemu-setup.log)"
+fi
+qemu_dir=$(cat "$out/qemu-dir")
+log "QEMU: $qemu_dir ($(qemu_version))"
 bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
 log "step 4/4: booting the guest"
 run_guests "$arch" debug "$kdir" "$bin" "$qemu_dir" "$out" --scenario demo

@@ -99,6 +99,13 @@ scenarios_for() {
 
 log "step 1/5: host setup"
 "$SWCCI_TOP/tools/setup/host.sh"
+# QEMU (a debootstrapped trixie root on first use: mostly downloads) is set up in the
+# background while the host tests and kernel builds keep the CPUs busy.
+qemu_pid=
+if [ "$host_only" = 0 ]; then
+	"$SWCCI_TOP/tools/setup/qemu.sh" >"$out/qemu-dir" 2>"$out/qemu-setup.log" &
+	qemu_pid=$!
+fi
 
 IFS=, read -ra arch_list <<<"$arches"
 # The kernel trees this run needs, in the order the guests need them.
@@ -187,7 +194,12 @@ if [ "$host_only" = 1 ]; then
 fi
 
 log "step 3/5: QEMU"
-qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
+if ! wait "$qemu_pid"; then
+	cat "$out/qemu-setup.log" >&2
+	die "QEMU set-up failed (above; log: $out/qemu-setup.log)"
+fi
+qemu_dir=$(cat "$out/qemu-dir")
+log "QEMU: $qemu_dir ($(qemu_version))"
 
 status=0
 formatted=0

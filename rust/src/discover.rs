@@ -306,6 +306,9 @@ pub struct BlockContents {
     pub mailbox: Location,
     /// MMPT registers next to an MMB.
     pub mmpt: Option<MmptRegs>,
+    /// Offset of a CXL Device Status capability (id 0001h) in the BAR, whose first register is
+    /// Event Status (CXL r3.1 §8.2.8.3.1), if the block has one.
+    pub device_status: Option<usize>,
 }
 
 /// One capability header of a capabilities array.
@@ -392,6 +395,7 @@ pub fn scan_block<I: RegIo>(
     let mut cxl_mbox = None;
     let mut memdev = None;
     let mut mmpt = None;
+    let mut device_status = None;
     let array = capabilities(io, bar_len, block, |cap| {
         let pci_sig = block.via == Via::Mrbl && cap.vendor == mcap::VENDOR_PCI_SIG;
         let cxl = cap.vendor == CXL_VENDOR_ID || cap.vendor == 0;
@@ -402,6 +406,9 @@ pub fn scan_block<I: RegIo>(
                 cxl_mbox = cxl_mbox.or(Some(cap))
             }
             cxl_cap::MEMDEV_STATUS if cxl && cap.len >= 8 => memdev = memdev.or(Some(cap)),
+            cxl_cap::DEVICE_STATUS if cxl && cap.len >= 4 => {
+                device_status = device_status.or(Some(cap.offset))
+            }
             _ => {}
         }
     })?;
@@ -431,6 +438,7 @@ pub fn scan_block<I: RegIo>(
             (Some(_), Some(c)) => Some(MmptRegs { base: c.offset }),
             _ => None,
         },
+        device_status,
     })
 }
 

@@ -110,6 +110,7 @@ fn qemu_switch_cci_layout() {
                 memdev_status: Some(0x8a8),
             },
             mmpt: None,
+            device_status: Some(0x80),
         }
     );
 }

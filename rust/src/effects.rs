@@ -8,18 +8,24 @@
 //!    tunnels up to [`MAX_TUNNEL_DEPTH`]; a tunnel that cannot be parsed, or is nested deeper,
 //!    has effects. The tunnelled device's CEL is not known, so rule 4 does not apply inside.
 //! 2. Vendor-specific opcodes (command sets C0h-FFh) have effects, whatever the CEL says.
-//! 3. Opcodes the specification defines are read-only if [`opcode::spec_read_only`] says so
+//! 3. A device's CEL entry with effect bits this driver cannot interpret (reserved bits 15:12,
+//!    or bits 11:10 without bit 9) has effects, whatever the opcode: the same rule that makes
+//!    it need the full fwctl scope ([`required_scope`], rule 3).
+//! 4. Opcodes the specification defines are read-only if [`opcode::spec_read_only`] says so
 //!    and have effects otherwise; a device's CEL cannot make a specified state-changing command
 //!    read-only.
-//! 4. Other opcodes are read-only if the device's Command Effects Log lists them with no effect
+//! 5. Other opcodes are read-only if the device's Command Effects Log lists them with no effect
 //!    bits ([`CelEntry::no_effects`]), and have effects otherwise.
 //!
 //! [`required_scope`] answers a second question for the fwctl interface: which fwctl scope
 //! (`enum fwctl_rpc_scope`, include/uapi/fwctl/fwctl.h) a command needs, following the rules
 //! of the kernel's CXL fwctl driver (drivers/cxl/core/features.c,
 //! `cxlctl_validate_set_features`): see [`required_scope`] and Documentation/fwctl.rst.
+//! [`judge`] answers both at once; the driver asks it once per command.
 
 use crate::opcode;
+#[cfg(doc)]
+use crate::opcode::OpcodeInfo;
 use crate::payload::logs::{effect, Cel, CelEntry};
 use crate::payload::tunnel::TunnelRequest;
 use crate::wire::DecodeError;
@@ -47,6 +53,9 @@ pub enum Reason {
     TunnelTooDeep,
     /// A tunnel whose request cannot be parsed.
     TunnelMalformed(DecodeError),
+    /// The device's CEL sets effect bits that cannot be interpreted (reserved bits 15:12, or
+    /// bits 11:10 without bit 9).
+    CelNotUnderstood(u16),
 }
 
 impl fmt::Display for Reason {
@@ -60,6 +69,9 @@ impl fmt::Display for Reason {
             Self::VendorSpecific => f.write_str("vendor-specific opcode"),
             Self::TunnelTooDeep => f.write_str("tunnel nested too deep"),
             Self::TunnelMalformed(_) => f.write_str("malformed tunnel request"),
+            Self::CelNotUnderstood(e) => {
+                write!(f, "effects {e:#06x} in the device's CEL not understood")
+            }
         }
     }
 }
@@ -130,6 +142,11 @@ pub fn classify(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Judgement {
     if opcode::is_vendor_specific(op) {
         return judge(true, Reason::VendorSpecific, op, depth);
     }
+    // The CEL describes the device we talk to, not the ones behind a tunnel.
+    let entry = cel.filter(|_| depth == 0).and_then(|c| c.find(op));
+    if let Some(e) = entry.filter(|e| effects_not_understood(e.effect)) {
+        return judge(true, Reason::CelNotUnderstood(e.effect), op, depth);
+    }
     if opcode::info(op).is_some() {
         let ro = opcode::spec_read_only(op);
         let reason = if ro {
@@ -139,8 +156,7 @@ pub fn classify(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Judgement {
         };
         return judge(!ro, reason, op, depth);
     }
-    // The CEL describes the device we talk to, not the ones behind a tunnel.
-    match cel.filter(|_| depth == 0).and_then(|c| c.find(op)) {
+    match entry {
         Some(e @ CelEntry { .. }) if e.no_effects() => {
             judge(false, Reason::CelNoEffects, op, depth)
         }
@@ -265,6 +281,11 @@ pub enum ScopeReason {
     TunnelTooDeep,
     /// A tunnel whose request cannot be parsed.
     TunnelMalformed(DecodeError),
+    /// A tunnelled read of what a memory device holds for its host ([`OpcodeInfo::host_data`]):
+    /// behind a switch that is another host's data, so the lowest scopes do not reach it.
+    ///
+    /// [`OpcodeInfo::host_data`]: crate::opcode::OpcodeInfo::host_data
+    HostData,
 }
 
 impl fmt::Display for ScopeReason {
@@ -284,6 +305,7 @@ impl fmt::Display for ScopeReason {
             Self::VendorSpecific => f.write_str("vendor-specific opcode"),
             Self::TunnelTooDeep => f.write_str("tunnel nested too deep"),
             Self::TunnelMalformed(_) => f.write_str("malformed tunnel request"),
+            Self::HostData => f.write_str("reads another host's data through a tunnel"),
         }
     }
 }
@@ -326,6 +348,11 @@ pub struct ScopeJudgement {
 ///    it holds the device's only background slot (others get Busy) and may outlast the
 ///    caller's wait, so it is not fully sharable with other users as the non-tainting scopes
 ///    require (Documentation/userspace-api/fwctl/fwctl.rst).
+/// 7. Behind a tunnel, the lowest scopes reach identity, health and event telemetry of the
+///    devices behind the switch, but not what a memory device holds for its host (label
+///    storage, poison addresses, scan media results: [`OpcodeInfo::host_data`]): those belong to
+///    the host the device (or LD) is bound to, and need [`Scope::DebugWriteFull`] (so
+///    `CAP_SYS_RAWIO`, which the fwctl core requires for it). Documentation/fwctl.rst says why.
 ///
 /// A command [`classify`] judges as changing state never needs less than
 /// [`Scope::DebugWrite`].
@@ -392,7 +419,45 @@ pub fn required_scope(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Scope
     } else {
         scope
     };
+    if depth > 0 && opcode::info(op).is_some_and(|i| i.host_data) {
+        return judge(
+            Scope::DebugWriteFull,
+            ScopeReason::HostData,
+            background,
+            op,
+            depth,
+        );
+    }
     judge(scope, reason, background, op, depth)
+}
+
+/// Both judgements on one raw command, made once: whether it taints ([`classify`]) and the
+/// fwctl scope it needs ([`required_scope`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Whether it may change state (taints), and why.
+    pub effects: Judgement,
+    /// The fwctl scope it needs, and why.
+    pub scope: ScopeJudgement,
+}
+
+/// Judges raw command `opcode` with input `input`, given the device's CEL: [`classify`] and
+/// [`required_scope`] together. A command that changes state never needs less than
+/// [`Scope::DebugWrite`].
+pub fn judge(opcode: u16, input: &[u8], cel: Option<&Cel<'_>>) -> Access {
+    Access {
+        effects: classify(opcode, input, cel),
+        scope: required_scope(opcode, input, cel),
+    }
+}
+
+/// Whether an MMB command of opcode vendor `vendor` (not 0000h: CXL commands are [`judge`]d)
+/// may change state (PCIe 6.3 §6.36): of the PCI-SIG commands (vendor 0001h) only Receive
+/// Message (0101h) reads, and only on a function with MMPT registers (`mmpt`), where the
+/// opcode is that command; on any other function, and for any other vendor, a command may do
+/// anything.
+pub fn mmb_effectful(vendor: u16, opcode: u16, mmpt: bool) -> bool {
+    !(mmpt && vendor == crate::mmpt::VENDOR_PCI_SIG && opcode == crate::mmpt::RECEIVE_MESSAGE)
 }
 
 #[cfg(test)]
@@ -877,5 +942,73 @@ mod tests {
             opcode::name(opcode::INITIATE_DC_ADD),
             Some("Initiate Dynamic Capacity Add")
         );
+    }
+
+    /// Issue 21, item 10: reserved CEL effect bits (and bits 11:10 without bit 9) make any
+    /// command taint, the same rule that makes it need the full scope; one rule for both.
+    #[test]
+    fn effects_not_understood_taint_and_need_the_full_scope() {
+        for (op, e) in [
+            (0x7000u16, 0x1000u16),
+            (0x7000, 0x8000),
+            (0x7000, 0x0400),
+            (opcode::IDENTIFY, 0x2000),
+            (opcode::GET_LOG, 0x0800),
+        ] {
+            let raw = cel_bytes(&[(op, e)]);
+            let cel = Cel::new(&raw);
+            let a = judge(op, &[], Some(&cel));
+            assert!(a.effects.effectful, "{op:04x} {e:#x} must taint");
+            assert_eq!(a.effects.reason, Reason::CelNotUnderstood(e));
+            assert_eq!(a.scope.scope, Scope::DebugWriteFull, "{op:04x} {e:#x}");
+        }
+        // Bits 11:10 with bit 9 are understood: a configuration change after a reset.
+        let raw = cel_bytes(&[(0x7000, 0x0600)]);
+        let a = judge(0x7000, &[], Some(&Cel::new(&raw)));
+        assert!(a.effects.effectful);
+        assert_eq!(a.scope.scope, Scope::DebugWrite);
+    }
+
+    /// Issue 21, item 12: through a tunnel the lowest scopes reach identity, health and event
+    /// telemetry but not a memory device's host data, which needs the full scope; directly
+    /// (the switch CCI itself) nothing changes.
+    #[test]
+    fn tunnelled_host_data_needs_the_full_scope() {
+        let mut buf = [0u8; 64];
+        for (op, want) in [
+            (opcode::IDENTIFY, Scope::Configuration),
+            (opcode::BG_OP_STATUS, Scope::Configuration),
+            (0x0100, Scope::Configuration),
+            (opcode::GET_SUPPORTED_LOGS, Scope::Configuration),
+            (opcode::IDENTIFY_MEMDEV, Scope::Configuration),
+            (0x4200, Scope::Configuration),
+            (0x4102, Scope::DebugWriteFull),
+            (0x4300, Scope::DebugWriteFull),
+            (0x4305, Scope::DebugWriteFull),
+        ] {
+            let n = tunnel(&mut buf, 1, op, &[]);
+            let a = judge(opcode::TUNNEL, &buf[..n], None);
+            assert_eq!(a.scope.scope, want, "tunnelled {op:04x}");
+            assert!(!a.effects.effectful, "tunnelled {op:04x} reads only");
+            if want == Scope::DebugWriteFull {
+                assert_eq!(a.scope.reason, ScopeReason::HostData);
+            }
+            // Two tunnels deep (an LD of an MLD): the same.
+            let mut outer = [0u8; 96];
+            let m = tunnel(&mut outer, 2, opcode::TUNNEL, &buf[..n]);
+            assert_eq!(judge(opcode::TUNNEL, &outer[..m], None).scope.scope, want);
+            // Sent to the switch CCI itself: its own rules.
+            assert_eq!(judge(op, &[], None).scope.scope, Scope::Configuration);
+        }
+    }
+
+    /// Issue 21, item 10: opcode vendor 0001h opcode 0101h reads (Receive Message) only on a
+    /// function with MMPT registers.
+    #[test]
+    fn receive_message_reads_only_on_an_mmpt_function() {
+        assert!(!mmb_effectful(0x0001, 0x0101, true));
+        assert!(mmb_effectful(0x0001, 0x0101, false));
+        assert!(mmb_effectful(0x0001, 0x0100, true));
+        assert!(mmb_effectful(0x1e98, 0x0101, true));
     }
 }

@@ -11,6 +11,8 @@
 //! - [`regs`]: register layouts ([`register!`] blocks).
 //! - [`discover`]: finding the mailbox through PCI configuration space and capability arrays.
 //! - [`mailbox`]: the mailbox engine, generic over register access and waiting.
+//! - [`bgtrack`]: which background operation a mailbox runs, and what became of the ones its
+//!   callers wait for.
 //! - [`rc`], [`opcode`]: return codes and opcodes.
 //! - [`payload`]: command payload encoders and decoders.
 //! - [`effects`]: which raw commands can change device or fabric state.
@@ -19,6 +21,7 @@
 //! - [`num`]: decimal formatting of 64-bit values that 32-bit ARM kernels can run.
 
 #![no_std]
+#![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(
@@ -36,6 +39,7 @@
 // Keep this list in sync with `src/cxl_swcci.rs`; a test checks that the two agree.
 #[macro_use]
 mod macros;
+pub mod bgtrack;
 pub mod discover;
 pub mod effects;
 pub mod mailbox;

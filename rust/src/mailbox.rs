@@ -148,8 +148,13 @@ pub enum Event {
 pub enum WaitError {
     /// The time budget of the wait is spent.
     Timeout,
-    /// The caller was interrupted (a signal). Only [`Event::Background`] waits may end so.
+    /// A signal that does not kill the caller (a handled signal, a stop, a ptrace attach, the
+    /// freezer): the wait is resumed after it ([`Errno::RestartSys`]). Only waits a caller asked
+    /// to be interruptible ([`Event::Background`], [`Event::Message`]) end so.
     Interrupted,
+    /// A fatal signal: the caller is being killed ([`Errno::Intr`]). Only interruptible waits
+    /// end so.
+    Killed,
     /// The device is going away.
     Gone,
 }
@@ -198,7 +203,8 @@ pub struct BgPolicy {
     pub timeout_us: u64,
     /// Send Request Abort Background Operation (0005h) when the wait times out.
     pub abort_on_timeout: bool,
-    /// Send Request Abort Background Operation (0005h) when the wait is interrupted.
+    /// Send Request Abort Background Operation (0005h) when the caller is killed (a fatal
+    /// signal, [`WaitError::Killed`]). Other signals never abort: the wait resumes after them.
     pub abort_on_interrupt: bool,
 }
 
@@ -228,6 +234,10 @@ pub struct Request<'a> {
     pub input: &'a [u8],
     /// Background operation handling.
     pub bg: BgPolicy,
+    /// Read the Background Command Status register right before the doorbell and hand it to
+    /// `before_send` ([`Mailbox::start_with`]): a caller that tracks a background operation
+    /// learns whether it ended before this command could start another one.
+    pub watch_bg: bool,
 }
 
 impl<'a> Request<'a> {
@@ -238,6 +248,7 @@ impl<'a> Request<'a> {
             opcode_vendor: 0,
             input,
             bg: BgPolicy::DEFAULT,
+            watch_bg: false,
         }
     }
 }
@@ -327,6 +338,16 @@ pub enum MboxError {
     },
     /// The capability register gives an invalid payload size (log2 value).
     BadPayloadSize(u8),
+    /// A background operation ended, but its result cannot be known
+    /// ([`crate::bgtrack::BgOutcome`]): another caller's background command was accepted
+    /// before it was read (`superseded`, ENODATA), or the operation vanished from the
+    /// Background Command Status register before it completed (a function reset, EIO).
+    BackgroundLost {
+        /// Its opcode.
+        opcode: u16,
+        /// Superseded (true) or vanished (false).
+        superseded: bool,
+    },
     /// A background operation did not complete while we waited.
     Background {
         /// Its opcode.
@@ -352,9 +373,17 @@ impl MboxError {
             Self::Io(IoError::Gone) => Errno::Nxio,
             Self::Io(IoError::Range) => Errno::Io,
             Self::BadOutputLength { .. } | Self::BadPayloadSize(_) | Self::Changed => Errno::Io,
+            Self::BackgroundLost { superseded, .. } => {
+                if *superseded {
+                    Errno::NoData
+                } else {
+                    Errno::Io
+                }
+            }
             Self::Background { cause, .. } => match cause {
                 WaitError::Timeout => Errno::TimedOut,
-                WaitError::Interrupted => Errno::Intr,
+                WaitError::Interrupted => Errno::RestartSys,
+                WaitError::Killed => Errno::Intr,
                 WaitError::Gone => Errno::Nxio,
             },
         }
@@ -388,6 +417,20 @@ impl fmt::Display for MboxError {
                 "device claims {claimed} output bytes, more than the {max}-byte payload"
             ),
             Self::BadPayloadSize(n) => write!(f, "invalid payload size 2^{n}"),
+            Self::BackgroundLost {
+                opcode,
+                superseded: true,
+            } => write!(
+                f,
+                "background command {opcode:04x}h ended, but another background command was accepted before its result could be read"
+            ),
+            Self::BackgroundLost {
+                opcode,
+                superseded: false,
+            } => write!(
+                f,
+                "background command {opcode:04x}h vanished before it completed (function reset?)"
+            ),
             Self::Background {
                 opcode,
                 cause,
@@ -397,6 +440,7 @@ impl fmt::Display for MboxError {
                 let why = match cause {
                     WaitError::Timeout => "timed out",
                     WaitError::Interrupted => "interrupted",
+                    WaitError::Killed => "killed",
                     WaitError::Gone => "device gone",
                 };
                 write!(f, "background command {opcode:04x}h {why} at {percent}%")?;
@@ -636,6 +680,18 @@ impl Mailbox {
         self.caps
     }
 
+    /// Reads the Capabilities register again and keeps it: its interrupt message number
+    /// follows the MSI vectors enabled (CXL r3.1 §8.2.8.4.3), so a driver reads it after
+    /// allocating them. All ones: the function is gone.
+    pub fn reread_caps<M: Mapping>(&mut self, io: &M) -> Result<MboxCaps, IoError> {
+        let v = io.with(|r| r.read32(MboxCaps::at(self.base)))??;
+        if v == u32::MAX {
+            return Err(IoError::Gone);
+        }
+        self.caps = MboxCaps(v);
+        Ok(self.caps)
+    }
+
     /// Protocol variant.
     pub const fn flavor(&self) -> Flavor {
         self.flavor
@@ -716,7 +772,7 @@ impl Mailbox {
                     }
                     return Err(match e {
                         WaitError::Timeout => MboxError::Timeout,
-                        WaitError::Interrupted => MboxError::Interrupted,
+                        WaitError::Interrupted | WaitError::Killed => MboxError::Interrupted,
                         WaitError::Gone => MboxError::Io(IoError::Gone),
                     });
                 }
@@ -767,7 +823,7 @@ impl Mailbox {
         let res = self
             .bg_watcher()
             .wait(io, w, req.opcode, req.bg.timeout_us, || None);
-        res.map_err(|e| self.give_up(io, w, req.opcode, &req.bg, e))
+        res.map_err(|e| self.give_up(io, w, req.opcode, &req.bg, e, || ()))
     }
 
     /// Whether `r` reports a background operation that is still running.
@@ -775,8 +831,22 @@ impl Mailbox {
         self.flavor.cxl && r.rc == ReturnCode::BackgroundStarted && r.background.is_none()
     }
 
+    /// Whether `policy` asks for Request Abort Background Operation when a background wait
+    /// ends with `cause`: on a timeout with `abort_on_timeout`, when the caller is killed with
+    /// `abort_on_interrupt`; never after another signal (the wait resumes) or for a device
+    /// that is gone.
+    pub const fn abort_wanted(policy: &BgPolicy, cause: WaitError) -> bool {
+        match cause {
+            WaitError::Timeout => policy.abort_on_timeout,
+            WaitError::Killed => policy.abort_on_interrupt,
+            WaitError::Interrupted | WaitError::Gone => false,
+        }
+    }
+
     /// Applies `policy` to a background wait that ended early: requests an abort if the policy
-    /// says so, and returns the error to report.
+    /// says so ([`Self::abort_wanted`]), and returns the error to report. `before_send` is
+    /// called right before the abort request reaches the device (the kernel taints there: an
+    /// abort changes state).
     pub fn give_up<M: Mapping, W: Wait>(
         &mut self,
         io: &M,
@@ -784,13 +854,12 @@ impl Mailbox {
         opcode: u16,
         policy: &BgPolicy,
         e: BgWaitError,
+        before_send: impl FnOnce(),
     ) -> MboxError {
-        let abort = match e.cause {
-            WaitError::Timeout if policy.abort_on_timeout => self.abort_background(io, w, opcode),
-            WaitError::Interrupted if policy.abort_on_interrupt => {
-                self.abort_background(io, w, opcode)
-            }
-            _ => AbortOutcome::NotRequested,
+        let abort = if Self::abort_wanted(policy, e.cause) {
+            self.abort_background(io, w, opcode, before_send)
+        } else {
+            AbortOutcome::NotRequested
         };
         MboxError::Background {
             opcode,
@@ -810,20 +879,22 @@ impl Mailbox {
         req: &Request<'_>,
         out: &mut [u8],
     ) -> Result<Response, MboxError> {
-        self.start_with(io, w, req, out, || ())
+        self.start_with(io, w, req, out, |_| ())
     }
 
     /// [`Self::start`], calling `before_send` once the command has passed every check (input
-    /// size, attention, a free doorbell) and right before it is written to the device: the
-    /// kernel taints there, so that a command that never reaches the device does not taint.
-    /// `before_send` runs inside the mapping (see [`Mapping::with`]) and must not sleep.
+    /// size, attention, a free doorbell) and is in the registers, right before the doorbell
+    /// hands it to the device: the kernel taints there, so that a command that never reaches
+    /// the device does not taint. With [`Request::watch_bg`] it gets the Background Command
+    /// Status register read at that moment (else `None`). `before_send` runs inside the
+    /// mapping (see [`Mapping::with`]) and must not sleep.
     pub fn start_with<M: Mapping, W: Wait>(
         &mut self,
         io: &M,
         w: &mut W,
         req: &Request<'_>,
         out: &mut [u8],
-        before_send: impl FnOnce(),
+        before_send: impl FnOnce(Option<MboxBgStatus>),
     ) -> Result<Response, MboxError> {
         if req.input.len() > self.payload_size {
             return Err(MboxError::InputTooLarge {
@@ -852,22 +923,33 @@ impl Mailbox {
             .with_opcode_vendor(if self.flavor.mmb { opcode_vendor } else { 0 })
     }
 
-    /// Within one entry of the mapping: checks the doorbell is free, calls `before_send`,
-    /// writes the payload, the Command register `cmd` (one 64-bit store) and the doorbell, and
-    /// checks once whether the device already completed (true if so).
+    /// Within one entry of the mapping: checks the doorbell is free, writes the payload and the
+    /// Command register `cmd` (one 64-bit store), reads the Background Command Status register
+    /// if `watch_bg`, calls `before_send` with it, rings the doorbell, and checks once whether
+    /// the device already completed (true if so).
     fn send_in<R: RegIo>(
         &self,
         r: &R,
         cmd: MboxCmd,
         input: &[u8],
-        before_send: impl FnOnce(),
+        watch_bg: bool,
+        before_send: impl FnOnce(Option<MboxBgStatus>),
     ) -> Result<bool, MboxError> {
         if self.doorbell_set(r)? {
             return Err(MboxError::Busy);
         }
-        before_send();
         r.write_block(MBOX_PAYLOAD.saturating_add(self.base), input)?;
         r.write64(MboxCmd::at(self.base), cmd.0)?;
+        let bg = if watch_bg && self.flavor.cxl {
+            let v = r.read64(MboxBgStatus::at(self.base))?;
+            if all_ones64(v) {
+                return Err(MboxError::Io(IoError::Gone));
+            }
+            Some(MboxBgStatus(v))
+        } else {
+            None
+        };
+        before_send(bg);
         // During a command the function must stay at attention: "not needed" stays clear.
         r.write32(
             MboxCtrl::at(self.base),
@@ -888,11 +970,11 @@ impl Mailbox {
         w: &mut W,
         req: &Request<'_>,
         out: &mut [u8],
-        before_send: impl FnOnce(),
+        before_send: impl FnOnce(Option<MboxBgStatus>),
     ) -> Result<Response, MboxError> {
         let cmd = self.command(req.opcode, req.opcode_vendor, req.input);
         let at_once = io.with(|r| -> Result<Option<Response>, MboxError> {
-            if !self.send_in(r, cmd, req.input, before_send)? {
+            if !self.send_in(r, cmd, req.input, req.watch_bg, before_send)? {
                 return Ok(None);
             }
             self.readout(r, cmd, out).map(Some)
@@ -970,16 +1052,19 @@ impl Mailbox {
         self.bg_watcher().completion(io, opcode)
     }
 
-    /// Sends Request Abort Background Operation and waits (uninterruptibly, for the grace
-    /// period) for `opcode` to stop. Submits a command: callers hold their mailbox lock.
+    /// Sends Request Abort Background Operation like every command (the MMB attention
+    /// handshake included, and the function let rest afterwards), calling `before_send` right
+    /// before it reaches the device, and waits (uninterruptibly, for the grace period) for
+    /// `opcode` to stop. Submits a command: callers hold their mailbox lock.
     pub fn abort_background<M: Mapping, W: Wait>(
         &mut self,
         io: &M,
         w: &mut W,
         opcode: u16,
+        before_send: impl FnOnce(),
     ) -> AbortOutcome {
         let req = Request::new(opcode::REQUEST_ABORT_BG, &[]);
-        let Ok(r) = self.run(io, w, &req, &mut [], || ()) else {
+        let Ok(r) = self.start_with(io, w, &req, &mut [], |_| before_send()) else {
             return AbortOutcome::Failed;
         };
         match r.rc {

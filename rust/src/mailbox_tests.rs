@@ -335,7 +335,8 @@ fn background_interrupted_keeps_tracking_and_next_command_is_correct() {
     let e = mbox
         .execute(&dev, &mut w, &bg_req(0x5201, 1000, true), &mut [])
         .unwrap_err();
-    assert_eq!(e.errno(), Errno::Intr);
+    // A signal that does not kill: the call is restarted (issue 21, item 2).
+    assert_eq!(e.errno(), Errno::RestartSys);
     assert!(matches!(
         e,
         MboxError::Background {
@@ -359,26 +360,134 @@ fn background_interrupted_keeps_tracking_and_next_command_is_correct() {
     );
 }
 
+/// Issue 21, item 2: with the abort-on-signal policy, only a fatal signal aborts the
+/// operation; a stop, a ptrace attach or a handled signal leaves it running (the call restarts
+/// and waits for it again).
 #[test]
-fn background_interrupted_with_abort_policy_aborts() {
+fn background_abort_on_signal_aborts_only_when_killed() {
     let dev = SimDevice::new(11, |_, _, _| Reply {
         background: Some(BgPlan::completes(10, 0)),
         ..Reply::default()
     });
     let mut mbox = init(&dev);
-    let mut w = SimWaiter::new(&dev);
-    w.interrupt_bg_after = Some(2);
     let mut req = bg_req(0x5201, 1000, false);
     req.bg.abort_on_interrupt = true;
+    let mut w = SimWaiter::new(&dev);
+    w.interrupt_bg_after = Some(2);
     let e = mbox.execute(&dev, &mut w, &req, &mut []).unwrap_err();
     assert!(matches!(
         e,
         MboxError::Background {
             cause: WaitError::Interrupted,
+            abort: AbortOutcome::NotRequested,
+            ..
+        }
+    ));
+    assert_eq!(e.errno(), Errno::RestartSys);
+    assert!(!dev.with(|s| s
+        .executed
+        .iter()
+        .any(|e| e.0 == crate::opcode::REQUEST_ABORT_BG)));
+    // Let that one finish, then one that is killed.
+    for _ in 0..200 {
+        dev.tick();
+    }
+    let mut w = SimWaiter::new(&dev);
+    w.kill_bg_after = Some(2);
+    let e = mbox.execute(&dev, &mut w, &req, &mut []).unwrap_err();
+    assert!(matches!(
+        e,
+        MboxError::Background {
+            cause: WaitError::Killed,
             abort: AbortOutcome::Stopped(ReturnCode::Aborted),
             ..
         }
     ));
+    assert_eq!(e.errno(), Errno::Intr);
+}
+
+/// Issue 21, item 4: the driver's own Request Abort Background Operation does the MMB
+/// attention handshake like every command, and lets the function rest afterwards.
+#[test]
+fn abort_does_the_attention_handshake() {
+    let dev = SimDevice::new(11, |_, _, _| Reply {
+        background: Some(BgPlan::completes(10, 0)),
+        ..Reply::default()
+    });
+    dev.with(|s| {
+        s.caps = s.caps.with_attention(true);
+        s.attention_in = Some(2);
+    });
+    let loc = Location {
+        flavor: Flavor::CXL_MMB,
+        ..CXL
+    };
+    let mut w = SimWaiter::new(&dev);
+    let mut mbox = Mailbox::init(&dev, &mut w, loc, Timeouts::DEFAULT).unwrap();
+    mbox.set_interrupts(&dev, false, false).unwrap();
+    let mut w = SimWaiter::new(&dev);
+    let e = mbox
+        .execute(&dev, &mut w, &bg_req(0x5201, 3, true), &mut [])
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        MboxError::Background {
+            cause: WaitError::Timeout,
+            abort: AbortOutcome::Stopped(_),
+            ..
+        }
+    ));
+    dev.with(|s| {
+        assert_eq!(
+            s.executed.last().unwrap().0,
+            crate::opcode::REQUEST_ABORT_BG
+        );
+        assert_eq!(
+            s.doorbells_without_attention, 0,
+            "abort rung without attention"
+        );
+        assert!(s.ctrl.attention_not_needed(), "left awake after the abort");
+    });
+}
+
+/// A command that asks to watch the Background Command Status register gets it right before
+/// the doorbell (issue 21, item 13: a tracked operation's completion is seen before a new one
+/// can replace it).
+#[test]
+fn watch_bg_hands_the_register_to_before_send() {
+    let dev = SimDevice::new(11, |op, _, _| match op {
+        0x5201 => Reply {
+            background: Some(BgPlan::completes(1, 0x16)),
+            ..Reply::default()
+        },
+        _ => Reply::default(),
+    });
+    let mut mbox = init(&dev);
+    let mut w = SimWaiter::new(&dev);
+    let r = mbox
+        .start(&dev, &mut w, &bg_req(0x5201, 1000, false), &mut [])
+        .unwrap();
+    assert!(mbox.is_background(&r));
+    for _ in 0..50 {
+        dev.tick();
+    }
+    let mut seen = None;
+    let req = Request {
+        watch_bg: true,
+        ..Request::new(1, &[])
+    };
+    mbox.start_with(&dev, &mut w, &req, &mut [], |bg| seen = bg)
+        .unwrap();
+    let bg = seen.expect("register read");
+    assert_eq!(
+        (bg.opcode(), bg.percent(), bg.return_code()),
+        (0x5201, 100, 0x16)
+    );
+    // Not asked: not read.
+    let mut seen = Some(bg);
+    mbox.start_with(&dev, &mut w, &Request::new(1, &[]), &mut [], |bg| seen = bg)
+        .unwrap();
+    assert_eq!(seen, None);
 }
 
 #[test]
@@ -693,7 +802,7 @@ fn before_send_runs_only_for_commands_that_reach_the_device() {
     let call = |dev: &SimDevice, mbox: &mut Mailbox, input: &[u8]| {
         let mut called = 0;
         let mut w = SimWaiter::new(dev);
-        let res = mbox.start_with(dev, &mut w, &Request::new(0x0201, input), &mut [], || {
+        let res = mbox.start_with(dev, &mut w, &Request::new(0x0201, input), &mut [], |_| {
             called += 1
         });
         (res, called)

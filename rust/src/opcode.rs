@@ -18,6 +18,8 @@ pub const GET_RESPONSE_MSG_LIMIT: u16 = 0x0003;
 pub const SET_RESPONSE_MSG_LIMIT: u16 = 0x0004;
 /// Request Abort Background Operation.
 pub const REQUEST_ABORT_BG: u16 = 0x0005;
+/// Get Event Records.
+pub const GET_EVENT_RECORDS: u16 = 0x0100;
 /// Get FW Info.
 pub const GET_FW_INFO: u16 = 0x0200;
 /// Transfer FW.
@@ -90,19 +92,33 @@ pub struct OpcodeInfo {
     pub name: &'static str,
     /// The specification defines it as having no effect on device or fabric state.
     pub read_only: bool,
+    /// A read of what a memory device holds for its host (label storage, poison addresses,
+    /// scan results): behind a switch that is another host's data, which fwctl's lowest scopes
+    /// do not reach through a tunnel ([`crate::effects::required_scope`]).
+    pub host_data: bool,
 }
 
 macro_rules! opcode_table {
     ($($op:literal $ro:ident $name:literal;)*) => {
         /// Every opcode this project knows by name, sorted by opcode.
         pub const OPCODES: &[OpcodeInfo] = &[
-            $(OpcodeInfo { opcode: $op, name: $name, read_only: opcode_table!(@ro $ro) },)*
+            $(OpcodeInfo {
+                opcode: $op,
+                name: $name,
+                read_only: opcode_table!(@ro $ro),
+                host_data: opcode_table!(@host $ro),
+            },)*
         ];
     };
     (@ro ro) => { true };
+    (@ro hd) => { true };
     (@ro rw) => { false };
+    (@host hd) => { true };
+    (@host $other:ident) => { false };
 }
 
+// `ro`: read-only by the specification; `hd`: read-only, and reads a memory device's host data
+// (see [`OpcodeInfo::host_data`]); `rw`: changes state.
 opcode_table! {
     0x0001 ro "Identify";
     0x0002 ro "Background Operation Status";
@@ -134,19 +150,19 @@ opcode_table! {
     0x4000 ro "Identify Memory Device";
     0x4100 ro "Get Partition Info";
     0x4101 rw "Set Partition Info";
-    0x4102 ro "Get LSA";
+    0x4102 hd "Get LSA";
     0x4103 rw "Set LSA";
     0x4200 ro "Get Health Info";
     0x4201 ro "Get Alert Configuration";
     0x4202 rw "Set Alert Configuration";
     0x4203 ro "Get Shutdown State";
     0x4204 rw "Set Shutdown State";
-    0x4300 ro "Get Poison List";
+    0x4300 hd "Get Poison List";
     0x4301 rw "Inject Poison";
     0x4302 rw "Clear Poison";
     0x4303 ro "Get Scan Media Capabilities";
     0x4304 rw "Scan Media";
-    0x4305 ro "Get Scan Media Results";
+    0x4305 hd "Get Scan Media Results";
     0x4400 rw "Sanitize";
     0x4401 rw "Secure Erase";
     0x4500 ro "Get Security State";

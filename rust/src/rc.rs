@@ -47,6 +47,10 @@ pub enum Errno {
     Proto,
     /// ENODATA: no data available.
     NoData,
+    /// ERESTARTSYS (kernel-internal, never seen by userspace): a wait ended by a signal that
+    /// does not kill the caller; the system call is restarted after the signal is handled, or
+    /// fails with EINTR when the handler was installed without SA_RESTART.
+    RestartSys,
 }
 
 macro_rules! return_codes {

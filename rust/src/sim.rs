@@ -138,6 +138,9 @@ pub(crate) struct SimState {
     pub(crate) removed_after: Option<u64>,
     /// Commands the device executed: (opcode, opcode vendor, input).
     pub(crate) executed: Vec<(u16, u16, Vec<u8>)>,
+    /// Doorbells rung while the function advertised attention but was not at attention (a
+    /// host that skipped the MMB attention handshake, PCIe 6.3 §6.36).
+    pub(crate) doorbells_without_attention: u32,
     pub(crate) ticks: u64,
     /// Armed: when the next command completes, `fault` happens after this many more register
     /// reads (0: at the completion). A block read counts one read per dword.
@@ -175,6 +178,7 @@ impl SimDevice {
             log: Vec::new(),
             removed_after: None,
             executed: Vec::new(),
+            doorbells_without_attention: 0,
             ticks: 0,
             after_reads: None,
             countdown: None,
@@ -490,6 +494,9 @@ impl RegIo for SimDevice {
                     }
                 }
                 if new.doorbell() && !was_busy {
+                    if s.caps.attention() && !s.status.at_attention() {
+                        s.doorbells_without_attention += 1;
+                    }
                     s.doorbell();
                 }
             }
@@ -523,6 +530,8 @@ pub(crate) struct SimWaiter<'a> {
     elapsed_us: u64,
     /// Waits for [`Event::Background`] end with `Interrupted` after this many waits.
     pub(crate) interrupt_bg_after: Option<u32>,
+    /// Waits for [`Event::Background`] end with `Killed` after this many waits.
+    pub(crate) kill_bg_after: Option<u32>,
     /// Every wait ends with `Gone` after this many waits.
     pub(crate) gone_after: Option<u32>,
     pub(crate) waits: u32,
@@ -537,6 +546,7 @@ impl<'a> SimWaiter<'a> {
             budget_us: 0,
             elapsed_us: 0,
             interrupt_bg_after: None,
+            kill_bg_after: None,
             gone_after: None,
             waits: 0,
             begun: Vec::new(),
@@ -558,6 +568,9 @@ impl Wait for SimWaiter<'_> {
         }
         if event == Event::Background && self.interrupt_bg_after.is_some_and(|n| self.waits > n) {
             return Err(WaitError::Interrupted);
+        }
+        if event == Event::Background && self.kill_bg_after.is_some_and(|n| self.waits > n) {
+            return Err(WaitError::Killed);
         }
         if self.elapsed_us >= self.budget_us {
             return Err(WaitError::Timeout);

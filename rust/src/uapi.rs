@@ -183,7 +183,11 @@ pub const SWCCI_BG_ABORT_ON_TIMEOUT: u32 = 1 << 0;
 /// [`SwcciBgPolicy::flags`]: request an abort when the wait is interrupted by a signal.
 pub const SWCCI_BG_ABORT_ON_SIGNAL: u32 = 1 << 1;
 /// All valid [`SwcciBgPolicy::flags`].
-pub const SWCCI_BG_FLAGS: u32 = SWCCI_BG_ABORT_ON_TIMEOUT | SWCCI_BG_ABORT_ON_SIGNAL;
+pub const SWCCI_BG_FLAGS: u32 =
+    SWCCI_BG_ABORT_ON_TIMEOUT | SWCCI_BG_ABORT_ON_SIGNAL | SWCCI_BG_ASYNC;
+/// `SWCCI_BG_ASYNC`: a raw command the device runs in the background returns at once (retval
+/// 01h); poll() reports EPOLLIN when it ended and [`SWCCI_IOCTL_BG_RESULT`] gives its outcome.
+pub const SWCCI_BG_ASYNC: u32 = 1 << 2;
 /// Shortest background wait a file may set, in milliseconds.
 pub const SWCCI_BG_TIMEOUT_MIN_MS: u32 = 1;
 /// Longest background wait a file may set, in milliseconds (10 minutes).
@@ -204,6 +208,39 @@ pub struct SwcciBgPolicy {
 /// `SWCCI_IOCTL_BG_POLICY`.
 pub const SWCCI_IOCTL_BG_POLICY: u32 = iowr(CXL_IOC_TYPE, 0xa1, size_of::<SwcciBgPolicy>());
 
+/// `struct swcci_bg_result.state`: the file holds no asynchronous operation.
+pub const SWCCI_BG_STATE_NONE: u8 = 0;
+/// Still running (`percent` is its progress).
+pub const SWCCI_BG_STATE_RUNNING: u8 = 1;
+/// Completed: `retval` and `vendor_status` (the result is collected).
+pub const SWCCI_BG_STATE_DONE: u8 = 2;
+/// Ended, but another caller's background command was accepted before its result was read.
+pub const SWCCI_BG_STATE_LOST: u8 = 3;
+/// Vanished from the Background Command Status register before it completed (a reset).
+pub const SWCCI_BG_STATE_VANISHED: u8 = 4;
+
+/// `struct swcci_bg_result`: the asynchronous background operation of one open file
+/// (`SWCCI_IOCTL_BG_RESULT`, 16 bytes on every architecture).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwcciBgResult {
+    /// Its opcode.
+    pub opcode: u16,
+    /// Its final return code (`SWCCI_BG_STATE_DONE`).
+    pub retval: u16,
+    /// Its vendor extended status (`SWCCI_BG_STATE_DONE`).
+    pub vendor_status: u16,
+    /// `SWCCI_BG_STATE_*`.
+    pub state: u8,
+    /// Its progress in % (`SWCCI_BG_STATE_RUNNING`).
+    pub percent: u8,
+    /// Reserved, zero.
+    pub rsvd: u64,
+}
+
+/// `SWCCI_IOCTL_BG_RESULT`: the outcome of the file's asynchronous background operation.
+pub const SWCCI_IOCTL_BG_RESULT: u32 = ior(CXL_IOC_TYPE, 0xa2, size_of::<SwcciBgResult>());
+
 /// `struct swcci_mmpt_msg`: one management message for `SWCCI_MMPT_SEND` /
 /// `SWCCI_MMPT_RECV`.
 #[repr(C)]
@@ -213,7 +250,9 @@ pub struct SwcciMmptMsg {
     pub msg_type: u8,
     /// Reserved, zero.
     pub rsvd0: [u8; 3],
-    /// Receive: wait at most this long for a message, in ms (0: do not wait).
+    /// Receive: wait at most this long for a message, in ms (0: do not wait). Send: the
+    /// longest the whole transfer may take, in ms (0: 60 s). At most
+    /// [`SWCCI_MMPT_TIMEOUT_MAX_MS`].
     pub timeout_ms: u32,
     /// Send: message length. Receive: in, the buffer size; out, the message length.
     pub len: u32,
@@ -274,6 +313,34 @@ fn put(out: &mut [u8], at: usize, v: &[u8]) -> Option<()> {
     out.get_mut(at..at.checked_add(v.len())?)?
         .copy_from_slice(v);
     Some(())
+}
+
+/// The header of `struct fwctl_rpc_cxl` (include/uapi/fwctl/cxl.h, Linux 6.15+): the request
+/// of an `FWCTL_RPC` to a CXL fwctl device. The command's input payload (`op_size` bytes)
+/// follows the 16-byte header in the same buffer (the header's union).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FwctlRpcCxl {
+    /// Opcode (command set << 8 | command); 32 bits in the ABI, 16 used.
+    pub opcode: u32,
+    /// Flags: none defined, 0.
+    pub flags: u32,
+    /// Bytes of input payload after the header.
+    pub op_size: u32,
+    /// Reserved, 0.
+    pub reserved1: u32,
+}
+
+/// The header of `struct fwctl_rpc_cxl_out` (include/uapi/fwctl/cxl.h): the response of an
+/// `FWCTL_RPC` to a CXL fwctl device. The command's output payload (`size` bytes) follows the
+/// 8-byte header.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FwctlRpcCxlOut {
+    /// Bytes of output payload after the header.
+    pub size: u32,
+    /// The device's return code.
+    pub retval: u32,
 }
 
 macro_rules! wire_struct {
@@ -390,6 +457,27 @@ wire_struct!(SwcciMmbCommand {
     rsvd: u32,
     input: payload,
     output: payload,
+});
+
+wire_struct!(SwcciBgResult {
+    opcode: u16,
+    retval: u16,
+    vendor_status: u16,
+    state: u8,
+    percent: u8,
+    rsvd: u64,
+});
+
+wire_struct!(FwctlRpcCxl {
+    opcode: u32,
+    flags: u32,
+    op_size: u32,
+    reserved1: u32,
+});
+
+wire_struct!(FwctlRpcCxlOut {
+    size: u32,
+    retval: u32,
 });
 
 /// Copies `s` into a NUL-terminated fixed-size field (truncating; the last byte stays NUL).

@@ -36,6 +36,9 @@ int main(void) {
     O(swcci_info, max_msg_size_log2) O(swcci_info, component_type) O(swcci_info, rsvd0)
     O(swcci_info, pci_addr) O(swcci_info, node) O(swcci_info, rsvd1)
     S(swcci_bg_policy) O(swcci_bg_policy, timeout_ms) O(swcci_bg_policy, flags)
+    S(swcci_bg_result) O(swcci_bg_result, opcode) O(swcci_bg_result, retval)
+    O(swcci_bg_result, vendor_status) O(swcci_bg_result, state) O(swcci_bg_result, percent)
+    O(swcci_bg_result, rsvd)
     S(swcci_mmpt_msg) O(swcci_mmpt_msg, msg_type) O(swcci_mmpt_msg, rsvd0) O(swcci_mmpt_msg, timeout_ms)
     O(swcci_mmpt_msg, len) O(swcci_mmpt_msg, retval) O(swcci_mmpt_msg, data)
     S(swcci_mmb_command) O(swcci_mmb_command, opcode) O(swcci_mmb_command, opcode_vendor)
@@ -50,7 +53,9 @@ int main(void) {
     V(SWCCI_KIND_SWITCH_CCI) V(SWCCI_KIND_MMB) V(SWCCI_KIND_MMPT)
     V(SWCCI_INFO_IRQ) V(SWCCI_INFO_BG_IRQ) V(SWCCI_INFO_MMB) V(SWCCI_INFO_MMPT) V(SWCCI_INFO_CXL)
     V(SWCCI_INFO_IDENTIFIED) V(SWCCI_BG_ABORT_ON_TIMEOUT) V(SWCCI_BG_ABORT_ON_SIGNAL)
-    V(SWCCI_BG_TIMEOUT_MIN_MS) V(SWCCI_BG_TIMEOUT_MAX_MS)
+    V(SWCCI_BG_TIMEOUT_MIN_MS) V(SWCCI_BG_TIMEOUT_MAX_MS) V(SWCCI_BG_ASYNC)
+    V(SWCCI_IOCTL_BG_RESULT) V(SWCCI_BG_STATE_NONE) V(SWCCI_BG_STATE_RUNNING)
+    V(SWCCI_BG_STATE_DONE) V(SWCCI_BG_STATE_LOST) V(SWCCI_BG_STATE_VANISHED)
     V(SWCCI_MMPT_SEND) V(SWCCI_MMPT_RECV) V(SWCCI_MMB_SEND_COMMAND) V(SWCCI_MMPT_TIMEOUT_MAX_MS)
     return 0;
 }
@@ -177,6 +182,11 @@ fn rust_facts() -> BTreeMap<String, u64> {
         offset_of!(SwcciBgPolicy, timeout_ms),
     );
     put("swcci_bg_policy.flags", offset_of!(SwcciBgPolicy, flags));
+    put("swcci_bg_result", size_of::<SwcciBgResult>());
+    macro_rules! bgr {
+        ($($f:ident)*) => { $(put(concat!("swcci_bg_result.", stringify!($f)), offset_of!(SwcciBgResult, $f));)* };
+    }
+    bgr!(opcode retval vendor_status state percent rsvd);
     put("swcci_mmpt_msg", size_of::<SwcciMmptMsg>());
     macro_rules! msg {
         ($($f:ident)*) => { $(put(concat!("swcci_mmpt_msg.", stringify!($f)), offset_of!(SwcciMmptMsg, $f));)* };
@@ -230,6 +240,17 @@ fn rust_facts() -> BTreeMap<String, u64> {
     val("SWCCI_BG_ABORT_ON_SIGNAL", SWCCI_BG_ABORT_ON_SIGNAL);
     val("SWCCI_BG_TIMEOUT_MIN_MS", SWCCI_BG_TIMEOUT_MIN_MS);
     val("SWCCI_BG_TIMEOUT_MAX_MS", SWCCI_BG_TIMEOUT_MAX_MS);
+    val("SWCCI_BG_ASYNC", SWCCI_BG_ASYNC);
+    val("SWCCI_IOCTL_BG_RESULT", SWCCI_IOCTL_BG_RESULT);
+    for (k, v) in [
+        ("SWCCI_BG_STATE_NONE", SWCCI_BG_STATE_NONE),
+        ("SWCCI_BG_STATE_RUNNING", SWCCI_BG_STATE_RUNNING),
+        ("SWCCI_BG_STATE_DONE", SWCCI_BG_STATE_DONE),
+        ("SWCCI_BG_STATE_LOST", SWCCI_BG_STATE_LOST),
+        ("SWCCI_BG_STATE_VANISHED", SWCCI_BG_STATE_VANISHED),
+    ] {
+        val(k, u32::from(v));
+    }
     val("SWCCI_MMPT_SEND", SWCCI_MMPT_SEND);
     val("SWCCI_MMPT_RECV", SWCCI_MMPT_RECV);
     val("SWCCI_MMB_SEND_COMMAND", SWCCI_MMB_SEND_COMMAND);

@@ -3,46 +3,76 @@
 //! Management Message Passthrough: sending and receiving whole messages over the MMB, with the
 //! multi-part transfers done here (Documentation/mmpt.rst).
 //!
-//! A transfer holds the mailbox lock from its first part to its last, so parts of different
-//! messages never interleave. A receiver waits without the lock, woken by the MMPT receive
-//! interrupt or polling the Receive Message Notification register.
-//!
-//! Every part is a mailbox command with the engine's checks (rust/src/mailbox.rs): a function
-//! that resets during a transfer ends it with EIO, one that disappears with ENXIO, never with
-//! success and wrong data. A message that vanishes between the parts of a receive is EIO.
+//! - A transfer holds a [`TransferLock`] (one for sends, one for receives) from its first part
+//!   to its last, so parts of two messages never interleave; the device mutex is taken per
+//!   part, so every other command, fwctl RPC and debugfs read runs between the parts of a
+//!   long transfer. A caller waiting for another's transfer waits interruptibly (a signal
+//!   restarts the call: nothing was sent yet).
+//! - A transfer is capped in time (the send's `timeout_ms`, else [`TRANSFER_MS`]) and ends
+//!   at a fatal signal between parts; either way it is aborted.
+//! - Every part is a [`Command`] of the access policy, run by [`Locked::foreground`] with the
+//!   engine's checks (rust/src/mailbox.rs): a function that resets during a transfer ends it
+//!   with EIO, one that disappears with ENXIO, never with success and wrong data. A transfer
+//!   that fails after its first part is aborted (Abort action), for sends and receives alike,
+//!   so no transfer is left open; probe aborts any that a previous binding left open.
+//! - Nothing is allocated after the function accepted a message or handed one over: buffers
+//!   are allocated before the first part, and the inbox of inline responses has room for one
+//!   more message than it holds (`State`'s invariant), so putting a message back cannot fail.
 
 use super::{
-    mbox_errno,
     InlineMsg,
-    State,
+    Locked,
     Swcci,
     Waiter,
     INBOX_MAX, //
 };
-use crate::proto::{
-    mailbox::{
-        Event,
-        Mapping,
-        MboxError,
-        RegIo,
-        Request,
-        Wait,
-        WaitError, //
+use crate::{
+    policy::{
+        Command,
+        Message, //
     },
-    mmpt::{
-        self,
-        MmptCode,
-        MsgHeader, //
+    proto::{
+        mailbox::{
+            Event,
+            Mapping,
+            MboxError,
+            RegIo,
+            Response,
+            Wait,
+            WaitError, //
+        },
+        mmpt::{
+            self,
+            Action,
+            MmptCode,
+            MsgHeader,
+            Part, //
+        },
+        regs::{
+            MmptCaps,
+            MmptCtrl, //
+        },
     },
-    regs::{
-        MmptCaps,
-        MmptCtrl, //
-    },
+    sys,
+    Disp, //
 };
 use kernel::{
+    new_condvar, new_spinlock,
     prelude::*,
-    sync::atomic::Relaxed, //
+    sync::{
+        atomic::Relaxed,
+        CondVar,
+        SpinLock, //
+    },
+    time::{
+        Delta,
+        Instant,
+        Monotonic, //
+    },
 };
+
+/// Longest a multi-part transfer may take when the caller gives no cap, in ms.
+pub(crate) const TRANSFER_MS: u32 = 60_000;
 
 /// A received message.
 pub(crate) enum Received {
@@ -60,6 +90,173 @@ pub(crate) enum Received {
         /// Its length.
         len: usize,
     },
+    /// The function announced a message longer than the driver can ever take
+    /// ([`mmpt::MAX_MESSAGE`]): it was discarded (receive transfer aborted), so that the
+    /// messages after it can be received.
+    Discarded {
+        /// Its type.
+        msg_type: u8,
+        /// The length it announced.
+        len: usize,
+    },
+}
+
+/// Serialises the multi-part transfers of one direction ([`Swcci::mmpt_tx`],
+/// [`Swcci::mmpt_rx`]).
+///
+/// # Invariants
+///
+/// `busy` is true exactly while a [`TransferGuard`] of this lock exists.
+#[pin_data]
+pub(crate) struct TransferLock {
+    #[pin]
+    busy: SpinLock<bool>,
+    #[pin]
+    cv: CondVar,
+}
+
+impl TransferLock {
+    /// Free.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            busy <- new_spinlock!(false),
+            cv <- new_condvar!(),
+        })
+    }
+
+    /// Takes the lock, waiting (interruptibly) for a transfer in progress.
+    ///
+    /// # Errors
+    ///
+    /// ERESTARTSYS on a signal (nothing was sent yet: the call restarts), ENXIO once the
+    /// device is unbound.
+    pub(crate) fn acquire(&self, dev: &Swcci) -> Result<TransferGuard<'_>> {
+        let mut busy = self.busy.lock();
+        loop {
+            if !dev.life.bound() {
+                return Err(ENXIO);
+            }
+            if !*busy {
+                break;
+            }
+            if self.cv.wait_interruptible(&mut busy) {
+                return Err(ERESTARTSYS);
+            }
+        }
+        // INVARIANT: the guard is made right after `busy` is set.
+        *busy = true;
+        Ok(TransferGuard(self))
+    }
+
+    /// Wakes every waiter, to look at the device again (unbind).
+    pub(crate) fn wake(&self) {
+        self.cv.notify_all();
+    }
+}
+
+/// A held [`TransferLock`]; released when dropped.
+pub(crate) struct TransferGuard<'a>(&'a TransferLock);
+
+impl Drop for TransferGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock() = false;
+        self.0.cv.notify_all();
+    }
+}
+
+/// The deadline of a transfer: its cap from the start.
+struct Deadline {
+    start: Instant<Monotonic>,
+    cap: Delta,
+}
+
+impl Deadline {
+    fn new(cap_ms: u32) -> Self {
+        let ms = if cap_ms == 0 { TRANSFER_MS } else { cap_ms };
+        Self {
+            start: Instant::now(),
+            cap: Delta::from_millis(i64::from(ms)),
+        }
+    }
+
+    /// Why the transfer must stop between parts: its cap is spent (ETIMEDOUT) or the caller
+    /// is being killed (EINTR).
+    fn check(&self) -> Result {
+        if self.start.elapsed() >= self.cap {
+            return Err(ETIMEDOUT);
+        }
+        if sys::fatal_signal_pending() {
+            return Err(EINTR);
+        }
+        Ok(())
+    }
+}
+
+impl Locked<'_> {
+    /// Runs one part `cmd` of a transfer: PCI-SIG return codes are not CXL's, so they are
+    /// handed back as [`MmptCode`]s.
+    fn part(&mut self, cmd: &Command<'_>, out: &mut [u8]) -> Result<(MmptCode, usize), MboxError> {
+        let r: Response = self.foreground(cmd, out)?;
+        Ok((MmptCode::from_raw(r.rc.raw()), r.out_len))
+    }
+
+    /// Abandons the `opcode` (Send or Receive Message) transfer of type `msg_type` in progress
+    /// (Abort action): best effort (a function that is gone or whose mailbox timed out cannot
+    /// take it; a reset already dropped the transfer). `msg` admits the command.
+    fn abort_transfer(&mut self, msg: &Message, msg_type: u8) {
+        let part = Part {
+            action: Action::Abort,
+            offset: 0,
+            len: 0,
+        };
+        let mut input = [0u8; mmpt::HEADER_LEN];
+        let n = if msg.opcode() == mmpt::SEND_MESSAGE {
+            mmpt::send_input(&mut input, msg_type, &part, &[]).ok()
+        } else {
+            mmpt::receive_input(msg_type, &part).ok().map(|b| {
+                input = b;
+                mmpt::HEADER_LEN
+            })
+        };
+        let Some(n) = n else { return };
+        let cmd = msg.part(input.get(..n).unwrap_or(&[]));
+        match self.part(&cmd, &mut []) {
+            Ok((code, _)) => dev_dbg!(
+                self.dev.pdev,
+                "aborted a {:04x}h transfer: {}\n",
+                msg.opcode(),
+                Disp(&code)
+            ),
+            Err(e) => dev_dbg!(
+                self.dev.pdev,
+                "aborting a {:04x}h transfer: {}\n",
+                msg.opcode(),
+                Disp(&e)
+            ),
+        }
+    }
+
+    /// Queues an inline response (the copy is already allocated: nothing can fail here).
+    fn queue_inline(&mut self, msg_type: u8, data: KVVec<u8>) {
+        if self.st.inbox.len() >= INBOX_MAX {
+            dev_warn!(
+                self.dev.pdev,
+                "{INBOX_MAX} inline MMPT responses not received: dropping the oldest\n"
+            );
+            if !self.st.inbox.is_empty() {
+                let _ = self.st.inbox.remove(0);
+            }
+        }
+        // The inbox has room for INBOX_MAX + 1 (State's invariant).
+        if self
+            .st
+            .inbox
+            .push_within_capacity(InlineMsg { msg_type, data })
+            .is_err()
+        {
+            dev_warn!(self.dev.pdev, "inline MMPT response dropped: inbox full\n");
+        }
+    }
 }
 
 impl Swcci {
@@ -70,11 +267,7 @@ impl Swcci {
     /// The MMPT Capabilities register.
     pub(crate) fn mmpt_caps(&self) -> Result<MmptCaps> {
         let base = self.mmpt_base()?;
-        let v = self
-            .io()
-            .with(|r| r.read32(MmptCaps::at(base)))
-            .and_then(|v| v)
-            .map_err(|_| ENXIO)?;
+        let v = self.io().with(|r| r.read32(MmptCaps::at(base)))??;
         Ok(MmptCaps(v))
     }
 
@@ -84,9 +277,7 @@ impl Swcci {
         let caps = self.mmpt_caps()?;
         let on = enable && caps.rx_irq();
         self.io()
-            .with(|r| r.write32(MmptCtrl::at(base), MmptCtrl::default().with_rx_irq(on).0))
-            .and_then(|v| v)
-            .map_err(|_| ENXIO)?;
+            .with(|r| r.write32(MmptCtrl::at(base), MmptCtrl::default().with_rx_irq(on).0))??;
         self.irq_mmpt.store(on, Relaxed);
         Ok(())
     }
@@ -96,48 +287,38 @@ impl Swcci {
         self.irq_mmpt.load(Relaxed)
     }
 
-    /// Runs one PCI-SIG MMB command under the lock `st`, calling `before_send` right before
-    /// it is written to the device.
-    fn pci_sig_command(
-        &self,
-        st: &mut State,
-        opcode: u16,
-        input: &[u8],
-        out: &mut [u8],
-        before_send: impl FnOnce(),
-    ) -> Result<(MmptCode, usize), MboxError> {
-        let _busy = self.busy_guard();
-        let mut w = Waiter::new(self, false);
-        let req = Request {
-            opcode_vendor: mmpt::VENDOR_PCI_SIG,
-            ..Request::new(opcode, input)
-        };
-        st.stats.commands += 1;
-        let res = st
-            .mbox
-            .start_with(&self.io(), &mut w, &req, out, before_send);
-        self.note_irq_misses(st, &w);
-        self.account_waits(st, &w);
-        let r = res.inspect_err(|e| {
-            st.stats.count_error(e);
-            self.report(st, opcode, e);
-        })?;
-        // PCI-SIG return codes are not CXL's: they are not counted by return code.
-        Ok((MmptCode::from_raw(r.rc.raw()), r.out_len))
+    /// Aborts the send and receive transfers a previous binding (or another owner) may have
+    /// left open (a function that stopped answering part-way, then came back): called at probe,
+    /// before the node exists. `send` and `recv` admit the commands.
+    pub(crate) fn mmpt_abort_open_transfers(&self, send: &Message, recv: &Message) {
+        if self.mmpt.is_none() {
+            return;
+        }
+        if let Ok(mut l) = self.lock_live() {
+            l.abort_transfer(send, 0);
+            l.abort_transfer(recv, 0);
+        }
     }
 
-    /// Sends one message of type `msg_type`, in as many parts as the payload size needs,
-    /// calling `before_send` right before each part is written to the device (the caller
-    /// taints there). Returns the device's return code: [`MmptCode::Success`], or the code of
-    /// the part it refused. A multi-part transfer that the function accepted the first part of
-    /// and then refused or failed a later part of (the last one included) is aborted, so no
-    /// transfer is left open; a refused first part opened nothing (and may be another agent's
-    /// transfer in progress), so it is not aborted.
+    /// Sends message `data` of type `msg_type`, admitted as `msg`, in as many parts as the
+    /// payload size needs, within `cap_ms` (0: [`TRANSFER_MS`]). Returns the device's return
+    /// code: [`MmptCode::Success`], or the code of the part it refused. A multi-part transfer
+    /// that the function accepted the first part of and then refused or failed a later part of
+    /// (the last one included) is aborted, so no transfer is left open; a refused first part
+    /// opened nothing (and may be another agent's transfer in progress), so it is not aborted.
+    ///
+    /// # Errors
+    ///
+    /// EMSGSIZE above [`mmpt::MAX_MESSAGE`]; ENOMEM (before anything is sent); ERESTARTSYS when
+    /// a signal comes while waiting for another transfer; ETIMEDOUT when the cap is spent and
+    /// EINTR when the caller is killed, between parts (the transfer is aborted); the parts'
+    /// errors (ENXIO, EIO, ETIMEDOUT, EBUSY).
     pub(crate) fn mmpt_send(
         &self,
+        msg: &Message,
         msg_type: u8,
         data: &[u8],
-        before_send: &impl Fn(),
+        cap_ms: u32,
     ) -> Result<MmptCode> {
         self.mmpt_base()?;
         if data.len() > mmpt::MAX_MESSAGE {
@@ -147,37 +328,42 @@ impl Swcci {
         let chunk = mmpt::send_chunk(payload);
         let mut input = KVVec::from_elem(0u8, payload, GFP_KERNEL)?;
         let mut out = KVVec::from_elem(0u8, payload, GFP_KERNEL)?;
-        let mut st = self.lock_live().map_err(|e| mbox_errno(&e))?;
-        let mut last = None;
+        // Room for an inline response, so that nothing is allocated after the function
+        // accepted the message (an ENOMEM then would invite a duplicate resend).
+        let mut inline = KVVec::with_capacity(payload, GFP_KERNEL)?;
+        let _tx = self.mmpt_tx.acquire(self)?;
+        let deadline = Deadline::new(cap_ms);
         let total = mmpt::parts(data.len(), chunk).count();
+        let mut last = None;
         for (i, part) in mmpt::parts(data.len(), chunk).enumerate() {
+            let opened = total > 1 && i > 0;
+            if opened {
+                if let Err(e) = deadline.check() {
+                    if let Ok(mut l) = self.lock_live() {
+                        l.abort_transfer(msg, msg_type);
+                    }
+                    return Err(e);
+                }
+            }
+            let mut l = self.lock_live()?;
             let bytes = data
                 .get(part.offset..part.offset.saturating_add(part.len))
                 .ok_or(EINVAL)?;
             let n = mmpt::send_input(&mut input, msg_type, &part, bytes).map_err(|_| EINVAL)?;
-            let opened = total > 1 && i > 0;
-            let (code, out_len) = self
-                .pci_sig_command(
-                    &mut st,
-                    mmpt::SEND_MESSAGE,
-                    input.get(..n).unwrap_or(&[]),
-                    &mut out,
-                    before_send,
-                )
-                .map_err(|e| {
-                    if opened {
-                        self.abort_send(&mut st, msg_type, &mut input, &mut out);
-                    }
-                    mbox_errno(&e)
-                })?;
+            let cmd = msg.part(input.get(..n).unwrap_or(&[]));
+            let (code, out_len) = l.part(&cmd, &mut out).inspect_err(|_| {
+                if opened {
+                    l.abort_transfer(msg, msg_type);
+                }
+            })?;
             if code != MmptCode::Success {
                 if opened {
-                    self.abort_send(&mut st, msg_type, &mut input, &mut out);
+                    l.abort_transfer(msg, msg_type);
                 }
                 dev_dbg!(
                     self.pdev,
                     "Send Message part {i} of {total}: {}\n",
-                    crate::Disp(&code)
+                    Disp(&code)
                 );
                 return Ok(code);
             }
@@ -187,96 +373,68 @@ impl Swcci {
         if let Some(n) = last.filter(|n| *n >= mmpt::HEADER_LEN) {
             let resp = out.get(..n).unwrap_or(&[]);
             if let Ok(h) = MsgHeader::decode(resp) {
-                self.queue_inline(
-                    &mut st,
-                    h.msg_type,
-                    resp.get(mmpt::HEADER_LEN..).unwrap_or(&[]),
-                )?;
+                let body = resp.get(mmpt::HEADER_LEN..).unwrap_or(&[]);
+                // Within the capacity reserved above (at most the payload size): no allocation.
+                if inline.extend_from_slice(body, GFP_NOWAIT).is_ok() {
+                    self.lock().queue_inline(h.msg_type, inline);
+                }
             }
         }
         Ok(MmptCode::Success)
     }
 
-    /// Sends Send Message with the Abort action: best effort (a function that is gone or
-    /// whose mailbox timed out cannot take it; a reset already dropped the transfer).
-    fn abort_send(&self, st: &mut State, msg_type: u8, input: &mut [u8], out: &mut [u8]) {
-        let part = mmpt::Part {
-            action: mmpt::Action::Abort,
-            offset: 0,
-            len: 0,
-        };
-        if let Ok(n) = mmpt::send_input(input, msg_type, &part, &[]) {
-            let input = input.get(..n).unwrap_or(&[]);
-            if let Err(e) = self.pci_sig_command(st, mmpt::SEND_MESSAGE, input, out, || ()) {
-                dev_dbg!(
-                    self.pdev,
-                    "aborting a Send Message transfer: {}\n",
-                    crate::Disp(&e)
-                );
-            }
-        }
-    }
-
     /// Puts a message the caller took with [`Self::mmpt_receive`] but could not hand on (its
     /// user buffer faulted) back at the head of the queue, so that the next receive gets it:
     /// the function itself has already dequeued it. When the queue is full the newest queued
-    /// response is dropped instead, with a warning.
-    pub(crate) fn mmpt_requeue(&self, msg_type: u8, data: KVVec<u8>) -> Result {
-        let mut st = self.state.lock();
-        if st.inbox.len() >= INBOX_MAX {
+    /// response is dropped instead, with a warning. Never fails (no allocation: `State`'s
+    /// invariant), so the caller's error stays EFAULT.
+    pub(crate) fn mmpt_requeue(&self, msg_type: u8, data: KVVec<u8>) {
+        let mut l = self.lock();
+        if l.st.inbox.len() >= INBOX_MAX {
             dev_warn!(
                 self.pdev,
                 "{INBOX_MAX} MMPT messages not received: dropping the newest\n"
             );
-            st.inbox.pop();
+            l.st.inbox.pop();
         }
-        st.inbox.reserve(1, GFP_KERNEL)?;
-        st.inbox
+        if l.st
+            .inbox
             .insert_within_capacity(0, InlineMsg { msg_type, data })
-            .map_err(|_| ENOMEM)
-    }
-
-    fn queue_inline(&self, st: &mut State, msg_type: u8, data: &[u8]) -> Result {
-        if st.inbox.len() >= INBOX_MAX {
+            .is_err()
+        {
             dev_warn!(
                 self.pdev,
-                "{INBOX_MAX} inline MMPT responses not received: dropping the oldest\n"
+                "an MMPT message could not be put back: dropped\n"
             );
-            st.inbox.remove(0)?;
         }
-        let mut copy = KVVec::with_capacity(data.len(), GFP_KERNEL)?;
-        copy.extend_from_slice(data, GFP_KERNEL)?;
-        st.inbox.push(
-            InlineMsg {
-                msg_type,
-                data: copy,
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(())
     }
 
     /// One attempt to take a message: an inline response first, then the function's queue.
-    fn try_receive(&self, base: usize, buf_len: usize) -> Result<Option<Received>> {
-        let mut st = self.lock_live().map_err(|e| mbox_errno(&e))?;
-        if let Some(m) = st.inbox.first() {
-            if m.data.len() > buf_len {
-                return Ok(Some(Received::TooBig {
+    fn try_receive(&self, msg: &Message, base: usize, buf_len: usize) -> Result<Option<Received>> {
+        {
+            let mut l = self.lock_live()?;
+            if let Some(m) = l.st.inbox.first() {
+                if m.data.len() > buf_len {
+                    return Ok(Some(Received::TooBig {
+                        msg_type: m.msg_type,
+                        len: m.data.len(),
+                    }));
+                }
+                let m = l.st.inbox.remove(0)?;
+                return Ok(Some(Received::Message {
                     msg_type: m.msg_type,
-                    len: m.data.len(),
+                    data: m.data,
                 }));
             }
-            let m = st.inbox.remove(0)?;
-            return Ok(Some(Received::Message {
-                msg_type: m.msg_type,
-                data: m.data,
-            }));
         }
+        let _rx = self.mmpt_rx.acquire(self)?;
+        let mut l = self.lock_live()?;
         let n = match mmpt::rx_notify(&self.io(), base) {
             Ok(n) => n,
             Err(e) => {
-                self.report(&mut st, mmpt::RECEIVE_MESSAGE, &MboxError::Io(e));
-                return Err(ENXIO);
+                let e = MboxError::Io(e);
+                l.report(mmpt::RECEIVE_MESSAGE, &e);
+                return Err(e.into());
             }
         };
         if !n.ready() {
@@ -285,47 +443,53 @@ impl Swcci {
         // A u32 length: it fits in usize on every kernel this builds for (32 and 64 bits).
         let len = usize::try_from(n.msg_len()).unwrap_or(usize::MAX);
         let msg_type = n.msg_type();
-        if len > buf_len || len > mmpt::MAX_MESSAGE {
+        if len > mmpt::MAX_MESSAGE {
+            // Never deliverable: left queued it would block every receive for good.
+            l.abort_transfer(msg, msg_type);
+            if self
+                .noisy
+                .allow(|n| dev_warn!(self.pdev, "{n} messages about MMPT messages suppressed\n"))
+            {
+                dev_warn!(
+                    self.pdev,
+                    "MMPT message of type {msg_type:02x}h announces {len} bytes, more than {}: discarded\n",
+                    mmpt::MAX_MESSAGE
+                );
+            }
+            return Ok(Some(Received::Discarded { msg_type, len }));
+        }
+        if len > buf_len {
             return Ok(Some(Received::TooBig { msg_type, len }));
         }
         let payload = self.payload_size;
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         let mut out = KVVec::from_elem(0u8, payload, GFP_KERNEL)?;
         for part in mmpt::parts(len, payload) {
+            if part.offset > 0 {
+                // Let other commands in between the parts.
+                drop(l);
+                l = self.lock_live()?;
+            }
             let input = mmpt::receive_input(msg_type, &part).map_err(|_| EINVAL)?;
-            let (code, out_len) = self
-                .pci_sig_command(&mut st, mmpt::RECEIVE_MESSAGE, &input, &mut out, || ())
-                .map_err(|e| mbox_errno(&e))?;
-            match code {
-                MmptCode::Success => {}
+            let cmd = msg.part(&input);
+            let (code, out_len) = l.part(&cmd, &mut out)?;
+            let failed = match code {
+                MmptCode::Success if out_len == part.len => None,
+                MmptCode::Success => Some("a short part"),
                 // Taken by someone else between the notification and the read.
                 MmptCode::NoMessage if part.offset == 0 => return Ok(None),
                 // Gone between two parts (a function reset drops its queue).
-                MmptCode::NoMessage => {
-                    dev_warn!(
-                        self.pdev,
-                        "Receive Message: the message vanished after {} of {len} bytes\n",
-                        part.offset
-                    );
-                    return Err(EIO);
-                }
-                code => {
-                    dev_dbg!(
-                        self.pdev,
-                        "Receive Message at {}: {}\n",
-                        part.offset,
-                        crate::Disp(&code)
-                    );
-                    return Err(EIO);
-                }
-            }
-            if out_len != part.len {
+                MmptCode::NoMessage => Some("the message vanished"),
+                _ => Some("refused"),
+            };
+            if let Some(why) = failed {
                 dev_dbg!(
                     self.pdev,
-                    "Receive Message at {}: {out_len} bytes, expected {}\n",
+                    "Receive Message at {} of {len}: {why} ({}, {out_len} bytes)\n",
                     part.offset,
-                    part.len
+                    Disp(&code)
                 );
+                l.abort_transfer(msg, msg_type);
                 return Err(EIO);
             }
             let dst = data
@@ -336,13 +500,23 @@ impl Swcci {
         Ok(Some(Received::Message { msg_type, data }))
     }
 
-    /// Receives one message of at most `buf_len` bytes, waiting up to `timeout_ms` for one
-    /// (0: do not wait). A signal ends the wait with EINTR; no message in time is ETIMEDOUT
-    /// (EAGAIN when not waiting).
-    pub(crate) fn mmpt_receive(&self, buf_len: usize, timeout_ms: u32) -> Result<Received> {
+    /// Receives one message of at most `buf_len` bytes, admitted as `msg`, waiting up to
+    /// `timeout_ms` for one (0: do not wait).
+    ///
+    /// # Errors
+    ///
+    /// EAGAIN (no message, not waiting), ETIMEDOUT (none in time); ERESTARTSYS for a signal
+    /// that does not kill the caller (the call restarts, with its whole timeout), EINTR for a
+    /// fatal one; ENXIO once unbound; EIO for a transfer that failed part-way (aborted).
+    pub(crate) fn mmpt_receive(
+        &self,
+        msg: &Message,
+        buf_len: usize,
+        timeout_ms: u32,
+    ) -> Result<Received> {
         let base = self.mmpt_base()?;
         let mut w = Waiter::new(self, true);
-        if let Some(r) = self.try_receive(base, buf_len)? {
+        if let Some(r) = self.try_receive(msg, base, buf_len)? {
             return Ok(r);
         }
         if timeout_ms == 0 {
@@ -354,18 +528,19 @@ impl Swcci {
                 Ok(()) => {}
                 Err(WaitError::Timeout) => {
                     break self
-                        .try_receive(base, buf_len)
+                        .try_receive(msg, base, buf_len)
                         .and_then(|r| r.ok_or(ETIMEDOUT));
                 }
-                Err(WaitError::Interrupted) => break Err(EINTR),
+                Err(WaitError::Interrupted) => break Err(ERESTARTSYS),
+                Err(WaitError::Killed) => break Err(EINTR),
                 Err(WaitError::Gone) => break Err(ENXIO),
             }
-            match self.try_receive(base, buf_len) {
+            match self.try_receive(msg, base, buf_len) {
                 Ok(None) => {}
                 r => break r.and_then(|r| r.ok_or(EIO)),
             }
         };
-        self.state.lock().stats.add_waits(&w.counts);
+        self.lock().account_more_waits(&w);
         res
     }
 }

@@ -128,16 +128,25 @@ install_pkgs() {
 	[ -d "$RUST_LIB_SRC/core" ] || die "rust-src is installed but $RUST_LIB_SRC/core is missing"
 }
 
-install_bindgen() {
+# bindgen-cli from crates.io (it loads libclang at run time, so it builds before the Debian
+# packages are there): started in the background, so that its build overlaps the package
+# downloads; `wait_bindgen` collects it.
+bindgen_pid=
+start_bindgen() {
 	local have
 	have=$(bindgen --version 2>/dev/null | awk '{print $2}' || true)
 	if [ "$have" != "$SWCCI_BINDGEN_VERSION" ]; then
-		log "cargo install bindgen-cli $SWCCI_BINDGEN_VERSION into $SWCCI_CACHE (about 1.5 min)"
+		log "cargo install bindgen-cli $SWCCI_BINDGEN_VERSION into $SWCCI_CACHE, in the background (about 1 min)"
 		retry run_logged cargo install --quiet --locked --root "$SWCCI_CACHE" \
-			bindgen-cli --version "$SWCCI_BINDGEN_VERSION" ||
-			die "cargo install bindgen-cli failed"
+			bindgen-cli --version "$SWCCI_BINDGEN_VERSION" &
+		bindgen_pid=$!
 		changed=1
 	fi
+}
+
+wait_bindgen() {
+	[ -z "$bindgen_pid" ] || wait "$bindgen_pid" || die "cargo install bindgen-cli failed (output above)"
+	bindgen_pid=
 }
 
 check_rust() {
@@ -206,10 +215,11 @@ need_root "host setup"
 check_os
 mkdir -p "$SWCCI_CACHE"
 cache_lock
+start_bindgen
 setup_apt
 install_pkgs
 check_rust
-install_bindgen
+wait_bindgen
 if [ "$changed" = 0 ]; then
 	log "host setup: nothing to do ($(linux_source), rust-src $(installed_version rust-src), bindgen $SWCCI_BINDGEN_VERSION present)"
 else

@@ -43,7 +43,18 @@ if ready; then
 fi
 
 need_root "QEMU setup (debootstrap)"
-cache_lock
+# Its own lock, not the cache's: tools/test.sh sets QEMU up in the background while the kernel
+# builds (which take the cache lock to unpack the source) start.
+mkdir -p "$SWCCI_CACHE"
+exec 7>"$SWCCI_CACHE/.qemu.lock"
+if ! flock -n 7; then
+	log "waiting for another QEMU set-up"
+	flock 7
+fi
+if ready; then # set up by a concurrent run while we waited
+	echo "$bindir"
+	exit 0
+fi
 command -v debootstrap >/dev/null || die "debootstrap missing: run tools/setup/host.sh first"
 
 # Each attempt starts from an empty directory: debootstrap does not resume a partial root.

@@ -80,7 +80,8 @@ struct swcci_info {
 
 /* struct swcci_bg_policy.flags */
 #define SWCCI_BG_ABORT_ON_TIMEOUT (1 << 0) /* send 0005h when the wait times out */
-#define SWCCI_BG_ABORT_ON_SIGNAL (1 << 1)  /* send 0005h when a signal ends the wait */
+#define SWCCI_BG_ABORT_ON_SIGNAL (1 << 1)  /* send 0005h when the caller is killed */
+#define SWCCI_BG_ASYNC (1 << 2)            /* return at once; poll, then SWCCI_IOCTL_BG_RESULT */
 #define SWCCI_BG_TIMEOUT_MIN_MS 1
 #define SWCCI_BG_TIMEOUT_MAX_MS 600000
 
@@ -100,6 +101,38 @@ struct swcci_bg_policy {
 
 #define SWCCI_IOCTL_BG_POLICY _IOWR(SWCCI_IOC_TYPE, 0xA1, struct swcci_bg_policy)
 
+/* struct swcci_bg_result.state */
+#define SWCCI_BG_STATE_NONE 0     /* the file holds no asynchronous operation */
+#define SWCCI_BG_STATE_RUNNING 1  /* still running: @percent is its progress */
+#define SWCCI_BG_STATE_DONE 2     /* completed: @retval, @vendor_status (collected) */
+#define SWCCI_BG_STATE_LOST 3     /* ended, result overwritten by another background command */
+#define SWCCI_BG_STATE_VANISHED 4 /* vanished before completing (a function reset) */
+
+/**
+ * struct swcci_bg_result - the asynchronous background operation of one open file
+ * @opcode: its opcode
+ * @retval: its final return code (SWCCI_BG_STATE_DONE)
+ * @vendor_status: its vendor extended status (SWCCI_BG_STATE_DONE)
+ * @state: SWCCI_BG_STATE_*
+ * @percent: its progress (SWCCI_BG_STATE_RUNNING)
+ * @rsvd: reserved, zero
+ *
+ * With SWCCI_BG_ASYNC set, a raw command the device runs in the background returns at
+ * once with retval 01h (background command started); poll() reports EPOLLIN on the file
+ * when the operation ended, and SWCCI_IOCTL_BG_RESULT returns its outcome: an ended one is
+ * collected, after which the file holds none (Documentation/abi.rst).
+ */
+struct swcci_bg_result {
+	__u16 opcode;
+	__u16 retval;
+	__u16 vendor_status;
+	__u8 state;
+	__u8 percent;
+	__u64 rsvd;
+};
+
+#define SWCCI_IOCTL_BG_RESULT _IOR(SWCCI_IOC_TYPE, 0xA2, struct swcci_bg_result)
+
 /*
  * MMPT nodes (/dev/swcci/mmptN) and switch CCIs that have MMPT registers.
  * Message types and MMPT return codes are PROVISIONAL (Documentation/mmpt.rst).
@@ -110,8 +143,9 @@ struct swcci_bg_policy {
  * struct swcci_mmpt_msg - one management message
  * @msg_type: message type (SWCCI_MMPT_SEND: in; SWCCI_MMPT_RECV: out)
  * @rsvd0: reserved, zero
- * @timeout_ms: SWCCI_MMPT_RECV: wait at most this long for a message (0: do not wait;
- *              at most SWCCI_MMPT_TIMEOUT_MAX_MS)
+ * @timeout_ms: SWCCI_MMPT_RECV: wait at most this long for a message (0: do not wait);
+ *              SWCCI_MMPT_SEND: the longest the whole transfer may take (0: 60 s); at most
+ *              SWCCI_MMPT_TIMEOUT_MAX_MS, in ms
  * @len: SWCCI_MMPT_SEND: message length (at most 1 MiB); SWCCI_MMPT_RECV: in, the size
  *       of the buffer at @data; out, the length of the message
  * @retval: out: the MMPT return code of the transfer (0: success)

@@ -402,6 +402,44 @@ impl Device {
         Ok(SwcciBgPolicy::from_bytes(&b).unwrap_or_default())
     }
 
+    /// `SWCCI_IOCTL_BG_RESULT`: the outcome of this file's asynchronous background operation
+    /// (`SWCCI_BG_ASYNC`); an ended one is collected (Documentation/abi.rst).
+    pub fn bg_result(&self) -> Result<uapi::SwcciBgResult> {
+        let mut b = [0u8; uapi::SwcciBgResult::SIZE];
+        self.ioctl(uapi::SWCCI_IOCTL_BG_RESULT, &mut b, "SWCCI_IOCTL_BG_RESULT")?;
+        Ok(uapi::SwcciBgResult::from_bytes(&b).unwrap_or_default())
+    }
+
+    /// poll(2) on the node for `events` (`libc::POLLIN`, `POLLPRI`, ...), waiting up to
+    /// `timeout_ms` (negative: for ever). Returns the events reported (0: none in time);
+    /// EINTR is retried.
+    pub fn poll(&self, events: i16, timeout_ms: i32) -> Result<i16> {
+        let mut fds = [libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events,
+            revents: 0,
+        }];
+        loop {
+            // SAFETY: `fds` is a valid array of one pollfd for the duration of the call.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout_ms) };
+            if r >= 0 {
+                return Ok(fds[0].revents);
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(Error::Os {
+                    op: self.op("poll"),
+                    err,
+                });
+            }
+        }
+    }
+
+    /// The file descriptor of the node (for epoll and other multiplexers).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+
     /// Sends raw command `opcode` with `input` to the node's own CCI, accepting up to
     /// `out_size` output bytes. Returns whatever the device answered, including non-success
     /// return codes. (Commands to any target: [`Device::on`] and [`Cci::raw`].)

@@ -376,10 +376,28 @@ static int do_check(int fd)
 	return failures ? 1 : 0;
 }
 
+/* The layout of the CXL RPC structures in this kernel's uapi header, one "name value" line
+ * each, for the suite to compare with the Rust mirror (swcci_proto::uapi::FwctlRpcCxl). */
+static int do_layout(void)
+{
+	printf("sizeof fwctl_rpc_cxl %zu\n", sizeof(struct fwctl_rpc_cxl_hdr));
+	printf("offsetof fwctl_rpc_cxl.opcode %zu\n", offsetof(struct fwctl_rpc_cxl, opcode));
+	printf("offsetof fwctl_rpc_cxl.flags %zu\n", offsetof(struct fwctl_rpc_cxl, flags));
+	printf("offsetof fwctl_rpc_cxl.op_size %zu\n", offsetof(struct fwctl_rpc_cxl, op_size));
+	printf("offsetof fwctl_rpc_cxl.reserved1 %zu\n",
+	       offsetof(struct fwctl_rpc_cxl, reserved1));
+	printf("sizeof fwctl_rpc_cxl_out %zu\n", offsetof(struct fwctl_rpc_cxl_out, payload));
+	printf("offsetof fwctl_rpc_cxl_out.size %zu\n", offsetof(struct fwctl_rpc_cxl_out, size));
+	printf("offsetof fwctl_rpc_cxl_out.retval %zu\n",
+	       offsetof(struct fwctl_rpc_cxl_out, retval));
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: swcci-fwctl-test [--no-rawio] info|rpc|hold|check FWCTL_DEV "
-			"[SCOPE OPCODE [INPUT_HEX [OUT_ROOM]]]\n");
+			"[SCOPE OPCODE [INPUT_HEX [OUT_ROOM]]]\n"
+			"       swcci-fwctl-test layout\n");
 	exit(2);
 }
 
@@ -396,6 +414,8 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
+	if (argc == 1 && !strcmp(argv[0], "layout"))
+		return do_layout();
 	if (argc < 2)
 		usage();
 	mode = argv[0];

@@ -24,7 +24,7 @@ use swcci::{Device, MmptRecv};
 /// PCI id of the MMPT personality, which has no class code: bound with `driver_override`.
 const MMPT_ID: (u16, u16) = (0x1b36, 0x5c02);
 /// The emulator's background sleep command (input: u32 milliseconds).
-const SLEEP: u16 = 0xc000;
+pub(crate) const SLEEP: u16 = 0xc000;
 
 /// One emulated device and its node.
 pub struct EmuDev {
@@ -133,7 +133,7 @@ pub fn devices(env: &mut Env) -> Result<Vec<EmuDev>> {
     Ok(out)
 }
 
-fn switches(env: &mut Env) -> Result<Vec<EmuDev>> {
+pub(crate) fn switches(env: &mut Env) -> Result<Vec<EmuDev>> {
     Ok(devices(env)?
         .into_iter()
         .filter(|d| d.spec.personality == "switch")
@@ -186,9 +186,10 @@ pub fn bind(env: &mut Env) -> Result<Outcome> {
                 line.contains(&format!("1b36:5c01 serial {:#x}", d.spec.serial)),
                 "{line}"
             );
+            // The probe line names how completion is signalled.
             ensure!(
                 line.contains(if d.spec.msix {
-                    ", interrupts,"
+                    ", interrupts (MSI-X),"
                 } else {
                     ", polling"
                 }),
@@ -198,7 +199,7 @@ pub fn bind(env: &mut Env) -> Result<Outcome> {
             ensure!(info.kind == SWCCI_KIND_MMB, "kind {}", info.kind);
             ensure!(d.path.starts_with("/dev/swcci"), "{}", d.path.display());
             let rx = if d.spec.msix {
-                "MMPT receive interrupts"
+                "MMPT receive interrupts (MSI-X)"
             } else {
                 "MMPT receive polling"
             };
@@ -613,7 +614,7 @@ pub fn fault_unknown_rc(env: &mut Env) -> Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
-fn sleep_input(ms: u32) -> [u8; 4] {
+pub(crate) fn sleep_input(ms: u32) -> [u8; 4] {
     ms.to_le_bytes()
 }
 

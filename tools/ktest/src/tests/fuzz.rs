@@ -1612,7 +1612,10 @@ impl<'a> Worker<'a> {
             let class = match self.rng.random_range(0..5u8) {
                 k @ (0 | 1) => self.bad_mmpt_arg(k, &mut m, &mut arg_ptr, &mut what),
                 2 => {
-                    m.timeout_ms = self.rng.random_range(1..=u32::MAX);
+                    // Caps the transfer up to SWCCI_MMPT_TIMEOUT_MAX_MS; above, EINVAL.
+                    m.timeout_ms = self
+                        .rng
+                        .random_range(SWCCI_MMPT_TIMEOUT_MAX_MS + 1..=u32::MAX);
                     what = format!("timeout_ms {}", m.timeout_ms);
                     Some(libc::EINVAL)
                 }

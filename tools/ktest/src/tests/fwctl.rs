@@ -81,6 +81,52 @@ fn client(args: &[&str]) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The Rust mirror of the CXL fwctl RPC structures (`swcci_proto::uapi::FwctlRpcCxl`,
+/// `FwctlRpcCxlOut`, which the driver parses and writes with) against the kernel's uapi header
+/// `<fwctl/cxl.h>` as the C client sees it, compiled for this architecture: sizes and field
+/// offsets agree. Needs no fwctl device (the header is the ABI, not the device).
+pub fn rpc_layout(_env: &mut Env) -> Result<Outcome> {
+    use std::mem::{offset_of, size_of};
+    use swcci::proto::uapi::{FwctlRpcCxl, FwctlRpcCxlOut};
+    let want = [
+        ("sizeof fwctl_rpc_cxl", size_of::<FwctlRpcCxl>()),
+        (
+            "offsetof fwctl_rpc_cxl.opcode",
+            offset_of!(FwctlRpcCxl, opcode),
+        ),
+        (
+            "offsetof fwctl_rpc_cxl.flags",
+            offset_of!(FwctlRpcCxl, flags),
+        ),
+        (
+            "offsetof fwctl_rpc_cxl.op_size",
+            offset_of!(FwctlRpcCxl, op_size),
+        ),
+        (
+            "offsetof fwctl_rpc_cxl.reserved1",
+            offset_of!(FwctlRpcCxl, reserved1),
+        ),
+        ("sizeof fwctl_rpc_cxl_out", size_of::<FwctlRpcCxlOut>()),
+        (
+            "offsetof fwctl_rpc_cxl_out.size",
+            offset_of!(FwctlRpcCxlOut, size),
+        ),
+        (
+            "offsetof fwctl_rpc_cxl_out.retval",
+            offset_of!(FwctlRpcCxlOut, retval),
+        ),
+    ];
+    let lines = client(&["layout"])?;
+    for (name, value) in want {
+        let c = lines
+            .iter()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<usize>().ok())
+            .with_context(|| format!("the C client printed no {name}: {lines:?}"))?;
+        ensure!(c == value, "{name}: C header {c}, Rust mirror {value}");
+    }
+    Ok(Outcome::Pass)
+}
+
 /// What one FWCTL_RPC returned.
 #[derive(Debug)]
 pub(crate) struct Rpc {

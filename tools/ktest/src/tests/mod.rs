@@ -17,6 +17,7 @@ mod fw;
 mod fwctl;
 mod interop;
 mod policy;
+mod poll;
 mod pooling;
 mod stress;
 mod sysfs;
@@ -100,6 +101,11 @@ pub static ALL: &[Test] = &[
         name: "fwctl_info",
         scenarios: &["main"],
         run: fwctl::info,
+    },
+    Test {
+        name: "fwctl_rpc_layout_matches_c_header",
+        scenarios: &["main"],
+        run: fwctl::rpc_layout,
     },
     Test {
         name: "fwctl_identify_at_lowest_scope",
@@ -284,6 +290,21 @@ pub static ALL: &[Test] = &[
         name: "emu_bind_every_personality",
         scenarios: &["emu"],
         run: emu::bind,
+    },
+    Test {
+        name: "poll_async_background_command",
+        scenarios: &["emu"],
+        run: poll::async_background,
+    },
+    Test {
+        name: "poll_mmpt_message_wakes_every_poller",
+        scenarios: &["emu"],
+        run: poll::mmpt_message,
+    },
+    Test {
+        name: "poll_hup_at_unbind",
+        scenarios: &["emu"],
+        run: poll::hup_at_unbind,
     },
     Test {
         name: "emu_bind_mmpt_by_driver_override",
