@@ -24,9 +24,9 @@
 //! QEMU 11.1 hazards the tests stay clear of (each seen to kill QEMU 11.1.3): Set DC Region
 //! Configuration (5602h) of a region id between the device's number of regions and 7, and
 //! a prescriptive Initiate Dynamic Capacity Add (5604h) without extents or with an extent of
-//! length 0 (the library's checks refuse all three before sending); an Add Dynamic Capacity Response
-//! (4802h) when no add is pending ([`Host`] checks that one is, from the extents the device
-//! tracks but does not list).
+//! length 0 (the library's checks refuse all three before sending); an Add Dynamic Capacity
+//! Response (4802h) when no add is pending ([`Host`] checks that one is, from the extents the
+//! device tracks but does not list).
 
 use super::cli::{json, swcci};
 use super::emu::devices;
