@@ -63,6 +63,13 @@ use crate::{
         num::Dec,
         opcode,
         payload::{
+            events::{
+                EventLog,
+                InterruptMode,
+                InterruptPolicy,
+                InterruptSetting,
+                INTERRUPT_POLICY_DC_LEN, //
+            },
             identify::Identify,
             logs, //
         },
@@ -1297,6 +1304,95 @@ impl Swcci {
         drop(l);
         slot.settle(None);
         res
+    }
+
+    /// Asks the function to signal its event logs by MSI/MSI-X (Set Event Interrupt Policy
+    /// 0103h, for the informational, warning, failure and fatal logs, and the Dynamic Capacity
+    /// log when the policy has one), at probe, unless they already are; as drivers/cxl/pci.c
+    /// does for memory devices. Returns whether the function takes event interrupts (it has
+    /// the event commands and accepted the mode). The driver's own configuration: no taint.
+    pub(crate) fn setup_event_interrupts(&self) -> bool {
+        let Some(policy) = self.event_policy() else {
+            return false;
+        };
+        let msi = InterruptSetting::new(InterruptMode::MsiMsix, 0);
+        let mut want = policy;
+        for log in EventLog::ALL {
+            if policy.setting(log).is_some() {
+                want = want.with(log, msi);
+            }
+        }
+        let all_msi = EventLog::ALL
+            .iter()
+            .filter_map(|&l| policy.setting(l))
+            .all(|s| s.mode() == InterruptMode::MsiMsix);
+        if !all_msi {
+            let mut input = [0u8; INTERRUPT_POLICY_DC_LEN];
+            let Ok(n) = want.encode(&mut input) else {
+                return false;
+            };
+            let cmd = policy::internal(
+                opcode::SET_EVENT_INTERRUPT_POLICY,
+                input.get(..n).unwrap_or(&[]),
+            );
+            match self.run(&cmd, &mut [], None) {
+                Ok(r) if r.rc.is_success() => {}
+                Ok(r) => {
+                    dev_dbg!(self.pdev, "Set Event Interrupt Policy: {}\n", Disp(&r.rc));
+                    return false;
+                }
+                Err(e) => {
+                    dev_dbg!(self.pdev, "Set Event Interrupt Policy: {}\n", Disp(&e));
+                    return false;
+                }
+            }
+        }
+        self.event_msgnums().iter().any(Option::is_some)
+    }
+
+    /// The function's Event Interrupt Policy (Get Event Interrupt Policy 0102h), if it has the
+    /// command.
+    fn event_policy(&self) -> Option<InterruptPolicy> {
+        let mut out = [0u8; INTERRUPT_POLICY_DC_LEN];
+        let cmd = policy::internal(opcode::GET_EVENT_INTERRUPT_POLICY, &[]);
+        match self.run(&cmd, &mut out, None) {
+            Ok(r) if r.rc.is_success() => {
+                InterruptPolicy::decode(out.get(..r.out_len).unwrap_or(&[])).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// The MSI/MSI-X message number of each event log that interrupts in that mode, as the
+    /// function reports them now (they follow the MSI vectors enabled).
+    pub(crate) fn event_msgnums(&self) -> [Option<u8>; 5] {
+        let mut nums = [None; 5];
+        if let Some(p) = self.event_policy() {
+            for (slot, log) in nums.iter_mut().zip(EventLog::ALL) {
+                *slot = p
+                    .setting(log)
+                    .filter(|s| s.mode() == InterruptMode::MsiMsix)
+                    .map(InterruptSetting::msgnum);
+            }
+        }
+        nums
+    }
+
+    /// An interrupt came on a vector an event log uses: when the Event Status register shows
+    /// records (or the function has none to read), pollers see EPOLLPRI. Interrupt context.
+    pub(crate) fn note_event_irq(&self) {
+        let status = self.device_status.map(|off| {
+            self.io()
+                .with(|r| r.read32(off))
+                .and_then(|v| v)
+                .unwrap_or(0)
+        });
+        if status.is_none_or(|v| v != 0 && v != u32::MAX) {
+            self.event_seq.add(1, Relaxed);
+        }
+        if let Some(v) = status {
+            self.seen_events.store(v, Relaxed);
+        }
     }
 
     /// Reads Identify and the Command Effects Log into the device info, once, at probe.

@@ -68,16 +68,57 @@ kernel::pci_device_table!(
 
 pub(crate) struct SwcciDriver;
 
-/// The interrupt handler: wakes whoever waits on the mailbox.
+/// The interrupt handler: wakes whoever waits on the mailbox (and pollers); on a vector an
+/// event log interrupts on, notes the event first.
 #[pin_data]
 pub(crate) struct MboxIrq {
     dev: Arc<Swcci>,
+    /// An event log's MSI/MSI-X message number is this vector's.
+    events: bool,
 }
 
 impl irq::Handler for MboxIrq {
     fn handle(&self) -> IrqReturn {
+        if self.events {
+            self.dev.note_event_irq();
+        }
         self.dev.handle_irq();
         IrqReturn::Handled
+    }
+}
+
+/// At most this many message numbers are used: the mailbox's, the MMPT receive's, and one per
+/// event log.
+const MSGNUMS: usize = 7;
+
+/// The message numbers a function uses, read from its registers (and, for the event logs,
+/// with Get Event Interrupt Policy): `nums[..n]`, and which of them are event logs'.
+#[derive(Clone, Copy, Default)]
+struct Msgnums {
+    nums: [u8; MSGNUMS],
+    events: [bool; MSGNUMS],
+    n: usize,
+}
+
+impl Msgnums {
+    fn push(&mut self, v: u8, events: bool) {
+        if let (Some(slot), Some(e)) = (self.nums.get_mut(self.n), self.events.get_mut(self.n)) {
+            *slot = v;
+            *e = events;
+            self.n += 1;
+        }
+    }
+
+    fn used(&self) -> &[u8] {
+        self.nums.get(..self.n).unwrap_or(&[])
+    }
+
+    /// Whether vector `v` carries an event log's interrupt.
+    fn events_on(&self, v: u8) -> bool {
+        self.used()
+            .iter()
+            .zip(self.events.iter())
+            .any(|(&x, &e)| e && x == v)
     }
 }
 
@@ -110,10 +151,10 @@ impl<'bound> Irqs<'bound> {
     fn new(
         pdev: &'bound pci::Device<Bound>,
         dev: &Arc<Swcci>,
-        msgnums: impl Fn() -> Result<([u8; 2], usize)>,
+        msgnums: impl Fn() -> Result<Msgnums>,
     ) -> Result<Self> {
-        let (before, n) = msgnums()?;
-        let used = before.get(..n).unwrap_or(&[]);
+        let before = msgnums()?;
+        let used = before.used();
         let msix_n = u32::from(used.iter().copied().max().unwrap_or(0)) + 1;
         let msix = IrqTypes::default().with(IrqType::MsiX);
         let msi = IrqTypes::default().with(IrqType::Msi);
@@ -122,8 +163,8 @@ impl<'bound> Irqs<'bound> {
             Err(_) => (pdev.alloc_irq_vectors(1, 1, msi)?, 1, "MSI"),
         };
         let vectors = KBox::new(vectors, GFP_KERNEL)?;
-        let (after, n) = msgnums()?;
-        let used = after.get(..n).unwrap_or(&[]);
+        let after = msgnums()?;
+        let used = after.used();
         if let Some(&bad) = used.iter().find(|&&v| u32::from(v) >= nvec) {
             dev_warn!(
                 pdev,
@@ -151,7 +192,10 @@ impl<'bound> Irqs<'bound> {
                     request,
                     irq::Flags::TRIGGER_NONE,
                     c"cxl_swcci",
-                    try_pin_init!(MboxIrq { dev: handler_dev }? Error),
+                    try_pin_init!(MboxIrq {
+                        dev: handler_dev,
+                        events: after.events_on(v),
+                    }? Error),
                 )
             };
             regs.push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
@@ -202,19 +246,24 @@ fn setup_irqs<'bound>(
     if crate::module_parameters::poll_only.value() || (!mbox_irq && !mmpt_irq) {
         return None;
     }
+    // The event logs interrupt on MSI/MSI-X message numbers the function reports; the driver
+    // asks for that mode at probe, as drivers/cxl/pci.c does for memory devices.
+    let event_irqs = cxl && dev.setup_event_interrupts();
     // The message numbers the function uses, read from its registers each time.
-    let msgnums = || -> Result<([u8; 2], usize)> {
-        let mut wanted = [0u8; 2];
-        let mut n = 0;
+    let msgnums = || -> Result<Msgnums> {
+        let mut m = Msgnums::default();
         if mbox_irq {
-            wanted[n] = dev.lock().reread_caps()?.irq_msgnum();
-            n += 1;
+            m.push(dev.lock().reread_caps()?.irq_msgnum(), false);
         }
         if mmpt_irq {
-            wanted[n] = dev.mmpt_caps()?.rx_vector();
-            n += 1;
+            m.push(dev.mmpt_caps()?.rx_vector(), false);
         }
-        Ok((wanted, n))
+        if event_irqs {
+            for v in dev.event_msgnums().iter().flatten() {
+                m.push(*v, true);
+            }
+        }
+        Ok(m)
     };
     match Irqs::new(pdev, dev, msgnums) {
         Ok(irqs) => {

@@ -20,6 +20,12 @@ pub const SET_RESPONSE_MSG_LIMIT: u16 = 0x0004;
 pub const REQUEST_ABORT_BG: u16 = 0x0005;
 /// Get Event Records.
 pub const GET_EVENT_RECORDS: u16 = 0x0100;
+/// Clear Event Records.
+pub const CLEAR_EVENT_RECORDS: u16 = 0x0101;
+/// Get Event Interrupt Policy.
+pub const GET_EVENT_INTERRUPT_POLICY: u16 = 0x0102;
+/// Set Event Interrupt Policy.
+pub const SET_EVENT_INTERRUPT_POLICY: u16 = 0x0103;
 /// Get FW Info.
 pub const GET_FW_INFO: u16 = 0x0200;
 /// Transfer FW.

@@ -6,9 +6,11 @@
 
 pub mod bg;
 pub mod dcd;
+pub mod events;
 pub mod firmware;
 pub mod identify;
 pub mod ld;
 pub mod logs;
+pub mod mctp;
 pub mod switch;
 pub mod tunnel;

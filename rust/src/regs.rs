@@ -198,6 +198,22 @@ register! {
         63:48 vendor_status, with_vendor_status: u16;
     }
 
+    /// Event Status (CXL r3.1 §8.2.8.3.1): offset 0 of the Device Status registers
+    /// (capability 0001h). A bit is set while its event log holds records (see
+    /// [`EventLog::status_bit`](crate::payload::events::EventLog::status_bit)).
+    pub EventStatus(u32) @ 0x00 {
+        /// The Informational Event Log holds records.
+        0:0 informational, with_informational: bool;
+        /// The Warning Event Log holds records.
+        1:1 warning, with_warning: bool;
+        /// The Failure Event Log holds records.
+        2:2 failure, with_failure: bool;
+        /// The Fatal Event Log holds records.
+        3:3 fatal, with_fatal: bool;
+        /// The Dynamic Capacity Event Log holds records.
+        4:4 dynamic_capacity, with_dynamic_capacity: bool;
+    }
+
     /// CXL Memory Device Status (capability 4000h).
     pub MemdevStatus(u64) @ 0x00 {
         /// Device fatal error.
@@ -313,6 +329,21 @@ mod tests {
             .with_percent(100)
             .with_return_code(0x12);
         assert_eq!(bg.0, 0x0012_0064_4400);
+    }
+
+    #[test]
+    fn event_status_bits() {
+        use crate::payload::events::EventLog;
+        let s = EventStatus::default().with_warning(true).with_fatal(true);
+        assert_eq!(s.0, 0b1010);
+        assert_eq!(
+            s.0,
+            EventLog::Warning.status_bit() | EventLog::Fatal.status_bit()
+        );
+        assert!(!s.informational() && !s.failure() && !s.dynamic_capacity());
+        // Reserved bits 31:5 are not fields.
+        assert!(!EventStatus(0xffff_ffe0).fatal());
+        assert_eq!(EventStatus::OFFSET, 0);
     }
 
     #[test]

@@ -20,6 +20,14 @@ use swcci_proto::payload::dcd::{
     DCD_INFO_LEN, EXTENT_LEN, EXTENT_LIST_HEADER, EXTENT_UPDATE_HEADER, HOST_REGION_HEADER,
     REGION_CONFIG_LEN, UPDATED_EXTENT_LEN,
 };
+use swcci_proto::payload::events::{
+    clear_events_request, encode_event_records, encode_record, ClearEvents, CommonHeader,
+    EventBody, EventRecord, EventRecords, GetEventsHeader, InterruptPolicy, InterruptSetting,
+    MldEventType, MldPortEvent, PhysicalEventType, PhysicalSwitchEvent, VirtualEventType,
+    VirtualSwitchEvent, CLEAR_EVENTS_HEADER_LEN, COMMON_HEADER_LEN, EVENT_DATA_LEN,
+    EVENT_RECORD_LEN, GET_EVENTS_HEADER_LEN, INTERRUPT_POLICY_LEN, MLD_PORT_EVENT_UUID,
+    PHYSICAL_SWITCH_EVENT_UUID, VIRTUAL_SWITCH_EVENT_UUID,
+};
 use swcci_proto::payload::firmware::{
     Activate, FwInfo, Transfer, ACTIVATE_LEN, FW_INFO_LEN, TRANSFER_HEADER_LEN,
 };
@@ -29,13 +37,13 @@ use swcci_proto::payload::ld::{
     LdAllocation, LdAllocations, LdInfo, LdRule, SetLdAllocations, LD_ALLOCATIONS_HEADER,
     LD_ALLOCATION_ENTRY, LD_INFO_LEN, SET_LD_ALLOCATIONS_HEADER,
 };
-use swcci_proto::payload::logs::Uuid;
 use swcci_proto::payload::logs::{
-    Cel, SupportedLogs, CEL_ENTRY, SUPPORTED_LOGS_HEADER, SUPPORTED_LOG_ENTRY,
+    Cel, SupportedLogs, Uuid, CEL_ENTRY, SUPPORTED_LOGS_HEADER, SUPPORTED_LOG_ENTRY,
 };
+use swcci_proto::payload::mctp::{self as mctp, CxlMessage, CxlMessageType};
 use swcci_proto::payload::switch::{
-    mask_bits, IdentifySwitch, PortInfo, PortStates, VcsInfos, IDENTIFY_SWITCH_LEN, PORT_INFO_LEN,
-    PORT_STATE_HEADER,
+    mask_bits, BindingStatus, ConnectedMode, ConnectedType, IdentifySwitch, Ltssm, PortConfigState,
+    PortInfo, PortStates, VcsInfos, IDENTIFY_SWITCH_LEN, PORT_INFO_LEN, PORT_STATE_HEADER,
 };
 use swcci_proto::payload::tunnel::{
     encode_request, Category, CciHeader, TunnelRequest, TunnelResponse, CCI_HEADER_LEN,
@@ -400,7 +408,7 @@ proptest! {
         // payload length.
         let model = u16_at(&b, 2).map(usize::from).and_then(|size| {
             let msg = b.get(TUNNEL_HEADER_LEN..TUNNEL_HEADER_LEN + size)?;
-            let len = u32::from_le_bytes([*msg.get(5)?, *msg.get(6)?, *msg.get(7)?, 0]) & 0x1f_ffff;
+            let len = u32::from_le_bytes([*msg.get(5)?, *msg.get(6)?, *msg.get(7)?, 0]) & 0x0f_ffff;
             (size >= CCI_HEADER_LEN && len as usize == size - CCI_HEADER_LEN).then_some(size)
         });
         match TunnelRequest::decode(&b) {
@@ -438,7 +446,7 @@ proptest! {
     fn tunnel_response(b in bytes()) {
         let model = u16_at(&b, 0).map(usize::from).and_then(|len| {
             let msg = b.get(TUNNEL_HEADER_LEN..TUNNEL_HEADER_LEN + len)?;
-            let plen = u32::from_le_bytes([*msg.get(5)?, *msg.get(6)?, *msg.get(7)?, 0]) & 0x1f_ffff;
+            let plen = u32::from_le_bytes([*msg.get(5)?, *msg.get(6)?, *msg.get(7)?, 0]) & 0x0f_ffff;
             (len >= CCI_HEADER_LEN && plen as usize <= len - CCI_HEADER_LEN).then_some(plen as usize)
         });
         match TunnelResponse::decode(&b) {
@@ -643,6 +651,56 @@ proptest! {
         let mut field = [0xffu8; 32];
         put_cstr(&mut field, &b);
         prop_assert_eq!(field[31], 0);
+    }
+
+    #[test]
+    fn mctp_cxl_message(b in bytes()) {
+        // Complete iff the type byte is 07h or 08h, the body starts with a header of a defined
+        // category, and exactly its payload length of bytes follows it.
+        let t = b.first().copied().unwrap_or(0);
+        let body = b.get(1..).unwrap_or(&[]);
+        let model = (|| {
+            CxlMessageType::from_raw(t)?;
+            let h = body.get(..CCI_HEADER_LEN)?;
+            let len = u32::from_le_bytes([h[5], h[6], h[7], 0]) & 0x0f_ffff;
+            (h[0] & 0xf <= 1 && body.len() == mctp::CXL_MESSAGE_OVERHEAD + len as usize).then_some(len)
+        })();
+        match CxlMessage::decode(t, body) {
+            Ok(m) => {
+                prop_assert_eq!(Some(m.payload.len() as u32), model);
+                prop_assert_eq!(m.header.payload_len as usize, m.payload.len());
+            }
+            Err(_) => prop_assert!(model.is_none()),
+        }
+    }
+
+    #[test]
+    fn mctp_cxl_message_round_trip(
+        cci in any::<bool>(), tag in any::<u8>(), op in any::<u16>(), rc in any::<u16>(),
+        vendor in any::<u16>(), bg in any::<bool>(), response in any::<bool>(), payload in bytes(),
+    ) {
+        let t = if cci { CxlMessageType::Cci } else { CxlMessageType::FmApi };
+        let header = CciHeader {
+            category: if response { Category::Response } else { Category::Request },
+            tag,
+            opcode: op,
+            payload_len: 0,
+            background: bg,
+            rc: ReturnCode::from_raw(rc),
+            vendor_status: vendor,
+        };
+        let mut buf = vec![0u8; mctp::CXL_MESSAGE_OVERHEAD + payload.len()];
+        prop_assert_eq!(mctp::encode(&mut buf, &header, &payload), Ok(buf.len()));
+        let m = CxlMessage::decode(t.raw(), &buf);
+        prop_assert!(m.is_ok());
+        if let Ok(m) = m {
+            prop_assert_eq!(m.msg_type, t);
+            prop_assert_eq!(m.header, CciHeader { payload_len: payload.len() as u32, ..header });
+            prop_assert_eq!(m.payload, &payload[..]);
+            prop_assert_eq!(m.answers(t, op, tag), response);
+        }
+        let short = buf.len() - 1;
+        prop_assert!(mctp::encode(&mut buf[..short], &header, &payload).is_err());
     }
 
     #[test]
@@ -914,5 +972,243 @@ proptest! {
             Ok(total * unit)
         };
         prop_assert_eq!(r, want);
+    }
+}
+
+/// Common Event Record headers with any field values (flags within their 24 bits).
+fn common_header() -> impl Strategy<Value = CommonHeader> {
+    (
+        prop::array::uniform16(any::<u8>()),
+        any::<u8>(),
+        0u32..(1 << 24),
+        (any::<u16>(), any::<u16>(), any::<u64>()),
+        (any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>()),
+    )
+        .prop_map(
+            |(uuid, length, flags, (handle, related_handle, timestamp), (c, s, ld, head))| {
+                CommonHeader {
+                    uuid: Uuid(uuid),
+                    length,
+                    flags,
+                    handle,
+                    related_handle,
+                    timestamp,
+                    maint_op_class: c,
+                    maint_op_subclass: s,
+                    ld_id: ld,
+                    head_id: head,
+                }
+            },
+        )
+}
+
+/// Port state as a Physical Switch Event Record carries it: 4-bit state and mode, 6-bit
+/// widths and speeds.
+fn record_port(port_id: u8) -> impl Strategy<Value = PortInfo> {
+    (
+        (0u8..16, 0u8..16, any::<u8>(), any::<u8>()),
+        (0u8..64, 0u8..64, 0u8..64, 0u8..64, 0u8..64),
+        (any::<u8>(), any::<u8>(), any::<u16>()),
+    )
+        .prop_map(
+            move |(
+                (state, mode, kind, modes),
+                (maxw, negw, speeds, maxs, curs),
+                (l, lane, flags),
+            )| {
+                PortInfo {
+                    port_id,
+                    config_state: PortConfigState::from_raw(state),
+                    connected_mode: ConnectedMode::from_raw(mode),
+                    connected_type: ConnectedType::from_raw(kind),
+                    supported_cxl_modes: modes,
+                    max_link_width: maxw,
+                    negotiated_link_width: negw,
+                    supported_speeds: speeds,
+                    max_link_speed: maxs,
+                    current_link_speed: curs,
+                    ltssm: Ltssm::from_raw(l),
+                    first_lane: lane,
+                    link_state: flags,
+                    supported_ld_count: 0,
+                }
+            },
+        )
+}
+
+/// One switch event record of each kind, as (UUID, data) with the decoded body expected.
+fn switch_record() -> impl Strategy<Value = (CommonHeader, [u8; EVENT_DATA_LEN])> {
+    let phys = (any::<u8>(), any::<u8>(), any::<u16>())
+        .prop_flat_map(|(port, ty, slot)| {
+            record_port(port).prop_map(move |p| PhysicalSwitchEvent {
+                port_id: port,
+                event_type: PhysicalEventType::from_raw(ty),
+                slot_status: slot,
+                port: p,
+            })
+        })
+        .prop_map(|e| {
+            (
+                PHYSICAL_SWITCH_EVENT_UUID,
+                e.data().unwrap_or([0; EVENT_DATA_LEN]),
+            )
+        });
+    let virt = (
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()),
+        (any::<u8>(), any::<u8>(), any::<u16>(), any::<u16>()),
+    )
+        .prop_map(|((vcs, vppb, ty, binding), (port, ld, lc, sc))| {
+            let e = VirtualSwitchEvent {
+                vcs_id: vcs,
+                vppb_id: vppb,
+                event_type: VirtualEventType::from_raw(ty),
+                binding: BindingStatus::from_raw(binding),
+                port_id: port,
+                ld_id: ld,
+                link_control: lc,
+                slot_control: sc,
+            };
+            (VIRTUAL_SWITCH_EVENT_UUID, e.data())
+        });
+    let mld = (any::<u8>(), any::<u8>(), any::<[u8; 8]>()).prop_map(|(ty, port, msg)| {
+        let e = MldPortEvent {
+            event_type: MldEventType::from_raw(ty),
+            port_id: port,
+            error_message: msg,
+        };
+        (MLD_PORT_EVENT_UUID, e.data())
+    });
+    (common_header(), prop_oneof![phys, virt, mld])
+        .prop_map(|(h, (uuid, data))| (CommonHeader { uuid, ..h }, data))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn event_records(b in prop_oneof![bytes(), counted(8), bytes_near(GET_EVENTS_HEADER_LEN)]) {
+        let count = u16_at(&b, 0x14).map(usize::from);
+        let need = count.map(|n| GET_EVENTS_HEADER_LEN + n * EVENT_RECORD_LEN);
+        match EventRecords::decode(&b) {
+            Ok(e) => {
+                let need = need.unwrap_or(usize::MAX);
+                prop_assert!(b.len() >= need.max(GET_EVENTS_HEADER_LEN));
+                prop_assert_eq!(e.len(), count.unwrap_or(0));
+                prop_assert_eq!(e.header.overflow(), b[0] & 1 != 0);
+                prop_assert_eq!(e.header.more(), b[0] & 2 != 0);
+                let recs: Vec<EventRecord<'_>> = e.iter().collect();
+                prop_assert_eq!(recs.len(), e.len());
+                for (i, r) in recs.iter().enumerate() {
+                    let at = GET_EVENTS_HEADER_LEN + i * EVENT_RECORD_LEN;
+                    prop_assert_eq!(&r.header.uuid.0[..], &b[at..at + 16]);
+                    prop_assert_eq!(r.data, &b[at + COMMON_HEADER_LEN..at + EVENT_RECORD_LEN]);
+                    // Every body decodes (or stays raw) without failing.
+                    let _ = (r.body(), r.header.severity().to_string());
+                }
+            }
+            Err(e) => {
+                prop_assert!(b.len() < need.unwrap_or(usize::MAX).max(GET_EVENTS_HEADER_LEN));
+                prop_assert!(truncated_past_end(&e, b.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn event_record_round_trip((h, data) in switch_record()) {
+        let mut rec = [0u8; EVENT_RECORD_LEN];
+        prop_assert_eq!(encode_record(&mut rec, &h, &data), Ok(EVENT_RECORD_LEN));
+        let r = EventRecord::decode(&rec);
+        prop_assert!(r.is_ok());
+        let Ok(r) = r else { return Ok(()) };
+        prop_assert_eq!(r.header, h);
+        prop_assert_eq!(r.data, &data[..]);
+        // The decoded body encodes back to the same data.
+        let again = match r.body() {
+            EventBody::PhysicalSwitch(p) => p.data().ok(),
+            EventBody::VirtualSwitch(v) => Some(v.data()),
+            EventBody::MldPort(m) => Some(m.data()),
+            EventBody::Other(_) => None,
+        };
+        prop_assert_eq!(again, Some(data));
+        // A record in a Get Event Records output comes back the same.
+        let header = GetEventsHeader { flags: 2, count: 1, ..GetEventsHeader::default() };
+        let mut out = vec![0u8; GET_EVENTS_HEADER_LEN + EVENT_RECORD_LEN];
+        prop_assert_eq!(encode_event_records(&mut out, &header, &[rec]), Ok(out.len()));
+        let e = EventRecords::decode(&out);
+        prop_assert!(e.is_ok());
+        if let Ok(e) = e {
+            prop_assert_eq!(e.header, header);
+            prop_assert_eq!(e.iter().next(), Some(r));
+        }
+    }
+
+    #[test]
+    fn any_record_data_decodes(h in common_header(), data in prop::array::uniform32(any::<u8>())) {
+        // Arbitrary data under each switch UUID: decoding never fails, and what decodes
+        // re-encodes to the data with its reserved bits cleared.
+        for uuid in [PHYSICAL_SWITCH_EVENT_UUID, VIRTUAL_SWITCH_EVENT_UUID, MLD_PORT_EVENT_UUID] {
+            let mut rec = [0u8; EVENT_RECORD_LEN];
+            let header = CommonHeader { uuid, ..h };
+            prop_assert!(encode_record(&mut rec, &header, &data).is_ok());
+            let r = EventRecord::decode(&rec);
+            prop_assert!(r.is_ok());
+            let Ok(r) = r else { continue };
+            match r.body() {
+                EventBody::PhysicalSwitch(p) => {
+                    prop_assert_eq!(p.port_id, data[0]);
+                    prop_assert!(p.port.max_link_width < 64 && p.port.current_link_speed < 64);
+                    prop_assert!(p.data().is_ok());
+                }
+                EventBody::VirtualSwitch(v) => prop_assert_eq!(&v.data()[..10], &data[..10]),
+                EventBody::MldPort(m) => {
+                    prop_assert_eq!(&m.error_message[..], &data[4..12]);
+                    prop_assert_eq!(&m.data()[4..12], &data[4..12]);
+                }
+                EventBody::Other(_) => prop_assert!(false, "a switch record stayed raw"),
+            }
+        }
+    }
+
+    #[test]
+    fn clear_events(b in prop_oneof![bytes(), counted(8)]) {
+        let need = b.get(2).map(|&n| CLEAR_EVENTS_HEADER_LEN + 2 * usize::from(n));
+        match ClearEvents::decode(&b) {
+            Ok(c) => {
+                prop_assert!(b.len() >= need.unwrap_or(usize::MAX));
+                prop_assert_eq!(c.len(), usize::from(b[2]));
+                let handles: Vec<u16> = c.handles().collect();
+                let mut out = vec![0u8; need.unwrap_or(0)];
+                prop_assert_eq!(clear_events_request(&mut out, c.log, &handles), Ok(out.len()));
+                // Reserved bytes and the flags aside, the request is the input.
+                prop_assert_eq!(out[0], b[0]);
+                prop_assert_eq!(&out[2..3], &b[2..3]);
+                prop_assert_eq!(&out[CLEAR_EVENTS_HEADER_LEN..], &b[CLEAR_EVENTS_HEADER_LEN..out.len()]);
+            }
+            Err(e) => {
+                prop_assert!(b.len() < need.unwrap_or(usize::MAX).max(CLEAR_EVENTS_HEADER_LEN));
+                prop_assert!(truncated_past_end(&e, b.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn interrupt_policy(b in prop_oneof![bytes(), bytes_near(INTERRUPT_POLICY_LEN)]) {
+        match InterruptPolicy::decode(&b) {
+            Ok(p) => {
+                prop_assert!(b.len() >= INTERRUPT_POLICY_LEN);
+                prop_assert_eq!(p.dynamic_capacity.is_some(), b.len() > INTERRUPT_POLICY_LEN);
+                let mut out = [0u8; 8];
+                let n = p.encode(&mut out);
+                prop_assert_eq!(n, Ok(b.len().min(5)));
+                prop_assert_eq!(&out[..b.len().min(5)], &b[..b.len().min(5)]);
+                for s in [p.informational, p.warning, p.failure, p.fatal] {
+                    prop_assert_eq!(InterruptSetting::new(s.mode(), s.msgnum()).0, s.0 & 0xf3);
+                }
+            }
+            Err(e) => {
+                prop_assert!(b.len() < INTERRUPT_POLICY_LEN);
+                prop_assert!(truncated_past_end(&e, b.len()));
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@
 #   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl;
 #             x86_64 and arm64 only (32-bit ARM has no KASAN with Rust), always built with LLVM
 #   bench     no lock or leak debugging, fwctl: what tools/bench.sh measures the command path on
+# debug and bench on x86_64 and arm64 also get mctp.config (AF_MCTP, the serial binding).
 # The tree is `make tinyconfig` merged with tools/testing/kconfig/common.config, <ARCH>.config
 # and the variant's fragments, built with O= under $SWCCI_CACHE/kernel/<ARCH>-<V>-<key>, where
 # key hashes the kernel source package and version the set-up chose (tools/setup/resolve.sh),
@@ -61,6 +62,10 @@ hardened)
 	;;
 bench) frags+=("$frag_dir/fwctl.config") ;;
 *) die "unknown kernel variant '$variant' (debug, hardened or bench)" ;;
+esac
+# AF_MCTP and the serial binding for the MCTP tests and benchmark (mctp.config)
+case "$arch-$variant" in
+x86_64-debug | x86_64-bench | arm64-debug | arm64-bench) frags+=("$frag_dir/mctp.config") ;;
 esac
 
 # The installed kernel source package the policy chose (host.sh), e.g. "linux-source-7.3

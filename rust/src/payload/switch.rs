@@ -147,6 +147,8 @@ macro_rules! named_enum {
         }
     };
 }
+// Also used by the event records (`payload::events`).
+pub(crate) use named_enum;
 
 named_enum! {
     /// Current port configuration state.

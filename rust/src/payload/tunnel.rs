@@ -10,8 +10,13 @@ use crate::wire::{DecodeError, EncodeError, Reader, Writer};
 pub const CCI_HEADER_LEN: usize = 12;
 /// Size of the tunnel request and response headers (before the CCI message).
 pub const TUNNEL_HEADER_LEN: usize = 4;
-/// Largest payload length a CCI message header can express (21 bits).
-pub const CCI_MAX_PAYLOAD: usize = (1 << 21) - 1;
+/// Largest payload length a CCI message header can express: 20 bits (bits 19:0 of bytes 5-7;
+/// bits 22:20 are reserved and bit 23 is the Background Operation flag, CXL r3.1 Figure 7-19).
+pub const CCI_MAX_PAYLOAD: usize = (1 << 20) - 1;
+/// The payload length field's mask in bytes 5-7 (little endian).
+const PAYLOAD_LEN_MASK: u32 = 0x0f_ffff;
+/// The Background Operation flag in bytes 5-7.
+const BACKGROUND_FLAG: u32 = 1 << 23;
 
 /// Message category of a CCI message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +29,13 @@ pub enum Category {
     Other(u8),
 }
 
-/// A CCI message header.
+/// A CCI message header (12 bytes, CXL r3.1 Figure 7-19): what a Tunnel Management Command
+/// carries before each tunnelled message, and what CXL messages over MCTP carry after the
+/// message type byte (FM-API, DSP0234; CCI, DSP0281; see [`super::mctp`]).
+///
+/// Byte 0 bits 3:0 category; byte 1 tag; byte 2 reserved; byte 3 command; byte 4 command set;
+/// bytes 5-7 payload length (bits 19:0) and the Background Operation flag (bit 23); bytes 8-9
+/// return code; bytes 10-11 vendor specific extended status. Little endian.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CciHeader {
     /// Request or response.
@@ -33,9 +44,9 @@ pub struct CciHeader {
     pub tag: u8,
     /// Opcode: command set << 8 | command.
     pub opcode: u16,
-    /// Payload length in bytes.
+    /// Payload length in bytes (20 bits: at most [`CCI_MAX_PAYLOAD`]).
     pub payload_len: u32,
-    /// The command runs in the background.
+    /// The Background Operation flag: in a response, the command runs in the background.
     pub background: bool,
     /// Return code (responses).
     pub rc: ReturnCode,
@@ -57,7 +68,30 @@ impl CciHeader {
         }
     }
 
-    /// Decodes a header from the first 12 bytes of `buf`.
+    /// A response header to a request of `opcode` with tag `tag`: return code `rc`, vendor
+    /// status `vendor_status`, a payload of `payload_len` bytes.
+    pub const fn response(
+        opcode: u16,
+        tag: u8,
+        rc: ReturnCode,
+        vendor_status: u16,
+        payload_len: u32,
+    ) -> Self {
+        Self {
+            category: Category::Response,
+            tag,
+            opcode,
+            payload_len,
+            background: false,
+            rc,
+            vendor_status,
+        }
+    }
+
+    /// Decodes a header from the first 12 bytes of `buf`. Reserved bits (byte 0 bits 7:4,
+    /// byte 2, bits 22:20 of the length) are ignored.
+    ///
+    /// Errors: [`DecodeError::Truncated`] for fewer than 12 bytes.
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf);
         let category = match r.u8("category")? & 0xf {
@@ -74,14 +108,17 @@ impl CciHeader {
             category,
             tag,
             opcode: u16::from_le_bytes([cmd, set]),
-            payload_len: len & 0x1f_ffff,
-            background: len & (1 << 23) != 0,
+            payload_len: len & PAYLOAD_LEN_MASK,
+            background: len & BACKGROUND_FLAG != 0,
             rc: ReturnCode::from_raw(r.u16("return_code")?),
             vendor_status: r.u16("vendor_status")?,
         })
     }
 
-    /// Appends the header to `w`.
+    /// Appends the header to `w`, reserved bits zero.
+    ///
+    /// Errors: [`EncodeError::Invalid`] for a payload length above [`CCI_MAX_PAYLOAD`];
+    /// [`EncodeError::BufferTooSmall`] when `w` has no room for 12 bytes.
     pub fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         if self.payload_len as usize > CCI_MAX_PAYLOAD {
             return Err(EncodeError::Invalid {
@@ -94,7 +131,7 @@ impl CciHeader {
             Category::Response => 1,
             Category::Other(v) => v & 0xf,
         };
-        let len = self.payload_len | if self.background { 1 << 23 } else { 0 };
+        let len = self.payload_len | if self.background { BACKGROUND_FLAG } else { 0 };
         let [l0, l1, l2, _] = len.to_le_bytes();
         w.bytes(&[cat, self.tag, 0, cmd, set, l0, l1, l2])?;
         w.u16(self.rc.raw())?;
@@ -153,16 +190,7 @@ pub fn encode_response(
     let mut w = Writer::new(out);
     w.u16(len)?;
     w.zeros(2)?;
-    CciHeader {
-        category: Category::Response,
-        tag,
-        opcode,
-        payload_len,
-        background: false,
-        rc,
-        vendor_status,
-    }
-    .encode(&mut w)?;
+    CciHeader::response(opcode, tag, rc, vendor_status, payload_len).encode(&mut w)?;
     w.bytes(payload)?;
     Ok(w.len())
 }
@@ -328,7 +356,17 @@ mod tests {
         assert!(d.background);
         assert_eq!(d.payload_len, 6);
         let mut w = Writer::new(&mut b);
-        assert!(CciHeader::request(1, 0, 1 << 21).encode(&mut w).is_err());
+        assert!(CciHeader::request(1, 0, 1 << 20).encode(&mut w).is_err());
+        // Bits 22:20 are reserved: ignored when decoding, never set when encoding.
+        let mut b = [0u8; 12];
+        b[5] = 0xff;
+        b[6] = 0xff;
+        b[7] = 0xff;
+        let d = CciHeader::decode(&b).unwrap();
+        assert_eq!((d.payload_len, d.background), (0x0f_ffff, true));
+        let mut w = Writer::new(&mut b);
+        d.encode(&mut w).unwrap();
+        assert_eq!(&b[5..8], &[0xff, 0xff, 0x8f]);
         assert!(encode_request(&mut [0u8; 8], 0, 0, 0, 1, &[]).is_err());
     }
 

@@ -9,7 +9,9 @@ use crate::hex;
 use crate::output::{Doc, Field, Record};
 use crate::{Cli, Command, PortAction, RawCommand, TopologyArgs, TunnelCommand, UnbindMode};
 use std::io::IsTerminal;
-use swcci::{command_name, Cci, Device, Target};
+use std::sync::OnceLock;
+use swcci::mctp::{AnyMailbox, MctpOptions};
+use swcci::{command_name, Cci, Target};
 use swcci_proto::opcode;
 use swcci_proto::payload::switch::{PortOp, UnbindOption, LD_NONE};
 use swcci_proto::rc::ReturnCode;
@@ -46,27 +48,38 @@ impl From<Doc> for Report {
     }
 }
 
+/// The MCTP options of this run (`--mctp-timeout`, `--mctp-retries`, `--mctp-gap`).
+static MCTP_OPTIONS: OnceLock<MctpOptions> = OnceLock::new();
+
+/// Opens what DEV names: a driver node, or an MCTP endpoint (`mctp:[NET:]EID`,
+/// `mctp-cci:[NET:]EID`) with this run's MCTP options.
+pub fn open(dev: &str) -> Result<AnyMailbox> {
+    let opts = MCTP_OPTIONS.get().cloned().unwrap_or_default();
+    Ok(AnyMailbox::open(dev, &opts)?)
+}
+
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    let _ = MCTP_OPTIONS.set(cli.mctp_options());
     let report = match cli.command {
         Command::Completions { shell } => return text(crate::doc::completions(shell)),
         Command::Man => return text(crate::doc::man_page()?),
         Command::List => list()?,
-        Command::Identify(a) => identify(&Device::open(&a.dev)?.on(a.target.target()))?.into(),
-        Command::SwitchInfo(a) => switch_info(&Device::open(&a.dev)?)?.into(),
-        Command::Ports(a) => ports(&Device::open(&a.dev)?, &a.ports)?.into(),
-        Command::Vcs(a) => vcs(&Device::open(&a.dev)?, &a.vcs, a.start, a.limit)?.into(),
-        Command::Cel(a) => cel(&Device::open(&a.dev)?.on(a.target.target()))?,
-        Command::Logs(a) => logs(&Device::open(&a.dev)?.on(a.target.target()))?.into(),
-        Command::BgStatus(a) => bg_status(&Device::open(&a.dev)?.on(a.target.target()))?.into(),
-        Command::Abort(a) => abort(&Device::open(&a.dev)?.on(a.target.target()))?.into(),
+        Command::Identify(a) => identify(&open(&a.dev)?.on(a.target.target()))?.into(),
+        Command::SwitchInfo(a) => switch_info(&open(&a.dev)?.on(Target::Direct))?.into(),
+        Command::Ports(a) => ports(&open(&a.dev)?.on(Target::Direct), &a.ports)?.into(),
+        Command::Vcs(a) => vcs(&open(&a.dev)?.on(Target::Direct), &a.vcs, a.start, a.limit)?.into(),
+        Command::Cel(a) => cel(&open(&a.dev)?.on(a.target.target()))?,
+        Command::Logs(a) => logs(&open(&a.dev)?.on(a.target.target()))?.into(),
+        Command::BgStatus(a) => bg_status(&open(&a.dev)?.on(a.target.target()))?.into(),
+        Command::Abort(a) => abort(&open(&a.dev)?.on(a.target.target()))?.into(),
         Command::PortControl(a) => port_control(&a.dev, a.port, a.action, a.yes)?.into(),
         Command::Bind(a) => bind(&a.dev, [a.at.vcs, a.at.vppb, a.port], a.ld, a.yes)?.into(),
         Command::Unbind(a) => unbind(&a.dev, a.at.vcs, a.at.vppb, a.mode, a.yes)?.into(),
         Command::Tunnel(a) => {
             let target = a.target();
             match &a.what {
-                TunnelCommand::Identify => identify(&Device::open(&a.dev)?.on(target))?.into(),
+                TunnelCommand::Identify => identify(&open(&a.dev)?.on(target))?.into(),
                 TunnelCommand::Raw(c) => raw(&a.dev, target, c)?,
             }
         }
@@ -74,6 +87,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Fw(a) => return crate::fw::run(a, cli.json),
         Command::Dcd(a) => return crate::dcd::run(a, cli.json),
         Command::Ld(a) => return crate::ld::run(a, cli.json),
+        Command::Events(a) => return crate::events::run(&a, cli.json),
         Command::Topology(a) => return Ok(topology(&a, cli.json)),
     };
     Ok(Outcome {
@@ -101,12 +115,12 @@ fn identify(cci: &Cci<'_>) -> Result<Doc> {
     Ok(Doc::Record(rec))
 }
 
-fn switch_info(dev: &Device) -> Result<Doc> {
+fn switch_info(dev: &Cci<'_>) -> Result<Doc> {
     let s = dev.identify_switch()?;
     Ok(Doc::Record(decode::identify_switch_record(&s)))
 }
 
-fn ports(dev: &Device, ports: &[u8]) -> Result<Doc> {
+fn ports(dev: &Cci<'_>, ports: &[u8]) -> Result<Doc> {
     let ids: Vec<u8> = if ports.is_empty() {
         dev.identify_switch()?.active_port_ids().collect()
     } else {
@@ -123,8 +137,7 @@ fn ports(dev: &Device, ports: &[u8]) -> Result<Doc> {
     })
 }
 
-fn vcs(dev: &Device, vcs: &[u8], start: u8, limit: Option<u8>) -> Result<Doc> {
-    let cci = dev.on(Target::Direct);
+fn vcs(cci: &Cci<'_>, vcs: &[u8], start: u8, limit: Option<u8>) -> Result<Doc> {
     let ids: Vec<u8> = if vcs.is_empty() {
         cci.identify_switch()?.active_vcs_ids().collect()
     } else {
@@ -199,7 +212,20 @@ fn abort(cci: &Cci<'_>) -> Result<Doc> {
 
 /// Every node that answers, plus an error for each node that exists but does not.
 fn list() -> Result<Report> {
-    Ok(list_report(swcci::list()?))
+    let mut r = list_report(swcci::list()?);
+    // MCTP endpoints the kernel routes to that answer FM-API (none without MCTP).
+    let timeout = MCTP_OPTIONS
+        .get()
+        .map_or(swcci::mctp::DEFAULT_TIMEOUT, |o| o.timeout)
+        .min(std::time::Duration::from_millis(500));
+    let found = swcci::mctp::discover(timeout);
+    if !found.is_empty() {
+        if let Some(Doc::Table { rows, empty }) = &mut r.doc {
+            rows.extend(found.iter().map(decode::mctp_list_row));
+            *empty = "";
+        }
+    }
+    Ok(r)
 }
 
 /// The table of `nodes` and an error for each that could not be asked. "No nodes" is said
@@ -249,12 +275,40 @@ fn topology(a: &TopologyArgs, json: bool) -> Outcome {
             }
         }
     } else {
-        a.devs.iter().map(swcci::node).collect()
+        a.devs
+            .iter()
+            .filter(|d| !swcci::mctp::MctpAddr::is_mctp(d))
+            .map(swcci::node)
+            .collect()
     };
     let opts = swcci::fabric::WalkOptions {
         timeout: std::time::Duration::from_millis(a.timeout),
     };
-    let fabric = swcci::fabric::walk(nodes, &opts);
+    let mut fabric = swcci::fabric::walk(nodes, &opts);
+    // MCTP endpoints named on the command line, after the driver's nodes.
+    let mut endpoints = Vec::new();
+    for d in a.devs.iter().filter(|d| swcci::mctp::MctpAddr::is_mctp(d)) {
+        match open(d) {
+            Ok(m) => endpoints.push(m),
+            Err(e) => {
+                return Outcome {
+                    errors: vec![e],
+                    ..Outcome::default()
+                }
+            }
+        }
+    }
+    if !endpoints.is_empty() {
+        let mbs: Vec<&(dyn swcci::Mailbox + Sync)> =
+            endpoints.iter().map(|m| m.mailbox()).collect();
+        let ms = u32::try_from(a.timeout).unwrap_or(u32::MAX);
+        for m in &mbs {
+            let _ = m.set_bg_timeout(ms);
+        }
+        let more = swcci::fabric::walk_mailboxes(&mbs, &opts);
+        fabric.switches.extend(more.switches);
+        fabric.errors.extend(more.errors);
+    }
     let stdout = if json {
         format!("{:#}\n", crate::topology::to_json(&fabric))
     } else if a.dot {
@@ -308,9 +362,7 @@ fn port_control(dev: &str, port: u8, action: PortAction, yes: bool) -> Result<Do
             command_name(opcode::PHYS_PORT_CONTROL)
         )));
     }
-    let rc = Device::open(dev)?
-        .on(Target::Direct)
-        .port_control(port, op)?;
+    let rc = open(dev)?.on(Target::Direct).port_control(port, op)?;
     Ok(changed(
         Record(vec![
             Field::num("port", port),
@@ -340,7 +392,7 @@ fn bind(dev: &str, [vcs, vppb, port]: [u8; 3], ld: u16, yes: bool) -> Result<Doc
             command_name(opcode::BIND_VPPB)
         )));
     }
-    let rc = Device::open(dev)?
+    let rc = open(dev)?
         .on(Target::Direct)
         .bind_vppb(vcs, vppb, port, ld)?;
     Ok(changed(
@@ -378,7 +430,7 @@ fn unbind(dev: &str, vcs: u8, vppb: u8, mode: UnbindMode, yes: bool) -> Result<D
             command_name(opcode::UNBIND_VPPB)
         )));
     }
-    let rc = Device::open(dev)?
+    let rc = open(dev)?
         .on(Target::Direct)
         .unbind_vppb(vcs, vppb, option)?;
     Ok(changed(
@@ -447,7 +499,7 @@ fn raw(dev: &str, target: Target, cmd: &RawCommand) -> Result<Report> {
         MBOX_PAYLOAD_MAX,
         "any mailbox (CXL r3.1 §8.2.8.4.3)",
     )?;
-    let d = Device::open(dev)?;
+    let d = open(dev)?;
     let cci = d.on(target);
     let payload = cci.payload_size()?;
     if let Some(i) = cmd.input.as_ref().filter(|_| input.len() > payload) {

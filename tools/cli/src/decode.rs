@@ -386,6 +386,30 @@ pub fn list_row(path: &Path, info: &SwcciInfo) -> Record {
     ])
 }
 
+/// A row of `swcci list` for an MCTP endpoint that answered FM-API: the columns of a node's
+/// row, from its Identify (0001h); no PCI address; mode `mctp`.
+pub fn mctp_list_row(f: &swcci::mctp::Found) -> Record {
+    let id = &f.identify;
+    let node = f.addr.to_string();
+    let payload = 1u64 << u32::from(id.max_msg_size_log2).min(20);
+    Record(vec![
+        Field::new("node", node.clone(), node),
+        Field::new("kind", "fm-api", "fm-api").with("kind_code", Value::Null),
+        Field::new("pci_address", "-", Value::Null),
+        Field::new(
+            "vid_did",
+            format!("{:04x}:{:04x}", id.vendor_id, id.device_id),
+            format!("{:04x}:{:04x}", id.vendor_id, id.device_id),
+        )
+        .with("vendor_id", id.vendor_id)
+        .with("device_id", id.device_id)
+        .label("VID:DID"),
+        Field::hex("serial", id.serial, 16),
+        Field::new("payload_size", format!("{payload} bytes"), payload),
+        Field::new("mode", "mctp", "mctp"),
+    ])
+}
+
 /// Where a command went: `port` and `ld` (`-`/null for levels not used).
 pub fn target_record(t: Target) -> Record {
     Record(vec![opt_num("port", t.port()), opt_num("ld", t.ld())])

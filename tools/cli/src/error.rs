@@ -137,7 +137,8 @@ impl std::error::Error for CliError {}
 
 /// What to do about an error, when the error alone does not say: EPERM from a command (not
 /// from opening the node) means the caller lacks CAP_SYS_RAWIO or the kernel is locked down
-/// (Documentation/access-control.rst).
+/// (Documentation/access-control.rst); EACCES from an MCTP endpoint means it lacks CAP_NET_RAW
+/// (Documentation/transports.rst).
 pub fn hint(e: &swcci::Error) -> Option<&'static str> {
     match e {
         swcci::Error::Os { op, .. }
@@ -147,6 +148,19 @@ pub fn hint(e: &swcci::Error) -> Option<&'static str> {
                 "raw commands need CAP_SYS_RAWIO and a kernel that is not locked down: run as \
                  root, or see Documentation/access-control.rst",
             )
+        }
+        swcci::Error::Os { op, .. }
+            if e.errno() == Some(libc::EACCES) && op.contains(" on mctp") =>
+        {
+            Some(
+                "sending MCTP messages needs CAP_NET_RAW: run as root, or see \
+                 Documentation/transports.rst",
+            )
+        }
+        swcci::Error::Os { op, .. }
+            if e.errno() == Some(libc::EAFNOSUPPORT) && op.contains("AF_MCTP") =>
+        {
+            Some("this kernel has no MCTP (CONFIG_MCTP)")
         }
         _ => None,
     }
@@ -281,5 +295,26 @@ mod tests {
             one_line_usage_error(invalid),
             "invalid value 'zz' for '--opcode <OPCODE>': bad (see --help)"
         );
+    }
+
+    #[test]
+    fn mctp_hints() {
+        let e = swcci::Error::Os {
+            op: "Identify (0001h) on mctp:1:9".into(),
+            err: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert!(hint(&e).unwrap().contains("CAP_NET_RAW"));
+        assert_eq!(CliError::from(e).exit_code(), EXIT_OS);
+        let e = swcci::Error::Os {
+            op: "open an AF_MCTP socket for mctp:1:9".into(),
+            err: std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT),
+        };
+        assert!(hint(&e).unwrap().contains("CONFIG_MCTP"));
+        // A node's EACCES is the file mode's, not MCTP's.
+        let e = swcci::Error::Os {
+            op: "open /dev/cxl/switch0".into(),
+            err: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert_eq!(hint(&e), None);
     }
 }

@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use swcci::{
-    command_name, AbortOutcome, ActivateAction, ActivateReport, Cci, Device, FwError, FwFailure,
-    FwInfo, FwOptions, Phase, Progress, Target, TransferReport,
+    command_name, AbortOutcome, ActivateAction, ActivateReport, Cci, FwError, FwFailure, FwInfo,
+    FwOptions, Phase, Progress, Target, TransferReport,
 };
 use swcci_proto::opcode;
 
@@ -270,7 +270,7 @@ pub struct AbortArgs {
 pub fn run(args: FwArgs, json: bool) -> Result<crate::cmd::Outcome> {
     let (stdout, errors) = match args.what {
         FwCommand::Info(a) => {
-            let d = Device::open(&a.dev)?;
+            let d = crate::cmd::open(&a.dev)?;
             (info(&d.on(a.target.target()))?.render(json), Vec::new())
         }
         FwCommand::Update(a) => update(&a, json)?,
@@ -719,10 +719,13 @@ fn update(a: &UpdateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
         )));
     }
     let image = read_image(&a.image, IMAGE_LIMIT)?;
-    let dev = Device::open(&a.dev)?;
+    let dev = crate::cmd::open(&a.dev)?;
     let cci = dev.on(target);
     let cancel = Arc::new(AtomicBool::new(false));
     catch_signals(&cancel)?;
+    // Over MCTP the background wait is the library's: the signal ends it as it ends the
+    // driver's.
+    dev.set_cancel(Arc::clone(&cancel));
     let opts = FwOptions {
         max_part: a.max_part,
         expect_revision: a.expect_revision.clone(),
@@ -800,7 +803,7 @@ fn activate(a: &ActivateArgs, json: bool) -> Result<(String, Vec<CliError>)> {
             command_name(opcode::ACTIVATE_FW)
         )));
     }
-    let dev = Device::open(&a.dev)?;
+    let dev = crate::cmd::open(&a.dev)?;
     let cci = dev.on(target);
     // Activation is not interrupted: the first signal is noted, a second exits at once.
     let cancel = Arc::new(AtomicBool::new(false));
@@ -832,7 +835,7 @@ fn abort(a: &AbortArgs, json: bool) -> Result<(String, Vec<CliError>)> {
             command_name(opcode::TRANSFER_FW)
         )));
     }
-    let dev = Device::open(&a.dev)?;
+    let dev = crate::cmd::open(&a.dev)?;
     let cci = dev.on(target);
     let mut rec = match target {
         Target::Direct => Record::default(),

@@ -23,6 +23,7 @@ mod dcd;
 mod decode;
 mod doc;
 mod error;
+mod events;
 mod fw;
 mod hex;
 mod ld;
@@ -35,7 +36,8 @@ use error::{CliError, EXIT_INTERNAL, EXIT_USAGE};
 use std::io::Write;
 
 /// Help text shared by every DEV argument.
-const DEV_HELP: &str = "Device node: switch0, cxl/switch0 or a path such as /dev/cxl/switch0";
+const DEV_HELP: &str = "Device node: switch0, cxl/switch0 or a path such as /dev/cxl/switch0; \
+or an MCTP endpoint: mctp:[NET:]EID (FM-API), mctp-cci:[NET:]EID (CCI)";
 
 const ROOT_ABOUT: &str = "Query and manage CXL switches through their mailbox CCIs (cxl_swcci)";
 
@@ -49,7 +51,7 @@ in bytes).
 
 DEV names a device node: switch0, cxl/switch0 or a full path such as /dev/cxl/switch0.
 
-Commands that a switch can forward (identify, logs, cel, bg-status, abort, raw) take \
+Commands that a switch can forward (identify, logs, cel, bg-status, abort, events, raw) take \
 --port P to send them through a Tunnel Management Command (5300h) to the component on \
 downstream port P, and --port P --ld L to reach LD L of the multi-logical device there (a \
 tunnel in a tunnel). `swcci tunnel DEV --port P [--ld L] identify|raw` is the same.
@@ -59,10 +61,10 @@ prints one JSON document instead: member names are the table columns in snake_ca
 counts are numbers, decoded names are strings with the raw value alongside (\"state\": \
 \"DSP\", \"state_code\": 3), and return codes are {\"rc\": 2, \"rc_name\": \"invalid input\"}.
 
-Commands that change the fabric (port-control, bind, unbind, fw update, dcd \
-configure|add|release, ld alloc) do nothing unless --yes is given. Errors are reported on \
-one line on standard error, prefixed with \"swcci: \", saying what was attempted on which \
-device and why.";
+Commands that change the fabric or the device (port-control, bind, unbind, events --clear, fw \
+update/activate/abort, dcd configure|add|release, ld alloc) do nothing unless --yes is given. \
+Errors are reported on one line on standard error, prefixed with \"swcci: \", saying what was \
+attempted on which device and why.";
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -98,9 +100,42 @@ pub struct Cli {
     )]
     pub json: bool,
 
+    /// MCTP endpoints (DEV mctp:[NET:]EID): wait for each response this long, in ms
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        default_value_t = 2000,
+        value_parser = parse_timeout,
+        long_help = wrapped("For an MCTP endpoint (DEV mctp:[NET:]EID or mctp-cci:[NET:]EID): how \
+                     long to wait for each response, in ms (default 2000). A read-only command \
+                     is sent again up to --mctp-retries times; a state-changing one never \
+                     (Documentation/transports.rst).")
+    )]
+    pub mctp_timeout: u64,
+
+    /// MCTP endpoints: retries of a read-only command whose response did not come
+    #[arg(long, global = true, value_name = "N", default_value_t = 2, value_parser = parse_retries)]
+    pub mctp_retries: u32,
+
+    /// MCTP endpoints: least time between commands, in ms (devices that need pacing)
+    #[arg(long, global = true, value_name = "MS", default_value_t = 0, value_parser = parse_gap)]
+    pub mctp_gap: u64,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The MCTP transport's options from the command line.
+    pub fn mctp_options(&self) -> swcci::mctp::MctpOptions {
+        swcci::mctp::MctpOptions {
+            timeout: std::time::Duration::from_millis(self.mctp_timeout),
+            retries: self.mctp_retries,
+            min_gap: std::time::Duration::from_millis(self.mctp_gap),
+        }
+    }
 }
 
 /// The commands.
@@ -113,7 +148,10 @@ pub enum Command {
                       number from Identify (0001h), the mailbox payload size in bytes, and \
                       whether command completion is signalled by interrupt or polled.\n\n\
                       Nodes that exist but cannot be queried (for example without permission) \
-                      are reported on standard error, and the exit status is then 3."),
+                      are reported on standard error, and the exit status is then 3.\n\n\
+                      MCTP endpoints the kernel has routes to that answer FM-API (Get Message \
+                      Type Support, then Identify) follow, with mode mctp and no PCI address \
+                      (DEV mctp:NET:EID; Documentation/transports.rst)."),
         after_long_help = "Examples:\n  swcci list\n  swcci list --json"
     )]
     List,
@@ -311,6 +349,13 @@ pub enum Command {
         after_long_help = format!("{}\n\n{}", ld::LD_EXAMPLES, error::exit_status_help())
     )]
     Ld(ld::LdArgs),
+
+    /// Event records of every log (0100h), decoded; --clear clears them [needs --yes]
+    #[command(
+        long_about = wrapped(events::EVENTS_LONG_ABOUT),
+        after_long_help = format!("{}\n\n{}", events::EVENTS_EXAMPLES, error::exit_status_help())
+    )]
+    Events(events::EventsArgs),
 
     /// Print a shell completion script
     #[command(hide = true)]
@@ -543,7 +588,8 @@ pub struct RawArgs {
 /// `topology`.
 #[derive(Args, Debug)]
 pub struct TopologyArgs {
-    /// Switch nodes to walk (switch0, cxl/switch0 or a path); default: every switch
+    /// Switch nodes to walk (switch0, cxl/switch0 or a path) and MCTP endpoints
+    /// (mctp:[NET:]EID); default: every switch node
     #[arg(value_name = "DEV")]
     pub devs: Vec<String>,
     /// Print a Graphviz graph (DOT) instead of the tree
@@ -631,6 +677,21 @@ fn parse_opcode(s: &str) -> Result<u16, String> {
     ok.then(|| u16::from_str_radix(digits, 16).ok())
         .flatten()
         .ok_or_else(|| "expected a 16-bit opcode in hex, such as 0x5100 or 5100h".to_string())
+}
+
+/// Retries: 0 to 10.
+fn parse_retries(s: &str) -> Result<u32, String> {
+    parse_number(s)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n <= 10)
+        .ok_or_else(|| "expected a number of retries from 0 to 10".to_string())
+}
+
+/// A gap between commands in milliseconds: 0 to 10000.
+fn parse_gap(s: &str) -> Result<u64, String> {
+    parse_number(s)
+        .filter(|n| *n <= 10_000)
+        .ok_or_else(|| "expected milliseconds from 0 to 10000".to_string())
 }
 
 /// A per-device timeout in milliseconds: 1 to 600000 (10 minutes).

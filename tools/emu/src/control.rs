@@ -61,6 +61,10 @@
 //!   when it ends (Finish, Abort) before its K-th part, the fault is used up without effect.
 //!   `always`: every transfer. After a removal at a part the doorbell stays set; `clear`
 //!   abandons that part with return code 0004h (as for `doorbell-stuck`).
+//! - `no-event-irq [MODE]`: event interrupts (an event log going from empty to holding a
+//!   record while its Event Interrupt Policy says MSI/MSI-X) are not sent; the records are
+//!   logged and the Event Status register shows them. Counter: `event-irqs` counts the
+//!   interrupts due, `irqs-suppressed` the ones swallowed.
 //! - `short-log N [MODE]`: Get Log (0401h) of the CEL returns at most N (0..=1048576) bytes
 //!   of the range asked (N = 0: none) with return code success. Each Get Log of the CEL uses
 //!   the fault once (other commands do not). The driver reads the CEL at probe: tests arm it
@@ -100,6 +104,15 @@
 //! - `reset-port P`: cold reset of the device behind port P: its staged firmware slot becomes
 //!   active, an open transfer and a running background operation are dropped. Reply `ok`;
 //!   `err` for a port without a device that has firmware.
+//! - `link P down|up`: the link of downstream port P (with a device) goes down or comes back
+//!   (a cable pulled and put back): Get Physical Port State shows it, tunnels and binds to the
+//!   port are refused while it is down, and a Physical Switch Event Record is logged (Warning
+//!   log for down, Informational for up). No change, no record. Reply `ok`; `err` for a port
+//!   that is not a downstream port with a device.
+//! - `mld-error cor|nonfatal|fatal [N]`: the switch receives N (1..=100000, default 1) error
+//!   messages from the MLD (`--mld-port`): N MLD Port Event Records (Warning log for `cor`,
+//!   Failure log otherwise). Reply `ok`; `err` without an MLD. The event logs' rules and
+//!   records are at the top of `events.rs`.
 //! - `queue TYPE [HEXDATA]`: queues a received MMPT message of TYPE (0..=255) with HEXDATA
 //!   (even number of hex digits; none or `-` for an empty message), raising the MMPT receive
 //!   interrupt if enabled. Reply `ok QUEUE_LENGTH`; `err` when the queue (16) is full.
@@ -125,6 +138,11 @@
 //!   (default 20; 0: at once, return code 0).
 //! - `set bind-ms MS`: Bind vPPB (5201h) and Unbind vPPB (5202h) complete in the background
 //!   MS ms after their doorbell (default 20).
+//! - `set event-log-cap N`: each event log (the switch CCI's and every device's) holds at most
+//!   N records (1..=1024, default 32); a record beyond is dropped and counted as an overflow.
+//!   Records already there stay.
+//! - `set event-vector V`: the MSI-X vector (0..=15, default 3) of the event interrupts, which
+//!   Get Event Interrupt Policy reports for logs set to MSI/MSI-X.
 //! - `set dead-port-ms MS`: a Tunnel Management Command (5300h) to the `--dead-port` completes
 //!   MS ms after its doorbell with return code Internal Error (04h) and no output, as a switch
 //!   that gives up waiting for the device does (default 1000); 0: it never completes (the
@@ -144,7 +162,12 @@
 //! - `get bg`: `running=0|1 opcode=0xOPCODE percent=N rc=0xRC` of the background operation.
 //! - `get settings`: `abort-supported=0|1 bg-rc=0xRC responder=echo|discard inline=0|1
 //!   fw-ro-slot=K fw-part-us=BASE,PER_KIB fw-idle-ms=MS fw-activate-ms=MS bind-ms=MS
-//!   dead-port-ms=MS`.
+//!   dead-port-ms=MS event-log-cap=N event-vector=V`.
+//! - `get events`: the switch CCI's event logs: `informational=N warning=N failure=N fatal=N`
+//!   (records held), `informational-overflow=N ...` (overflow counts), `status=0xS` (the Event
+//!   Status register), `policy=I,W,F,X` (each log's interrupt: `none` or `msix:VECTOR`).
+//! - `get port-events PORT`: the same for the device behind PORT (`err` for a port without
+//!   event logs: upstream, empty, dead).
 //! - `get fabric`: `ok JSON`, the function as it stands now, on one line, in the schema of
 //!   `--describe-json` (README): after a bind or unbind it shows the new bindings and port
 //!   states; firmware slots with their lengths, hashes and revisions, the switch's and each
@@ -216,6 +239,10 @@ pub enum Setting {
     BindMs(u64),
     /// Time until a tunnel to the dead port fails, ms (0: never completes).
     DeadPortMs(u64),
+    /// Records per event log.
+    EventLogCap(usize),
+    /// MSI-X vector of the event interrupts.
+    EventVector(u16),
 }
 
 /// A query.
@@ -249,6 +276,8 @@ pub enum Query {
     PortFw(u8, Option<u8>),
     /// The function as JSON.
     Fabric,
+    /// The event logs of the switch CCI, or of the device behind a port.
+    Events(Option<u8>),
 }
 
 /// A parsed command line.
@@ -286,6 +315,20 @@ pub enum Request {
     Reset,
     /// Change a setting.
     Set(Setting),
+    /// Take a port's link down or bring it up.
+    Link {
+        /// The port.
+        port: u8,
+        /// Up (else down).
+        up: bool,
+    },
+    /// Error messages from the MLD.
+    MldError {
+        /// Which.
+        kind: swcci_proto::payload::events::MldEventType,
+        /// How many.
+        count: u32,
+    },
     /// Queue an MMPT message.
     Queue {
         /// Message type.
@@ -299,8 +342,8 @@ pub enum Request {
 
 const COMMANDS: &str = "ping help doorbell-stuck delay bad-length rc bg-never bg-stuck no-irq \
 ready-never reset-after-reads remove-after-reads reset-at-part remove-at-part short-log \
-fw-busy fw-out-of-order fw-auth-fail fw-activate-fail fw-cold-reset spurious-irq surprise-remove clear reset \
-reset-port set queue get";
+fw-busy fw-out-of-order fw-auth-fail fw-activate-fail fw-cold-reset no-event-irq spurious-irq \
+surprise-remove clear reset reset-port link mld-error set queue get";
 
 /// Parses a number: decimal or `0x` hexadecimal.
 fn number(tok: Option<&str>, what: &str) -> Result<u64, String> {
@@ -393,7 +436,8 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 _ => Request::Reset,
             }))
         }
-        "doorbell-stuck" | "bad-length" | "bg-never" | "no-irq" | "ready-never" => {
+        "doorbell-stuck" | "bad-length" | "bg-never" | "no-irq" | "ready-never"
+        | "no-event-irq" => {
             let mode = take_mode(&mut args);
             no_more(&args)?;
             let f = match word {
@@ -401,6 +445,7 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "bad-length" => Fault::BadLength,
                 "bg-never" => Fault::BgNever,
                 "no-irq" => Fault::NoIrq,
+                "no-event-irq" => Fault::NoEventIrq,
                 _ => Fault::ReadyNever,
             };
             fault(f, mode)
@@ -424,6 +469,38 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 }
                 Some(t) => Err(format!("unexpected '{t}' (port P, once or always)")),
             }
+        }
+        "link" => {
+            let mut it = args.into_iter();
+            let port = bounded(it.next(), "port", u64::from(u8::MAX))?;
+            let up = match it.next() {
+                Some("up") => true,
+                Some("down") => false,
+                Some(t) => return Err(format!("bad link state '{t}' (down or up)")),
+                None => return Err("missing link state (down or up)".into()),
+            };
+            no_more(&it.collect::<Vec<_>>())?;
+            Ok(Some(Request::Link { port, up }))
+        }
+        "mld-error" => {
+            use swcci_proto::payload::events::MldEventType;
+            let mut it = args.into_iter();
+            let kind = match it.next() {
+                Some("cor") => MldEventType::Correctable,
+                Some("nonfatal") => MldEventType::NonFatal,
+                Some("fatal") => MldEventType::Fatal,
+                Some(t) => return Err(format!("bad error kind '{t}' (cor, nonfatal or fatal)")),
+                None => return Err("missing error kind (cor, nonfatal or fatal)".into()),
+            };
+            let count = match it.next() {
+                None => 1,
+                t => match bounded(t, "message count", u64::from(MAX_SPURIOUS))? {
+                    0 => return Err("message count must be at least 1".into()),
+                    n => n,
+                },
+            };
+            no_more(&it.collect::<Vec<_>>())?;
+            Ok(Some(Request::MldError { kind, count }))
         }
         "reset-port" => {
             let mut it = args.into_iter();
@@ -495,6 +572,15 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "dead-port-ms" => {
                     Setting::DeadPortMs(bounded(v, "dead port time in ms", MAX_DELAY_MS)?)
                 }
+                "event-log-cap" => {
+                    match bounded(v, "records per log", crate::events::MAX_CAP as u64)? {
+                        0 => return Err("records per log must be at least 1".into()),
+                        n => Setting::EventLogCap(n),
+                    }
+                }
+                "event-vector" => {
+                    Setting::EventVector(bounded(v, "vector", (MSIX_VECTORS - 1) as u64)?)
+                }
                 n => return Err(format!("unknown setting '{n}'")),
             };
             no_more(&it.collect::<Vec<_>>())?;
@@ -531,6 +617,10 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "settings" => Query::Settings,
                 "config" => Query::Config,
                 "fabric" => Query::Fabric,
+                "events" => Query::Events(None),
+                "port-events" => {
+                    Query::Events(Some(bounded(it.next(), "port", u64::from(u8::MAX))?))
+                }
                 "fw" => Query::Fw(match it.next() {
                     None => None,
                     t => Some(bounded(t, "slot", u64::from(MAX_SLOTS))?),
@@ -598,6 +688,14 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
             dev.reset_port(now, port)?;
             String::new()
         }
+        Request::Link { port, up } => {
+            dev.set_link(now, port, up)?;
+            String::new()
+        }
+        Request::MldError { kind, count } => {
+            dev.mld_error(now, kind, count)?;
+            String::new()
+        }
         Request::Spurious { count, vector } => {
             dev.spurious_irqs(now, count, vector);
             count.to_string()
@@ -635,6 +733,14 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
                 Setting::FwActivateMs(ms) => fw.activate_ms = ms,
                 Setting::BindMs(ms) => dev.fabric.settings.bind_ms = ms,
                 Setting::DeadPortMs(ms) => dev.fabric.settings.dead_port_ms = ms,
+                Setting::EventLogCap(n) => {
+                    let s = dev.event_settings();
+                    dev.set_event_settings(crate::events::EventSettings { cap: n, ..s });
+                }
+                Setting::EventVector(v) => {
+                    let s = dev.event_settings();
+                    dev.set_event_settings(crate::events::EventSettings { vector: v, ..s });
+                }
             }
             if fw != dev.fw.settings {
                 dev.set_fw_settings(fw);
@@ -679,9 +785,11 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
             Query::Settings => {
                 let fw = dev.fw.settings;
                 let fab = dev.fabric.settings;
+                let ev = dev.event_settings();
                 format!(
                     "abort-supported={} bg-rc={:#06x} responder={} inline={} fw-ro-slot={} \
-fw-part-us={},{} fw-idle-ms={} fw-activate-ms={} bind-ms={} dead-port-ms={}",
+fw-part-us={},{} fw-idle-ms={} fw-activate-ms={} bind-ms={} dead-port-ms={} event-log-cap={} \
+event-vector={}",
                     u8::from(dev.settings.abort_supported),
                     dev.settings.bg_rc,
                     dev.mmpt.responder.name(),
@@ -692,10 +800,18 @@ fw-part-us={},{} fw-idle-ms={} fw-activate-ms={} bind-ms={} dead-port-ms={}",
                     fw.idle_ms,
                     fw.activate_ms,
                     fab.bind_ms,
-                    fab.dead_port_ms
+                    fab.dead_port_ms,
+                    ev.cap,
+                    ev.vector
                 )
             }
             Query::Fabric => dev.describe().to_string(),
+            Query::Events(None) => dev.ev.describe(),
+            Query::Events(Some(port)) => dev
+                .fabric
+                .device_events(port)
+                .ok_or_else(|| format!("port {port}: no device with event logs"))?
+                .describe(),
             Query::Fw(None) => fw_state(&dev.fw),
             Query::Fw(Some(k)) => fw_slot(&dev.fw, k)?,
             Query::PortFw(port, slot) => {
@@ -846,7 +962,8 @@ fn serve_connection(mut stream: UnixStream, shared: &Shared, id: u64) {
             }
         };
         let replies = lines.feed(buf.get(..n).unwrap_or(&[]), |l| {
-            let reply = shared.with(|dev, now| handle_line(dev, now, l));
+            let reply = crate::mctp::control_line(&shared.mctp, l)
+                .or_else(|| shared.with(|dev, now| handle_line(dev, now, l)));
             if let Some(r) = &reply {
                 shared.log(0, &format!("control: {l} -> {r}"));
             }
@@ -1211,7 +1328,8 @@ mod tests {
         assert_eq!(
             reply(&mut d, "get settings"),
             "ok abort-supported=0 bg-rc=0x0012 responder=discard inline=1 fw-ro-slot=0 \
-fw-part-us=500,100 fw-idle-ms=30000 fw-activate-ms=20 bind-ms=20 dead-port-ms=1000"
+fw-part-us=500,100 fw-idle-ms=30000 fw-activate-ms=20 bind-ms=20 dead-port-ms=1000 \
+event-log-cap=32 event-vector=3"
         );
         for l in [
             "set fw-ro-slot 3",
@@ -1225,7 +1343,7 @@ fw-part-us=500,100 fw-idle-ms=30000 fw-activate-ms=20 bind-ms=20 dead-port-ms=10
         }
         assert!(reply(&mut d, "get settings").ends_with(
             "fw-ro-slot=3 fw-part-us=0,7 fw-idle-ms=0 fw-activate-ms=0 bind-ms=5 \
-dead-port-ms=0"
+dead-port-ms=0 event-log-cap=32 event-vector=3"
         ));
         let fabric = reply(&mut d, "get fabric");
         let v: serde_json::Value =
@@ -1327,5 +1445,93 @@ vcs=1 vppbs=3"
         // Invalid UTF-8 does not panic.
         assert_eq!(feed(&mut lb, b"\xff\xfe\n"), ["re \u{fffd}\u{fffd}"]);
         assert_eq!(seen.first().map(String::as_str), Some("ping"));
+    }
+
+    #[test]
+    fn event_commands() {
+        use crate::fabric::FabricConfig;
+        use swcci_proto::payload::events::MldEventType;
+        let p = |l: &str| parse(l).unwrap().unwrap();
+        assert_eq!(
+            p("no-event-irq always"),
+            Request::Fault(Fault::NoEventIrq, Mode::Always)
+        );
+        assert_eq!(p("link 4 down"), Request::Link { port: 4, up: false });
+        assert_eq!(p("link 0x4 up"), Request::Link { port: 4, up: true });
+        assert_eq!(
+            p("mld-error cor"),
+            Request::MldError {
+                kind: MldEventType::Correctable,
+                count: 1
+            }
+        );
+        assert_eq!(
+            p("mld-error fatal 3"),
+            Request::MldError {
+                kind: MldEventType::Fatal,
+                count: 3
+            }
+        );
+        assert_eq!(
+            p("set event-log-cap 2"),
+            Request::Set(Setting::EventLogCap(2))
+        );
+        assert_eq!(
+            p("set event-vector 15"),
+            Request::Set(Setting::EventVector(15))
+        );
+        assert_eq!(p("get events"), Request::Get(Query::Events(None)));
+        assert_eq!(p("get port-events 2"), Request::Get(Query::Events(Some(2))));
+        for bad in [
+            "link 4",
+            "link 4 sideways",
+            "link 4 up now",
+            "mld-error",
+            "mld-error loud",
+            "mld-error cor 0",
+            "mld-error cor 100001",
+            "set event-log-cap 0",
+            "set event-log-cap 1025",
+            "set event-vector 16",
+            "get port-events",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let mut cfg = DeviceConfig::new(Personality::Switch);
+        cfg.fabric = FabricConfig {
+            ports: 5,
+            mld_port: Some(3),
+            lds: 2,
+            ..FabricConfig::default()
+        };
+        let mut d = Device::new(cfg, Arc::new(FakeIrqs::new()), Duration::ZERO);
+        assert_eq!(
+            reply(&mut d, "get events"),
+            "ok informational=0 warning=0 failure=0 fatal=0 informational-overflow=0 \
+warning-overflow=0 failure-overflow=0 fatal-overflow=0 status=0x0 policy=none,none,none,none"
+        );
+        assert_eq!(reply(&mut d, "set event-log-cap 2"), "ok");
+        assert_eq!(reply(&mut d, "mld-error nonfatal 3"), "ok");
+        assert_eq!(reply(&mut d, "link 4 down"), "ok");
+        assert_eq!(reply(&mut d, "link 4 down"), "ok");
+        let ev = reply(&mut d, "get events");
+        assert!(
+            ev.starts_with("ok informational=0 warning=1 failure=2 fatal=0")
+                && ev.contains("failure-overflow=1 ")
+                && ev.contains("status=0x6 "),
+            "{ev}"
+        );
+        assert_eq!(reply(&mut d, "get stat events-dropped"), "ok 1");
+        assert!(reply(&mut d, "get fabric").contains(r#""link":"down""#));
+        assert_eq!(reply(&mut d, "link 4 up"), "ok");
+        assert!(reply(&mut d, "get events").starts_with("ok informational=1 warning=1"));
+        assert!(reply(&mut d, "link 0 down").starts_with("err port 0"));
+        assert!(reply(&mut d, "get port-events 0").starts_with("err port 0"));
+        assert!(reply(&mut d, "get port-events 1").starts_with("ok informational=0"));
+        assert_eq!(reply(&mut d, "no-event-irq"), "ok");
+        assert_eq!(reply(&mut d, "get faults"), "ok no-event-irq=once");
+        let mut plain = dev();
+        assert!(reply(&mut plain, "mld-error cor").starts_with("err no multi-logical device"));
+        assert!(reply(&mut d, "get settings").ends_with("event-log-cap=2 event-vector=3"));
     }
 }

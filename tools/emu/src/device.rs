@@ -31,6 +31,7 @@
 //! only through one 64-bit write; 32-bit writes to it are counted (`cmd-write32`) and ignored.
 //! A 64-bit write elsewhere acts as two 32-bit writes.
 
+use crate::events::{EventLogs, EventSettings, Notice};
 use crate::fabric::{Fabric, FabricConfig, FabricOutcome};
 use crate::firmware::{Firmware, FwFault, FwOutcome};
 use crate::irq::{IrqSink, MSIX_VECTORS};
@@ -85,10 +86,14 @@ pub const OP_TRANSFER_FW: u16 = 0x0201;
 /// Activate FW.
 pub const OP_ACTIVATE_FW: u16 = 0x0202;
 /// CXL opcodes the switch personality implements, in CEL order.
-pub const SWITCH_OPCODES: [u16; 16] = [
+pub const SWITCH_OPCODES: [u16; 20] = [
     opcode::IDENTIFY,
     opcode::BG_OP_STATUS,
     opcode::REQUEST_ABORT_BG,
+    opcode::GET_EVENT_RECORDS,
+    opcode::CLEAR_EVENT_RECORDS,
+    opcode::GET_EVENT_INTERRUPT_POLICY,
+    opcode::SET_EVENT_INTERRUPT_POLICY,
     OP_GET_FW_INFO,
     OP_TRANSFER_FW,
     OP_ACTIVATE_FW,
@@ -323,6 +328,8 @@ pub enum Fault {
     RemoveAtPart(u32),
     /// Get Log (0401h) of the CEL returns at most this many bytes, with return code success.
     ShortLog(u32),
+    /// Event interrupts (`events.rs`) are not sent; the records are logged.
+    NoEventIrq,
     /// A fault of the firmware commands.
     Fw(FwFault),
 }
@@ -344,6 +351,7 @@ impl Fault {
             Self::ResetAtPart(k) => format!("reset-at-part {k}"),
             Self::RemoveAtPart(k) => format!("remove-at-part {k}"),
             Self::ShortLog(n) => format!("short-log {n}"),
+            Self::NoEventIrq => "no-event-irq".into(),
             Self::Fw(f) => f.name().into(),
         }
     }
@@ -385,6 +393,8 @@ struct Faults {
     at_part: Option<((u32, Loss), Mode)>,
     /// Get Log of the CEL returns at most this many bytes.
     short_log: Option<(u32, Mode)>,
+    /// Event interrupts are swallowed.
+    no_event_irq: Option<Mode>,
     /// Firmware faults, in the order of [`FwFault::ALL`].
     fw: [Option<Mode>; 5],
 }
@@ -553,6 +563,11 @@ pub const STAT_NAMES: &[&str] = &[
     "fw-activations",
     "tunnels",
     "dead-tunnels",
+    "events-logged",
+    "events-dropped",
+    "events-cleared",
+    "event-irqs",
+    "mctp-messages",
 ];
 
 /// Counters, by the names of [`STAT_NAMES`].
@@ -677,6 +692,10 @@ pub struct Device {
     /// The multi-part transfer an `at-part` fault counts the parts of.
     part_watch: Option<PartWatch>,
     spurious: Option<Spurious>,
+    /// The switch CCI's event logs (`events.rs`).
+    pub ev: EventLogs,
+    /// Firmware activations of the switch logged as event records.
+    fw_activations_logged: u64,
     stats: Stats,
     last_opcode: Option<(u16, u16)>,
     events: Vec<String>,
@@ -731,6 +750,8 @@ impl Device {
             loss_after: None,
             part_watch: None,
             spurious: None,
+            ev: EventLogs::default(),
+            fw_activations_logged: 0,
             stats: Stats::new(),
             last_opcode: None,
             events: Vec::new(),
@@ -803,6 +824,7 @@ impl Device {
     /// over and becomes ready after the ready time. Armed faults and settings stay.
     pub fn reset(&mut self, now: Duration) {
         self.reset_state(now);
+        self.ev.reset_policy();
         self.fw.reset();
         if self.fabric.running() {
             self.fabric.abort_running();
@@ -825,6 +847,7 @@ impl Device {
 
     /// Advances time-driven state: readiness, delayed completions, background progress.
     pub fn tick(&mut self, now: Duration) {
+        self.ev.tick(now);
         if self.removed {
             return;
         }
@@ -1158,6 +1181,9 @@ impl Device {
             return self.cap_array_reg(o);
         }
         let switch = self.cfg.personality == Personality::Switch;
+        if switch && o == DEVICE_STATUS_REGS {
+            return u64::from(self.ev.status().0);
+        }
         if switch && o == MEMDEV_STATUS_REGS {
             return MemdevStatus::default().with_mbox_ready(self.ready(now)).0;
         }
@@ -1593,8 +1619,62 @@ impl Device {
                 }
             }
             OP_ECHO => Exec::out(input.to_vec()),
+            opcode::GET_EVENT_RECORDS | opcode::CLEAR_EVENT_RECORDS => {
+                let r = self.ev.exec(op, input, self.payload_size);
+                self.sync_event_stats();
+                match r {
+                    Some((rc, out)) => Exec {
+                        rc: rc.raw(),
+                        out,
+                        ..Exec::default()
+                    },
+                    None => Exec::rc(ReturnCode::InternalError),
+                }
+            }
+            opcode::GET_EVENT_INTERRUPT_POLICY | opcode::SET_EVENT_INTERRUPT_POLICY => {
+                match self.ev.policy_exec(op, input) {
+                    Some((rc, out)) => Exec {
+                        rc: rc.raw(),
+                        out,
+                        ..Exec::default()
+                    },
+                    None => Exec::rc(ReturnCode::InternalError),
+                }
+            }
             _ => Exec::rc(ReturnCode::Unsupported),
         }
+    }
+
+    /// Runs CXL command `op` with `input` received as a message (FM-API or CCI over MCTP,
+    /// `mctp.rs`) on the same model as the mailbox: returns the return code and the output
+    /// (at most the payload size). A background operation it starts runs as one started
+    /// through the mailbox (Background Operation Status reports it), without interrupts.
+    pub fn execute_message(&mut self, now: Duration, op: u16, input: &[u8]) -> (u16, Vec<u8>) {
+        if self.cfg.personality != Personality::Switch || self.removed {
+            return (ReturnCode::Unsupported.raw(), Vec::new());
+        }
+        let ex = if input.len() > self.payload_size {
+            Exec::rc(ReturnCode::InvalidPayloadLength)
+        } else {
+            self.execute_cxl(now, op, input)
+        };
+        self.stats.inc("commands");
+        self.stats.inc("mctp-messages");
+        if ex.rc == ReturnCode::Unsupported.raw() {
+            self.stats.inc("unsupported");
+        }
+        if let Some((kind, d)) = ex.bg {
+            self.start_bg(now, kind, op, d, true);
+        }
+        let mut out = ex.out;
+        out.truncate(self.payload_size);
+        self.event(format!(
+            "MCTP command {op:04x}h in {} B -> rc {:04x}h out {} B",
+            input.len(),
+            ex.rc,
+            out.len()
+        ));
+        (ex.rc, out)
     }
 
     fn identify(&mut self) -> Exec {
@@ -1700,7 +1780,8 @@ impl Device {
         }
     }
 
-    /// Logs the firmware and fabric models' events and copies their counters.
+    /// Logs the firmware and fabric models' events and copies their counters; logs the event
+    /// records of what they did (`events.rs`).
     fn drain_model_events(&mut self) {
         for e in self.fw.take_events() {
             self.event(e);
@@ -1708,6 +1789,7 @@ impl Device {
         for e in self.fabric.take_events() {
             self.event(e);
         }
+        self.log_model_records();
         let s = self.fw.stats;
         for (name, v) in [
             ("fw-parts", s.parts),
@@ -1748,6 +1830,8 @@ impl Device {
                     effect::BACKGROUND_OP | effect::CONFIG_CHANGE_IMMEDIATE | abort
                 }
                 OP_ECHO => effect::CONFIG_CHANGE_IMMEDIATE,
+                opcode::CLEAR_EVENT_RECORDS => effect::LOG_CHANGE_IMMEDIATE,
+                opcode::SET_EVENT_INTERRUPT_POLICY => effect::POLICY_CHANGE_IMMEDIATE,
                 _ => 0,
             };
             b.extend_from_slice(
@@ -1838,6 +1922,137 @@ impl Device {
         }
     }
 
+    // ---- event records (events.rs) ----
+
+    /// Logs a record of type `uuid` with `data` in the switch CCI's `log` and signals the
+    /// event interrupt when the policy asks for one (unless the `no-event-irq` fault swallows
+    /// it).
+    fn log_record(
+        &mut self,
+        log: swcci_proto::payload::events::EventLog,
+        uuid: swcci_proto::payload::logs::Uuid,
+        data: &[u8; swcci_proto::payload::events::EVENT_DATA_LEN],
+        what: &str,
+    ) {
+        let before = self.ev.stats.dropped;
+        let irq = self.ev.add(log, uuid, data);
+        if self.ev.stats.dropped != before {
+            self.event(format!(
+                "{log} event log full: {what} record dropped (overflow)"
+            ));
+        } else {
+            self.event(format!("{what} record logged in the {log} event log"));
+        }
+        self.sync_event_stats();
+        if let Some(v) = irq {
+            self.stats.inc("event-irqs");
+            let swallowed = take_flag(&mut self.faults.no_event_irq);
+            self.fire(v, swallowed, "event");
+        }
+    }
+
+    /// Logs the records of the fabric's binding and link changes and of the switch's firmware
+    /// activations since the last call.
+    fn log_model_records(&mut self) {
+        use crate::events::{
+            binding_record, fw_activation_record, link_record, FW_ACTIVATION_UUID,
+        };
+        use swcci_proto::payload::events::{
+            EventLog, PHYSICAL_SWITCH_EVENT_UUID, VIRTUAL_SWITCH_EVENT_UUID,
+        };
+        for n in self.fabric.take_notices() {
+            match n {
+                Notice::Binding {
+                    vcs,
+                    vppb,
+                    info,
+                    failed,
+                } => {
+                    let (log, data) = binding_record(vcs, vppb, info, failed);
+                    self.log_record(log, VIRTUAL_SWITCH_EVENT_UUID, &data, "Virtual CXL Switch");
+                }
+                Notice::Link { port, up } => {
+                    if let Some((log, data)) = link_record(port, up) {
+                        self.log_record(log, PHYSICAL_SWITCH_EVENT_UUID, &data, "Physical Switch");
+                    }
+                }
+            }
+        }
+        while self.fw_activations_logged < self.fw.stats.activations {
+            self.fw_activations_logged = self.fw_activations_logged.saturating_add(1);
+            let slot = self.fw.active();
+            let rev = self.fw.slot(slot).map(|v| v.rev).unwrap_or_default();
+            let data = fw_activation_record(slot, &rev);
+            self.log_record(
+                EventLog::Informational,
+                FW_ACTIVATION_UUID,
+                &data,
+                "Firmware Activation",
+            );
+        }
+    }
+
+    fn sync_event_stats(&mut self) {
+        let s = self.ev.stats;
+        for (name, v) in [
+            ("events-logged", s.logged),
+            ("events-dropped", s.dropped),
+            ("events-cleared", s.cleared),
+        ] {
+            if let Some(i) = STAT_NAMES.iter().position(|n| *n == name) {
+                if let Some(slot) = self.stats.values.get_mut(i) {
+                    *slot = v;
+                }
+            }
+        }
+    }
+
+    /// Takes the link of `port` down or brings it up (control channel `link`); logs a Physical
+    /// Switch Event Record. Error: not a downstream port with a device.
+    pub fn set_link(&mut self, now: Duration, port: u8, up: bool) -> Result<(), String> {
+        self.tick(now);
+        self.fabric.set_link(port, up)?;
+        self.drain_model_events();
+        Ok(())
+    }
+
+    /// `count` error messages of `kind` from the MLD (control channel `mld-error`): MLD Port
+    /// Event Records. Error: no MLD.
+    pub fn mld_error(
+        &mut self,
+        now: Duration,
+        kind: swcci_proto::payload::events::MldEventType,
+        count: u32,
+    ) -> Result<(), String> {
+        let port = self
+            .fabric
+            .config()
+            .mld_port
+            .ok_or("no multi-logical device (--mld-port)")?;
+        self.tick(now);
+        for _ in 0..count {
+            let (log, data) = crate::events::mld_error_record(port, kind);
+            self.log_record(
+                log,
+                swcci_proto::payload::events::MLD_PORT_EVENT_UUID,
+                &data,
+                &format!("MLD Port ({kind})"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The event settings.
+    pub fn event_settings(&self) -> EventSettings {
+        self.ev.settings
+    }
+
+    /// Gives the switch CCI's event logs and every device's the settings `s`.
+    pub fn set_event_settings(&mut self, s: EventSettings) {
+        self.ev.set_settings(s);
+        self.fabric.set_event_settings(s);
+    }
+
     // ---- control channel ----
 
     /// Arms `fault` in `mode`.
@@ -1857,6 +2072,7 @@ impl Device {
             Fault::ResetAtPart(k) => f.at_part = Some(((k, Loss::Reset), mode)),
             Fault::RemoveAtPart(k) => f.at_part = Some(((k, Loss::Remove), mode)),
             Fault::ShortLog(n) => f.short_log = Some((n, mode)),
+            Fault::NoEventIrq => f.no_event_irq = Some(mode),
             Fault::Fw(ff) => {
                 let i = FwFault::ALL.iter().position(|x| *x == ff).unwrap_or(0);
                 if let Some(slot) = f.fw.get_mut(i) {
@@ -1953,6 +2169,7 @@ impl Device {
         if let Some((n, m)) = f.short_log {
             add(format!("short-log:{n}"), Some(m));
         }
+        add("no-event-irq".into(), f.no_event_irq);
         for (ff, m) in FwFault::ALL.iter().zip(f.fw) {
             add(ff.name().into(), m);
         }

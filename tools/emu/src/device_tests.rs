@@ -2926,3 +2926,6 @@ fn payload_sizes() {
     .validate()
     .is_err());
 }
+
+#[path = "events_device_tests.rs"]
+mod events;

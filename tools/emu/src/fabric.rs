@@ -72,6 +72,7 @@
 
 use crate::devfw::{DeviceFw, Via};
 use crate::device::Mode;
+use crate::events::{fw_activation_record, EventLogs, EventSettings, Notice, FW_ACTIVATION_UUID};
 use crate::firmware::{FwFault, FwSettings, MLD_REVISION, TYPE3_REVISION};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -307,6 +308,13 @@ pub struct Fabric {
     fw: Vec<Option<DeviceFw>>,
     /// The allocation of each LD of the multi-logical device (256 MiB units).
     ld_alloc: Vec<LdAllocation>,
+    /// The event logs of the device behind each port that has firmware (`events.rs`), and
+    /// how many firmware activations of it were logged.
+    dev_events: Vec<Option<(EventLogs, u64)>>,
+    /// Ports whose link is down (`link P down`), by port.
+    link_down: Vec<bool>,
+    /// Binding changes and link changes for the switch CCI's event log.
+    notices: Vec<Notice>,
     events: Vec<String>,
 }
 
@@ -372,6 +380,10 @@ impl Fabric {
                 Dev::Mld(_) => Some(DeviceFw::new(fw_slots, MLD_REVISION)),
                 Dev::None | Dev::Dead => None,
             })
+            .collect::<Vec<Option<DeviceFw>>>();
+        let dev_events = fw
+            .iter()
+            .map(|f| f.as_ref().map(|_| (EventLogs::default(), 0)))
             .collect();
         let lds = match cfg.mld_port.map(|p| cfg.device(p)) {
             Some(Dev::Mld(n)) => n,
@@ -384,6 +396,7 @@ impl Fabric {
             };
             usize::from(lds)
         ];
+        let link_down = vec![false; usize::from(cfg.ports)];
         Self {
             cfg,
             switch_serial,
@@ -392,6 +405,9 @@ impl Fabric {
             settings: FabricSettings::default(),
             fw,
             ld_alloc,
+            dev_events,
+            link_down,
+            notices: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -462,20 +478,94 @@ impl Fabric {
 
     /// Advances the devices' background operations and idle transfers.
     pub fn tick(&mut self, now: Duration) {
+        for (e, _) in self.dev_events.iter_mut().flatten() {
+            e.tick(now);
+        }
         for d in self.fw.iter_mut().flatten() {
             d.tick(now);
         }
         self.drain_fw_events();
     }
 
+    /// Logs the devices' firmware events, and a Firmware Activation record in the event log
+    /// of each device whose firmware was activated since the last call.
     fn drain_fw_events(&mut self) {
-        for (p, d) in self.fw.iter_mut().enumerate() {
-            if let Some(d) = d {
-                for e in d.take_events() {
-                    self.events.push(format!("port {p} device: {e}"));
-                }
+        for (p, (d, ev)) in self.fw.iter_mut().zip(&mut self.dev_events).enumerate() {
+            let Some(d) = d else { continue };
+            for e in d.take_events() {
+                self.events.push(format!("port {p} device: {e}"));
+            }
+            let Some((logs, seen)) = ev else { continue };
+            let activations = d.fw.stats.activations;
+            while *seen < activations {
+                *seen = seen.saturating_add(1);
+                let slot = d.fw.active();
+                let rev = d.fw.slot(slot).map(|v| v.rev).unwrap_or_default();
+                let data = fw_activation_record(slot, &rev);
+                logs.add(
+                    swcci_proto::payload::events::EventLog::Informational,
+                    FW_ACTIVATION_UUID,
+                    &data,
+                );
+                self.events.push(format!(
+                    "port {p} device: firmware activation record logged (slot {slot})"
+                ));
             }
         }
+    }
+
+    /// The event logs of the device behind `port`, if it has any.
+    pub fn device_events(&self, port: u8) -> Option<&EventLogs> {
+        self.dev_events
+            .get(usize::from(port))
+            .and_then(Option::as_ref)
+            .map(|(e, _)| e)
+    }
+
+    /// Gives every device's event logs the settings `s`.
+    pub fn set_event_settings(&mut self, s: EventSettings) {
+        for (e, _) in self.dev_events.iter_mut().flatten() {
+            e.set_settings(s);
+        }
+    }
+
+    /// Takes the binding and link changes since the last call (for the switch CCI's log).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Whether the link of `port` is down: taken down with [`Self::set_link`], or no device.
+    pub fn link_is_down(&self, port: u8) -> bool {
+        self.link_down
+            .get(usize::from(port))
+            .copied()
+            .unwrap_or(true)
+            || (port >= self.cfg.vcs && self.cfg.device(port) == Dev::None)
+    }
+
+    /// Takes the link of downstream port `port` down or brings it up (a cable pulled and put
+    /// back): Get Physical Port State shows it (LTSSM detect, no width or speed, no connected
+    /// device), tunnels and binds to the port are refused while it is down, bindings stay. A
+    /// change logs a Physical Switch Event Record (`events.rs`). Error: not a downstream port
+    /// with a device.
+    pub fn set_link(&mut self, port: u8, up: bool) -> Result<(), String> {
+        if port < self.cfg.vcs || self.cfg.device(port) == Dev::None {
+            return Err(format!("port {port}: not a downstream port with a device"));
+        }
+        let Some(down) = self.link_down.get_mut(usize::from(port)) else {
+            return Err(format!("port {port}: no such port"));
+        };
+        if *down != up {
+            return Ok(());
+        }
+        *down = !up;
+        self.events.push(format!(
+            "port {port}: link {}",
+            if up { "up" } else { "down" }
+        ));
+        let info = self.port_info(port);
+        self.notices.push(Notice::Link { port: info, up });
+        Ok(())
     }
 
     /// A firmware or background command reaching the device behind `port` through `via`;
@@ -558,8 +648,9 @@ impl Fabric {
     pub fn port_info(&self, port: u8) -> PortInfo {
         let upstream = port < self.cfg.vcs;
         let dev = self.cfg.device(port);
-        let linked = upstream || dev != Dev::None;
+        let linked = upstream || !self.link_is_down(port);
         let (connected_type, lds) = match dev {
+            _ if !linked => (ConnectedType::None, 0),
             Dev::None => (ConnectedType::None, 0),
             Dev::Sld | Dev::Dead => (ConnectedType::Type3Sld, 0),
             Dev::Mld(n) => (ConnectedType::Type3Mld, n),
@@ -677,6 +768,9 @@ impl Fabric {
             (Dev::None, _) => {
                 return self.refuse(WHAT, format!("no device behind port {}", b.port));
             }
+            _ if self.link_is_down(b.port) => {
+                return self.refuse(WHAT, format!("the link of port {} is down", b.port));
+            }
             (Dev::Sld | Dev::Dead, LD_NONE) => None,
             (Dev::Mld(n), ld) if ld < u16::from(n) => u8::try_from(ld).ok(),
             (_, ld) => {
@@ -761,15 +855,25 @@ impl Fabric {
             (Vppb::Unbinding { port, ld }, true) => (Vppb::Bound { port, ld }, "unbind aborted"),
             (other, _) => (other, "unchanged"),
         };
+        let changed = *v != new || !back;
         *v = new;
         self.events.push(format!("VCS {c} vPPB {i}: {what}"));
+        if changed {
+            self.notices.push(Notice::Binding {
+                vcs: u8::try_from(c).unwrap_or(u8::MAX),
+                vppb: u8::try_from(i).unwrap_or(u8::MAX),
+                info: new.info(),
+                failed: back,
+            });
+        }
         ReturnCode::Success
     }
 
     /// Whether `input` is a Tunnel Management Command to the dead port.
     pub fn is_dead_tunnel(&self, input: &[u8]) -> bool {
         self.cfg.dead_port.is_some()
-            && TunnelRequest::decode(input).is_ok_and(|t| Some(t.target) == self.cfg.dead_port)
+            && TunnelRequest::decode(input)
+                .is_ok_and(|t| Some(t.target) == self.cfg.dead_port && !self.link_is_down(t.target))
     }
 
     /// Tunnel Management Command (5300h) from the switch CCI, at time `now` (the devices'
@@ -787,6 +891,17 @@ impl Fabric {
                 return FabricOutcome::rc(ReturnCode::InvalidInput);
             }
         };
+        if t.target >= self.cfg.vcs
+            && self.link_is_down(t.target)
+            && self.cfg.device(t.target) != Dev::None
+        {
+            self.events.push(format!(
+                "Tunnel Management Command refused: the link of port {} is down",
+                t.target
+            ));
+            return FabricOutcome::rc(ReturnCode::InvalidInput);
+        }
+        let room = payload_size.saturating_sub(TUNNEL_HEADER_LEN + CCI_HEADER_LEN);
         let (rc, out) = match self.cfg.device(t.target) {
             Dev::None => {
                 self.events.push(format!(
@@ -795,7 +910,7 @@ impl Fabric {
                 ));
                 return FabricOutcome::rc(ReturnCode::InvalidInput);
             }
-            Dev::Sld => self.sld_exec(now, t.target, t.header.opcode, t.payload),
+            Dev::Sld => self.sld_exec(now, t.target, t.header.opcode, t.payload, room),
             Dev::Mld(n) => {
                 self.mld_exec(now, t.target, n, t.header.opcode, t.payload, payload_size)
             }
@@ -805,14 +920,32 @@ impl Fabric {
         respond(&t, rc, &out, payload_size)
     }
 
+    /// Get or Clear Event Records reaching the device behind `port` (its own logs; its output
+    /// at most `room` bytes and the device's own payload); `None` for other opcodes.
+    fn events_exec(
+        &mut self,
+        port: u8,
+        op: u16,
+        input: &[u8],
+        room: usize,
+    ) -> Option<(ReturnCode, Vec<u8>)> {
+        let (logs, _) = self.dev_events.get_mut(usize::from(port))?.as_mut()?;
+        let room = room.min(1 << DEVICE_PAYLOAD_LOG2);
+        logs.exec(op, input, room)
+    }
+
     fn sld_exec(
         &mut self,
         now: Duration,
         port: u8,
         op: u16,
         input: &[u8],
+        room: usize,
     ) -> (ReturnCode, Vec<u8>) {
         if let Some(r) = self.fw_exec(now, port, Via::Device, op, input) {
+            return r;
+        }
+        if let Some(r) = self.events_exec(port, op, input, room) {
             return r;
         }
         match op {
@@ -840,6 +973,10 @@ impl Fabric {
             FabricOutcome::Background(_) => (ReturnCode::InternalError, Vec::new()),
         };
         if let Some(r) = self.fw_exec(now, port, Via::Device, op, input) {
+            return r;
+        }
+        let room = payload_size.saturating_sub(TUNNEL_HEADER_LEN + CCI_HEADER_LEN);
+        if let Some(r) = self.events_exec(port, op, input, room) {
             return r;
         }
         match op {
@@ -995,6 +1132,7 @@ impl Fabric {
                     "port": p,
                     "role": role,
                     "state": self.port_config_state(p).to_string(),
+                    "link": if self.link_is_down(p) && p >= self.cfg.vcs { "down" } else { "up" },
                     "device": device,
                 });
                 if p < self.cfg.vcs {

@@ -25,16 +25,19 @@
 //! the device model behind one mutex. The program exits when QEMU disconnects.
 //!
 //! Modules: `config` (configuration space), `device` (BAR registers and commands, pure logic),
-//! `mmpt` (message transfers), `firmware` (firmware slots and update commands), `control`
-//! (control protocol), `irq` (interrupt delivery).
+//! `mmpt` (message transfers), `firmware` (firmware slots and update commands), `events`
+//! (event logs and records), `control` (control protocol), `irq` (interrupt delivery), `mctp`
+//! (the switch as an MCTP endpoint over the serial binding, `--mctp`).
 
 mod config;
 mod control;
 mod devfw;
 mod device;
+mod events;
 mod fabric;
 mod firmware;
 mod irq;
+mod mctp;
 mod mmpt;
 
 use anyhow::{bail, Context as _};
@@ -93,17 +96,23 @@ options:
   --no-msix              no MSI-X capability (the driver must poll)
   --no-doorbell-irq      do not advertise the doorbell interrupt
   --no-bg-irq            do not advertise the background completion interrupt
+  --mctp PATH            also serve the switch as an MCTP endpoint (FM-API 07h, CCI 08h) over
+                         the serial binding (DSP0253) on Unix socket PATH (QEMU: -chardev
+                         socket,id=m0,path=PATH -device virtconsole,chardev=m0)
+  --mctp-eid EID         the endpoint's EID, 8..=254 (default 9)
   -v, --verbose          trace every register access (repeat for vfio-user library messages)
   -h, --help             this text
 
 Interrupts: MSI-X vector 1 (mailbox doorbell and background completion), vector 2 (MMPT
-message received).";
+message received), vector 3 (event logs, when the Event Interrupt Policy asks for MSI/MSI-X).";
 
 /// Command-line arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Args {
     socket: PathBuf,
     control: Option<PathBuf>,
+    /// The MCTP serial socket and the endpoint's EID.
+    mctp: Option<(PathBuf, u8)>,
     device: DeviceConfig,
     verbose: u8,
     /// Print the function as JSON and exit.
@@ -131,6 +140,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
     let mut it = args.into_iter();
     let mut socket = None;
     let mut control = None;
+    let mut mctp_path = None;
+    let mut mctp_eid = mctp::DEFAULT_EID;
     let mut personality = None;
     let mut vendor = None;
     let mut device = None;
@@ -159,6 +170,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
             "-h" | "--help" => return Ok(None),
             "--socket" => socket = Some(PathBuf::from(value("--socket")?)),
             "--control" => control = Some(PathBuf::from(value("--control")?)),
+            "--mctp" => mctp_path = Some(PathBuf::from(value("--mctp")?)),
+            "--mctp-eid" => {
+                mctp_eid = parse_u8(&value("--mctp-eid")?, "--mctp-eid")?;
+                if !(8..=254).contains(&mctp_eid) {
+                    bail!("--mctp-eid: {mctp_eid} is not an EID from 8 to 254");
+                }
+            }
             "--personality" => {
                 let v = value("--personality")?;
                 personality = Some(
@@ -238,9 +256,23 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
     if control.as_ref() == Some(&socket) {
         bail!("--control and --socket must differ");
     }
+    if mctp_path.is_some() {
+        if personality != Personality::Switch {
+            bail!("--mctp needs the switch personality");
+        }
+        if dc.payload_size() > mctp::MAX_REQUEST_PAYLOAD {
+            bail!(
+                "--mctp: the endpoint reassembles requests of at most {} payload bytes; \
+                 use --payload-log2 {} or less",
+                mctp::MAX_REQUEST_PAYLOAD,
+                mctp::MAX_REQUEST_PAYLOAD.ilog2()
+            );
+        }
+    }
     Ok(Some(Args {
         socket,
         control,
+        mctp: mctp_path.map(|p| (p, mctp_eid)),
         device: dc,
         verbose,
         describe,
@@ -250,6 +282,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
 /// State shared by the server loop, the ticker and the control channel.
 pub struct Shared {
     dev: Mutex<Device>,
+    /// The MCTP endpoint's faults and counters (`mctp.rs`).
+    pub mctp: mctp::Handle,
     start: Instant,
     verbose: u8,
     tag: String,
@@ -260,6 +294,7 @@ impl Shared {
         let tag = format!("swcci-emu[{}]", dev.config().personality.name());
         Self {
             dev: Mutex::new(dev),
+            mctp: mctp::Handle::default(),
             start,
             verbose,
             tag,
@@ -595,12 +630,23 @@ impl Emulator {
         let start = Instant::now();
         let dc = args.device.clone();
         let irqs = Arc::new(EventFdIrqs::new());
-        let dev = Device::new(dc.clone(), irqs.clone(), Duration::ZERO);
+        let mut dev = Device::new(dc.clone(), irqs.clone(), Duration::ZERO);
+        // Event record timestamps: Unix time of model time zero.
+        let epoch_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        dev.set_event_settings(events::EventSettings {
+            epoch_ns,
+            ..dev.event_settings()
+        });
         let shared = Arc::new(Shared::new(dev, start, args.verbose));
         if let Some(path) = &args.control {
             let l = control::listen(path)?;
             control::serve(l, shared.clone())?;
             shared.log(0, &format!("control channel on {}", path.display()));
+        }
+        if let Some((path, eid)) = &args.mctp {
+            mctp::serve(path, shared.clone(), *eid, shared.mctp.clone())?;
         }
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {

@@ -419,7 +419,7 @@ impl<'a> Cci<'a> {
     /// The error for a response in which a level failed: the outermost tunnel (named as the
     /// Tunnel Management Command to the target), or the command or an inner tunnel (named by
     /// the opcode of the innermost response that came back).
-    fn error_for(&self, opcode: u16, r: &Response) -> Error {
+    pub(crate) fn error_for(&self, opcode: u16, r: &Response) -> Error {
         if !r.outer_rc.is_success() && self.target != Target::Direct {
             return Error::Device {
                 op: format!(

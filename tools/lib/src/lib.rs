@@ -15,7 +15,13 @@
 //!   [`Cci::fw_abort`]) of any target: parts sized to the payload, Busy retried, background
 //!   parts waited for, an abort on failure or cancellation (module `fw`,
 //!   Documentation/firmware.rst).
+//! - Event records ([`events`]): Get and Clear Event Records, the Event Interrupt Policy, and
+//!   [`Cci::drain_events`], one pass over a target's event logs that decodes (and when asked
+//!   clears) every record (Documentation/events.rst).
 //! - [`list`] finds every node of the driver, with an error for each one that does not answer.
+//! - [`mctp::MctpEndpoint`] is a [`Mailbox`] over Linux AF_MCTP sockets (FM-API, CCI), so the
+//!   same commands and workflows run over MCTP; [`mctp_link`] brings an MCTP serial link up
+//!   and reads the kernel's MCTP routes (Documentation/transports.rst).
 //! - [`fabric::walk`] reads every switch, its VCSs, ports, the components behind them and their
 //!   LDs, with a per-device timeout.
 //!
@@ -33,11 +39,14 @@ pub use swcci_proto as proto;
 
 mod cci;
 pub mod dcd;
+pub mod events;
 pub mod fabric;
 mod fw;
 #[cfg(feature = "topology")]
 pub mod kernel_log;
 pub mod ld;
+pub mod mctp;
+pub mod mctp_link;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

@@ -70,6 +70,142 @@ pub struct SimSwitch {
     pub sent: Mutex<Vec<(u16, Vec<u8>)>>,
     /// The Dynamic Capacity Device behind a port with `SimDev::Dcd`.
     pub dcd: Mutex<SimDcd>,
+    /// The switch CCI's event logs.
+    pub events: Mutex<SimEvents>,
+    /// The event logs of the type-3 devices behind ports, by serial.
+    pub dev_events: Mutex<std::collections::BTreeMap<u64, SimEvents>>,
+}
+
+/// The event logs of a simulated CCI (CXL r3.1 §8.2.9.2): records kept as the 128 bytes of the
+/// specification's layouts, written byte by byte here.
+#[derive(Debug, Default)]
+pub struct SimEvents {
+    /// Records of the informational, warning, failure and fatal logs, oldest first.
+    pub logs: [Vec<[u8; 128]>; 4],
+    /// Overflow count of each log.
+    pub overflow: [u16; 4],
+    /// The last handle given.
+    pub last_handle: u16,
+    /// Clear Event Records fails with this return code.
+    pub clear_rc: Option<ReturnCode>,
+    /// Clear Event Records succeeds but removes nothing, and Get Event Records always says
+    /// there are more (a faulty device whose log never empties).
+    pub sticky: bool,
+    /// The device has a Dynamic Capacity Event Log (empty); without, log 04h is Invalid
+    /// Input.
+    pub has_dc: bool,
+    /// The Event Interrupt Policy (5 bytes).
+    pub policy: [u8; 5],
+}
+
+impl SimEvents {
+    /// Appends a Virtual CXL Switch Event Record (binding change of `vcs`/`vppb` to
+    /// `binding` on `port`/`ld`) to log `log`; returns its handle.
+    pub fn add_vcs(&mut self, log: usize, vcs: u8, vppb: u8, binding: u8, port: u8, ld: u8) -> u16 {
+        let mut r = self.header(
+            log,
+            [
+                0x40, 0xd2, 0x64, 0x25, 0x33, 0x96, 0x4c, 0x4d, 0xa5, 0xda, 0x3d, 0x47, 0x26, 0x3a,
+                0xf4, 0x25,
+            ],
+        );
+        r[0x30..0x36].copy_from_slice(&[vcs, vppb, 0, binding, port, ld]);
+        self.push(log, r)
+    }
+
+    /// Appends a record of an unknown type (UUID all 0xAB, data bytes 0..80) to `log`.
+    pub fn add_raw(&mut self, log: usize) -> u16 {
+        let mut r = self.header(log, [0xab; 16]);
+        for (i, b) in r[0x30..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        self.push(log, r)
+    }
+
+    fn header(&mut self, log: usize, uuid: [u8; 16]) -> [u8; 128] {
+        self.last_handle = self.last_handle.wrapping_add(1).max(1);
+        let mut r = [0u8; 128];
+        r[..16].copy_from_slice(&uuid);
+        r[0x10] = 0x80;
+        r[0x11] = log as u8;
+        r[0x14..0x16].copy_from_slice(&self.last_handle.to_le_bytes());
+        r[0x18..0x20].copy_from_slice(
+            &(1_700_000_000_000_000_000u64 + u64::from(self.last_handle)).to_le_bytes(),
+        );
+        r
+    }
+
+    fn push(&mut self, log: usize, r: [u8; 128]) -> u16 {
+        self.logs[log].push(r);
+        self.last_handle
+    }
+
+    /// Handles still in `log`.
+    pub fn handles(&self, log: usize) -> Vec<u16> {
+        self.logs[log]
+            .iter()
+            .map(|r| u16::from_le_bytes([r[0x14], r[0x15]]))
+            .collect()
+    }
+
+    /// Answers an event command with `room` bytes of output payload.
+    fn answer(&mut self, opcode: u16, input: &[u8], room: usize) -> (ReturnCode, Vec<u8>) {
+        let ok = ReturnCode::Success;
+        match opcode {
+            opcode::GET_EVENT_RECORDS => {
+                let log = usize::from(input[0]);
+                if log == 4 && self.has_dc {
+                    let mut b = vec![0u8; 32];
+                    b[0] = 0;
+                    return (ok, b);
+                }
+                if log >= 4 {
+                    return (ReturnCode::InvalidInput, Vec::new());
+                }
+                let fit = (room - 32) / 128;
+                let n = self.logs[log].len().min(fit);
+                let mut b = vec![0u8; 32];
+                let more = self.sticky || n < self.logs[log].len();
+                b[0] = u8::from(self.overflow[log] > 0) | (u8::from(more) << 1);
+                b[2..4].copy_from_slice(&self.overflow[log].to_le_bytes());
+                b[4..12].copy_from_slice(&11u64.to_le_bytes());
+                b[12..20].copy_from_slice(&22u64.to_le_bytes());
+                b[0x14..0x16].copy_from_slice(&(n as u16).to_le_bytes());
+                for r in &self.logs[log][..n] {
+                    b.extend_from_slice(r);
+                }
+                (ok, b)
+            }
+            opcode::CLEAR_EVENT_RECORDS => {
+                if let Some(rc) = self.clear_rc {
+                    return (rc, Vec::new());
+                }
+                let log = usize::from(input[0]);
+                let n = usize::from(input[2]);
+                if log >= 4 || input.len() != 6 + 2 * n {
+                    return (ReturnCode::InvalidInput, Vec::new());
+                }
+                let want: Vec<u16> = input[6..]
+                    .chunks(2)
+                    .map(|h| u16::from_le_bytes([h[0], h[1]]))
+                    .collect();
+                if self.handles(log).get(..n) != Some(&want[..]) {
+                    return (ReturnCode::from_raw(0x0e), Vec::new());
+                }
+                if !self.sticky {
+                    self.logs[log].drain(..n);
+                    self.overflow[log] = 0;
+                }
+                (ok, Vec::new())
+            }
+            opcode::GET_EVENT_INTERRUPT_POLICY => (ok, self.policy.to_vec()),
+            opcode::SET_EVENT_INTERRUPT_POLICY if input.len() == 4 || input.len() == 5 => {
+                self.policy[..input.len()].copy_from_slice(input);
+                (ok, Vec::new())
+            }
+            _ => (ReturnCode::InvalidPayloadLength, Vec::new()),
+        }
+    }
 }
 
 impl SimSwitch {
@@ -110,6 +246,8 @@ impl SimSwitch {
             errno: None,
             sent: Mutex::new(Vec::new()),
             dcd: Mutex::new(SimDcd::new()),
+            events: Mutex::new(SimEvents::default()),
+            dev_events: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -240,6 +378,13 @@ impl SimSwitch {
                 (ok, b)
             }
             opcode::TUNNEL => return self.tunnel(input, |port| self.port_dev(port)),
+            opcode::GET_EVENT_RECORDS
+            | opcode::CLEAR_EVENT_RECORDS
+            | opcode::GET_EVENT_INTERRUPT_POLICY
+            | opcode::SET_EVENT_INTERRUPT_POLICY => match self.events.lock() {
+                Ok(mut e) => e.answer(opcode, input, self.payload),
+                Err(_) => (ReturnCode::InternalError, Vec::new()),
+            },
             _ => (ReturnCode::Unsupported, Vec::new()),
         })
     }
@@ -359,6 +504,19 @@ impl SimSwitch {
                 return self.tunnel(input, move |ld| (ld < n).then(|| Level::Ld(d.clone(), ld)));
             }
             (_, _, opcode::BG_OP_STATUS) => (ok, vec![0; 8]),
+            (
+                SimDev::Type3(serial),
+                None,
+                opcode::GET_EVENT_RECORDS | opcode::CLEAR_EVENT_RECORDS,
+            ) => {
+                // The device's own payload is 2 KiB; its output must also fit the switch's
+                // tunnel response.
+                let room = 2048.min(self.payload - 4 - CCI_HEADER_LEN);
+                match self.dev_events.lock() {
+                    Ok(mut m) => m.entry(*serial).or_default().answer(opcode, input, room),
+                    Err(_) => (ReturnCode::InternalError, Vec::new()),
+                }
+            }
             _ => (ReturnCode::Unsupported, Vec::new()),
         })
     }

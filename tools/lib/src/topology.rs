@@ -65,6 +65,23 @@ pub struct Emulated {
     /// options describes it (tools/emu/README.md); `None` for an MMPT function.
     #[serde(default)]
     pub fabric: Option<EmuFabric>,
+    /// The same switch as an MCTP endpoint over the serial binding (`swcci-emu --mctp`), if
+    /// the scenario gives it one.
+    #[serde(default)]
+    pub mctp: Option<EmuMctp>,
+}
+
+/// An emulated switch's MCTP endpoint: the guest tty wired to it and the EIDs to use.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EmuMctp {
+    /// The guest's tty (a virtio console) on which to set the N_MCTP line discipline.
+    pub tty: String,
+    /// The virtio port name of that console (`swcci.mctpN`).
+    pub name: String,
+    /// The endpoint's EID.
+    pub eid: u8,
+    /// The EID the guest gives its end of the link.
+    pub local_eid: u8,
 }
 
 /// The fabric of an emulated switch: the parts of `swcci-emu --describe-json` the tests
@@ -265,6 +282,12 @@ mod tests {
             msix: true,
             args: vec!["--ports".into(), "6".into()],
             fabric: None,
+            mctp: Some(EmuMctp {
+                tty: "/dev/hvc1".into(),
+                name: "swcci.mctp0".into(),
+                eid: 9,
+                local_eid: 8,
+            }),
         });
         let text = serde_json::to_string(&t).unwrap();
         let back: Topology = serde_json::from_str(&text).unwrap();

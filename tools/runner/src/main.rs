@@ -30,6 +30,9 @@ use topology::Topology;
 struct EmuSpec {
     personality: &'static str,
     msix: bool,
+    /// Also an MCTP endpoint over the serial binding, on a virtio console of its own
+    /// (`swcci-emu --mctp`).
+    mctp: bool,
     /// Further options of the emulator (its fabric).
     args: &'static [&'static str],
 }
@@ -56,6 +59,7 @@ const EMU_DEVICES: &[EmuSpec] = &[
     EmuSpec {
         personality: "switch",
         msix: true,
+        mctp: false,
         args: EMU_FABRIC,
     },
     SWITCH_POLLED,
@@ -63,6 +67,7 @@ const EMU_DEVICES: &[EmuSpec] = &[
     EmuSpec {
         personality: "mmpt",
         msix: false,
+        mctp: false,
         args: &[],
     },
 ];
@@ -71,6 +76,7 @@ const EMU_DEVICES: &[EmuSpec] = &[
 const SWITCH_POLLED: EmuSpec = EmuSpec {
     personality: "switch",
     msix: false,
+    mctp: false,
     args: &[],
 };
 
@@ -78,6 +84,7 @@ const SWITCH_POLLED: EmuSpec = EmuSpec {
 const MMPT_MSIX: EmuSpec = EmuSpec {
     personality: "mmpt",
     msix: true,
+    mctp: false,
     args: &[],
 };
 
@@ -87,16 +94,18 @@ const EMU_FW_FABRIC: &[&str] = &["--mld-port", "3", "--lds", "2"];
 
 /// The emulated devices of the firmware scenarios: the switch personality with and without
 /// MSI-X, each with [`EMU_FW_FABRIC`] (beside QEMU's switch, whose type-3 devices are reached
-/// through tunnels).
+/// through tunnels). The first is also an MCTP endpoint (the MCTP tests and benchmark).
 const EMU_FW_DEVICES: &[EmuSpec] = &[
     EmuSpec {
         personality: "switch",
         msix: true,
+        mctp: true,
         args: EMU_FW_FABRIC,
     },
     EmuSpec {
         personality: "switch",
         msix: false,
+        mctp: false,
         args: EMU_FW_FABRIC,
     },
 ];
@@ -105,6 +114,10 @@ const EMU_FW_DEVICES: &[EmuSpec] = &[
 /// two DC regions (1 GiB each, 2 MiB blocks, after its 256 MiB of persistent memory): the
 /// pooling tests and benchmark (Documentation/pooling.rst).
 const DCD_SCENARIOS: &[&str] = &["fw", "bench-fw"];
+
+/// The EID of an emulated switch's MCTP endpoint, and of the guest's end of the link.
+const MCTP_EID: u8 = 9;
+const MCTP_LOCAL_EID: u8 = 8;
 
 /// The devices of the hardened and fuzz scenarios beside QEMU's switch: one emulated switch
 /// (polled) and one MMPT function (interrupts), so both node kinds and both completion
@@ -524,6 +537,23 @@ fn qemu_command(
                 &format!("virtserialport,bus=vser0.0,chardev=emuctl{i},name=swcci.emu{i}"),
             ]);
     }
+    // MCTP endpoints on virtio consoles of their own, after the test console (hvc0): the
+    // guest's /dev/hvc1, ... in this order.
+    for (i, e) in topo.emulated.iter().enumerate() {
+        if let Some(m) = &e.mctp {
+            cmd.args([
+                "-chardev",
+                &format!(
+                    "socket,id=emumctp{i},path={}",
+                    emu_mctp_socket(work, i).display()
+                ),
+            ])
+            .args([
+                "-device",
+                &format!("virtconsole,bus=vser0.0,chardev=emumctp{i},name={}", m.name),
+            ]);
+        }
+    }
     Ok(cmd)
 }
 
@@ -532,6 +562,10 @@ fn emu_sockets(work: &Path, i: usize) -> (PathBuf, PathBuf) {
         work.join(format!("emu{i}.sock")),
         work.join(format!("emu{i}-ctl.sock")),
     )
+}
+
+fn emu_mctp_socket(work: &Path, i: usize) -> PathBuf {
+    work.join(format!("emu{i}-mctp.sock"))
 }
 
 /// Emulator processes of one boot; killed when dropped.
@@ -566,6 +600,11 @@ fn start_emulators(args: &Args, work: &Path, topo: &Topology) -> Result<Emulator
             .args(["--serial", &format!("{:#x}", e.serial)]);
         if !e.msix {
             cmd.arg("--no-msix");
+        }
+        if let Some(m) = &e.mctp {
+            cmd.arg("--mctp")
+                .arg(emu_mctp_socket(work, i))
+                .args(["--mctp-eid", &m.eid.to_string()]);
         }
         cmd.args(&e.args);
         let child = cmd
@@ -634,7 +673,18 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
             msix: e.msix,
             args: e.args.iter().map(|a| a.to_string()).collect(),
             fabric: None,
+            mctp: None,
         };
+        // The ARMv7 kernel has no MCTP (tools/testing/kconfig/mctp.config).
+        if e.mctp && args.arch != "arm" {
+            let consoles = sc.emulated[..i].iter().filter(|x| x.mctp).count();
+            emulated.mctp = Some(topology::EmuMctp {
+                tty: format!("/dev/hvc{}", 1 + consoles),
+                name: format!("swcci.mctp{i}"),
+                eid: MCTP_EID,
+                local_eid: MCTP_LOCAL_EID,
+            });
+        }
         if e.personality == "switch" {
             emulated.fabric = Some(topology::describe(&args.emu, &emulated)?);
         }

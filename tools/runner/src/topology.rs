@@ -6,7 +6,7 @@
 use anyhow::{bail, Context};
 use std::path::Path;
 use std::process::Command;
-pub use swcci::topology::{EmuFabric, Emulated, Topology};
+pub use swcci::topology::{EmuFabric, EmuMctp, Emulated, Topology};
 
 /// The fabric the emulator builds for `e` (a switch personality), from `swcci-emu
 /// --describe-json` with the options the runner starts it with.

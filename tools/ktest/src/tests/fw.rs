@@ -28,11 +28,11 @@ use swcci::proto::rc::ReturnCode;
 use swcci::{ActivateAction, Device, FwOptions, Phase, Target};
 
 /// The CLI in the initramfs.
-const CLI: &str = "/swcci/bin/swcci";
+pub(super) const CLI: &str = "/swcci/bin/swcci";
 
 /// An image of `len` bytes whose first 16 bytes are the revision `rev` (the emulator's image
 /// format, tools/emu README), the rest a pattern that differs with `seed`.
-fn image(rev: &str, len: usize, seed: u32) -> Vec<u8> {
+pub(super) fn image(rev: &str, len: usize, seed: u32) -> Vec<u8> {
     let mut img = revision_field(rev).to_vec();
     let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     img.extend((16..len).map(|_| {
@@ -52,7 +52,7 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// Writes an image file for the CLI.
-fn image_file(name: &str, b: &[u8]) -> Result<PathBuf> {
+pub(super) fn image_file(name: &str, b: &[u8]) -> Result<PathBuf> {
     let p = PathBuf::from(format!("/tmp/{name}.bin"));
     std::fs::write(&p, b).with_context(|| format!("write {}", p.display()))?;
     Ok(p)
@@ -70,7 +70,7 @@ fn pairs(reply: &str) -> HashMap<String, String> {
 /// Whose firmware the control channel is asked about: the emulated switch's own, or that of
 /// the device behind one of its ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum At {
+pub(super) enum At {
     Switch,
     Port(u8),
 }
@@ -88,7 +88,7 @@ impl At {
 
 /// The emulator's view of one slot (`get fw SLOT`).
 #[derive(Debug, PartialEq, Eq)]
-struct SlotView {
+pub(super) struct SlotView {
     len: u64,
     sha256: String,
     rev: String,
@@ -99,7 +99,7 @@ fn slot_view(ctl: &mut Ctl, slot: u8) -> Result<SlotView> {
     slot_view_at(ctl, At::Switch, slot)
 }
 
-fn slot_view_at(ctl: &mut Ctl, at: At, slot: u8) -> Result<SlotView> {
+pub(super) fn slot_view_at(ctl: &mut Ctl, at: At, slot: u8) -> Result<SlotView> {
     let q = at.query(Some(slot));
     let m = pairs(&ctl.cmd(&q)?);
     let get = |k: &str| m.get(k).cloned().ok_or_else(|| anyhow!("{q}: no {k}"));
@@ -130,7 +130,7 @@ fn transfer_open(ctl: &mut Ctl) -> Result<bool> {
     transfer_open_at(ctl, At::Switch)
 }
 
-fn transfer_open_at(ctl: &mut Ctl, at: At) -> Result<bool> {
+pub(super) fn transfer_open_at(ctl: &mut Ctl, at: At) -> Result<bool> {
     Ok(fw_state(ctl, at)?.get("transfer").map(String::as_str) == Some("1"))
 }
 
@@ -145,7 +145,7 @@ fn holds(ctl: &mut Ctl, slot: u8, img: &[u8], rev: &str) -> Result<()> {
 }
 
 /// Checks the emulator's switch (or the device behind a port) holds exactly `img` in `slot`.
-fn holds_at(ctl: &mut Ctl, at: At, slot: u8, img: &[u8], rev: &str) -> Result<()> {
+pub(super) fn holds_at(ctl: &mut Ctl, at: At, slot: u8, img: &[u8], rev: &str) -> Result<()> {
     let v = slot_view_at(ctl, at, slot)?;
     ensure!(
         v.len == img.len() as u64 && v.sha256 == sha256_hex(img) && v.rev == ctl_rev(rev),
@@ -191,7 +191,7 @@ fn behind(ctl: &mut Ctl) -> Result<Behind> {
 }
 
 /// The port of the first type-3 device behind an emulated switch.
-fn first_type3(ctl: &mut Ctl) -> Result<u8> {
+pub(super) fn first_type3(ctl: &mut Ctl) -> Result<u8> {
     behind(ctl)?
         .type3
         .first()
@@ -217,7 +217,7 @@ fn reset_port_fw(dev: &Device, ctl: &mut Ctl) -> Result<()> {
 
 /// Puts an emulated switch's firmware back to its defaults: no faults, default timings, no
 /// read-only slot, no open transfer, slot 1 active; the same for the devices behind its ports.
-fn reset_fw(d: &EmuDev, ctl: &mut Ctl) -> Result<()> {
+pub(super) fn reset_fw(d: &EmuDev, ctl: &mut Ctl) -> Result<()> {
     for c in [
         "clear",
         "set fw-part-us 500 100",
@@ -252,7 +252,7 @@ fn emu_switches(env: &mut Env) -> Result<Vec<EmuDev>> {
 }
 
 /// The first of [`emu_switches`] (all of them with their firmware at defaults).
-fn first_emu_switch(env: &mut Env) -> Result<EmuDev> {
+pub(super) fn first_emu_switch(env: &mut Env) -> Result<EmuDev> {
     emu_switches(env)?
         .into_iter()
         .next()
@@ -260,19 +260,19 @@ fn first_emu_switch(env: &mut Env) -> Result<EmuDev> {
 }
 
 /// Runs the CLI.
-fn cli(args: &[&str]) -> Result<Output> {
+pub(super) fn cli(args: &[&str]) -> Result<Output> {
     Command::new(CLI)
         .args(args)
         .output()
         .with_context(|| format!("run {CLI}"))
 }
 
-fn text(b: &[u8]) -> String {
+pub(super) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// The JSON lines of a `--json` update: progress lines and the result line.
-fn json_lines(out: &str) -> Result<(Vec<Value>, Value)> {
+pub(super) fn json_lines(out: &str) -> Result<(Vec<Value>, Value)> {
     let mut progress = Vec::new();
     let mut result = None;
     for l in out.lines().filter(|l| !l.trim().is_empty()) {
@@ -290,7 +290,7 @@ fn json_lines(out: &str) -> Result<(Vec<Value>, Value)> {
 }
 
 /// Asserts exit status `code` and a stderr that contains every one of `words`.
-fn expect_exit(o: &Output, code: i32, words: &[&str]) -> Result<String> {
+pub(super) fn expect_exit(o: &Output, code: i32, words: &[&str]) -> Result<String> {
     let err = text(&o.stderr);
     ensure!(
         o.status.code() == Some(code),
@@ -303,12 +303,12 @@ fn expect_exit(o: &Output, code: i32, words: &[&str]) -> Result<String> {
     Ok(err)
 }
 
-fn node(d: &EmuDev) -> String {
+pub(super) fn node(d: &EmuDev) -> String {
     d.path.display().to_string()
 }
 
 /// A slot that is neither active nor read-only: 2 or 3.
-fn free_slot(dev: &Device) -> Result<u8> {
+pub(super) fn free_slot(dev: &Device) -> Result<u8> {
     let info = dev.on(Target::Direct).fw_info()?;
     Ok(if info.active_slot == 2 { 3 } else { 2 })
 }
@@ -810,7 +810,10 @@ pub fn tunnelled_faults(env: &mut Env) -> Result<Outcome> {
 }
 
 /// Reads the CLI's JSON lines until `until` accepts one; returns the lines read.
-fn read_until(r: &mut impl BufRead, mut until: impl FnMut(&Value) -> bool) -> Result<Vec<Value>> {
+pub(super) fn read_until(
+    r: &mut impl BufRead,
+    mut until: impl FnMut(&Value) -> bool,
+) -> Result<Vec<Value>> {
     let mut seen = Vec::new();
     loop {
         let mut line = String::new();
@@ -826,7 +829,7 @@ fn read_until(r: &mut impl BufRead, mut until: impl FnMut(&Value) -> bool) -> Re
     }
 }
 
-fn signal(child: &Child, sig: i32) -> Result<()> {
+pub(super) fn signal(child: &Child, sig: i32) -> Result<()> {
     let pid = i32::try_from(child.id())?;
     // SAFETY: kill(2) on our own child's pid.
     if unsafe { libc::kill(pid, sig) } != 0 {

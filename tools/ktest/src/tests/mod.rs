@@ -11,11 +11,13 @@ mod cli;
 mod demo;
 mod driver;
 mod emu;
+mod events;
 mod faultinject;
 mod fuzz;
 mod fw;
 mod fwctl;
 mod interop;
+mod mctp;
 mod policy;
 mod poll;
 mod pooling;
@@ -337,6 +339,22 @@ pub static ALL: &[Test] = &[
         scenarios: &["emu"],
         run: topology::dead_device_partial,
     },
+    // Event records (Documentation/events.rst) on the emulated switch.
+    Test {
+        name: "events_bind_unbind_shown_and_cleared",
+        scenarios: &["emu"],
+        run: events::bind_unbind_records,
+    },
+    Test {
+        name: "events_overflow_reported",
+        scenarios: &["emu"],
+        run: events::overflow_reported,
+    },
+    Test {
+        name: "events_of_a_device_behind_a_port",
+        scenarios: &["emu"],
+        run: events::tunnelled_device_records,
+    },
     Test {
         name: "sysfs_mode_follows_interrupt_fallback",
         scenarios: &["emu"],
@@ -550,6 +568,47 @@ pub static ALL: &[Test] = &[
         scenarios: &["fw"],
         run: pooling::ld_alloc_emulated,
     },
+    // The same commands over MCTP (the first emulated switch is also an MCTP endpoint).
+    Test {
+        name: "mctp_link_control_and_list",
+        scenarios: &["fw"],
+        run: mctp::link_and_list,
+    },
+    Test {
+        name: "mctp_cli_answers_as_the_driver",
+        scenarios: &["fw"],
+        run: mctp::answers_as_the_driver,
+    },
+    Test {
+        name: "mctp_state_changes_as_the_driver",
+        scenarios: &["fw"],
+        run: mctp::state_changes_as_the_driver,
+    },
+    Test {
+        name: "mctp_fw_update_switch_and_device",
+        scenarios: &["fw"],
+        run: mctp::fw_update,
+    },
+    Test {
+        name: "mctp_fw_interrupted_update_aborted",
+        scenarios: &["fw"],
+        run: mctp::fw_interrupted,
+    },
+    Test {
+        name: "mctp_faults_error_or_retried_success",
+        scenarios: &["fw"],
+        run: mctp::faults,
+    },
+    Test {
+        name: "mctp_silent_endpoint_fails_within_bound",
+        scenarios: &["fw"],
+        run: mctp::silent_endpoint_bound,
+    },
+    Test {
+        name: "mctp_identify_during_fw_transfer",
+        scenarios: &["fw"],
+        run: mctp::identify_during_transfer,
+    },
     Test {
         name: "bench_fw_16mib",
         scenarios: &["bench-fw"],
@@ -559,6 +618,11 @@ pub static ALL: &[Test] = &[
         name: "bench_dcd_add_release",
         scenarios: &["bench-fw"],
         run: pooling::bench,
+    },
+    Test {
+        name: "bench_mctp_identify_and_fw",
+        scenarios: &["bench-fw"],
+        run: mctp::bench,
     },
     // Hardened kernel (KASAN, UBSAN, kmemleak, fault injection): the fuzzer, unbind and
     // removal under load, injected failures, and leaks. The order matters: the taint test
