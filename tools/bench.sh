@@ -14,9 +14,10 @@
 # --arch      architectures, in order (default x86_64,arm64; the mmap engine needs a 64-bit one)
 # --scenario  bench (QEMU's switch: syscall floor, Identify and Get Log through the ioctl and
 #             through the userspace mmap engine, 1-8 clients), bench-emu (the device emulator:
-#             interrupts against polling), bench-fw (firmware transfer; and Identify and
-#             firmware update over MCTP-serial beside the driver, each against its
-#             transport's bound, goal line `M1 ...`), bench-topology;
+#             interrupts against polling), bench-fw (firmware transfer; Dynamic Capacity add
+#             and release of 1, 16 and 256 extents; Identify and firmware update over
+#             MCTP-serial beside the driver, each against its transport's bound, goal line
+#             `M1 ...`), bench-topology;
 #             default bench,bench-emu,bench-fw. Only bench and bench-emu boot the debug kernel
 #             too and make the table; the others' figures follow it.
 # --no-debug  skip the debug-kernel boots (the report shows their columns empty)
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
 	--arch) arches=$2; shift ;;
 	--scenario) scenario=$2; shift ;;
 	--no-debug) kernels=(bench) ;;
-	-h|--help) sed -n '4,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift

@@ -866,6 +866,84 @@ mod tests {
         }
     }
 
+    /// The pooling commands (CXL r3.1 §7.6.7.4 MLD components, §7.6.7.6 DCD management) are
+    /// judged by the specification, on the switch itself and through one or two tunnels (to a
+    /// DCD behind a port, to an LD of an MLD): the reads neither taint nor need more than
+    /// FWCTL_RPC_CONFIGURATION; Set LD Allocations, Set DC Region Configuration and Initiate
+    /// Dynamic Capacity Add and Release taint and need FWCTL_RPC_DEBUG_WRITE_FULL, whatever the
+    /// CEL of the switch says (QEMU lists none of them; its DCD's own CEL marks them 0x1807,
+    /// which is not read behind a tunnel).
+    #[test]
+    fn pooling_commands_by_the_specification() {
+        let reads = [
+            opcode::GET_LD_INFO,
+            opcode::GET_LD_ALLOCATIONS,
+            opcode::GET_DCD_INFO,
+            opcode::GET_HOST_DC_REGION_CONFIG,
+            opcode::GET_DC_REGION_EXTENT_LISTS,
+        ];
+        let changes = [
+            opcode::SET_LD_ALLOCATIONS,
+            opcode::SET_DC_REGION_CONFIG,
+            opcode::INITIATE_DC_ADD,
+            opcode::INITIATE_DC_RELEASE,
+        ];
+        let dcd_cel: &[(u16, u16)] = &[
+            (0x5600, 0),
+            (0x5601, 0),
+            (0x5602, 0x1807),
+            (0x5603, 0),
+            (0x5604, 0x1807),
+            (0x5605, 0x1807),
+        ];
+        for (ops, effectful) in [(&reads[..], false), (&changes[..], true)] {
+            for &op in ops {
+                let input = [0u8; 0x48];
+                let mut one = [0u8; 128];
+                let n1 = tunnel(&mut one, 0, op, &input);
+                let mut two = [0u8; 160];
+                let n2 = tunnel(&mut two, 3, opcode::TUNNEL, &one[..n1]);
+                for (cmd, payload, depth) in [
+                    (op, &input[..], 0u8),
+                    (opcode::TUNNEL, &one[..n1], 1),
+                    (opcode::TUNNEL, &two[..n2], 2),
+                ] {
+                    for cel in [None, Some(QEMU_SWITCH_CEL)] {
+                        let raw = cel_bytes(cel.unwrap_or(&[]));
+                        let cel = cel.map(|_| Cel::new(&raw));
+                        let j = classify(cmd, payload, cel.as_ref());
+                        assert_eq!(
+                            (j.effectful, j.opcode, j.depth),
+                            (effectful, op, depth),
+                            "{op:04x} depth {depth}"
+                        );
+                        let want = if effectful {
+                            (Reason::SpecEffectful, Scope::DebugWriteFull)
+                        } else {
+                            (Reason::SpecReadOnly, Scope::Configuration)
+                        };
+                        let s = required_scope(cmd, payload, cel.as_ref());
+                        assert_eq!((j.reason, s.scope), want, "{op:04x} depth {depth}");
+                    }
+                }
+                // Sent to the DCD's own CCI, its CEL's effects (QEMU's bit numbering) cannot
+                // make a state-changing command read-only, and are not understood.
+                let j = scope_of(op, &input, dcd_cel);
+                if effectful {
+                    assert_eq!(j.scope, Scope::DebugWriteFull, "{op:04x}");
+                    assert!(classify(op, &input, None).effectful);
+                } else {
+                    assert_eq!(j.scope, Scope::Configuration, "{op:04x}");
+                }
+            }
+        }
+        // The taint line names the tunnelled command by the specification's name.
+        assert_eq!(
+            opcode::name(opcode::INITIATE_DC_ADD),
+            Some("Initiate Dynamic Capacity Add")
+        );
+    }
+
     /// Issue 21, item 10: reserved CEL effect bits (and bits 11:10 without bit 9) make any
     /// command taint, the same rule that makes it need the full scope; one rule for both.
     #[test]

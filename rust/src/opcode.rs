@@ -62,6 +62,25 @@ pub const TUNNEL: u16 = 0x5300;
 pub const GET_LD_INFO: u16 = 0x5400;
 /// Get LD Allocations.
 pub const GET_LD_ALLOCATIONS: u16 = 0x5401;
+/// Set LD Allocations.
+pub const SET_LD_ALLOCATIONS: u16 = 0x5402;
+/// Get DCD Info.
+pub const GET_DCD_INFO: u16 = 0x5600;
+/// Get Host DC Region Configuration.
+pub const GET_HOST_DC_REGION_CONFIG: u16 = 0x5601;
+/// Set DC Region Configuration.
+pub const SET_DC_REGION_CONFIG: u16 = 0x5602;
+/// Get DC Region Extent Lists.
+pub const GET_DC_REGION_EXTENT_LISTS: u16 = 0x5603;
+/// Initiate Dynamic Capacity Add.
+pub const INITIATE_DC_ADD: u16 = 0x5604;
+/// Initiate Dynamic Capacity Release.
+pub const INITIATE_DC_RELEASE: u16 = 0x5605;
+/// Add Dynamic Capacity Response (the host's answer to an add, on the memory device's own
+/// mailbox).
+pub const ADD_DC_RESPONSE: u16 = 0x4802;
+/// Release Dynamic Capacity (the host gives capacity up, on the memory device's own mailbox).
+pub const RELEASE_DC: u16 = 0x4803;
 // The PCI-SIG MMB commands (opcode vendor 0001h: Send Message 0100h, Receive Message 0101h)
 // live in `crate::mmpt`; the opcodes here are CXL's (opcode vendor 0000h).
 
@@ -240,5 +259,35 @@ mod tests {
         assert!(is_vendor_specific(0xc000));
         assert!(is_vendor_specific(0xffff));
         assert!(!is_vendor_specific(0xbfff));
+    }
+
+    #[test]
+    fn pooling_commands() {
+        // Reading the DCD and the MLD changes nothing; configuring, adding, releasing and
+        // allocating change the fabric (CXL r3.1 §7.6.7.4, §7.6.7.6).
+        for (op, n) in [
+            (GET_LD_INFO, "Get LD Info"),
+            (GET_LD_ALLOCATIONS, "Get LD Allocations"),
+            (GET_DCD_INFO, "Get DCD Info"),
+            (
+                GET_HOST_DC_REGION_CONFIG,
+                "Get Host DC Region Configuration",
+            ),
+            (GET_DC_REGION_EXTENT_LISTS, "Get DC Region Extent Lists"),
+        ] {
+            assert_eq!(name(op), Some(n));
+            assert!(spec_read_only(op), "{op:04x}");
+        }
+        for (op, n) in [
+            (SET_LD_ALLOCATIONS, "Set LD Allocations"),
+            (SET_DC_REGION_CONFIG, "Set DC Region Configuration"),
+            (INITIATE_DC_ADD, "Initiate Dynamic Capacity Add"),
+            (INITIATE_DC_RELEASE, "Initiate Dynamic Capacity Release"),
+            (ADD_DC_RESPONSE, "Add Dynamic Capacity Response"),
+            (RELEASE_DC, "Release Dynamic Capacity"),
+        ] {
+            assert_eq!(name(op), Some(n));
+            assert!(!spec_read_only(op), "{op:04x}");
+        }
     }
 }

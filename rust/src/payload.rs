@@ -5,6 +5,7 @@
 //! fields) and reject shorter ones with the name of the first missing field.
 
 pub mod bg;
+pub mod dcd;
 pub mod events;
 pub mod firmware;
 pub mod identify;

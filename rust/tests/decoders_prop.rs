@@ -12,6 +12,14 @@ use proptest::prelude::*;
 use swcci_proto::effects::{classify, MAX_TUNNEL_DEPTH};
 use swcci_proto::opcode;
 use swcci_proto::payload::bg::BgOpStatus;
+use swcci_proto::payload::dcd::{
+    self, check_extents, covered, encode_extent_list, encode_extent_update,
+    encode_host_region_config, AddRequest, DcRegion, DcdInfo, Extent, ExtentList,
+    ExtentListRequest, ExtentUpdate, HostRegionConfig, HostRegionRequest, ReleaseFlags,
+    ReleaseRequest, RemovalPolicy, SelectionPolicy, SetRegionConfig, CAPACITY_REQUEST_HEADER,
+    DCD_INFO_LEN, EXTENT_LEN, EXTENT_LIST_HEADER, EXTENT_UPDATE_HEADER, HOST_REGION_HEADER,
+    REGION_CONFIG_LEN, UPDATED_EXTENT_LEN,
+};
 use swcci_proto::payload::events::{
     clear_events_request, encode_event_records, encode_record, ClearEvents, CommonHeader,
     EventBody, EventRecord, EventRecords, GetEventsHeader, InterruptPolicy, InterruptSetting,
@@ -25,8 +33,9 @@ use swcci_proto::payload::firmware::{
 };
 use swcci_proto::payload::identify::{Identify, IDENTIFY_LEN};
 use swcci_proto::payload::ld::{
-    encode_ld_allocations, LdAllocation, LdAllocations, LdInfo, LD_ALLOCATIONS_HEADER,
-    LD_ALLOCATION_ENTRY, LD_INFO_LEN,
+    check_ld_allocations, encode_ld_allocations, encode_set_ld_allocations, Granularity,
+    LdAllocation, LdAllocations, LdInfo, LdRule, SetLdAllocations, LD_ALLOCATIONS_HEADER,
+    LD_ALLOCATION_ENTRY, LD_INFO_LEN, SET_LD_ALLOCATIONS_HEADER,
 };
 use swcci_proto::payload::logs::{
     Cel, SupportedLogs, Uuid, CEL_ENTRY, SUPPORTED_LOGS_HEADER, SUPPORTED_LOG_ENTRY,
@@ -130,6 +139,58 @@ fn vcs_model(b: &[u8], start: u8, limit: u8) -> Option<Vec<usize>> {
         listed.push(n);
     }
     Some(listed)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Payloads whose little-endian u32 at `at` is a small count (so that lists are often
+/// complete).
+fn counted32(at: usize, max_count: u32) -> impl Strategy<Value = Vec<u8>> {
+    (0..=max_count, 0usize..2048, any::<u64>()).prop_map(move |(n, len, seed)| {
+        let mut v = noise(len, seed);
+        if let Some(f) = v.get_mut(at..at + 4) {
+            f.copy_from_slice(&n.to_le_bytes());
+        }
+        v
+    })
+}
+
+fn extent() -> impl Strategy<Value = Extent> {
+    (any::<u64>(), any::<u64>(), any::<[u8; 16]>(), any::<u16>()).prop_map(|(d, l, t, s)| Extent {
+        start_dpa: d,
+        length: l,
+        tag: Uuid(t),
+        shared_seq: s,
+    })
+}
+
+/// Small extents on a 1 KiB grid, where overlaps, misalignment and region edges are common.
+fn small_extent() -> impl Strategy<Value = Extent> {
+    (0u64..64, 0u64..12).prop_map(|(d, l)| Extent::new(d * 512, l * 512))
+}
+
+/// Up to 4 regions laid out one after the other on the same grid.
+fn small_regions() -> impl Strategy<Value = Vec<DcRegion>> {
+    prop::collection::vec((0u64..4, 1u64..16, 0u32..3), 0..4).prop_map(|v| {
+        let mut base = 0u64;
+        v.into_iter()
+            .map(|(gap, len, shift)| {
+                base += gap * 1024;
+                let r = DcRegion {
+                    base,
+                    decode_len: 0,
+                    length: len * 1024,
+                    block_size: 512u64 << shift,
+                    flags: 0,
+                    sanitize_on_release: false,
+                };
+                base += r.length;
+                r
+            })
+            .collect()
+    })
 }
 
 fn roundtrip<T: Wire + PartialEq + std::fmt::Debug>(b: &[u8]) -> Result<(), TestCaseError> {
@@ -640,6 +701,277 @@ proptest! {
         }
         let short = buf.len() - 1;
         prop_assert!(mctp::encode(&mut buf[..short], &header, &payload).is_err());
+    }
+
+    #[test]
+    fn dcd_info(b in prop_oneof![bytes(), bytes_near(DCD_INFO_LEN)]) {
+        match DcdInfo::decode(&b) {
+            Ok(i) => {
+                prop_assert!(b.len() >= DCD_INFO_LEN);
+                let mut out = [0u8; DCD_INFO_LEN];
+                prop_assert_eq!(i.encode(&mut out), Ok(DCD_INFO_LEN));
+                prop_assert_eq!(DcdInfo::decode(&out), Ok(i));
+                for p in SelectionPolicy::ALL {
+                    prop_assert_eq!(i.supports_selection(p), i.selection_policies & p.bit() != 0);
+                }
+                for p in RemovalPolicy::ALL {
+                    prop_assert_eq!(i.supports_removal(p), i.removal_policies & p.bit() != 0);
+                }
+                for r in 0..10u8 {
+                    let sizes: Vec<u64> = dcd::block_sizes(i.block_size_mask(r)).collect();
+                    prop_assert_eq!(sizes.len() as u32, i.block_size_mask(r).count_ones());
+                }
+            }
+            Err(e) => {
+                prop_assert!(b.len() < DCD_INFO_LEN);
+                prop_assert!(truncated_past_end(&e, b.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn host_region_config(b in prop_oneof![bytes(), counted(8)], start in any::<u8>()) {
+        let need = b.get(3).map(|&n| HOST_REGION_HEADER + usize::from(n) * REGION_CONFIG_LEN);
+        match HostRegionConfig::decode(&b, start) {
+            Ok(c) => {
+                let need = need.unwrap_or(usize::MAX);
+                prop_assert!(b.len() >= need);
+                prop_assert_eq!(c.len(), usize::from(b[3]));
+                prop_assert_eq!(c.counts.is_some(), b.len() >= need + 16);
+                let regions: Vec<(u8, DcRegion)> = c.iter().collect();
+                prop_assert_eq!(regions.len(), c.len().min(256 - usize::from(start)));
+                // Re-encoding gives the same fields (reserved bytes become zero).
+                let list: Vec<DcRegion> = regions.iter().map(|r| r.1).collect();
+                let mut out = vec![0u8; need + 16];
+                let n = encode_host_region_config(&mut out, c.host_id, c.num_regions, &list,
+                    c.counts.as_ref());
+                prop_assert!(n.is_ok());
+                let back = HostRegionConfig::decode(&out[..n.unwrap_or(0)], start);
+                prop_assert!(back.is_ok());
+                if let Ok(back) = back {
+                    prop_assert_eq!(back.counts, c.counts);
+                    prop_assert_eq!(back.iter().collect::<Vec<_>>(), regions);
+                }
+            }
+            Err(e) => {
+                prop_assert!(b.len() < need.unwrap_or(usize::MAX).max(HOST_REGION_HEADER));
+                prop_assert!(truncated_past_end(&e, b.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_dcd_requests_round_trip(
+        host in any::<u16>(), a in any::<u8>(), c in any::<u8>(), size in any::<u64>(),
+        san in any::<bool>(), n in any::<u32>(), s in any::<u32>(),
+    ) {
+        let r = HostRegionRequest { host_id: host, region_count: a, start_region: c };
+        prop_assert_eq!(HostRegionRequest::decode(&r.encode()), Ok(r));
+        let r = SetRegionConfig { region: a, block_size: size, sanitize_on_release: san };
+        prop_assert_eq!(SetRegionConfig::decode(&r.encode()), Ok(r));
+        let r = ExtentListRequest { host_id: host, count: n, start: s };
+        prop_assert_eq!(ExtentListRequest::decode(&r.encode()), Ok(r));
+        let f = ReleaseFlags::from_raw(a);
+        prop_assert_eq!(f.raw(), a & 0x3f);
+        prop_assert_eq!(SelectionPolicy::from_raw(a).raw(), a & 0xf);
+    }
+
+    #[test]
+    fn extent_list(b in prop_oneof![bytes(), counted32(8, 8)]) {
+        let need = u32_at(&b, 8)
+            .map(|n| EXTENT_LIST_HEADER.saturating_add((n as usize).saturating_mul(EXTENT_LEN)));
+        match ExtentList::decode(&b) {
+            Ok(l) => {
+                let need = need.unwrap_or(usize::MAX);
+                prop_assert!(b.len() >= need);
+                let ext: Vec<Extent> = l.extents.iter().collect();
+                prop_assert_eq!(ext.len(), l.extents.len());
+                prop_assert_eq!(Some(ext.len() as u32), u32_at(&b, 8));
+                let mut out = vec![0u8; need];
+                prop_assert_eq!(
+                    encode_extent_list(&mut out, l.host_id, l.start, l.total, l.generation, &ext),
+                    Ok(need)
+                );
+                let back = ExtentList::decode(&out);
+                prop_assert!(back.is_ok());
+                if let Ok(back) = back {
+                    prop_assert_eq!((back.host_id, back.start, back.total, back.generation),
+                        (l.host_id, l.start, l.total, l.generation));
+                    prop_assert_eq!(back.extents.iter().collect::<Vec<_>>(), ext);
+                }
+            }
+            Err(e) => {
+                prop_assert!(b.len() < need.unwrap_or(usize::MAX).max(EXTENT_LIST_HEADER));
+                prop_assert!(truncated_past_end(&e, b.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn capacity_requests_round_trip(
+        host in any::<u16>(), policy in any::<u8>(), region in any::<u8>(), length in any::<u64>(),
+        tag in any::<[u8; 16]>(), extents in prop::collection::vec(extent(), 0..8),
+    ) {
+        let add = AddRequest {
+            host_id: host,
+            policy: SelectionPolicy::from_raw(policy),
+            region,
+            length,
+            tag: Uuid(tag),
+        };
+        let size = CAPACITY_REQUEST_HEADER + extents.len() * EXTENT_LEN;
+        let mut b = vec![0u8; size];
+        prop_assert_eq!(add.encode(&mut b, &extents), Ok(size));
+        let d = AddRequest::decode(&b);
+        prop_assert!(d.is_ok());
+        if let Ok((a, x)) = d {
+            prop_assert_eq!(a, add);
+            prop_assert_eq!(x.iter().collect::<Vec<_>>(), extents.clone());
+        }
+        prop_assert!(AddRequest::decode(&b[..size - 1]).is_err());
+        prop_assert!(add.encode(&mut b[..size - 1], &extents).is_err());
+        let rel = ReleaseRequest {
+            host_id: host,
+            flags: ReleaseFlags::from_raw(policy),
+            length,
+            tag: Uuid(tag),
+        };
+        prop_assert_eq!(rel.encode(&mut b, &extents), Ok(size));
+        let d = ReleaseRequest::decode(&b);
+        prop_assert!(d.is_ok());
+        if let Ok((r, x)) = d {
+            prop_assert_eq!(r, rel);
+            prop_assert_eq!(x.len(), extents.len());
+        }
+    }
+
+    #[test]
+    fn capacity_requests_decode(b in prop_oneof![bytes(), counted32(0x1c, 6)]) {
+        let need = u32_at(&b, 0x1c).map(|n| {
+            CAPACITY_REQUEST_HEADER.saturating_add((n as usize).saturating_mul(EXTENT_LEN))
+        });
+        let ok = need.is_some_and(|n| b.len() >= n);
+        prop_assert_eq!(AddRequest::decode(&b).is_ok(), ok);
+        prop_assert_eq!(ReleaseRequest::decode(&b).is_ok(), ok);
+    }
+
+    #[test]
+    fn extent_update(
+        flags in any::<u8>(),
+        list in prop::collection::vec((any::<u64>(), any::<u64>()), 0..8),
+        b in prop_oneof![bytes(), counted32(0, 6)],
+    ) {
+        let size = EXTENT_UPDATE_HEADER + list.len() * UPDATED_EXTENT_LEN;
+        let mut out = vec![0u8; size];
+        prop_assert_eq!(encode_extent_update(&mut out, flags, &list), Ok(size));
+        let u = ExtentUpdate::decode(&out);
+        prop_assert!(u.is_ok());
+        if let Ok(u) = u {
+            prop_assert_eq!(u.flags, flags);
+            prop_assert_eq!(u.iter().collect::<Vec<_>>(), list);
+        }
+        let need = u32_at(&b, 0).map(|n| {
+            EXTENT_UPDATE_HEADER.saturating_add((n as usize).saturating_mul(UPDATED_EXTENT_LEN))
+        });
+        prop_assert_eq!(ExtentUpdate::decode(&b).is_ok(), need.is_some_and(|n| b.len() >= n));
+    }
+
+    #[test]
+    fn extent_rules_model(
+        extents in prop::collection::vec(small_extent(), 0..6),
+        regions in small_regions(),
+        named in prop::option::of(0u8..5),
+    ) {
+        let r = check_extents(&extents, &regions, named);
+        // The model: each extent non-empty, inside one region (the named one, if any), on its
+        // block size from the region's base; no two overlap.
+        let fine = |e: &Extent| {
+            e.length > 0
+                && regions.iter().enumerate().any(|(i, g)| {
+                    e.start_dpa >= g.base
+                        && e.start_dpa + e.length <= g.base + g.length
+                        && (e.start_dpa - g.base).is_multiple_of(g.block_size)
+                        && e.length.is_multiple_of(g.block_size)
+                        && named.is_none_or(|n| usize::from(n) == i)
+                })
+        };
+        let disjoint = extents.iter().enumerate().all(|(i, a)| {
+            extents.iter().skip(i + 1).all(|b| {
+                a.start_dpa + a.length <= b.start_dpa || b.start_dpa + b.length <= a.start_dpa
+            })
+        });
+        prop_assert_eq!(r.is_ok(), extents.iter().all(fine) && disjoint, "{:?}", r);
+        if let Err(rule) = r {
+            prop_assert!(!rule.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn coverage_model(
+        held in prop::collection::vec(small_extent(), 0..6),
+        dpa in 0u64..40, len in 0u64..12,
+    ) {
+        let (dpa, len) = (dpa * 512, len * 512);
+        let byte_held = |x: u64| held.iter().any(|h| x >= h.start_dpa && x < h.start_dpa + h.length);
+        let model = (0..len / 512).all(|k| byte_held(dpa + k * 512));
+        prop_assert_eq!(covered(dpa, len, &held), model);
+    }
+
+    #[test]
+    fn set_ld_allocations_round_trip(
+        start in any::<u8>(), list in prop::collection::vec((any::<u64>(), any::<u64>()), 0..8),
+        b in prop_oneof![bytes(), counted(8)],
+    ) {
+        let list: Vec<LdAllocation> =
+            list.into_iter().map(|(range1, range2)| LdAllocation { range1, range2 }).collect();
+        let size = SET_LD_ALLOCATIONS_HEADER + list.len() * LD_ALLOCATION_ENTRY;
+        let mut out = vec![0u8; size];
+        prop_assert_eq!(encode_set_ld_allocations(&mut out, start, &list), Ok(size));
+        let d = SetLdAllocations::decode(&out);
+        prop_assert!(d.is_ok());
+        if let Ok(d) = d {
+            prop_assert_eq!(d.start_ld, start);
+            let got: Vec<LdAllocation> = d.iter().map(|e| e.1).collect();
+            let n = list.len().min(256 - usize::from(start));
+            prop_assert_eq!(&got[..], &list[..n]);
+        }
+        let need = b.first().map(|&n| SET_LD_ALLOCATIONS_HEADER + usize::from(n) * LD_ALLOCATION_ENTRY);
+        prop_assert_eq!(
+            SetLdAllocations::decode(&b).is_ok(),
+            need.is_some_and(|n| b.len() >= n)
+        );
+    }
+
+    #[test]
+    fn ld_allocation_rules_model(
+        cur in prop::collection::vec((0u64..8, 0u64..8), 1..6),
+        start in 0u8..6, new in prop::collection::vec((0u64..8, 0u64..8), 0..4),
+        memory_units in 0u64..40,
+    ) {
+        let g = Granularity::Mib256;
+        let unit = 256u64 << 20;
+        let current: Vec<(u8, LdAllocation)> = cur.iter().enumerate()
+            .map(|(i, &(a, b))| (i as u8, LdAllocation { range1: a, range2: b })).collect();
+        let new: Vec<LdAllocation> =
+            new.into_iter().map(|(range1, range2)| LdAllocation { range1, range2 }).collect();
+        let lds = current.len() as u16;
+        let r = check_ld_allocations(memory_units * unit, lds, g, &current, start, &new);
+        let end = usize::from(start) + new.len();
+        let total: u64 = current.iter()
+            .filter(|(ld, _)| usize::from(*ld) < usize::from(start) || usize::from(*ld) >= end)
+            .map(|(_, a)| a.range1 + a.range2)
+            .chain(new.iter().map(|a| a.range1 + a.range2))
+            .sum();
+        let want = if new.is_empty() {
+            Err(LdRule::NoLds)
+        } else if end > usize::from(lds) {
+            Err(LdRule::NoSuchLd { start, count: new.len(), lds })
+        } else if total > memory_units {
+            Err(LdRule::ExceedsDevice { total: total * unit, memory: memory_units * unit })
+        } else {
+            Ok(total * unit)
+        };
+        prop_assert_eq!(r, want);
     }
 }
 

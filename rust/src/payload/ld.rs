@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! FM-API MLD Components command set, CXL r3.1 §7.6.7.4: Get LD Info (5400h) and Get LD
-//! Allocations (5401h), sent to a multi-logical device (usually through a Tunnel Management
-//! Command to the switch port it sits behind).
+//! FM-API MLD Components command set, CXL r3.1 §7.6.7.4: Get LD Info (5400h, §7.6.7.4.1), Get
+//! LD Allocations (5401h, §7.6.7.4.2) and Set LD Allocations (5402h, §7.6.7.4.3), sent to a
+//! multi-logical device (usually through a Tunnel Management Command to the switch port it
+//! sits behind).
 //!
 //! Both directions of every payload are here, so that the library and the device emulator
-//! agree on them.
+//! agree on them; so are the rules of an allocation ([`check_ld_allocations`]), which the
+//! library checks before it sends Set LD Allocations and the emulator applies to what it
+//! receives.
 
+use crate::payload::dcd::{shl_checked, Size};
 use crate::wire::{DecodeError, EncodeError, Reader, Writer};
+use core::fmt;
 
 /// Size of the Get LD Info output.
 pub const LD_INFO_LEN: usize = 11;
@@ -17,6 +22,8 @@ pub const LD_ALLOCATIONS_REQUEST_LEN: usize = 2;
 pub const LD_ALLOCATIONS_HEADER: usize = 4;
 /// Size of one Get LD Allocations list entry.
 pub const LD_ALLOCATION_ENTRY: usize = 16;
+/// Size of the Set LD Allocations input and output header.
+pub const SET_LD_ALLOCATIONS_HEADER: usize = 4;
 
 /// Get LD Info output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,8 +206,219 @@ pub fn encode_ld_allocations(
     Ok(w.len())
 }
 
+/// Encodes a Set LD Allocations (5402h) input, or its output (the same layout): the
+/// allocations of `list.len()` LDs from LD `start_ld` (CXL r3.1 §7.6.7.4.3). Returns the
+/// length.
+pub fn encode_set_ld_allocations(
+    out: &mut [u8],
+    start_ld: u8,
+    list: &[LdAllocation],
+) -> Result<usize, EncodeError> {
+    let n = u8::try_from(list.len()).map_err(|_| EncodeError::Invalid {
+        what: "number of LD allocation entries",
+    })?;
+    let mut w = Writer::new(out);
+    w.u8(n)?;
+    w.u8(start_ld)?;
+    w.zeros(2)?;
+    for a in list {
+        w.u64(a.range1)?;
+        w.u64(a.range2)?;
+    }
+    Ok(w.len())
+}
+
+/// A decoded Set LD Allocations input or output: the allocations of consecutive LDs from
+/// `start_ld`, in granularity units (the device's, from Get LD Allocations).
+#[derive(Clone, Copy, Debug)]
+pub struct SetLdAllocations<'a> {
+    /// LD id of the first entry.
+    pub start_ld: u8,
+    entries: &'a [u8],
+}
+
+impl<'a> SetLdAllocations<'a> {
+    /// Decodes the payload; every entry the header announces must be present.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let n = r.u8("number_of_lds")?;
+        let start_ld = r.u8("start_ld_id")?;
+        r.skip("reserved", 2)?;
+        let entries = r.bytes(
+            "ld allocation list",
+            usize::from(n).saturating_mul(LD_ALLOCATION_ENTRY),
+        )?;
+        Ok(Self { start_ld, entries })
+    }
+
+    /// Number of entries.
+    pub const fn len(&self) -> usize {
+        self.entries.len() / LD_ALLOCATION_ENTRY
+    }
+
+    /// Whether there are none.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The entries with their LD ids (LD ids past 255 are not listed).
+    pub fn iter(&self) -> impl Iterator<Item = (u8, LdAllocation)> + 'a {
+        self.entries
+            .chunks_exact(LD_ALLOCATION_ENTRY)
+            .zip(self.start_ld..=u8::MAX)
+            .filter_map(|(b, ld)| {
+                let mut r = Reader::new(b);
+                Some((
+                    ld,
+                    LdAllocation {
+                        range1: r.u64("range_1").ok()?,
+                        range2: r.u64("range_2").ok()?,
+                    },
+                ))
+            })
+    }
+}
+
+impl LdAllocation {
+    /// Units of both ranges (`None` if the sum overflows).
+    pub const fn units(&self) -> Option<u64> {
+        self.range1.checked_add(self.range2)
+    }
+}
+
+/// A rule a Set LD Allocations request breaks: found before it is sent (the library), or
+/// when it is received (the device emulator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LdRule {
+    /// The request lists no LD.
+    NoLds,
+    /// LDs `start..start + count` are not all among the device's `lds` LDs.
+    NoSuchLd {
+        /// First LD of the request.
+        start: u8,
+        /// LDs in the request.
+        count: usize,
+        /// LDs the device has.
+        lds: u16,
+    },
+    /// The device's granularity code is reserved: sizes cannot be computed.
+    GranularityReserved {
+        /// The code.
+        code: u8,
+    },
+    /// A size that is not a multiple of the allocation granularity.
+    NotGranular {
+        /// The size, bytes.
+        bytes: u64,
+        /// The granularity, bytes.
+        granularity: u64,
+    },
+    /// The allocations, with the other LDs' as they are, exceed the device's memory.
+    ExceedsDevice {
+        /// Bytes allocated in all after the request.
+        total: u64,
+        /// The device's memory size (Get LD Info), bytes.
+        memory: u64,
+    },
+}
+
+impl fmt::Display for LdRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NoLds => f.write_str("Set LD Allocations names at least one LD"),
+            Self::NoSuchLd { start, count, lds } => write!(
+                f,
+                "LDs {start} to {}: the device has {lds} LD(s), ids 0 to {} (Get LD Info 5400h)",
+                usize::from(start).saturating_add(count).saturating_sub(1),
+                lds.saturating_sub(1)
+            ),
+            Self::GranularityReserved { code } => write!(
+                f,
+                "the device reports a reserved memory granularity ({code:02x}h, Get LD \
+                 Allocations 5401h): allocation sizes cannot be computed"
+            ),
+            Self::NotGranular { bytes, granularity } => write!(
+                f,
+                "{} is not a multiple of the device's allocation granularity {} (Get LD \
+                 Allocations 5401h; CXL r3.1 §7.6.7.4.2)",
+                Size(bytes),
+                Size(granularity)
+            ),
+            Self::ExceedsDevice { total, memory } => write!(
+                f,
+                "the LDs would hold {} in all, more than the device's {} (Get LD Info 5400h, \
+                 Memory Size)",
+                Size(total),
+                Size(memory)
+            ),
+        }
+    }
+}
+
+/// `bytes` in allocation units of `granularity`.
+///
+/// Errors: a reserved granularity, or a size that is not a multiple of it.
+pub fn units_of(bytes: u64, granularity: Granularity) -> Result<u64, LdRule> {
+    let g = granularity.bytes().ok_or(LdRule::GranularityReserved {
+        code: granularity.raw(),
+    })?;
+    // Granularities are powers of two: a shift and a mask, no 64-bit division.
+    let shift = g.trailing_zeros();
+    if bytes & g.wrapping_sub(1) != 0 {
+        return Err(LdRule::NotGranular {
+            bytes,
+            granularity: g,
+        });
+    }
+    Ok(bytes >> shift)
+}
+
+/// Checks Set LD Allocations of `new` (LDs `start..`) on a device with `memory` bytes and
+/// `lds` LDs whose allocations are `current` (every LD's, in `granularity` units): the LDs
+/// exist and the allocations in all, the other LDs' unchanged, fit the memory. Returns the
+/// bytes allocated in all afterwards.
+pub fn check_ld_allocations(
+    memory: u64,
+    lds: u16,
+    granularity: Granularity,
+    current: &[(u8, LdAllocation)],
+    start: u8,
+    new: &[LdAllocation],
+) -> Result<u64, LdRule> {
+    if new.is_empty() {
+        return Err(LdRule::NoLds);
+    }
+    let end = usize::from(start).saturating_add(new.len());
+    if end > usize::from(lds) {
+        return Err(LdRule::NoSuchLd {
+            start,
+            count: new.len(),
+            lds,
+        });
+    }
+    let g = granularity.bytes().ok_or(LdRule::GranularityReserved {
+        code: granularity.raw(),
+    })?;
+    let changed = |ld: u8| usize::from(ld) >= usize::from(start) && usize::from(ld) < end;
+    let kept = current
+        .iter()
+        .filter(|(ld, _)| !changed(*ld))
+        .map(|(_, a)| a);
+    let units = kept
+        .chain(new.iter())
+        .try_fold(0u64, |sum, a| a.units().and_then(|u| sum.checked_add(u)));
+    let total = units
+        .and_then(|u| shl_checked(u, g.trailing_zeros()))
+        .unwrap_or(u64::MAX);
+    if total > memory {
+        return Err(LdRule::ExceedsDevice { total, memory });
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
 
     #[test]
@@ -259,5 +477,106 @@ mod tests {
         let r = ld_allocations_request(1, 8);
         assert_eq!(decode_ld_allocations_request(&r).unwrap(), (1, 8));
         assert!(decode_ld_allocations_request(&r[..1]).is_err());
+    }
+
+    #[test]
+    fn set_allocations_round_trip_and_layout() {
+        let list = [
+            LdAllocation {
+                range1: 2,
+                range2: 1,
+            },
+            LdAllocation {
+                range1: 0,
+                range2: 0,
+            },
+        ];
+        let mut b = [0u8; 64];
+        let n = encode_set_ld_allocations(&mut b, 1, &list).unwrap();
+        assert_eq!(n, SET_LD_ALLOCATIONS_HEADER + 2 * LD_ALLOCATION_ENTRY);
+        assert_eq!(&b[..6], &[2, 1, 0, 0, 2, 0]);
+        assert_eq!(&b[12..14], &[1, 0]);
+        let d = SetLdAllocations::decode(&b[..n]).unwrap();
+        assert_eq!((d.start_ld, d.len(), d.is_empty()), (1, 2, false));
+        let got: std::vec::Vec<_> = d.iter().collect();
+        assert_eq!(got, [(1, list[0]), (2, list[1])]);
+        assert!(matches!(
+            SetLdAllocations::decode(&b[..n - 1]),
+            Err(DecodeError::Truncated {
+                field: "ld allocation list",
+                ..
+            })
+        ));
+        assert!(encode_set_ld_allocations(&mut b[..n - 1], 1, &list).is_err());
+    }
+
+    #[test]
+    fn allocation_rules() {
+        use std::string::ToString;
+        let gib = 1u64 << 30;
+        let one = |r1| LdAllocation {
+            range1: r1,
+            range2: 0,
+        };
+        // 2 LDs of 4 units each on a 2 GiB device: full.
+        let cur = [(0u8, one(4)), (1u8, one(4))];
+        let g = Granularity::Mib256;
+        assert_eq!(
+            check_ld_allocations(2 * gib, 2, g, &cur, 1, &[one(2)]),
+            Ok(3 * gib / 2)
+        );
+        assert_eq!(
+            check_ld_allocations(2 * gib, 2, g, &cur, 0, &[one(4), one(4)]),
+            Ok(2 * gib)
+        );
+        let e = check_ld_allocations(2 * gib, 2, g, &cur, 1, &[one(5)]).unwrap_err();
+        assert_eq!(
+            e,
+            LdRule::ExceedsDevice {
+                total: 9 * (256 << 20),
+                memory: 2 * gib
+            }
+        );
+        assert!(e.to_string().contains("Get LD Info 5400h"), "{e}");
+        assert_eq!(
+            check_ld_allocations(2 * gib, 2, g, &cur, 1, &[one(1), one(1)]),
+            Err(LdRule::NoSuchLd {
+                start: 1,
+                count: 2,
+                lds: 2
+            })
+        );
+        assert_eq!(
+            check_ld_allocations(2 * gib, 2, g, &cur, 0, &[]),
+            Err(LdRule::NoLds)
+        );
+        assert_eq!(
+            check_ld_allocations(2 * gib, 2, Granularity::from_raw(9), &cur, 0, &[one(1)]),
+            Err(LdRule::GranularityReserved { code: 9 })
+        );
+        // Overflowing units are "too much", not a panic.
+        assert!(matches!(
+            check_ld_allocations(2 * gib, 2, g, &cur, 0, &[one(u64::MAX)]),
+            Err(LdRule::ExceedsDevice { .. })
+        ));
+        assert_eq!(units_of(512 << 20, g), Ok(2));
+        assert_eq!(units_of(0, g), Ok(0));
+        assert_eq!(
+            units_of(100 << 20, g),
+            Err(LdRule::NotGranular {
+                bytes: 100 << 20,
+                granularity: 256 << 20
+            })
+        );
+        assert!(units_of(1, Granularity::Reserved(7)).is_err());
+        for r in [
+            LdRule::NoLds,
+            LdRule::NotGranular {
+                bytes: 1,
+                granularity: 2,
+            },
+        ] {
+            assert!(!r.to_string().is_empty());
+        }
     }
 }

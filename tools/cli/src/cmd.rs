@@ -86,6 +86,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Raw(a) if a.asynchronous => return raw_async(&a.dev, &a.cmd, cli.json),
         Command::Raw(a) => raw(&a.dev, a.target.target(), &a.cmd)?,
         Command::Fw(a) => return crate::fw::run(a, cli.json),
+        Command::Dcd(a) => return crate::dcd::run(a, cli.json),
+        Command::Ld(a) => return crate::ld::run(a, cli.json),
         Command::Events(a) => return crate::events::run(&a, cli.json),
         Command::Topology(a) => return Ok(topology(&a, cli.json)),
     };

@@ -14,7 +14,8 @@ pub const EXIT_OS: i32 = 3;
 pub const EXIT_MALFORMED: i32 = 4;
 /// A firmware transfer failed or was interrupted, and the device did not confirm its abort.
 pub const EXIT_ABORT_UNCONFIRMED: i32 = 5;
-/// A firmware command completed but Get FW Info does not show its result.
+/// A command completed but the device does not show its result (firmware: Get FW Info; LD
+/// allocation and DC region configuration: the read-back).
 pub const EXIT_UNCONFIRMED: i32 = 6;
 /// A partial result: some items could not be read (`swcci topology`).
 pub const EXIT_PARTIAL: i32 = 7;
@@ -48,7 +49,7 @@ pub const EXIT_CODES: &[(i32, &str)] = &[
     ),
     (
         EXIT_UNCONFIRMED,
-        "fw: done, but Get FW Info does not show the expected revision or slot",
+        "fw: done, but Get FW Info does not show it (ld alloc, dcd configure: the read-back)",
     ),
     (
         EXIT_PARTIAL,

@@ -19,14 +19,17 @@
 )]
 
 mod cmd;
+mod dcd;
 mod decode;
 mod doc;
 mod error;
 mod events;
 mod fw;
 mod hex;
+mod ld;
 mod output;
 mod topology;
+mod units;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use error::{CliError, EXIT_INTERNAL, EXIT_USAGE};
@@ -59,8 +62,9 @@ counts are numbers, decoded names are strings with the raw value alongside (\"st
 \"DSP\", \"state_code\": 3), and return codes are {\"rc\": 2, \"rc_name\": \"invalid input\"}.
 
 Commands that change the fabric or the device (port-control, bind, unbind, events --clear, fw \
-update/activate/abort) do nothing unless --yes is given. Errors are reported on one line on \
-standard error, prefixed with \"swcci: \", saying what was attempted on which device and why.";
+update/activate/abort, dcd configure|add|release, ld alloc) do nothing unless --yes is given. \
+Errors are reported on one line on standard error, prefixed with \"swcci: \", saying what was \
+attempted on which device and why.";
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -331,6 +335,20 @@ pub enum Command {
         after_long_help = format!("{}\n\n{}", fw::FW_EXAMPLES, error::exit_status_help())
     )]
     Fw(fw::FwArgs),
+
+    /// Dynamic Capacity (5600h-5605h): info, regions, extents, configure, add, release
+    #[command(
+        long_about = wrapped(dcd::DCD_LONG_ABOUT),
+        after_long_help = format!("{}\n\n{}", dcd::DCD_EXAMPLES, error::exit_status_help())
+    )]
+    Dcd(dcd::DcdArgs),
+
+    /// LD allocations of a multi-logical device (5400h-5402h): show, alloc
+    #[command(
+        long_about = wrapped(ld::LD_LONG_ABOUT),
+        after_long_help = format!("{}\n\n{}", ld::LD_EXAMPLES, error::exit_status_help())
+    )]
+    Ld(ld::LdArgs),
 
     /// Event records of every log (0100h), decoded; --clear clears them [needs --yes]
     #[command(

@@ -10,6 +10,7 @@ use crate::output::Record;
 use anstyle::{AnsiColor, Style};
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
+use swcci::dcd::DcdState;
 use swcci::fabric::{Component, Fabric, ItemError, Port, Switch};
 use swcci_proto::payload::switch::BindingStatus;
 
@@ -72,6 +73,42 @@ fn error_json(e: &ItemError) -> Value {
     })
 }
 
+/// A DCD's view (Documentation/cli.rst): Get DCD Info's fields, the regions with their free
+/// bytes, the extent counts, and the extents each host holds.
+fn dcd_json(d: &DcdState) -> Value {
+    let mut m = match crate::dcd::info_record(&d.info).to_json() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let regions: Vec<Value> = d
+        .regions
+        .regions
+        .iter()
+        .zip(0u8..)
+        .map(|(r, id)| obj(&crate::dcd::region_record(d, None, id, r)))
+        .collect();
+    m.insert("dc_regions".into(), Value::Array(regions));
+    let counts = d.regions.counts;
+    m.insert(
+        "extents_supported".into(),
+        counts.map_or(Value::Null, |c| c.extents_supported.into()),
+    );
+    m.insert(
+        "extents_available".into(),
+        counts.map_or(Value::Null, |c| c.extents_available.into()),
+    );
+    m.insert(
+        "host_extents".into(),
+        Value::Array(
+            d.hosts
+                .iter()
+                .map(|h| crate::dcd::host_json(d, h))
+                .collect(),
+        ),
+    );
+    Value::Object(m)
+}
+
 fn component_json(c: &Component) -> Value {
     let lds: Vec<Value> = c
         .ld_allocations
@@ -108,6 +145,7 @@ fn component_json(c: &Component) -> Value {
             m.insert("ld_allocations".into(), Value::Null);
         }
     }
+    m.insert("dcd".into(), c.dcd.as_ref().map_or(Value::Null, dcd_json));
     Value::Object(m)
 }
 
@@ -209,32 +247,90 @@ fn component_lines(tree: &mut Tree<'_>, c: &Component, prefix: &str) {
             t(&r, "memory_size")
         );
     }
+    if let Some(d) = &c.dcd {
+        let total = d
+            .info
+            .total_capacity_bytes()
+            .map_or_else(|| "?".into(), decode::bytes_text);
+        let _ = write!(
+            text,
+            ", DCD {total}, {} region(s), {} host(s)",
+            d.regions.regions.len(),
+            d.info.num_hosts
+        );
+    }
     if c.partial {
         text.push(' ');
         text.push_str(&paint(tree.pal.bad, "[partial]"));
     }
     tree.line(prefix, true, &text);
     let inner = Tree::child_prefix(prefix, true);
-    let lds: Vec<Record> = c
+    let mut children: Vec<String> = c
         .ld_allocations
         .as_ref()
         .map(|a| {
             a.lds
                 .iter()
-                .map(|(id, l)| decode::ld_record(*id, l, a.granularity))
+                .map(|(id, l)| {
+                    let r = decode::ld_record(*id, l, a.granularity);
+                    format!(
+                        "LD {}: range 1 {}, range 2 {}",
+                        t(&r, "ld"),
+                        t(&r, "range1"),
+                        t(&r, "range2")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
-    for (i, r) in lds.iter().enumerate() {
-        let last = i + 1 == lds.len();
-        let text = format!(
-            "LD {}: range 1 {}, range 2 {}",
-            t(r, "ld"),
-            t(r, "range1"),
-            t(r, "range2")
-        );
-        tree.line(&inner, last, &text);
+    if let Some(d) = &c.dcd {
+        children.extend(dcd_lines(d));
     }
+    for (i, text) in children.iter().enumerate() {
+        tree.line(&inner, i + 1 == children.len(), text);
+    }
+}
+
+/// Extents listed per host in the tree; more are counted.
+const TREE_EXTENTS: usize = 4;
+
+/// A DCD's lines in the tree: one per region (block size, length, free), one per host that
+/// holds capacity (its extents, the first few of them).
+fn dcd_lines(d: &DcdState) -> Vec<String> {
+    let mut out: Vec<String> = d
+        .regions
+        .regions
+        .iter()
+        .zip(0u8..)
+        .map(|(r, id)| {
+            format!(
+                "DC region {id}: {} at {:#x}, block {}, {} free",
+                decode::bytes_text(r.length),
+                r.base,
+                decode::bytes_text(r.block_size),
+                decode::bytes_text(d.free(id))
+            )
+        })
+        .collect();
+    for h in d.hosts.iter().filter(|h| !h.extents.is_empty()) {
+        let mut list: Vec<String> = h
+            .extents
+            .iter()
+            .take(TREE_EXTENTS)
+            .map(|e| format!("{:#x} {}", e.start_dpa, decode::bytes_text(e.length)))
+            .collect();
+        if h.extents.len() > TREE_EXTENTS {
+            list.push(format!("{} more", h.extents.len() - TREE_EXTENTS));
+        }
+        out.push(format!(
+            "host {}: {} extent(s), {}: {}",
+            h.host_id,
+            h.extents.len(),
+            decode::bytes_text(h.bytes()),
+            list.join(", ")
+        ));
+    }
+    out
 }
 
 fn switch_lines(tree: &mut Tree<'_>, sw: &Switch) {
@@ -400,6 +496,35 @@ pub fn to_dot(f: &Fabric) -> String {
                 };
                 if let Some(a) = &c.ld_allocations {
                     let _ = write!(label, "\n{} LDs", a.number_of_lds);
+                    for (id, l) in &a.lds {
+                        let bytes = l
+                            .units()
+                            .and_then(|u| a.granularity.bytes().and_then(|g| u.checked_mul(g)));
+                        if let Some(b) = bytes {
+                            let _ = write!(label, "\nLD {id}: {}", decode::bytes_text(b));
+                        }
+                    }
+                }
+                if let Some(d) = &c.dcd {
+                    let free: u64 = (0..u8::try_from(d.regions.regions.len()).unwrap_or(u8::MAX))
+                        .map(|r| d.free(r))
+                        .sum();
+                    let total: u64 = d.regions.regions.iter().map(|r| r.length).sum();
+                    let _ = write!(
+                        label,
+                        "\nDCD: {} free of {}",
+                        decode::bytes_text(free),
+                        decode::bytes_text(total)
+                    );
+                    for h in d.hosts.iter().filter(|h| !h.extents.is_empty()) {
+                        let _ = write!(
+                            label,
+                            "\nhost {}: {} in {} extent(s)",
+                            h.host_id,
+                            decode::bytes_text(h.bytes()),
+                            h.extents.len()
+                        );
+                    }
                 }
                 let _ = writeln!(
                     o,

@@ -4,10 +4,13 @@
 
 use super::*;
 use std::time::Duration;
+use swcci::dcd::{DcdState, Extent, HostExtents, HostRegions};
 use swcci::fabric::{Place, Switch};
 use swcci::{LdAllocs, Vcs, Vppb};
+use swcci_proto::payload::dcd::{DcRegion, DcdInfo, ExtentCounts};
 use swcci_proto::payload::identify::{ComponentType, Identify};
 use swcci_proto::payload::ld::{Granularity, LdAllocation, LdInfo};
+use swcci_proto::payload::logs::Uuid;
 use swcci_proto::payload::switch::{PortInfo, VcsState};
 
 fn id(vendor: u16, device: u16, serial: u64, kind: u8) -> Identify {
@@ -31,8 +34,55 @@ fn port(id: u8, state: u8, kind: u8) -> PortInfo {
     PortInfo::decode(&b).unwrap()
 }
 
+/// QEMU's DCD: 1 host, 2 regions of 256 MiB with 2 MiB blocks; host 0 holds 4 MiB of region 0
+/// and a tagged 2 MiB extent of region 1.
+fn dcd_state() -> DcdState {
+    let mib = 1u64 << 20;
+    let r = |base| DcRegion {
+        base,
+        decode_len: 1,
+        length: 256 * mib,
+        block_size: 2 * mib,
+        flags: 0,
+        sanitize_on_release: false,
+    };
+    DcdState {
+        info: DcdInfo {
+            num_hosts: 1,
+            num_regions: 2,
+            selection_policies: 0b100,
+            removal_policies: 0b10,
+            sanitize_config_mask: 0,
+            total_capacity: 2,
+            block_size_masks: [2 * mib, 2 * mib, 0, 0, 0, 0, 0, 0],
+        },
+        regions: HostRegions {
+            host_id: 0,
+            num_regions: 2,
+            regions: vec![r(256 * mib), r(512 * mib)],
+            counts: Some(ExtentCounts {
+                extents_supported: 512,
+                extents_available: 510,
+                tags_supported: 0,
+                tags_available: 0,
+            }),
+        },
+        hosts: vec![HostExtents {
+            host_id: 0,
+            generation: 2,
+            extents: vec![
+                Extent::new(256 * mib, 4 * mib),
+                Extent {
+                    tag: Uuid([0xab; 16]),
+                    ..Extent::new(600 * mib, 2 * mib)
+                },
+            ],
+        }],
+    }
+}
+
 /// Switch 0: VCS 0 (vPPB 0 bound to port 0, vPPB 1 to LD 1 of port 3, vPPB 2 unbound), port 0
-/// with a type-3 device, port 1 empty, port 2 the USP, port 3 an MLD with 2 LDs. Switch 1: its
+/// with a type-3 device (a DCD), port 1 empty, port 2 the USP, port 3 an MLD with 2 LDs. Switch 1: its
 /// device on port 0 did not answer.
 fn fabric() -> Fabric {
     let vppb = |id, status, port, ld| Vppb {
@@ -62,6 +112,7 @@ fn fabric() -> Fabric {
                 info: port(0, 3, 4),
                 device: Some(Component {
                     identify: Some(id(0x8086, 0x0d93, 0x103, 3)),
+                    dcd: Some(dcd_state()),
                     ..Component::default()
                 }),
             },
@@ -102,6 +153,7 @@ fn fabric() -> Fabric {
                             ),
                         ],
                     }),
+                    dcd: None,
                     partial: false,
                 }),
             },
@@ -167,10 +219,35 @@ fn json_document() {
     assert_eq!(ports[0]["state"], "DSP");
     assert_eq!(ports[0]["device"]["identify"]["serial"], 0x103);
     assert_eq!(ports[0]["device"]["ld_info"], Value::Null);
+    let d = &ports[0]["device"]["dcd"];
+    assert_eq!(d["host_extents"][0]["host"], 0);
+    assert_eq!(d["hosts"], 1);
+    assert_eq!(d["regions"], 2);
+    assert_eq!(d["total_capacity"], 512u64 << 20);
+    assert_eq!(d["selection_policies"], json!(["prescriptive"]));
+    assert_eq!(d["extents_available"], 510);
+    assert_eq!(
+        d["dc_regions"][0],
+        json!({"region": 0, "base": 256u64 << 20, "length": 256u64 << 20,
+               "decode_length": 256u64 << 20, "block_size": 2u64 << 20, "flags": [],
+               "flags_code": 0, "sanitize": false, "free": 252u64 << 20})
+    );
+    assert_eq!(d["dc_regions"][1]["free"], 254u64 << 20);
+    let h = &d["host_extents"][0];
+    assert_eq!(
+        (h["bytes"].clone(), h["generation"].clone()),
+        (json!(6u64 << 20), json!(2))
+    );
+    assert_eq!(
+        h["extents"][1],
+        json!({"host": 0, "start": 600u64 << 20, "length": 2u64 << 20, "region": 1,
+               "tag": "abababab-abab-abab-abab-abababababab", "shared_seq": 0})
+    );
     assert_eq!(ports[1]["device"], Value::Null);
     let mld = &ports[3]["device"];
     assert_eq!(ports[3]["type"], "cxl-type-3-mld");
     assert_eq!(mld["ld_info"]["ld_count"], 2);
+    assert_eq!(mld["dcd"], Value::Null);
     assert_eq!(mld["ld_info"]["memory_size"], 2u64 << 30);
     let a = &mld["ld_allocations"];
     assert_eq!(a["granularity"], 256u64 << 20);
@@ -216,26 +293,39 @@ fn tree() {
     );
     assert_eq!(
         lines[6],
-        "│   └── 8086:0d93 serial 0x0000000000000103 (type-3 device)"
+        "│   └── 8086:0d93 serial 0x0000000000000103 (type-3 device), DCD 512 MiB, 2 region(s), \
+         1 host(s)"
     );
-    assert!(lines[7].starts_with("├── port 1 DSP"), "{}", lines[7]);
-    assert!(lines[8].starts_with("├── port 2 USP"), "{}", lines[8]);
-    assert!(lines[9].starts_with("└── port 3 DSP"), "{}", lines[9]);
     assert_eq!(
-        lines[10],
+        lines[7],
+        "│       ├── DC region 0: 256 MiB at 0x10000000, block 2 MiB, 252 MiB free"
+    );
+    assert_eq!(
+        lines[8],
+        "│       ├── DC region 1: 256 MiB at 0x20000000, block 2 MiB, 254 MiB free"
+    );
+    assert_eq!(
+        lines[9],
+        "│       └── host 0: 2 extent(s), 6 MiB: 0x10000000 4 MiB, 0x25800000 2 MiB"
+    );
+    assert!(lines[10].starts_with("├── port 1 DSP"), "{}", lines[10]);
+    assert!(lines[11].starts_with("├── port 2 USP"), "{}", lines[11]);
+    assert!(lines[12].starts_with("└── port 3 DSP"), "{}", lines[12]);
+    assert_eq!(
+        lines[13],
         "    └── 8086:0d94 serial 0x0000000000000500 (type-3 device), 2 LDs, 2 GiB"
     );
     assert_eq!(
-        lines[11],
+        lines[14],
         "        ├── LD 0: range 1 4 (1 GiB), range 2 0 (0 bytes)"
     );
     assert_eq!(
-        lines[12],
+        lines[15],
         "        └── LD 1: range 1 2 (512 MiB), range 2 1 (256 MiB)"
     );
-    assert_eq!(lines[13], "");
-    assert!(lines[14].ends_with("[partial]"), "{}", lines[14]);
-    assert_eq!(lines[16], "    └── device (identity not read) [partial]");
+    assert_eq!(lines[16], "");
+    assert!(lines[17].ends_with("[partial]"), "{}", lines[17]);
+    assert_eq!(lines[19], "    └── device (identity not read) [partial]");
     assert!(!text.contains('\x1b'));
     // With colours: the same text with escape codes around the styled parts.
     let coloured = to_tree(&fabric(), &Palette::new(true));
@@ -258,7 +348,8 @@ fn dot() {
         "  s0_p3 -> s0_p3_dev;",
         "  s0_vcs0 -> s0_p0 [style=dashed, label=\"vPPB 0\"];",
         "  s0_vcs0 -> s0_p3 [style=dashed, label=\"vPPB 1 LD 1\"];",
-        "\\n2 LDs\"",
+        "\\n2 LDs\\nLD 0: 1 GiB\\nLD 1: 768 MiB\"",
+        "\\nDCD: 506 MiB free of 512 MiB\\nhost 0: 6 MiB in 2 extent(s)\"",
         "s1_p0_dev [label=\"device\", shape=component, color=red, fontcolor=red];",
     ] {
         assert!(d.contains(needle), "{needle} in\n{d}");

@@ -4,8 +4,8 @@
 //! and the devices behind the downstream ports, for the FM-API commands of CXL r3.1 §7.6.7:
 //! Identify Switch Device (5100h), Get Physical Port State (5101h), Get Virtual CXL Switch Info
 //! (5200h), Bind vPPB (5201h), Unbind vPPB (5202h), Tunnel Management Command (5300h), and,
-//! through a tunnel to a multi-logical device, Get LD Info (5400h) and Get LD Allocations
-//! (5401h). Payload layouts are those of `swcci_proto::payload::{switch, tunnel, ld}`. Pure
+//! through a tunnel to a multi-logical device, Get LD Info (5400h), Get LD Allocations (5401h)
+//! and Set LD Allocations (5402h). Payload layouts are those of `swcci_proto::payload::{switch, tunnel, ld}`. Pure
 //! logic; the register model in `device.rs` runs the background part of Bind and Unbind and
 //! holds back tunnels to the dead port.
 //!
@@ -26,8 +26,9 @@
 //!   Unsupported (03h). Except:
 //!   - `--mld-port P --lds L`: a multi-logical device (device [`MLD_DEVICE_ID`], L LDs,
 //!     1..=16, default 4, 1 GiB each in 256 MiB units) whose FM-owned LD answers Identify,
-//!     Get LD Info, Get LD Allocations (range 1 = 4 units, range 2 = 0 for each LD), the
-//!     firmware commands above (built-in revision `swcci-mld 1.0`), and Tunnel Management
+//!     Get LD Info, Get LD Allocations (at start range 1 = 4 units, range 2 = 0 for each LD:
+//!     the whole memory allocated), Set LD Allocations (see below), the firmware commands
+//!     above (built-in revision `swcci-mld 1.0`), and Tunnel Management
 //!     Command to LD k (a tunnel inside the tunnel to port P, target = LD id), where LD k
 //!     answers Identify with serial [`ld_serial`] and the firmware commands on the MLD's one
 //!     firmware (`devfw.rs` says why and how).
@@ -58,6 +59,11 @@
 //! - Request Abort Background Operation (0005h) stops a bind or unbind: the vPPB goes back to
 //!   what it was. A function reset of the CCI does the same (bindings are switch state, they
 //!   survive the reset of its mailbox).
+//! - Set LD Allocations (an MLD's): an input shorter than its list: Invalid Payload Length
+//!   (16h); no LD, or LDs the device does not have: Invalid Input (02h); allocations that,
+//!   with the other LDs' as they are, exceed the memory: Resources Exhausted (1Dh), nothing
+//!   changed (the rules of `swcci_proto::payload::ld::check_ld_allocations`). Otherwise the
+//!   allocations are set and the output lists them as set.
 //! - Tunnel Management Command: an input that does not parse, a target type other than 0, a
 //!   message that is not a request, a port that is not a DSP or has no device: Invalid Input
 //!   (outer return code). Otherwise the outer command succeeds and carries the device's
@@ -73,8 +79,9 @@ use std::time::Duration;
 use swcci_proto::opcode;
 use swcci_proto::payload::identify::{ComponentType, Identify, IDENTIFY_LEN};
 use swcci_proto::payload::ld::{
-    decode_ld_allocations_request, encode_ld_allocations, Granularity, LdAllocation, LdInfo,
-    LD_ALLOCATIONS_HEADER, LD_ALLOCATION_ENTRY, LD_INFO_LEN,
+    check_ld_allocations, decode_ld_allocations_request, encode_ld_allocations,
+    encode_set_ld_allocations, Granularity, LdAllocation, LdInfo, LdRule, SetLdAllocations,
+    LD_ALLOCATIONS_HEADER, LD_ALLOCATION_ENTRY, LD_INFO_LEN, SET_LD_ALLOCATIONS_HEADER,
 };
 use swcci_proto::payload::switch::{
     decode_port_state_request, decode_unbind_vppb_request, decode_vcs_info_request,
@@ -91,6 +98,8 @@ use swcci_proto::rc::ReturnCode;
 pub const OP_GET_LD_INFO: u16 = 0x5400;
 /// Get LD Allocations.
 pub const OP_GET_LD_ALLOCATIONS: u16 = 0x5401;
+/// Set LD Allocations.
+pub const OP_SET_LD_ALLOCATIONS: u16 = 0x5402;
 /// PCI vendor id of the devices behind the ports.
 pub const DEVICE_VENDOR: u16 = 0x1b36;
 /// Device id of a type-3 single-logical device behind a port.
@@ -297,6 +306,8 @@ pub struct Fabric {
     /// The firmware of the device behind each port (indexed by port; `None`: no device, an
     /// upstream port, or the dead device).
     fw: Vec<Option<DeviceFw>>,
+    /// The allocation of each LD of the multi-logical device (256 MiB units).
+    ld_alloc: Vec<LdAllocation>,
     /// The event logs of the device behind each port that has firmware (`events.rs`), and
     /// how many firmware activations of it were logged.
     dev_events: Vec<Option<(EventLogs, u64)>>,
@@ -374,6 +385,17 @@ impl Fabric {
             .iter()
             .map(|f| f.as_ref().map(|_| (EventLogs::default(), 0)))
             .collect();
+        let lds = match cfg.mld_port.map(|p| cfg.device(p)) {
+            Some(Dev::Mld(n)) => n,
+            _ => 0,
+        };
+        let ld_alloc = vec![
+            LdAllocation {
+                range1: LD_UNITS,
+                range2: 0,
+            };
+            usize::from(lds)
+        ];
         let link_down = vec![false; usize::from(cfg.ports)];
         Self {
             cfg,
@@ -382,6 +404,7 @@ impl Fabric {
             pending: None,
             settings: FabricSettings::default(),
             fw,
+            ld_alloc,
             dev_events,
             link_down,
             notices: Vec::new(),
@@ -978,18 +1001,19 @@ impl Fabric {
                     return (ReturnCode::InvalidInput, Vec::new());
                 }
                 let n = (lds - start).min(limit);
-                let list = vec![
-                    LdAllocation {
-                        range1: LD_UNITS,
-                        range2: 0,
-                    };
-                    usize::from(n)
-                ];
+                let list: Vec<LdAllocation> = self
+                    .ld_alloc
+                    .iter()
+                    .skip(usize::from(start))
+                    .take(usize::from(n))
+                    .copied()
+                    .collect();
                 let size = LD_ALLOCATIONS_HEADER + LD_ALLOCATION_ENTRY * list.len();
                 done(encoded(size, |b| {
                     encode_ld_allocations(b, lds, Granularity::Mib256, start, &list)
                 }))
             }
+            OP_SET_LD_ALLOCATIONS => done(self.set_ld_allocations(lds, input)),
             opcode::TUNNEL => {
                 let Ok(t) = TunnelRequest::decode(input) else {
                     return (ReturnCode::InvalidInput, Vec::new());
@@ -1015,6 +1039,53 @@ impl Fabric {
             }
             _ => (ReturnCode::Unsupported, Vec::new()),
         }
+    }
+
+    /// Set LD Allocations (5402h) of the multi-logical device with `lds` LDs.
+    fn set_ld_allocations(&mut self, lds: u8, input: &[u8]) -> FabricOutcome {
+        let Ok(req) = SetLdAllocations::decode(input) else {
+            return FabricOutcome::rc(ReturnCode::InvalidPayloadLength);
+        };
+        let new: Vec<LdAllocation> = req.iter().map(|(_, a)| a).collect();
+        let current: Vec<(u8, LdAllocation)> = (0u8..).zip(self.ld_alloc.iter().copied()).collect();
+        let memory = u64::from(lds) * LD_UNITS * (256 << 20);
+        match check_ld_allocations(
+            memory,
+            u16::from(lds),
+            Granularity::Mib256,
+            &current,
+            req.start_ld,
+            &new,
+        ) {
+            Ok(_) => {}
+            Err(rule @ LdRule::ExceedsDevice { .. }) => {
+                self.events
+                    .push(format!("Set LD Allocations refused: {rule}"));
+                return FabricOutcome::rc(ReturnCode::ResourcesExhausted);
+            }
+            Err(rule) => {
+                self.events
+                    .push(format!("Set LD Allocations refused: {rule}"));
+                return FabricOutcome::rc(ReturnCode::InvalidInput);
+            }
+        }
+        for (i, a) in new.iter().enumerate() {
+            if let Some(slot) = self.ld_alloc.get_mut(usize::from(req.start_ld) + i) {
+                *slot = *a;
+            }
+        }
+        self.events.push(format!(
+            "LD allocations set from LD {}: {:?}",
+            req.start_ld,
+            new.iter().map(|a| (a.range1, a.range2)).collect::<Vec<_>>()
+        ));
+        let size = SET_LD_ALLOCATIONS_HEADER + LD_ALLOCATION_ENTRY * new.len();
+        encoded(size, |b| encode_set_ld_allocations(b, req.start_ld, &new))
+    }
+
+    /// The allocation of each LD of the multi-logical device (256 MiB units).
+    pub fn ld_allocations(&self) -> &[LdAllocation] {
+        &self.ld_alloc
     }
 
     /// The fabric as JSON: ports with their state and devices, VCSs with their vPPBs (see the
@@ -1046,12 +1117,15 @@ impl Fabric {
                         "serial": device_serial(s, p),
                         "memory_size": u64::from(n) * LD_UNITS * (256 << 20),
                         "firmware": self.device_fw(p).map(|d| d.fw.describe()),
-                        "lds": (0..n).map(|l| json!({
-                            "ld": l,
-                            "serial": ld_serial(s, p, l),
-                            "range1": LD_UNITS,
-                            "range2": 0,
-                        })).collect::<Vec<_>>(),
+                        "lds": (0..n).map(|l| {
+                            let a = self.ld_alloc.get(usize::from(l)).copied();
+                            json!({
+                                "ld": l,
+                                "serial": ld_serial(s, p, l),
+                                "range1": a.map_or(0, |a| a.range1),
+                                "range2": a.map_or(0, |a| a.range2),
+                            })
+                        }).collect::<Vec<_>>(),
                     }),
                 };
                 let mut v = json!({
@@ -1112,3 +1186,7 @@ fn respond(
         encode_response(b, t.header.tag, t.header.opcode, rc, 0, out)
     })
 }
+
+#[cfg(test)]
+#[path = "fabric_ld_tests.rs"]
+mod ld_tests;

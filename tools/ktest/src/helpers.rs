@@ -43,11 +43,12 @@ pub(crate) fn drop_rawio() -> io::Result<()> {
     Ok(())
 }
 
-/// `no-rawio NODE`: without CAP_SYS_RAWIO a raw command fails with EPERM, the info ioctl works.
-fn no_rawio(node: &str) -> Result<(), String> {
+/// `no-rawio NODE [OPCODE HEX]`: without CAP_SYS_RAWIO a raw command (Identify, or OPCODE in
+/// hex with input HEX, `-` for none) fails with EPERM, the info ioctl works.
+fn no_rawio(node: &str, opcode: u16, input: &[u8]) -> Result<(), String> {
     let dev = swcci::Device::open(node).map_err(|e| e.to_string())?;
     drop_rawio().map_err(|e| format!("capset: {e}"))?;
-    match dev.raw(0x0001, &[], 64) {
+    match dev.raw(opcode, input, 64) {
         Err(e) if e.errno() == Some(libc::EPERM) => println!("without CAP_SYS_RAWIO: {e}"),
         Err(e) => return Err(format!("expected EPERM, got {e}")),
         Ok(r) => {
@@ -62,10 +63,26 @@ fn no_rawio(node: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Bytes of a hex string (`-`: none).
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    if s == "-" {
+        return Some(Vec::new());
+    }
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Runs helper `args[0]`; returns the exit status.
 pub fn run(args: &[String]) -> i32 {
     let res = match args.first().map(String::as_str) {
-        Some("no-rawio") if args.len() == 2 => no_rawio(&args[1]),
+        Some("no-rawio") if args.len() == 2 => no_rawio(&args[1], 0x0001, &[]),
+        Some("no-rawio") if args.len() == 4 => {
+            match (u16::from_str_radix(&args[2], 16), hex_bytes(&args[3])) {
+                (Ok(op), Some(input)) => no_rawio(&args[1], op, &input),
+                _ => Err(format!("no-rawio: bad opcode or input {args:?}")),
+            }
+        }
         _ => Err(format!("unknown helper {args:?}")),
     };
     match res {

@@ -457,13 +457,13 @@ impl<'a> Cci<'a> {
     }
 
     /// [`Self::command`] with room for as much output as the target's payload holds.
-    fn call(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn call(&self, opcode: u16, input: &[u8]) -> Result<Vec<u8>> {
         self.command(opcode, input, self.payload_size()?)
     }
 
     /// Sends a state-changing `opcode`; success and "background command started" are accepted
     /// (the driver waits for a background operation; its final return code is returned).
-    fn change(&self, opcode: u16, input: &[u8]) -> Result<ReturnCode> {
+    pub(crate) fn change(&self, opcode: u16, input: &[u8]) -> Result<ReturnCode> {
         let r = self.raw(opcode, input, self.payload_size()?)?;
         match self.refusal(opcode, &r) {
             Some(e) => Err(e),

@@ -9,7 +9,10 @@
 //! for every downstream port with a device (bound to a vPPB or not; an unbound port reads
 //! "disabled"): Identify (0001h) through a Tunnel Management
 //! Command (5300h), and for a multi-logical device Get LD Info (5400h) and Get LD Allocations
-//! (5401h), tunnelled too.
+//! (5401h), tunnelled too; for every device that identifies as a type-3 device Get DCD Info
+//! (5600h), and for a Dynamic
+//! Capacity Device its DC regions (5601h) and the extents each host holds (5603h) (see
+//! [`crate::dcd::read_dcd`]).
 //!
 //! A slow or dead device does not stall the view. Each device (the switch itself, and each
 //! component behind a port) gets [`WalkOptions::timeout`]: once its commands have taken that
@@ -17,15 +20,16 @@
 //! doorbell timeout (2 s, ETIMEDOUT), after which the walk gives up on that device and goes on
 //! with the next one. What could not be read is left out, the items are marked
 //! [`partial`](Switch::partial), and [`Fabric::errors`] says why, item by item. A command the
-//! device answers with "unsupported" (5200h, 5400h, 5401h) leaves its part empty (`None`)
-//! without an error: the device does not offer it.
+//! device answers with "unsupported" (5200h, 5400h, 5401h, 5600h) leaves its part empty
+//! (`None`) without an error: the device does not offer it.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::dcd::DcdState;
 use crate::proto::payload::{
-    identify::Identify,
+    identify::{ComponentType, Identify},
     ld::LdInfo,
     switch::{ConnectedType, IdentifySwitch, PortConfigState, PortInfo},
 };
@@ -164,6 +168,9 @@ pub struct Component {
     pub ld_info: Option<LdInfo>,
     /// Get LD Allocations (5401h), for a multi-logical device that implements it.
     pub ld_allocations: Option<LdAllocs>,
+    /// Its Dynamic Capacity (Get DCD Info 5600h, the DC regions of host 0, every host's
+    /// extents), for a type-3 device that is a DCD.
+    pub dcd: Option<DcdState>,
     /// Something about it could not be read.
     pub partial: bool,
 }
@@ -295,6 +302,27 @@ fn walk_component(mb: &Metered<'_>, port: &PortInfo, errors: &mut Errors<'_>) ->
         match cci.ld_allocations() {
             Ok(a) => c.ld_allocations = Some(a),
             Err(e) if unsupported(&e) => {}
+            Err(e) => {
+                if errors.push_gave_up(target, e) {
+                    c.partial = true;
+                    return c;
+                }
+            }
+        }
+    }
+    // A type-3 device may be a DCD; one whose identity could not be read (its tunnel failed)
+    // is not asked more.
+    let type3 = c
+        .identify
+        .is_some_and(|i| i.component_type == ComponentType::Type3);
+    if type3
+        && matches!(
+            port.connected_type,
+            ConnectedType::Type3Sld | ConnectedType::Type3Mld
+        )
+    {
+        match crate::dcd::read_dcd(&cci) {
+            Ok(d) => c.dcd = d,
             Err(e) => errors.push(target, e),
         }
     }

@@ -52,23 +52,50 @@ fn a_healthy_switch() {
             BindingStatus::Unbound
         ]
     );
-    // Identify, 5100h, 5101h, 5200h, then 1 tunnel for port 0, 3 for the MLD, 1 for port 3.
-    assert_eq!(
-        sw.opcodes(),
-        [
-            opcode::IDENTIFY,
-            opcode::IDENTIFY_SWITCH,
-            opcode::GET_PHYS_PORT_STATE,
-            opcode::GET_VCS_INFO,
-            opcode::TUNNEL,
-            opcode::TUNNEL,
-            opcode::TUNNEL,
-            opcode::TUNNEL,
-            opcode::TUNNEL,
-        ]
-    );
-    assert_eq!(s.commands, 9);
-    assert_eq!(f.commands(), 9);
+    // Identify, 5100h, 5101h, 5200h, then tunnels: Identify and Get DCD Info (5600h,
+    // unsupported) for port 0, Identify, 5400h, 5401h and 5600h for the MLD, 2 for port 3.
+    let mut want = vec![
+        opcode::IDENTIFY,
+        opcode::IDENTIFY_SWITCH,
+        opcode::GET_PHYS_PORT_STATE,
+        opcode::GET_VCS_INFO,
+    ];
+    want.extend([opcode::TUNNEL; 8]);
+    assert_eq!(sw.opcodes(), want);
+    assert!(d0.dcd.is_none() && mld.dcd.is_none());
+    assert_eq!(s.commands, 12);
+    assert_eq!(f.commands(), 12);
+}
+
+#[test]
+fn a_dynamic_capacity_device_shows_its_regions_and_what_each_host_holds() {
+    let mut sw = SimSwitch::new(7);
+    sw.ports[3].dev = Some(SimDev::Dcd(0x104));
+    {
+        let mut d = sw.dcd.lock().unwrap();
+        d.held[0] = vec![(256 << 20, 4 << 20, [0; 16])];
+        d.held[1] = vec![(512 << 20, 2 << 20, [1; 16]), (600 << 20, 2 << 20, [0; 16])];
+    }
+    let f = walk_one(&sw, &WalkOptions::default());
+    assert!(!f.is_partial(), "{:?}", f.errors);
+    let d = f.switches[0].ports[3].device.as_ref().unwrap();
+    let dcd = d.dcd.as_ref().unwrap();
+    assert_eq!(dcd.info.num_regions, 2);
+    assert_eq!(dcd.regions.regions.len(), 2);
+    assert_eq!(dcd.hosts.len(), 2);
+    assert_eq!(dcd.held(1).len(), 2);
+    assert_eq!(dcd.free(0), 252 << 20);
+    assert_eq!(dcd.free(1), 252 << 20);
+    // A DCD that fails a read is partial, with the error, and the walk goes on.
+    sw.dcd.lock().unwrap().churn = 1000;
+    sw.dcd.lock().unwrap().held[1] = (0..20u64)
+        .map(|i| ((256 + 8 * i) << 20, 2 << 20, [0; 16]))
+        .collect();
+    let f = walk_one(&sw, &WalkOptions::default());
+    let d = f.switches[0].ports[3].device.as_ref().unwrap();
+    assert!(d.partial && d.dcd.is_none() && d.identify.is_some());
+    assert_eq!(f.errors.len(), 1);
+    assert!(f.errors[0].error.to_string().contains("generation number"));
 }
 
 #[test]
@@ -109,8 +136,9 @@ fn a_slow_device_gets_its_time_and_no_more() {
     let mut sw = SimSwitch::new(1);
     sw.ports[1].dev = Some(SimDev::Slow(100, 0x777));
     // Every command of the slow device takes 100 ms, the walk allows 50 ms per device: its
-    // Identify is sent and answered; nothing after it is. The switch and the other devices
-    // each have their own time.
+    // Identify is sent and answered; nothing after it is (its Get DCD Info is not sent: a
+    // timeout, and the device is partial). The switch and the other devices each have their
+    // own time.
     let opts = WalkOptions {
         timeout: Duration::from_millis(50),
     };
@@ -118,9 +146,14 @@ fn a_slow_device_gets_its_time_and_no_more() {
     let s = &f.switches[0];
     let slow = s.ports[1].device.as_ref().unwrap();
     assert_eq!(slow.identify.map(|i| i.serial), Some(0x777));
-    assert!(!slow.partial, "a type-3 SLD needs only Identify");
+    assert!(slow.partial && slow.dcd.is_none());
     assert!(s.ports[3].device.as_ref().unwrap().identify.is_some());
-    assert!(!f.is_partial(), "{:?}", f.errors);
+    assert!(!s.ports[3].device.as_ref().unwrap().partial);
+    assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
+    let e = &f.errors[0];
+    assert_eq!(e.place.target, Target::Port(1));
+    assert!(e.error.is_timeout(), "{}", e.error);
+    assert!(e.error.to_string().contains("ETIMEDOUT"), "{}", e.error);
     // Its next command would not be sent: the metering, command by command.
     let mut sw = SimSwitch::new(1);
     sw.ports[1].dev = Some(SimDev::Slow(100, 0x777));

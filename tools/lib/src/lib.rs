@@ -38,15 +38,19 @@ use std::sync::OnceLock;
 pub use swcci_proto as proto;
 
 mod cci;
+pub mod dcd;
 pub mod events;
 pub mod fabric;
 mod fw;
 #[cfg(feature = "topology")]
 pub mod kernel_log;
+pub mod ld;
 pub mod mctp;
 pub mod mctp_link;
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod sim_dcd;
 #[cfg(feature = "topology")]
 pub mod topology;
 

@@ -14,6 +14,7 @@ use crate::proto::payload::logs::CEL_UUID;
 use crate::proto::payload::tunnel::{Category, CciHeader, TunnelRequest, CCI_HEADER_LEN};
 use crate::proto::rc::ReturnCode;
 use crate::proto::wire::Writer;
+use crate::sim_dcd::SimDcd;
 use crate::{Error, Mailbox, RawResponse, Result};
 
 /// What sits behind a port.
@@ -30,6 +31,9 @@ pub enum SimDev {
     /// A type-3 device with this serial that reports itself as an MLD in Get Physical Port
     /// State but implements no MLD command (QEMU's cxl-type3).
     MldWithoutLdCommands(u64),
+    /// A type-3 Dynamic Capacity Device with this serial: the switch's `dcd` model answers
+    /// the DCD management commands (`crate::sim_dcd`).
+    Dcd(u64),
 }
 
 /// One physical port.
@@ -64,6 +68,8 @@ pub struct SimSwitch {
     pub errno: Option<i32>,
     /// Every command sent: opcode and input.
     pub sent: Mutex<Vec<(u16, Vec<u8>)>>,
+    /// The Dynamic Capacity Device behind a port with `SimDev::Dcd`.
+    pub dcd: Mutex<SimDcd>,
     /// The switch CCI's event logs.
     pub events: Mutex<SimEvents>,
     /// The event logs of the type-3 devices behind ports, by serial.
@@ -239,6 +245,7 @@ impl SimSwitch {
             vcs_info: true,
             errno: None,
             sent: Mutex::new(Vec::new()),
+            dcd: Mutex::new(SimDcd::new()),
             events: Mutex::new(SimEvents::default()),
             dev_events: Mutex::new(std::collections::BTreeMap::new()),
         }
@@ -278,7 +285,9 @@ impl SimSwitch {
             return b;
         };
         let (kind, mode, width, speed) = match p.dev {
-            Some(SimDev::Type3(_) | SimDev::Dead | SimDev::Slow(..)) => (4, 2, 16, 5),
+            Some(SimDev::Type3(_) | SimDev::Dead | SimDev::Slow(..) | SimDev::Dcd(_)) => {
+                (4, 2, 16, 5)
+            }
             Some(SimDev::Mld(..) | SimDev::MldWithoutLdCommands(_)) => (5, 2, 8, 4),
             None if p.state == 4 => (0, 2, 16, 5),
             None => (0, 0, 0, 0),
@@ -445,10 +454,22 @@ impl SimSwitch {
                 return self.answer_dev(&SimDev::Type3(*serial), None, opcode, input);
             }
             (
-                SimDev::Type3(serial) | SimDev::MldWithoutLdCommands(serial),
+                SimDev::Type3(serial) | SimDev::MldWithoutLdCommands(serial) | SimDev::Dcd(serial),
                 None,
                 opcode::IDENTIFY,
             ) => (ok, Self::identify(0x8086, 0x0d93, *serial, 3)),
+            (SimDev::Dcd(_), None, 0x5600..=0x56ff) => {
+                let room = self.payload - 4 - CCI_HEADER_LEN;
+                let (rc, out) = self
+                    .dcd
+                    .lock()
+                    .map_err(|_| Error::Os {
+                        op: "simulated DCD".into(),
+                        err: std::io::Error::other("poisoned"),
+                    })?
+                    .answer(opcode, input, room);
+                (ReturnCode::from_raw(rc), out)
+            }
             (SimDev::Mld(_, n), None, opcode::GET_LD_INFO) => {
                 // 1 GiB per LD, QoS telemetry bit 0.
                 let mut b = (u64::from(*n) << 30).to_le_bytes().to_vec();

@@ -15,6 +15,19 @@ pub struct Type3 {
     pub port: u8,
     /// Serial number.
     pub serial: u64,
+    /// DC regions (`num-dc-regions=`); 0: not a Dynamic Capacity Device.
+    #[serde(default)]
+    pub dc_regions: u8,
+    /// Bytes of its dynamic capacity (`volatile-dc-memdev=`, split evenly between the
+    /// regions); 0 without DC regions.
+    #[serde(default)]
+    pub dc_size: u64,
+}
+
+impl Type3 {
+    /// Dynamic capacity of a device made a DCD with [`Topology::make_dcd`]: 2 GiB, so that
+    /// QEMU's 512-extent limit (2 MiB blocks) can be reached.
+    pub const DC_SIZE: u64 = 2 << 30;
 }
 
 /// A switch and its mailbox CCI.
@@ -194,6 +207,8 @@ impl Topology {
                         .map(|(j, port)| Type3 {
                             port,
                             serial: 0x100 * (i + 1) + j + 3,
+                            dc_regions: 0,
+                            dc_size: 0,
                         })
                         .collect(),
                 }
@@ -205,6 +220,25 @@ impl Topology {
             emulated: Vec::new(),
             cxl_host_bridge,
         }
+    }
+
+    /// Makes the first type-3 device of the first switch a Dynamic Capacity Device with
+    /// `regions` DC regions of [`Type3::DC_SIZE`] in all (its static memory stays: QEMU's DC
+    /// regions follow it in DPA); returns its port. `None` if there is no such device.
+    pub fn make_dcd(&mut self, regions: u8) -> Option<u8> {
+        let t = self.switches.first_mut()?.type3.first_mut()?;
+        t.dc_regions = regions;
+        t.dc_size = Type3::DC_SIZE;
+        Some(t.port)
+    }
+
+    /// The Dynamic Capacity Devices: switch index, device.
+    pub fn dcds(&self) -> impl Iterator<Item = (usize, &Type3)> {
+        self.switches
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.type3.iter().map(move |t| (i, t)))
+            .filter(|(_, t)| t.dc_regions > 0)
     }
 
     /// Reads a topology file. The error names the file.
@@ -262,6 +296,19 @@ mod tests {
 
         let old: Topology = serde_json::from_str(r#"{"arch":"x86_64","switches":[]}"#).unwrap();
         assert!(!old.cxl_host_bridge && old.emulated.is_empty());
+        let old: Type3 = serde_json::from_str(r#"{"port":0,"serial":3}"#).unwrap();
+        assert_eq!((old.dc_regions, old.dc_size), (0, 0));
+    }
+
+    #[test]
+    fn one_dynamic_capacity_device() {
+        let mut t = Topology::new("x86_64", 2, 2, true);
+        assert_eq!(t.dcds().count(), 0);
+        assert_eq!(t.make_dcd(2), Some(0));
+        let d: Vec<_> = t.dcds().collect();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].0, d[0].1.dc_regions, d[0].1.dc_size), (0, 2, 2 << 30));
+        assert_eq!(Topology::new("x86_64", 0, 0, true).make_dcd(2), None);
     }
 
     #[test]

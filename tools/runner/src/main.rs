@@ -110,6 +110,11 @@ const EMU_FW_DEVICES: &[EmuSpec] = &[
     },
 ];
 
+/// Scenarios whose QEMU switch has a Dynamic Capacity Device: its first type-3 device gets
+/// two DC regions (1 GiB each, 2 MiB blocks, after its 256 MiB of persistent memory): the
+/// pooling tests and benchmark (Documentation/pooling.rst).
+const DCD_SCENARIOS: &[&str] = &["fw", "bench-fw"];
+
 /// The EID of an emulated switch's MCTP endpoint, and of the guest's end of the link.
 const MCTP_EID: u8 = 9;
 const MCTP_LOCAL_EID: u8 = 8;
@@ -650,6 +655,9 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         args.type3.unwrap_or(sc.type3),
         args.arch == "x86_64",
     );
+    if DCD_SCENARIOS.contains(&sc.name) {
+        topo.make_dcd(2);
+    }
     for (i, e) in sc.emulated.iter().enumerate() {
         let device = if e.personality == "switch" {
             0x5c01

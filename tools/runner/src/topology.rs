@@ -43,12 +43,22 @@ pub fn qemu_args(topo: &Topology, work: &Path) -> anyhow::Result<Vec<String>> {
     };
     let mut objects = Vec::new();
     for (i, sw) in topo.switches.iter().enumerate() {
-        for (j, _) in sw.type3.iter().enumerate() {
+        for (j, t) in sw.type3.iter().enumerate() {
             let mem = work.join(format!("mem-{i}-{j}.raw"));
             let lsa = work.join(format!("lsa-{i}-{j}.raw"));
             for (p, size) in [(&mem, 256u64 << 20), (&lsa, 1 << 20)] {
                 let f = std::fs::File::create(p)?;
                 f.set_len(size)?;
+            }
+            if t.dc_regions > 0 {
+                // Sparse: QEMU maps it but nothing touches the dynamic capacity.
+                let dc = work.join(format!("dc-{i}-{j}.raw"));
+                std::fs::File::create(&dc)?.set_len(t.dc_size)?;
+                objects.push(format!(
+                    "memory-backend-file,id=dc{i}_{j},mem-path={},size={},share=on",
+                    dc.display(),
+                    t.dc_size
+                ));
             }
             objects.push(format!(
                 "memory-backend-file,id=mem{i}_{j},mem-path={},size=256M,share=on",
@@ -89,8 +99,16 @@ pub fn qemu_args(topo: &Topology, work: &Path) -> anyhow::Result<Vec<String>> {
             ));
         }
         for (j, t) in sw.type3.iter().enumerate() {
+            let dc = if t.dc_regions > 0 {
+                format!(
+                    ",volatile-dc-memdev=dc{i}_{j},num-dc-regions={}",
+                    t.dc_regions
+                )
+            } else {
+                String::new()
+            };
             push(format!(
-                "cxl-type3,bus=s{i}dsp{},persistent-memdev=mem{i}_{j},lsa=lsa{i}_{j},id=t3_{i}_{j},sn={}",
+                "cxl-type3,bus=s{i}dsp{},persistent-memdev=mem{i}_{j},lsa=lsa{i}_{j},id=t3_{i}_{j},sn={}{dc}",
                 t.port, t.serial
             ));
         }

@@ -25,14 +25,14 @@ const TAINT_FWCTL: u64 = 1 << 19;
 /// `FWCTL_DEVICE_TYPE_CXL`.
 const DEVICE_TYPE_CXL: u32 = 2;
 /// `FWCTL_RPC_*`.
-const CONFIGURATION: u32 = 0;
+pub(crate) const CONFIGURATION: u32 = 0;
 const DEBUG_READ_ONLY: u32 = 1;
-const DEBUG_WRITE: u32 = 2;
-const DEBUG_WRITE_FULL: u32 = 3;
+pub(crate) const DEBUG_WRITE: u32 = 2;
+pub(crate) const DEBUG_WRITE_FULL: u32 = 3;
 
 /// The fwctl device (`fwctlN`) whose parent is PCI function `addr`, found through
 /// /sys/class/fwctl/fwctlN/device.
-fn fwctl_for(addr: &str) -> Result<Option<String>> {
+pub(crate) fn fwctl_for(addr: &str) -> Result<Option<String>> {
     let rd = match fs::read_dir(CLASS) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -55,7 +55,7 @@ fn fwctl_for(addr: &str) -> Result<Option<String>> {
 }
 
 /// The fwctl device of the switch CCI whose Identify reports `serial`, with its PCI address.
-fn fwctl_of_switch(env: &Env, serial: u64) -> Result<(String, String)> {
+pub(crate) fn fwctl_of_switch(env: &Env, serial: u64) -> Result<(String, String)> {
     let dev = env.node_for_serial(serial)?;
     let addr = env.addr_of(&dev)?;
     let name = fwctl_for(&addr)?.with_context(|| format!("{addr} has no fwctl device"))?;
@@ -129,19 +129,19 @@ pub fn rpc_layout(_env: &mut Env) -> Result<Outcome> {
 
 /// What one FWCTL_RPC returned.
 #[derive(Debug)]
-struct Rpc {
-    errno: i32,
-    retval: u32,
+pub(crate) struct Rpc {
+    pub(crate) errno: i32,
+    pub(crate) retval: u32,
     /// `struct fwctl_rpc_cxl_out.size`.
-    size: usize,
+    pub(crate) size: usize,
     /// `struct fwctl_rpc.out_len` after the call.
-    out_len: usize,
-    payload: Vec<u8>,
+    pub(crate) out_len: usize,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// One FWCTL_RPC of `opcode` with `input` at `scope` on `dev`; `no_rawio` drops CAP_SYS_RAWIO
 /// first.
-fn rpc(dev: &str, scope: u32, opcode: u16, input: &[u8], no_rawio: bool) -> Result<Rpc> {
+pub(crate) fn rpc(dev: &str, scope: u32, opcode: u16, input: &[u8], no_rawio: bool) -> Result<Rpc> {
     let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
     let hex = if hex.is_empty() { "-".to_string() } else { hex };
     let (scope, opcode) = (scope.to_string(), format!("{opcode:04x}"));
@@ -186,7 +186,7 @@ fn rpc(dev: &str, scope: u32, opcode: u16, input: &[u8], no_rawio: bool) -> Resu
 }
 
 /// Asserts that an RPC was refused with `want`.
-fn expect_refused(what: &str, r: &Rpc, want: i32) -> Result<()> {
+pub(crate) fn expect_refused(what: &str, r: &Rpc, want: i32) -> Result<()> {
     ensure!(
         r.errno == want,
         "{what}: got {}, expected {}",
@@ -201,7 +201,7 @@ fn expect_refused(what: &str, r: &Rpc, want: i32) -> Result<()> {
 }
 
 /// Asserts that an RPC was delivered and the device succeeded.
-fn expect_success(what: &str, r: &Rpc) -> Result<()> {
+pub(crate) fn expect_success(what: &str, r: &Rpc) -> Result<()> {
     ensure!(r.errno == 0, "{what}: {}", errno_str(r.errno));
     ensure!(r.retval == 0, "{what}: device return code {:#x}", r.retval);
     ensure!(
@@ -215,7 +215,7 @@ fn expect_success(what: &str, r: &Rpc) -> Result<()> {
 }
 
 /// A Tunnel Management Command (5300h) input carrying `opcode` with `payload` to `port`.
-fn tunnel_input(port: u8, opcode: u16, payload: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn tunnel_input(port: u8, opcode: u16, payload: &[u8]) -> Result<Vec<u8>> {
     let mut b = vec![0u8; tunnel::TUNNEL_HEADER_LEN + tunnel::CCI_HEADER_LEN + payload.len()];
     let n = tunnel::encode_request(&mut b, port, tunnel::TARGET_PORT_OR_LD, 0, opcode, payload)
         .map_err(|e| anyhow::anyhow!("encode tunnel: {e}"))?;
@@ -224,7 +224,7 @@ fn tunnel_input(port: u8, opcode: u16, payload: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// The inner response of a tunnel; fails unless the inner command succeeded.
-fn tunnelled_ok(what: &str, r: &Rpc) -> Result<Vec<u8>> {
+pub(crate) fn tunnelled_ok(what: &str, r: &Rpc) -> Result<Vec<u8>> {
     expect_success(what, r)?;
     let t = TunnelResponse::decode(&r.payload).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     ensure!(
@@ -249,7 +249,7 @@ fn probe_line(env: &mut Env, addr: &str) -> Result<String> {
 
 /// The outcome of a test on a kernel without fwctl, where the module registers none
 /// (`fwctl_device_per_switch_cci` checks that its probe lines say so).
-fn without_fwctl() -> Option<Outcome> {
+pub(crate) fn without_fwctl() -> Option<Outcome> {
     (!Path::new(CLASS).exists()).then(|| Outcome::Skip("the kernel has no fwctl".into()))
 }
 

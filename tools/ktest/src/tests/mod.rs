@@ -20,6 +20,7 @@ mod interop;
 mod mctp;
 mod policy;
 mod poll;
+mod pooling;
 mod stress;
 mod sysfs;
 mod topology;
@@ -550,6 +551,48 @@ pub static ALL: &[Test] = &[
         scenarios: &["fw"],
         run: fw::concurrent_identify,
     },
+    // Memory pooling (Documentation/pooling.rst): QEMU's DCD behind QEMU's switch, the host
+    // played on its own mailbox; the emulated MLD's LD allocations.
+    Test {
+        name: "dcd_info_regions_extents",
+        scenarios: &["fw"],
+        run: pooling::read,
+    },
+    Test {
+        name: "dcd_configure_region",
+        scenarios: &["fw"],
+        run: pooling::configure,
+    },
+    Test {
+        name: "dcd_add_pending_accept_release_forced",
+        scenarios: &["fw"],
+        run: pooling::add_accept_release,
+    },
+    Test {
+        name: "dcd_add_errors",
+        scenarios: &["fw"],
+        run: pooling::add_errors,
+    },
+    Test {
+        name: "dcd_release_errors",
+        scenarios: &["fw"],
+        run: pooling::release_errors,
+    },
+    Test {
+        name: "dcd_512_extents_exhausted_paged",
+        scenarios: &["fw"],
+        run: pooling::resources_exhausted,
+    },
+    Test {
+        name: "dcd_rawio_taint_line_fwctl_scope",
+        scenarios: &["fw"],
+        run: pooling::driver_policy,
+    },
+    Test {
+        name: "ld_alloc_emulated_mld",
+        scenarios: &["fw"],
+        run: pooling::ld_alloc_emulated,
+    },
     // The same commands over MCTP (the first emulated switch is also an MCTP endpoint).
     Test {
         name: "mctp_link_control_and_list",
@@ -595,6 +638,11 @@ pub static ALL: &[Test] = &[
         name: "bench_fw_16mib",
         scenarios: &["bench-fw"],
         run: fw::bench,
+    },
+    Test {
+        name: "bench_dcd_add_release",
+        scenarios: &["bench-fw"],
+        run: pooling::bench,
     },
     Test {
         name: "bench_mctp_identify_and_fw",
