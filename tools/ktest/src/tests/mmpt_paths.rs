@@ -61,12 +61,13 @@ pub fn slow_send_lets_others_in(env: &mut Env) -> Result<Outcome> {
     let r = (|| -> Result<Vec<String>> {
         let p0 = parts(&mut ctl)?;
         let node = d.path.display().to_string();
+        // A cap far above the transfer's time, so the driver's default does not matter.
         let mut first = Child::spawn(&[
             "mmpt-send".into(),
             node.clone(),
             "1".into(),
             len.to_string(),
-            "0".into(),
+            "30000".into(),
         ])?;
         first.ready()?;
         wait_for("the transfer under way", Duration::from_secs(5), || {
