@@ -7,7 +7,9 @@
 //!   non-prefetchable memory BAR (the registers), BAR2 a 32-bit memory BAR of 4 KiB (MSI-X table
 //!   at 0, PBA at 0x800) when MSI-X is present, subsystem ids, capability pointer, no INTx pin.
 //! - 0x40: PCI Express capability (version 2, endpoint, FLR capable).
-//! - 0x80: MSI-X capability, 16 vectors (unless disabled).
+//! - 0x80: MSI-X capability, 16 vectors (unless disabled); or, for an MSI-only function, the
+//!   MSI capability (64-bit addresses, no per-vector masking, Multiple Message Capable from
+//!   `--msi`).
 //! - 0x100: switch: CXL Register Locator DVSEC (one entry: BAR0, CXL device registers, offset 0),
 //!   then at 0x120 the MRBL (one locator: BAR0, MCAP, offset 0). mmpt: the MRBL at 0x100.
 //!
@@ -37,6 +39,8 @@ pub const MSIX_PBA_OFFSET: u32 = 0x800;
 pub const CAP_PCIE: usize = 0x40;
 /// Offset of the MSI-X capability.
 pub const CAP_MSIX: usize = 0x80;
+/// Offset of the MSI capability of an MSI-only function (where MSI-X would be).
+pub const CAP_MSI: usize = 0x80;
 /// Offset of the CXL Register Locator DVSEC (switch personality).
 pub const EXT_DVSEC: usize = PCI_EXT_CAP_START as usize;
 /// Offset of the MRBL when a DVSEC precedes it.
@@ -53,6 +57,11 @@ const PCI_INTERRUPT_LINE: usize = 0x3c;
 const COMMAND_WMASK: u16 = 0x0002 | 0x0004 | 0x0040 | 0x0100 | 0x0400;
 const PCI_CAP_ID_EXP: u8 = 0x10;
 const PCI_CAP_ID_MSIX: u8 = 0x11;
+const PCI_CAP_ID_MSI: u8 = 0x05;
+/// MSI Message Control: enable (0) and Multiple Message Enable (6:4) are writable.
+const MSI_CONTROL_WMASK: u16 = 0x0071;
+/// MSI Message Control: 64-bit address capable.
+const MSI_64BIT: u16 = 1 << 7;
 /// Length of the version 2 PCI Express capability.
 const PCIE_CAP_LEN: usize = 0x3c;
 const PCI_EXP_DEVCTL: usize = 0x08;
@@ -82,6 +91,8 @@ pub struct ConfigParams {
     pub bar0_size: u64,
     /// MSI-X capability and its BAR.
     pub msix: bool,
+    /// MSI capability with this many messages (0: none); excludes MSI-X.
+    pub msi: u8,
     /// The CXL Register Locator DVSEC before the MRBL (switch personality).
     pub cxl_dvsec: bool,
 }
@@ -93,6 +104,8 @@ pub enum ConfigEvent {
     Flr,
     /// The MSI-X Message Control register was written (new value).
     MsixControl(u16),
+    /// The MSI Message Control register was written (new value).
+    MsiControl(u16),
     /// The Command register was written (new value).
     Command(u16),
 }
@@ -144,7 +157,11 @@ impl ConfigSpace {
         c.put8(PCI_INTERRUPT_LINE, 0, 0xff);
 
         // PCI Express capability, version 2, endpoint.
-        let next = if p.msix { CAP_MSIX as u8 } else { 0 };
+        let next = if p.msix || p.msi > 0 {
+            CAP_MSIX as u8
+        } else {
+            0
+        };
         c.put8(CAP_PCIE, PCI_CAP_ID_EXP, 0);
         c.put8(CAP_PCIE + 1, next, 0);
         c.put16(CAP_PCIE + 2, 0x0002, 0);
@@ -168,6 +185,18 @@ impl ConfigSpace {
             c.put16(CAP_MSIX + 2, (MSIX_VECTORS as u16) - 1, 0xc000);
             c.put32(CAP_MSIX + 4, MSIX_TABLE_OFFSET | u32::from(MSIX_BAR), 0);
             c.put32(CAP_MSIX + 8, MSIX_PBA_OFFSET | u32::from(MSIX_BAR), 0);
+        }
+
+        if p.msi > 0 && !p.msix {
+            // Multiple Message Capable: log2 of the messages, in bits 3:1.
+            let mmc = p.msi.trailing_zeros() as u16;
+            c.put8(CAP_MSI, PCI_CAP_ID_MSI, 0);
+            c.put8(CAP_MSI + 1, 0, 0);
+            c.put16(CAP_MSI + 2, MSI_64BIT | (mmc << 1), MSI_CONTROL_WMASK);
+            // Message Address (dword aligned), Upper Address, Message Data.
+            c.put32(CAP_MSI + 4, 0, !3);
+            c.put32(CAP_MSI + 8, 0, !0);
+            c.put16(CAP_MSI + 0xc, 0, !0);
         }
 
         let mrbl_at = if p.cxl_dvsec {
@@ -302,6 +331,9 @@ impl ConfigSpace {
         if self.params.msix && touches(CAP_MSIX + 2, 2) {
             events.push(ConfigEvent::MsixControl(self.read16(CAP_MSIX + 2)));
         }
+        if self.params.msi > 0 && !self.params.msix && touches(CAP_MSI + 2, 2) {
+            events.push(ConfigEvent::MsiControl(self.read16(CAP_MSI + 2)));
+        }
         events
     }
 
@@ -345,6 +377,7 @@ mod tests {
             subsys_id: 0x1100,
             bar0_size: 0x10000,
             msix,
+            msi: 0,
             cxl_dvsec: cxl,
         }
     }
@@ -439,6 +472,30 @@ mod tests {
         let no = ConfigSpace::new(&params(false, false));
         assert_eq!(no.read32(CAP_PCIE) & 0xffff, 0x0010, "PCIe cap, last");
         assert_eq!(no.read32(CAP_MSIX), 0);
+    }
+
+    #[test]
+    fn msi_capability() {
+        let mut c = ConfigSpace::new(&ConfigParams {
+            msi: 8,
+            ..params(false, false)
+        });
+        assert_eq!(c.read32(CAP_PCIE) & 0xffff, 0x8010, "PCIe cap, next MSI");
+        assert_eq!(c.read16(CAP_MSI) & 0xff, 0x05);
+        // 64-bit, 8 messages capable (MMC 3), none enabled.
+        assert_eq!(c.read16(CAP_MSI + 2), 0x0086);
+        // Linux enables 4 messages: MME 2, enable.
+        let ev = c.write((CAP_MSI + 2) as u64, &0xffa5u16.to_le_bytes());
+        assert_eq!(ev, [ConfigEvent::MsiControl(0x00a7)]);
+        c.write((CAP_MSI + 4) as u64, &0xfee0_0003u32.to_le_bytes());
+        assert_eq!(c.read32(CAP_MSI + 4), 0xfee0_0000);
+        c.write((CAP_MSI + 0xc) as u64, &0x4021u16.to_le_bytes());
+        assert_eq!(c.read16(CAP_MSI + 0xc), 0x4021);
+        // No MSI-X table BAR.
+        c.write(0x18, &u32::MAX.to_le_bytes());
+        assert_eq!(c.read32(0x18), 0);
+        // Writes elsewhere say nothing about MSI.
+        assert!(c.write(0x3c, &[1]).is_empty());
     }
 
     #[test]

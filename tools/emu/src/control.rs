@@ -69,6 +69,12 @@
 //!   of the range asked (N = 0: none) with return code success. Each Get Log of the CEL uses
 //!   the fault once (other commands do not). The driver reads the CEL at probe: tests arm it
 //!   `always`, then rebind. Counter: `short-logs`.
+//! - `rx-fail-at-part K [MODE]`: the K-th (1..=1000000) Receive Message command (PCI-SIG
+//!   0101h) of a multi-part read fails with Internal Error (0004h) and changes nothing. Parts
+//!   are counted from the read's Initiate (part 1; Continue and Finish count on, a re-read
+//!   counts again); Full reads do not count. `once`: the first read that reaches part K.
+//!   (`get mmpt` shows whether the read is still open; `mmpt-rx-aborts` counts the host's
+//!   aborts.)
 //!
 //! Firmware faults (switch; the rules of the firmware commands are in `firmware.rs`). Each
 //! applies to the switch's own firmware, or with `port P` (`fw-busy port 3 once`) to that of
@@ -116,6 +122,8 @@
 //! - `queue TYPE [HEXDATA]`: queues a received MMPT message of TYPE (0..=255) with HEXDATA
 //!   (even number of hex digits; none or `-` for an empty message), raising the MMPT receive
 //!   interrupt if enabled. Reply `ok QUEUE_LENGTH`; `err` when the queue (16) is full.
+//! - `queue-len TYPE LEN`: the same with LEN (0..=67108864) bytes of a pattern (byte i is
+//!   i mod 251): a message longer than a host takes (the driver's limit is 1 MiB).
 //!
 //! Settings (reply `ok`):
 //! - `set abort-supported 0|1`: whether Request Abort Background Operation (0005h) works
@@ -143,6 +151,23 @@
 //!   Records already there stay.
 //! - `set event-vector V`: the MSI-X vector (0..=15, default 3) of the event interrupts, which
 //!   Get Event Interrupt Policy reports for logs set to MSI/MSI-X.
+//! - `set attention 0|1`: whether the mailbox advertises the MMB attention mechanism
+//!   (Capabilities bit 23; default: the mmpt personality does, the switch does not). The
+//!   driver reads it at probe: rebind after changing it. Counter `doorbell-asleep`: doorbells
+//!   rung by a Control write that found "attention not needed" set (no attention handshake
+//!   before them); `get attention` tells whether the function is at attention now.
+//! - `set mmpt 0|1`: whether the capabilities array lists the MMPT registers (default 1): 0
+//!   makes a plain MMB (or CXL) mailbox of the function at its next probe.
+//! - `set vectors MBOX MMPT`: the MSI-X vectors (0..=15) of the mailbox interrupts and of the
+//!   MMPT receive interrupt (default 1 2; Capabilities bits 10:7, MMPT Capabilities bits
+//!   4:1), read by the driver at probe. An MSI function (`--msi N`) ignores them: its
+//!   interrupt message numbers follow Multiple Message Enable (`knobs.rs`).
+//! - `set cel-effect OPCODE EFFECT|default`: the CEL lists OPCODE (one it lists) with the
+//!   16-bit EFFECT word instead of its own (e.g. reserved bits 15:12 set), or its own again.
+//!   Read at probe. The CEL also lists 3F00h, a background sleep like C000h (u32 ms input;
+//!   final return code `bg-rc`) with an opcode no specification defines, without effects.
+//! - `set mmpt-part-ms MS`: every Send Message part (PCI-SIG 0100h, any action but Abort)
+//!   completes MS (0..=60000) ms after its doorbell (default 0: at once): a slow function.
 //! - `set dead-port-ms MS`: a Tunnel Management Command (5300h) to the `--dead-port` completes
 //!   MS ms after its doorbell with return code Internal Error (04h) and no output, as a switch
 //!   that gives up waiting for the device does (default 1000); 0: it never completes (the
@@ -159,10 +184,15 @@
 //!   `name@portP=mode`), or `none`.
 //! - `get queue`: messages waiting for Receive Message.
 //! - `get ready`: `1` when READY is set.
+//! - `get attention`: `1` when the function is at attention (attention mechanism advertised,
+//!   "attention not needed" clear), else `0`.
+//! - `get mmpt`: `tx=0|1 rx=0|1 queue=N head=LEN`: a Send Message transfer open, a read of the
+//!   head message begun (Initiate) and not finished, messages waiting, the head's length.
 //! - `get bg`: `running=0|1 opcode=0xOPCODE percent=N rc=0xRC` of the background operation.
 //! - `get settings`: `abort-supported=0|1 bg-rc=0xRC responder=echo|discard inline=0|1
 //!   fw-ro-slot=K fw-part-us=BASE,PER_KIB fw-idle-ms=MS fw-activate-ms=MS bind-ms=MS
-//!   dead-port-ms=MS event-log-cap=N event-vector=V`.
+//!   dead-port-ms=MS event-log-cap=N event-vector=V attention=0|1 mmpt=0|1 vectors=MBOX,MMPT
+//!   mmpt-part-ms=MS cel-effects=OPCODE:EFFECT,...|none`.
 //! - `get events`: the switch CCI's event logs: `informational=N warning=N failure=N fatal=N`
 //!   (records held), `informational-overflow=N ...` (overflow counts), `status=0xS` (the Event
 //!   Status register), `policy=I,W,F,X` (each log's interrupt: `none` or `msix:VECTOR`).
@@ -186,13 +216,15 @@
 //! - `get port-fw PORT SLOT`: that device's view of SLOT, as `get fw SLOT` writes it. `err`
 //!   for a port without a device that has firmware, or a slot above its count.
 //! - `get config`: `personality=... vendor=0x... device=0x... serial=0x... payload=N
-//!   msix=0|1 doorbell-irq=0|1 bg-irq=0|1 mbox-vector=1 mmpt-vector=2 fw-slots=N ports=N
-//!   vcs=N vppbs=N`.
+//!   msix=0|1 doorbell-irq=0|1 bg-irq=0|1 mbox-vector=N mmpt-vector=N fw-slots=N ports=N
+//!   vcs=N vppbs=N msi=N msi-enabled=N` (the vectors in use now; msi: messages the MSI
+//!   capability offers, 0 without one; msi-enabled: those the host enabled).
 //! - `ping`: `ok pong`. `help`: `ok` and the command names.
 
-use crate::device::{Device, Fault, Mode, MBOX_VECTOR, MMPT_VECTOR, STAT_NAMES};
+use crate::device::{Device, Fault, Mode, MBOX_VECTOR, STAT_NAMES};
 use crate::firmware::{Firmware, FwFault};
 use crate::irq::MSIX_VECTORS;
+use crate::knobs::MAX_PART_MS;
 use crate::mmpt::Responder;
 use crate::Shared;
 use anyhow::Context as _;
@@ -215,6 +247,8 @@ const MAX_SPURIOUS: u32 = 100_000;
 const MAX_READS: u64 = 1_000_000;
 /// Largest part number of the `at-part` faults.
 const MAX_PART: u64 = 1_000_000;
+/// Longest message `queue-len` makes.
+const MAX_QUEUE_LEN: u64 = 64 << 20;
 
 /// A setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,6 +277,16 @@ pub enum Setting {
     EventLogCap(usize),
     /// MSI-X vector of the event interrupts.
     EventVector(u16),
+    /// The attention mechanism advertised.
+    Attention(bool),
+    /// The MMPT registers listed.
+    Mmpt(bool),
+    /// MSI-X vectors of the mailbox and MMPT interrupts.
+    Vectors(u16, u16),
+    /// A CEL effect word for an opcode (`None`: its own).
+    CelEffect(u16, Option<u16>),
+    /// Time of a Send Message part, ms.
+    MmptPartMs(u64),
 }
 
 /// A query.
@@ -264,6 +308,10 @@ pub enum Query {
     Queue,
     /// READY.
     Ready,
+    /// At attention.
+    Attention,
+    /// MMPT transfers.
+    Mmpt,
     /// Background operation.
     Bg,
     /// Settings.
@@ -336,14 +384,21 @@ pub enum Request {
         /// Data.
         data: Vec<u8>,
     },
+    /// Queue an MMPT message of a length, with a pattern.
+    QueueLen {
+        /// Message type.
+        msg_type: u8,
+        /// Length in bytes.
+        len: usize,
+    },
     /// Read something.
     Get(Query),
 }
 
 const COMMANDS: &str = "ping help doorbell-stuck delay bad-length rc bg-never bg-stuck no-irq \
 ready-never reset-after-reads remove-after-reads reset-at-part remove-at-part short-log \
-fw-busy fw-out-of-order fw-auth-fail fw-activate-fail fw-cold-reset no-event-irq spurious-irq \
-surprise-remove clear reset reset-port link mld-error set queue get";
+rx-fail-at-part fw-busy fw-out-of-order fw-auth-fail fw-activate-fail fw-cold-reset no-event-irq \
+spurious-irq surprise-remove clear reset reset-port link mld-error set queue queue-len get";
 
 /// Parses a number: decimal or `0x` hexadecimal.
 fn number(tok: Option<&str>, what: &str) -> Result<u64, String> {
@@ -509,7 +564,7 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
             Ok(Some(Request::ResetPort(port)))
         }
         "delay" | "rc" | "bg-stuck" | "reset-after-reads" | "remove-after-reads"
-        | "reset-at-part" | "remove-at-part" | "short-log" => {
+        | "reset-at-part" | "remove-at-part" | "short-log" | "rx-fail-at-part" => {
             let mode = take_mode(&mut args);
             let mut it = args.into_iter();
             let reads = |t| bounded(t, "read count", MAX_READS);
@@ -527,6 +582,7 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "remove-after-reads" => Fault::RemoveAfterReads(reads(it.next())?),
                 "reset-at-part" => Fault::ResetAtPart(part(it.next())?),
                 "remove-at-part" => Fault::RemoveAtPart(part(it.next())?),
+                "rx-fail-at-part" => Fault::RxFailAtPart(part(it.next())?),
                 _ => Fault::ShortLog(bounded(it.next(), "log length", MBOX_PAYLOAD_MAX as u64)?),
             };
             no_more(&it.collect::<Vec<_>>())?;
@@ -581,6 +637,23 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "event-vector" => {
                     Setting::EventVector(bounded(v, "vector", (MSIX_VECTORS - 1) as u64)?)
                 }
+                "attention" => Setting::Attention(boolean(v, "attention")?),
+                "mmpt" => Setting::Mmpt(boolean(v, "mmpt")?),
+                "vectors" => {
+                    let max = (MSIX_VECTORS - 1) as u64;
+                    Setting::Vectors(
+                        bounded(v, "mailbox vector", max)?,
+                        bounded(it.next(), "MMPT vector", max)?,
+                    )
+                }
+                "cel-effect" => {
+                    let op = bounded(v, "opcode", 0xffff)?;
+                    match it.next() {
+                        Some("default") => Setting::CelEffect(op, None),
+                        t => Setting::CelEffect(op, Some(bounded(t, "effect", 0xffff)?)),
+                    }
+                }
+                "mmpt-part-ms" => Setting::MmptPartMs(bounded(v, "part time in ms", MAX_PART_MS)?),
                 n => return Err(format!("unknown setting '{n}'")),
             };
             no_more(&it.collect::<Vec<_>>())?;
@@ -595,6 +668,13 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
             };
             no_more(&it.collect::<Vec<_>>())?;
             Ok(Some(Request::Queue { msg_type, data }))
+        }
+        "queue-len" => {
+            let mut it = args.into_iter();
+            let msg_type = bounded(it.next(), "message type", 0xff)?;
+            let len = bounded(it.next(), "message length", MAX_QUEUE_LEN)?;
+            no_more(&it.collect::<Vec<_>>())?;
+            Ok(Some(Request::QueueLen { msg_type, len }))
         }
         "get" => {
             let mut it = args.into_iter();
@@ -613,6 +693,8 @@ pub fn parse(line: &str) -> Result<Option<Request>, String> {
                 "faults" => Query::Faults,
                 "queue" => Query::Queue,
                 "ready" => Query::Ready,
+                "attention" => Query::Attention,
+                "mmpt" => Query::Mmpt,
                 "bg" => Query::Bg,
                 "settings" => Query::Settings,
                 "config" => Query::Config,
@@ -741,6 +823,16 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
                     let s = dev.event_settings();
                     dev.set_event_settings(crate::events::EventSettings { vector: v, ..s });
                 }
+                Setting::Attention(b) => dev.knobs.attention = b,
+                Setting::Mmpt(b) => dev.knobs.mmpt = b,
+                Setting::Vectors(m, p) => dev.knobs.msix_vectors = (m, p),
+                Setting::CelEffect(op, e) => {
+                    if !crate::device::SWITCH_OPCODES.contains(&op) {
+                        return Err(format!("opcode {op:#06x}: not in the CEL"));
+                    }
+                    dev.knobs.set_cel_effect(op, e);
+                }
+                Setting::MmptPartMs(ms) => dev.knobs.mmpt_part_ms = ms,
             }
             if fw != dev.fw.settings {
                 dev.set_fw_settings(fw);
@@ -748,6 +840,7 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
             String::new()
         }
         Request::Queue { msg_type, data } => dev.inject_message(msg_type, data)?.to_string(),
+        Request::QueueLen { msg_type, len } => dev.inject_pattern(msg_type, len)?.to_string(),
         Request::Get(q) => match q {
             Query::Commands => stat(dev, "commands").to_string(),
             Query::Irqs => stat(dev, "irqs").to_string(),
@@ -775,6 +868,8 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
             Query::Faults => dev.faults_text(),
             Query::Queue => dev.mmpt.queue_len().to_string(),
             Query::Ready => u8::from(dev.ready(now)).to_string(),
+            Query::Attention => u8::from(dev.at_attention()).to_string(),
+            Query::Mmpt => dev.mmpt_state(),
             Query::Bg => {
                 let (running, op, pct, rc) = dev.bg_state();
                 format!(
@@ -789,7 +884,7 @@ fn apply_inner(dev: &mut Device, now: Duration, req: Request) -> Result<String, 
                 format!(
                     "abort-supported={} bg-rc={:#06x} responder={} inline={} fw-ro-slot={} \
 fw-part-us={},{} fw-idle-ms={} fw-activate-ms={} bind-ms={} dead-port-ms={} event-log-cap={} \
-event-vector={}",
+event-vector={} {}",
                     u8::from(dev.settings.abort_supported),
                     dev.settings.bg_rc,
                     dev.mmpt.responder.name(),
@@ -802,7 +897,8 @@ event-vector={}",
                     fab.bind_ms,
                     fab.dead_port_ms,
                     ev.cap,
-                    ev.vector
+                    ev.vector,
+                    dev.knobs.describe()
                 )
             }
             Query::Fabric => dev.describe().to_string(),
@@ -839,8 +935,8 @@ event-vector={}",
                 let c = dev.config();
                 format!(
                     "personality={} vendor={:#06x} device={:#06x} serial={:#x} payload={} \
-msix={} doorbell-irq={} bg-irq={} mbox-vector={MBOX_VECTOR} mmpt-vector={MMPT_VECTOR} \
-fw-slots={} ports={} vcs={} vppbs={}",
+msix={} doorbell-irq={} bg-irq={} mbox-vector={} mmpt-vector={} \
+fw-slots={} ports={} vcs={} vppbs={} msi={} msi-enabled={}",
                     c.personality.name(),
                     c.vendor,
                     c.device,
@@ -849,10 +945,14 @@ fw-slots={} ports={} vcs={} vppbs={}",
                     u8::from(c.msix),
                     u8::from(c.mbox_caps().doorbell_irq()),
                     u8::from(c.mbox_caps().background_irq()),
+                    dev.mbox_vector(),
+                    dev.mmpt_vector(),
                     c.fw_slots,
                     c.fabric.ports,
                     c.fabric.vcs,
                     c.fabric.vppbs,
+                    c.msi,
+                    dev.knobs.msi_enabled,
                 )
             }
         },
@@ -1115,6 +1215,34 @@ mod tests {
             }
         );
         assert_eq!(p("reset-port 1"), Request::ResetPort(1));
+        assert_eq!(
+            p("rx-fail-at-part 2 always"),
+            Request::Fault(Fault::RxFailAtPart(2), Mode::Always)
+        );
+        assert_eq!(
+            p("queue-len 5 1048577"),
+            Request::QueueLen {
+                msg_type: 5,
+                len: 1_048_577
+            }
+        );
+        assert_eq!(p("set attention 1"), Request::Set(Setting::Attention(true)));
+        assert_eq!(p("set mmpt 0"), Request::Set(Setting::Mmpt(false)));
+        assert_eq!(p("set vectors 0 1"), Request::Set(Setting::Vectors(0, 1)));
+        assert_eq!(
+            p("set cel-effect 0x3f00 0x1000"),
+            Request::Set(Setting::CelEffect(0x3f00, Some(0x1000)))
+        );
+        assert_eq!(
+            p("set cel-effect 0x3f00 default"),
+            Request::Set(Setting::CelEffect(0x3f00, None))
+        );
+        assert_eq!(
+            p("set mmpt-part-ms 50"),
+            Request::Set(Setting::MmptPartMs(50))
+        );
+        assert_eq!(p("get attention"), Request::Get(Query::Attention));
+        assert_eq!(p("get mmpt"), Request::Get(Query::Mmpt));
         assert_eq!(p("get port-fw 2"), Request::Get(Query::PortFw(2, None)));
         assert_eq!(
             p("get port-fw 2 3"),
@@ -1271,6 +1399,21 @@ mod tests {
             "get stat nonsense",
             "get commands now",
             "clear all",
+            "rx-fail-at-part 0",
+            "rx-fail-at-part",
+            "queue-len 1",
+            "queue-len 1 67108865",
+            "queue-len 256 4",
+            "set attention 2",
+            "set mmpt",
+            "set vectors 1",
+            "set vectors 16 0",
+            "set vectors 0 1 2",
+            "set cel-effect 0x3f00",
+            "set cel-effect 0x10000 0",
+            "set cel-effect 0x3f00 0x10000",
+            "set mmpt-part-ms 60001",
+            "get attention now",
         ] {
             assert!(parse(l).is_err(), "{l} should be an error");
             let mut d = dev();
@@ -1329,7 +1472,7 @@ mod tests {
             reply(&mut d, "get settings"),
             "ok abort-supported=0 bg-rc=0x0012 responder=discard inline=1 fw-ro-slot=0 \
 fw-part-us=500,100 fw-idle-ms=30000 fw-activate-ms=20 bind-ms=20 dead-port-ms=1000 \
-event-log-cap=32 event-vector=3"
+event-log-cap=32 event-vector=3 attention=0 mmpt=1 vectors=1,2 mmpt-part-ms=0 cel-effects=none"
         );
         for l in [
             "set fw-ro-slot 3",
@@ -1341,10 +1484,40 @@ event-log-cap=32 event-vector=3"
         ] {
             assert_eq!(reply(&mut d, l), "ok", "{l}");
         }
-        assert!(reply(&mut d, "get settings").ends_with(
+        assert!(reply(&mut d, "get settings").contains(
             "fw-ro-slot=3 fw-part-us=0,7 fw-idle-ms=0 fw-activate-ms=0 bind-ms=5 \
-dead-port-ms=0 event-log-cap=32 event-vector=3"
+dead-port-ms=0 event-log-cap=32 event-vector=3 "
         ));
+        for l in [
+            "set attention 1",
+            "set mmpt 0",
+            "set vectors 0 1",
+            "set cel-effect 0x3f00 0x1000",
+            "set mmpt-part-ms 50",
+        ] {
+            assert_eq!(reply(&mut d, l), "ok", "{l}");
+        }
+        assert!(reply(&mut d, "get settings")
+            .ends_with("attention=1 mmpt=0 vectors=0,1 mmpt-part-ms=50 cel-effects=0x3f00:0x1000"));
+        assert_eq!(
+            reply(&mut d, "set cel-effect 0x4102 4"),
+            "err opcode 0x4102: not in the CEL"
+        );
+        assert_eq!(
+            reply(&mut d, "get attention"),
+            "ok 1",
+            "at attention after reset"
+        );
+        for l in [
+            "set attention 0",
+            "set mmpt 1",
+            "set vectors 1 2",
+            "set cel-effect 0x3f00 default",
+            "set mmpt-part-ms 0",
+        ] {
+            assert_eq!(reply(&mut d, l), "ok", "{l}");
+        }
+        assert_eq!(reply(&mut d, "get attention"), "ok 0");
         let fabric = reply(&mut d, "get fabric");
         let v: serde_json::Value =
             serde_json::from_str(fabric.strip_prefix("ok ").unwrap()).unwrap();
@@ -1389,7 +1562,9 @@ fw-cold-reset=once"
         assert_eq!(reply(&mut d, "clear"), "ok");
         assert_eq!(reply(&mut d, "queue 3 010203"), "ok 1");
         assert_eq!(reply(&mut d, "get queue"), "ok 1");
-        for _ in 1..16 {
+        assert_eq!(reply(&mut d, "get mmpt"), "ok tx=0 rx=0 queue=1 head=3");
+        assert_eq!(reply(&mut d, "queue-len 3 1048577"), "ok 2");
+        for _ in 2..16 {
             assert!(reply(&mut d, "queue 3").starts_with("ok "));
         }
         assert!(reply(&mut d, "queue 3").starts_with("err receive queue full"));
@@ -1413,8 +1588,12 @@ fw-cold-reset=once"
             reply(&mut d, "get config"),
             "ok personality=switch vendor=0x1b36 device=0x5c01 serial=0x5c01000000000001 \
 payload=2048 msix=1 doorbell-irq=1 bg-irq=1 mbox-vector=1 mmpt-vector=2 fw-slots=3 ports=4 \
-vcs=1 vppbs=3"
+vcs=1 vppbs=3 msi=0 msi-enabled=1"
         );
+        assert_eq!(reply(&mut d, "rx-fail-at-part 3"), "ok");
+        assert_eq!(reply(&mut d, "get faults"), "ok rx-fail-at-part:3=once");
+        assert_eq!(reply(&mut d, "clear"), "ok");
+        assert_eq!(reply(&mut d, "get faults"), "ok none");
         let stats = reply(&mut d, "get stats");
         assert!(stats.starts_with("ok commands=0 "));
         assert_eq!(stats.split(' ').count(), STAT_NAMES.len() + 1);
@@ -1532,6 +1711,6 @@ warning-overflow=0 failure-overflow=0 fatal-overflow=0 status=0x0 policy=none,no
         assert_eq!(reply(&mut d, "get faults"), "ok no-event-irq=once");
         let mut plain = dev();
         assert!(reply(&mut plain, "mld-error cor").starts_with("err no multi-logical device"));
-        assert!(reply(&mut d, "get settings").ends_with("event-log-cap=2 event-vector=3"));
+        assert!(reply(&mut d, "get settings").contains("event-log-cap=2 event-vector=3 "));
     }
 }

@@ -35,6 +35,7 @@ use crate::events::{EventLogs, EventSettings, Notice};
 use crate::fabric::{Fabric, FabricConfig, FabricOutcome};
 use crate::firmware::{Firmware, FwFault, FwOutcome};
 use crate::irq::{IrqSink, MSIX_VECTORS};
+use crate::knobs::{Knobs, MSI_MAX};
 use crate::mmpt::{Message, Mmpt};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -79,6 +80,10 @@ pub const BAR0_MIN: u64 = 0x10000;
 pub const OP_SLEEP: u16 = 0xc000;
 /// Vendor-specific command: returns its input.
 pub const OP_ECHO: u16 = 0xc001;
+/// A background sleep like [`OP_SLEEP`] outside the vendor command sets, with an opcode no
+/// specification defines, listed in the CEL without effects: a command the taint rule leaves
+/// alone that runs in the background.
+pub const OP_QUIET_SLEEP: u16 = 0x3f00;
 /// Get FW Info.
 pub const OP_GET_FW_INFO: u16 = 0x0200;
 /// Transfer FW.
@@ -86,7 +91,7 @@ pub const OP_TRANSFER_FW: u16 = 0x0201;
 /// Activate FW.
 pub const OP_ACTIVATE_FW: u16 = 0x0202;
 /// CXL opcodes the switch personality implements, in CEL order.
-pub const SWITCH_OPCODES: [u16; 20] = [
+pub const SWITCH_OPCODES: [u16; 21] = [
     opcode::IDENTIFY,
     opcode::BG_OP_STATUS,
     opcode::REQUEST_ABORT_BG,
@@ -107,6 +112,7 @@ pub const SWITCH_OPCODES: [u16; 20] = [
     opcode::TUNNEL,
     OP_SLEEP,
     OP_ECHO,
+    OP_QUIET_SLEEP,
 ];
 /// Most events kept for the caller to log.
 const EVENTS_MAX: usize = 4096;
@@ -154,6 +160,9 @@ pub struct DeviceConfig {
     pub payload_log2: u8,
     /// MSI-X present.
     pub msix: bool,
+    /// MSI capability with this many messages (Multiple Message Capable; a power of two up to
+    /// 32), instead of MSI-X; 0: none.
+    pub msi: u8,
     /// Doorbell interrupt advertised.
     pub doorbell_irq: bool,
     /// Background completion interrupt advertised (switch only).
@@ -180,6 +189,7 @@ impl DeviceConfig {
             serial,
             payload_log2: 11,
             msix: true,
+            msi: 0,
             doorbell_irq: true,
             bg_irq: true,
             ready_ms: 0,
@@ -191,6 +201,15 @@ impl DeviceConfig {
     /// Checks the values that have limits.
     pub fn validate(&self) -> Result<(), String> {
         self.fabric.validate()?;
+        if self.msi > 0 && (self.msi > MSI_MAX || !self.msi.is_power_of_two()) {
+            return Err(format!(
+                "--msi: {} messages (a power of two, 1..=32)",
+                self.msi
+            ));
+        }
+        if self.msi > 0 && self.msix {
+            return Err("--msi: an MSI function has no MSI-X (add --no-msix)".into());
+        }
         if !crate::firmware::SLOTS.contains(&self.fw_slots) {
             return Err(format!(
                 "--fw-slots: {} firmware slots (2..=4)",
@@ -244,11 +263,12 @@ impl DeviceConfig {
             subsys_id: self.device,
             bar0_size: self.bar0_size(),
             msix: self.msix,
+            msi: self.msi,
             cxl_dvsec: self.personality == Personality::Switch,
         }
     }
 
-    /// The Mailbox Capabilities register.
+    /// The Mailbox Capabilities register at start (the function's own: [`Device::mbox_caps`]).
     pub fn mbox_caps(&self) -> MboxCaps {
         let switch = self.personality == Personality::Switch;
         MboxCaps::default()
@@ -270,7 +290,7 @@ impl DeviceConfig {
         }
     }
 
-    /// The MMPT Capabilities register.
+    /// The MMPT Capabilities register at start (the function's own: [`Device::mmpt_caps`]).
     pub fn mmpt_caps(&self) -> MmptCaps {
         MmptCaps::default()
             .with_rx_irq(true)
@@ -330,6 +350,9 @@ pub enum Fault {
     ShortLog(u32),
     /// Event interrupts (`events.rs`) are not sent; the records are logged.
     NoEventIrq,
+    /// The K-th Receive Message command (1-based) of a multi-part MMPT read fails with
+    /// Internal Error and changes nothing.
+    RxFailAtPart(u32),
     /// A fault of the firmware commands.
     Fw(FwFault),
 }
@@ -352,6 +375,7 @@ impl Fault {
             Self::RemoveAtPart(k) => format!("remove-at-part {k}"),
             Self::ShortLog(n) => format!("short-log {n}"),
             Self::NoEventIrq => "no-event-irq".into(),
+            Self::RxFailAtPart(k) => format!("rx-fail-at-part {k}"),
             Self::Fw(f) => f.name().into(),
         }
     }
@@ -529,6 +553,7 @@ pub const STAT_NAMES: &[&str] = &[
     "doorbell-busy",
     "doorbell-not-ready",
     "no-attention",
+    "doorbell-asleep",
     "cmd-write32",
     "bad-access",
     "irqs",
@@ -553,6 +578,7 @@ pub const STAT_NAMES: &[&str] = &[
     "mmpt-inline",
     "mmpt-received",
     "mmpt-aborts",
+    "mmpt-rx-aborts",
     "mmpt-refused",
     "fw-parts",
     "fw-images",
@@ -685,6 +711,8 @@ pub struct Device {
     msix_table: Vec<u8>,
     /// Settings of the control channel.
     pub settings: Settings,
+    /// Run-time variants of the registers and timing (`knobs.rs`).
+    pub knobs: Knobs,
     faults: Faults,
     removed: bool,
     /// BAR0 reads left before the armed loss of a completed command (`after-reads` faults).
@@ -745,6 +773,7 @@ impl Device {
             fabric: Fabric::new(cfg.fabric.clone(), cfg.serial, cfg.fw_slots),
             msix_table: vec![0; MSIX_VECTORS * 16],
             settings: Settings::default(),
+            knobs: Knobs::new(cfg.personality),
             faults: Faults::default(),
             removed: false,
             loss_after: None,
@@ -769,6 +798,56 @@ impl Device {
     /// Payload size in bytes.
     pub fn payload_size(&self) -> usize {
         self.payload_size
+    }
+
+    /// The Mailbox Capabilities register as the function shows it now: the interrupt message
+    /// number and the attention mechanism follow the knobs (`knobs.rs`).
+    pub fn mbox_caps(&self) -> MboxCaps {
+        self.cfg
+            .mbox_caps()
+            .with_irq_msgnum(self.mbox_vector() as u8)
+            .with_attention(self.knobs.attention)
+    }
+
+    /// The MMPT Capabilities register as the function shows it now.
+    pub fn mmpt_caps(&self) -> MmptCaps {
+        self.cfg
+            .mmpt_caps()
+            .with_rx_vector(self.mmpt_vector() as u8)
+    }
+
+    /// The vector of the mailbox interrupts (doorbell, background completion).
+    pub fn mbox_vector(&self) -> u16 {
+        self.knobs.mbox_vector(self.cfg.msi)
+    }
+
+    /// The vector of the MMPT receive interrupt.
+    pub fn mmpt_vector(&self) -> u16 {
+        self.knobs.mmpt_vector(self.cfg.msi)
+    }
+
+    /// The host wrote the MSI Message Control register (`control`): the interrupt message
+    /// numbers follow Multiple Message Enable (`knobs.rs`).
+    pub fn set_msi_control(&mut self, control: u16) {
+        if self.cfg.msi == 0 {
+            return;
+        }
+        let before = self.knobs.msi_enabled;
+        self.knobs.set_msi_control(control, self.cfg.msi);
+        if self.knobs.msi_enabled != before {
+            self.event(format!(
+                "MSI: {} message(s) enabled; mailbox vector {}, MMPT vector {}",
+                self.knobs.msi_enabled,
+                self.mbox_vector(),
+                self.mmpt_vector()
+            ));
+        }
+    }
+
+    /// Whether the function is at attention now (MMB attention mechanism advertised and
+    /// "attention not needed" clear).
+    pub fn at_attention(&self) -> bool {
+        self.mbox_caps().attention() && !self.ctrl.attention_not_needed()
     }
 
     /// What the function is and holds, as JSON (the schema is in the README): identity,
@@ -1091,6 +1170,30 @@ impl Device {
             len: MMPT_REGS_SIZE as u32,
         };
         match self.cfg.personality {
+            Personality::Switch if !self.knobs.mmpt => vec![
+                CapEntry {
+                    vendor: 0,
+                    id: cxl_cap::DEVICE_STATUS,
+                    version: 1,
+                    offset: DEVICE_STATUS_REGS as u32,
+                    len: 0x10,
+                },
+                CapEntry {
+                    vendor: 0,
+                    id: cxl_cap::PRIMARY_MAILBOX,
+                    version: 1,
+                    offset: MBOX_REGS as u32,
+                    len: mbox_len,
+                },
+                CapEntry {
+                    vendor: 0,
+                    id: cxl_cap::MEMDEV_STATUS,
+                    version: 1,
+                    offset: MEMDEV_STATUS_REGS as u32,
+                    len: 8,
+                },
+                mmb,
+            ],
             Personality::Switch => vec![
                 CapEntry {
                     vendor: 0,
@@ -1116,6 +1219,7 @@ impl Device {
                 mmb,
                 mmpt,
             ],
+            Personality::Mmpt if !self.knobs.mmpt => vec![mmb],
             Personality::Mmpt => vec![mmb, mmpt],
         }
     }
@@ -1126,7 +1230,7 @@ impl Device {
     }
 
     fn status_value(&self, now: Duration) -> MboxStatus {
-        let caps = self.cfg.mbox_caps();
+        let caps = self.mbox_caps();
         self.status
             .with_background(self.bg_op.is_some())
             .with_ready(self.ready(now))
@@ -1188,7 +1292,7 @@ impl Device {
             return MemdevStatus::default().with_mbox_ready(self.ready(now)).0;
         }
         if o == MMPT_REGS {
-            return qword(self.cfg.mmpt_caps().0, self.mmpt_ctrl.0);
+            return qword(self.mmpt_caps().0, self.mmpt_ctrl.0);
         }
         if o == MMPT_REGS + MmptRxNotify::OFFSET {
             return self.rx_notify().0;
@@ -1197,7 +1301,7 @@ impl Device {
             return 0;
         };
         match m {
-            0 => qword(self.cfg.mbox_caps().0, self.ctrl_value().0),
+            0 => qword(self.mbox_caps().0, self.ctrl_value().0),
             MboxCmd::OFFSET => self.cmd.0,
             MboxStatus::OFFSET => self.status_value(now).0,
             MboxBgStatus::OFFSET if switch => self.bg.0,
@@ -1262,6 +1366,8 @@ impl Device {
     }
 
     fn write_ctrl(&mut self, now: Duration, v: MboxCtrl) {
+        // Asleep: the write found "attention not needed" set, so no handshake came first.
+        let asleep = self.mbox_caps().attention() && self.ctrl.attention_not_needed();
         self.ctrl = MboxCtrl(v.0 & 0xe);
         if !v.doorbell() {
             return;
@@ -1276,6 +1382,13 @@ impl Device {
             self.event("doorbell while a command is in progress: ignored".into());
             return;
         }
+        if asleep {
+            self.stats.inc("doorbell-asleep");
+            self.event(
+                "doorbell rung without the attention handshake (attention not needed was set)"
+                    .into(),
+            );
+        }
         self.submit(now);
     }
 
@@ -1284,7 +1397,7 @@ impl Device {
     fn submit(&mut self, now: Duration) {
         self.doorbell = true;
         self.stats.inc("doorbells");
-        let caps = self.cfg.mbox_caps();
+        let caps = self.mbox_caps();
         if caps.attention() && self.ctrl.attention_not_needed() {
             self.stats.inc("no-attention");
             self.event("doorbell while the function is not at attention".into());
@@ -1336,9 +1449,16 @@ impl Device {
             self.pending = Some(p);
             return;
         }
-        if let Some(ms) = faults.delay_ms {
+        let slow = self.knobs.slow_part_ms(self.cmd, &self.payload);
+        if let Some(ms) = faults.delay_ms.or(slow) {
+            let why = if faults.delay_ms.is_some() {
+                "fault"
+            } else {
+                "mmpt-part-ms"
+            };
             self.event(format!(
-                "command {:04x}h: completion delayed by {ms} ms (fault)",
+                "command {:04x}:{:04x}h: completion delayed by {ms} ms ({why})",
+                self.cmd.opcode_vendor(),
                 self.cmd.opcode()
             ));
             self.pending = Some(Pending {
@@ -1480,8 +1600,8 @@ impl Device {
             "command {vendor:04x}:{op:04x}h in {in_len} B -> rc {:04x}h out {out_len} B",
             ex.rc
         ));
-        if self.cfg.mbox_caps().doorbell_irq() && self.ctrl.doorbell_irq() {
-            self.fire(MBOX_VECTOR, p.faults.no_irq, "doorbell");
+        if self.mbox_caps().doorbell_irq() && self.ctrl.doorbell_irq() {
+            self.fire(self.mbox_vector(), p.faults.no_irq, "doorbell");
         }
         if ex.arrived {
             self.message_arrived(p.faults.no_irq);
@@ -1495,7 +1615,7 @@ impl Device {
 
     fn message_arrived(&mut self, suppressed: bool) {
         if self.mmpt_ctrl.rx_irq() {
-            self.fire(MMPT_VECTOR, suppressed, "MMPT receive");
+            self.fire(self.mmpt_vector(), suppressed, "MMPT receive");
         }
     }
 
@@ -1508,6 +1628,19 @@ impl Device {
                     out: o.out,
                     bg: None,
                     arrived: o.arrived,
+                }
+            }
+            (VENDOR_PCI_SIG, RECEIVE_MESSAGE)
+                if self
+                    .mmpt
+                    .rx_part_number(input)
+                    .is_some_and(|k| self.knobs.take_rx_fail(k)) =>
+            {
+                self.stats.inc("faults-applied");
+                self.event("Receive Message part failed with 0004h (rx-fail-at-part)".into());
+                Exec {
+                    rc: MmptCode::InternalError.raw(),
+                    ..Exec::default()
                 }
             }
             (VENDOR_PCI_SIG, RECEIVE_MESSAGE) => {
@@ -1543,6 +1676,7 @@ impl Device {
             ("mmpt-inline", s.inline),
             ("mmpt-received", s.received),
             ("mmpt-aborts", s.aborts),
+            ("mmpt-rx-aborts", s.rx_aborts),
             ("mmpt-refused", s.refused),
         ] {
             if let Some(i) = STAT_NAMES.iter().position(|n| *n == name) {
@@ -1603,7 +1737,7 @@ impl Device {
                 let o = self.fabric.tunnel(now, input, self.payload_size);
                 self.fabric_exec(o)
             }
-            OP_SLEEP => {
+            OP_SLEEP | OP_QUIET_SLEEP => {
                 let Ok(ms) = <[u8; 4]>::try_from(input) else {
                     return Exec::rc(ReturnCode::InvalidPayloadLength);
                 };
@@ -1834,6 +1968,7 @@ impl Device {
                 opcode::SET_EVENT_INTERRUPT_POLICY => effect::POLICY_CHANGE_IMMEDIATE,
                 _ => 0,
             };
+            let e = self.knobs.cel_effect(op, e);
             b.extend_from_slice(
                 &CelEntry {
                     opcode: op,
@@ -1917,8 +2052,8 @@ impl Device {
             .with_return_code(rc);
         self.stats.inc("bg-completed");
         self.event(format!("background {:04x}h {how}: rc {rc:04x}h", op.opcode));
-        if self.cfg.mbox_caps().background_irq() && self.ctrl.background_irq() {
-            self.fire(MBOX_VECTOR, op.no_irq, "background completion");
+        if self.mbox_caps().background_irq() && self.ctrl.background_irq() {
+            self.fire(self.mbox_vector(), op.no_irq, "background completion");
         }
     }
 
@@ -2073,6 +2208,7 @@ impl Device {
             Fault::RemoveAtPart(k) => f.at_part = Some(((k, Loss::Remove), mode)),
             Fault::ShortLog(n) => f.short_log = Some((n, mode)),
             Fault::NoEventIrq => f.no_event_irq = Some(mode),
+            Fault::RxFailAtPart(k) => self.knobs.rx_fail_at_part = Some((k, mode)),
             Fault::Fw(ff) => {
                 let i = FwFault::ALL.iter().position(|x| *x == ff).unwrap_or(0);
                 if let Some(slot) = f.fw.get_mut(i) {
@@ -2114,6 +2250,7 @@ impl Device {
     /// abandoned: the doorbell clears with return code 04h (internal error), no interrupt.
     pub fn clear(&mut self, now: Duration) {
         self.faults = Faults::default();
+        self.knobs.clear_faults();
         self.fabric.clear_fw_faults();
         self.removed = false;
         self.loss_after = None;
@@ -2170,6 +2307,9 @@ impl Device {
             add(format!("short-log:{n}"), Some(m));
         }
         add("no-event-irq".into(), f.no_event_irq);
+        if let Some((k, m)) = self.knobs.rx_fail_at_part {
+            add(format!("rx-fail-at-part:{k}"), Some(m));
+        }
         for (ff, m) in FwFault::ALL.iter().zip(f.fw) {
             add(ff.name().into(), m);
         }
@@ -2215,6 +2355,25 @@ impl Device {
         self.event(format!("message of type {msg_type:#04x}, {len} B queued"));
         self.message_arrived(false);
         Ok(self.mmpt.queue_len())
+    }
+
+    /// Queues a received MMPT message of `len` bytes of a pattern (byte i is i mod 251) as if
+    /// the function had produced it: messages longer than any host takes.
+    pub fn inject_pattern(&mut self, msg_type: u8, len: usize) -> Result<usize, String> {
+        let data = (0..len).map(|i| (i % 251) as u8).collect();
+        self.inject_message(msg_type, data)
+    }
+
+    /// The MMPT transfers: `tx=0|1 rx=0|1 queue=N head=LEN` (a Send transfer open, a read of
+    /// the head message begun, messages waiting, the head message's length or 0).
+    pub fn mmpt_state(&self) -> String {
+        format!(
+            "tx={} rx={} queue={} head={}",
+            u8::from(self.mmpt.transfer_open()),
+            u8::from(self.mmpt.read_open()),
+            self.mmpt.queue_len(),
+            self.mmpt.head().map_or(0, |(_, n)| n)
+        )
     }
 
     /// Counter `name`, see [`STAT_NAMES`].

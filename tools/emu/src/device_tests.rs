@@ -2929,3 +2929,7 @@ fn payload_sizes() {
 
 #[path = "events_device_tests.rs"]
 mod events;
+
+/// The run-time knobs (`knobs.rs`), on the same rig.
+#[path = "knobs_tests.rs"]
+mod knobs;

@@ -15,6 +15,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Number of MSI-X vectors the function has.
 pub const MSIX_VECTORS: usize = 16;
+/// Eventfds kept: the most vectors of either kind (MSI has up to 32 messages).
+pub const IRQ_SLOTS: usize = 32;
 
 /// Where interrupts go.
 pub trait IrqSink: Send + Sync {
@@ -37,7 +39,7 @@ impl EventFdIrqs {
     /// No eventfds yet.
     pub fn new() -> Self {
         Self {
-            fds: Mutex::new((0..MSIX_VECTORS).map(|_| None).collect()),
+            fds: Mutex::new((0..IRQ_SLOTS).map(|_| None).collect()),
         }
     }
 
@@ -92,7 +94,7 @@ impl FakeIrqs {
     /// A connected sink with zero counts.
     pub fn new() -> Self {
         Self {
-            counts: Mutex::new(vec![0; MSIX_VECTORS]),
+            counts: Mutex::new(vec![0; IRQ_SLOTS]),
             connected: std::sync::atomic::AtomicBool::new(true),
         }
     }
@@ -157,8 +159,8 @@ mod tests {
         assert_eq!(u64::from_ne_bytes(b), 2);
         assert_eq!(irqs.set(0, 4, Vec::new()), 0);
         assert!(!irqs.fire(1));
-        assert_eq!(irqs.set(15, 5, vec![eventfd(), eventfd()]), 1);
+        assert_eq!(irqs.set(31, 5, vec![eventfd(), eventfd()]), 1);
         irqs.clear();
-        assert!(!irqs.fire(15));
+        assert!(!irqs.fire(31));
     }
 }

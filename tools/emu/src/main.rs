@@ -8,7 +8,7 @@
 //! swcci-emu --socket PATH --personality switch|mmpt [--control PATH] [--vendor 0x1b36]
 //!           [--device 0x5c01] [--serial N] [--payload-log2 11] [--ready-ms 0] [--fw-slots 3]
 //!           [--ports 4] [--vcs 1] [--vppbs 3] [--mld-port P [--lds 4]] [--dead-port P]
-//!           [--empty-port P]... [--no-msix] [--no-doorbell-irq] [--no-bg-irq] [-v]
+//!           [--empty-port P]... [--no-msix [--msi N]] [--no-doorbell-irq] [--no-bg-irq] [-v]
 //! swcci-emu --describe-json [same options]
 //! ```
 //! `--describe-json` prints the function the options build (identity, firmware slots, ports
@@ -25,9 +25,10 @@
 //! the device model behind one mutex. The program exits when QEMU disconnects.
 //!
 //! Modules: `config` (configuration space), `device` (BAR registers and commands, pure logic),
-//! `mmpt` (message transfers), `firmware` (firmware slots and update commands), `events`
-//! (event logs and records), `control` (control protocol), `irq` (interrupt delivery), `mctp`
-//! (the switch as an MCTP endpoint over the serial binding, `--mctp`).
+//! `knobs` (run-time variants of the registers and timing, the MSI vector rule), `mmpt`
+//! (message transfers), `firmware` (firmware slots and update commands), `events` (event logs
+//! and records), `control` (control protocol), `irq` (interrupt delivery), `mctp` (the switch
+//! as an MCTP endpoint over the serial binding, `--mctp`).
 
 mod config;
 mod control;
@@ -37,13 +38,14 @@ mod events;
 mod fabric;
 mod firmware;
 mod irq;
+mod knobs;
 mod mctp;
 mod mmpt;
 
 use anyhow::{bail, Context as _};
 use config::{ConfigEvent, ConfigSpace, CFG_SIZE, MSIX_BAR_SIZE};
 use device::{Device, DeviceConfig, Personality};
-use irq::{EventFdIrqs, IrqSink as _, MSIX_VECTORS};
+use irq::{EventFdIrqs, IrqSink as _, IRQ_SLOTS, MSIX_VECTORS};
 use std::fs::File;
 use std::mem::size_of;
 use std::os::unix::fs::FileTypeExt as _;
@@ -57,8 +59,8 @@ use vfio_bindings::bindings::vfio::{
     vfio_region_info, VFIO_IRQ_INFO_EVENTFD, VFIO_IRQ_SET_ACTION_TRIGGER,
     VFIO_IRQ_SET_ACTION_TYPE_MASK, VFIO_IRQ_SET_DATA_EVENTFD, VFIO_IRQ_SET_DATA_NONE,
     VFIO_IRQ_SET_DATA_TYPE_MASK, VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX,
-    VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS, VFIO_REGION_INFO_FLAG_READ,
-    VFIO_REGION_INFO_FLAG_WRITE,
+    VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS,
+    VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
 };
 use vfio_user::{DmaMapFlags, DmaUnmapFlags, IrqInfo, Server, ServerBackend, ServerRegion};
 
@@ -93,7 +95,11 @@ options:
   --empty-port P         no device behind port P (repeatable)
   --describe-json        print the function (ids, firmware, ports, devices, VCSs) as JSON and
                          exit; takes the same options, needs no --socket
-  --no-msix              no MSI-X capability (the driver must poll)
+  --no-msix              no MSI-X capability (the driver must poll, unless --msi)
+  --msi N                with --no-msix: an MSI capability of N messages (1, 2, 4, .. 32); the
+                         interrupt message numbers follow Multiple Message Enable (CXL r3.1
+                         8.2.8.4.3): mailbox 3 and MMPT 2 with 4 or more messages enabled,
+                         else the last enabled message
   --no-doorbell-irq      do not advertise the doorbell interrupt
   --no-bg-irq            do not advertise the background completion interrupt
   --mctp PATH            also serve the switch as an MCTP endpoint (FM-API 07h, CCI 08h) over
@@ -152,6 +158,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
     let mut fabric = fabric::FabricConfig::default();
     let mut describe = false;
     let mut msix = true;
+    let mut msi = 0u8;
     let mut doorbell_irq = true;
     let mut bg_irq = true;
     let mut verbose = 0u8;
@@ -208,6 +215,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
                 .push(parse_u8(&value("--empty-port")?, "--empty-port")?),
             "--describe-json" => describe = true,
             "--no-msix" => msix = false,
+            "--msi" => msi = parse_u8(&value("--msi")?, "--msi")?,
             "--no-doorbell-irq" => doorbell_irq = false,
             "--no-bg-irq" => bg_irq = false,
             "-v" | "--verbose" => verbose = verbose.saturating_add(1),
@@ -250,6 +258,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<A
     }
     dc.fabric = fabric;
     dc.msix = msix;
+    dc.msi = msi;
     dc.doorbell_irq = doorbell_irq;
     dc.bg_irq = bg_irq;
     dc.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -398,6 +407,17 @@ impl Backend {
                         );
                     }
                 }
+                ConfigEvent::MsiControl(v) => {
+                    self.shared.log(
+                        1,
+                        &format!(
+                            "MSI control {v:#06x}: enable {}, {} message(s)",
+                            v & 1 != 0,
+                            1u32 << ((v >> 4) & 7)
+                        ),
+                    );
+                    self.shared.with(|d, _| d.set_msi_control(v));
+                }
                 ConfigEvent::MsixControl(v) => self.shared.log(
                     1,
                     &format!(
@@ -496,7 +516,13 @@ impl ServerBackend for Backend {
     ) -> std::io::Result<()> {
         let action = flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
         let data = flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
-        if index != VFIO_PCI_MSIX_IRQ_INDEX || action != VFIO_IRQ_SET_ACTION_TRIGGER {
+        let msi = self.shared.with(|d, _| d.config().msi);
+        let (kind, vectors) = match index {
+            VFIO_PCI_MSIX_IRQ_INDEX => ("MSI-X", MSIX_VECTORS),
+            VFIO_PCI_MSI_IRQ_INDEX if msi > 0 => ("MSI", usize::from(msi).min(IRQ_SLOTS)),
+            _ => ("", 0),
+        };
+        if vectors == 0 || action != VFIO_IRQ_SET_ACTION_TRIGGER {
             self.shared.log(
                 1,
                 &format!(
@@ -506,10 +532,10 @@ impl ServerBackend for Backend {
             return Ok(());
         }
         let end = u64::from(start).saturating_add(u64::from(count));
-        if end > MSIX_VECTORS as u64 {
+        if end > vectors as u64 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("MSI-X vectors {start}..{end} beyond the {MSIX_VECTORS}-entry table"),
+                format!("{kind} vectors {start}..{end} beyond the function's {vectors}"),
             ));
         }
         match data {
@@ -519,7 +545,7 @@ impl ServerBackend for Backend {
                 self.shared.log(
                     0,
                     &format!(
-                        "MSI-X vectors {start}..{end}: {} ({connected} vectors connected)",
+                        "{kind} vectors {start}..{end}: {} ({connected} vectors connected)",
                         if n == 0 {
                             "disconnected"
                         } else {
@@ -530,7 +556,8 @@ impl ServerBackend for Backend {
             }
             VFIO_IRQ_SET_DATA_NONE if count == 0 => {
                 self.irqs.clear();
-                self.shared.log(0, "MSI-X disabled: all eventfds dropped");
+                self.shared
+                    .log(0, &format!("{kind} disabled: all eventfds dropped"));
             }
             VFIO_IRQ_SET_DATA_NONE => {
                 // Loopback trigger of the given vectors.
@@ -579,14 +606,14 @@ fn regions(dc: &DeviceConfig) -> Vec<ServerRegion> {
         .collect()
 }
 
-/// Interrupt descriptions: MSI-X with eventfds, nothing else (no INTx, no MSI).
+/// Interrupt descriptions: MSI-X, or MSI for an MSI-only function, with eventfds; no INTx.
 fn irq_infos(dc: &DeviceConfig) -> Vec<IrqInfo> {
     (0..VFIO_PCI_NUM_IRQS)
         .map(|index| {
-            let (count, flags) = if index == VFIO_PCI_MSIX_IRQ_INDEX && dc.msix {
-                (MSIX_VECTORS as u32, VFIO_IRQ_INFO_EVENTFD)
-            } else {
-                (0, 0)
+            let (count, flags) = match index {
+                VFIO_PCI_MSIX_IRQ_INDEX if dc.msix => (MSIX_VECTORS as u32, VFIO_IRQ_INFO_EVENTFD),
+                VFIO_PCI_MSI_IRQ_INDEX if dc.msi > 0 => (u32::from(dc.msi), VFIO_IRQ_INFO_EVENTFD),
+                _ => (0, 0),
             };
             IrqInfo {
                 index,
@@ -675,7 +702,11 @@ impl Emulator {
                 dc.class(),
                 dc.bar0_size() / 1024,
                 dc.payload_size(),
-                if dc.msix { "16 vectors" } else { "none" },
+                match (dc.msix, dc.msi) {
+                    (true, _) => "16 vectors".to_string(),
+                    (false, 0) => "none".to_string(),
+                    (false, n) => format!("none, MSI {n} messages"),
+                },
                 args.socket.display()
             ),
         );

@@ -29,8 +29,10 @@
 //!   message from `offset`. Full and Initiate read from offset 0 (restarting a read);
 //!   Continue and Finish must read where the previous part ended, or re-read the previous
 //!   part; else TransferOutOfOrder. An offset beyond the message: InvalidInput. Full and
-//!   Finish dequeue the message. Abort restarts the read (Success, no data). The type field
-//!   is not checked.
+//!   Finish dequeue the message. Abort ends a read in progress (one begun with Initiate and
+//!   not finished) and discards its message: the host gives up on it (a message it cannot
+//!   take, or one whose read failed part-way); with no read in progress it changes nothing.
+//!   Success either way, no data. The type field is not checked.
 
 use std::collections::VecDeque;
 use swcci_proto::mmpt::{Action, MmptCode, MsgHeader, HEADER_LEN};
@@ -114,6 +116,8 @@ pub struct MmptStats {
     pub received: u64,
     /// Transfers aborted by the host.
     pub aborts: u64,
+    /// Reads aborted by the host (their messages discarded).
+    pub rx_aborts: u64,
     /// Parts refused as out of order or in progress.
     pub refused: u64,
 }
@@ -125,6 +129,8 @@ pub struct Mmpt {
     queue: VecDeque<Message>,
     rx_next: usize,
     rx_last: Option<usize>,
+    /// Receive Message commands of the read in progress (0: none in progress).
+    rx_parts: u32,
     /// The responder.
     pub responder: Responder,
     /// Whether answers that fit are returned inline.
@@ -154,6 +160,7 @@ impl Mmpt {
             queue: VecDeque::new(),
             rx_next: 0,
             rx_last: None,
+            rx_parts: 0,
             responder: Responder::Echo,
             inline: false,
             stats: MmptStats::default(),
@@ -166,6 +173,25 @@ impl Mmpt {
         self.queue.clear();
         self.rx_next = 0;
         self.rx_last = None;
+        self.rx_parts = 0;
+    }
+
+    /// Whether a read of the head message is in progress (begun with Initiate, not finished).
+    pub fn read_open(&self) -> bool {
+        self.rx_parts > 0
+    }
+
+    /// The part number (1-based) Receive Message `input` would be within a multi-part read:
+    /// 1 for Initiate, the next number for Continue and Finish of a read in progress; `None`
+    /// for Full, Abort, a Continue or Finish with no read in progress, or a malformed header.
+    pub fn rx_part_number(&self, input: &[u8]) -> Option<u32> {
+        match header(input).ok()?.action {
+            Action::Initiate => Some(1),
+            Action::Continue | Action::Finish if self.rx_parts > 0 => {
+                Some(self.rx_parts.saturating_add(1))
+            }
+            _ => None,
+        }
     }
 
     /// Whether a Send Message transfer is open.
@@ -331,8 +357,13 @@ impl Mmpt {
         let offset = usize::try_from(h.offset).unwrap_or(usize::MAX);
         let in_order = match h.action {
             Action::Abort => {
+                if self.rx_parts > 0 {
+                    self.queue.pop_front();
+                    self.stats.rx_aborts = self.stats.rx_aborts.saturating_add(1);
+                }
                 self.rx_next = 0;
                 self.rx_last = None;
+                self.rx_parts = 0;
                 return Outcome::code(MmptCode::Success);
             }
             Action::Full | Action::Initiate => offset == 0,
@@ -356,10 +387,16 @@ impl Mmpt {
             self.queue.pop_front();
             self.rx_next = 0;
             self.rx_last = None;
+            self.rx_parts = 0;
             self.stats.received = self.stats.received.saturating_add(1);
         } else {
             self.rx_last = Some(offset);
             self.rx_next = offset.saturating_add(len);
+            self.rx_parts = if h.action == Action::Initiate {
+                1
+            } else {
+                self.rx_parts.saturating_add(1)
+            };
         }
         Outcome {
             code: MmptCode::Success,
@@ -385,6 +422,14 @@ mod tests {
         };
         let n = send_input(&mut b, ty, &part, data).unwrap();
         m.send(&b[..n], PAYLOAD)
+    }
+
+    fn part(action: Action, offset: usize, len: usize) -> Part {
+        Part {
+            action,
+            offset,
+            len,
+        }
     }
 
     fn recv_part(m: &mut Mmpt, action: Action, offset: usize, len: usize) -> Outcome {
@@ -587,21 +632,46 @@ mod tests {
         let c = recv_part(&mut m, Action::Finish, 512, 256);
         assert_eq!(c.out.len(), 88);
         assert_eq!(m.queue_len(), 0);
-        // Abort restarts a read.
+        // Abort with no read in progress changes nothing; Abort of a read in progress
+        // discards its message.
+        for len in [300, 7] {
+            m.inject(Message {
+                msg_type: 1,
+                data: vec![5; len],
+            })
+            .unwrap();
+        }
+        assert!(!m.read_open());
+        assert_eq!(
+            recv_part(&mut m, Action::Abort, 0, 0).code,
+            MmptCode::Success
+        );
+        assert_eq!((m.queue_len(), m.stats.rx_aborts), (2, 0));
+        let init = receive_input(0, &part(Action::Initiate, 0, 256)).unwrap();
+        assert_eq!(m.rx_part_number(&init), Some(1));
+        recv_part(&mut m, Action::Initiate, 0, 256);
+        assert!(m.read_open());
+        let cont = receive_input(0, &part(Action::Continue, 256, 44)).unwrap();
+        assert_eq!(m.rx_part_number(&cont), Some(2));
+        assert_eq!(
+            recv_part(&mut m, Action::Abort, 0, 0).code,
+            MmptCode::Success
+        );
+        assert!(!m.read_open());
+        assert_eq!((m.queue_len(), m.stats.rx_aborts), (1, 1));
+        assert_eq!(m.head(), Some((1, 7)), "the next message is at the head");
+        assert_eq!(m.rx_part_number(&cont), None, "no read in progress");
+        assert_eq!(
+            recv_part(&mut m, Action::Continue, 256, 44).code,
+            MmptCode::TransferOutOfOrder
+        );
+        assert_eq!(recv_part(&mut m, Action::Full, 0, 300).out.len(), 7);
+        // A message longer than the payload, read Full: short, and dequeued.
         m.inject(Message {
             msg_type: 1,
             data: vec![5; 300],
         })
         .unwrap();
-        recv_part(&mut m, Action::Initiate, 0, 256);
-        assert_eq!(
-            recv_part(&mut m, Action::Abort, 0, 0).code,
-            MmptCode::Success
-        );
-        assert_eq!(
-            recv_part(&mut m, Action::Continue, 256, 44).code,
-            MmptCode::TransferOutOfOrder
-        );
         assert_eq!(recv_part(&mut m, Action::Full, 0, 300).out.len(), 256);
         assert_eq!(m.queue_len(), 0, "full dequeues even when short");
         // An offset beyond the message.

@@ -12,6 +12,7 @@
 //! swcci-ktest --list
 //! ```
 
+mod child;
 mod ctl;
 mod env;
 mod helpers;

@@ -598,8 +598,21 @@ pub struct MmbResponse {
 impl Device {
     /// `SWCCI_MMPT_SEND`: sends one message; returns the device's MMPT return code.
     pub fn mmpt_send(&self, msg_type: u8, data: &[u8]) -> Result<MmptCode> {
+        self.mmpt_send_timeout(msg_type, data, 0)
+    }
+
+    /// `SWCCI_MMPT_SEND` with `timeout_ms` in the structure (Documentation/mmpt.rst: the
+    /// cap on the whole transfer in ms, 0 for the driver's default); returns the device's MMPT
+    /// return code. Errors: the ioctl's errno (ETIMEDOUT when the transfer took longer).
+    pub fn mmpt_send_timeout(
+        &self,
+        msg_type: u8,
+        data: &[u8],
+        timeout_ms: u32,
+    ) -> Result<MmptCode> {
         let m = SwcciMmptMsg {
             msg_type,
+            timeout_ms,
             len: data.len() as u32,
             data: data.as_ptr() as u64,
             ..SwcciMmptMsg::default()

@@ -88,6 +88,25 @@ const MMPT_MSIX: EmuSpec = EmuSpec {
     args: &[],
 };
 
+/// An MSI-only MMPT function (8 messages; its interrupt message numbers follow Multiple
+/// Message Enable), with a PCI device id of its own so that nothing binds it before the test
+/// of its interrupt vectors does.
+const MMPT_MSI: EmuSpec = EmuSpec {
+    personality: "mmpt",
+    msix: false,
+    mctp: false,
+    args: &["--msi", "8", "--device", "0x5c05"],
+};
+
+/// The `emu` scenario's devices: [`EMU_DEVICES`] and the MSI-only function.
+const EMU_SCENARIO_DEVICES: &[EmuSpec] = &[
+    EMU_DEVICES[0],
+    EMU_DEVICES[1],
+    EMU_DEVICES[2],
+    EMU_DEVICES[3],
+    MMPT_MSI,
+];
+
 /// Fabric of the emulated switches of the firmware scenarios: type-3 devices behind ports 1
 /// and 2, a multi-logical device with 2 LDs behind port 3 (devices updated through tunnels).
 const EMU_FW_FABRIC: &[&str] = &["--mld-port", "3", "--lds", "2"];
@@ -192,7 +211,10 @@ const SCENARIOS: &[Scenario] = &[
     qemu("taint", 1, "", false),
     qemu("taint-strict", 1, "", false),
     qemu("lockdown", 1, "lockdown=integrity", false),
-    emu("emu", false),
+    Scenario {
+        emulated: EMU_SCENARIO_DEVICES,
+        ..emu("emu", false)
+    },
     qemu("bench", 1, "", true),
     Scenario {
         cmdline: "",
@@ -659,11 +681,18 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         topo.make_dcd(2);
     }
     for (i, e) in sc.emulated.iter().enumerate() {
-        let device = if e.personality == "switch" {
+        // The personality's PCI device id, unless the options give another.
+        let given = e
+            .args
+            .iter()
+            .position(|a| *a == "--device")
+            .and_then(|k| e.args.get(k + 1))
+            .and_then(|v| u16::from_str_radix(v.trim_start_matches("0x"), 16).ok());
+        let device = given.unwrap_or(if e.personality == "switch" {
             0x5c01
         } else {
             0x5c02
-        };
+        });
         let mut emulated = topology::Emulated {
             personality: e.personality.to_string(),
             vendor: 0x1b36,

@@ -78,9 +78,23 @@ pub(crate) fn bind_mmb_functions(env: &Env) -> Result<()> {
     Ok(())
 }
 
-/// Loads the module so that every emulated device is bound, and maps devices to nodes.
+/// Whether an emulated device is one of the scenario's common functions, which every test
+/// binds and uses: not a function kept for one test (the MSI-only one, `--msi`, with a PCI
+/// device id of its own and no `driver_override`, stays unbound until its test binds it).
+pub fn common(spec: &Emulated) -> bool {
+    !spec.args.iter().any(|a| a == "--msi")
+}
+
+/// Loads the module so that every common emulated device ([`common`]) is bound, and maps
+/// devices to nodes.
 pub fn devices(env: &mut Env) -> Result<Vec<EmuDev>> {
-    let specs = env.topo.emulated.clone();
+    let specs: Vec<Emulated> = env
+        .topo
+        .emulated
+        .iter()
+        .filter(|s| common(s))
+        .cloned()
+        .collect();
     let want_mmpt = specs.iter().filter(|s| s.personality == "mmpt").count();
     if !env.module_loaded() {
         env.load("")?;
@@ -146,7 +160,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (r, t.elapsed())
 }
 
-fn find_log(env: &mut Env, addr: &str, needle: &str) -> Result<String> {
+pub(crate) fn find_log(env: &mut Env, addr: &str, needle: &str) -> Result<String> {
     env.kmsg();
     env.history
         .iter()
@@ -332,7 +346,7 @@ pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
@@ -1022,7 +1036,7 @@ fn arm_contract(ctl: &mut Ctl, line: &str) -> Result<Option<()>> {
 }
 
 /// Rebinds a function a fault left failed or reset, and returns its node again.
-fn recover(env: &mut Env, d: &EmuDev, ctl: &mut Ctl) -> Result<EmuDev> {
+pub(crate) fn recover(env: &mut Env, d: &EmuDev, ctl: &mut Ctl) -> Result<EmuDev> {
     ctl.cmd("clear")?;
     env.unbind(&d.addr)?;
     ctl.cmd("reset")?;
@@ -1035,7 +1049,9 @@ fn recover(env: &mut Env, d: &EmuDev, ctl: &mut Ctl) -> Result<EmuDev> {
 
 /// Runs `f` until it stops failing with EBUSY (a function that just reset sets its doorbell
 /// until it is ready again), at most 50 times, 10 ms apart.
-fn settle<T>(mut f: impl FnMut() -> std::result::Result<T, i32>) -> std::result::Result<T, i32> {
+pub(crate) fn settle<T>(
+    mut f: impl FnMut() -> std::result::Result<T, i32>,
+) -> std::result::Result<T, i32> {
     for _ in 0..50 {
         match f() {
             Err(e) if e == libc::EBUSY => std::thread::sleep(Duration::from_millis(10)),

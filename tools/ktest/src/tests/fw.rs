@@ -140,7 +140,7 @@ fn ctl_rev(rev: &str) -> String {
 }
 
 /// Checks the emulator holds exactly `img` in `slot`.
-fn holds(ctl: &mut Ctl, slot: u8, img: &[u8], rev: &str) -> Result<()> {
+pub(crate) fn holds(ctl: &mut Ctl, slot: u8, img: &[u8], rev: &str) -> Result<()> {
     holds_at(ctl, At::Switch, slot, img, rev)
 }
 

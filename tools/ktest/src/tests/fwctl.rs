@@ -677,3 +677,114 @@ pub fn lockdown(env: &mut Env) -> Result<Outcome> {
     );
     Ok(Outcome::Pass)
 }
+
+/// Under lockdown, lockdown is checked before the caller's scope (as on the node): a command
+/// the caller's scope does not cover gets EPERM, not the scope refusal's EINVAL.
+pub fn lockdown_before_scope(env: &mut Env) -> Result<Outcome> {
+    let state = fs::read_to_string("/sys/kernel/security/lockdown").unwrap_or_default();
+    ensure!(
+        state.contains("[integrity]"),
+        "not locked down: {:?} (boot with lockdown=integrity)",
+        state.trim()
+    );
+    env.ensure_loaded()?;
+    if let Some(skip) = without_fwctl() {
+        return Ok(skip);
+    }
+    let sw = env.topo.switches.first().cloned().context("no switch")?;
+    let t3 = sw.type3.first().cloned().context("no type-3 device")?;
+    let (fdev, _) = fwctl_of_switch(env, sw.serial)?;
+    // A tunnelled Set Response Message Limit (0004h) and Physical Port Control (5102h) need
+    // FWCTL_RPC_DEBUG_WRITE_FULL.
+    let set = tunnel_input(t3.port, 0x0004, &[9])?;
+    for scope in [CONFIGURATION, DEBUG_READ_ONLY] {
+        for (op, input) in [(0x5300u16, &set[..]), (0x5102, &[0u8, 0][..])] {
+            expect_refused(
+                &format!("{op:04x}h at scope {scope} under lockdown"),
+                &rpc(&fdev, scope, op, input, false)?,
+                libc::EPERM,
+            )?;
+        }
+    }
+    env.note(format!(
+        "{fdev}: commands above the caller's scope refused with EPERM under lockdown"
+    ));
+    Ok(Outcome::Pass)
+}
+
+/// Tunnelled commands at the lowest scopes are judged by the class of the inner command:
+/// identity, health and event telemetry of the devices behind the switch stay readable; the
+/// contents of another host's memory device (its LSA, poison list, scan media results) need
+/// `FWCTL_RPC_DEBUG_WRITE_FULL`. The device may answer either kind unsupported: what is
+/// checked is the driver's decision, refused before the device (EINVAL, the command counter
+/// unchanged) or sent (counted once).
+pub fn tunnelled_commands_by_class(env: &mut Env) -> Result<Outcome> {
+    env.ensure_loaded()?;
+    if let Some(skip) = without_fwctl() {
+        return Ok(skip);
+    }
+    let sw = env.topo.switches.first().cloned().context("no switch")?;
+    let t3 = sw.type3.first().cloned().context("no type-3 device")?;
+    let (fdev, addr) = fwctl_of_switch(env, sw.serial)?;
+    let telemetry: [(u16, &str, &[u8]); 6] = [
+        (0x0001, "Identify", &[]),
+        (0x0002, "Background Operation Status", &[]),
+        (0x0100, "Get Event Records", &[0]),
+        (0x0400, "Get Supported Logs", &[]),
+        (0x4000, "Identify Memory Device", &[]),
+        (0x4200, "Get Health Info", &[]),
+    ];
+    let contents: [(u16, &str, &[u8]); 3] = [
+        (0x4102, "Get LSA", &[0, 0, 0, 0, 64, 0, 0, 0]),
+        (0x4300, "Get Poison List", &[0; 16]),
+        (0x4305, "Get Scan Media Results", &[]),
+    ];
+    // Sent: errno 0 and one more command on the switch; refused: EINVAL and none.
+    let decide = |scope: u32, op: u16, name: &str, input: &[u8], sent: bool| -> Result<()> {
+        let before = env.stat(&addr, "commands")?;
+        let r = rpc(
+            &fdev,
+            scope,
+            0x5300,
+            &tunnel_input(t3.port, op, input)?,
+            false,
+        )?;
+        let n = env.stat(&addr, "commands")? - before;
+        let what = format!("tunnelled {op:04x}h {name} at scope {scope}");
+        if sent {
+            ensure!(
+                r.errno == 0 && n == 1,
+                "{what}: {} and {n} command(s) sent, expected it sent",
+                errno_str(r.errno)
+            );
+        } else {
+            ensure!(
+                r.errno == libc::EINVAL && n == 0,
+                "{what}: {} and {n} command(s) sent, expected EINVAL before the device (the \
+                 contents of another host's memory device need FWCTL_RPC_DEBUG_WRITE_FULL)",
+                if r.errno == 0 {
+                    format!("sent (retval {:#x})", r.retval)
+                } else {
+                    errno_str(r.errno)
+                }
+            );
+        }
+        Ok(())
+    };
+    for scope in [CONFIGURATION, DEBUG_READ_ONLY] {
+        for (op, name, input) in telemetry {
+            decide(scope, op, name, input, true)?;
+        }
+    }
+    for (op, name, input) in contents {
+        for scope in [CONFIGURATION, DEBUG_READ_ONLY, DEBUG_WRITE] {
+            decide(scope, op, name, input, false)?;
+        }
+        decide(DEBUG_WRITE_FULL, op, name, input, true)?;
+    }
+    env.note(format!(
+        "{fdev}: telemetry sent at the lowest scopes; LSA, poison list and scan media results \
+         only at FWCTL_RPC_DEBUG_WRITE_FULL"
+    ));
+    Ok(Outcome::Pass)
+}

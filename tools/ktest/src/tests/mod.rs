@@ -8,6 +8,7 @@ mod abi;
 mod abuse;
 mod bench;
 mod cli;
+mod cmdpath;
 mod demo;
 mod driver;
 mod emu;
@@ -18,9 +19,11 @@ mod fw;
 mod fwctl;
 mod interop;
 mod mctp;
+mod mmpt_paths;
 mod policy;
 mod poll;
 mod pooling;
+mod signals;
 mod stress;
 mod sysfs;
 mod topology;
@@ -123,6 +126,11 @@ pub static ALL: &[Test] = &[
         name: "fwctl_scope_refusal_and_taint",
         scenarios: &["main"],
         run: fwctl::scopes_and_taint,
+    },
+    Test {
+        name: "fwctl_tunnelled_commands_by_class",
+        scenarios: &["main"],
+        run: fwctl::tunnelled_commands_by_class,
     },
     Test {
         name: "fwctl_unbind_and_unload_with_open_file",
@@ -237,9 +245,19 @@ pub static ALL: &[Test] = &[
         run: stress::rebind_20,
     },
     Test {
+        name: "unbind_disables_the_function",
+        scenarios: &["main"],
+        run: cmdpath::unbind_disables_the_function,
+    },
+    Test {
         name: "rmmod_with_open_file",
         scenarios: &["main"],
         run: stress::rmmod_open_file,
+    },
+    Test {
+        name: "rmmod_with_debugfs_file_open",
+        scenarios: &["main"],
+        run: cmdpath::rmmod_with_debugfs_file_open,
     },
     Test {
         name: "module_reload",
@@ -286,6 +304,28 @@ pub static ALL: &[Test] = &[
         name: "no_leaks_after_unload",
         scenarios: &["main"],
         run: stress::kmemleak,
+    },
+    // Taint rules on the emulated functions: first in the scenario, while TAINT_USER is
+    // clear.
+    Test {
+        name: "taint_clear_for_read_only_mmb_and_quiet_commands",
+        scenarios: &["emu"],
+        run: cmdpath::taint_clear_for_read_only_mmb_and_quiet_commands,
+    },
+    Test {
+        name: "taint_driver_abort_names_0005h",
+        scenarios: &["emu"],
+        run: cmdpath::taint_driver_abort,
+    },
+    Test {
+        name: "taint_receive_message_needs_mmpt",
+        scenarios: &["emu"],
+        run: cmdpath::taint_receive_message_needs_mmpt,
+    },
+    Test {
+        name: "taint_reserved_cel_effect_bits",
+        scenarios: &["emu"],
+        run: cmdpath::taint_reserved_cel_effect_bits,
     },
     // Against the device emulator: MMPT, interrupts vs polling, background commands, faults.
     Test {
@@ -484,6 +524,93 @@ pub static ALL: &[Test] = &[
         name: "fault_short_cel_kept",
         scenarios: &["emu"],
         run: emu::fault_short_cel,
+    },
+    // Signals, unbind, interrupt vectors, attention, slow and broken MMPT transfers, two
+    // callers' background commands, resets and log volume.
+    Test {
+        name: "bg_wait_survives_stop_and_ptrace",
+        scenarios: &["emu"],
+        run: signals::bg_wait_survives_stop_and_ptrace,
+    },
+    Test {
+        name: "bg_wait_after_a_handled_signal",
+        scenarios: &["emu"],
+        run: signals::bg_wait_handled_signal,
+    },
+    Test {
+        name: "bg_fatal_signal_aborts_only_by_policy",
+        scenarios: &["emu"],
+        run: signals::bg_fatal_signal_aborts_by_policy,
+    },
+    Test {
+        name: "mmpt_receive_survives_stop_and_continue",
+        scenarios: &["emu"],
+        run: signals::mmpt_receive_survives_stop,
+    },
+    Test {
+        name: "unbind_wakes_every_mmpt_receiver",
+        scenarios: &["emu"],
+        run: signals::unbind_wakes_every_receiver,
+    },
+    Test {
+        name: "msi_function_gets_one_vector",
+        scenarios: &["emu"],
+        run: cmdpath::msi_function_gets_one_vector,
+    },
+    Test {
+        name: "msix_only_the_vectors_used",
+        scenarios: &["emu"],
+        run: cmdpath::msix_only_the_vectors_used,
+    },
+    Test {
+        name: "abort_does_the_attention_handshake",
+        scenarios: &["emu"],
+        run: cmdpath::abort_does_the_attention_handshake,
+    },
+    Test {
+        name: "mmpt_slow_send_lets_others_in",
+        scenarios: &["emu"],
+        run: mmpt_paths::slow_send_lets_others_in,
+    },
+    Test {
+        name: "mmpt_send_timeout_caps_the_transfer",
+        scenarios: &["emu"],
+        run: mmpt_paths::send_timeout_caps_the_transfer,
+    },
+    Test {
+        name: "mmpt_receive_oversized_message_discarded",
+        scenarios: &["emu"],
+        run: mmpt_paths::receive_oversized_message_discarded,
+    },
+    Test {
+        name: "mmpt_receive_failing_part_aborted",
+        scenarios: &["emu"],
+        run: mmpt_paths::receive_failing_part_aborted,
+    },
+    Test {
+        name: "bg_two_callers_lose_nothing",
+        scenarios: &["emu"],
+        run: cmdpath::bg_two_callers_lose_nothing,
+    },
+    Test {
+        name: "fw_update_beside_long_background_commands",
+        scenarios: &["emu"],
+        run: cmdpath::fw_update_beside_long_background_commands,
+    },
+    Test {
+        name: "bg_reset_fails_the_superseded_waiter",
+        scenarios: &["emu"],
+        run: cmdpath::bg_reset_fails_the_waiter,
+    },
+    Test {
+        name: "mmpt_transfer_cut_off_then_rebind",
+        scenarios: &["emu"],
+        run: cmdpath::mmpt_transfer_cut_off_then_rebind,
+    },
+    Test {
+        name: "log_lines_bounded",
+        scenarios: &["emu"],
+        run: cmdpath::log_lines_bounded,
     },
     Test {
         name: "bg_policy_one_atomic_update",
@@ -698,6 +825,21 @@ pub static ALL: &[Test] = &[
         run: faultinject::failslab,
     },
     Test {
+        name: "mmpt_send_never_fails_after_acceptance",
+        scenarios: &["hardened"],
+        run: mmpt_paths::send_never_fails_after_acceptance,
+    },
+    Test {
+        name: "mmpt_receive_fault_keeps_the_message",
+        scenarios: &["hardened"],
+        run: mmpt_paths::receive_fault_keeps_the_message,
+    },
+    Test {
+        name: "rmmod_with_debugfs_file_open",
+        scenarios: &["hardened"],
+        run: cmdpath::rmmod_with_debugfs_file_open,
+    },
+    Test {
         name: "kmemleak_nothing_of_the_module_after_unload",
         scenarios: &["hardened"],
         run: abuse::no_leaks_after_unload,
@@ -733,5 +875,10 @@ pub static ALL: &[Test] = &[
         name: "fwctl_lockdown_refuses_commands",
         scenarios: &["lockdown"],
         run: fwctl::lockdown,
+    },
+    Test {
+        name: "fwctl_lockdown_checked_before_scope",
+        scenarios: &["lockdown"],
+        run: fwctl::lockdown_before_scope,
     },
 ];
