@@ -21,9 +21,13 @@ if [ "${1:-}" = --variant ]; then
 fi
 arch=${1:-x86_64}
 case "$arch" in
-x86_64) triple=x86_64-unknown-linux-gnu cc=gcc ;;
-arm64) triple=aarch64-unknown-linux-gnu cc=aarch64-linux-gnu-gcc ;;
-arm) triple=armv7-unknown-linux-gnueabihf cc=arm-linux-gnueabihf-gcc ;;
+x86_64) triple=x86_64-unknown-linux-gnu cc=gcc rustflags= ;;
+arm64) triple=aarch64-unknown-linux-gnu cc=aarch64-linux-gnu-gcc rustflags= ;;
+# ARMv7 guest programs use VFPv3-D16 (no d16-d31, no NEON), the floating point the AST2600's
+# Cortex-A7 has (OpenBMC's armv7ahf-vfpv4d16 tune; QEMU's ast2600-evb models it so): rustc's
+# armv7-unknown-linux-gnueabihf code uses d16-d31 otherwise (seen with rustc 1.95: SIGILL on
+# the AST2600). The virt machine's Cortex-A15 runs the same programs.
+arm|ast2600) triple=armv7-unknown-linux-gnueabihf cc=arm-linux-gnueabihf-gcc rustflags=,-d32 ;;
 *) die "unknown architecture '$arch'" ;;
 esac
 
@@ -41,7 +45,7 @@ log "building the guest programs for $arch ($triple, static)"
 # Static guest programs; the settings apply to this build only (the host programs below are
 # built for the same triple on x86_64, without them).
 upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
-guest_env=("CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static")
+guest_env=("CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static$rustflags")
 cargo_target_flags=()
 guest_target_dir=$CARGO_TARGET_DIR
 if [ "$arch" != x86_64 ]; then
@@ -89,7 +93,7 @@ if [ ! -f "$uapi/fwctl/cxl.h" ]; then
 	if [ ! -f "$hdr/.installed" ]; then
 		rm -rf "$hdr"
 		make -s -C "$srcdir" O="$hdr/build" \
-			ARCH="$arch" INSTALL_HDR_PATH="$hdr" headers_install >&2 ||
+			ARCH="${arch/ast2600/arm}" INSTALL_HDR_PATH="$hdr" headers_install >&2 ||
 			die "installing the kernel's uapi headers for $arch failed"
 		rm -rf "$hdr/build"
 		touch "$hdr/.installed"
