@@ -7,10 +7,10 @@
 # `identify`, `switch-info`, `ports`, `topology` (the switch, its ports and the devices behind
 # them) and a tunnelled Identify of a type-3 device.
 #
-#   tools/demo.sh [--arch x86_64|arm64|arm|ast2600]
+#   tools/demo.sh [--arch x86_64|arm64|arm|ast2600|ast2700]
 #
-# --arch ast2600 boots QEMU's AST2600 EVB (the BMC SoC, ARMv7) with the switch behind the
-# SoC's own PCIe root complex: a BMC engineer's sandbox (Documentation/bmc.rst).
+# --arch ast2600 (ast2700) boots QEMU's AST2600 (AST2700) EVB, the BMC SoC, with the switch
+# behind the SoC's own PCIe root complex: a BMC engineer's sandbox (Documentation/bmc.rst).
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
@@ -18,7 +18,7 @@ arch=x86_64
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--arch)
-		[ $# -ge 2 ] || die "--arch needs a value: x86_64, arm64, arm or ast2600"
+		[ $# -ge 2 ] || die "--arch needs a value: x86_64, arm64, arm, ast2600 or ast2700"
 		arch=$2
 		shift
 		;;
@@ -27,8 +27,8 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[[ $arch == x86_64 || $arch == arm64 || $arch == arm || $arch == ast2600 ]] ||
-	die "unknown architecture '$arch' (x86_64, arm64, arm or ast2600)"
+[[ $arch == x86_64 || $arch == arm64 || $arch == arm || $arch == ast2600 || $arch == ast2700 ]] ||
+	die "unknown architecture '$arch' (x86_64, arm64, arm, ast2600 or ast2700)"
 need_root "the demo (it installs packages and runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
 

@@ -57,8 +57,8 @@ done
 ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
 IFS=, read -ra _names <<<"$arches"
 for _n in "${_names[@]}"; do
-	[[ $_n == x86_64 || $_n == arm64 || $_n == arm || $_n == ast2600 ]] ||
-		die "unknown architecture '$_n' (x86_64, arm64, arm or ast2600)"
+	[[ $_n == x86_64 || $_n == arm64 || $_n == arm || $_n == ast2600 || $_n == ast2700 ]] ||
+		die "unknown architecture '$_n' (x86_64, arm64, arm, ast2600 or ast2700)"
 done
 IFS=, read -ra _names <<<"$scenario"
 for _n in "${_names[@]}"; do

@@ -19,7 +19,8 @@ kdir=$1
 machine=$2
 case "$machine" in
 ast2600) dts="$SWCCI_TOP/tools/testing/dts/aspeed-ast2600-evb-swcci.dts" ;;
-*) die "dtb.sh: no device tree for machine '$machine' (ast2600)" ;;
+ast2700) dts="$SWCCI_TOP/tools/testing/dts/ast2700-evb-swcci.dts" ;;
+*) die "dtb.sh: no device tree for machine '$machine' (ast2600 or ast2700)" ;;
 esac
 [ -f "$kdir/.swcci-complete" ] || die "dtb.sh: $kdir is not a built kernel tree (tools/setup/kernel.sh)"
 dtc="$kdir/scripts/dtc/dtc"
@@ -43,7 +44,7 @@ trap 'rm -f "$tmp" "$tmp.pre"' EXIT
 # include path.
 cpp -nostdinc -I "$src/scripts/dtc/include-prefixes" -undef -D__DTS__ -x assembler-with-cpp \
 	-o "$tmp.pre" "$dts" || die "dtb.sh: preprocessing $dts failed"
-"$dtc" -O dtb -o "$tmp" -b 0 -Wno-unique_unit_address -Wunique_unit_address_if_enabled -i "$(dirname "$dts")" -i "$src/arch/arm/boot/dts/aspeed" \
+"$dtc" -O dtb -o "$tmp" -b 0 -Wno-unique_unit_address -Wunique_unit_address_if_enabled -i "$(dirname "$dts")" \
 	"$tmp.pre" 2>"$dir/$name-$hash.log" || {
 	cat "$dir/$name-$hash.log" >&2
 	die "dtb.sh: dtc failed on $dts"

@@ -221,6 +221,9 @@ enum Machine {
     /// ARMv7 on `ast2600-evb`: the AST2600 BMC SoC (two Cortex-A7), everything behind the
     /// SoC's own PCIe root complex, MSIs through its H2X bridge.
     Ast2600,
+    /// arm64 on `ast2700a2-evb`: the AST2700 BMC SoC (four Cortex-A35), everything behind the
+    /// SoC's first PCIe root complex, MSIs through its H2X bridge.
+    Ast2700,
 }
 
 impl Machine {
@@ -231,6 +234,7 @@ impl Machine {
             "arm64" => Some(Self::Virt64),
             "arm" => Some(Self::Virt32),
             "ast2600" => Some(Self::Ast2600),
+            "ast2700" => Some(Self::Ast2700),
             _ => None,
         }
     }
@@ -239,7 +243,7 @@ impl Machine {
     fn cpu_arch(self) -> &'static str {
         match self {
             Self::Q35 => "x86_64",
-            Self::Virt64 => "arm64",
+            Self::Virt64 | Self::Ast2700 => "arm64",
             Self::Virt32 | Self::Ast2600 => "arm",
         }
     }
@@ -250,17 +254,62 @@ impl Machine {
             Self::Q35 => "q35",
             Self::Virt64 | Self::Virt32 => "virt",
             Self::Ast2600 => "ast2600-evb",
+            Self::Ast2700 => "ast2700a2-evb",
         }
+    }
+
+    /// A BMC SoC board: a device tree (`--dtb`), everything behind the SoC's PCIe root
+    /// complex, no power-off.
+    fn is_soc(self) -> bool {
+        matches!(self, Self::Ast2600 | Self::Ast2700)
     }
 }
 
-/// Kernel parameters of every ast2600 boot: the init script ends the boot with a restart
-/// (`swcci.off=reboot`, see INIT); and no I/O space is reserved for hot-plug bridges
+/// The boot ROM of the `ast2700a2-evb` runs (QEMU's `-bios`, mapped at address 0): Debian's
+/// QEMU 11.1 has no AST2700 boot ROM (`ast27x0_bootrom.bin`), without which the machine does
+/// not start, and no TF-A, so there is no PSCI. When QEMU loads the kernel itself it starts the
+/// secondary cores at EL2 at 0x1e6e2190, in the 32-bit SMP boot stub hw/arm/aspeed.c writes for
+/// the AST2600 (seen with `-d int`: an undefined instruction there on each Cortex-A35), so they
+/// take an exception to VBAR_EL2, which is 0 after reset: this ROM. Each of its 16 exception
+/// vector entries holds a spin-table pen (ARM64 Linux boot protocol,
+/// Documentation/arch/arm64/booting.rst): wait for an event, read the release address
+/// 0x4_3000_0000 (the first word of the region the SoC's device tree reserves for TF-A,
+/// no-map for Linux), and jump to it once it is not zero.
+/// tools/testing/dts/ast2700-evb-swcci.dts gives the secondary cores `enable-method =
+/// "spin-table"` with that `cpu-release-addr`. Assembled with aarch64-linux-gnu-as from:
+/// `ldr x1, 1f; 2: wfe; ldr x0, [x1]; cbz x0, 2b; br x0; nop; 1: .quad 0x430000000`.
+const AST2700_SPIN_PEN: [u32; 8] = [
+    0x5800_00c1, // ldr x1, 0x18
+    0xd503_205f, // wfe
+    0xf940_0020, // ldr x0, [x1]
+    0xb4ff_ffc0, // cbz x0, 0x4
+    0xd61f_0000, // br x0
+    0xd503_201f, // nop
+    0x3000_0000, // .quad 0x4_3000_0000 (low word)
+    0x0000_0004, // (high word)
+];
+
+/// The ROM image: [`AST2700_SPIN_PEN`] at each exception vector entry (every 0x80 bytes of the
+/// first 2 KiB), zeros up to 4 KiB.
+fn ast2700_spin_rom() -> Vec<u8> {
+    let mut pen = Vec::new();
+    for w in AST2700_SPIN_PEN {
+        pen.extend_from_slice(&w.to_le_bytes());
+    }
+    let mut rom = vec![0u8; 4096];
+    for entry in rom[..0x800].chunks_mut(0x80) {
+        entry[..pen.len()].copy_from_slice(&pen);
+    }
+    rom
+}
+
+/// Kernel parameters of every ast2600 and ast2700 boot: the init script ends the boot with a
+/// restart (`swcci.off=reboot`, see INIT); and no I/O space is reserved for hot-plug bridges
 /// (`pci=hpiosize=0`): QEMU does not map the root complex's I/O window into the CPU's address
 /// space, so the device tree gives the host bridge none, and each hot-plug-capable port's
 /// default 4 KiB reservation could only fail to be assigned ("bridge window [io size ...]:
 /// failed to assign" for every port). No device here has an I/O BAR.
-const AST2600_CMDLINE: &str = "swcci.off=reboot pci=hpiosize=0";
+const SOC_CMDLINE: &str = "swcci.off=reboot pci=hpiosize=0";
 
 /// The default scenarios of a test run.
 const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown,emu,fw";
@@ -294,7 +343,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: swcci-runner --arch x86_64|arm64|arm|ast2600 [--dtb DTB] --kernel IMAGE --module KO --guest-bin DIR --busybox BIN \\
+        "usage: swcci-runner --arch x86_64|arm64|arm|ast2600|ast2700 [--dtb DTB] --kernel IMAGE --module KO --guest-bin DIR --busybox BIN \\
        --qemu-dir DIR [--emu SWCCI-EMU] --out DIR [--scenario a,b,...] [--filter TEST] [--switches N] [--type3 N] \\
        [--timeout SECS] [--idle-timeout SECS] [--kvm] [--fuzz-seed N] [--fuzz-iters N] [--provenance TEXT]
 scenarios: {}",
@@ -393,8 +442,9 @@ echo "swcci: guest up, scenario $scenario, kernel $(uname -r)"
 /swcci/bin/swcci-ktest --scenario "$scenario" --filter "$filter"
 echo "swcci: guest done"
 sync
-# The AST2600 has no power-off (no PSCI, no pm_power_off): "poweroff" would halt it and QEMU
-# would keep running. Its restart (the watchdog's) ends QEMU, which runs with -no-reboot.
+# The AST2600 and AST2700 have no power-off here (no PSCI, no pm_power_off): "poweroff" would
+# halt them and QEMU would keep running. Their restart (the watchdog's) ends QEMU, which runs
+# with -no-reboot.
 if [ "$(arg off)" = reboot ]; then reboot -f; else poweroff -f; fi
 "#;
 
@@ -514,6 +564,31 @@ fn qemu_command(
                 "1G".into(),
             ],
         ),
+        Machine::Ast2700 => {
+            let dtb = args
+                .dtb
+                .as_ref()
+                .context("the ast2700 machine needs --dtb (tools/setup/dtb.sh)")?;
+            let rom = work.join("ast2700-spin-rom.bin");
+            fs::write(&rom, ast2700_spin_rom())
+                .with_context(|| format!("write {}", rom.display()))?;
+            // The EVB's console is UART12 (ttyS0, QEMU's first serial port there); 1 GiB of
+            // RAM at 0x4_0000_0000 as its device tree has.
+            (
+                "qemu-system-aarch64",
+                "ttyS0",
+                vec![
+                    "-M".into(),
+                    "ast2700a2-evb".into(),
+                    "-m".into(),
+                    "1G".into(),
+                    "-bios".into(),
+                    rom.display().to_string(),
+                    "-dtb".into(),
+                    dtb.display().to_string(),
+                ],
+            )
+        }
         Machine::Ast2600 => {
             let dtb = args
                 .dtb
@@ -535,7 +610,13 @@ fn qemu_command(
             )
         }
     };
-    base.extend(["-smp".into(), "2".into()]);
+    // The AST2700 has four cores and QEMU's machine insists on them; two elsewhere.
+    let cpus = if args.machine == Machine::Ast2700 {
+        "4"
+    } else {
+        "2"
+    };
+    base.extend(["-smp".into(), cpus.into()]);
     base.extend([
         "-accel".into(),
         if args.kvm { "kvm".into() } else { "tcg".into() },
@@ -558,9 +639,9 @@ fn qemu_command(
             cmdline.push(' ');
             cmdline.push_str(X86_CMDLINE);
         }
-        Machine::Ast2600 => {
+        Machine::Ast2600 | Machine::Ast2700 => {
             cmdline.push(' ');
-            cmdline.push_str(AST2600_CMDLINE);
+            cmdline.push_str(SOC_CMDLINE);
         }
         Machine::Virt64 | Machine::Virt32 => {}
     }
@@ -582,7 +663,7 @@ fn qemu_command(
         .arg("-initrd")
         .arg(initrd)
         .args(["-append", &cmdline]);
-    let mut ports = Ports::new(if args.machine == Machine::Ast2600 {
+    let mut ports = Ports::new(if args.machine.is_soc() {
         Attach::Fanout
     } else {
         Attach::RootPorts
@@ -919,10 +1000,10 @@ fn main() {
             std::process::exit(2);
         }
     }
-    if args.machine == Machine::Ast2600 && !args.dtb.as_ref().is_some_and(|d| d.is_file()) {
+    if args.machine.is_soc() && !args.dtb.as_ref().is_some_and(|d| d.is_file()) {
         eprintln!(
-            "swcci-runner: --arch ast2600 needs --dtb with the board's device tree (tools/setup/dtb.sh); got {:?}",
-            args.dtb
+            "swcci-runner: --arch {} needs --dtb with the board's device tree (tools/setup/dtb.sh); got {:?}",
+            args.arch, args.dtb
         );
         std::process::exit(2);
     }

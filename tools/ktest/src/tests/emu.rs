@@ -326,22 +326,29 @@ pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
 /// MSI parent domain's `msi_parent_ops::prefix` followed by the PCI/MSI-X device domain's name
 /// (kernel/irq/msi.c, msi_domain_template naming; drivers/pci/msi/irqdomain.c). The x86 vector
 /// domain has no prefix; arm64 `virt` has a GICv3 ITS ("ITS-"), ARMv7 `virt` a GICv2m frame
-/// ("GICv2m-"), and the AST2600 the MSI domain of its PCIe H2X bridge ("ASPEED-",
-/// drivers/pci/controller/pcie-aspeed.c).
+/// ("GICv2m-"), and the AST2600 and AST2700 the MSI domain of their PCIe H2X bridge
+/// ("ASPEED-", drivers/pci/controller/pcie-aspeed.c).
 fn msix_chip_prefix(arch: &str, machine: &str) -> Result<&'static str> {
     Ok(match (arch, machine) {
         ("x86_64", "q35" | "") => "PCI-MSIX-",
         ("arm64", "virt" | "") => "ITS-PCI-MSIX-",
         ("arm", "virt" | "") => "GICv2m-PCI-MSIX-",
-        ("arm", "ast2600-evb") => "ASPEED-PCI-MSIX-",
+        ("arm", "ast2600-evb") | ("arm64", "ast2700a2-evb") => "ASPEED-PCI-MSIX-",
         _ => bail!("no MSI controller known for {arch} on machine {machine:?}"),
     })
 }
 
-/// The devname of the AST2600's PCIe root complex (its platform device, `reg` 0x1e770000 in
-/// tools/testing/dts/aspeed-ast2600-evb-swcci.dts), the name of its interrupt (GIC SPI 168)
-/// in /proc/interrupts: every MSI of every function below it arrives through that interrupt.
-const ASPEED_PCIE_IRQ_NAME: &str = "1e770000.pcie";
+/// On an Aspeed SoC machine, the devname of the PCIe root complex the devices are behind (its
+/// platform device: `reg` 0x1e770000 in tools/testing/dts/aspeed-ast2600-evb-swcci.dts,
+/// 0x120e0000 in ast2700-evb-swcci.dts), the name of its interrupt (GIC SPI 168 and 56): every
+/// MSI of every function below it arrives through that interrupt.
+fn aspeed_pcie_irq_name(machine: &str) -> Option<&'static str> {
+    match machine {
+        "ast2600-evb" => Some("1e770000.pcie"),
+        "ast2700a2-evb" => Some("120e0000.pcie"),
+        _ => None,
+    }
+}
 
 /// An interrupt as /sys/kernel/irq/N describes it: its count summed over CPUs, its chip
 /// name and the names of its handlers (empty for an interrupt nobody requested).
@@ -415,7 +422,7 @@ fn msi_irqs(addr: &str) -> Result<Vec<u32>> {
 /// MSI-X says `polling` and has no vector.
 pub fn msi_controller(env: &mut Env) -> Result<Outcome> {
     let prefix = msix_chip_prefix(&env.topo.arch, &env.topo.machine)?;
-    let aspeed = env.topo.machine == "ast2600-evb";
+    let rc_name = aspeed_pcie_irq_name(&env.topo.machine);
     for d in devices(env)? {
         let line = find_log(env, &d.addr, "payload 2048 B")?;
         let irqs = msi_irqs(&d.addr)?;
@@ -450,13 +457,13 @@ pub fn msi_controller(env: &mut Env) -> Result<Outcome> {
             );
         }
         let taken0 = count(&irqs)?;
-        let rc_irq = if aspeed {
-            let n = irq_by_action(ASPEED_PCIE_IRQ_NAME)?.with_context(|| {
-                format!("no interrupt handler {ASPEED_PCIE_IRQ_NAME} in /sys/kernel/irq")
-            })?;
-            Some((n, irq_info(n)?.count))
-        } else {
-            None
+        let rc_irq = match rc_name {
+            Some(name) => {
+                let n = irq_by_action(name)?
+                    .with_context(|| format!("no interrupt handler {name} in /sys/kernel/irq"))?;
+                Some((name, n, irq_info(n)?.count))
+            }
+            None => None,
         };
         let dev = d.open()?;
         let mut ctl = d.ctl()?;
@@ -484,21 +491,18 @@ pub fn msi_controller(env: &mut Env) -> Result<Outcome> {
             d.addr
         );
         let mut note = format!("{}: {taken} interrupts on {chip}", d.label());
-        if let Some((n, c0)) = rc_irq {
+        if let Some((name, n, c0)) = rc_irq {
             let c1 = irq_info(n)?.count;
             // Each MSI sets a bit the root complex's handler clears once per interrupt:
             // every MSI the function's vectors took is one root complex interrupt (others,
             // from the virtio console, come on top).
             ensure!(
                 c1 - c0 >= taken,
-                "{}: {taken} MSIs but only {} interrupts of {ASPEED_PCIE_IRQ_NAME} (irq {n})",
+                "{}: {taken} MSIs but only {} interrupts of {name} (irq {n})",
                 d.addr,
                 c1 - c0
             );
-            note.push_str(&format!(
-                ", {} on {ASPEED_PCIE_IRQ_NAME} (irq {n})",
-                c1 - c0
-            ));
+            note.push_str(&format!(", {} on {name} (irq {n})", c1 - c0));
         }
         env.note(note);
     }
