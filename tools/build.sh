@@ -5,6 +5,8 @@
 #   tools/build.sh [--variant V] [ARCH]
 # - the module (make, against the cached kernel tree of ARCH and variant V, default debug:
 #   see tools/setup/kernel.sh), signed with the tree's key, as GUEST-BIN/../cxl_swcci-ARCH-V.ko;
+# ARCH is x86_64 (default), arm64, arm, ast2600 (the arm guest programs, the module against
+# the ast2600 tree) or ast2700 (the arm64 ones, against the ast2700 tree).
 # - the guest programs, statically linked for ARCH: swcci-ktest, the swcci CLI, the C ABI
 #   tests (and their 32-bit build on x86_64), the fwctl client;
 # - the host runner.
@@ -21,12 +23,22 @@ if [ "${1:-}" = --variant ]; then
 fi
 arch=${1:-x86_64}
 case "$arch" in
-x86_64) triple=x86_64-unknown-linux-gnu cc=gcc ;;
-arm64) triple=aarch64-unknown-linux-gnu cc=aarch64-linux-gnu-gcc ;;
-arm) triple=armv7-unknown-linux-gnueabihf cc=arm-linux-gnueabihf-gcc ;;
+x86_64) triple=x86_64-unknown-linux-gnu cc=gcc rustflags= ;;
+arm64|ast2700) triple=aarch64-unknown-linux-gnu cc=aarch64-linux-gnu-gcc rustflags= ;;
+# ARMv7 guest programs use VFPv3-D16 (no d16-d31, no NEON), the floating point the AST2600's
+# Cortex-A7 has (OpenBMC's armv7ahf-vfpv4d16 tune; QEMU's ast2600-evb models it so): rustc's
+# armv7-unknown-linux-gnueabihf code uses d16-d31 otherwise (seen with rustc 1.95: SIGILL on
+# the AST2600). The virt machine's Cortex-A15 runs the same programs.
+arm|ast2600) triple=armv7-unknown-linux-gnueabihf cc=arm-linux-gnueabihf-gcc rustflags=,-d32 ;;
 *) die "unknown architecture '$arch'" ;;
 esac
 
+# The kernel's name of the architecture (the SoC boards are arm and arm64).
+case "$arch" in
+ast2600) karch=arm ;;
+ast2700) karch=arm64 ;;
+*) karch=$arch ;;
+esac
 bin="$CARGO_TARGET_DIR/guest-bin/$arch"
 mkdir -p "$bin"
 
@@ -46,7 +58,7 @@ host_env=("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS=-C target-feature=+cr
 host_pkgs=(-p swcci-runner -p swcci-emu)
 guest_pkgs=(-p swcci-ktest -p swcci-cli)
 upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
-guest_env=("CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static")
+guest_env=("CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static$rustflags")
 cargo_target_flags=()
 guest_target_dir=$CARGO_TARGET_DIR
 if [ "$arch" != x86_64 ]; then
@@ -74,7 +86,7 @@ cflags=(-static -O2 -Wall -Wextra -Werror -I"$SWCCI_TOP/include/uapi")
 # 32-bit processes on a 64-bit kernel (compat ioctls): i386 on x86_64, AArch32 on arm64.
 case "$arch" in
 x86_64) cc32=(gcc -m32 -I/usr/include/x86_64-linux-gnu) ;;
-arm64) cc32=(arm-linux-gnueabihf-gcc) ;;
+arm64|ast2700) cc32=(arm-linux-gnueabihf-gcc) ;;
 *) cc32=() ;;
 esac
 if [ ${#cc32[@]} -gt 0 ]; then
@@ -99,7 +111,7 @@ if [ ! -f "$uapi/fwctl/cxl.h" ]; then
 	if [ ! -f "$hdr/.installed" ]; then
 		rm -rf "$hdr"
 		make -s -C "$srcdir" O="$hdr/build" \
-			ARCH="$arch" INSTALL_HDR_PATH="$hdr" headers_install >&2 ||
+			ARCH="$karch" INSTALL_HDR_PATH="$hdr" headers_install >&2 ||
 			die "installing the kernel's uapi headers for $arch failed"
 		rm -rf "$hdr/build"
 		touch "$hdr/.installed"

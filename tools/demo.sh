@@ -7,7 +7,10 @@
 # `identify`, `switch-info`, `ports`, `topology` (the switch, its ports and the devices behind
 # them) and a tunnelled Identify of a type-3 device.
 #
-#   tools/demo.sh [--arch x86_64|arm64|arm]
+#   tools/demo.sh [--arch x86_64|arm64|arm|ast2600|ast2700]
+#
+# --arch ast2600 (ast2700) boots QEMU's AST2600 (AST2700) EVB, the BMC SoC, with the switch
+# behind the SoC's own PCIe root complex: a BMC engineer's sandbox (Documentation/bmc.rst).
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
@@ -15,17 +18,17 @@ arch=x86_64
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--arch)
-		[ $# -ge 2 ] || die "--arch needs a value: x86_64, arm64 or arm"
+		[ $# -ge 2 ] || die "--arch needs a value: x86_64, arm64, arm, ast2600 or ast2700"
 		arch=$2
 		shift
 		;;
-	-h|--help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
 done
-[[ $arch == x86_64 || $arch == arm64 || $arch == arm ]] ||
-	die "unknown architecture '$arch' (x86_64, arm64 or arm)"
+[[ $arch == x86_64 || $arch == arm64 || $arch == arm || $arch == ast2600 || $arch == ast2700 ]] ||
+	die "unknown architecture '$arch' (x86_64, arm64, arm, ast2600 or ast2700)"
 need_root "the demo (it installs packages and runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
 

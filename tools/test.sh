@@ -57,8 +57,8 @@ done
 ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
 IFS=, read -ra _names <<<"$arches"
 for _n in "${_names[@]}"; do
-	[[ $_n == x86_64 || $_n == arm64 || $_n == arm ]] ||
-		die "unknown architecture '$_n' (x86_64, arm64 or arm)"
+	[[ $_n == x86_64 || $_n == arm64 || $_n == arm || $_n == ast2600 || $_n == ast2700 ]] ||
+		die "unknown architecture '$_n' (x86_64, arm64, arm, ast2600 or ast2700)"
 done
 IFS=, read -ra _names <<<"$scenario"
 for _n in "${_names[@]}"; do
@@ -88,7 +88,8 @@ scenarios_for() {
 			[ "$variant" = hardened ] || continue
 			# Named explicitly, on the architectures asked for; else where the default says.
 			[[ $arch_given == 1 || ",$SWCCI_HARDENED_ARCHES," == *",$arch,"* ]] || continue
-			[ "$arch" != arm ] || { log "no hardened kernel for 32-bit ARM: $s skipped on arm"; continue; }
+			[[ $arch != arm && $arch != ast2600 ]] ||
+				{ log "no hardened kernel for 32-bit ARM: $s skipped on $arch"; continue; }
 		else
 			[ "$variant" = debug ] || continue
 		fi

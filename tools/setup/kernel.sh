@@ -7,7 +7,10 @@
 #   tools/setup/kernel.sh --print-kdir [--variant V] ARCH  print where the tree lives
 #                                                          (exit 1 if it is not built)
 #
-# ARCH is x86_64 (default), arm64 or arm (ARMv7). V is one of
+# ARCH is x86_64 (default), arm64, arm (ARMv7, for QEMU's virt machine), ast2600 (ARMv7
+# configured for the AST2600 BMC SoC and QEMU's ast2600-evb machine: ast2600.config instead of
+# arm.config) or ast2700 (arm64 for the AST2700 and QEMU's ast2700a2-evb: ast2700.config
+# instead of arm64.config). V is one of
 #   debug     (default) the suite's kernel: lockdep, sleep-in-atomic, kmemleak, Rust overflow
 #             and debug assertions (debug.config), fwctl (fwctl.config)
 #   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl;
@@ -47,16 +50,16 @@ frag_dir="$SWCCI_TOP/tools/testing/kconfig"
 
 case "$arch" in
 x86_64) karch=x86_64 llvm= image=arch/x86/boot/bzImage target=bzImage ;;
-arm64) karch=arm64 llvm=$SWCCI_LLVM_SUFFIX image=arch/arm64/boot/Image target=Image ;;
-arm) karch=arm llvm=$SWCCI_LLVM_SUFFIX image=arch/arm/boot/zImage target=zImage ;;
-*) die "unknown architecture '$arch' (x86_64, arm64 or arm)" ;;
+arm64|ast2700) karch=arm64 llvm=$SWCCI_LLVM_SUFFIX image=arch/arm64/boot/Image target=Image ;;
+arm|ast2600) karch=arm llvm=$SWCCI_LLVM_SUFFIX image=arch/arm/boot/zImage target=zImage ;;
+*) die "unknown architecture '$arch' (x86_64, arm64, arm, ast2600 or ast2700)" ;;
 esac
 
 frags=("$frag_dir/common.config" "$frag_dir/$arch.config")
 case "$variant" in
 debug) frags+=("$frag_dir/debug.config" "$frag_dir/fwctl.config") ;;
 hardened)
-	[ "$arch" != arm ] || die "no hardened kernel for 32-bit ARM: Rust there rules out KASAN"
+	[ "$karch" != arm ] || die "no hardened kernel for 32-bit ARM: Rust there rules out KASAN"
 	frags+=("$frag_dir/debug.config" "$frag_dir/hardened.config")
 	llvm=$SWCCI_LLVM_SUFFIX # Rust with KASAN needs a clang-built kernel
 	;;

@@ -113,10 +113,12 @@ provenance() {
 }
 
 # run_guests ARCH VARIANT KDIR BIN QEMU_DIR OUT RUNNER-ARGS...: boots the guests of
-# swcci-runner (built by tools/build.sh) for ARCH, with the kernel of the tree KDIR (of
+# swcci-runner (built by tools/build.sh) for ARCH (x86_64, arm64, arm; ast2600: ARMv7 on QEMU's
+# ast2600-evb, ast2700: arm64 on ast2700a2-evb, each with the device tree of
+# tools/setup/dtb.sh), with the kernel of the tree KDIR (of
 # VARIANT), the guest programs and the module in BIN and QEMU from QEMU_DIR; logs go below OUT.
 run_guests() {
-	local arch=$1 variant=$2 kdir=$3 bin=$4 qemu_dir=$5 out=$6 image busybox d
+	local arch=$1 variant=$2 kdir=$3 bin=$4 qemu_dir=$5 out=$6 image busybox d dtb=()
 	shift 6
 	for d in "$kdir" "$bin" "$qemu_dir"; do
 		[ -d "$d" ] || die "a setup step printed '$d' where a directory was expected"
@@ -126,11 +128,19 @@ run_guests() {
 	x86_64) image=arch/x86/boot/bzImage busybox=/bin/busybox ;;
 	arm64) image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64) ;;
 	arm) image=arch/arm/boot/zImage busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" armhf) ;;
-	*) die "no guest for architecture $arch (x86_64, arm64 or arm)" ;;
+	ast2600)
+		image=arch/arm/boot/zImage busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" armhf)
+		dtb=(--dtb "$("$SWCCI_TOP/tools/setup/dtb.sh" "$kdir" ast2600)") || die "no device tree for the ast2600 machine"
+		;;
+	ast2700)
+		image=arch/arm64/boot/Image busybox=$("$SWCCI_TOP/tools/setup/busybox.sh" arm64)
+		dtb=(--dtb "$("$SWCCI_TOP/tools/setup/dtb.sh" "$kdir" ast2700)") || die "no device tree for the ast2700 machine"
+		;;
+	*) die "no guest for architecture $arch (x86_64, arm64, arm, ast2600 or ast2700)" ;;
 	esac
 	"$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
 		--module "$bin/../cxl_swcci-$arch-$variant.ko" --guest-bin "$bin" \
 		--busybox "$busybox" --qemu-dir "$qemu_dir" \
 		--emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" \
-		--provenance "$(provenance "$kdir")" "$@"
+		--provenance "$(provenance "$kdir")" "${dtb[@]}" "$@"
 }

@@ -171,8 +171,12 @@ pub struct EmuVppb {
 /// The whole topology of one boot.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct Topology {
-    /// Guest architecture.
+    /// Guest architecture (`x86_64`, `arm64`, `arm`).
     pub arch: String,
+    /// QEMU machine the guest runs on (`q35`, `virt`, `ast2600-evb`); empty in files written
+    /// before it was recorded.
+    #[serde(default)]
+    pub machine: String,
     /// Switches of QEMU's CXL emulation.
     pub switches: Vec<Switch>,
     /// Devices of the emulator.
@@ -216,6 +220,7 @@ impl Topology {
             .collect();
         Self {
             arch: arch.to_string(),
+            machine: String::new(),
             switches,
             emulated: Vec::new(),
             cxl_host_bridge,
@@ -295,7 +300,7 @@ mod tests {
         // The optional parts may be left out.
 
         let old: Topology = serde_json::from_str(r#"{"arch":"x86_64","switches":[]}"#).unwrap();
-        assert!(!old.cxl_host_bridge && old.emulated.is_empty());
+        assert!(!old.cxl_host_bridge && old.emulated.is_empty() && old.machine.is_empty());
         let old: Type3 = serde_json::from_str(r#"{"port":0,"serial":3}"#).unwrap();
         assert_eq!((old.dc_regions, old.dc_size), (0, 0));
     }

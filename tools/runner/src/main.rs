@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use swcci::kernel_log::Classifier;
-use topology::Topology;
+use topology::{Attach, Ports, Topology};
 
 /// A device served by the emulator in a scenario.
 #[derive(Clone, Copy, Debug)]
@@ -249,11 +249,116 @@ const SCENARIOS: &[Scenario] = &[
 /// starves the vCPU under TCG; skip it.
 const X86_CMDLINE: &str = "no_timer_check";
 
+/// The QEMU machine a guest boots, by the architecture name the runner is given (`--arch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Machine {
+    /// x86_64 on `q35`, the switches behind a CXL host bridge.
+    Q35,
+    /// arm64 on `virt` (Cortex-A57, GICv3 with an ITS).
+    Virt64,
+    /// ARMv7 on `virt` (Cortex-A15, GICv2 with its v2m MSI frame).
+    Virt32,
+    /// ARMv7 on `ast2600-evb`: the AST2600 BMC SoC (two Cortex-A7), everything behind the
+    /// SoC's own PCIe root complex, MSIs through its H2X bridge.
+    Ast2600,
+    /// arm64 on `ast2700a2-evb`: the AST2700 BMC SoC (four Cortex-A35), everything behind the
+    /// SoC's first PCIe root complex, MSIs through its H2X bridge.
+    Ast2700,
+}
+
+impl Machine {
+    /// The machine of an architecture name (`x86_64`, `arm64`, `arm`, `ast2600`).
+    fn of(arch: &str) -> Option<Self> {
+        match arch {
+            "x86_64" => Some(Self::Q35),
+            "arm64" => Some(Self::Virt64),
+            "arm" => Some(Self::Virt32),
+            "ast2600" => Some(Self::Ast2600),
+            "ast2700" => Some(Self::Ast2700),
+            _ => None,
+        }
+    }
+
+    /// The guest's CPU architecture (what the guest programs are built for).
+    fn cpu_arch(self) -> &'static str {
+        match self {
+            Self::Q35 => "x86_64",
+            Self::Virt64 | Self::Ast2700 => "arm64",
+            Self::Virt32 | Self::Ast2600 => "arm",
+        }
+    }
+
+    /// QEMU's name of the machine.
+    fn qemu_name(self) -> &'static str {
+        match self {
+            Self::Q35 => "q35",
+            Self::Virt64 | Self::Virt32 => "virt",
+            Self::Ast2600 => "ast2600-evb",
+            Self::Ast2700 => "ast2700a2-evb",
+        }
+    }
+
+    /// A BMC SoC board: a device tree (`--dtb`), everything behind the SoC's PCIe root
+    /// complex, no power-off.
+    fn is_soc(self) -> bool {
+        matches!(self, Self::Ast2600 | Self::Ast2700)
+    }
+}
+
+/// The boot ROM of the `ast2700a2-evb` runs (QEMU's `-bios`, mapped at address 0): Debian's
+/// QEMU 11.1 has no AST2700 boot ROM (`ast27x0_bootrom.bin`), without which the machine does
+/// not start, and no TF-A, so there is no PSCI. When QEMU loads the kernel itself it starts the
+/// secondary cores at EL2 at 0x1e6e2190, in the 32-bit SMP boot stub hw/arm/aspeed.c writes for
+/// the AST2600 (seen with `-d int`: an undefined instruction there on each Cortex-A35), so they
+/// take an exception to VBAR_EL2, which is 0 after reset: this ROM. Each of its 16 exception
+/// vector entries holds a spin-table pen (ARM64 Linux boot protocol,
+/// Documentation/arch/arm64/booting.rst): wait for an event, read the release address
+/// 0x4_3000_0000 (the first word of the region the SoC's device tree reserves for TF-A,
+/// no-map for Linux), and jump to it once it is not zero.
+/// tools/testing/dts/ast2700-evb-swcci.dts gives the secondary cores `enable-method =
+/// "spin-table"` with that `cpu-release-addr`. Assembled with aarch64-linux-gnu-as from:
+/// `ldr x1, 1f; 2: wfe; ldr x0, [x1]; cbz x0, 2b; br x0; nop; 1: .quad 0x430000000`.
+const AST2700_SPIN_PEN: [u32; 8] = [
+    0x5800_00c1, // ldr x1, 0x18
+    0xd503_205f, // wfe
+    0xf940_0020, // ldr x0, [x1]
+    0xb4ff_ffc0, // cbz x0, 0x4
+    0xd61f_0000, // br x0
+    0xd503_201f, // nop
+    0x3000_0000, // .quad 0x4_3000_0000 (low word)
+    0x0000_0004, // (high word)
+];
+
+/// The ROM image: [`AST2700_SPIN_PEN`] at each exception vector entry (every 0x80 bytes of the
+/// first 2 KiB), zeros up to 4 KiB.
+fn ast2700_spin_rom() -> Vec<u8> {
+    let mut pen = Vec::new();
+    for w in AST2700_SPIN_PEN {
+        pen.extend_from_slice(&w.to_le_bytes());
+    }
+    let mut rom = vec![0u8; 4096];
+    for entry in rom[..0x800].chunks_mut(0x80) {
+        entry[..pen.len()].copy_from_slice(&pen);
+    }
+    rom
+}
+
+/// Kernel parameters of every ast2600 and ast2700 boot: the init script ends the boot with a
+/// restart (`swcci.off=reboot`, see INIT); and no I/O space is reserved for hot-plug bridges
+/// (`pci=hpiosize=0`): QEMU does not map the root complex's I/O window into the CPU's address
+/// space, so the device tree gives the host bridge none, and each hot-plug-capable port's
+/// default 4 KiB reservation could only fail to be assigned ("bridge window [io size ...]:
+/// failed to assign" for every port). No device here has an I/O BAR.
+const SOC_CMDLINE: &str = "swcci.off=reboot pci=hpiosize=0";
+
 /// The default scenarios of a test run.
 const DEFAULT_SCENARIOS: &str = "main,taint,taint-strict,lockdown,emu,fw";
 
 struct Args {
     arch: String,
+    machine: Machine,
+    /// The device tree of a SoC board (`ast2600`), from tools/setup/dtb.sh.
+    dtb: Option<PathBuf>,
     kernel: PathBuf,
     module: PathBuf,
     guest_bin: PathBuf,
@@ -278,7 +383,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: swcci-runner --arch ARCH --kernel IMAGE --module KO --guest-bin DIR --busybox BIN \\
+        "usage: swcci-runner --arch x86_64|arm64|arm|ast2600|ast2700 [--dtb DTB] --kernel IMAGE --module KO --guest-bin DIR --busybox BIN \\
        --qemu-dir DIR [--emu SWCCI-EMU] --out DIR [--scenario a,b,...] [--filter TEST] [--switches N] [--type3 N] \\
        [--timeout SECS] [--idle-timeout SECS] [--kvm] [--fuzz-seed N] [--fuzz-iters N] [--provenance TEXT]
 scenarios: {}",
@@ -290,6 +395,8 @@ scenarios: {}",
 fn parse_args() -> Args {
     let mut a = Args {
         arch: "x86_64".into(),
+        machine: Machine::Q35,
+        dtb: None,
         kernel: PathBuf::new(),
         module: PathBuf::new(),
         guest_bin: PathBuf::new(),
@@ -312,7 +419,11 @@ fn parse_args() -> Args {
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| usage());
         match k.as_str() {
-            "--arch" => a.arch = v(),
+            "--arch" => {
+                a.arch = v();
+                a.machine = Machine::of(&a.arch).unwrap_or_else(|| usage());
+            }
+            "--dtb" => a.dtb = Some(v().into()),
             "--kernel" => a.kernel = v().into(),
             "--module" => a.module = v().into(),
             "--guest-bin" => a.guest_bin = v().into(),
@@ -371,7 +482,10 @@ echo "swcci: guest up, scenario $scenario, kernel $(uname -r)"
 /swcci/bin/swcci-ktest --scenario "$scenario" --filter "$filter"
 echo "swcci: guest done"
 sync
-poweroff -f
+# The AST2600 and AST2700 have no power-off here (no PSCI, no pm_power_off): "poweroff" would
+# halt them and QEMU would keep running. Their restart (the watchdog's) ends QEMU, which runs
+# with -no-reboot.
+if [ "$(arg off)" = reboot ]; then reboot -f; else poweroff -f; fi
 "#;
 
 fn build_initramfs(args: &Args, topo: &Topology, path: &Path) -> Result<()> {
@@ -460,13 +574,13 @@ fn qemu_command(
     initrd: &Path,
     topo: &Topology,
 ) -> Result<Command> {
-    let (bin, console, mut base): (&str, &str, Vec<String>) = match args.arch.as_str() {
-        "x86_64" => (
+    let (bin, console, mut base): (&str, &str, Vec<String>) = match args.machine {
+        Machine::Q35 => (
             "qemu-system-x86_64",
             "ttyS0",
             vec!["-M".into(), "q35,cxl=on".into(), "-m".into(), "2G".into()],
         ),
-        "arm64" => (
+        Machine::Virt64 => (
             "qemu-system-aarch64",
             "ttyAMA0",
             vec![
@@ -478,7 +592,7 @@ fn qemu_command(
                 "2G".into(),
             ],
         ),
-        "arm" => (
+        Machine::Virt32 => (
             "qemu-system-arm",
             "ttyAMA0",
             vec![
@@ -490,9 +604,59 @@ fn qemu_command(
                 "1G".into(),
             ],
         ),
-        a => bail!("unknown architecture {a}"),
+        Machine::Ast2700 => {
+            let dtb = args
+                .dtb
+                .as_ref()
+                .context("the ast2700 machine needs --dtb (tools/setup/dtb.sh)")?;
+            let rom = work.join("ast2700-spin-rom.bin");
+            fs::write(&rom, ast2700_spin_rom())
+                .with_context(|| format!("write {}", rom.display()))?;
+            // The EVB's console is UART12 (ttyS0, QEMU's first serial port there); 1 GiB of
+            // RAM at 0x4_0000_0000 as its device tree has.
+            (
+                "qemu-system-aarch64",
+                "ttyS0",
+                vec![
+                    "-M".into(),
+                    "ast2700a2-evb".into(),
+                    "-m".into(),
+                    "1G".into(),
+                    "-bios".into(),
+                    rom.display().to_string(),
+                    "-dtb".into(),
+                    dtb.display().to_string(),
+                ],
+            )
+        }
+        Machine::Ast2600 => {
+            let dtb = args
+                .dtb
+                .as_ref()
+                .context("the ast2600 machine needs --dtb (tools/setup/dtb.sh)")?;
+            // The EVB's console is UART5 (ttyS4, QEMU's first serial port there). 2 GiB of
+            // RAM: with VMSPLIT_2G the top of it is high memory, as on a 2 GiB BMC.
+            (
+                "qemu-system-arm",
+                "ttyS4",
+                vec![
+                    "-M".into(),
+                    "ast2600-evb".into(),
+                    "-m".into(),
+                    "2G".into(),
+                    "-dtb".into(),
+                    dtb.display().to_string(),
+                ],
+            )
+        }
     };
-    base.extend(["-smp".into(), "2".into()]);
+    // The AST2700 has four cores and QEMU's machine insists on them; two elsewhere.
+    let cpus = if args.machine == Machine::Ast2700 {
+        "4"
+    } else {
+        "2"
+    };
+    base.extend(["-smp".into(), cpus.into()]);
     base.extend([
         "-accel".into(),
         if args.kvm { "kvm".into() } else { "tcg".into() },
@@ -510,9 +674,16 @@ fn qemu_command(
     if let Some(n) = args.fuzz_iters {
         cmdline.push_str(&format!(" swcci.fuzz_iters={n}"));
     }
-    if args.arch == "x86_64" {
-        cmdline.push(' ');
-        cmdline.push_str(X86_CMDLINE);
+    match args.machine {
+        Machine::Q35 => {
+            cmdline.push(' ');
+            cmdline.push_str(X86_CMDLINE);
+        }
+        Machine::Ast2600 | Machine::Ast2700 => {
+            cmdline.push(' ');
+            cmdline.push_str(SOC_CMDLINE);
+        }
+        Machine::Virt64 | Machine::Virt32 => {}
     }
     if !sc.cmdline.is_empty() {
         cmdline.push(' ');
@@ -531,25 +702,37 @@ fn qemu_command(
         .arg(&args.kernel)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", &cmdline])
-        .args(["-device", "virtio-serial-pci,id=vser0"])
-        .args([
-            "-chardev",
-            &format!(
-                "file,id=tests,path={},append=on",
-                work.join("tests.log").display()
-            ),
-            "-device",
-            "virtconsole,chardev=tests,id=testcon",
-        ])
-        .args(topology::qemu_args(topo, work)?);
+        .args(["-append", &cmdline]);
+    let mut ports = Ports::new(if args.machine.is_soc() {
+        Attach::Fanout
+    } else {
+        Attach::RootPorts
+    });
+    if ports.attach() == Attach::Fanout {
+        let bus = ports.port("vserp", 0);
+        cmd.args(ports.take_args())
+            .args(["-device", &format!("virtio-serial-pci,id=vser0,bus={bus}")]);
+    } else {
+        cmd.args(["-device", "virtio-serial-pci,id=vser0"]);
+    }
+    cmd.args([
+        "-chardev",
+        &format!(
+            "file,id=tests,path={},append=on",
+            work.join("tests.log").display()
+        ),
+        "-device",
+        "virtconsole,chardev=tests,id=testcon",
+    ])
+    .args(topology::qemu_args(topo, work, &mut ports)?);
     for (i, _) in topo.emulated.iter().enumerate() {
         let (sock, ctl) = emu_sockets(work, i);
-        cmd.args(["-device", &format!("pcie-root-port,id=erp{i},bus=pcie.0,chassis={},slot=0", 64 + i)])
+        let bus = ports.port(&format!("erp{i}"), 64 + i);
+        cmd.args(ports.take_args())
             .args([
                 "-device",
                 &format!(
-                    r#"{{"driver":"vfio-user-pci","bus":"erp{i}","socket":{{"path":"{}","type":"unix"}}}}"#,
+                    r#"{{"driver":"vfio-user-pci","bus":"{bus}","socket":{{"path":"{}","type":"unix"}}}}"#,
                     sock.display()
                 ),
             ])
@@ -672,14 +855,15 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
     }
     fs::create_dir_all(&work)?;
     let mut topo = Topology::new(
-        &args.arch,
+        args.machine.cpu_arch(),
         args.switches.unwrap_or(sc.switches),
         args.type3.unwrap_or(sc.type3),
-        args.arch == "x86_64",
+        args.machine == Machine::Q35,
     );
     if DCD_SCENARIOS.contains(&sc.name) {
         topo.make_dcd(2);
     }
+    topo.machine = args.machine.qemu_name().to_string();
     for (i, e) in sc.emulated.iter().enumerate() {
         // The personality's PCI device id, unless the options give another.
         let given = e
@@ -902,6 +1086,13 @@ fn main() {
             eprintln!("swcci-runner: {what} {} does not exist", p.display());
             std::process::exit(2);
         }
+    }
+    if args.machine.is_soc() && !args.dtb.as_ref().is_some_and(|d| d.is_file()) {
+        eprintln!(
+            "swcci-runner: --arch {} needs --dtb with the board's device tree (tools/setup/dtb.sh); got {:?}",
+            args.arch, args.dtb
+        );
+        std::process::exit(2);
     }
     let mut scenarios = Vec::new();
     for name in &args.scenarios {

@@ -346,6 +346,193 @@ pub fn irq_vs_poll(env: &mut Env) -> Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
+/// The chip-name prefix of the MSI-X vectors of a PCI function on the topology's machine: the
+/// MSI parent domain's `msi_parent_ops::prefix` followed by the PCI/MSI-X device domain's name
+/// (kernel/irq/msi.c, msi_domain_template naming; drivers/pci/msi/irqdomain.c). The x86 vector
+/// domain has no prefix; arm64 `virt` has a GICv3 ITS ("ITS-"), ARMv7 `virt` a GICv2m frame
+/// ("GICv2m-"), and the AST2600 and AST2700 the MSI domain of their PCIe H2X bridge
+/// ("ASPEED-", drivers/pci/controller/pcie-aspeed.c).
+fn msix_chip_prefix(arch: &str, machine: &str) -> Result<&'static str> {
+    Ok(match (arch, machine) {
+        ("x86_64", "q35" | "") => "PCI-MSIX-",
+        ("arm64", "virt" | "") => "ITS-PCI-MSIX-",
+        ("arm", "virt" | "") => "GICv2m-PCI-MSIX-",
+        ("arm", "ast2600-evb") | ("arm64", "ast2700a2-evb") => "ASPEED-PCI-MSIX-",
+        _ => bail!("no MSI controller known for {arch} on machine {machine:?}"),
+    })
+}
+
+/// On an Aspeed SoC machine, the devname of the PCIe root complex the devices are behind (its
+/// platform device: `reg` 0x1e770000 in tools/testing/dts/aspeed-ast2600-evb-swcci.dts,
+/// 0x120e0000 in ast2700-evb-swcci.dts), the name of its interrupt (GIC SPI 168 and 56): every
+/// MSI of every function below it arrives through that interrupt.
+fn aspeed_pcie_irq_name(machine: &str) -> Option<&'static str> {
+    match machine {
+        "ast2600-evb" => Some("1e770000.pcie"),
+        "ast2700a2-evb" => Some("120e0000.pcie"),
+        _ => None,
+    }
+}
+
+/// An interrupt as /sys/kernel/irq/N describes it: its count summed over CPUs, its chip
+/// name and the names of its handlers (empty for an interrupt nobody requested).
+struct Irq {
+    count: u64,
+    chip: String,
+    actions: String,
+}
+
+/// /sys/kernel/irq/`n` (CONFIG_SPARSE_IRQ, which x86_64, arm64 and ARM multiplatform select).
+fn irq_info(n: u32) -> Result<Irq> {
+    let dir = format!("/sys/kernel/irq/{n}");
+    let read = |f: &str| -> Result<String> {
+        Ok(std::fs::read_to_string(format!("{dir}/{f}"))
+            .with_context(|| format!("read {dir}/{f}"))?
+            .trim()
+            .to_string())
+    };
+    let count = read("per_cpu_count")?
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse::<u64>()
+                .with_context(|| format!("{dir}/per_cpu_count: {c:?}"))
+        })
+        .sum::<Result<u64>>()?;
+    Ok(Irq {
+        count,
+        chip: read("chip_name")?,
+        actions: read("actions")?,
+    })
+}
+
+/// The interrupt whose handler is named `name` (the first, by number).
+fn irq_by_action(name: &str) -> Result<Option<u32>> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/sys/kernel/irq").context("read /sys/kernel/irq")? {
+        let Ok(n) = e?.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if irq_info(n)?.actions.split(',').any(|a| a == name) {
+            found.push(n);
+        }
+    }
+    Ok(found.into_iter().min())
+}
+
+/// The MSI/MSI-X interrupts of a PCI function (`msi_irqs` in sysfs; none without MSI).
+fn msi_irqs(addr: &str) -> Result<Vec<u32>> {
+    let dir = format!("/sys/bus/pci/devices/{addr}/msi_irqs");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut v = Vec::new();
+    for e in rd {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        v.push(
+            name.parse()
+                .with_context(|| format!("{dir}: entry {name:?} is not an interrupt number"))?,
+        );
+    }
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// How completion is signalled on this machine: each emulated function with MSI-X says
+/// `interrupts` in its probe line, its vectors belong to the machine's MSI controller (on the
+/// AST2600 the MSI domain of the SoC's PCIe root complex), and commands that complete 5 ms
+/// after their doorbell are each signalled through them (on the AST2600 also through the root
+/// complex's own interrupt, which every MSI below it goes through); each function without
+/// MSI-X says `polling` and has no vector.
+pub fn msi_controller(env: &mut Env) -> Result<Outcome> {
+    let prefix = msix_chip_prefix(&env.topo.arch, &env.topo.machine)?;
+    let rc_name = aspeed_pcie_irq_name(&env.topo.machine);
+    for d in devices(env)? {
+        let line = find_log(env, &d.addr, "payload 2048 B")?;
+        let irqs = msi_irqs(&d.addr)?;
+        if !d.spec.msix {
+            ensure!(
+                line.contains("polling") && !line.contains(", interrupts,"),
+                "{}: probe line of a function without MSI-X: {line}",
+                d.addr
+            );
+            ensure!(irqs.is_empty(), "{}: MSI interrupts {irqs:?}", d.addr);
+            env.note(format!("{}: polling, no vector", d.label()));
+            continue;
+        }
+        let want = if d.spec.personality == "switch" {
+            ", interrupts,"
+        } else {
+            "MMPT receive interrupts"
+        };
+        ensure!(line.contains(want), "{}: probe line {line}", d.addr);
+        ensure!(!irqs.is_empty(), "{}: no MSI-X vector in sysfs", d.addr);
+        let chip = format!("{prefix}{}", d.addr);
+        let count =
+            |irqs: &[u32]| -> Result<u64> { irqs.iter().map(|n| Ok(irq_info(*n)?.count)).sum() };
+        for n in &irqs {
+            let i = irq_info(*n)?;
+            ensure!(
+                i.chip == chip,
+                "{}: interrupt {n} belongs to {:?} (handlers {:?}), expected {chip:?}",
+                d.addr,
+                i.chip,
+                i.actions
+            );
+        }
+        let taken0 = count(&irqs)?;
+        let rc_irq = match rc_name {
+            Some(name) => {
+                let n = irq_by_action(name)?
+                    .with_context(|| format!("no interrupt handler {name} in /sys/kernel/irq"))?;
+                Some((name, n, irq_info(n)?.count))
+            }
+            None => None,
+        };
+        let dev = d.open()?;
+        let mut ctl = d.ctl()?;
+        with_fault(&mut ctl, "delay 5 always", |_| {
+            for _ in 0..20 {
+                if d.spec.personality == "switch" {
+                    dev.identify()?;
+                } else {
+                    let r = dev.mmb_command(0x0101, 1, &[0; 16], 64)?;
+                    ensure!(
+                        MmptCode::from_raw(r.rc) == MmptCode::NoMessage,
+                        "rc {:#x}",
+                        r.rc
+                    );
+                }
+            }
+            Ok(())
+        })?;
+        let taken = count(&irqs)? - taken0;
+        // One interrupt per command; QEMU may merge a few that arrive before the last one
+        // was handled (emu_interrupts_and_polling).
+        ensure!(
+            (10..=40).contains(&taken),
+            "{}: {taken} interrupts on {chip} for 20 commands",
+            d.addr
+        );
+        let mut note = format!("{}: {taken} interrupts on {chip}", d.label());
+        if let Some((name, n, c0)) = rc_irq {
+            let c1 = irq_info(n)?.count;
+            // Each MSI sets a bit the root complex's handler clears once per interrupt:
+            // every MSI the function's vectors took is one root complex interrupt (others,
+            // from the virtio console, come on top).
+            ensure!(
+                c1 - c0 >= taken,
+                "{}: {taken} MSIs but only {} interrupts of {name} (irq {n})",
+                d.addr,
+                c1 - c0
+            );
+            note.push_str(&format!(", {} on {name} (irq {n})", c1 - c0));
+        }
+        env.note(note);
+    }
+    Ok(Outcome::Pass)
+}
+
 pub(crate) fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))

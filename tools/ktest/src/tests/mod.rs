@@ -378,6 +378,11 @@ pub static ALL: &[Test] = &[
         scenarios: &["emu"],
         run: emu::irq_vs_poll,
     },
+    Test {
+        name: "emu_msi_through_machine_msi_controller",
+        scenarios: &["emu"],
+        run: emu::msi_controller,
+    },
     // The swcci tool on the emulated devices; topology against the emulator's fabric.
     Test {
         name: "cli_emu_every_subcommand",
