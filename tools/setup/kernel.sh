@@ -12,7 +12,11 @@
 #             and debug assertions (debug.config), fwctl (fwctl.config)
 #   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl;
 #             x86_64 and arm64 only (32-bit ARM has no KASAN with Rust), always built with LLVM
-#   bench     no lock or leak debugging, fwctl: what tools/bench.sh measures the command path on
+#   bench     no lock or leak debugging, fwctl, cxl_pci with raw commands: what tools/bench.sh
+#             measures the command path on
+#   bench-llvm  bench built with the clang whose LLVM matches rustc's (tools/setup/llvm.sh, a
+#             prefix LLVM=<dir>/) and CONFIG_RUST_INLINE_HELPERS; x86_64 and arm64 only; only
+#             tools/bench.sh --llvm builds it
 # The tree is `make tinyconfig` merged with tools/testing/kconfig/common.config, <ARCH>.config
 # and the variant's fragments, built with O= under $SWCCI_CACHE/kernel/<ARCH>-<V>-<key>, where
 # key hashes the kernel source package and version the set-up chose (tools/setup/resolve.sh),
@@ -59,8 +63,14 @@ hardened)
 	frags+=("$frag_dir/debug.config" "$frag_dir/hardened.config")
 	llvm=$SWCCI_LLVM_SUFFIX # Rust with KASAN needs a clang-built kernel
 	;;
-bench) frags+=("$frag_dir/fwctl.config") ;;
-*) die "unknown kernel variant '$variant' (debug, hardened or bench)" ;;
+bench) frags+=("$frag_dir/fwctl.config" "$frag_dir/cxl-pci.config") ;;
+bench-llvm)
+	[ "$arch" != arm ] || die "no bench-llvm kernel for 32-bit ARM: CONFIG_RUST_INLINE_HELPERS is x86_64 and arm64 only"
+	frags+=("$frag_dir/fwctl.config" "$frag_dir/cxl-pci.config" "$frag_dir/inline-helpers.config")
+	# The clang, lld and LLVM tools whose LLVM matches rustc's, as a prefix (LLVM=<dir>/).
+	llvm=$("$SWCCI_TOP/tools/setup/llvm.sh") || die "no LLVM toolchain for the bench-llvm kernel"
+	;;
+*) die "unknown kernel variant '$variant' (debug, hardened, bench or bench-llvm)" ;;
 esac
 
 # The installed kernel source package the policy chose (host.sh), e.g. "linux-source-7.3
@@ -73,7 +83,11 @@ kmake=(make -s -C "$src" ARCH="$karch")
 [ -n "$llvm" ] && kmake+=(LLVM="$llvm")
 
 cc_id() {
-	if [ -n "$llvm" ]; then "clang$llvm" --version | sed -n 1p; else gcc --version | sed -n 1p; fi
+	case "$llvm" in
+	"") gcc --version | sed -n 1p ;;
+	*/) "${llvm}clang" --version | sed -n 1p ;;
+	*) "clang$llvm" --version | sed -n 1p ;;
+	esac
 }
 
 # Configure the tree in $out: tinyconfig merged with the fragments; every option the fragments
