@@ -90,13 +90,31 @@ pub fn rpc_layout(_env: &mut Env) -> Result<Outcome> {
     use swcci::proto::uapi::{FwctlRpcCxl, FwctlRpcCxlOut};
     let want = [
         ("sizeof fwctl_rpc_cxl", size_of::<FwctlRpcCxl>()),
-        ("offsetof fwctl_rpc_cxl.opcode", offset_of!(FwctlRpcCxl, opcode)),
-        ("offsetof fwctl_rpc_cxl.flags", offset_of!(FwctlRpcCxl, flags)),
-        ("offsetof fwctl_rpc_cxl.op_size", offset_of!(FwctlRpcCxl, op_size)),
-        ("offsetof fwctl_rpc_cxl.reserved1", offset_of!(FwctlRpcCxl, reserved1)),
+        (
+            "offsetof fwctl_rpc_cxl.opcode",
+            offset_of!(FwctlRpcCxl, opcode),
+        ),
+        (
+            "offsetof fwctl_rpc_cxl.flags",
+            offset_of!(FwctlRpcCxl, flags),
+        ),
+        (
+            "offsetof fwctl_rpc_cxl.op_size",
+            offset_of!(FwctlRpcCxl, op_size),
+        ),
+        (
+            "offsetof fwctl_rpc_cxl.reserved1",
+            offset_of!(FwctlRpcCxl, reserved1),
+        ),
         ("sizeof fwctl_rpc_cxl_out", size_of::<FwctlRpcCxlOut>()),
-        ("offsetof fwctl_rpc_cxl_out.size", offset_of!(FwctlRpcCxlOut, size)),
-        ("offsetof fwctl_rpc_cxl_out.retval", offset_of!(FwctlRpcCxlOut, retval)),
+        (
+            "offsetof fwctl_rpc_cxl_out.size",
+            offset_of!(FwctlRpcCxlOut, size),
+        ),
+        (
+            "offsetof fwctl_rpc_cxl_out.retval",
+            offset_of!(FwctlRpcCxlOut, retval),
+        ),
     ];
     let lines = client(&["layout"])?;
     for (name, value) in want {
