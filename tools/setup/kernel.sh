@@ -69,6 +69,8 @@ bench-llvm)
 	frags+=("$frag_dir/fwctl.config" "$frag_dir/cxl-pci.config" "$frag_dir/inline-helpers.config")
 	# The clang, lld and LLVM tools whose LLVM matches rustc's, as a prefix (LLVM=<dir>/).
 	llvm=$("$SWCCI_TOP/tools/setup/llvm.sh") || die "no LLVM toolchain for the bench-llvm kernel"
+	# Its bindgen wrapper loads that LLVM's libclang (the kernel hands bindgen clang's flags).
+	export PATH="$llvm:$PATH"
 	;;
 *) die "unknown kernel variant '$variant' (debug, hardened, bench or bench-llvm)" ;;
 esac

@@ -40,7 +40,8 @@ ready() {
 	[ -n "$v" ] && [ -x "${bindir}/clang" ] || return 1
 	grep -q "^clang-$major " "$stamp" && [[ $(pkg_upstream "$v") =~ ${POLICY_LLVM[2]} ]] ||
 		return 1
-	"$bindir/clang" --version >/dev/null 2>&1 && "$bindir/ld.lld" --version >/dev/null 2>&1
+	"$bindir/clang" --version >/dev/null 2>&1 && "$bindir/ld.lld" --version >/dev/null 2>&1 &&
+		"$bindir/bindgen" --version >/dev/null 2>&1
 }
 
 if ready; then
@@ -118,6 +119,23 @@ exec "\$R/usr/lib64/ld-linux-x86-64.so.2" \\
 EOS
 	chmod +x "$bindir/$tool"
 done
+# bindgen: the host's (tools/setup/host.sh), run through the root's loader so that it can load
+# the root's libclang of the same LLVM: the kernel hands bindgen the C compiler's flags, which
+# the host's older libclang does not know. kernel.sh puts this directory first in PATH for the
+# bench-llvm tree; the wrapper reports the same version as the host's bindgen.
+host_bindgen=$(command -v bindgen) || die "bindgen not found: run tools/setup/host.sh first"
+libclang=$(ls "$root/usr/lib/llvm-$major/lib/"libclang-"$major".so.* 2>/dev/null | head -n1)
+[ -n "$libclang" ] || die "no libclang of LLVM $major in $root after installing clang-$major"
+cat >"$bindir/bindgen" <<EOS
+#!/bin/sh
+# The host's bindgen with libclang of LLVM $major from the trixie root (its loader and libraries).
+R=$root
+export LIBCLANG_PATH="\$R/usr/lib/llvm-$major/lib" CLANG_PATH="$bindir/clang"
+exec "\$R/usr/lib64/ld-linux-x86-64.so.2" \\
+	--library-path "\$R/usr/lib/x86_64-linux-gnu:\$R/lib/x86_64-linux-gnu:\$R/usr/lib/llvm-$major/lib" \\
+	"$host_bindgen" "\$@"
+EOS
+chmod +x "$bindir/bindgen"
 echo "clang-$major $version" >"$stamp"
 ready || die "clang-$major was installed but does not run from $bindir"
 log "LLVM ready: $("$bindir/clang" --version | head -n1)"
