@@ -404,6 +404,9 @@ impl RateLimit {
 pub(crate) struct Resume {
     #[pin]
     pending: SpinLock<Option<(BgId, u16, u64)>>,
+    /// Whether `pending` holds a wait (changed only under its lock): a command, which as a
+    /// rule resumes nothing, reads this instead of taking the lock.
+    armed: Atomic<bool>,
 }
 
 impl Resume {
@@ -411,24 +414,31 @@ impl Resume {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             pending <- new_spinlock!(None),
+            armed: Atomic::new(false),
         })
     }
 
     /// Takes the interrupted wait `cmd` resumes (the same fingerprint), if any: its operation
     /// and opcode. Any interrupted wait is forgotten.
     fn take(&self, cmd: &Command<'_>) -> Option<(BgId, u16)> {
-        let pending = self.pending.lock().take()?;
-        let (id, opcode, fp) = pending;
+        let mut guard = self.pending.lock();
+        self.armed.store(false, Relaxed);
+        let (id, opcode, fp) = guard.take()?;
+        drop(guard);
         (opcode == cmd.opcode() && fp == cmd.fingerprint()).then_some((id, opcode))
     }
 
     fn set(&self, cmd: &Command<'_>, id: BgId) {
-        *self.pending.lock() = Some((id, cmd.opcode(), cmd.fingerprint()));
+        let mut guard = self.pending.lock();
+        *guard = Some((id, cmd.opcode(), cmd.fingerprint()));
+        self.armed.store(true, Relaxed);
     }
 
-    /// Whether a wait is pending (the common case is not: no fingerprint is computed then).
+    /// Whether no wait is pending (the common case: then no lock is taken and no fingerprint
+    /// computed). The restarted call runs on the thread that was interrupted, which sees its
+    /// own store.
     fn is_empty(&self) -> bool {
-        self.pending.lock().is_none()
+        !self.armed.load(Relaxed)
     }
 }
 
