@@ -119,21 +119,36 @@ exec "\$R/usr/lib64/ld-linux-x86-64.so.2" \\
 EOS
 	chmod +x "$bindir/$tool"
 done
-# bindgen: the host's (tools/setup/host.sh), run through the root's loader so that it can load
-# the root's libclang of the same LLVM: the kernel hands bindgen the C compiler's flags, which
-# the host's older libclang does not know. kernel.sh puts this directory first in PATH for the
-# bench-llvm tree; the wrapper reports the same version as the host's bindgen.
+# bindgen: the host's (tools/setup/host.sh) with the host's libclang (lib.sh's LIBCLANG_PATH),
+# through a wrapper that kernel.sh puts first in PATH for the bench-llvm tree. bindgen 0.71
+# with libclang 22 loses the definitions of most kernel structures (task_struct, device, ...:
+# it emits them as incomplete types, and the kernel crate does not build), so the older
+# libclang parses the headers, with two additions at the end of the clang arguments:
+# -Wno-unknown-warning-option, because the kernel hands bindgen clang-22's warning options
+# (-Wno-default-const-init-unsafe, ...), and a header included after the kernel's own that
+# defines the counted_by macros away: with clang 20.1 and later the kernel marks flexible
+# arrays, and from 22.1 pointers, with counted_by (include/linux/compiler_types.h), which the
+# older libclang rejects on pointers. The attribute changes no layout or ABI.
 host_bindgen=$(command -v bindgen) || die "bindgen not found: run tools/setup/host.sh first"
-libclang=$(ls "$root/usr/lib/llvm-$major/lib/"libclang-"$major".so.* 2>/dev/null | head -n1)
-[ -n "$libclang" ] || die "no libclang of LLVM $major in $root after installing clang-$major"
+cat >"$bindir/bindgen-no-counted-by.h" <<'EOS'
+/* For bindgen only (tools/setup/llvm.sh): counted_by changes no layout. */
+#undef __counted_by
+#define __counted_by(member)
+#undef __counted_by_ptr
+#define __counted_by_ptr(member)
+EOS
 cat >"$bindir/bindgen" <<EOS
-#!/bin/sh
-# The host's bindgen with libclang of LLVM $major from the trixie root (its loader and libraries).
-R=$root
-export LIBCLANG_PATH="\$R/usr/lib/llvm-$major/lib" CLANG_PATH="$bindir/clang"
-exec "\$R/usr/lib64/ld-linux-x86-64.so.2" \\
-	--library-path "\$R/usr/lib/x86_64-linux-gnu:\$R/lib/x86_64-linux-gnu:\$R/usr/lib/llvm-$major/lib" \\
-	"$host_bindgen" "\$@"
+#!/bin/bash
+# The host's bindgen and libclang, for a kernel built by clang $major (tools/setup/llvm.sh).
+args=("\$@")
+# Clang arguments follow "--": the additions go last among them.
+for a in "\$@"; do
+	if [ "\$a" = -- ]; then
+		args+=(-Wno-unknown-warning-option -include "$bindir/bindgen-no-counted-by.h")
+		break
+	fi
+done
+exec "$host_bindgen" "\${args[@]}"
 EOS
 chmod +x "$bindir/bindgen"
 echo "clang-$major $version" >"$stamp"
