@@ -566,27 +566,32 @@ fn base_rows(a: &Arch<'_>, base: &Records, label: &str) -> Vec<Vec<String>> {
             fmt(v.zip(w).map(|(x, y)| x / y), 3),
         ]
     };
-    for (name, key, what) in [
-        ("floor", "median", "syscall floor median, us"),
-        ("identify.ioctl", "median", "ioctl Identify median, us"),
-        ("identify.ioctl", "p99", "ioctl Identify p99, us"),
-        ("getlog.ioctl", "median", "ioctl Get Log median, us"),
-        ("clients.1", "rate", "1 client Identify/s"),
-        ("clients.8", "rate", "8 clients Identify/s"),
-        ("clients.8", "maxmin", "8 clients per-client max/min"),
+    for (name, key, what, prec) in [
+        ("floor", "median", "syscall floor median, us", 2),
+        ("identify.ioctl", "median", "ioctl Identify median, us", 2),
+        ("identify.ioctl", "p99", "ioctl Identify p99, us", 1),
+        ("getlog.ioctl", "median", "ioctl Get Log median, us", 1),
+        ("clients.1", "rate", "1 client Identify/s", 0),
+        ("clients.8", "rate", "8 clients Identify/s", 0),
+        ("clients.8", "maxmin", "8 clients per-client max/min", 2),
         (
             "emu.interrupts.wait",
             "waiting",
             "interrupt-mode waiting CPU/wall",
+            4,
         ),
-        ("emu.polling.wait", "waiting", "polling waiting CPU/wall"),
+        ("emu.polling.wait", "waiting", "polling waiting CPU/wall", 4),
         (
             "emu.interrupts.identify",
             "median",
             "emulator Identify median (interrupts), us",
+            1,
         ),
     ] {
-        out.push(row(what, three(get(b, name, key), get(base, name, key), 4)));
+        out.push(row(
+            what,
+            three(get(b, name, key), get(base, name, key), prec),
+        ));
     }
     out.push(row("P1", three(p1(b), p1(base), 2)));
     out.push(row("P3 8/1 clients", three(p3(b), p3(base), 2)));
