@@ -14,7 +14,8 @@
 #
 # --arch      architectures, in order (default x86_64,arm64; the mmap engine needs a 64-bit one)
 # --scenario  bench (QEMU's switch: syscall floor, Identify and Get Log through the ioctl and
-#             through the userspace mmap engine, 1-8 clients), bench-emu (the device emulator:
+#             through the userspace mmap engine, a block read of the payload, 1-8 clients,
+#             against cxl_pci's raw path on QEMU's type-3), bench-emu (the device emulator:
 #             interrupts against polling), bench-fw (firmware transfer), bench-topology;
 #             default bench,bench-emu,bench-fw. Only bench and bench-emu boot the debug kernel
 #             too and make the table; the others' figures follow it.
