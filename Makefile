@@ -64,7 +64,7 @@ check-kdir:
 # Decimal formatting in `core` that the kernel cannot run: 128-bit everywhere, and on 32-bit
 # ARM also 64-bit, whose division is a panicking stub there (see rust/src/num.rs). The module
 # must not reference it (v0 mangling: o/n = u128/i128, y/x = u64/i64).
-NM_TOOL := $(if $(filter -%,$(LLVM)),llvm-nm$(LLVM),$(if $(LLVM),llvm-nm,$(CROSS_COMPILE)nm))
+NM_TOOL := $(if $(filter -%,$(LLVM)),llvm-nm$(LLVM),$(if $(filter %/,$(LLVM)),$(LLVM)llvm-nm,$(if $(LLVM),llvm-nm,$(CROSS_COMPILE)nm)))
 ARM32 = $(shell grep -qx 'CONFIG_ARM=y' $(KDIR)/.config 2>/dev/null && echo 1)
 BAD_FMT = 4core3fmt3num3imp[on$(if $(ARM32),xy)]Nt.*7Display3fmt
 

@@ -548,14 +548,16 @@ fn taint_of(j: &effects::Judgement) -> Option<Taint> {
 }
 
 /// Decides whether raw command `opcode` of opcode vendor `vendor` with `input` taints on
-/// `dev`: CXL commands (vendor 0000h) by [`effects::judge`] with the device's CEL; an MMB
-/// command of another vendor by [`effects::mmb_effectful`] (of the PCI-SIG commands only
-/// Receive Message reads, and only on a function that has MMPT registers). With
-/// `strict_taint=1` every command taints.
+/// `dev`: CXL commands (vendor 0000h) by the effects half of [`effects::judge`]
+/// ([`effects::classify`]) with the device's CEL; an MMB command of another vendor by
+/// [`effects::mmb_effectful`] (of the PCI-SIG commands only Receive Message reads, and only on
+/// a function that has MMPT registers). With `strict_taint=1` every command taints.
 fn judge(dev: &Target, vendor: u16, opcode: u16, input: &[u8]) -> Option<Taint> {
     if vendor == 0 {
+        // The effects half of `effects::judge` (the same rule): the node has no scope to check,
+        // so the scope half, which walks the CEL again, is not computed.
         let cel = Cel::new(&dev.info().cel);
-        return taint_of(&effects::judge(opcode, input, Some(&cel)).effects);
+        return taint_of(&effects::classify(opcode, input, Some(&cel)));
     }
     let strict = crate::module_parameters::strict_taint.value();
     if !strict && !effects::mmb_effectful(vendor, opcode, dev.mmpt) {

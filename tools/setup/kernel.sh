@@ -15,8 +15,13 @@
 #             and debug assertions (debug.config), fwctl (fwctl.config)
 #   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl;
 #             x86_64 and arm64 only (32-bit ARM has no KASAN with Rust), always built with LLVM
-#   bench     no lock or leak debugging, fwctl: what tools/bench.sh measures the command path on
-# debug and bench on x86_64 and arm64 also get mctp.config (AF_MCTP, the serial binding).
+#   bench     no lock or leak debugging, fwctl, cxl_pci with raw commands: what tools/bench.sh
+#             measures the command path on
+#   bench-llvm  bench built with the clang whose LLVM matches rustc's (tools/setup/llvm.sh, a
+#             prefix LLVM=<dir>/) and CONFIG_RUST_INLINE_HELPERS; x86_64 and arm64 only; only
+#             tools/bench.sh --llvm builds it
+# debug and bench (and bench-llvm) on x86_64 and arm64 also get mctp.config (AF_MCTP, the serial
+# binding).
 # The tree is `make tinyconfig` merged with tools/testing/kconfig/common.config, <ARCH>.config
 # and the variant's fragments, built with O= under $SWCCI_CACHE/kernel/<ARCH>-<V>-<key>, where
 # key hashes the kernel source package and version the set-up chose (tools/setup/resolve.sh),
@@ -63,12 +68,20 @@ hardened)
 	frags+=("$frag_dir/debug.config" "$frag_dir/hardened.config")
 	llvm=$SWCCI_LLVM_SUFFIX # Rust with KASAN needs a clang-built kernel
 	;;
-bench) frags+=("$frag_dir/fwctl.config") ;;
-*) die "unknown kernel variant '$variant' (debug, hardened or bench)" ;;
+bench) frags+=("$frag_dir/fwctl.config" "$frag_dir/cxl-pci.config") ;;
+bench-llvm)
+	[ "$arch" != arm ] || die "no bench-llvm kernel for 32-bit ARM: CONFIG_RUST_INLINE_HELPERS is x86_64 and arm64 only"
+	frags+=("$frag_dir/fwctl.config" "$frag_dir/cxl-pci.config" "$frag_dir/inline-helpers.config")
+	# The clang, lld and LLVM tools whose LLVM matches rustc's, as a prefix (LLVM=<dir>/).
+	llvm=$("$SWCCI_TOP/tools/setup/llvm.sh") || die "no LLVM toolchain for the bench-llvm kernel"
+	# Its bindgen wrapper loads that LLVM's libclang (the kernel hands bindgen clang's flags).
+	export PATH="$llvm:$PATH"
+	;;
+*) die "unknown kernel variant '$variant' (debug, hardened, bench or bench-llvm)" ;;
 esac
 # AF_MCTP and the serial binding for the MCTP tests and benchmark (mctp.config)
 case "$arch-$variant" in
-x86_64-debug | x86_64-bench | arm64-debug | arm64-bench) frags+=("$frag_dir/mctp.config") ;;
+x86_64-debug | x86_64-bench* | arm64-debug | arm64-bench*) frags+=("$frag_dir/mctp.config") ;;
 esac
 
 # The installed kernel source package the policy chose (host.sh), e.g. "linux-source-7.3
@@ -81,7 +94,11 @@ kmake=(make -s -C "$src" ARCH="$karch")
 [ -n "$llvm" ] && kmake+=(LLVM="$llvm")
 
 cc_id() {
-	if [ -n "$llvm" ]; then "clang$llvm" --version | sed -n 1p; else gcc --version | sed -n 1p; fi
+	case "$llvm" in
+	"") gcc --version | sed -n 1p ;;
+	*/) "${llvm}clang" --version | sed -n 1p ;;
+	*) "clang$llvm" --version | sed -n 1p ;;
+	esac
 }
 
 # Configure the tree in $out: tinyconfig merged with the fragments; every option the fragments

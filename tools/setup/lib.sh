@@ -74,6 +74,11 @@ rustc_version() {
 	rustc --version | awk '{print $2}'
 }
 
+# The major version of the LLVM rustc is built on (`LLVM version: 22.1.2` -> 22).
+rustc_llvm_major() {
+	rustc -vV | sed -n 's/^LLVM version: \([0-9]*\)\..*/\1/p' | grep .
+}
+
 installed_version() {
 	dpkg-query -W -f '${db:Status-Status} ${Version}\n' "$1" 2>/dev/null |
 		awk '$1 == "installed" {print $2}' || true

@@ -12,6 +12,9 @@
 #                   line 11
 #   kernel source   linux-source-7.3: verified upstream 7.3, line 7 (any linux-source-7.N)
 #   rust-src        upstream equal to `rustc --version`: no line, an exact match or nothing
+#   clang           clang-M, lld-M and llvm-M of one version with M = rustc's LLVM major version
+#                   (`rustc -vV`), from trixie (installed into the LLVM root, tools/setup/llvm.sh,
+#                   for the bench-llvm kernel only): any M.x, no line
 #
 # The choice: the newest Debian revision of the verified upstream version; if no revision of
 # that version is offered any more, the newest of the same line, with a warning naming both;
@@ -35,6 +38,13 @@ POLICY_LINUX=("linux-source-7.3 (Linux 7.3.x)" '^linux-source-7\.3$' '^7\.3(\.|\
 policy_rust_src() {
 	local rv=$1
 	POLICY_RUST_SRC=("rust-src $rv (equal to rustc $rv)" '^rust-src$' "^${rv//./\\.}(\\+|\$)" '' '' '')
+}
+
+# The clang policy for LLVM major version M: clang-M of upstream M.x (CONFIG_RUST_INLINE_HELPERS
+# needs clang and rustc of the same LLVM major version; nothing else fits).
+policy_llvm() {
+	local m=$1
+	POLICY_LLVM=("clang-$m (LLVM $m, rustc's)" "^clang-$m\$" "^$m\\." '' '' '')
 }
 
 # Whether Debian version V of rust-src fits rustc version RV (rust-src 1.95.0+dfsg1-2~bpo13+1
@@ -221,4 +231,19 @@ resolve_rust_src() {
 	shift 2
 	policy_rust_src "$rv"
 	resolve "$var" "${POLICY_RUST_SRC[@]}" < <(apt_candidates "$@" -- rust-src)
+}
+
+# resolve_llvm VAR MAJOR APT-COMMAND-PREFIX...: the version of clang-MAJOR to install, by
+# POLICY_LLVM; lld-MAJOR and llvm-MAJOR must be offered at the same version.
+resolve_llvm() {
+	local var=$1 m=$2 clang lld llvm all
+	shift 2
+	policy_llvm "$m"
+	clang=$(apt_candidates "$@" -- "clang-$m")
+	lld=$(apt_candidates "$@" -- "lld-$m")
+	llvm=$(apt_candidates "$@" -- "llvm-$m")
+	# Only versions all three packages are offered at.
+	all=$(awk 'FILENAME == ARGV[1] {a[$2] = 1; next} FILENAME == ARGV[2] {if (a[$2]) b[$2] = 1; next} b[$2]' \
+		<(echo "$lld") <(echo "$llvm") <(echo "$clang"))
+	resolve "$var" "${POLICY_LLVM[@]}" <<<"$all"
 }

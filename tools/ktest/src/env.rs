@@ -190,7 +190,13 @@ impl Env {
 
     /// Loads the module with `params`; returns the errno on failure.
     pub fn insmod(&self, params: &str) -> std::result::Result<(), i32> {
-        let f = File::open(MODULE).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
+        self.insmod_file(MODULE, params)
+    }
+
+    /// Loads the module file `path` (a build of this module, named `cxl_swcci`) with `params`;
+    /// returns the errno on failure.
+    pub fn insmod_file(&self, path: &str, params: &str) -> std::result::Result<(), i32> {
+        let f = File::open(path).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
         let params = CString::new(params).map_err(|_| libc::EINVAL)?;
         // SAFETY: finit_module reads the module from the fd and the NUL-terminated params.
         let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0) };

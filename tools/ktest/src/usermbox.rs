@@ -25,7 +25,7 @@ use swcci_proto::discover::{self, ConfigSpace};
 use swcci_proto::mailbox::{
     Event, IoError, Mailbox, RegIo, Request, Response, Timeouts, Wait, WaitError,
 };
-use swcci_proto::regs::PCI_CLASS_CXL_SWITCH_CCI;
+use swcci_proto::regs::{MBOX_PAYLOAD, PCI_CLASS_CXL_SWITCH_CCI};
 
 /// PCI Command register offset and its Memory Space Enable bit (PCI 3.0 §6.2.2).
 const PCI_COMMAND: u64 = 0x04;
@@ -166,6 +166,8 @@ pub struct UserMailbox {
     pub wait: Spin,
     /// Set when this engine turned Memory Space Enable on (it turns it off again on drop).
     enabled_by_us: Option<PathBuf>,
+    /// Offset of the payload registers in the mapping.
+    payload_at: usize,
 }
 
 impl UserMailbox {
@@ -235,11 +237,13 @@ impl UserMailbox {
             let mut wait = Spin::default();
             let mbox = Mailbox::init(&bar, &mut wait, found.mailbox, Timeouts::DEFAULT)
                 .map_err(|e| anyhow::anyhow!("{addr}: mailbox at BAR {}: {e}", block.bar))?;
+            let payload_at = found.mailbox.base + MBOX_PAYLOAD;
             return Ok(Self {
                 bar,
                 mbox,
                 wait,
                 enabled_by_us,
+                payload_at,
             });
         }
         Err(last.unwrap_or_else(|| anyhow::anyhow!("{addr}: no mailbox")))
@@ -248,6 +252,29 @@ impl UserMailbox {
     /// Payload size in bytes.
     pub fn payload_size(&self) -> usize {
         self.mbox.payload_size()
+    }
+
+    /// Copies the first `out.len()` bytes of the payload registers into `out` with a plain
+    /// `memcpy` from the mapping, as any program that maps the BAR can: the fastest read of
+    /// those bytes the device gives anyone, the bound of a command that moves them (the
+    /// benchmark's P4). No command is sent. Errors: `out` longer than the payload registers.
+    pub fn block_read(&self, out: &mut [u8]) -> Result<()> {
+        ensure!(
+            out.len() <= self.mbox.payload_size() && self.payload_at + out.len() <= self.bar.len(),
+            "block read of {} bytes: larger than the {}-byte payload registers",
+            out.len(),
+            self.mbox.payload_size()
+        );
+        // SAFETY: the range lies inside the live mapping (checked above) and does not overlap
+        // `out`; reading the payload registers has no side effect on the device.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.bar.ptr.as_ptr().add(self.payload_at),
+                out.as_mut_ptr(),
+                out.len(),
+            )
+        };
+        Ok(())
     }
 
     /// Runs one command (see `Mailbox::execute`); `out` receives at most its length of output.

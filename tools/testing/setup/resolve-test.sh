@@ -34,6 +34,7 @@ run() {
 qemu() { resolve_qemu "$1"; }
 linux() { resolve_linux_source "$1"; }
 rust() { resolve_rust_src "$1" "$RV"; }
+llvm() { resolve_llvm "$1" "$LM"; }
 
 # expect NAME WANT-RC WANT-OUT [STDERR-SUBSTRING...]
 expect() {
@@ -117,6 +118,18 @@ export SWCCI_FAKE_APT="$here/apt/qemu-rebuild"
 err=$(apt_refresh 2>&1)
 rc=$?
 expect reachable_registry 0 ""
+
+# clang of rustc's LLVM major version: the newest revision all three packages are offered at;
+# never another major version.
+LM=22 run llvm llvm
+expect llvm_newest_of_major 0 "clang-22 1:22.1.8-1~deb13u5"
+LM=22 run llvm-behind llvm
+expect llvm_all_three_same_version 0 "clang-22 1:22.1.6-1~deb13u2"
+LM=23 run llvm llvm
+expect llvm_no_other_major 1 "" "no usable clang-23" "looked for clang-23 (LLVM 23, rustc's)" \
+	"the registry offers nothing"
+t=rustc_llvm_major
+if [ "$(rustc() { printf 'rustc 1.95.0\nLLVM version: 22.1.2\n'; }; . "$here/../../setup/lib.sh" 2>/dev/null; rustc_llvm_major)" = 22 ]; then ok $t; else bad $t "wrong major"; fi
 
 # A mirror mid-sync: only a version both QEMU packages are offered at.
 run arm-behind qemu

@@ -59,6 +59,11 @@ pub static ALL: &[Test] = &[
         scenarios: &["bench"],
         run: bench::concurrent_clients,
     },
+    Test {
+        name: "bench_cxl_pci_path",
+        scenarios: &["bench"],
+        run: bench::cxl_pci_path,
+    },
     // Driver core.
     Test {
         name: "module_load_binds_every_switch_cci",
