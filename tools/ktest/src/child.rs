@@ -127,7 +127,7 @@ pub fn in_ioctl(dir: &str) -> bool {
     let in_call = nr
         .split_whitespace()
         .next()
-        .and_then(|n| n.parse::<i64>().ok())
+        .and_then(|n| n.parse::<libc::c_long>().ok())
         == Some(libc::SYS_ioctl);
     in_call && matches!(task_state(dir), Some('S' | 'D'))
 }

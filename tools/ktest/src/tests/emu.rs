@@ -452,7 +452,7 @@ pub fn msi_controller(env: &mut Env) -> Result<Outcome> {
         let irqs = msi_irqs(&d.addr)?;
         if !d.spec.msix {
             ensure!(
-                line.contains("polling") && !line.contains(", interrupts,"),
+                line.contains("polling") && !line.contains(", interrupts ("),
                 "{}: probe line of a function without MSI-X: {line}",
                 d.addr
             );
@@ -461,9 +461,9 @@ pub fn msi_controller(env: &mut Env) -> Result<Outcome> {
             continue;
         }
         let want = if d.spec.personality == "switch" {
-            ", interrupts,"
+            ", interrupts (MSI-X),"
         } else {
-            "MMPT receive interrupts"
+            "MMPT receive interrupts (MSI-X)"
         };
         ensure!(line.contains(want), "{}: probe line {line}", d.addr);
         ensure!(!irqs.is_empty(), "{}: no MSI-X vector in sysfs", d.addr);
