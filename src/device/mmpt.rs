@@ -444,7 +444,20 @@ impl Swcci {
         let len = usize::try_from(n.msg_len()).unwrap_or(usize::MAX);
         let msg_type = n.msg_type();
         if len > mmpt::MAX_MESSAGE {
-            // Never deliverable: left queued it would block every receive for good.
+            // Never deliverable: left queued it would block every receive for good. An abort
+            // with no read in progress may change nothing, so the first part is read (into a
+            // scratch buffer) to open the read, which the abort then discards.
+            if let Ok(mut scratch) = KVVec::from_elem(0u8, self.payload_size, GFP_KERNEL) {
+                let first = Part {
+                    action: Action::Initiate,
+                    offset: 0,
+                    len: self.payload_size,
+                };
+                if let Ok(input) = mmpt::receive_input(msg_type, &first) {
+                    // Whatever it answers, the abort follows.
+                    let _ = l.part(&msg.part(&input), &mut scratch);
+                }
+            }
             l.abort_transfer(msg, msg_type);
             if self
                 .noisy
