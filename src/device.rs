@@ -1587,6 +1587,17 @@ impl Locked<'_> {
         let mut req = cmd.request();
         req.watch_bg = self.st.bg.current().is_some();
         self.st.stats.commands += 1;
+        if req.watch_bg && self.marked_background(&req) && self.still_running(cmd)? {
+            // The device's own answer to a background command while one runs.
+            self.st.stats.count_rc(ReturnCode::Busy);
+            return Ok(Response {
+                rc: ReturnCode::Busy,
+                vendor_status: 0,
+                out_len: 0,
+                device_len: 0,
+                background: None,
+            });
+        }
         let mut w = Waiter::new(dev, false);
         let mut ended = None;
         let st = &mut *self.st;
@@ -1610,6 +1621,35 @@ impl Locked<'_> {
             self.st.stats.count_error(e);
             self.report(cmd.opcode(), e);
         })
+    }
+
+    /// Whether the device's CEL marks CXL command `req` as a background operation (effect
+    /// bit 6, CXL r3.2 §8.2.10.5.2.1).
+    fn marked_background(&self, req: &crate::proto::mailbox::Request<'_>) -> bool {
+        req.opcode_vendor == 0
+            && logs::Cel::new(&self.dev.info().cel)
+                .find(req.opcode)
+                .is_some_and(|e| e.effect & logs::effect::BACKGROUND_OP != 0)
+    }
+
+    /// Before a command the CEL marks as a background operation, while an operation is
+    /// tracked: reads the Background Command Status register and tells whether the tracked
+    /// operation still runs. Then the driver answers Busy (06h) for the device, as the device
+    /// itself would (one background operation at a time, CXL r3.2 §8.2.8.4.6): ringing the
+    /// doorbell instead would race the operation's end, since the device could accept the new
+    /// command just after the operation ended, and that result, never read, would be lost to
+    /// its waiter (ENODATA). An operation the register shows ended is recorded (its waiter
+    /// woken) and the command goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`MboxError::Io`] when the register cannot be read.
+    fn still_running(&mut self, cmd: &Command<'_>) -> Result<bool, MboxError> {
+        let bg = self.st.mbox.bg_status(&self.dev.io())?;
+        if self.st.bg.observe(bg).is_some() {
+            self.count_ended(bg, cmd.opcode());
+        }
+        Ok(self.st.bg.current().is_some())
     }
 
     /// Counts an operation the register `bg` showed ended (completed at 100 %, or vanished) and
