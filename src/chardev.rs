@@ -154,6 +154,10 @@ impl NodeId {
     }
 
     /// Takes the lowest free number of `kind`.
+    ///
+    /// # Errors
+    ///
+    /// ENOSPC when all [`MAX_NODES`] numbers of `kind` are taken.
     pub(crate) fn alloc(kind: Kind) -> Result<Self> {
         let (ids, _) = Self::table(kind);
         let mut cur = ids.load(Relaxed);
@@ -203,6 +207,10 @@ static FOPS: Fops = {
 };
 
 /// File operations in static memory, which the kernel only reads.
+///
+/// # Invariants
+///
+/// Never written after its constant initialisation.
 #[repr(transparent)]
 struct Fops(bindings::file_operations);
 
@@ -219,7 +227,8 @@ unsafe impl Sync for Fops {}
 /// deregistered exactly once, when this drops. It has the layout of
 /// `MiscDeviceRegistration<SwcciFile>` (`#[repr(transparent)]` over
 /// `Opaque<bindings::miscdevice>`, rust/kernel/miscdevice.rs), which 7.3's `open` callback
-/// casts the miscdevice to.
+/// casts the miscdevice to. It only exists as the `reg` field of a pinned [`Node`] (only
+/// [`Node::register`] makes one), which `SwcciFile::open` relies on to reach the node.
 #[repr(transparent)]
 #[pin_data(PinnedDrop)]
 struct NodeRegistration {
@@ -280,6 +289,11 @@ unsafe extern "C" fn poll(
 }
 
 /// A registered device node.
+///
+/// # Invariants
+///
+/// `dev` is in place before `reg` is registered and dropped after it is deregistered (field
+/// order), so every `open` of the node finds it.
 #[pin_data]
 pub(crate) struct Node {
     // Declared first so that it is deregistered first: no open can start after that.
@@ -292,6 +306,11 @@ pub(crate) struct Node {
 
 impl Node {
     /// Registers the node for `dev` under the name of `id`.
+    ///
+    /// # Errors
+    ///
+    /// ENOMEM; `misc_register`'s (drivers/char/misc.c): EBUSY when no misc minor is free,
+    /// EEXIST when a device of that name exists, ENOMEM.
     pub(crate) fn register(dev: Arc<Swcci>, id: NodeId) -> Result<Pin<KBox<Self>>> {
         let name = id.name();
         KBox::pin_init(
@@ -314,6 +333,11 @@ struct Buffers {
 }
 
 impl Buffers {
+    /// Both buffers, `payload` bytes each, zeroed.
+    ///
+    /// # Errors
+    ///
+    /// ENOMEM.
     fn new(payload: usize) -> Result<Self> {
         Ok(Self {
             input: KVVec::from_elem(0u8, payload, GFP_KERNEL)?,
@@ -367,6 +391,11 @@ impl Drop for SwcciFile {
     }
 }
 
+/// The user buffer of `len` bytes at user address `addr`.
+///
+/// # Errors
+///
+/// EFAULT when `addr` does not fit a pointer (above 4 GiB on a 32-bit kernel).
 fn user(addr: u64, len: usize) -> Result<UserSlice> {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
     Ok(UserSlice::new(UserPtr::from_addr(addr), len))
@@ -392,7 +421,12 @@ impl ArgBuf {
         Self([MaybeUninit::uninit(); ARG_MAX])
     }
 
-    /// The structure `T` at `arg` in userspace, as bytes. Errors: EFAULT.
+    /// The structure `T` at `arg` in userspace, as bytes.
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when it cannot be read; EINVAL when `T` is larger than [`ARG_MAX`] (the
+    /// assertion above rules that out for the argument structures).
     fn read<T: Wire>(&mut self, arg: u64) -> Result<&[u8]> {
         let b = self.0.get_mut(..T::SIZE).ok_or(EINVAL)?;
         user(arg, T::SIZE)?.reader().read_raw(b)?;
@@ -402,6 +436,10 @@ impl ArgBuf {
     }
 
     /// The first `T::SIZE` bytes, zeroed.
+    ///
+    /// # Errors
+    ///
+    /// EINVAL when `T` is larger than [`ARG_MAX`] (ruled out as for [`Self::read`]).
     fn zeroed<T: Wire>(&mut self) -> Result<&mut [u8]> {
         let b = self.0.get_mut(..T::SIZE).ok_or(EINVAL)?;
         b.fill(MaybeUninit::new(0));
@@ -412,12 +450,21 @@ impl ArgBuf {
 }
 
 /// Reads the ioctl argument structure at `arg`.
+///
+/// # Errors
+///
+/// EFAULT when it cannot be read; EINVAL when `T` is larger than [`ARG_MAX`] or its bytes do
+/// not decode (neither happens: the sizes match).
 fn read_arg<T: Wire>(arg: u64) -> Result<T> {
     let mut buf = ArgBuf::new();
     T::from_bytes(buf.read::<T>(arg)?).ok_or(EINVAL)
 }
 
 /// Writes the ioctl argument structure `v` to `arg`.
+///
+/// # Errors
+///
+/// EFAULT when it cannot be written; EINVAL as for [`read_arg`] (does not happen).
 fn write_arg<T: Wire>(arg: u64, v: &T) -> Result {
     let mut buf = ArgBuf::new();
     let b = buf.zeroed::<T>()?;
@@ -492,6 +539,12 @@ static IOCTLS: [Ioctl; 8] = [
 impl MiscDevice for SwcciFile {
     type Ptr = KBox<Self>;
 
+    /// A new open file of the node, with the default background policy (`bg_timeout_ms`,
+    /// abort on timeout).
+    ///
+    /// # Errors
+    ///
+    /// ENOMEM.
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
         // The only miscdevice with `SwcciFile`'s operations is the `reg` field of a pinned
         // `Node` (a `NodeRegistration`, of the same layout: only `Node::register` makes one).
@@ -519,6 +572,12 @@ impl MiscDevice for SwcciFile {
         )?)
     }
 
+    /// Runs the handler of `cmd` from [`IOCTLS`].
+    ///
+    /// # Errors
+    ///
+    /// ENOTTY for a number not in [`IOCTLS`]; ENXIO once the device is unbound, before any
+    /// other check; else the handler's. (EINVAL for an `arg` wider than 64 bits: none is.)
     fn ioctl(me: &SwcciFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         // usize is at most 64 bits wide.
         let arg = u64::try_from(arg).map_err(|_| EINVAL)?;
@@ -547,6 +606,13 @@ impl SwcciFile {
     /// (`input.size` bytes) and up to `output.size` output bytes to `output.payload`; the
     /// checks common to every raw path, in the order of Documentation/abi.rst, after the
     /// argument checks (the callers check the reserved members).
+    ///
+    /// # Errors
+    ///
+    /// EINVAL when `input.size` or `output.size` is above the payload size;
+    /// [`policy::node_access`]'s (EOPNOTSUPP, EPERM); ENOMEM for the buffers; EFAULT when the
+    /// input cannot be read (nothing is sent) or the output cannot be written (the command has
+    /// run); else [`Self::run`]'s.
     fn raw(
         &self,
         opcode: u16,
@@ -594,6 +660,13 @@ impl SwcciFile {
     /// Runs `cmd` (opcode vendor `vendor`) on the device. A raw PCI-SIG Send or Receive
     /// Message holds the transfer lock of its direction for the one command, so that it cannot
     /// land between the parts of a transfer the driver runs for another caller.
+    ///
+    /// # Errors
+    ///
+    /// For a raw Send or Receive Message: ERESTARTSYS when a signal comes while it waits for
+    /// another caller's transfer, ENXIO once the device is unbound
+    /// ([`crate::device::TransferLock::acquire`]). Then [`Swcci::run`]'s, or with
+    /// `SWCCI_BG_ASYNC` [`Swcci::run_async`]'s.
     fn run(&self, cmd: &Command<'_>, vendor: u16, out: &mut [u8]) -> Result<Response> {
         let dev = &*self.dev;
         let _transfer = match (vendor, cmd.opcode()) {
@@ -609,6 +682,11 @@ impl SwcciFile {
     }
 
     /// `SWCCI_IOCTL_BG_RESULT`.
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when the result cannot be written (an ended operation is collected all the
+    /// same: its outcome is lost).
     fn bg_result(&self, arg: u64) -> Result {
         write_arg(arg, &self.dev.bg_result(&self.async_slot))
     }
@@ -621,6 +699,12 @@ impl SwcciFile {
     }
 
     /// `CXL_MEM_SEND_COMMAND`.
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when the structure cannot be read, or written back (the command has run);
+    /// ENOTTY for an `id` other than RAW; EINVAL for `flags` outside
+    /// `CXL_MEM_COMMAND_FLAG_MASK` or a non-zero reserved member; else [`Self::raw`]'s.
     fn send(&self, arg: u64) -> Result {
         let mut cmd: CxlSendCommand = read_arg(arg)?;
         if cmd.id != CXL_MEM_COMMAND_ID_RAW {
@@ -640,6 +724,12 @@ impl SwcciFile {
     }
 
     /// `SWCCI_MMB_SEND_COMMAND`: a raw MMB command with an explicit opcode vendor id.
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when the structure cannot be read, or written back (the command has run);
+    /// EINVAL for a non-zero reserved member; else [`Self::raw`]'s (EOPNOTSUPP for an opcode
+    /// vendor other than 0000h on a CXL mailbox, which has no opcode vendor field).
     fn mmb_command(&self, arg: u64) -> Result {
         let mut cmd: SwcciMmbCommand = read_arg(arg)?;
         if cmd.rsvd != 0 || cmd.input.rsvd != 0 || cmd.output.rsvd != 0 {
@@ -653,6 +743,14 @@ impl SwcciFile {
     }
 
     /// `SWCCI_MMPT_SEND`: `timeout_ms` caps the whole transfer (0: the driver's cap).
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when the structure or the message cannot be read, or the structure cannot be
+    /// written back (the message was sent); EINVAL for a non-zero reserved member or a
+    /// `timeout_ms` above `SWCCI_MMPT_TIMEOUT_MAX_MS`; EOPNOTSUPP when the function has no MMPT
+    /// registers; EMSGSIZE above [`mmpt::MAX_MESSAGE`]; [`policy::node_access`]'s (EPERM,
+    /// EOPNOTSUPP); ENOMEM; else [`Swcci::mmpt_send`]'s.
     fn mmpt_send(&self, arg: u64) -> Result {
         let dev = &*self.dev;
         let mut m: SwcciMmptMsg = read_arg(arg)?;
@@ -674,6 +772,15 @@ impl SwcciFile {
     }
 
     /// `SWCCI_MMPT_RECV`.
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when the structure cannot be read or written back, or the message cannot be
+    /// written (a received message is then put back at the head of the queue); EINVAL,
+    /// EOPNOTSUPP and [`policy::node_access`]'s as for [`Self::mmpt_send`]; EMSGSIZE when the
+    /// next message is longer than `len` (it stays queued) or was discarded for being longer
+    /// than [`mmpt::MAX_MESSAGE`], with its type and length written back; else
+    /// [`Swcci::mmpt_receive`]'s.
     fn mmpt_recv(&self, arg: u64) -> Result {
         let dev = &*self.dev;
         let mut m: SwcciMmptMsg = read_arg(arg)?;
@@ -712,6 +819,11 @@ impl SwcciFile {
 
     /// `CXL_MEM_QUERY_COMMANDS`: the commands this node carries. Only raw commands: sizes are
     /// the payload size (the most a raw command can carry either way).
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when the structure cannot be read, or the count or the entries cannot be
+    /// written; EINVAL when an entry does not encode (does not happen).
     fn query(&self, arg: u64) -> Result {
         let q: CxlMemQueryCommands = read_arg(arg)?;
         // At most 1 MiB: fits.
@@ -743,6 +855,10 @@ impl SwcciFile {
     }
 
     /// `SWCCI_IOCTL_INFO`.
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when the structure cannot be written.
     fn info(&self, arg: u64) -> Result {
         write_arg(arg, &Self::info_of(&self.dev))
     }
@@ -791,6 +907,12 @@ impl SwcciFile {
 
     /// `SWCCI_IOCTL_BG_POLICY`: one atomic update of timeout and flags, so two threads setting
     /// it on one file leave one of their policies, never a mix.
+    ///
+    /// # Errors
+    ///
+    /// EFAULT when the structure cannot be read, or written back (the policy is set all the
+    /// same); EINVAL for flags outside `SWCCI_BG_FLAGS` or a non-zero `timeout_ms` outside
+    /// 1..=600000 ms (nothing is changed).
     fn bg_policy(&self, arg: u64) -> Result {
         let p: SwcciBgPolicy = read_arg(arg)?;
         if p.flags & !SWCCI_BG_FLAGS != 0 {
