@@ -740,6 +740,13 @@ impl<'a> Waiter<'a> {
         }
     }
 
+    /// Sleeps until the next interrupt or wake-up, or at most the re-check interval (and
+    /// `remaining`).
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Killed`] or [`WaitError::Interrupted`] ([`signal_cause`]) when a signal
+    /// comes and the wait is `interruptible`; else a signal turns the sleep into a poll pause.
     fn sleep_irq(
         &mut self,
         elapsed: Delta,
@@ -799,6 +806,13 @@ impl Wait for Waiter<'_> {
         self.rounds = 0;
     }
 
+    /// One pause of the wait for `event`.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Gone`] once the device is unbound; [`WaitError::Timeout`] when the budget
+    /// given to `begin` is spent; [`WaitError::Killed`] or [`WaitError::Interrupted`] on a
+    /// signal, only for an interruptible waiter's background or message wait.
     fn wait(&mut self, event: Event) -> Result<(), WaitError> {
         if !self.dev.life.bound() {
             return Err(WaitError::Gone);
@@ -881,6 +895,11 @@ impl Wait for ProbeWaiter {
         self.rounds = 0;
     }
 
+    /// One pause of the wait.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Timeout`] when the budget given to `begin` is spent.
     fn wait(&mut self, _event: Event) -> Result<(), WaitError> {
         let elapsed = self.start.elapsed();
         if elapsed >= self.budget {
@@ -987,8 +1006,11 @@ impl Swcci {
         }
     }
 
-    /// Takes the device mutex of a function that is still bound and answering; else
-    /// [`IoError::Gone`] (ENXIO).
+    /// Takes the device mutex of a function that is still bound and answering.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Gone`] (ENXIO) when the device is unbound or failed.
     pub(crate) fn lock_live(&self) -> Result<Locked<'_>, MboxError> {
         let l = self.lock();
         if self.life.get() != Life::Live {
@@ -1006,6 +1028,10 @@ impl Swcci {
 
     /// Switches completion signalling to interrupts (or back to polling) and programs the
     /// mailbox interrupt enables accordingly.
+    ///
+    /// # Errors
+    ///
+    /// As [`Locked::set_irq_mode`].
     pub(crate) fn set_irq_mode(&self, doorbell: bool, background: bool) -> Result<(), IoError> {
         self.lock().set_irq_mode(doorbell, background)
     }
@@ -1090,10 +1116,14 @@ impl Swcci {
     ///
     /// # Errors
     ///
-    /// The engine's errors ([`MboxError`]: the device busy, gone, failed, timed out, ...), and
-    /// for a background operation: timed out (with the abort outcome), interrupted (the
-    /// caller restarts: ERESTARTSYS, see [`Resume`]), killed (EINTR), or lost
-    /// ([`MboxError::BackgroundLost`]).
+    /// ENXIO when the device is unbound or failed before the command; the foreground part's
+    /// ([`Locked::foreground`]: ENXIO, EBUSY, ETIMEDOUT, EIO, EINVAL). For a background
+    /// operation, as [`Self::wait_bg`]: [`MboxError::Background`] (with the abort outcome)
+    /// with ETIMEDOUT when it did not end within the policy's timeout, ERESTARTSYS when a
+    /// signal interrupted the wait (the caller restarts, see [`Resume`]), EINTR when the caller
+    /// is being killed, ENXIO at unbind; [`MboxError::BackgroundLost`] with ENODATA when
+    /// another caller's background command was accepted before its result was read, EIO when
+    /// it vanished from the register (a function reset).
     pub(crate) fn run(
         &self,
         cmd: &Command<'_>,
@@ -1122,6 +1152,12 @@ impl Swcci {
 
     /// Waits for background operation `id` of command `cmd`, without the device mutex between
     /// looks; ends with its own outcome, or as `cmd`'s policy says when the wait ends first.
+    ///
+    /// # Errors
+    ///
+    /// [`Locked::finish_bg`]'s: ETIMEDOUT, ERESTARTSYS (recorded in `resume`, to resume the
+    /// wait), EINTR, ENXIO ([`MboxError::Background`]); ENODATA, EIO
+    /// ([`MboxError::BackgroundLost`]).
     fn wait_bg(
         &self,
         cmd: &Command<'_>,
@@ -1529,6 +1565,11 @@ impl Swcci {
 }
 
 /// The device with its mutex held: everything that needs the mutex is a method of this type.
+///
+/// # Invariants
+///
+/// `st` is the guard of `dev.state`: the `&mut State` it gives proves that `dev`'s mutex is
+/// held (what [`Lifecycle`]'s transitions under the mutex take).
 pub(crate) struct Locked<'a> {
     pub(crate) dev: &'a Swcci,
     pub(crate) st: MutexGuard<'a, State>,
@@ -1548,13 +1589,19 @@ impl Locked<'_> {
     ///
     /// # Errors
     ///
-    /// ENXIO when the function is gone.
+    /// ENXIO when the function is gone (the register reads all ones, or the BAR is unmapped);
+    /// EIO for a register outside the BAR (a driver bug).
     pub(crate) fn reread_caps(&mut self) -> Result<crate::proto::regs::MboxCaps> {
         let io = self.dev.io();
         Ok(self.st.mbox.reread_caps(&io)?)
     }
 
     /// Programs the mailbox interrupt enables and the waiters' mode.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Gone`] once the BAR is unmapped (unbind); [`IoError::Range`] for a register
+    /// outside the BAR (a driver bug). The waiters' mode is left as it was.
     pub(crate) fn set_irq_mode(&mut self, doorbell: bool, background: bool) -> Result<(), IoError> {
         let dev = self.dev;
         self.st
@@ -1576,7 +1623,13 @@ impl Locked<'_> {
     ///
     /// # Errors
     ///
-    /// The engine's ([`MboxError`]), counted and reported.
+    /// The engine's ([`MboxError`]), counted and reported ([`Self::report`]): ENXIO when the
+    /// function stopped answering (a register reads all ones: the device is marked failed) or
+    /// is unbound; EBUSY when the doorbell is already set; ETIMEDOUT when the doorbell does
+    /// not clear in time, or an MMB function does not come to attention; EIO when the
+    /// registers changed under the command, the device reports an output length above the
+    /// payload size, or a register is outside the BAR; EINVAL for an input above the payload
+    /// size (nothing is sent).
     pub(crate) fn foreground(
         &mut self,
         cmd: &Command<'_>,
@@ -1757,6 +1810,13 @@ impl Locked<'_> {
     /// Ends a background wait of `opcode` (waiter `w`): with the operation's outcome, or, for
     /// a wait that ended first, as the command's policy says (an abort for a timeout or a
     /// kill if asked; the driver's abort taints).
+    ///
+    /// # Errors
+    ///
+    /// [`MboxError::BackgroundLost`] for an operation superseded (ENODATA) or vanished (EIO);
+    /// for a wait that ended first, [`MboxError::Background`] with [`WaitError::Gone`] (ENXIO)
+    /// once the device is unbound, else with the wait's cause (ETIMEDOUT, ERESTARTSYS, EINTR)
+    /// and the abort outcome ([`Self::give_up`]).
     fn finish_bg(
         &mut self,
         opcode: u16,

@@ -179,8 +179,11 @@ impl Deadline {
         }
     }
 
-    /// Why the transfer must stop between parts: its cap is spent (ETIMEDOUT) or the caller
-    /// is being killed (EINTR).
+    /// Whether the transfer may go on to its next part.
+    ///
+    /// # Errors
+    ///
+    /// ETIMEDOUT when its cap is spent; EINTR when the caller is being killed.
     fn check(&self) -> Result {
         if self.start.elapsed() >= self.cap {
             return Err(ETIMEDOUT);
@@ -195,6 +198,10 @@ impl Deadline {
 impl Locked<'_> {
     /// Runs one part `cmd` of a transfer: PCI-SIG return codes are not CXL's, so they are
     /// handed back as [`MmptCode`]s.
+    ///
+    /// # Errors
+    ///
+    /// [`Self::foreground`]'s (ENXIO, EBUSY, ETIMEDOUT, EIO, EINVAL).
     fn part(&mut self, cmd: &Command<'_>, out: &mut [u8]) -> Result<(MmptCode, usize), MboxError> {
         let r: Response = self.foreground(cmd, out)?;
         Ok((MmptCode::from_raw(r.rc.raw()), r.out_len))
@@ -260,11 +267,21 @@ impl Locked<'_> {
 }
 
 impl Swcci {
+    /// The offset of the MMPT registers in the BAR.
+    ///
+    /// # Errors
+    ///
+    /// EOPNOTSUPP when the function has none.
     fn mmpt_base(&self) -> Result<usize> {
         self.mmpt.ok_or(EOPNOTSUPP)
     }
 
     /// The MMPT Capabilities register.
+    ///
+    /// # Errors
+    ///
+    /// EOPNOTSUPP when the function has no MMPT registers; ENXIO once the BAR is unmapped
+    /// (unbind); EIO for a register outside the BAR (a driver bug).
     pub(crate) fn mmpt_caps(&self) -> Result<MmptCaps> {
         let base = self.mmpt_base()?;
         let v = self.io().with(|r| r.read32(MmptCaps::at(base)))??;
@@ -272,6 +289,11 @@ impl Swcci {
     }
 
     /// Enables or disables the receive-message interrupt.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::mmpt_caps`], for the read of the capabilities or the write of the control
+    /// register; the waiters' mode is then left as it was.
     pub(crate) fn set_mmpt_irq(&self, enable: bool) -> Result {
         let base = self.mmpt_base()?;
         let caps = self.mmpt_caps()?;
@@ -309,10 +331,11 @@ impl Swcci {
     ///
     /// # Errors
     ///
-    /// EMSGSIZE above [`mmpt::MAX_MESSAGE`]; ENOMEM (before anything is sent); ERESTARTSYS when
-    /// a signal comes while waiting for another transfer; ETIMEDOUT when the cap is spent and
-    /// EINTR when the caller is killed, between parts (the transfer is aborted); the parts'
-    /// errors (ENXIO, EIO, ETIMEDOUT, EBUSY).
+    /// EOPNOTSUPP when the function has no MMPT registers; EMSGSIZE above
+    /// [`mmpt::MAX_MESSAGE`]; ENOMEM (before anything is sent); ERESTARTSYS when a signal comes
+    /// while waiting for another transfer; ENXIO when the device is unbound or failed;
+    /// ETIMEDOUT when the cap is spent and EINTR when the caller is killed, between parts (the
+    /// transfer is aborted); the parts' errors (ENXIO, EIO, ETIMEDOUT, EBUSY).
     pub(crate) fn mmpt_send(
         &self,
         msg: &Message,
@@ -410,6 +433,16 @@ impl Swcci {
     }
 
     /// One attempt to take a message: an inline response first, then the function's queue.
+    /// `None` when there is none (or another agent took it first).
+    ///
+    /// # Errors
+    ///
+    /// ENXIO when the device is unbound or failed, or the Receive Message Notification
+    /// register reads all ones (the device is marked failed); ERESTARTSYS when a signal comes
+    /// while waiting for another receive; ENOMEM (before the first part); EIO when a part is
+    /// refused or short, or the message vanished between parts (the transfer is aborted), or
+    /// for a register outside the BAR; a part's errors ([`Locked::foreground`]'s: ENXIO, EBUSY,
+    /// ETIMEDOUT, EIO).
     fn try_receive(&self, msg: &Message, base: usize, buf_len: usize) -> Result<Option<Received>> {
         {
             let mut l = self.lock_live()?;
@@ -518,9 +551,11 @@ impl Swcci {
     ///
     /// # Errors
     ///
-    /// EAGAIN (no message, not waiting), ETIMEDOUT (none in time); ERESTARTSYS for a signal
-    /// that does not kill the caller (the call restarts, with its whole timeout), EINTR for a
-    /// fatal one; ENXIO once unbound; EIO for a transfer that failed part-way (aborted).
+    /// EOPNOTSUPP when the function has no MMPT registers; EAGAIN (no message, not waiting),
+    /// ETIMEDOUT (none in time); ERESTARTSYS for a signal that does not kill the caller (the
+    /// call restarts, with its whole timeout), EINTR for a fatal one; ENXIO once unbound (or
+    /// failed); EIO for a transfer that failed part-way (aborted); else
+    /// [`Self::try_receive`]'s (ENOMEM, a part's errors).
     pub(crate) fn mmpt_receive(
         &self,
         msg: &Message,
