@@ -65,6 +65,11 @@ unsafe impl Sync for Dentry {}
 
 impl Dentry {
     /// Creates directory `name` below `parent` (the debugfs root if `None`).
+    ///
+    /// # Errors
+    ///
+    /// `debugfs_create_dir`'s (fs/debugfs/inode.c): EPERM when debugfs is disabled
+    /// (`debugfs=off`), ENODEV without `CONFIG_DEBUG_FS`, EEXIST when `name` exists, ENOMEM.
     fn dir(name: &CStr, parent: Option<&Dentry>) -> Result<Self> {
         let parent = parent.map_or(core::ptr::null_mut(), |p| p.0);
         // SAFETY: `name` is NUL-terminated; `parent` is null or a live directory (type
@@ -154,6 +159,11 @@ impl<S: Show> Fops<S> {
 }
 
 /// The debugfs directory of one device; removed when dropped.
+///
+/// # Invariants
+///
+/// `_dev` is the private data of every file in `_dir` and outlives them: the directory is
+/// removed first (field order).
 pub(crate) struct DeviceDir {
     // Removed first: no callback runs after that, so the device may go.
     _dir: Dentry,

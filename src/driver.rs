@@ -124,6 +124,11 @@ impl Msgnums {
 
 /// The device's interrupts: the allocated vectors and a handler on each vector the mailbox
 /// and the MMPT registers use.
+///
+/// # Invariants
+///
+/// Every registration in `_regs` is on a vector of `_vectors`, which stays in its box and is
+/// dropped after them (field order).
 pub(crate) struct Irqs<'bound> {
     // Declared first: freed before the vectors they use.
     _regs: KVec<Pin<KBox<irq::Registration<'bound, MboxIrq>>>>,
@@ -148,9 +153,10 @@ impl<'bound> Irqs<'bound> {
     ///
     /// # Errors
     ///
-    /// The allocation's (no MSI-X or MSI, or no vectors left), ENOMEM, EIO for message
-    /// numbers that cannot be read, ERANGE when a message number is beyond the vectors
-    /// granted (logged): the caller polls.
+    /// The allocation's (no MSI-X or MSI, or no vectors left); `msgnums`' (ENXIO when the
+    /// function stopped answering or is unbound, EIO for a register outside the BAR); ERANGE
+    /// when a message number is beyond the vectors granted (logged); `request_irq`'s; ENOMEM.
+    /// The caller polls.
     fn new(
         pdev: &'bound pci::Device<Bound>,
         dev: &Arc<Swcci>,
@@ -215,6 +221,11 @@ impl<'bound> Irqs<'bound> {
 
 /// Disables the function when dropped: the last thing the driver does at unbind, after the
 /// interrupts are freed (turns bus mastering off; `pci_disable_device`).
+///
+/// # Invariants
+///
+/// The function was enabled at probe (`enable_device_mem`), once, and is disabled only when
+/// this drops.
 pub(crate) struct Enabled<'bound>(&'bound pci::Device<Bound>);
 
 impl Drop for Enabled<'_> {
@@ -353,6 +364,13 @@ fn log_probe(
 
 /// Maps the BAR of each candidate register block until one holds a mailbox; `cxl_function`:
 /// the function has the switch CCI class code.
+///
+/// # Errors
+///
+/// EINVAL when the function has no PCIe extended configuration space, or a register block
+/// names an invalid BAR; ENODEV when the Register Locator cannot be read or no block holds a
+/// mailbox; EBUSY when a BAR's region is taken; ENOMEM when a BAR cannot be mapped or kept.
+/// Each is logged.
 fn find_mailbox(
     pdev: &pci::Device<Bound>,
     cxl_function: bool,

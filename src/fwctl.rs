@@ -85,6 +85,11 @@ const RPC_OUT_HEADER: usize = FwctlRpcCxlOut::SIZE;
 
 /// The fwctl device of one function. Dropping it unregisters the device; `SwcciData` holds it
 /// after the device node and before its reference to the device object.
+///
+/// # Invariants
+///
+/// The registration of `On` is never forgotten: it is dropped with the driver data, before the
+/// function is unbound (what `fwctl::Registration::new` requires).
 pub(crate) enum Fwctl<'bound> {
     /// No fwctl device: the kernel has no fwctl, or the function is not a switch CCI.
     Off(core::marker::PhantomData<&'bound ()>),
@@ -143,6 +148,11 @@ impl<'bound> Fwctl<'bound> {
 }
 
 /// Allocates and registers the fwctl device of `dev`, child of `pdev`.
+///
+/// # Errors
+///
+/// ENOMEM when the device cannot be allocated (also when every fwctl device number is taken);
+/// `cdev_device_add`'s (drivers/fwctl/main.c, `fwctl_register`), e.g. EEXIST, ENOMEM.
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
 fn register<'bound>(
     pdev: &'bound pci::Device<Bound>,
@@ -215,7 +225,12 @@ struct RpcRequest<'a> {
 impl<'a> RpcRequest<'a> {
     /// Validates the header as `cxlctl_fw_rpc` does (drivers/cxl/core/features.c): at least
     /// a header, `op_size` within the rest; and, stricter, `flags` and `reserved1` zero and an
-    /// opcode that fits 16 bits. EINVAL otherwise. Bytes after the input payload are ignored.
+    /// opcode that fits 16 bits. Bytes after the input payload are ignored.
+    ///
+    /// # Errors
+    ///
+    /// EINVAL for a buffer shorter than the header, non-zero `flags` or `reserved1`, an
+    /// opcode above FFFFh, or an `op_size` beyond the buffer.
     fn parse(buf: &'a [u8]) -> Result<Self> {
         let head = buf.get(..RPC_IN_HEADER).ok_or(EINVAL)?;
         let h = FwctlRpcCxl::from_bytes(head).ok_or(EINVAL)?;
@@ -246,6 +261,10 @@ impl Operations for FwctlFile {
     }
 
     /// `struct swcci_info`, as `SWCCI_IOCTL_INFO` returns it.
+    ///
+    /// # Errors
+    ///
+    /// ENOMEM; EINVAL when the structure does not encode (does not happen: the sizes match).
     fn info<'a>(
         _this: Pin<&Self>,
         _device: &fwctl::Device<Self>,
@@ -257,10 +276,16 @@ impl Operations for FwctlFile {
         Ok(out)
     }
 
-    /// One command: EINVAL for a bad header or sizes above the mailbox payload (input, or
-    /// output room after the 8-byte header); ENXIO once unbound; EPERM under lockdown; EINVAL
-    /// for a scope below the command's; EOPNOTSUPP for a quirk; else the node's errnos for the
-    /// command.
+    /// One command.
+    ///
+    /// # Errors
+    ///
+    /// In this order: EINVAL for a bad header ([`RpcRequest::parse`]) or a `max_output_len`
+    /// below the 8-byte output header; ENXIO once the device is unbound or failed; EINVAL for
+    /// sizes above the mailbox payload (input, or output room after the header); EPERM under
+    /// lockdown; EINVAL for a scope below the command's; EOPNOTSUPP for a quirk; ENOMEM; else
+    /// the node's errnos for the command ([`Swcci::run`]'s, ERESTARTSYS included: the wait
+    /// resumes when fwctl restarts the call).
     fn fw_rpc<'a>(
         this: Pin<&Self>,
         _device: &fwctl::Device<Self>,

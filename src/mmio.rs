@@ -52,6 +52,11 @@ pub(crate) struct BarIo<'a>(pub(crate) &'a DevresBar);
 impl Mapping for BarIo<'_> {
     type Regs<'r> = BarRegs<'r>;
 
+    /// Runs `f` on the registers while the BAR's revocable guard is held.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Gone`] once the mapping is revoked (unbind).
     #[inline]
     fn with<R>(&self, f: impl FnOnce(&BarRegs<'_>) -> R) -> Result<R, IoError> {
         let bar = self.0.try_access().ok_or(IoError::Gone)?;
@@ -68,6 +73,10 @@ fn range<T>(r: kernel::error::Result<T>) -> Result<T, IoError> {
 
 impl BarRegs<'_> {
     /// A view of `len` bytes of the BAR at `off`, for block copies.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it does not lie within the BAR.
     #[cfg(CONFIG_64BIT)]
     fn view(&self, off: usize, len: usize) -> Result<Mmio<'_, [u8]>, IoError> {
         let end = off.checked_add(len).ok_or(IoError::Range)?;
@@ -86,11 +95,21 @@ impl BarRegs<'_> {
 }
 
 impl RegIo for BarRegs<'_> {
+    /// Reads a 32-bit register.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it is not 4-byte aligned or does not lie within the BAR.
     #[inline]
     fn read32(&self, off: usize) -> Result<u32, IoError> {
         range(self.0.try_read32(off))
     }
 
+    /// Reads a 64-bit register.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it is not 8-byte aligned or does not lie within the BAR.
     #[cfg(CONFIG_64BIT)]
     #[inline]
     fn read64(&self, off: usize) -> Result<u64, IoError> {
@@ -99,12 +118,20 @@ impl RegIo for BarRegs<'_> {
 
     /// 32-bit ARM: one LDRD (single-copy atomic on ARMv7 cores with LPAE, such as Cortex-A7
     /// and A15, and one 64-bit access in QEMU).
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it is not 8-byte aligned or does not lie within the BAR.
     #[cfg(all(CONFIG_ARM, not(CONFIG_64BIT)))]
     fn read64(&self, off: usize) -> Result<u64, IoError> {
         range(arm32::read64(self.0, off))
     }
 
     /// Other 32-bit kernels: low dword, then high dword.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it is not 4-byte aligned or does not lie within the BAR.
     #[cfg(all(not(CONFIG_ARM), not(CONFIG_64BIT)))]
     fn read64(&self, off: usize) -> Result<u64, IoError> {
         let lo = self.read32(off)?;
@@ -112,11 +139,21 @@ impl RegIo for BarRegs<'_> {
         Ok((u64::from(hi) << 32) | u64::from(lo))
     }
 
+    /// Writes a 32-bit register.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it is not 4-byte aligned or does not lie within the BAR.
     #[inline]
     fn write32(&self, off: usize, val: u32) -> Result<(), IoError> {
         range(self.0.try_write32(val, off))
     }
 
+    /// Writes a 64-bit register with one 64-bit store.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it is not 8-byte aligned or does not lie within the BAR.
     #[cfg(CONFIG_64BIT)]
     #[inline]
     fn write64(&self, off: usize, val: u64) -> Result<(), IoError> {
@@ -124,6 +161,10 @@ impl RegIo for BarRegs<'_> {
     }
 
     /// 32-bit ARM: one STRD, so the Command register still gets a single 64-bit store.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it is not 8-byte aligned or does not lie within the BAR.
     #[cfg(all(CONFIG_ARM, not(CONFIG_64BIT)))]
     fn write64(&self, off: usize, val: u64) -> Result<(), IoError> {
         range(arm32::write64(self.0, off, val))
@@ -131,6 +172,11 @@ impl RegIo for BarRegs<'_> {
 
     /// Other 32-bit kernels have no 64-bit store: low dword, then high dword. A device that,
     /// like QEMU's, only latches 64-bit writes of the Command register cannot be driven so.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it is not 4-byte aligned or does not lie within the BAR (the
+    /// low dword may then be written).
     #[cfg(all(not(CONFIG_ARM), not(CONFIG_64BIT)))]
     fn write64(&self, off: usize, val: u64) -> Result<(), IoError> {
         // Truncation intended: the low and the high dword.
@@ -145,6 +191,11 @@ impl RegIo for BarRegs<'_> {
     /// (x86 copies them with 32-bit `movs`, arm64 with 64-bit stores), then the rest as dwords,
     /// zero-padded. No access is narrower than 32 bits: devices may accept only 4- and 8-byte
     /// accesses to their payload registers (the device emulator does).
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when `off` is not 4-byte aligned or the block does not lie within
+    /// the BAR.
     #[cfg(CONFIG_64BIT)]
     fn write_block(&self, off: usize, data: &[u8]) -> Result<(), IoError> {
         let (head, body) = split_block(off, data.len())?;
@@ -161,12 +212,21 @@ impl RegIo for BarRegs<'_> {
 
     /// 32-bit kernels: `memcpy_toio` of 32-bit ARM copies byte by byte, which the payload
     /// registers need not accept (and which costs four accesses per dword): dwords instead.
+    ///
+    /// # Errors
+    ///
+    /// As the 64-bit version.
     #[cfg(not(CONFIG_64BIT))]
     fn write_block(&self, off: usize, data: &[u8]) -> Result<(), IoError> {
         write_dwords(self, off, data)
     }
 
     /// The counterpart of [`Self::write_block`] with `memcpy_fromio`.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when `off` is not 4-byte aligned or the block does not lie within
+    /// the BAR.
     #[cfg(CONFIG_64BIT)]
     fn read_block(&self, off: usize, out: &mut [u8]) -> Result<(), IoError> {
         let (head, body) = split_block(off, out.len())?;
@@ -182,6 +242,10 @@ impl RegIo for BarRegs<'_> {
     }
 
     /// See [`Self::write_block`] for 32-bit kernels.
+    ///
+    /// # Errors
+    ///
+    /// As the 64-bit version.
     #[cfg(not(CONFIG_64BIT))]
     fn read_block(&self, off: usize, out: &mut [u8]) -> Result<(), IoError> {
         read_dwords(self, off, out)
@@ -191,6 +255,10 @@ impl RegIo for BarRegs<'_> {
 /// Splits a block copy of `len` bytes at BAR offset `off` (4-byte aligned) into the length of
 /// a head copied as one dword (up to 8-byte alignment) and of a body of whole qwords for
 /// `memcpy`; the rest is copied as dwords.
+///
+/// # Errors
+///
+/// [`IoError::Range`] when `off` is not 4-byte aligned.
 #[cfg(CONFIG_64BIT)]
 fn split_block(off: usize, len: usize) -> Result<(usize, usize), IoError> {
     if off % 4 != 0 {
@@ -226,6 +294,10 @@ mod arm32 {
 
     /// The mapped address of `off` in `bar`, if an 8-byte access there stays inside the BAR
     /// and is 8-byte aligned.
+    ///
+    /// # Errors
+    ///
+    /// EINVAL when it is not 8-byte aligned or does not lie within the BAR.
     fn addr(bar: &pci::Bar<'_>, off: usize) -> Result<usize> {
         let end = off.checked_add(8).ok_or(EINVAL)?;
         if off % 8 != 0 || end > bar.size() {
@@ -236,6 +308,11 @@ mod arm32 {
         base.checked_add(off).ok_or(EINVAL)
     }
 
+    /// Writes the 64-bit register at `off` with one STRD.
+    ///
+    /// # Errors
+    ///
+    /// EINVAL as [`addr`].
     pub(super) fn write64(bar: &pci::Bar<'_>, off: usize, val: u64) -> Result {
         let a = addr(bar, off)?;
         // Truncation intended: the low and the high word of the register pair.
@@ -257,6 +334,11 @@ mod arm32 {
         Ok(())
     }
 
+    /// Reads the 64-bit register at `off` with one LDRD.
+    ///
+    /// # Errors
+    ///
+    /// EINVAL as [`addr`].
     pub(super) fn read64(bar: &pci::Bar<'_>, off: usize) -> Result<u64> {
         let a = addr(bar, off)?;
         let (lo, hi): (u32, u32);

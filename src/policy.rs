@@ -213,6 +213,12 @@ pub(crate) struct NodeAccess<'d> {
 /// through its device node, in the order Documentation/abi.rst gives: an opcode vendor the
 /// function has a field for (EOPNOTSUPP), not locked down and `CAP_SYS_RAWIO` (EPERM), no quirk
 /// against the command (EOPNOTSUPP).
+///
+/// # Errors
+///
+/// EOPNOTSUPP for an opcode vendor other than 0000h on a mailbox without that field; EPERM
+/// when the kernel is locked down ([`check_lockdown`]) or the caller lacks `CAP_SYS_RAWIO`;
+/// EOPNOTSUPP for a quirk ([`check_quirks`]).
 pub(crate) fn node_access(dev: &Target, vendor: u16, opcode: u16) -> Result<NodeAccess<'_>> {
     if vendor != 0 && !dev.mmb {
         // A CXL mailbox found through the Register Locator has no opcode vendor field.
@@ -305,6 +311,10 @@ pub(crate) struct FwctlAccess<'d> {
 
 /// Checks that an fwctl RPC may reach `dev`: not locked down (EPERM), checked before anything
 /// else so that under lockdown every RPC gets EPERM, as on the device node.
+///
+/// # Errors
+///
+/// EPERM when the kernel is locked down against PCI access ([`check_lockdown`]).
 #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
 pub(crate) fn fwctl_access(dev: &Target) -> Result<FwctlAccess<'_>> {
     check_lockdown(dev)?;
@@ -317,6 +327,11 @@ impl FwctlAccess<'_> {
     /// for with `bg`: EINVAL when the command needs a higher scope ([`effects::judge`], the
     /// rules of drivers/cxl/core/features.c and Documentation/fwctl.rst); EOPNOTSUPP for a
     /// quirk; decides the taint by the node's rule.
+    ///
+    /// # Errors
+    ///
+    /// EINVAL when the command needs a higher scope than `caller`; EOPNOTSUPP for a quirk
+    /// ([`check_quirks`]).
     pub(crate) fn command<'a>(
         &self,
         opcode: u16,
@@ -388,8 +403,12 @@ pub(crate) fn internal_messages() -> (Message, Message) {
     )
 }
 
-/// EPERM when the kernel is locked down against PCI access: no raw command, whichever path
-/// (the device node or fwctl), reaches the device then. Logged once per device.
+/// Refuses raw commands while the kernel is locked down against PCI access: no raw command,
+/// whichever path (the device node or fwctl), reaches the device then. Logged once per device.
+///
+/// # Errors
+///
+/// EPERM when the kernel is locked down (`security_locked_down(LOCKDOWN_PCI_ACCESS)`).
 fn check_lockdown(dev: &Target) -> Result {
     if sys::pci_access_locked_down() {
         if !dev.lockdown_logged.xchg(true, Relaxed) {
@@ -403,7 +422,12 @@ fn check_lockdown(dev: &Target) -> Result {
     Ok(())
 }
 
-/// EOPNOTSUPP for commands `dev` is known to mishandle ([`Quirks`]).
+/// Refuses the commands `dev` is known to mishandle ([`Quirks`]).
+///
+/// # Errors
+///
+/// EOPNOTSUPP for Get/Set Timestamp (0300h/0301h) of opcode vendor 0000h on a device with
+/// [`Quirks::no_timestamp`].
 fn check_quirks(dev: &Target, opcode_vendor: u16, opcode: u16) -> Result {
     if opcode_vendor == 0
         && dev.quirks.no_timestamp

@@ -127,7 +127,12 @@ impl Attr {
         }
     }
 
-    /// Writes the value (without the newline). ENODATA for a file the function does not have.
+    /// Writes the value (without the newline).
+    ///
+    /// # Errors
+    ///
+    /// ENODATA for a file the function does not have; EOVERFLOW when the value does not fit
+    /// `f`; EINVAL for a node name that is not UTF-8 (none is).
     fn format(self, e: &Entry, f: &mut impl Write) -> Result {
         let v = &e.values;
         let mode = |irq: bool| if irq { "interrupt" } else { "poll" };
@@ -211,7 +216,11 @@ pub(crate) unsafe fn init() {
 }
 
 /// Runs `f` on the entry of the device at `key`, under the registry lock (briefly: `f` only
-/// reads copied values and atomics). ENODEV if there is none.
+/// reads copied values and atomics).
+///
+/// # Errors
+///
+/// ENODEV when the registry has no entry for `key`.
 fn with_entry<R>(key: usize, f: impl FnOnce(&Entry) -> R) -> Result<R> {
     let reg = REGISTRY.lock();
     reg.iter()
@@ -245,6 +254,11 @@ fn raw_device(pdev: &pci::Device) -> *mut bindings::device {
 }
 
 /// A C structure in static memory that the kernel reads through raw pointers.
+///
+/// # Invariants
+///
+/// The contents are never written after the constant initialisation: Rust code only takes
+/// their address.
 #[repr(transparent)]
 struct CStatic<T>(UnsafeCell<T>);
 
@@ -359,6 +373,11 @@ unsafe extern "C" fn show(
 
 /// The `cxl_swcci/` group of one bound function: created by [`Attrs::add`] at probe; dropping
 /// it removes the files (waiting for `show()` calls in progress) and then the registry entry.
+///
+/// # Invariants
+///
+/// From [`Attrs::add`] until this drops, the group exists on the PCI device of `dev` and the
+/// registry holds its entry.
 pub(crate) struct Attrs {
     dev: Arc<Swcci>,
 }
@@ -368,8 +387,11 @@ impl Attrs {
     /// were read (the files show what was read) and before the device node is registered (so
     /// that udev finds the files when the node appears).
     ///
-    /// Errors: EEXIST (the device is registered already, or has a `cxl_swcci` directory),
-    /// ENOSPC (more functions than device nodes: cannot happen), ENOMEM. Each is logged.
+    /// # Errors
+    ///
+    /// EEXIST when the device is registered already, or has a `cxl_swcci` directory; ENOSPC
+    /// when more functions than device nodes are registered (cannot happen); ENOMEM. Each is
+    /// logged.
     pub(crate) fn add(dev: &Arc<Swcci>) -> Result<Self> {
         let raw = raw_device(&dev.pdev);
         let key = raw.addr();
