@@ -810,11 +810,12 @@ impl Wait for Waiter<'_> {
     ///
     /// # Errors
     ///
-    /// [`WaitError::Gone`] once the device is unbound; [`WaitError::Timeout`] when the budget
+    /// [`WaitError::Gone`] once the device is unbound or failed (its registers read all ones:
+    /// nothing it shows can end the wait); [`WaitError::Timeout`] when the budget
     /// given to `begin` is spent; [`WaitError::Killed`] or [`WaitError::Interrupted`] on a
     /// signal, only for an interruptible waiter's background or message wait.
     fn wait(&mut self, event: Event) -> Result<(), WaitError> {
-        if !self.dev.life.bound() {
+        if self.dev.life.get() != Life::Live {
             return Err(WaitError::Gone);
         }
         let elapsed = self.start.map(|t| t.elapsed()).unwrap_or(Delta::ZERO);
@@ -1766,7 +1767,16 @@ impl Locked<'_> {
                         self.count_ended(bg, 0);
                     }
                 }
-                Err(_) => return None,
+                Err(e) => {
+                    // A function that stopped answering: failed, and its waiters learn so
+                    // (ENXIO) instead of waiting out their timeouts.
+                    if e == IoError::Gone {
+                        let opcode = self.st.bg.current().map_or(0, |(_, op)| op);
+                        self.report(opcode, &MboxError::Io(e));
+                        self.dev.wake_waiters();
+                    }
+                    return None;
+                }
             }
         }
         match self.st.bg.poll(id) {

@@ -425,6 +425,52 @@ pub fn abort_does_the_attention_handshake(env: &mut Env) -> Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
+// ---- a function that dies during a background wait (emu) ----
+
+/// A background wait on a function that stops answering (its registers read all ones) ends
+/// with ENXIO within a few of the driver's re-checks, not after the wait's 20 s timeout; the
+/// function is failed (one kernel line) and refuses commands until it is rebound.
+pub fn bg_wait_ends_when_the_function_dies(env: &mut Env) -> Result<Outcome> {
+    let d = switch_polled(env)?;
+    let mut ctl = d.ctl()?;
+    let path = d.path.clone();
+    let h = std::thread::spawn(
+        move || -> Result<(std::result::Result<(), i32>, Duration)> {
+            let dev = Device::open(&path)?;
+            policy(&dev, 20_000, 0)?;
+            let t = Instant::now();
+            let r = lib_errno(dev.raw(SLEEP, &ms(10_000), 0)).map(|_| ());
+            Ok((r, t.elapsed()))
+        },
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    ctl.cmd("surprise-remove")?;
+    let joined = h.join().map_err(|_| anyhow!("thread panicked"));
+    let refused = lib_errno(d.open()?.identify());
+    let line = find_log(env, &d.addr, "device not responding");
+    recover(env, &d, &mut ctl)?;
+    let (r, took) = joined??;
+    ensure!(
+        r == Err(libc::ENXIO),
+        "{}: a background wait when the function died: {:?}, expected ENXIO",
+        d.label(),
+        r.map_err(errno_str)
+    );
+    ensure!(
+        took < Duration::from_secs(5),
+        "{}: the wait ended {took:?} after it began (the function died after 0.5 s)",
+        d.label()
+    );
+    ensure!(
+        refused == Err(libc::ENXIO),
+        "{}: the failed function took a command: {:?}",
+        d.label(),
+        refused.map(|_| ()).map_err(errno_str)
+    );
+    env.note(format!("{}: ENXIO after {took:?}; {}", d.label(), line?));
+    Ok(Outcome::Pass)
+}
+
 // ---- two callers' background commands (emu) ----
 
 /// A Transfer FW (0201h) Full of `img` to `slot`.

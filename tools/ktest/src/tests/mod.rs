@@ -578,6 +578,11 @@ pub static ALL: &[Test] = &[
         run: cmdpath::abort_does_the_attention_handshake,
     },
     Test {
+        name: "bg_wait_ends_when_the_function_dies",
+        scenarios: &["emu"],
+        run: cmdpath::bg_wait_ends_when_the_function_dies,
+    },
+    Test {
         name: "mmpt_slow_send_lets_others_in",
         scenarios: &["emu"],
         run: mmpt_paths::slow_send_lets_others_in,
