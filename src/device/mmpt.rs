@@ -34,6 +34,7 @@ use crate::{
     proto::{
         mailbox::{
             Event,
+            IoError,
             Mapping,
             MboxError,
             RegIo,
@@ -518,7 +519,18 @@ impl Swcci {
             }
             let input = mmpt::receive_input(msg_type, &part).map_err(|_| EINVAL)?;
             let cmd = msg.part(&input);
-            let (code, out_len) = l.part(&cmd, &mut out)?;
+            let (code, out_len) = match l.part(&cmd, &mut out) {
+                Ok(v) => v,
+                Err(e) => {
+                    // A part that failed (a mailbox timeout, a function reset) may leave the
+                    // read open on the function: abort it, as a send does (best effort; a
+                    // function that is gone takes nothing).
+                    if !matches!(e, MboxError::Io(IoError::Gone)) {
+                        l.abort_transfer(msg, msg_type);
+                    }
+                    return Err(e.into());
+                }
+            };
             let failed = match code {
                 MmptCode::Success if out_len == part.len => None,
                 MmptCode::Success => Some("a short part"),
