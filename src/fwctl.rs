@@ -280,10 +280,11 @@ impl Operations for FwctlFile {
     ///
     /// # Errors
     ///
-    /// In this order: EINVAL for a bad header ([`RpcRequest::parse`]) or a `max_output_len`
-    /// below the 8-byte output header; ENXIO once the device is unbound or failed; EINVAL for
-    /// sizes above the mailbox payload (input, or output room after the header); EPERM under
-    /// lockdown; EINVAL for a scope below the command's; EOPNOTSUPP for a quirk; ENOMEM; else
+    /// In this order: EPERM under lockdown (before anything else, so that every RPC gets it,
+    /// Documentation/fwctl.rst); EINVAL for a bad header ([`RpcRequest::parse`]) or a
+    /// `max_output_len` below the 8-byte output header; ENXIO once the device is unbound or
+    /// failed; EINVAL for sizes above the mailbox payload (input, or output room after the
+    /// header); EINVAL for a scope below the command's; EOPNOTSUPP for a quirk; ENOMEM; else
     /// the node's errnos for the command ([`Swcci::run`]'s, ERESTARTSYS included: the wait
     /// resumes when fwctl restarts the call).
     fn fw_rpc<'a>(
@@ -295,6 +296,7 @@ impl Operations for FwctlFile {
         max_output_len: usize,
     ) -> Result<FwRpcResponse> {
         let dev = &*data.dev;
+        let access = policy::fwctl_access(&dev.target)?;
         let req = RpcRequest::parse(rpc_buf)?;
         let opcode = req.opcode;
         let room = max_output_len.checked_sub(RPC_OUT_HEADER).ok_or(EINVAL)?;
@@ -305,7 +307,6 @@ impl Operations for FwctlFile {
         if req.input.len() > payload || room > payload {
             return Err(EINVAL);
         }
-        let access = policy::fwctl_access(&dev.target)?;
         let cmd = access.command(opcode, req.input, caller_scope(scope), this.bg)?;
 
         let mut out = KVVec::from_elem(0u8, RPC_OUT_HEADER + room, GFP_KERNEL)?;
