@@ -685,10 +685,13 @@ impl SwcciFile {
     ///
     /// # Errors
     ///
-    /// EFAULT when the result cannot be written (an ended operation is collected all the
-    /// same: its outcome is lost).
+    /// EFAULT when the result cannot be written (an ended operation then stays uncollected:
+    /// the next call reports it again).
     fn bg_result(&self, arg: u64) -> Result {
-        write_arg(arg, &self.dev.bg_result(&self.async_slot))
+        let res = self.dev.bg_result(&self.async_slot);
+        write_arg(arg, &res)?;
+        self.dev.bg_collect(&self.async_slot, &res);
+        Ok(())
     }
 
     /// poll(2): registers with the device's wake-ups and reports what is ready

@@ -1342,8 +1342,8 @@ impl Swcci {
         }
     }
 
-    /// The outcome of the asynchronous operation in `slot` (`SWCCI_IOCTL_BG_RESULT`): an
-    /// ended one is collected and the slot emptied.
+    /// The outcome of the asynchronous operation in `slot` (`SWCCI_IOCTL_BG_RESULT`), without
+    /// collecting it: [`Self::bg_collect`] does, once the caller has it.
     pub(crate) fn bg_result(&self, slot: &AsyncSlot) -> crate::proto::uapi::SwcciBgResult {
         use crate::proto::uapi::*;
         let mut res = SwcciBgResult::default();
@@ -1352,11 +1352,10 @@ impl Swcci {
         };
         res.opcode = opcode;
         let mut l = self.lock();
-        match l.look_bg(id) {
+        match l.peek_bg(id) {
             None => {
                 res.state = SWCCI_BG_STATE_RUNNING;
                 res.percent = l.percent_of(opcode);
-                return res;
             }
             Some(BgOutcome::Completed(r)) => {
                 res.state = SWCCI_BG_STATE_DONE;
@@ -1366,9 +1365,22 @@ impl Swcci {
             Some(BgOutcome::Superseded) => res.state = SWCCI_BG_STATE_LOST,
             Some(BgOutcome::Vanished) => res.state = SWCCI_BG_STATE_VANISHED,
         }
-        drop(l);
-        slot.settle(None);
         res
+    }
+
+    /// Collects the ended asynchronous operation in `slot` once the caller received its
+    /// outcome `given` ([`Self::bg_result`]) and empties the slot; nothing when `given` said it
+    /// was running (it may have ended since: the next call reports that).
+    pub(crate) fn bg_collect(&self, slot: &AsyncSlot, given: &crate::proto::uapi::SwcciBgResult) {
+        use crate::proto::uapi::{SWCCI_BG_STATE_NONE, SWCCI_BG_STATE_RUNNING};
+        if given.state == SWCCI_BG_STATE_NONE || given.state == SWCCI_BG_STATE_RUNNING {
+            return;
+        }
+        let Some((id, _)) = slot.op() else {
+            return;
+        };
+        let _ = self.lock().look_bg(id);
+        slot.settle(None);
     }
 
     /// Asks the function to signal its event logs by MSI/MSI-X (Set Event Interrupt Policy

@@ -36,8 +36,18 @@ fn collect(dev: &Device, what: &str) -> Result<swcci::proto::uapi::SwcciBgResult
         ev & IN != 0,
         "{what}: no EPOLLIN within 10 s (revents {ev:#x})"
     );
+    // A result the caller cannot receive (a bad pointer: EFAULT) is not collected: the next
+    // call gets it.
+    let bad = dev.ioctl_raw(swcci::proto::uapi::SWCCI_IOCTL_BG_RESULT, 0x10);
+    ensure!(
+        bad == Err(libc::EFAULT),
+        "{what}: SWCCI_IOCTL_BG_RESULT to address 0x10: {bad:?}, expected EFAULT"
+    );
     let r = dev.bg_result()?;
-    ensure!(r.state == SWCCI_BG_STATE_DONE, "{what}: {r:?}");
+    ensure!(
+        r.state == SWCCI_BG_STATE_DONE,
+        "{what}: {r:?} (after an EFAULT)"
+    );
     ensure!(
         dev.bg_result()?.state == SWCCI_BG_STATE_NONE,
         "{what}: the result was not collected"
