@@ -13,15 +13,17 @@
 # instead of arm64.config). V is one of
 #   debug     (default) the suite's kernel: lockdep, sleep-in-atomic, kmemleak, Rust overflow
 #             and debug assertions (debug.config), fwctl (fwctl.config)
-#   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl;
-#             x86_64 and arm64 only (32-bit ARM has no KASAN with Rust), always built with LLVM
+#   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl (the
+#             suite's kernel without it); x86_64 and arm64 only (32-bit ARM has no KASAN with
+#             Rust), always built with LLVM; the default suite runs every x86_64 scenario on it
+#             (tools/test.sh), the fwctl tests then skip there and run on the ARM trees
 #   bench     no lock or leak debugging, fwctl, cxl_pci with raw commands: what tools/bench.sh
 #             measures the command path on
 #   bench-llvm  bench built with the clang whose LLVM matches rustc's (tools/setup/llvm.sh, a
 #             prefix LLVM=<dir>/) and CONFIG_RUST_INLINE_HELPERS; x86_64 and arm64 only; only
 #             tools/bench.sh --llvm builds it
-# debug and bench (and bench-llvm) on x86_64 and arm64 also get mctp.config (AF_MCTP, the serial
-# binding).
+# Every variant on x86_64 and arm64 (not the SoC trees) also gets mctp.config (AF_MCTP, the
+# serial binding).
 # The tree is `make tinyconfig` merged with tools/testing/kconfig/common.config, <ARCH>.config
 # and the variant's fragments, built with O= under $SWCCI_CACHE/kernel/<ARCH>-<V>-<key>, where
 # key hashes the kernel source package and version the set-up chose (tools/setup/resolve.sh),
@@ -81,7 +83,7 @@ bench-llvm)
 esac
 # AF_MCTP and the serial binding for the MCTP tests and benchmark (mctp.config)
 case "$arch-$variant" in
-x86_64-debug | x86_64-bench* | arm64-debug | arm64-bench*) frags+=("$frag_dir/mctp.config") ;;
+x86_64-* | arm64-*) frags+=("$frag_dir/mctp.config") ;;
 esac
 
 # The installed kernel source package the policy chose (host.sh), e.g. "linux-source-7.3
