@@ -117,6 +117,46 @@ provenance() {
 		"$(bindgen --version 2>/dev/null | awk '{print $2}')"
 }
 
+# trixie_root_open ROOT WHAT: a minimal trixie root at ROOT (debootstrapped on first use, each
+# attempt from an empty directory: debootstrap does not resume a partial root) with
+# trixie-backports among its sources, /dev and /proc mounted (unmounted on exit, or by
+# trixie_root_close), ready for apt-get in a chroot. WHAT names its use in the log. The roots
+# of tools/setup/qemu.sh and llvm.sh.
+trixie_root_open() {
+	local root=$1 what=$2
+	if [ ! -f "$root/.swcci-base" ]; then
+		rm -rf "$root"
+		log "debootstrap a minimal trixie root for $what (1-3 min)"
+		retry _trixie_debootstrap "$root" || die "debootstrap of trixie failed"
+		touch "$root.tmp/.swcci-base"
+		mv "$root.tmp" "$root"
+	fi
+	cat >"$root/etc/apt/sources.list.d/backports.sources" <<'EOS'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+	mount --bind /dev "$root/dev"
+	mount -t proc proc "$root/proc"
+	# shellcheck disable=SC2064 # the root is fixed now
+	trap "umount '$root/proc' '$root/dev' 2>/dev/null || true" EXIT
+}
+
+_trixie_debootstrap() {
+	rm -rf "$1.tmp"
+	run_logged debootstrap --variant=minbase trixie "$1.tmp" http://deb.debian.org/debian
+}
+
+# trixie_root_close ROOT: drops the root's package cache and unmounts what trixie_root_open
+# mounted.
+trixie_root_close() {
+	chroot "$1" apt-get clean
+	umount "$1/proc" "$1/dev"
+	trap - EXIT
+}
+
 # The kernel variant the suite (tools/test.sh) and the demo boot on ARCH: `hardened` on the
 # architectures of SWCCI_HARDENED_ARCHES (default x86_64), which run every scenario on it, so
 # that a cold run builds one tree per architecture; `debug` elsewhere.

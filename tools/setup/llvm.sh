@@ -54,31 +54,9 @@ need_root "LLVM setup (debootstrap)"
 cache_lock
 command -v debootstrap >/dev/null || die "debootstrap missing: run tools/setup/host.sh first"
 
-fresh_debootstrap() {
-	rm -rf "$root.tmp"
-	run_logged debootstrap --variant=minbase trixie "$root.tmp" http://deb.debian.org/debian
-}
-
-if [ ! -f "$root/.swcci-base" ]; then
-	rm -rf "$root"
-	log "debootstrap a minimal trixie root for clang-$major (1-3 min)"
-	retry fresh_debootstrap || die "debootstrap of trixie failed"
-	touch "$root.tmp/.swcci-base"
-	mv "$root.tmp" "$root"
-else
-	log "LLVM root $root: installing clang-$major (none yet, or not of rustc's LLVM)"
-fi
+[ ! -f "$root/.swcci-base" ] || log "LLVM root $root: installing clang-$major (none yet, or not of rustc's LLVM)"
+trixie_root_open "$root" "clang-$major"
 rm -f "$stamp"
-cat >"$root/etc/apt/sources.list.d/backports.sources" <<'EOS'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOS
-mount --bind /dev "$root/dev"
-mount -t proc proc "$root/proc"
-trap 'umount "$root/proc" "$root/dev" 2>/dev/null || true' EXIT
 log "choosing clang-$major (policy: ${POLICY_LLVM[0]})"
 retry apt_refresh chroot "$root" || die "cannot update the package indexes in the trixie root"
 resolve_llvm chosen "$major" chroot "$root" || die "no clang-$major to install (see above)"
@@ -87,9 +65,7 @@ log "installing clang-$major, lld-$major and llvm-$major $version into the root"
 retry run_logged chroot "$root" apt-get install -y -q --no-install-recommends \
 	"clang-$major=$version" "lld-$major=$version" "llvm-$major=$version" ||
 	die "installing clang-$major failed"
-chroot "$root" apt-get clean
-umount "$root/proc" "$root/dev"
-trap - EXIT
+trixie_root_close "$root"
 
 rm -rf "$bindir"
 mkdir -p "$bindir"

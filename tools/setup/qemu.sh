@@ -57,32 +57,9 @@ if ready; then # set up by a concurrent run while we waited
 fi
 command -v debootstrap >/dev/null || die "debootstrap missing: run tools/setup/host.sh first"
 
-# Each attempt starts from an empty directory: debootstrap does not resume a partial root.
-fresh_debootstrap() {
-	rm -rf "$root.tmp"
-	run_logged debootstrap --variant=minbase trixie "$root.tmp" http://deb.debian.org/debian
-}
-
-if [ ! -f "$root/.swcci-base" ]; then
-	rm -rf "$root"
-	log "debootstrap a minimal trixie root for QEMU (1-3 min)"
-	retry fresh_debootstrap || die "debootstrap of trixie failed"
-	touch "$root.tmp/.swcci-base"
-	mv "$root.tmp" "$root"
-else
-	log "QEMU root $root: installing QEMU (none yet, or not the version wanted: $(qemu_version))"
-fi
+[ ! -f "$root/.swcci-base" ] || log "QEMU root $root: installing QEMU (none yet, or not the version wanted: $(qemu_version))"
+trixie_root_open "$root" "QEMU"
 rm -f "$stamp"
-cat >"$root/etc/apt/sources.list.d/backports.sources" <<'EOS'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOS
-mount --bind /dev "$root/dev"
-mount -t proc proc "$root/proc"
-trap 'umount "$root/proc" "$root/dev" 2>/dev/null || true' EXIT
 log "choosing QEMU from trixie-backports (policy: ${POLICY_QEMU[0]}${SWCCI_QEMU_VERSION:+; override SWCCI_QEMU_VERSION=$SWCCI_QEMU_VERSION})"
 retry apt_refresh chroot "$root" || die "cannot update the package indexes in the trixie root"
 resolve_qemu chosen chroot "$root" || die "no QEMU to install (see above)"
@@ -90,9 +67,7 @@ version=${chosen#* }
 log "installing QEMU $version from trixie-backports into the root"
 retry run_logged chroot "$root" apt-get install -y -q --no-install-recommends -t trixie-backports \
 	"qemu-system-x86=$version" "qemu-system-arm=$version" seabios || die "installing QEMU failed"
-chroot "$root" apt-get clean
-umount "$root/proc" "$root/dev"
-trap - EXIT
+trixie_root_close "$root"
 
 rm -rf "$bindir"
 mkdir -p "$bindir"
