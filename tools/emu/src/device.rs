@@ -1169,31 +1169,7 @@ impl Device {
             offset: MMPT_REGS as u32,
             len: MMPT_REGS_SIZE as u32,
         };
-        match self.cfg.personality {
-            Personality::Switch if !self.knobs.mmpt => vec![
-                CapEntry {
-                    vendor: 0,
-                    id: cxl_cap::DEVICE_STATUS,
-                    version: 1,
-                    offset: DEVICE_STATUS_REGS as u32,
-                    len: 0x10,
-                },
-                CapEntry {
-                    vendor: 0,
-                    id: cxl_cap::PRIMARY_MAILBOX,
-                    version: 1,
-                    offset: MBOX_REGS as u32,
-                    len: mbox_len,
-                },
-                CapEntry {
-                    vendor: 0,
-                    id: cxl_cap::MEMDEV_STATUS,
-                    version: 1,
-                    offset: MEMDEV_STATUS_REGS as u32,
-                    len: 8,
-                },
-                mmb,
-            ],
+        let mut caps = match self.cfg.personality {
             Personality::Switch => vec![
                 CapEntry {
                     vendor: 0,
@@ -1217,11 +1193,14 @@ impl Device {
                     len: 8,
                 },
                 mmb,
-                mmpt,
             ],
-            Personality::Mmpt if !self.knobs.mmpt => vec![mmb],
-            Personality::Mmpt => vec![mmb, mmpt],
+            Personality::Mmpt => vec![mmb],
+        };
+        // The MMPT registers, unless the knob hides them.
+        if self.knobs.mmpt {
+            caps.push(mmpt);
         }
+        caps
     }
 
     fn ctrl_value(&self) -> MboxCtrl {
