@@ -13,16 +13,14 @@
 #   make demo / make check   the README's two commands (set up, build, boot, test)
 #
 # Without KDIR the project's own cached tree for ARCH (default x86_64) is used if it is built
-# (tools/setup/kernel.sh: the debug tree, else the hardened one, which tools/demo.sh and
-# tools/test.sh boot on x86_64; the cached trees record the ARCH and LLVM they were built with),
+# (tools/setup/kernel.sh; the cached trees record the ARCH and LLVM they were built with),
 # else the running kernel's /lib/modules/$(uname -r)/build, as for any out-of-tree module.
 # The result is cxl_swcci.ko in this directory, the only copy, signed in place with the
 # tree's key when the tree has one.
 
 SWCCI_ARCH ?= $(if $(ARCH),$(patsubst x86,x86_64,$(ARCH)),x86_64)
 ifeq ($(KDIR),)
-KDIR := $(shell [ -x tools/setup/kernel.sh ] && { d=$$(tools/setup/kernel.sh --print-kdir $(SWCCI_ARCH) 2>/dev/null) || \
-	d=$$(tools/setup/kernel.sh --print-kdir --variant hardened $(SWCCI_ARCH) 2>/dev/null); } && echo "$$d")
+KDIR := $(shell [ -x tools/setup/kernel.sh ] && d=$$(tools/setup/kernel.sh --print-kdir $(SWCCI_ARCH) 2>/dev/null) && echo "$$d")
 KDIR_FROM := the project's cache
 ifeq ($(KDIR),)
 KDIR := /lib/modules/$(shell uname -r)/build

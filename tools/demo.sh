@@ -38,10 +38,8 @@ mkdir -p "$out"
 # QEMU (first time: a debootstrapped trixie root, mostly downloads) while the kernel builds.
 "$SWCCI_TOP/tools/setup/qemu.sh" >"$out/qemu-dir" 2>"$out/qemu-setup.log" &
 qemu_pid=$!
-# The tree tools/test.sh boots on this architecture, so that the suite reuses it.
-variant=$(suite_variant "$arch")
-log "step 2/4: $variant kernel tree for $arch (about 5-8 min the first time, cached after)"
-kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --variant "$variant" "$arch")
+log "step 2/4: kernel tree for $arch (about 5 min the first time, cached after)"
+kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 log "step 3/4: QEMU and the build"
 if ! wait "$qemu_pid"; then
 	cat "$out/qemu-setup.log" >&2
@@ -49,7 +47,7 @@ if ! wait "$qemu_pid"; then
 fi
 qemu_dir=$(cat "$out/qemu-dir")
 log "QEMU: $qemu_dir ($(qemu_version))"
-bin=$("$SWCCI_TOP/tools/build.sh" --variant "$variant" "$arch")
+bin=$("$SWCCI_TOP/tools/build.sh" "$arch")
 log "step 4/4: booting the guest"
-run_guests "$arch" "$variant" "$kdir" "$bin" "$qemu_dir" "$out" --scenario demo
+run_guests "$arch" debug "$kdir" "$bin" "$qemu_dir" "$out" --scenario demo
 

@@ -6,20 +6,17 @@
 # core and the tools), then the in-guest suite under QEMU, one boot per scenario.
 #
 #   tools/test.sh [--arch ARCH[,ARCH]] [--scenario A,B] [--filter TEST] [--host-only]
-#                 (default: --arch x86_64,ast2700,ast2600, every scenario)
+#                 (default: --arch x86_64,ast2700,ast2600, every scenario; `hardened` on x86_64)
 #                 [--switches N] [--type3 N] [--kvm] [--fuzz-seed N] [--fuzz-iters N]
 #
 # ARCH: x86_64 (q35), ast2700 and ast2600 (QEMU's AST2700 and AST2600 EVBs: the BMC SoCs,
 # arm64 and ARMv7, the switch behind the SoC's PCIe root complex; Documentation/bmc.rst),
-# arm64 and arm (ARMv7) on QEMU's virt, selectable. Each architecture boots one kernel tree
-# (tools/setup/kernel.sh), so that a cold run builds as few as possible:
-#   x86_64    the `hardened` tree (debug plus KASAN, UBSAN, fault injection, MCTP; no fwctl):
-#             every scenario, `hardened` included; the fwctl tests skip there and run on the
-#             others (SWCCI_HARDENED_ARCHES, default x86_64, lists the architectures run this
-#             way; arm64 possible, not 32-bit ARM)
-#   others    the `debug` tree: every scenario but `hardened`, which they boot only when
-#             named with --scenario and the architecture named with --arch
-# Only the trees and builds the chosen scenarios need are made. Kernel trees not built yet
+# arm64 and arm (ARMv7) on QEMU's virt, selectable.
+#
+# Each scenario boots the kernel variant it needs (tools/setup/kernel.sh): `hardened` the
+# KASAN/UBSAN/fault-injection kernel (x86_64 by default; SWCCI_HARDENED_ARCHES=x86_64,arm64
+# adds arm64; none for 32-bit ARM), every other one the debug kernel;
+# only the trees and builds the chosen scenarios need are made. Kernel trees not built yet
 # are built in the background, at the lowest CPU priority, while the foreground runs
 # host tests and guests (SWCCI_PREBUILD=0 turns that off).
 #
@@ -29,12 +26,11 @@
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
-# The scenarios every architecture runs, and those that need the hardened tree.
+# Scenarios by the kernel variant they boot.
 DEBUG_SCENARIOS=main,taint,taint-strict,lockdown,emu,fw
 HARDENED_SCENARIOS=hardened
-# Architectures that run every scenario on the hardened tree (x86_64, arm64 possible;
-# suite_variant in tools/setup/lib.sh).
-export SWCCI_HARDENED_ARCHES=${SWCCI_HARDENED_ARCHES:-x86_64}
+# Architectures whose default run includes the hardened scenario (x86_64, arm64 possible).
+: "${SWCCI_HARDENED_ARCHES:=x86_64}"
 
 arches=x86_64,ast2700,ast2600
 arch_given=0
@@ -54,7 +50,7 @@ while [ $# -gt 0 ]; do
 	--host-only) host_only=1 ;;
 	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -81,34 +77,27 @@ total_fail=0
 # Every module build is checked with the kernel's clippy lints, warnings as errors (Makefile).
 export SWCCI_STRICT=1
 
-# The scenarios of VARIANT to run on ARCH (comma-separated, maybe empty): on an architecture of
-# SWCCI_HARDENED_ARCHES every scenario boots the hardened tree; elsewhere the hardened
-# scenarios (and fuzz) boot it, when asked for by name on a named architecture, and every
-# other scenario the debug tree.
+# The scenarios of VARIANT to run on ARCH (comma-separated, maybe empty).
 scenarios_for() {
-	local arch=$1 variant=$2 all s want=() hard_arch=0 needs
-	[ "$(suite_variant "$arch")" = debug ] || hard_arch=1
+	local arch=$1 variant=$2 all s want=()
 	if [ -n "$scenario" ]; then
 		all=$scenario
 	else
 		all=$DEBUG_SCENARIOS
-		[ "$hard_arch" = 0 ] || all+=",$HARDENED_SCENARIOS"
+		[[ ",$SWCCI_HARDENED_ARCHES," == *",$arch,"* ]] && all+=",$HARDENED_SCENARIOS"
 	fi
 	IFS=, read -ra list <<<"$all"
 	for s in "${list[@]}"; do
 		if [[ ",$HARDENED_SCENARIOS," == *",$s,"* || $s == fuzz ]]; then
-			[[ $hard_arch == 1 || $arch_given == 1 ]] || continue
-			if [[ $arch == arm || $arch == ast2600 ]]; then
-				[ "$variant" != hardened ] || log "no hardened kernel for 32-bit ARM: $s skipped on $arch"
-				continue
-			fi
-			needs=hardened
-		elif [ "$hard_arch" = 1 ]; then
-			needs=hardened
+			[ "$variant" = hardened ] || continue
+			# Named explicitly, on the architectures asked for; else where the default says.
+			[[ $arch_given == 1 || ",$SWCCI_HARDENED_ARCHES," == *",$arch,"* ]] || continue
+			[[ $arch != arm && $arch != ast2600 ]] ||
+				{ log "no hardened kernel for 32-bit ARM: $s skipped on $arch"; continue; }
 		else
-			needs=debug
+			[ "$variant" = debug ] || continue
 		fi
-		[ "$variant" = "$needs" ] && want+=("$s")
+		want+=("$s")
 	done
 	(IFS=,; echo "${want[*]}")
 }

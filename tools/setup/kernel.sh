@@ -15,8 +15,7 @@
 #             and debug assertions (debug.config), fwctl (fwctl.config)
 #   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl (the
 #             suite's kernel without it); x86_64 and arm64 only (32-bit ARM has no KASAN with
-#             Rust), always built with LLVM; the default suite runs every x86_64 scenario on it
-#             (tools/test.sh), the fwctl tests then skip there and run on the ARM trees
+#             Rust), always built with LLVM
 #   bench     no lock or leak debugging, fwctl, cxl_pci with raw commands: what tools/bench.sh
 #             measures the command path on
 #   bench-llvm  bench built with the clang whose LLVM matches rustc's (tools/setup/llvm.sh, a

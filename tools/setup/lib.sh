@@ -157,13 +157,6 @@ trixie_root_close() {
 	trap - EXIT
 }
 
-# The kernel variant the suite (tools/test.sh) and the demo boot on ARCH: `hardened` on the
-# architectures of SWCCI_HARDENED_ARCHES (default x86_64), which run every scenario on it, so
-# that a cold run builds one tree per architecture; `debug` elsewhere.
-suite_variant() {
-	if [[ ",${SWCCI_HARDENED_ARCHES:-x86_64}," == *",$1,"* ]]; then echo hardened; else echo debug; fi
-}
-
 # run_guests ARCH VARIANT KDIR BIN QEMU_DIR OUT RUNNER-ARGS...: boots the guests of
 # swcci-runner (built by tools/build.sh) for ARCH (x86_64, arm64, arm; ast2600: ARMv7 on QEMU's
 # ast2600-evb, ast2700: arm64 on ast2700a2-evb, each with the device tree of
