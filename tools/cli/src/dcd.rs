@@ -8,7 +8,7 @@ use crate::args::dcd::{
     AddArgs, ConfigureArgs, DcdArgs, DcdCommand, OnOff, PolicyArg, ReleaseArgs,
 };
 use crate::decode::{self, bytes_text};
-use crate::error::{CliError, EXIT_UNCONFIRMED, EXIT_USAGE};
+use crate::error::{pool_error, CliError};
 use crate::output::{join, render_record, render_table, Field, Outcome, Record};
 use crate::units::hex;
 use serde_json::{Map, Value};
@@ -48,22 +48,6 @@ pub fn run(args: DcdArgs, json: bool) -> Result<Outcome> {
         stdout,
         ..Outcome::default()
     })
-}
-
-/// The CLI error of a failed pooling operation: a broken rule is a usage error (nothing was
-/// sent), a failed command has its library error's status (with its hint: EPERM), an
-/// unconfirmed result status 6.
-pub fn pool_error(e: PoolError) -> CliError {
-    let code = match &e {
-        PoolError::Refused { .. } => EXIT_USAGE,
-        PoolError::Failed { error, .. } => crate::error::lib_exit_code(error),
-        PoolError::Unconfirmed { .. } => EXIT_UNCONFIRMED,
-    };
-    let message = match e.error().and_then(crate::error::hint) {
-        Some(h) => format!("{e} ({h})"),
-        None => e.to_string(),
-    };
-    CliError::Exit { code, message }
 }
 
 /// ` via port 3` for messages (empty for the switch itself).
@@ -639,7 +623,7 @@ mod tests {
             false,
         )
         .unwrap_err();
-        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
         assert_eq!(
             e.to_string(),
             "would add 1 GiB of region 0 to host 1 on /nonexistent/swcci-node via port 0 \
@@ -802,33 +786,5 @@ mod tests {
             lists: vec![("extents", Vec::new(), "nothing")],
         };
         assert_eq!(empty.render(false), "\nnothing\n");
-    }
-
-    #[test]
-    fn pool_errors_have_their_exit_status() {
-        use swcci::dcd::Broken;
-        use swcci::proto::payload::dcd::Rule;
-        let e = pool_error(PoolError::Refused {
-            op: "Initiate Dynamic Capacity Add (5604h) via port 0 on x".into(),
-            rule: Broken::Dcd(Rule::NoSuchHost { host: 1, hosts: 1 }),
-        });
-        assert_eq!(e.exit_code(), EXIT_USAGE);
-        assert!(e.to_string().contains("not sent: host 1"), "{e}");
-        let e = pool_error(PoolError::failed(swcci::Error::Device {
-            op: "Initiate Dynamic Capacity Add (5604h) via port 0 on x".into(),
-            rc: swcci::proto::rc::ReturnCode::InvalidExtentList,
-        }));
-        assert_eq!(e.exit_code(), crate::error::EXIT_DEVICE);
-        assert!(e.to_string().contains("(1eh): the extents overlap"), "{e}");
-        let e = pool_error(PoolError::failed(swcci::Error::Os {
-            op: "Get DCD Info (5600h) via port 0 on x".into(),
-            err: std::io::Error::from_raw_os_error(libc::EPERM),
-        }));
-        assert!(e.to_string().contains("CAP_SYS_RAWIO"), "{e}");
-        let e = pool_error(PoolError::Unconfirmed {
-            op: "x".into(),
-            what: "y".into(),
-        });
-        assert_eq!(e.exit_code(), EXIT_UNCONFIRMED);
     }
 }

@@ -5,9 +5,8 @@
 //! without `--yes`.
 
 use crate::args::ld::{AllocArgs, LdArgs, LdCommand};
-use crate::dcd::pool_error;
 use crate::decode::{self, bytes_text};
-use crate::error::CliError;
+use crate::error::{pool_error, CliError};
 use crate::output::{render_record, render_table, Field, Outcome, Record};
 use serde_json::{Map, Value};
 use swcci::ld::{self, AllocReport, Mld};
