@@ -469,8 +469,7 @@ fn release(a: &ReleaseArgs, json: bool) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::dcd::TargetDevArgs;
-    use crate::args::TargetArgs;
+    use crate::args::{TargetArgs, TargetDevArgs};
     use clap::Parser;
     use swcci::proto::payload::dcd::ExtentCounts;
 

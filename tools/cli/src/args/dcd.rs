@@ -2,7 +2,7 @@
 
 //! The arguments of `swcci dcd` (the command is in crate::dcd).
 
-use super::{parse_u8, wrapped, TargetArgs, DEV_HELP};
+use super::{parse_u8, wrapped, TargetDevArgs};
 use crate::units::{parse_bytes, parse_extent, parse_host, parse_tag};
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use swcci::dcd::{Extent, SelectionPolicy};
@@ -130,15 +130,6 @@ pub enum DcdCommand {
         after_long_help = "Examples:\n  swcci dcd release switch0 --port 0 --host 0 --extent 0x10000000:2M --yes\n  swcci dcd release switch0 --port 0 --host 0 --all --forced --yes"
     )]
     Release(ReleaseArgs),
-}
-
-/// A device and a target on it.
-#[derive(Args, Debug)]
-pub struct TargetDevArgs {
-    #[arg(value_name = "DEV", help = DEV_HELP)]
-    pub dev: String,
-    #[command(flatten)]
-    pub target: TargetArgs,
 }
 
 /// `dcd regions`.
