@@ -3,14 +3,14 @@
 //! The commands: open the device, run the library's typed commands on the target, build the
 //! document from the typed results.
 
+use crate::args::{PortAction, RawCommand, TopologyArgs, UnbindMode};
 use crate::decode;
+use crate::dev::open;
 use crate::error::CliError;
 use crate::hex;
-use crate::output::{Doc, Field, Record};
-use crate::{Cli, Command, PortAction, RawCommand, TopologyArgs, TunnelCommand, UnbindMode};
+use crate::output::{Doc, Field, Outcome, Record, Report};
 use std::io::IsTerminal;
-use std::sync::OnceLock;
-use swcci::mctp::{AnyMailbox, MctpOptions};
+use swcci::mctp::AnyMailbox;
 use swcci::{command_name, Cci, Target};
 use swcci_proto::opcode;
 use swcci_proto::payload::switch::{PortOp, UnbindOption, LD_NONE};
@@ -19,94 +19,8 @@ use swcci_proto::regs::MBOX_PAYLOAD_MAX;
 
 type Result<T> = std::result::Result<T, CliError>;
 
-/// What a command printed, and the errors to report after it.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// Text for standard output.
-    pub stdout: String,
-    /// Warnings for standard error (the exit status stays 0).
-    pub warnings: Vec<String>,
-    /// Errors for standard error; the first decides the exit status.
-    pub errors: Vec<CliError>,
-}
-
-/// A document and what comes with it: errors (a raw command's non-success return code, nodes
-/// that do not answer) and warnings (a log the device ended early).
-#[derive(Default)]
-struct Report {
-    doc: Option<Doc>,
-    warnings: Vec<String>,
-    errors: Vec<CliError>,
-}
-
-impl From<Doc> for Report {
-    fn from(doc: Doc) -> Self {
-        Self {
-            doc: Some(doc),
-            ..Self::default()
-        }
-    }
-}
-
-/// The MCTP options of this run (`--mctp-timeout`, `--mctp-retries`, `--mctp-gap`).
-static MCTP_OPTIONS: OnceLock<MctpOptions> = OnceLock::new();
-
-/// Opens what DEV names: a driver node, or an MCTP endpoint (`mctp:[NET:]EID`,
-/// `mctp-cci:[NET:]EID`) with this run's MCTP options.
-pub fn open(dev: &str) -> Result<AnyMailbox> {
-    let opts = MCTP_OPTIONS.get().cloned().unwrap_or_default();
-    Ok(AnyMailbox::open(dev, &opts)?)
-}
-
-/// Runs the command line.
-pub fn run(cli: Cli) -> Result<Outcome> {
-    let _ = MCTP_OPTIONS.set(cli.mctp_options());
-    let report = match cli.command {
-        Command::Completions { shell } => return text(crate::doc::completions(shell)),
-        Command::Man => return text(crate::doc::man_page()?),
-        Command::List => list()?,
-        Command::Identify(a) => identify(&open(&a.dev)?.on(a.target.target()))?.into(),
-        Command::SwitchInfo(a) => switch_info(&open(&a.dev)?.on(Target::Direct))?.into(),
-        Command::Ports(a) => ports(&open(&a.dev)?.on(Target::Direct), &a.ports)?.into(),
-        Command::Vcs(a) => vcs(&open(&a.dev)?.on(Target::Direct), &a.vcs, a.start, a.limit)?.into(),
-        Command::Cel(a) => cel(&open(&a.dev)?.on(a.target.target()))?,
-        Command::Logs(a) => logs(&open(&a.dev)?.on(a.target.target()))?.into(),
-        Command::BgStatus(a) => bg_status(&open(&a.dev)?.on(a.target.target()))?.into(),
-        Command::Abort(a) => abort(&open(&a.dev)?.on(a.target.target()))?.into(),
-        Command::PortControl(a) => port_control(&a.dev, a.port, a.action, a.yes)?.into(),
-        Command::Bind(a) => bind(&a.dev, [a.at.vcs, a.at.vppb, a.port], a.ld, a.yes)?.into(),
-        Command::Unbind(a) => unbind(&a.dev, a.at.vcs, a.at.vppb, a.mode, a.yes)?.into(),
-        Command::Tunnel(a) => {
-            let target = a.target();
-            match &a.what {
-                TunnelCommand::Identify => identify(&open(&a.dev)?.on(target))?.into(),
-                TunnelCommand::Raw(c) => raw(&a.dev, target, c)?,
-            }
-        }
-        Command::Raw(a) if a.asynchronous => return raw_async(&a.dev, &a.cmd, cli.json),
-        Command::Raw(a) => raw(&a.dev, a.target.target(), &a.cmd)?,
-        Command::Fw(a) => return crate::fw::run(a, cli.json),
-        Command::Dcd(a) => return crate::dcd::run(a, cli.json),
-        Command::Ld(a) => return crate::ld::run(a, cli.json),
-        Command::Events(a) => return crate::events::run(&a, cli.json),
-        Command::Topology(a) => return Ok(topology(&a, cli.json)),
-    };
-    Ok(Outcome {
-        stdout: report.doc.map(|d| d.render(cli.json)).unwrap_or_default(),
-        warnings: report.warnings,
-        errors: report.errors,
-    })
-}
-
-fn text(stdout: String) -> Result<Outcome> {
-    Ok(Outcome {
-        stdout,
-        ..Outcome::default()
-    })
-}
-
 /// Identify (0001h): on a tunnelled target, the target's port and LD come first.
-fn identify(cci: &Cci<'_>) -> Result<Doc> {
+pub fn identify(cci: &Cci<'_>) -> Result<Doc> {
     let id = cci.identify()?;
     let mut rec = match cci.target() {
         Target::Direct => Record::default(),
@@ -116,12 +30,12 @@ fn identify(cci: &Cci<'_>) -> Result<Doc> {
     Ok(Doc::Record(rec))
 }
 
-fn switch_info(dev: &Cci<'_>) -> Result<Doc> {
+pub fn switch_info(dev: &Cci<'_>) -> Result<Doc> {
     let s = dev.identify_switch()?;
     Ok(Doc::Record(decode::identify_switch_record(&s)))
 }
 
-fn ports(dev: &Cci<'_>, ports: &[u8]) -> Result<Doc> {
+pub fn ports(dev: &Cci<'_>, ports: &[u8]) -> Result<Doc> {
     let ids: Vec<u8> = if ports.is_empty() {
         dev.identify_switch()?.active_port_ids().collect()
     } else {
@@ -138,7 +52,7 @@ fn ports(dev: &Cci<'_>, ports: &[u8]) -> Result<Doc> {
     })
 }
 
-fn vcs(cci: &Cci<'_>, vcs: &[u8], start: u8, limit: Option<u8>) -> Result<Doc> {
+pub fn vcs(cci: &Cci<'_>, vcs: &[u8], start: u8, limit: Option<u8>) -> Result<Doc> {
     let ids: Vec<u8> = if vcs.is_empty() {
         cci.identify_switch()?.active_vcs_ids().collect()
     } else {
@@ -164,7 +78,7 @@ fn vcs(cci: &Cci<'_>, vcs: &[u8], start: u8, limit: Option<u8>) -> Result<Doc> {
     })
 }
 
-fn logs(cci: &Cci<'_>) -> Result<Doc> {
+pub fn logs(cci: &Cci<'_>) -> Result<Doc> {
     let rows = cci
         .supported_logs()?
         .iter()
@@ -177,7 +91,7 @@ fn logs(cci: &Cci<'_>) -> Result<Doc> {
 }
 
 /// The CEL's entries; a log the device ended early is printed with a warning.
-fn cel(cci: &Cci<'_>) -> Result<Report> {
+pub fn cel(cci: &Cci<'_>) -> Result<Report> {
     let log = cci.cel_log()?;
     let mut warnings = Vec::new();
     if log.is_short() {
@@ -199,11 +113,11 @@ fn cel(cci: &Cci<'_>) -> Result<Report> {
     })
 }
 
-fn bg_status(cci: &Cci<'_>) -> Result<Doc> {
+pub fn bg_status(cci: &Cci<'_>) -> Result<Doc> {
     Ok(Doc::Record(decode::bg_status_record(&cci.bg_status()?)))
 }
 
-fn abort(cci: &Cci<'_>) -> Result<Doc> {
+pub fn abort(cci: &Cci<'_>) -> Result<Doc> {
     let rc = cci.abort_bg()?;
     Ok(Doc::Record(Record(vec![
         decode::opcode_field("opcode", "opcode_name", opcode::REQUEST_ABORT_BG),
@@ -212,11 +126,10 @@ fn abort(cci: &Cci<'_>) -> Result<Doc> {
 }
 
 /// Every node that answers, plus an error for each node that exists but does not.
-fn list() -> Result<Report> {
+pub fn list() -> Result<Report> {
     let mut r = list_report(swcci::list()?);
     // MCTP endpoints the kernel routes to that answer FM-API (none without MCTP).
-    let timeout = MCTP_OPTIONS
-        .get()
+    let timeout = crate::dev::mctp_options()
         .map_or(swcci::mctp::DEFAULT_TIMEOUT, |o| o.timeout)
         .min(std::time::Duration::from_millis(500));
     let found = swcci::mctp::discover(timeout);
@@ -264,7 +177,7 @@ fn colour() -> bool {
 /// The fabric walk, rendered. Each error is reported on standard error; the exit status is
 /// that of the first error when no switch could be read ([`swcci::fabric::Fabric::nothing_read`]),
 /// else 7 (partial) when anything could not be read.
-fn topology(a: &TopologyArgs, json: bool) -> Outcome {
+pub fn topology(a: &TopologyArgs, json: bool) -> Outcome {
     let nodes = if a.devs.is_empty() {
         match swcci::list() {
             Ok(n) => n,
@@ -347,7 +260,7 @@ fn changed(mut fields: Record, rc: ReturnCode) -> Doc {
     Doc::Record(fields)
 }
 
-fn port_control(dev: &str, port: u8, action: PortAction, yes: bool) -> Result<Doc> {
+pub fn port_control(dev: &str, port: u8, action: PortAction, yes: bool) -> Result<Doc> {
     let (op, name, what) = match action {
         PortAction::AssertPerst => (PortOp::AssertPerst, "assert-perst", "assert PERST# of"),
         PortAction::DeassertPerst => (
@@ -381,7 +294,7 @@ fn ld_field(ld: u16) -> Field {
     }
 }
 
-fn bind(dev: &str, [vcs, vppb, port]: [u8; 3], ld: u16, yes: bool) -> Result<Doc> {
+pub fn bind(dev: &str, [vcs, vppb, port]: [u8; 3], ld: u16, yes: bool) -> Result<Doc> {
     if !yes {
         let target = if ld == LD_NONE {
             format!("physical port {port}")
@@ -407,7 +320,7 @@ fn bind(dev: &str, [vcs, vppb, port]: [u8; 3], ld: u16, yes: bool) -> Result<Doc
     ))
 }
 
-fn unbind(dev: &str, vcs: u8, vppb: u8, mode: UnbindMode, yes: bool) -> Result<Doc> {
+pub fn unbind(dev: &str, vcs: u8, vppb: u8, mode: UnbindMode, yes: bool) -> Result<Doc> {
     let (option, name, how) = match mode {
         UnbindMode::WaitLinkDown => (
             UnbindOption::WaitLinkDown,
@@ -498,7 +411,7 @@ fn too_large(i: &hex::Input, max: usize, what: &str) -> CliError {
 /// operation is waited for in poll(2) (EPOLLIN), with its progress on a terminal, and its
 /// outcome printed (SWCCI_IOCTL_BG_RESULT, Documentation/abi.rst). A command the device runs
 /// in the foreground is printed as `raw` prints it.
-fn raw_async(dev: &str, cmd: &RawCommand, json: bool) -> Result<Outcome> {
+pub fn raw_async(dev: &str, cmd: &RawCommand, json: bool) -> Result<Outcome> {
     use swcci::proto::uapi::*;
     let input = input_bytes(
         cmd.input.as_ref(),
@@ -598,7 +511,7 @@ fn async_outcome(line: String, rc: ReturnCode, d: &swcci::Device, opcode: u16) -
     }
 }
 
-fn raw(dev: &str, target: Target, cmd: &RawCommand) -> Result<Report> {
+pub fn raw(dev: &str, target: Target, cmd: &RawCommand) -> Result<Report> {
     let input = input_bytes(
         cmd.input.as_ref(),
         MBOX_PAYLOAD_MAX,

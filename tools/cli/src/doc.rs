@@ -2,8 +2,8 @@
 
 //! The swcci(1) manual page and shell completions, generated from the clap definitions.
 
+use crate::args::{Cli, CompletionShell};
 use crate::error::{CliError, EXIT_CODES};
-use crate::{Cli, CompletionShell};
 use clap::{Arg, CommandFactory};
 use roff::{bold, italic, roman, Roff};
 

@@ -3,6 +3,7 @@
 //! Errors of the tool and the exit statuses they map to.
 
 use std::fmt;
+use swcci::dcd::PoolError;
 
 /// The device refused the command (non-success return code).
 pub const EXIT_DEVICE: i32 = 1;
@@ -166,6 +167,22 @@ pub fn hint(e: &swcci::Error) -> Option<&'static str> {
     }
 }
 
+/// The CLI error of a failed pooling operation: a broken rule is a usage error (nothing was
+/// sent), a failed command has its library error's status (with its hint: EPERM), an
+/// unconfirmed result status 6.
+pub fn pool_error(e: PoolError) -> CliError {
+    let code = match &e {
+        PoolError::Refused { .. } => EXIT_USAGE,
+        PoolError::Failed { error, .. } => lib_exit_code(error),
+        PoolError::Unconfirmed { .. } => EXIT_UNCONFIRMED,
+    };
+    let message = match e.error().and_then(hint) {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    };
+    CliError::Exit { code, message }
+}
+
 /// Collapses whitespace runs (newlines included) to single spaces.
 pub fn single_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -316,5 +333,33 @@ mod tests {
             err: std::io::Error::from_raw_os_error(libc::EACCES),
         };
         assert_eq!(hint(&e), None);
+    }
+
+    #[test]
+    fn pool_errors_have_their_exit_status() {
+        use swcci::dcd::Broken;
+        use swcci::proto::payload::dcd::Rule;
+        let e = pool_error(PoolError::Refused {
+            op: "Initiate Dynamic Capacity Add (5604h) via port 0 on x".into(),
+            rule: Broken::Dcd(Rule::NoSuchHost { host: 1, hosts: 1 }),
+        });
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert!(e.to_string().contains("not sent: host 1"), "{e}");
+        let e = pool_error(PoolError::failed(swcci::Error::Device {
+            op: "Initiate Dynamic Capacity Add (5604h) via port 0 on x".into(),
+            rc: swcci::proto::rc::ReturnCode::InvalidExtentList,
+        }));
+        assert_eq!(e.exit_code(), EXIT_DEVICE);
+        assert!(e.to_string().contains("(1eh): the extents overlap"), "{e}");
+        let e = pool_error(PoolError::failed(swcci::Error::Os {
+            op: "Get DCD Info (5600h) via port 0 on x".into(),
+            err: std::io::Error::from_raw_os_error(libc::EPERM),
+        }));
+        assert!(e.to_string().contains("CAP_SYS_RAWIO"), "{e}");
+        let e = pool_error(PoolError::Unconfirmed {
+            op: "x".into(),
+            what: "y".into(),
+        });
+        assert_eq!(e.exit_code(), EXIT_UNCONFIRMED);
     }
 }

@@ -9,11 +9,12 @@
 //! record (text), or one JSON object per line (`--json`: `"kind": "record"`, `"overflow"`,
 //! `"more"`), rendered by [`render`] from one [`Drained`] pass.
 
+use crate::args::events::EventsArgs;
 use crate::decode;
+use crate::dev;
 use crate::error::CliError;
 use crate::hex;
-use crate::{TargetArgs, DEV_HELP};
-use clap::Args;
+use crate::output::Outcome;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::io::Write;
@@ -27,70 +28,8 @@ use swcci_proto::payload::events::record_flag;
 
 type Result<T> = std::result::Result<T, CliError>;
 
-pub const EVENTS_LONG_ABOUT: &str = "\
-Read the event records of every event log (informational, warning, failure, fatal, and the \
-dynamic capacity log of a device that has one) with Get Event Records (0100h), CXL r3.1 \
-§8.2.9.2, and print one line per record, oldest first in each log: the log, the record handle, \
-the device's timestamp (UTC), and the record decoded: the Physical Switch (port link changes), \
-Virtual CXL Switch (vPPB binding changes) and MLD Port (error messages from an MLD) records of \
-CXL r3.1 §7.6.8, with the common header's flags, related handle and maintenance operation \
-class; a record of any other type is shown raw, its UUID and its 80 data bytes in hex. A log \
-that overflowed gets a line with the records it lost and when.
-
-A device keeps its records until they are cleared, and Get Event Records always returns the \
-oldest ones: without --clear nothing changes, and a log holding more records than one \
-response carries says so (the rest show once these are cleared). --clear clears the records \
-shown (Clear Event Records, 0101h, by handle) and reads on until every log is empty; it \
-changes device state, so it sends nothing without --yes. Records already read and cleared are \
-printed even when a later command fails.
-
-With --port (and --ld) the records of the component behind that port come through Tunnel \
-Management Commands (5300h).
-
---follow keeps going: after the records there are, it prints each new record once as it \
-comes. With --clear --yes (the records are consumed, as a daemon does) it sleeps in poll(2) \
-until the switch signals events (EPOLLPRI: the driver's event interrupt, or its check of the \
-Event Status register), using no CPU while it waits. A switch signals only a log going from \
-empty to holding records, so while records it did not clear remain, and for a component \
-behind a port or an MCTP endpoint, it reads again every second. It ends at Ctrl-C, or with \
-exit status 3 when the device goes away.
-
---json prints JSON lines for a log pipeline: one object per line, \"kind\": \"record\" (with \
-\"cleared\"), \"overflow\" or \"more\"; nothing at all when the logs are empty. The members \
-are listed in Documentation/events.rst.";
-
-pub const EVENTS_EXAMPLES: &str = "\
-Examples:
-  swcci events switch0
-  swcci events switch0 --json
-  swcci events switch0 --clear --yes
-  swcci events switch0 --port 3
-  swcci events switch0 --json --clear --yes | my-log-shipper
-  swcci events switch0 --follow --clear --yes --json | my-log-shipper";
-
-/// `events`.
-#[derive(Args, Debug)]
-pub struct EventsArgs {
-    #[arg(value_name = "DEV", help = DEV_HELP)]
-    pub dev: String,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Clear the records shown (Clear Event Records 0101h), reading on until the logs are
-    /// empty [needs --yes]
-    #[arg(long)]
-    pub clear: bool,
-    /// Really clear (without it, --clear sends nothing)
-    #[arg(short = 'y', long, requires = "clear")]
-    pub yes: bool,
-    /// Keep going: print each new record as it comes, sleeping in poll(2) until the switch
-    /// signals events (EPOLLPRI) when the logs are empty (--clear --yes), reading again every
-    /// second otherwise. Ends at Ctrl-C or when the device goes away
-    #[arg(long)]
-    pub follow: bool,
-}
-
 /// Runs `swcci events`.
-pub fn run(a: &EventsArgs, json: bool) -> Result<crate::cmd::Outcome> {
+pub fn run(a: &EventsArgs, json: bool) -> Result<Outcome> {
     let target = a.target.target();
     if a.clear && !a.yes {
         return Err(CliError::Refused(format!(
@@ -100,7 +39,7 @@ pub fn run(a: &EventsArgs, json: bool) -> Result<crate::cmd::Outcome> {
             command_name(opcode::CLEAR_EVENT_RECORDS)
         )));
     }
-    let dev = crate::cmd::open(&a.dev)?;
+    let dev = dev::open(&a.dev)?;
     let opts = DrainOptions {
         clear: a.clear,
         ..DrainOptions::default()
@@ -117,7 +56,7 @@ pub fn run(a: &EventsArgs, json: bool) -> Result<crate::cmd::Outcome> {
     if !json && drained.error.is_none() && stdout.is_empty() {
         stdout.push_str("no event records\n");
     }
-    Ok(crate::cmd::Outcome {
+    Ok(Outcome {
         stdout,
         warnings: Vec::new(),
         errors: drained.error.into_iter().map(CliError::Lib).collect(),
@@ -179,12 +118,7 @@ impl Printed {
 /// or register check, Documentation/events.rst), using no CPU meanwhile, as long as the logs
 /// are empty after its read (with `--clear`); while records stay in them, and on other
 /// targets, it reads again every [`FOLLOW_INTERVAL`].
-fn follow(
-    dev: &AnyMailbox,
-    target: Target,
-    opts: &DrainOptions,
-    json: bool,
-) -> Result<crate::cmd::Outcome> {
+fn follow(dev: &AnyMailbox, target: Target, opts: &DrainOptions, json: bool) -> Result<Outcome> {
     let place = Place {
         node: dev.mailbox().path(),
         target,
@@ -202,7 +136,7 @@ fn follow(
                 .and_then(|()| out.flush())
                 .is_err()
             {
-                return Ok(crate::cmd::Outcome::default());
+                return Ok(Outcome::default());
             }
         }
         if let Some(e) = drained.error {

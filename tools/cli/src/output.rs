@@ -7,6 +7,7 @@
 //! column, so the two outputs always agree. Extra JSON members ride along with a field, e.g.
 //! `"state": "DSP"` with `"state_code": 3`.
 
+use crate::error::CliError;
 use crate::hex;
 use serde_json::{Map, Value};
 
@@ -310,6 +311,59 @@ fn groups_text(groups: &[Group], empty: &str) -> String {
         }
     }
     render_table(&headings, &rows)
+}
+
+/// What a command printed, and the errors to report after it.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Text for standard output.
+    pub stdout: String,
+    /// Warnings for standard error (the exit status stays 0).
+    pub warnings: Vec<String>,
+    /// Errors for standard error; the first decides the exit status.
+    pub errors: Vec<CliError>,
+}
+
+impl Outcome {
+    /// Just `stdout`: no warnings, no errors.
+    pub fn text(stdout: String) -> Self {
+        Self {
+            stdout,
+            ..Self::default()
+        }
+    }
+}
+
+/// A document and what comes with it: errors (a raw command's non-success return code, nodes
+/// that do not answer) and warnings (a log the device ended early).
+#[derive(Default)]
+pub struct Report {
+    /// The document, if the command made one.
+    pub doc: Option<Doc>,
+    /// Warnings for standard error.
+    pub warnings: Vec<String>,
+    /// Errors for standard error.
+    pub errors: Vec<CliError>,
+}
+
+impl From<Doc> for Report {
+    fn from(doc: Doc) -> Self {
+        Self {
+            doc: Some(doc),
+            ..Self::default()
+        }
+    }
+}
+
+impl Report {
+    /// The outcome: the document rendered as text or JSON, then the warnings and errors.
+    pub fn outcome(self, json: bool) -> Outcome {
+        Outcome {
+            stdout: self.doc.map(|d| d.render(json)).unwrap_or_default(),
+            warnings: self.warnings,
+            errors: self.errors,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -84,9 +84,17 @@ pub fn parse_tag(s: &str) -> Result<Uuid, String> {
     Ok(Uuid(b))
 }
 
+/// Parses an unsigned number: decimal, or hex with a `0x` prefix.
+pub fn parse_number(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
 /// A host id: 0 to 65535 (for an MLD-based DCD, the LD id of the host's LD).
 pub fn parse_host(s: &str) -> Result<u16, String> {
-    crate::parse_number(s)
+    parse_number(s)
         .and_then(|n| u16::try_from(n).ok())
         .ok_or_else(|| "expected a host id from 0 to 65535".to_string())
 }
