@@ -31,6 +31,7 @@
 //! only through one 64-bit write; 32-bit writes to it are counted (`cmd-write32`) and ignored.
 //! A 64-bit write elsewhere acts as two 32-bit writes.
 
+use crate::common::{take_flag, Mode, Personality, MBOX_VECTOR, MMPT_VECTOR};
 use crate::events::{EventLogs, EventSettings, Notice};
 use crate::fabric::{Fabric, FabricConfig, FabricOutcome};
 use crate::firmware::{Firmware, FwFault, FwOutcome};
@@ -70,10 +71,6 @@ pub const MBOX_REGS: usize = 0x1000;
 // Capability headers are served as two qwords (id, version and offset; then length and
 // vendor): the fields must sit where that packing puts them.
 const _: () = assert!(CAP_HEADER_OFFSET == 4 && CAP_HEADER_LENGTH == 8);
-/// MSI-X vector of the mailbox interrupts (doorbell and background completion).
-pub const MBOX_VECTOR: u16 = 1;
-/// MSI-X vector of the MMPT receive interrupt.
-pub const MMPT_VECTOR: u16 = 2;
 /// Smallest BAR0.
 pub const BAR0_MIN: u64 = 0x10000;
 /// Vendor-specific background command: sleep for a u32 of milliseconds.
@@ -116,34 +113,6 @@ pub const SWITCH_OPCODES: [u16; 21] = [
 ];
 /// Most events kept for the caller to log.
 const EVENTS_MAX: usize = 4096;
-
-/// Which function the emulator is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Personality {
-    /// A CXL switch mailbox CCI (class 0C0B00h) whose mailbox is also a PCIe MMB, with MMPT.
-    Switch,
-    /// A plain PCIe function with an MMB and MMPT (no class code of its own).
-    Mmpt,
-}
-
-impl Personality {
-    /// The name on the command line.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Switch => "switch",
-            Self::Mmpt => "mmpt",
-        }
-    }
-
-    /// Parses the command-line name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "switch" => Some(Self::Switch),
-            "mmpt" => Some(Self::Mmpt),
-            _ => None,
-        }
-    }
-}
 
 /// What the function is, fixed at start-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -298,25 +267,6 @@ impl DeviceConfig {
     }
 }
 
-/// How long an armed fault stays armed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// For the next command it applies to.
-    Once,
-    /// Until `clear`.
-    Always,
-}
-
-impl Mode {
-    /// The control protocol name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Once => "once",
-            Self::Always => "always",
-        }
-    }
-}
-
 /// A fault the control channel can arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -430,18 +380,6 @@ fn take<T: Copy>(slot: &mut Option<(T, Mode)>) -> Option<T> {
         *slot = None;
     }
     Some(v)
-}
-
-/// Takes a flag fault for one use: true when it was armed (a once fault disarms).
-pub(crate) fn take_flag(slot: &mut Option<Mode>) -> bool {
-    match *slot {
-        None => false,
-        Some(Mode::Once) => {
-            *slot = None;
-            true
-        }
-        Some(Mode::Always) => true,
-    }
 }
 
 /// Faults that apply to one command.

@@ -70,8 +70,8 @@
 //!   response (inner return code). A tunnel to an LD of a device that is not the MLD, or to
 //!   an LD id of L or more: the inner return code is Invalid Input.
 
+use crate::common::Mode;
 use crate::devfw::{DeviceFw, Via};
-use crate::device::Mode;
 use crate::events::{fw_activation_record, EventLogs, EventSettings, Notice, FW_ACTIVATION_UUID};
 use crate::firmware::{FwFault, FwSettings, MLD_REVISION, TYPE3_REVISION};
 use serde_json::{json, Value};

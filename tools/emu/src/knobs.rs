@@ -25,7 +25,7 @@
 //!   this many milliseconds after its doorbell.
 //! - The `rx-fail-at-part` fault: the K-th Receive Message command of a multi-part read fails.
 
-use crate::device::{Mode, Personality, MBOX_VECTOR, MMPT_VECTOR};
+use crate::common::{Mode, Personality, MBOX_VECTOR, MMPT_VECTOR};
 use std::fmt::Write as _;
 use swcci_proto::mmpt::{Action, MsgHeader, HEADER_LEN, SEND_MESSAGE, VENDOR_PCI_SIG};
 use swcci_proto::regs::MboxCmd;
