@@ -6,7 +6,7 @@
 //! (5200h), Bind vPPB (5201h), Unbind vPPB (5202h), Tunnel Management Command (5300h), and,
 //! through a tunnel to a multi-logical device, Get LD Info (5400h), Get LD Allocations (5401h)
 //! and Set LD Allocations (5402h). Payload layouts are those of `swcci_proto::payload::{switch, tunnel, ld}`. Pure
-//! logic; the register model in `device.rs` runs the background part of Bind and Unbind and
+//! logic; the register model in `device/` runs the background part of Bind and Unbind and
 //! holds back tunnels to the dead port.
 //!
 //! The topology (fixed at start, see [`FabricConfig`]):

@@ -3,7 +3,7 @@
 //! Run-time settings of the function beyond its personality, which the control channel changes
 //! so that one emulated function can show a driver the variants real functions have (the driver
 //! reads most of them at probe: change them, then rebind), and the rules of its interrupt
-//! vectors under MSI. Pure logic; `device.rs` consults it.
+//! vectors under MSI. Pure logic; `device/` consults it.
 //!
 //! - Attention mechanism (MMB Capabilities bit 23; default: the MMPT personality has it, the
 //!   switch does not). The function is at attention while Control's "attention not needed"
