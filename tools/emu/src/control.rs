@@ -221,7 +221,8 @@
 //!   capability offers, 0 without one; msi-enabled: those the host enabled).
 //! - `ping`: `ok pong`. `help`: `ok` and the command names.
 
-use crate::device::{Device, Fault, Mode, MBOX_VECTOR, STAT_NAMES};
+use crate::common::{Mode, MBOX_VECTOR};
+use crate::device::{Device, Fault, STAT_NAMES};
 use crate::firmware::{Firmware, FwFault};
 use crate::irq::MSIX_VECTORS;
 use crate::knobs::MAX_PART_MS;
@@ -1112,7 +1113,8 @@ pub fn serve(listener: UnixListener, shared: Arc<Shared>) -> anyhow::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::{DeviceConfig, Personality};
+    use crate::common::Personality;
+    use crate::device::DeviceConfig;
     use crate::irq::FakeIrqs;
 
     fn dev() -> Device {

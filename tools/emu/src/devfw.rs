@@ -42,7 +42,7 @@
 //! - Faults (`fw-busy port P` and the other firmware faults with `port P`, control channel)
 //!   are armed per device and taken as on the switch.
 
-use crate::device::{take_flag, Mode};
+use crate::common::{take_flag, Mode};
 use crate::firmware::{Firmware, FwFault, FwOutcome};
 use std::fmt;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! (5200h), Bind vPPB (5201h), Unbind vPPB (5202h), Tunnel Management Command (5300h), and,
 //! through a tunnel to a multi-logical device, Get LD Info (5400h), Get LD Allocations (5401h)
 //! and Set LD Allocations (5402h). Payload layouts are those of `swcci_proto::payload::{switch, tunnel, ld}`. Pure
-//! logic; the register model in `device.rs` runs the background part of Bind and Unbind and
+//! logic; the register model in `device/` runs the background part of Bind and Unbind and
 //! holds back tunnels to the dead port.
 //!
 //! The topology (fixed at start, see [`FabricConfig`]):
@@ -70,8 +70,8 @@
 //!   response (inner return code). A tunnel to an LD of a device that is not the MLD, or to
 //!   an LD id of L or more: the inner return code is Invalid Input.
 
+use crate::common::Mode;
 use crate::devfw::{DeviceFw, Via};
-use crate::device::Mode;
 use crate::events::{fw_activation_record, EventLogs, EventSettings, Notice, FW_ACTIVATION_UUID};
 use crate::firmware::{FwFault, FwSettings, MLD_REVISION, TYPE3_REVISION};
 use serde_json::{json, Value};

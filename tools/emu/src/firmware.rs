@@ -3,7 +3,7 @@
 //! The firmware of the switch personality and of the devices behind its ports: 2-4 slots, Get
 //! FW Info (0200h), Transfer FW (0201h) and Activate FW (0202h), CXL r3.1 §8.2.9.3, with the
 //! payload layouts of `swcci_proto::payload::firmware`. Pure logic, one model instantiated per
-//! device: the register model in `device.rs` runs the background part of the switch's own
+//! device: the register model in `device/` runs the background part of the switch's own
 //! commands (its timing, Request Abort, interrupts), `devfw.rs` that of each device behind a
 //! port (reached through Tunnel Management Commands), and both call back here when it ends.
 //!

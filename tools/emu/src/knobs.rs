@@ -3,7 +3,7 @@
 //! Run-time settings of the function beyond its personality, which the control channel changes
 //! so that one emulated function can show a driver the variants real functions have (the driver
 //! reads most of them at probe: change them, then rebind), and the rules of its interrupt
-//! vectors under MSI. Pure logic; `device.rs` consults it.
+//! vectors under MSI. Pure logic; `device/` consults it.
 //!
 //! - Attention mechanism (MMB Capabilities bit 23; default: the MMPT personality has it, the
 //!   switch does not). The function is at attention while Control's "attention not needed"
@@ -25,7 +25,7 @@
 //!   this many milliseconds after its doorbell.
 //! - The `rx-fail-at-part` fault: the K-th Receive Message command of a multi-part read fails.
 
-use crate::device::{Mode, Personality, MBOX_VECTOR, MMPT_VECTOR};
+use crate::common::{Mode, Personality, MBOX_VECTOR, MMPT_VECTOR};
 use std::fmt::Write as _;
 use swcci_proto::mmpt::{Action, MsgHeader, HEADER_LEN, SEND_MESSAGE, VENDOR_PCI_SIG};
 use swcci_proto::regs::MboxCmd;

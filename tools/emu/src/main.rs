@@ -25,11 +25,13 @@
 //! the device model behind one mutex. The program exits when QEMU disconnects.
 //!
 //! Modules: `config` (configuration space), `device` (BAR registers and commands, pure logic),
+//! `common` (the personality, default vectors and fault modes `device` shares with the rest),
 //! `knobs` (run-time variants of the registers and timing, the MSI vector rule), `mmpt`
 //! (message transfers), `firmware` (firmware slots and update commands), `events` (event logs
 //! and records), `control` (control protocol), `irq` (interrupt delivery), `mctp` (the switch
 //! as an MCTP endpoint over the serial binding, `--mctp`).
 
+mod common;
 mod config;
 mod control;
 mod devfw;
@@ -43,8 +45,9 @@ mod mctp;
 mod mmpt;
 
 use anyhow::{bail, Context as _};
+use common::Personality;
 use config::{ConfigEvent, ConfigSpace, CFG_SIZE, MSIX_BAR_SIZE};
-use device::{Device, DeviceConfig, Personality};
+use device::{Device, DeviceConfig};
 use irq::{EventFdIrqs, IrqSink as _, IRQ_SLOTS, MSIX_VECTORS};
 use std::fs::File;
 use std::mem::size_of;

@@ -48,7 +48,7 @@ use swcci_proto::payload::mctp::{self as pm, CxlMessage};
 use swcci_proto::payload::tunnel::{Category, CciHeader};
 use swcci_proto::rc::ReturnCode;
 
-use crate::device::{take_flag, Mode};
+use crate::common::{take_flag, Mode};
 use crate::Shared;
 
 /// The serial binding's MTU: 64 bytes of message and the 4-byte MCTP header.
@@ -719,7 +719,7 @@ mod tests {
             ));
             let _ = std::fs::create_dir_all(&dir);
             let path = dir.join("m.sock");
-            let mut cfg = crate::device::DeviceConfig::new(crate::device::Personality::Switch);
+            let mut cfg = crate::device::DeviceConfig::new(crate::common::Personality::Switch);
             cfg.serial = 0x1234;
             let dev = crate::device::Device::new(
                 cfg,

@@ -2,7 +2,7 @@
 
 //! The function's side of Management Message Passthrough: multi-part Send Message transfers,
 //! the responder that answers complete messages, and the queue of messages waiting for
-//! Receive Message. Pure logic; the register model in `device.rs` drives it.
+//! Receive Message. Pure logic; the register model in `device/` drives it.
 //!
 //! Rules (the driver's side is `swcci_proto::mmpt`; return codes are its PROVISIONAL
 //! [`MmptCode`] table):

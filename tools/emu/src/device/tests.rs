@@ -18,7 +18,10 @@ use swcci_proto::mailbox::{
     AbortOutcome, BgPolicy, Event, Flavor, IoError, Mailbox, MboxError, RegIo, Request, Response,
     Timeouts, Wait, WaitError,
 };
-use swcci_proto::mmpt::{self as pmmpt, Action, MsgHeader, Part, HEADER_LEN};
+use swcci_proto::mmpt::{
+    self as pmmpt, Action, MmptCode, MsgHeader, Part, HEADER_LEN, RECEIVE_MESSAGE, SEND_MESSAGE,
+    VENDOR_PCI_SIG,
+};
 use swcci_proto::payload::bg::BgOpStatus;
 use swcci_proto::payload::firmware::{
     max_part, revision_field, Activate, ActivateAction, FwInfo, Transfer, TransferAction,
@@ -26,13 +29,17 @@ use swcci_proto::payload::firmware::{
 };
 use swcci_proto::payload::identify::{ComponentType, Identify};
 use swcci_proto::payload::ld::{ld_allocations_request, Granularity, LdAllocations, LdInfo};
-use swcci_proto::payload::logs::{get_log_input, Cel, SupportedLogs, Uuid};
+use swcci_proto::payload::logs::{
+    effect, get_log_input, Cel, SupportedLogs, Uuid, CEL_ENTRY, CEL_UUID,
+};
 use swcci_proto::payload::switch::{
     bind_vppb_request, link_speed_decigt, port_state_request, unbind_vppb_request,
     vcs_info_request, BindingStatus, ConnectedMode, ConnectedType, IdentifySwitch, Ltssm,
     PortConfigState, PortInfo, PortStates, UnbindOption, VcsInfos, VcsState, VppbInfo, LD_NONE,
 };
 use swcci_proto::payload::tunnel::{encode_request, Category, TunnelResponse};
+use swcci_proto::rc::ReturnCode;
+use swcci_proto::regs::{CapArrayHeader, MemdevStatus, MmptRxNotify};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -2927,9 +2934,7 @@ fn payload_sizes() {
     .is_err());
 }
 
-#[path = "events_device_tests.rs"]
 mod events;
 
 /// The run-time knobs (`knobs.rs`), on the same rig.
-#[path = "knobs_tests.rs"]
 mod knobs;
