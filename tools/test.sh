@@ -208,42 +208,54 @@ log "QEMU: $qemu_dir ($(qemu_version))"
 
 status=0
 formatted=0
-for arch in "${arch_list[@]}"; do
-	for variant in debug hardened; do
-		sc=$(scenarios_for "$arch" $variant)
-		[ -n "$sc" ] || continue
-		log "step 4/5: $variant kernel tree and build for $arch"
-		kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --variant $variant "$arch")
-		if [ "$formatted" = 0 ]; then
-			# The module's formatting, with the kernel's rustfmt settings (needs a tree).
-			formatted=1
-			if make -s -C "$SWCCI_TOP" KDIR="$kdir" rustfmtcheck >>"$host_log" 2>&1; then
-				total_pass=$((total_pass + 1))
-			else
-				log "FAIL: rustfmt of the module (fix: make rustfmt; output in $host_log)"
-				total_fail=$((total_fail + 1))
-				status=1
-			fi
-		fi
-		bin=$("$SWCCI_TOP/tools/build.sh" --variant $variant "$arch")
-
-		log "step 5/5: in-guest suite on $arch, $variant kernel (scenarios $sc)"
-		rlog="$out/runner-$arch-$variant.log"
-		set +e
-		run_guests "$arch" $variant "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" \
-			--filter "$filter" "${runner_extra[@]}" | tee "$rlog"
-		rc=${PIPESTATUS[0]}
-		set -e
-		line=$(grep -E "^$arch \(arch" "$rlog" | tail -n1 || true)
-		p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
-		f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-		total_pass=$((total_pass + ${p:-0}))
-		total_fail=$((total_fail + ${f:-0}))
-		if [ "$rc" != 0 ]; then
-			status=1
-			[ "${f:-0}" -gt 0 ] || total_fail=$((total_fail + 1))
+# The boots in the order of `trees`, except that one whose tree is built already goes before
+# one whose tree is still being built: the guests of one architecture run while another's
+# tree builds, instead of waiting for it.
+pending=("${trees[@]}")
+while [ ${#pending[@]} -gt 0 ]; do
+	pick=0
+	for i in "${!pending[@]}"; do
+		t=${pending[$i]}
+		if "$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir --variant "${t#*:}" "${t%:*}" >/dev/null 2>&1; then
+			pick=$i
+			break
 		fi
 	done
+	t=${pending[$pick]}
+	pending=("${pending[@]:0:$pick}" "${pending[@]:$((pick + 1))}")
+	arch=${t%:*} variant=${t#*:}
+	sc=$(scenarios_for "$arch" "$variant")
+	log "step 4/5: $variant kernel tree and build for $arch"
+	kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --variant $variant "$arch")
+	if [ "$formatted" = 0 ]; then
+		# The module's formatting, with the kernel's rustfmt settings (needs a tree).
+		formatted=1
+		if make -s -C "$SWCCI_TOP" KDIR="$kdir" rustfmtcheck >>"$host_log" 2>&1; then
+			total_pass=$((total_pass + 1))
+		else
+			log "FAIL: rustfmt of the module (fix: make rustfmt; output in $host_log)"
+			total_fail=$((total_fail + 1))
+			status=1
+		fi
+	fi
+	bin=$("$SWCCI_TOP/tools/build.sh" --variant $variant "$arch")
+
+	log "step 5/5: in-guest suite on $arch, $variant kernel (scenarios $sc)"
+	rlog="$out/runner-$arch-$variant.log"
+	set +e
+	run_guests "$arch" $variant "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" \
+		--filter "$filter" "${runner_extra[@]}" | tee "$rlog"
+	rc=${PIPESTATUS[0]}
+	set -e
+	line=$(grep -E "^$arch \(arch" "$rlog" | tail -n1 || true)
+	p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
+	f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+	total_pass=$((total_pass + ${p:-0}))
+	total_fail=$((total_fail + ${f:-0}))
+	if [ "$rc" != 0 ]; then
+		status=1
+		[ "${f:-0}" -gt 0 ] || total_fail=$((total_fail + 1))
+	fi
 done
 
 log "done in $(($(date +%s) - _swcci_t0)) s"
