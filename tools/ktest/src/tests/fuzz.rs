@@ -710,15 +710,18 @@ impl<'a> Worker<'a> {
         Ok(r)
     }
 
-    /// Applies the phase to what a request of class `e` expects.
-    fn adjust(&self, mut e: Expect, raw: bool) -> Expect {
+    /// Applies the phase to what a request of class `e` expects; `waits`: the request may wait
+    /// for something a signal interrupts.
+    fn adjust(&self, mut e: Expect, waits: bool) -> Expect {
         if self.mode.gone {
             e.ok = false;
             e.refused = true;
             return e.or(libc::ENXIO);
         }
-        if e.ok && raw && self.mode.signals {
-            // Raw commands wait for background operations, MMPT receives for messages.
+        if e.ok && waits && self.mode.signals {
+            // Raw commands wait for background operations, MMPT receives for messages, MMPT
+            // sends for another sender's transfer (interruptibly: without SA_RESTART the
+            // signal ends the call with EINTR, nothing sent; mmpt.rst).
             e = e.or(libc::EINTR);
         }
         e
@@ -1639,7 +1642,7 @@ impl<'a> Worker<'a> {
                 };
             }
         }
-        let e = self.adjust(e, false);
+        let e = self.adjust(e, true);
         let daddr = self.arena.place(Region::Input, data_ptr, &data, len);
         m.data = daddr;
         let mut b = [0u8; SwcciMmptMsg::SIZE];
