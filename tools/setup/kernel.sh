@@ -21,8 +21,8 @@
 #   bench-llvm  bench built with the clang whose LLVM matches rustc's (tools/setup/llvm.sh, a
 #             prefix LLVM=<dir>/) and CONFIG_RUST_INLINE_HELPERS; x86_64 and arm64 only; only
 #             tools/bench.sh --llvm builds it
-# Every variant on x86_64 and arm64 (not the SoC trees) also gets mctp.config (AF_MCTP, the
-# serial binding).
+# Every variant on x86_64 and arm64, and the AST2700 tree (OpenBMC's kernels for it have MCTP),
+# also gets mctp.config (AF_MCTP, the serial binding).
 # The tree is `make tinyconfig` merged with tools/testing/kconfig/common.config, <ARCH>.config
 # and the variant's fragments, built with O= under $SWCCI_CACHE/kernel/<ARCH>-<V>-<key>, where
 # key hashes the kernel source package and version the set-up chose (tools/setup/resolve.sh),
@@ -82,7 +82,7 @@ bench-llvm)
 esac
 # AF_MCTP and the serial binding for the MCTP tests and benchmark (mctp.config)
 case "$arch-$variant" in
-x86_64-* | arm64-*) frags+=("$frag_dir/mctp.config") ;;
+x86_64-* | arm64-* | ast2700-debug) frags+=("$frag_dir/mctp.config") ;;
 esac
 
 # The installed kernel source package the policy chose (host.sh), e.g. "linux-source-7.3

@@ -896,9 +896,14 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
             fabric: None,
             mctp: None,
         };
-        // Only the x86_64 and arm64 trees have MCTP, not ARMv7's nor the SoCs'
+        // The 64-bit trees have MCTP, the ARMv7 ones (virt, AST2600) not
         // (tools/testing/kconfig/mctp.config): there the MCTP tests skip.
-        if e.mctp && matches!(args.machine, Machine::Q35 | Machine::Virt64) {
+        if e.mctp
+            && matches!(
+                args.machine,
+                Machine::Q35 | Machine::Virt64 | Machine::Ast2700
+            )
+        {
             let consoles = sc.emulated[..i].iter().filter(|x| x.mctp).count();
             emulated.mctp = Some(topology::EmuMctp {
                 tty: format!("/dev/hvc{}", 1 + consoles),

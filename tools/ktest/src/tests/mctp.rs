@@ -36,8 +36,8 @@ const SLOW_LINK_MS: &str = "10000";
 /// the tty would remove the interface).
 static LINK: Mutex<Option<SerialLink>> = Mutex::new(None);
 
-/// Why the MCTP tests skip on a boot without an MCTP endpoint (the ARMv7 kernel has no MCTP:
-/// tools/testing/kconfig/mctp.config).
+/// Why the MCTP tests skip on a boot without an MCTP endpoint (the ARMv7 kernels, virt and
+/// AST2600, have no MCTP: tools/testing/kconfig/mctp.config).
 const NO_MCTP: &str = "no MCTP endpoint on this architecture's bench (no CONFIG_MCTP)";
 
 /// The emulated switch that is an MCTP endpoint, its firmware at defaults and no fault armed,
