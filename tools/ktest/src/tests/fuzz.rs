@@ -1820,11 +1820,9 @@ impl<'a> Worker<'a> {
         if class.is_none() && has {
             e.refused = false;
         }
-        let e = if timeout > 0 {
-            self.adjust(e, true)
-        } else {
-            self.adjust(e, false)
-        };
+        // Even without a timeout, a receive waits (interruptibly) for another receiver's
+        // transfer to end (mmpt.rst).
+        let e = self.adjust(e, true);
         let daddr = self.arena.place(Region::Output, data_ptr, &[], room);
         m.data = daddr;
         let mut b = [0u8; SwcciMmptMsg::SIZE];
