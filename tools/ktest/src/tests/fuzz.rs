@@ -1233,7 +1233,10 @@ impl<'a> Worker<'a> {
             if c.bg {
                 e = e.or(libc::ETIMEDOUT);
             }
-            e = self.adjust(e, c.bg);
+            // A raw PCI-SIG Send or Receive Message waits (interruptibly) for another caller's
+            // transfer of its direction (chardev.rs, mmpt.rst).
+            let transfer = vendor == 1 && matches!(c.opcode, 0x0100 | 0x0101);
+            e = self.adjust(e, c.bg || transfer);
             e.refused = false;
         } else {
             e = self.adjust(e, false);
