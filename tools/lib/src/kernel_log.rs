@@ -33,6 +33,14 @@
 //! right before its `WARNING:` line; [`Classifier`] excuses that `WARNING:` line (when it names
 //! a file of drivers/cxl/) and the stack trace marker up to the `---[ end trace` line. Every
 //! other line in between is judged as usual.
+//! And one consequence of an injected failure is expected: when an allocation fails while
+//! `register_irq_proc` (kernel/irq/proc.c) creates an interrupt's /proc/irq/N entries, it
+//! goes on without the entry, and freeing the interrupt later removes the entry that is not
+//! there, which warns (`remove_proc_entry`: `name 'node'`, fs/proc/generic.c). After an
+//! injected failure whose frames name `register_irq_proc`, [`Classifier`] excuses that
+//! `WARNING:` line (fs/proc/generic.c, `remove_proc_entry`) and its trace marker up to the
+//! `---[ end trace` line, as for cxl_pci's; a trace without `unregister_irq_proc` in it is
+//! trouble again.
 //! [`Classifier`] excuses exactly the lines of such a report: the header, the CPU, tainted and
 //! hardware lines, the trace marker and the frames (indented lines) that follow it. The first
 //! other line ends the report and is judged as usual, so a WARNING or BUG that follows an
@@ -107,6 +115,11 @@ pub struct Classifier {
     injected: usize,
     /// Inside the expected cxl_pci warning: its message has been seen, its end marker not.
     in_cxl_warning: bool,
+    /// An injected failure's frames named `register_irq_proc` (see the module documentation).
+    irq_proc_failed: bool,
+    /// Inside the `remove_proc_entry` warning that such a failure causes: its `WARNING:` line
+    /// has been seen, its end marker not; whether its trace named `unregister_irq_proc`.
+    in_irq_proc_warning: Option<bool>,
 }
 
 impl Classifier {
@@ -123,6 +136,26 @@ impl Classifier {
     /// Whether `line` (a console line with its timestamp, or a /dev/kmsg message) is trouble.
     pub fn is_trouble(&mut self, line: &str) -> bool {
         let msg = message(line);
+        if let Some(seen) = self.in_irq_proc_warning {
+            let t = msg.trim_start();
+            if t.starts_with("---[ end trace") {
+                self.in_irq_proc_warning = None;
+                // Its trace must be the interrupt's teardown.
+                return !seen;
+            }
+            if t.starts_with("unregister_irq_proc+") {
+                self.in_irq_proc_warning = Some(true);
+            }
+            if t.starts_with("Call Trace:") || t.starts_with("Call trace:") {
+                return false;
+            }
+        } else if self.irq_proc_failed
+            && msg.starts_with("WARNING: fs/proc/generic.c:")
+            && msg.contains(" at remove_proc_entry+")
+        {
+            self.in_irq_proc_warning = Some(false);
+            return false;
+        }
         if self.in_cxl_warning {
             let t = msg.trim_start();
             if t.starts_with("---[ end trace") {
@@ -158,6 +191,9 @@ impl Classifier {
     /// Whether `msg` belongs to the fault-injection report being read.
     fn excused(&mut self, msg: &str) -> bool {
         if self.in_trace {
+            if msg.trim_start().starts_with("register_irq_proc+") {
+                self.irq_proc_failed = true;
+            }
             // Frames are indented (" dump_stack_lvl+0x5d/0x80", " </TASK>"); a trace from a
             // system call ends with the user registers ("RIP: 0033:...", "Code: ...",
             // "RAX: ... RBX: ...").
@@ -320,6 +356,45 @@ Call trace:
         // The same WARNING without its announcement fails.
         let bare = CXL_WARNING.replace("cxl_pci 0000:0f:00.0: raw command path used", "x");
         assert_eq!(troubles(&bare).len(), 2);
+    }
+
+    /// An injected failure in register_irq_proc, and the warning the interrupt's teardown
+    /// gives later (x86_64, hardened kernel).
+    const IRQ_PROC: &str = "[  154.3] FAULT_INJECTION: forcing a failure.
+[  154.3] name failslab, interval 1, probability 0, space 0, times 1
+[  154.3] CPU: 0 UID: 0 PID: 52 Comm: swcci-ktest Tainted: G           O        7.3.4 #1
+[  154.3] Call Trace:
+[  154.3]  <TASK>
+[  154.3]  __proc_create+0x1e0/0x670
+[  154.3]  proc_create_single_data+0x1c/0xa0
+[  154.3]  register_irq_proc+0x1c5/0x290
+[  154.3]  __setup_irq+0x10a5/0x1d40
+[  154.3]  </TASK>
+[  154.4] cxl_swcci 0000:02:00.0: probe failed: ENOMEM
+[  154.4] name 'node'
+[  154.4] WARNING: fs/proc/generic.c:742 at remove_proc_entry+0x1f9/0x370, CPU#0: swcci-ktest/52
+[  154.4] Modules linked in: cxl_swcci(O)
+[  154.4] RIP: 0010:remove_proc_entry+0x1f9/0x370
+[  154.4] Call Trace:
+[  154.4]  <TASK>
+[  154.4]  unregister_irq_proc+0xd1/0x170
+[  154.4]  free_desc+0x2b/0x1a0
+[  154.4]  </TASK>
+[  154.4] ---[ end trace 0000000000000000 ]---
+";
+
+    #[test]
+    fn the_irq_proc_warning_after_an_injected_failure_is_excused() {
+        assert!(troubles(IRQ_PROC).is_empty(), "{:?}", troubles(IRQ_PROC));
+        // Without the injected failure in register_irq_proc, the warning is trouble.
+        let other = IRQ_PROC.replace("register_irq_proc+0x1c5", "kmem_cache_alloc+0x1c5");
+        assert_eq!(troubles(&other).len(), 2, "{:?}", troubles(&other));
+        // So is one whose trace is not the interrupt's teardown (its end marker reports it),
+        // and a warning of another file.
+        let teardown = IRQ_PROC.replace("unregister_irq_proc+", "proc_remove+");
+        assert_eq!(troubles(&teardown).len(), 1, "{:?}", troubles(&teardown));
+        let file = IRQ_PROC.replace("fs/proc/generic.c:742", "mm/slub.c:1");
+        assert_eq!(troubles(&file).len(), 2, "{:?}", troubles(&file));
     }
 
     #[test]
