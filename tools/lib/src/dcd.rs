@@ -876,25 +876,9 @@ pub fn add(cci: &Cci<'_>, spec: &AddSpec) -> std::result::Result<CapacityReport,
         .plan_add(spec, per)
         .map_err(|r| PoolError::refused(cci, opcode::INITIATE_DC_ADD, r))?;
     let rc = send_all(&reqs, |r, x| cci.dc_add(r, x))?;
-    let extents: Vec<Extent> = reqs.iter().flat_map(|(_, x)| x.iter().copied()).collect();
-    let bytes = match reqs.first() {
-        Some((r, x)) if x.is_empty() => r.length,
-        _ => extents.iter().fold(0u64, |s, e| s.saturating_add(e.length)),
-    };
-    let policy = reqs
-        .first()
-        .and_then(|(r, _)| r.policy.name())
-        .unwrap_or("reserved");
-    Ok(CapacityReport {
-        target: cci.target(),
-        host: spec.host,
-        policy,
-        commands: reqs.len(),
-        extents,
-        bytes,
-        rc,
-        before: state,
-    })
+    Ok(report(cci, spec.host, state, &reqs, rc, |r| {
+        (r.length, r.policy.name())
+    }))
 }
 
 /// Releases capacity of a host on the DCD at `cci` ([`ReleaseSpec`]): reads the device,
@@ -912,25 +896,39 @@ pub fn release(
         .plan_release(spec, per)
         .map_err(|r| PoolError::refused(cci, opcode::INITIATE_DC_RELEASE, r))?;
     let rc = send_all(&reqs, |r, x| cci.dc_release(r, x))?;
+    Ok(report(cci, spec.host, state, &reqs, rc, |r| {
+        (r.length, r.flags.policy.name())
+    }))
+}
+
+/// What [`add`] or [`release`] sent for `host`: `reqs` (the requests and their extents) ended
+/// with `rc`; `length_policy` gives a request's length field (bytes) and its policy's name.
+/// The bytes are the extents' lengths, or the first request's length when it names no extent
+/// (the device chooses).
+fn report<R>(
+    cci: &Cci<'_>,
+    host: u16,
+    before: DcdState,
+    reqs: &[(R, Vec<Extent>)],
+    rc: ReturnCode,
+    length_policy: impl Fn(&R) -> (u64, Option<&'static str>),
+) -> CapacityReport {
     let extents: Vec<Extent> = reqs.iter().flat_map(|(_, x)| x.iter().copied()).collect();
-    let bytes = match reqs.first() {
-        Some((r, x)) if x.is_empty() => r.length,
+    let first = reqs.first().map(|(r, x)| (length_policy(r), x.is_empty()));
+    let bytes = match first {
+        Some(((length, _), true)) => length,
         _ => extents.iter().fold(0u64, |s, e| s.saturating_add(e.length)),
     };
-    let policy = reqs
-        .first()
-        .and_then(|(r, _)| r.flags.policy.name())
-        .unwrap_or("reserved");
-    Ok(CapacityReport {
+    CapacityReport {
         target: cci.target(),
-        host: spec.host,
-        policy,
+        host,
+        policy: first.and_then(|((_, p), _)| p).unwrap_or("reserved"),
         commands: reqs.len(),
         extents,
         bytes,
         rc,
-        before: state,
-    })
+        before,
+    }
 }
 
 /// Sets region `region`'s block size (bytes) and, if given, its Sanitize on Release setting
