@@ -1711,11 +1711,25 @@ impl Locked<'_> {
     ///
     /// [`MboxError::Io`] when the register cannot be read.
     fn still_running(&mut self, cmd: &Command<'_>) -> Result<bool, MboxError> {
+        self.observe_register(cmd.opcode())?;
+        Ok(self.st.bg.current().is_some())
+    }
+
+    /// Reads the Background Command Status register and records what it shows about the
+    /// tracked operation ([`BgTracker::observe`]); an operation it shows ended is counted and
+    /// its waiter woken. `now` is the opcode of the command being sent (0 for none), for the
+    /// message.
+    ///
+    /// # Errors
+    ///
+    /// The register's read error ([`IoError::Gone`] for a function that is gone or no longer
+    /// answers).
+    fn observe_register(&mut self, now: u16) -> Result<(), IoError> {
         let bg = self.st.mbox.bg_status(&self.dev.io())?;
         if self.st.bg.observe(bg).is_some() {
-            self.count_ended(bg, cmd.opcode());
+            self.count_ended(bg, now);
         }
-        Ok(self.st.bg.current().is_some())
+        Ok(())
     }
 
     /// Counts an operation the register `bg` showed ended (completed at 100 %, or vanished) and
@@ -1773,22 +1787,15 @@ impl Locked<'_> {
             return None;
         }
         if self.st.bg.is_current(id) {
-            match self.st.mbox.bg_status(&self.dev.io()) {
-                Ok(bg) => {
-                    if self.st.bg.observe(bg).is_some() {
-                        self.count_ended(bg, 0);
-                    }
+            if let Err(e) = self.observe_register(0) {
+                // A function that stopped answering: failed, and its waiters learn so (ENXIO)
+                // instead of waiting out their timeouts.
+                if e == IoError::Gone {
+                    let opcode = self.st.bg.current().map_or(0, |(_, op)| op);
+                    self.report(opcode, &MboxError::Io(e));
+                    self.dev.wake_waiters();
                 }
-                Err(e) => {
-                    // A function that stopped answering: failed, and its waiters learn so
-                    // (ENXIO) instead of waiting out their timeouts.
-                    if e == IoError::Gone {
-                        let opcode = self.st.bg.current().map_or(0, |(_, op)| op);
-                        self.report(opcode, &MboxError::Io(e));
-                        self.dev.wake_waiters();
-                    }
-                    return None;
-                }
+                return None;
             }
         }
         match self.st.bg.poll(id) {
@@ -1809,11 +1816,8 @@ impl Locked<'_> {
     /// operation `id` ended (for a readiness check).
     fn peek_bg(&mut self, id: BgId) -> Option<BgOutcome> {
         if self.st.bg.is_current(id) {
-            if let Ok(bg) = self.st.mbox.bg_status(&self.dev.io()) {
-                if self.st.bg.observe(bg).is_some() {
-                    self.count_ended(bg, 0);
-                }
-            }
+            // An unreadable register changes nothing here: a wait notices it (`look_bg`).
+            let _ = self.observe_register(0);
         }
         match self.st.bg.peek(id) {
             BgPoll::Running => None,
