@@ -113,13 +113,20 @@ pub struct Classifier {
     in_trace: bool,
     /// Fault-injection reports seen.
     injected: usize,
-    /// Inside the expected cxl_pci warning: its message has been seen, its end marker not.
-    in_cxl_warning: bool,
     /// An injected failure's frames named `register_irq_proc` (see the module documentation).
     irq_proc_failed: bool,
-    /// Inside the `remove_proc_entry` warning that such a failure causes: its `WARNING:` line
-    /// has been seen, its end marker not; whether its trace named `unregister_irq_proc`.
-    in_irq_proc_warning: Option<bool>,
+    /// Inside an expected warning: announced, its end marker not seen yet.
+    expected: Option<Expected>,
+}
+
+/// An expected kernel warning being read (see the module documentation): until its
+/// `---[ end trace` marker, its `WARNING:` line (naming `file`) and its trace marker are
+/// excused; with `frame`, its trace must name that function, or the end marker is trouble.
+#[derive(Clone, Copy, Debug)]
+struct Expected {
+    file: &'static str,
+    frame: Option<&'static str>,
+    frame_seen: bool,
 }
 
 impl Classifier {
@@ -136,40 +143,40 @@ impl Classifier {
     /// Whether `line` (a console line with its timestamp, or a /dev/kmsg message) is trouble.
     pub fn is_trouble(&mut self, line: &str) -> bool {
         let msg = message(line);
-        if let Some(seen) = self.in_irq_proc_warning {
+        if let Some(x) = &mut self.expected {
             let t = msg.trim_start();
             if t.starts_with("---[ end trace") {
-                self.in_irq_proc_warning = None;
-                // Its trace must be the interrupt's teardown.
-                return !seen;
+                let whole = x.frame.is_none() || x.frame_seen;
+                self.expected = None;
+                return !whole;
             }
-            if t.starts_with("unregister_irq_proc+") {
-                self.in_irq_proc_warning = Some(true);
+            if x.frame.is_some_and(|f| t.starts_with(f)) {
+                x.frame_seen = true;
             }
-            if t.starts_with("Call Trace:") || t.starts_with("Call trace:") {
-                return false;
-            }
-        } else if self.irq_proc_failed
-            && msg.starts_with("WARNING: fs/proc/generic.c:")
-            && msg.contains(" at remove_proc_entry+")
-        {
-            self.in_irq_proc_warning = Some(false);
-            return false;
-        }
-        if self.in_cxl_warning {
-            let t = msg.trim_start();
-            if t.starts_with("---[ end trace") {
-                self.in_cxl_warning = false;
-                return false;
-            }
-            if (t.starts_with("WARNING:") && t.contains(" drivers/cxl/"))
+            if (t.starts_with("WARNING:") && t.contains(x.file))
                 || t.starts_with("Call Trace:")
                 || t.starts_with("Call trace:")
             {
                 return false;
             }
         } else if msg.starts_with("cxl_pci ") && msg.trim_end().ends_with(CXL_RAW_WARNING) {
-            self.in_cxl_warning = true;
+            // Announced by its message; the WARNING line follows.
+            self.expected = Some(Expected {
+                file: " drivers/cxl/",
+                frame: None,
+                frame_seen: false,
+            });
+            return false;
+        } else if self.irq_proc_failed
+            && msg.starts_with("WARNING: fs/proc/generic.c:")
+            && msg.contains(" at remove_proc_entry+")
+        {
+            // The interrupt's teardown after an injected failure in register_irq_proc.
+            self.expected = Some(Expected {
+                file: "fs/proc/generic.c",
+                frame: Some("unregister_irq_proc+"),
+                frame_seen: false,
+            });
             return false;
         }
         if msg.contains(FAULT_INJECTION) {
