@@ -167,19 +167,7 @@ impl<'a> LdAllocations<'a> {
 
     /// The listed entries with their LD ids.
     pub fn iter(&self) -> impl Iterator<Item = (u8, LdAllocation)> + 'a {
-        self.entries
-            .chunks_exact(LD_ALLOCATION_ENTRY)
-            .zip(self.start_ld..=u8::MAX)
-            .filter_map(|(b, ld)| {
-                let mut r = Reader::new(b);
-                Some((
-                    ld,
-                    LdAllocation {
-                        range1: r.u64("range_1").ok()?,
-                        range2: r.u64("range_2").ok()?,
-                    },
-                ))
-            })
+        allocation_entries(self.entries, self.start_ld)
     }
 }
 
@@ -263,20 +251,30 @@ impl<'a> SetLdAllocations<'a> {
 
     /// The entries with their LD ids (LD ids past 255 are not listed).
     pub fn iter(&self) -> impl Iterator<Item = (u8, LdAllocation)> + 'a {
-        self.entries
-            .chunks_exact(LD_ALLOCATION_ENTRY)
-            .zip(self.start_ld..=u8::MAX)
-            .filter_map(|(b, ld)| {
-                let mut r = Reader::new(b);
-                Some((
-                    ld,
-                    LdAllocation {
-                        range1: r.u64("range_1").ok()?,
-                        range2: r.u64("range_2").ok()?,
-                    },
-                ))
-            })
+        allocation_entries(self.entries, self.start_ld)
     }
+}
+
+/// The 16-byte LD allocation entries in `entries` (range 1, range 2: u64 each) with their LD
+/// ids from `start_ld` on (LD ids past 255 are not listed): the list Get LD Allocations
+/// (5401h) and Set LD Allocations (5402h) share.
+fn allocation_entries(
+    entries: &[u8],
+    start_ld: u8,
+) -> impl Iterator<Item = (u8, LdAllocation)> + '_ {
+    entries
+        .chunks_exact(LD_ALLOCATION_ENTRY)
+        .zip(start_ld..=u8::MAX)
+        .filter_map(|(b, ld)| {
+            let mut r = Reader::new(b);
+            Some((
+                ld,
+                LdAllocation {
+                    range1: r.u64("range_1").ok()?,
+                    range2: r.u64("range_2").ok()?,
+                },
+            ))
+        })
 }
 
 impl LdAllocation {
