@@ -44,15 +44,31 @@ base=
 llvm=0
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--arch|--scenario|--base) [ $# -ge 2 ] || die "$1 needs a value (see --help)" ;;
+	esac
+	case "$1" in
 	--arch) arches=$2; shift ;;
 	--scenario) scenario=$2; shift ;;
 	--no-debug) debug=0 ;;
-	--base) base=${2:?--base needs a git revision}; shift ;;
+	--base) base=$2; shift ;;
 	--llvm) llvm=1 ;;
 	-h|--help) sed -n '4,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
+done
+# Names are checked before anything is set up or built: the bench kernels exist for x86_64
+# and arm64 only (tools/setup/kernel.sh), the scenarios are the runner's bench ones.
+IFS=, read -ra _names <<<"$arches"
+[[ -n $arches && $arches != *, && $arches != *,,* ]] || die "--arch $arches: an empty name"
+for _n in "${_names[@]}"; do
+	[[ $_n == x86_64 || $_n == arm64 ]] || die "no benchmark on architecture '$_n' (x86_64 or arm64)"
+done
+IFS=, read -ra _names <<<"$scenario"
+[[ -n $scenario && $scenario != *, && $scenario != *,,* ]] || die "--scenario $scenario: an empty name"
+for _n in "${_names[@]}"; do
+	[[ ,bench,bench-emu,bench-fw,bench-topology, == *",$_n,"* ]] ||
+		die "unknown benchmark scenario '$_n' (bench, bench-emu, bench-fw or bench-topology)"
 done
 kernels=(bench)
 [ "$debug" = 0 ] || kernels+=(debug)

@@ -128,7 +128,8 @@ fi
 # Where the scripts run them from; renamed into place, so that a copy in use is not disturbed.
 mkdir -p "$CARGO_TARGET_DIR/release"
 for p in swcci-runner swcci-emu swcci-bench-report; do
-	cp "$CARGO_TARGET_DIR/$host_triple/release/$p" "$CARGO_TARGET_DIR/release/.$p.new"
-	mv -f "$CARGO_TARGET_DIR/release/.$p.new" "$CARGO_TARGET_DIR/release/$p"
+	# A name of this process's own: two runs on one cache must not share the temporary file.
+	cp "$CARGO_TARGET_DIR/$host_triple/release/$p" "$CARGO_TARGET_DIR/release/.$p.new.$$"
+	mv -f "$CARGO_TARGET_DIR/release/.$p.new.$$" "$CARGO_TARGET_DIR/release/$p"
 done
 echo "$bin"

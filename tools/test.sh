@@ -59,6 +59,13 @@ done
 # Names are checked before anything is set up or built. The scenarios are the runner's
 # (tools/runner/src/main.rs, SCENARIOS).
 ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
+[[ $arches != *, && $arches != ,* && $arches != *,,* ]] ||
+	die "--arch $arches: an empty architecture name (x86_64, arm64, arm, ast2600 or ast2700)"
+_prev=
+for _o in "${runner_extra[@]}"; do
+	[[ $_o == --* || $_o =~ ^([0-9]+|0x[0-9a-fA-F]+)$ ]] || die "$_prev $_o: not a number (see --help)"
+	_prev=$_o
+done
 IFS=, read -ra _names <<<"$arches"
 for _n in "${_names[@]}"; do
 	[[ $_n == x86_64 || $_n == arm64 || $_n == arm || $_n == ast2600 || $_n == ast2700 ]] ||
@@ -120,6 +127,13 @@ for arch in "${arch_list[@]}"; do
 		[ -n "$(scenarios_for "$arch" $variant 2>/dev/null)" ] && trees+=("$arch:$variant")
 	done
 done
+
+if [ "$host_only" = 0 ] && [ ${#trees[@]} -eq 0 ]; then
+	# Every scenario asked for was skipped on every architecture asked for (the reasons are
+	# printed here): a run that boots nothing does not pass.
+	for arch in "${arch_list[@]}"; do scenarios_for "$arch" hardened >/dev/null; done
+	die "nothing to boot: no scenario of --scenario ${scenario:-(default)} runs on --arch $arches"
+fi
 
 prebuild_pid=
 if [ "$host_only" = 0 ] && [ "${SWCCI_PREBUILD:-1}" = 1 ] && [ ${#trees[@]} -gt 0 ]; then
