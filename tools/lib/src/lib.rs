@@ -218,6 +218,13 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::ESHUTDOWN, "ESHUTDOWN"),
     (libc::ETIMEDOUT, "ETIMEDOUT"),
     (libc::ECONNREFUSED, "ECONNREFUSED"),
+    // The AF_MCTP transport's (src/mctp.rs): socket(2), bind(2), sendto(2).
+    (libc::EAFNOSUPPORT, "EAFNOSUPPORT"),
+    (libc::EPROTONOSUPPORT, "EPROTONOSUPPORT"),
+    (libc::EADDRINUSE, "EADDRINUSE"),
+    (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+    (libc::ENETUNREACH, "ENETUNREACH"),
+    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
     (libc::EHOSTDOWN, "EHOSTDOWN"),
     (libc::EALREADY, "EALREADY"),
     (libc::EINPROGRESS, "EINPROGRESS"),
@@ -871,6 +878,7 @@ mod tests {
             (libc::ENAMETOOLONG, "ENAMETOOLONG"),
             (libc::EROFS, "EROFS"),
             (libc::ETXTBSY, "ETXTBSY"),
+            (libc::EAFNOSUPPORT, "EAFNOSUPPORT"),
             (libc::EMFILE, "EMFILE"),
             (libc::ENXIO, "ENXIO"),
         ] {
