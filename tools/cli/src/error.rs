@@ -96,7 +96,7 @@ pub fn lib_exit_code(e: &swcci::Error) -> i32 {
         swcci::Error::Os { .. } | swcci::Error::Timeout { .. } => EXIT_OS,
         swcci::Error::Device { .. } => EXIT_DEVICE,
         swcci::Error::Decode { .. } | swcci::Error::Missing { .. } => EXIT_MALFORMED,
-        swcci::Error::Encode { .. } => EXIT_USAGE,
+        swcci::Error::Encode { .. } | swcci::Error::Argument { .. } => EXIT_USAGE,
     }
 }
 

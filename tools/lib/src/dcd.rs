@@ -803,6 +803,7 @@ fn op_of(e: &Error) -> u16 {
         | Error::Device { op, .. }
         | Error::Decode { op, .. }
         | Error::Encode { op, .. }
+        | Error::Argument { op, .. }
         | Error::Timeout { op, .. }
         | Error::Missing { op, .. } => op,
     };

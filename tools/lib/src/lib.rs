@@ -114,6 +114,14 @@ pub enum Error {
         /// Why.
         err: EncodeError,
     },
+    /// An argument naming what to open (a node's path, an MCTP address) is malformed; nothing
+    /// was opened or sent.
+    Argument {
+        /// What was attempted.
+        op: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// A device took longer than the caller allowed (the fabric walk's per-device timeout);
     /// nothing more was sent to it.
     Timeout {
@@ -266,6 +274,7 @@ impl fmt::Display for Error {
             Self::Device { op, rc } => write!(f, "{op}: device returned {rc}"),
             Self::Decode { op, err } => write!(f, "{op}: malformed response: {err}"),
             Self::Encode { op, err } => write!(f, "{op}: {err}"),
+            Self::Argument { op, why } => write!(f, "{op}: {why}"),
             Self::Missing { op, what } => write!(f, "{op}: malformed response: {what}"),
             Self::Timeout { op, ms } => {
                 write!(

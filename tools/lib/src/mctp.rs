@@ -58,7 +58,7 @@ use crate::proto::payload::bg::BgOpStatus;
 use crate::proto::payload::identify::Identify;
 use crate::proto::payload::mctp::{self as pm, CxlMessage, CxlMessageType};
 use crate::proto::rc::ReturnCode;
-use crate::proto::wire::{DecodeError, EncodeError};
+use crate::proto::wire::DecodeError;
 use crate::{command_name, Error, Mailbox, RawResponse, Result};
 
 /// The Linux MCTP network of a newly created interface (`MCTP_INITIAL_DEFAULT_NET`,
@@ -597,14 +597,16 @@ pub enum AnyMailbox {
 impl AnyMailbox {
     /// Opens `name`: an MCTP address with `opts`, else a node ([`crate::Device::open`]).
     ///
-    /// Errors: [`Error::Encode`] for a malformed MCTP address; the open's OS error.
+    /// Errors: [`Error::Argument`] for a malformed MCTP address, saying which part is wrong;
+    /// the open's OS error.
     pub fn open(name: &str, opts: &MctpOptions) -> Result<Self> {
         if MctpAddr::is_mctp(name) {
-            let addr = name.parse::<MctpAddr>().map_err(|_| Error::Encode {
+            let addr = name.parse::<MctpAddr>().map_err(|why| Error::Argument {
                 op: format!("open {name}"),
-                err: EncodeError::Invalid {
-                    what: "MCTP address (mctp:[NET:]EID or mctp-cci:[NET:]EID, EID 8..=254)",
-                },
+                // The parser's message names the address too: once is enough.
+                why: why
+                    .strip_prefix(&format!("'{name}': "))
+                    .map_or_else(|| why.clone(), str::to_string),
             })?;
             return Ok(Self::Mctp(MctpEndpoint::open(addr, opts.clone())?));
         }
@@ -766,9 +768,29 @@ mod tests {
 
     #[test]
     fn malformed_address_is_a_usage_error_before_any_socket() {
-        let e = AnyMailbox::open("mctp:300", &MctpOptions::default()).unwrap_err();
-        assert!(matches!(e, Error::Encode { .. }), "{e}");
-        assert!(e.to_string().starts_with("open mctp:300: MCTP address"));
+        // Each names the part that is wrong, not a generic "out of range".
+        for (name, why) in [
+            (
+                "mctp:300",
+                "open mctp:300: EID '300' is not a number from 8 to 254",
+            ),
+            (
+                "mctp:0:9",
+                "open mctp:0:9: network '0' is not a number from 1",
+            ),
+            (
+                "mctp:x:9",
+                "open mctp:x:9: network 'x' is not a number from 1",
+            ),
+            (
+                "mctp:1:abc",
+                "open mctp:1:abc: EID 'abc' is not a number from 8 to 254",
+            ),
+        ] {
+            let e = AnyMailbox::open(name, &MctpOptions::default()).unwrap_err();
+            assert!(matches!(e, Error::Argument { .. }), "{e}");
+            assert_eq!(e.to_string(), why);
+        }
     }
 }
 
