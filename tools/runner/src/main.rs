@@ -1068,12 +1068,22 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         problems
             .push("the guest did not finish the suite (no summary line; see kernel.log)".into());
     }
-    if tally.passed + tally.failed + tally.skipped == 0 && problems.is_empty() {
+    let none_ran = tally.passed + tally.failed + tally.skipped == 0;
+    // With --filter, a scenario may hold no test of that name: nothing to judge there (the
+    // caller decides whether any scenario ran one; tools/test.sh does).
+    let unmatched = none_ran && problems.is_empty() && !args.filter.is_empty();
+    if none_ran && problems.is_empty() && !unmatched {
         problems.push("no test ran".into());
     }
     eprintln!(
         "[{tag}] {} in {:.0} s: {} passed, {} failed, {} skipped; logs in {}",
-        if problems.is_empty() { "PASS" } else { "FAIL" },
+        if unmatched {
+            "NO TEST MATCHES --filter"
+        } else if problems.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        },
         started.elapsed().as_secs_f64(),
         tally.passed,
         tally.failed,
@@ -1134,11 +1144,19 @@ fn main() {
                 passed += v.tally.passed;
                 failed += v.tally.failed;
                 skipped += v.tally.skipped;
+                // A boot that failed without a failed test (a kernel warning, no summary, a
+                // timeout) counts as one failure, so that the totals show it.
+                if v.tally.failed == 0 && !v.problems.is_empty() {
+                    failed += 1;
+                }
                 for p in v.problems {
                     reasons.push(format!("{}/{}: {p}", args.arch, sc.name));
                 }
             }
-            Err(e) => reasons.push(format!("{}/{}: {e:#}", args.arch, sc.name)),
+            Err(e) => {
+                failed += 1;
+                reasons.push(format!("{}/{}: {e:#}", args.arch, sc.name));
+            }
         }
     }
     for r in &reasons {
