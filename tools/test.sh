@@ -20,6 +20,9 @@
 # are built in the background, at the lowest CPU priority, while the foreground runs
 # host tests and guests (SWCCI_PREBUILD=0 turns that off).
 #
+# --filter TEST runs the tests whose name contains TEST, in the scenarios that boot (name them
+# with --scenario: a scenario without a matching test still boots, and says so); a run in
+# which no scenario has one fails.
 # Output: progress, every test result, and a last line "N passed, N failed".
 # Logs: out/<arch>/<scenario>/{kernel.log,tests.log,qemu.log} (OUT= to move them).
 # Exit status 0 only if everything passed.
@@ -50,7 +53,7 @@ while [ $# -gt 0 ]; do
 	--host-only) host_only=1 ;;
 	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -222,6 +225,7 @@ log "QEMU: $qemu_dir ($(qemu_version))"
 
 status=0
 formatted=0
+guest_ran=0
 # The boots in the order of `trees`, except that one whose tree is built already goes before
 # one whose tree is still being built: the guests of one architecture run while another's
 # tree builds, instead of waiting for it.
@@ -264,6 +268,8 @@ while [ ${#pending[@]} -gt 0 ]; do
 	line=$(grep -E "^$arch \(arch" "$rlog" | tail -n1 || true)
 	p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
 	f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+	k=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+	guest_ran=$((guest_ran + ${p:-0} + ${f:-0} + ${k:-0}))
 	total_pass=$((total_pass + ${p:-0}))
 	total_fail=$((total_fail + ${f:-0}))
 	if [ "$rc" != 0 ]; then
@@ -271,6 +277,12 @@ while [ ${#pending[@]} -gt 0 ]; do
 		[ "${f:-0}" -gt 0 ] || total_fail=$((total_fail + 1))
 	fi
 done
+
+if [ -n "$filter" ] && [ "$guest_ran" -eq 0 ] && [ "$status" = 0 ]; then
+	log "FAIL: no test of the scenarios run (${scenario:-the default ones}) on $arches matches --filter $filter"
+	total_fail=$((total_fail + 1))
+	status=1
+fi
 
 log "done in $(($(date +%s) - _swcci_t0)) s"
 echo "$total_pass passed, $total_fail failed"
