@@ -18,7 +18,9 @@
 # adds arm64; none for 32-bit ARM), every other one the debug kernel;
 # only the trees and builds the chosen scenarios need are made. Kernel trees not built yet
 # are built in the background, at the lowest CPU priority, while the foreground runs
-# host tests and guests (SWCCI_PREBUILD=0 turns that off).
+# host tests and guests (SWCCI_PREBUILD=0 turns that off). The guests of two architectures
+# (or variants) run at once, each pair's programs built while others' guests run
+# (SWCCI_GUEST_JOBS=1: one at a time).
 #
 # --filter TEST runs the tests whose name contains TEST, in the scenarios that boot (name them
 # with --scenario: a scenario without a matching test still boots, and says so); a run in
@@ -53,7 +55,7 @@ while [ $# -gt 0 ]; do
 	--host-only) host_only=1 ;;
 	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -78,6 +80,9 @@ IFS=, read -ra _names <<<"$scenario"
 for _n in "${_names[@]}"; do
 	[[ ",$ALL_SCENARIOS," == *",$_n,"* ]] || die "unknown scenario '$_n' (one of $ALL_SCENARIOS)"
 done
+
+: "${SWCCI_GUEST_JOBS:=2}"
+[[ $SWCCI_GUEST_JOBS =~ ^[1-9][0-9]*$ ]] || die "SWCCI_GUEST_JOBS=$SWCCI_GUEST_JOBS: not a number from 1"
 
 need_root "the test suite (it installs packages and runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
@@ -154,10 +159,21 @@ if [ "$host_only" = 0 ] && [ "${SWCCI_PREBUILD:-1}" = 1 ] && [ ${#trees[@]} -gt 
 	prebuild_pid=$!
 	log "building kernel trees in the background, ${SWCCI_PREBUILD_JOBS:-2} at a time: ${trees[*]} (log: $out/prebuild.log)"
 fi
-stop_prebuild() {
-	[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null || true
+# The running guests of each pair: their architecture and runner log, by the pid of the job.
+declare -A guest_arch_of=() guest_rlog_of=()
+# A process and everything under it (a pair's guests: the runner, QEMU, the emulators).
+kill_tree() {
+	local c
+	for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+	kill "$1" 2>/dev/null || true
 }
-trap stop_prebuild EXIT
+# An early exit stops the background work: the tree builds and the guests running.
+stop_background() {
+	[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null || true
+	local pid
+	for pid in "${!guest_arch_of[@]}"; do kill_tree "$pid"; done
+}
+trap stop_background EXIT
 
 log "step 2/5: host checks and tests (rustfmt, clippy, protocol core, tools)"
 host_log="$out/host-tests.log"
@@ -225,26 +241,67 @@ log "QEMU: $qemu_dir ($(qemu_version))"
 
 status=0
 formatted=0
+# The guests of an (architecture, variant) pair run in the background while the next pair's
+# tree is waited for and its programs are built (niced, so that the guests keep their CPU: a
+# TCG guest keeps about one core busy), and the guests of up to SWCCI_GUEST_JOBS pairs
+# (default 2) run at once. A pair of the same architecture as running guests waits for them
+# before it builds (one directory of guest programs per architecture). The next pair is one
+# whose tree is built already, else the first to finish among those the background builds.
 guest_ran=0
-# The boots in the order of `trees`, except that one whose tree is built already goes before
-# one whose tree is still being built: the guests of one architecture run while another's
-# tree builds, instead of waiting for it.
-pending=("${trees[@]}")
-while [ ${#pending[@]} -gt 0 ]; do
-	pick=0
-	for i in "${!pending[@]}"; do
-		t=${pending[$i]}
-		if "$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir --variant "${t#*:}" "${t%:*}" >/dev/null 2>&1; then
-			pick=$i
-			break
+# Waits for the guests of one pair (pid $1, else whichever finishes first) and counts their
+# results.
+wait_guests() {
+	local pid=${1:-} rc=0 line p f k
+	if [ -n "$pid" ]; then
+		wait "$pid" || rc=$?
+	else
+		wait -n -p pid "${!guest_arch_of[@]}" || rc=$?
+	fi
+	line=$(grep -E "^${guest_arch_of[$pid]} \(arch" "${guest_rlog_of[$pid]}" | tail -n1 || true)
+	unset "guest_arch_of[$pid]" "guest_rlog_of[$pid]"
+	p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
+	f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+	k=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+	guest_ran=$((guest_ran + ${p:-0} + ${f:-0} + ${k:-0}))
+	total_pass=$((total_pass + ${p:-0}))
+	total_fail=$((total_fail + ${f:-0}))
+	if [ "$rc" != 0 ]; then
+		status=1
+		[ "${f:-0}" -gt 0 ] || total_fail=$((total_fail + 1))
+	fi
+}
+tree_ready() {
+	"$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir --variant "${1#*:}" "${1%:*}" >/dev/null 2>&1
+}
+# Sets pick to the index in pending of the pair to build next.
+next_pair() {
+	local i
+	while :; do
+		for i in "${!pending[@]}"; do
+			tree_ready "${pending[$i]}" && { pick=$i; return; }
+		done
+		# None is built: wait while the background builds run; without them (turned off, or
+		# failed) the first pair's tree is built here.
+		if [ -n "$prebuild_pid" ] && kill -0 "$prebuild_pid" 2>/dev/null; then
+			sleep 5
+		else
+			pick=0
+			return
 		fi
 	done
+}
+pending=("${trees[@]}")
+while [ ${#pending[@]} -gt 0 ]; do
+	next_pair
 	t=${pending[$pick]}
 	pending=("${pending[@]:0:$pick}" "${pending[@]:$((pick + 1))}")
 	arch=${t%:*} variant=${t#*:}
+	for pid in "${!guest_arch_of[@]}"; do
+		[ "${guest_arch_of[$pid]}" != "$arch" ] || wait_guests "$pid"
+	done
 	sc=$(scenarios_for "$arch" "$variant")
 	log "step 4/5: $variant kernel tree and build for $arch"
-	kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --variant $variant "$arch")
+	kdir=$(nice -n 10 "$SWCCI_TOP/tools/setup/kernel.sh" --variant $variant "$arch")
 	if [ "$formatted" = 0 ]; then
 		# The module's formatting, with the kernel's rustfmt settings (needs a tree).
 		formatted=1
@@ -256,28 +313,21 @@ while [ ${#pending[@]} -gt 0 ]; do
 			status=1
 		fi
 	fi
-	bin=$("$SWCCI_TOP/tools/build.sh" --variant $variant "$arch")
+	bin=$(nice -n 10 "$SWCCI_TOP/tools/build.sh" --variant $variant "$arch")
+	while [ ${#guest_arch_of[@]} -ge "$SWCCI_GUEST_JOBS" ]; do wait_guests; done
 
 	log "step 5/5: in-guest suite on $arch, $variant kernel (scenarios $sc)"
 	rlog="$out/runner-$arch-$variant.log"
-	set +e
-	run_guests "$arch" $variant "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" \
-		--filter "$filter" "${runner_extra[@]}" | tee "$rlog"
-	rc=${PIPESTATUS[0]}
-	set -e
-	line=$(grep -E "^$arch \(arch" "$rlog" | tail -n1 || true)
-	p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
-	f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-	k=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
-	guest_ran=$((guest_ran + ${p:-0} + ${f:-0} + ${k:-0}))
-	total_pass=$((total_pass + ${p:-0}))
-	total_fail=$((total_fail + ${f:-0}))
-	if [ "$rc" != 0 ]; then
-		status=1
-		[ "${f:-0}" -gt 0 ] || total_fail=$((total_fail + 1))
-	fi
+	(
+		set +e
+		run_guests "$arch" $variant "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" \
+			--filter "$filter" "${runner_extra[@]}" | tee "$rlog"
+		exit "${PIPESTATUS[0]}"
+	) &
+	guest_arch_of[$!]=$arch
+	guest_rlog_of[$!]=$rlog
 done
-
+while [ ${#guest_arch_of[@]} -gt 0 ]; do wait_guests; done
 if [ -n "$filter" ] && [ "$guest_ran" -eq 0 ] && [ "$status" = 0 ]; then
 	log "FAIL: no test of the scenarios run (${scenario:-the default ones}) on $arches matches --filter $filter"
 	total_fail=$((total_fail + 1))
