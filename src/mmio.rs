@@ -10,9 +10,7 @@
 //! sleeps between entries). After unbind the guard cannot be taken and every access fails
 //! with [`IoError::Gone`] instead of touching unmapped memory. Inside an entry, [`BarRegs`]
 //! accesses the BAR with the `try_` accessors (offsets checked against the BAR length) and
-//! copies payloads in qwords on 64-bit kernels (drivers/cxl/pci.c uses `memcpy_toio` and
-//! `memcpy_fromio`, which x86 does in dwords: twice the accesses, each a trap into the device
-//! model under QEMU), in dwords on 32-bit ones.
+//! copies payloads as blocks (`memcpy_toio`/`memcpy_fromio`, as drivers/cxl/pci.c does).
 
 use crate::proto::{
     discover::ConfigSpace,
@@ -23,6 +21,13 @@ use crate::proto::{
         Mapping,
         RegIo, //
     },
+};
+#[cfg(CONFIG_64BIT)]
+use kernel::io::{
+    IoBackend,
+    IoBase,
+    Mmio,
+    MmioBackend, //
 };
 use kernel::{
     io::Io,
@@ -64,6 +69,29 @@ pub(crate) struct BarRegs<'a>(&'a pci::Bar<'a>);
 
 fn range<T>(r: kernel::error::Result<T>) -> Result<T, IoError> {
     r.map_err(|_| IoError::Range)
+}
+
+impl BarRegs<'_> {
+    /// A view of `len` bytes of the BAR at `off`, for block copies.
+    ///
+    /// # Errors
+    ///
+    /// [`IoError::Range`] when it does not lie within the BAR.
+    #[cfg(CONFIG_64BIT)]
+    fn view(&self, off: usize, len: usize) -> Result<Mmio<'_, [u8]>, IoError> {
+        let end = off.checked_add(len).ok_or(IoError::Range)?;
+        if end > Io::size(self.0) {
+            return Err(IoError::Range);
+        }
+        let whole = IoBase::as_view(self.0);
+        let start = MmioBackend::as_ptr(whole)
+            .cast::<u8>()
+            .wrapping_byte_add(off);
+        let part = core::ptr::slice_from_raw_parts_mut(start, len);
+        // SAFETY: `part` is a projection of the BAR's view: it starts `off` bytes into it and
+        // ends at `off + len`, which is checked above to lie within the BAR's size.
+        Ok(unsafe { MmioBackend::project_view(whole, part) })
+    }
 }
 
 impl RegIo for BarRegs<'_> {
@@ -159,10 +187,10 @@ impl RegIo for BarRegs<'_> {
         )
     }
 
-    /// 64-bit kernels: a dword to reach 8-byte alignment, then whole qwords, each one 64-bit
-    /// store, then the rest as dwords, zero-padded. No access is narrower than 32 bits: devices
-    /// may accept only 4- and 8-byte accesses to their payload registers (the device emulator
-    /// does). (`memcpy_toio` would copy the qwords with 32-bit `movs` on x86.)
+    /// 64-bit kernels: a dword to reach 8-byte alignment, then `memcpy_toio` of whole qwords
+    /// (x86 copies them with 32-bit `movs`, arm64 with 64-bit stores), then the rest as dwords,
+    /// zero-padded. No access is narrower than 32 bits: devices may accept only 4- and 8-byte
+    /// accesses to their payload registers (the device emulator does).
     ///
     /// # Errors
     ///
@@ -174,14 +202,12 @@ impl RegIo for BarRegs<'_> {
         let (first, rest) = data.split_at(head);
         let (middle, last) = rest.split_at(body);
         write_dwords(self, off, first)?;
-        let mut at = off.saturating_add(head);
-        for qword in middle.chunks_exact(8) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(qword);
-            self.write64(at, u64::from_le_bytes(bytes))?;
-            at = at.saturating_add(8);
+        let at = off.saturating_add(head);
+        if !middle.is_empty() {
+            // The view is exactly `middle.len()` bytes long, so the copy's length check holds.
+            self.view(at, middle.len())?.copy_from_slice(middle);
         }
-        write_dwords(self, at, last)
+        write_dwords(self, at.saturating_add(body), last)
     }
 
     /// 32-bit kernels: `memcpy_toio` of 32-bit ARM copies byte by byte, which the payload
@@ -195,8 +221,7 @@ impl RegIo for BarRegs<'_> {
         write_dwords(self, off, data)
     }
 
-    /// The counterpart of [`Self::write_block`]: a dword to reach 8-byte alignment, whole
-    /// qwords, then dwords.
+    /// The counterpart of [`Self::write_block`] with `memcpy_fromio`.
     ///
     /// # Errors
     ///
@@ -208,12 +233,12 @@ impl RegIo for BarRegs<'_> {
         let (first, rest) = out.split_at_mut(head);
         let (middle, last) = rest.split_at_mut(body);
         read_dwords(self, off, first)?;
-        let mut at = off.saturating_add(head);
-        for qword in middle.chunks_exact_mut(8) {
-            qword.copy_from_slice(&self.read64(at)?.to_le_bytes());
-            at = at.saturating_add(8);
+        let at = off.saturating_add(head);
+        if !middle.is_empty() {
+            // The view is exactly `middle.len()` bytes long, so the copy's length check holds.
+            self.view(at, middle.len())?.copy_to_slice(middle);
         }
-        read_dwords(self, at, last)
+        read_dwords(self, at.saturating_add(body), last)
     }
 
     /// See [`Self::write_block`] for 32-bit kernels.
@@ -228,8 +253,8 @@ impl RegIo for BarRegs<'_> {
 }
 
 /// Splits a block copy of `len` bytes at BAR offset `off` (4-byte aligned) into the length of
-/// a head copied as one dword (up to 8-byte alignment) and of a body of whole qwords; the rest
-/// is copied as dwords.
+/// a head copied as one dword (up to 8-byte alignment) and of a body of whole qwords for
+/// `memcpy`; the rest is copied as dwords.
 ///
 /// # Errors
 ///

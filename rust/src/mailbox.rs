@@ -67,7 +67,7 @@ pub trait RegIo {
 
     /// Copies `data` to the registers at `off` (4-byte aligned) with 32- or 64-bit stores; a
     /// last partial dword is completed with zero bytes. The default stores one dword at a time;
-    /// implementations may use wider accesses (the kernel copies whole qwords on 64-bit kernels).
+    /// implementations copy the block at once (the kernel with `memcpy_toio`).
     fn write_block(&self, off: usize, data: &[u8]) -> Result<(), IoError> {
         write_dwords(self, off, data)
     }
