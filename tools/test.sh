@@ -68,7 +68,9 @@ ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,b
 	die "--arch $arches: an empty architecture name (x86_64, arm64, arm, ast2600 or ast2700)"
 _prev=
 for _o in "${runner_extra[@]}"; do
-	[[ $_o == --* || $_o =~ ^([0-9]+|0x[0-9a-fA-F]+)$ ]] || die "$_prev $_o: not a number (see --help)"
+	# Decimal, as the runner reads them; the fuzzer's seed may be hex too.
+	[[ $_o == --* || $_o =~ ^[0-9]+$ || ($_prev == --fuzz-seed && $_o =~ ^0x[0-9a-fA-F]+$) ]] ||
+		die "$_prev $_o: not a decimal number (see --help)"
 	_prev=$_o
 done
 IFS=, read -ra _names <<<"$arches"
@@ -193,6 +195,7 @@ proto_target="$CARGO_TARGET_DIR-proto"
 # The set-up's package policy over recorded registry answers (tools/setup/resolve.sh).
 if ! "$SWCCI_TOP/tools/testing/setup/resolve-test.sh" >>"$host_log" 2>&1; then
 	log "FAIL: set-up package policy tests (tools/testing/setup/resolve-test.sh; output in $host_log)"
+	total_fail=$((total_fail + 1))
 fi
 check "rustfmt of rust/" "cd rust && cargo fmt" \
 	bash -c "cd '$SWCCI_TOP/rust' && cargo fmt --check"
