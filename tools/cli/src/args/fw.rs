@@ -135,6 +135,19 @@ fn parse_slot(s: &str) -> std::result::Result<u8, String> {
         .ok_or_else(|| "expected a firmware slot from 1 to 4".to_string())
 }
 
+/// A firmware revision as Get FW Info (0200h) reports one: 1 to 16 printable ASCII bytes
+/// (CXL r3.1 §8.2.9.3.1). Checked before anything is sent: a longer one could never match,
+/// and would be found out only after the whole transfer.
+fn parse_revision(s: &str) -> std::result::Result<String, String> {
+    let len = swcci_proto::payload::firmware::REVISION_LEN;
+    if s.is_empty() || s.len() > len || !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(format!(
+            "expected a revision of 1 to {len} printable ASCII characters, as Get FW Info reports it"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 /// A duration in milliseconds.
 fn parse_ms(s: &str) -> std::result::Result<u64, String> {
     s.trim()
@@ -190,7 +203,7 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "WHEN")]
     pub activate: Option<ActivateWhen>,
     /// The revision Get FW Info must report for the slot afterwards (default: any)
-    #[arg(long, value_name = "REV")]
+    #[arg(long, value_name = "REV", value_parser = parse_revision)]
     pub expect_revision: Option<String>,
     /// Send parts of at most this many bytes (rounded down to 128-byte units)
     #[arg(long, value_name = "BYTES", value_parser = parse_part)]
@@ -259,5 +272,13 @@ mod tests {
         assert!(parse_ms("600001").is_err());
         assert_eq!(parse_part("1000"), Ok(1000));
         assert!(parse_part("127").is_err());
+        assert_eq!(
+            parse_revision("swcci-emu 2.0"),
+            Ok("swcci-emu 2.0".to_string())
+        );
+        assert_eq!(parse_revision("0123456789abcdef").map(|r| r.len()), Ok(16));
+        for bad in ["", "0123456789abcdefX", "r\u{e9}v", "a\tb"] {
+            assert!(parse_revision(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1001,6 +1001,13 @@ pub fn faults(env: &mut Env) -> Result<Outcome> {
             6,
             &["not confirmed", "expected \"something else\""],
         ),
+        // Longer than Get FW Info's 16-byte field: refused before anything is sent.
+        (
+            "",
+            &["--expect-revision", "0123456789abcdefX"],
+            2,
+            &["1 to 16 printable ASCII"],
+        ),
     ];
     for (fault, extra, code, words) in cases {
         let before = slot_view(&mut ctl, slot)?;
