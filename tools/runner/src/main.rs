@@ -968,6 +968,7 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
     let mut all_tests = String::new();
     let mut last_test = String::from("(none)");
     let mut killed = None;
+    let mut qemu_status = None;
     let mut up = false;
     let mut consume = |tests: &mut fs::File, last_test: &mut String, all: &mut String| {
         let mut buf = String::new();
@@ -998,7 +999,8 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
     };
     loop {
         consume(&mut tests, &mut last_test, &mut all_tests);
-        if child.try_wait()?.is_some() {
+        if let Some(status) = child.try_wait()? {
+            qemu_status = Some(status);
             break;
         }
         let idle = now_ms().saturating_sub(activity.load(Ordering::Relaxed)) / 1000;
@@ -1026,7 +1028,13 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
     }
     let _ = reader.join();
     consume(&mut tests, &mut last_test, &mut all_tests);
-    let boot_failed = !all_tests.contains("swcci: guest up");
+    // QEMU ends with status 0 when the guest powers off or panics (-no-reboot); anything else
+    // is QEMU refusing its command line or failing: its own message says why, and booting
+    // again would fail the same way.
+    let qemu_failed = qemu_status
+        .filter(|st| !st.success())
+        .map(|st| qemu_failure(&work.join("qemu.log"), st));
+    let boot_failed = !all_tests.contains("swcci: guest up") && qemu_failed.is_none();
     if !pending.is_empty() {
         all_tests.push_str(&pending);
     }
@@ -1051,6 +1059,9 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
     let mut problems = Vec::new();
     if let Some(k) = killed {
         problems.push(k);
+    }
+    if let Some(q) = qemu_failed {
+        problems.push(q);
     }
     if let Ok(t) = trouble.lock() {
         for l in t.iter().take(5) {
@@ -1095,6 +1106,22 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
         problems,
         boot_failed,
     })
+}
+
+/// What QEMU said when it exited with `status`: the last lines of its log (stderr), after the
+/// header the runner wrote.
+fn qemu_failure(log: &Path, status: std::process::ExitStatus) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let said: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    let last = said[said.len().saturating_sub(3)..].join(" / ");
+    if last.is_empty() {
+        format!("QEMU exited with {status} (see {})", log.display())
+    } else {
+        format!("QEMU exited with {status}: {last}")
+    }
 }
 
 fn main() {
