@@ -1235,7 +1235,11 @@ impl<'a> Worker<'a> {
             }
             // A raw PCI-SIG Send or Receive Message waits (interruptibly) for another caller's
             // transfer of its direction (chardev.rs, mmpt.rst).
-            let transfer = vendor == 1 && matches!(c.opcode, 0x0100 | 0x0101);
+            let transfer = vendor == mmpt_proto::VENDOR_PCI_SIG
+                && matches!(
+                    c.opcode,
+                    mmpt_proto::SEND_MESSAGE | mmpt_proto::RECEIVE_MESSAGE
+                );
             e = self.adjust(e, c.bg || transfer);
             e.refused = false;
         } else {
