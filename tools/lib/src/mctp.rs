@@ -123,7 +123,7 @@ impl FromStr for MctpAddr {
                 parse_num(n)
                     .and_then(|n| u32::try_from(n).ok())
                     .filter(|&n| n != 0)
-                    .ok_or_else(|| format!("'{s}': network '{n}' is not a number from 1"))?,
+                    .ok_or_else(|| format!("network '{n}' is not a number from 1"))?,
                 e,
             ),
             None => (DEFAULT_NET, rest),
@@ -131,7 +131,7 @@ impl FromStr for MctpAddr {
         let eid = parse_num(eid)
             .and_then(|e| u8::try_from(e).ok())
             .filter(|e| (8..=254).contains(e))
-            .ok_or_else(|| format!("'{s}': EID '{eid}' is not a number from 8 to 254"))?;
+            .ok_or_else(|| format!("EID '{eid}' is not a number from 8 to 254"))?;
         Ok(Self { net, eid, msg_type })
     }
 }
@@ -603,10 +603,7 @@ impl AnyMailbox {
         if MctpAddr::is_mctp(name) {
             let addr = name.parse::<MctpAddr>().map_err(|why| Error::Argument {
                 op: format!("open {name}"),
-                // The parser's message names the address too: once is enough.
-                why: why
-                    .strip_prefix(&format!("'{name}': "))
-                    .map_or_else(|| why.clone(), str::to_string),
+                why,
             })?;
             return Ok(Self::Mctp(MctpEndpoint::open(addr, opts.clone())?));
         }
