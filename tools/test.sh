@@ -254,17 +254,16 @@ guest_ran=0
 # Waits for the guests of one pair (pid $1, else whichever finishes first) and counts their
 # results.
 wait_guests() {
-	local pid=${1:-} rc=0 line p f k
+	local pid=${1:-} rc=0 p f k
 	if [ -n "$pid" ]; then
 		wait "$pid" || rc=$?
 	else
 		wait -n -p pid "${!guest_arch_of[@]}" || rc=$?
 	fi
-	line=$(grep -E "^${guest_arch_of[$pid]} \(arch" "${guest_rlog_of[$pid]}" | tail -n1 || true)
+	# The runner's last line: "ARCH (arch ARCH): N passed, N failed, N skipped".
+	read -r p f k < <(sed -n "s/^${guest_arch_of[$pid]} (arch .*: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped\$/\1 \2 \3/p" \
+		"${guest_rlog_of[$pid]}" | tail -n1) || true
 	unset "guest_arch_of[$pid]" "guest_rlog_of[$pid]"
-	p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
-	f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-	k=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
 	guest_ran=$((guest_ran + ${p:-0} + ${f:-0} + ${k:-0}))
 	total_pass=$((total_pass + ${p:-0}))
 	total_fail=$((total_fail + ${f:-0}))
