@@ -27,7 +27,7 @@
 # which no scenario has one fails.
 # Output: progress, every test result, and a last line "N passed, N failed".
 # Logs: out/<arch>/<scenario>/{kernel.log,tests.log,qemu.log} (OUT= to move them).
-# Exit status 0 only if everything passed.
+# Exit status 0 only if everything passed; 130 after Ctrl-C, which stops builds and guests.
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
@@ -66,12 +66,16 @@ done
 ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
 [[ $arches != *, && $arches != ,* && $arches != *,,* ]] ||
 	die "--arch $arches: an empty architecture name (x86_64, arm64, arm, ast2600 or ast2700)"
-_prev=
-for _o in "${runner_extra[@]}"; do
-	# Decimal, as the runner reads them; the fuzzer's seed may be hex too.
-	[[ $_o == --* || $_o =~ ^[0-9]+$ || ($_prev == --fuzz-seed && $_o =~ ^0x[0-9a-fA-F]+$) ]] ||
-		die "$_prev $_o: not a decimal number (see --help)"
-	_prev=$_o
+# The runner's numbers: decimal, as it reads them (the fuzzer's seed may be hex too), and at
+# least one switch.
+for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
+	_o=${runner_extra[$_i]}
+	[[ $_o != --kvm ]] || continue
+	_v=${runner_extra[$((_i + 1))]}
+	_i=$((_i + 1))
+	[[ $_v =~ ^[0-9]+$ || ($_o == --fuzz-seed && $_v =~ ^0x[0-9a-fA-F]+$) ]] ||
+		die "$_o $_v: not a decimal number (see --help)"
+	[[ $_o != --switches || $((10#$_v)) -gt 0 ]] || die "--switches $_v: at least one switch"
 done
 IFS=, read -ra _names <<<"$arches"
 for _n in "${_names[@]}"; do
@@ -176,6 +180,13 @@ stop_background() {
 	for pid in "${!guest_arch_of[@]}"; do kill_tree "$pid"; done
 }
 trap stop_background EXIT
+# Ctrl-C (or a TERM) stops the run: nothing more is built or booted, and it says so.
+interrupted() {
+	trap - INT TERM
+	log "interrupted: stopping the kernel builds and the guests"
+	exit 130
+}
+trap interrupted INT TERM
 
 log "step 2/5: host checks and tests (rustfmt, clippy, protocol core, tools)"
 host_log="$out/host-tests.log"
