@@ -95,6 +95,14 @@ out=${OUT:-$SWCCI_TOP/out}
 mkdir -p "$out"
 total_pass=0
 total_fail=0
+# What failed, one line each, repeated at the end of the run (where a CI log's tail shows it).
+failures=()
+# Logs a failure of the run and counts it.
+fail() {
+	log "FAIL: $*"
+	failures+=("$*")
+	total_fail=$((total_fail + 1))
+}
 # Every module build is checked with the kernel's clippy lints, warnings as errors (Makefile).
 export SWCCI_STRICT=1
 
@@ -196,8 +204,7 @@ check() {
 	local what=$1 fix=$2
 	shift 2
 	if ! "$@" >>"$host_log" 2>&1; then
-		log "FAIL: $what (fix: $fix; output in $host_log)"
-		total_fail=$((total_fail + 1))
+		fail "$what (fix: $fix; output in $host_log)"
 		return 0
 	fi
 	total_pass=$((total_pass + 1))
@@ -205,8 +212,7 @@ check() {
 proto_target="$CARGO_TARGET_DIR-proto"
 # The set-up's package policy over recorded registry answers (tools/setup/resolve.sh).
 if ! "$SWCCI_TOP/tools/testing/setup/resolve-test.sh" >>"$host_log" 2>&1; then
-	log "FAIL: set-up package policy tests (tools/testing/setup/resolve-test.sh; output in $host_log)"
-	total_fail=$((total_fail + 1))
+	fail "set-up package policy tests (tools/testing/setup/resolve-test.sh; output in $host_log)"
 fi
 check "rustfmt of rust/" "cd rust && cargo fmt" \
 	bash -c "cd '$SWCCI_TOP/rust' && cargo fmt --check"
@@ -274,6 +280,12 @@ wait_guests() {
 	# The runner's last line: "ARCH (arch ARCH): N passed, N failed, N skipped".
 	read -r p f k < <(sed -n "s/^${guest_arch_of[$pid]} (arch .*: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped\$/\1 \2 \3/p" \
 		"${guest_rlog_of[$pid]}" | tail -n1) || true
+	# The runner's reasons, one line per failed boot ("swcci: FAIL: ARCH/SCENARIO: ...": the
+	# failed tests by name, a kernel warning, a boot that did not finish).
+	mapfile -t -O "${#failures[@]}" failures < <(sed -n 's/^swcci: FAIL: //p' "${guest_rlog_of[$pid]}")
+	if [ "$rc" != 0 ] && [ "${f:-0}" -eq 0 ] && ! grep -q '^swcci: FAIL: ' "${guest_rlog_of[$pid]}"; then
+		failures+=("${guest_arch_of[$pid]}: the runner ended with status $rc (log: ${guest_rlog_of[$pid]})")
+	fi
 	unset "guest_arch_of[$pid]" "guest_rlog_of[$pid]"
 	guest_ran=$((guest_ran + ${p:-0} + ${f:-0} + ${k:-0}))
 	total_pass=$((total_pass + ${p:-0}))
@@ -321,8 +333,7 @@ while [ ${#pending[@]} -gt 0 ]; do
 		if make -s -C "$SWCCI_TOP" KDIR="$kdir" rustfmtcheck >>"$host_log" 2>&1; then
 			total_pass=$((total_pass + 1))
 		else
-			log "FAIL: rustfmt of the module (fix: make rustfmt; output in $host_log)"
-			total_fail=$((total_fail + 1))
+			fail "rustfmt of the module (fix: make rustfmt; output in $host_log)"
 			status=1
 		fi
 	fi
@@ -334,7 +345,7 @@ while [ ${#pending[@]} -gt 0 ]; do
 	(
 		set +e
 		run_guests "$arch" $variant "$kdir" "$bin" "$qemu_dir" "$out" --scenario "$sc" \
-			--filter "$filter" "${runner_extra[@]}" | tee "$rlog"
+			--filter "$filter" "${runner_extra[@]}" 2>&1 | tee "$rlog"
 		exit "${PIPESTATUS[0]}"
 	) &
 	guest_arch_of[$!]=$arch
@@ -342,11 +353,14 @@ while [ ${#pending[@]} -gt 0 ]; do
 done
 while [ ${#guest_arch_of[@]} -gt 0 ]; do wait_guests; done
 if [ -n "$filter" ] && [ "$guest_ran" -eq 0 ] && [ "$status" = 0 ]; then
-	log "FAIL: no test of the scenarios run (${scenario:-the default ones}) on $arches matches --filter $filter"
-	total_fail=$((total_fail + 1))
+	fail "no test of the scenarios run (${scenario:-the default ones}) on $arches matches --filter $filter"
 	status=1
 fi
 
 log "done in $(($(date +%s) - _swcci_t0)) s"
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "failed:" >&2
+	printf '  %s\n' "${failures[@]}" >&2
+fi
 echo "$total_pass passed, $total_fail failed"
 exit $status
