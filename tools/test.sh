@@ -142,10 +142,14 @@ if [ "$host_only" = 0 ]; then
 fi
 
 IFS=, read -ra arch_list <<<"$arches"
-# The kernel trees this run needs, in the order the guests need them.
+# The kernel trees this run needs, in the order they are built and their guests run: the
+# debug trees of every architecture, then the hardened ones. The machine is busy until the last
+# tree is built, and what comes after it is that tree's guests alone: the hardened kernel
+# (clang with KASAN, the costliest tree) boots one scenario, where a debug tree's guests need
+# their programs built first and six boots.
 trees=()
-for arch in "${arch_list[@]}"; do
-	for variant in debug hardened; do
+for variant in debug hardened; do
+	for arch in "${arch_list[@]}"; do
 		[ -n "$(scenarios_for "$arch" $variant 2>/dev/null)" ] && trees+=("$arch:$variant")
 	done
 done

@@ -21,8 +21,8 @@
 #   bench-llvm  bench built with the clang whose LLVM matches rustc's (tools/setup/llvm.sh, a
 #             prefix LLVM=<dir>/) and CONFIG_RUST_INLINE_HELPERS; x86_64 and arm64 only; only
 #             tools/bench.sh --llvm builds it
-# Every variant on x86_64 and arm64, and the AST2700 tree (OpenBMC's kernels for it have MCTP),
-# also gets mctp.config (AF_MCTP, the serial binding).
+# Every variant but hardened on x86_64 and arm64, and the AST2700 tree (OpenBMC's kernels for
+# it have MCTP), also gets mctp.config (AF_MCTP, the serial binding).
 # C is compiled by GCC, on ARM by Debian's cross GCC (CROSS_COMPILE=aarch64-linux-gnu- or
 # arm-linux-gnueabihf-, recorded in the tree's swcci-kbuild.mk): OpenBMC builds its kernels
 # with GCC, and GCC 12 needs less CPU for them (the AST2700 tree's kernel/, mm/ and fs/:
@@ -87,8 +87,10 @@ bench-llvm)
 	;;
 *) die "unknown kernel variant '$variant' (debug, hardened, bench or bench-llvm)" ;;
 esac
-# AF_MCTP and the serial binding for the MCTP tests and benchmark (mctp.config)
+# AF_MCTP and the serial binding for the MCTP tests and benchmark (mctp.config); the hardened
+# scenarios use no MCTP
 case "$arch-$variant" in
+*-hardened) ;;
 x86_64-* | arm64-* | ast2700-debug) frags+=("$frag_dir/mctp.config") ;;
 esac
 
