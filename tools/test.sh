@@ -66,6 +66,8 @@ done
 ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
 [[ $arches != *, && $arches != ,* && $arches != *,,* ]] ||
 	die "--arch $arches: an empty architecture name (x86_64, arm64, arm, ast2600 or ast2700)"
+[[ -z $scenario || ($scenario != *, && $scenario != ,* && $scenario != *,,*) ]] ||
+	die "--scenario $scenario: an empty scenario name (one of $ALL_SCENARIOS)"
 # The runner's numbers: decimal, as it reads them (the fuzzer's seed may be hex too), and at
 # least one switch.
 for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
@@ -78,13 +80,19 @@ for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
 	[[ $_o != --switches || $((10#$_v)) -gt 0 ]] || die "--switches $_v: at least one switch"
 done
 IFS=, read -ra _names <<<"$arches"
+_seen=,
 for _n in "${_names[@]}"; do
 	[[ $_n == x86_64 || $_n == arm64 || $_n == arm || $_n == ast2600 || $_n == ast2700 ]] ||
 		die "unknown architecture '$_n' (x86_64, arm64, arm, ast2600 or ast2700)"
+	[[ $_seen != *",$_n,"* ]] || die "--arch $arches: $_n named twice"
+	_seen+="$_n,"
 done
 IFS=, read -ra _names <<<"$scenario"
+_seen=,
 for _n in "${_names[@]}"; do
 	[[ ",$ALL_SCENARIOS," == *",$_n,"* ]] || die "unknown scenario '$_n' (one of $ALL_SCENARIOS)"
+	[[ $_seen != *",$_n,"* ]] || die "--scenario $scenario: $_n named twice"
+	_seen+="$_n,"
 done
 
 : "${SWCCI_GUEST_JOBS:=2}"
