@@ -26,7 +26,8 @@
 # with --scenario: a scenario without a matching test still boots, and says so); a run in
 # which no scenario has one fails.
 # Output: progress, every test result, and a last line "N passed, N failed".
-# Logs: out/<arch>/<scenario>/{kernel.log,tests.log,qemu.log} (OUT= to move them).
+# Logs: out/<arch>/<scenario>/{kernel.log,tests.log,qemu.log,...}, out/runner-<arch>-<variant>.log
+# (OUT= to move them). A failed run lists what failed again at its end.
 # Exit status 0 only if everything passed; 130 after Ctrl-C, which stops builds and guests.
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
 	--host-only) host_only=1 ;;
 	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
