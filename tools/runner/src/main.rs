@@ -1086,15 +1086,15 @@ fn run_scenario(args: &Args, sc: &Scenario) -> Result<Verdict> {
     if none_ran && problems.is_empty() && args.filter.is_empty() {
         problems.push("no test ran".into());
     }
+    let verdict = if unmatched {
+        format!("NO TEST MATCHES --filter {}", args.filter)
+    } else if problems.is_empty() {
+        "PASS".to_string()
+    } else {
+        "FAIL".to_string()
+    };
     eprintln!(
-        "[{tag}] {} in {:.0} s: {} passed, {} failed, {} skipped; logs in {}",
-        if unmatched {
-            "NO TEST MATCHES --filter"
-        } else if problems.is_empty() {
-            "PASS"
-        } else {
-            "FAIL"
-        },
+        "[{tag}] {verdict} in {:.0} s: {} passed, {} failed, {} skipped; logs in {}",
         started.elapsed().as_secs_f64(),
         tally.passed,
         tally.failed,
