@@ -118,6 +118,11 @@ impl FromStr for MctpAddr {
                 "'{s}' is not an MCTP address (mctp:[NET:]EID or mctp-cci:[NET:]EID)"
             ));
         };
+        if rest.matches(':').count() > 1 {
+            return Err(format!(
+                "'{rest}' has more parts than [NET:]EID (mctp:[NET:]EID or mctp-cci:[NET:]EID)"
+            ));
+        }
         let (net, eid) = match rest.split_once(':') {
             Some((n, e)) => (
                 parse_num(n)
@@ -782,6 +787,11 @@ mod tests {
             (
                 "mctp:1:abc",
                 "open mctp:1:abc: EID 'abc' is not a number from 8 to 254",
+            ),
+            (
+                "mctp:1:2:3",
+                "open mctp:1:2:3: '1:2:3' has more parts than [NET:]EID \
+                 (mctp:[NET:]EID or mctp-cci:[NET:]EID)",
             ),
         ] {
             let e = AnyMailbox::open(name, &MctpOptions::default()).unwrap_err();
