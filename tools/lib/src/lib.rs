@@ -326,7 +326,7 @@ impl Device {
             .write(true)
             .open(&path)
             .map_err(|err| Error::Os {
-                op: format!("open {}", path.display()),
+                op: open_op(&path, &err, Path::new(MODULE_DIR).exists()),
                 err,
             })?;
         Ok(Self {
@@ -703,6 +703,20 @@ impl Device {
     }
 }
 
+/// Where the driver's module shows while it is loaded.
+const MODULE_DIR: &str = "/sys/module/cxl_swcci";
+
+/// What opening a node at `path` was, for its error: "open PATH", and why a node of the
+/// driver's directories is missing when the driver is not `loaded`.
+fn open_op(path: &Path, err: &io::Error, loaded: bool) -> String {
+    let ours = path.starts_with(CXL_DEV_DIR) || path.starts_with(SWCCI_DEV_DIR);
+    if err.kind() == io::ErrorKind::NotFound && ours && !loaded {
+        format!("open {} (cxl_swcci is not loaded)", path.display())
+    } else {
+        format!("open {}", path.display())
+    }
+}
+
 /// Where a node name given on a command line is: a bare name in /dev/cxl, `cxl/...` and
 /// `swcci/...` in /dev (the forms `SWCCI_IOCTL_INFO` reports), anything else as given.
 fn node_path(name: &Path) -> PathBuf {
@@ -882,6 +896,17 @@ mod tests {
             open("/etc/passwd/x")
         );
         assert!(open("/nonexistent").contains(": ENOENT ("));
+        // A missing node of the driver's: whether the driver is loaded is the first question.
+        let enoent = io::Error::from_raw_os_error(libc::ENOENT);
+        let node = Path::new("/dev/cxl/switch0");
+        assert_eq!(
+            open_op(node, &enoent, false),
+            "open /dev/cxl/switch0 (cxl_swcci is not loaded)"
+        );
+        assert_eq!(open_op(node, &enoent, true), "open /dev/cxl/switch0");
+        let eacces = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(open_op(node, &eacces, false), "open /dev/cxl/switch0");
+        assert_eq!(open_op(Path::new("/tmp/x"), &enoent, false), "open /tmp/x");
         for (e, name) in [
             (libc::ELOOP, "ELOOP"),
             (libc::ENAMETOOLONG, "ENAMETOOLONG"),

@@ -1209,6 +1209,15 @@ pub fn unload(env: &mut Env) -> Result<Outcome> {
         "MMPT nodes left: {:?}",
         env.mmpt_nodes()?
     );
+    // A node asked for without the driver: the error says why it is missing.
+    let e = swcci::Device::open("switch0")
+        .err()
+        .ok_or_else(|| anyhow!("switch0 opened after rmmod"))?;
+    ensure!(
+        e.to_string()
+            == "open /dev/cxl/switch0 (cxl_swcci is not loaded): ENOENT (No such file or directory)",
+        "open after rmmod: {e}"
+    );
     Ok(Outcome::Pass)
 }
 
