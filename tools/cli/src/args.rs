@@ -37,7 +37,8 @@ downstream port P, and --port P --ld L to reach LD L of the multi-logical device
 tunnel in a tunnel). `swcci tunnel DEV --port P [--ld L] identify|raw` is the same.
 
 By default a command prints a table, or one `key : value` line per field. With --json it \
-prints one JSON document instead: member names are the table columns in snake_case, ids and \
+prints one JSON document instead (the commands that report as they go, fw update and events, \
+one JSON object per line): member names are the table columns in snake_case, ids and \
 counts are numbers, decoded names are strings with the raw value alongside (\"state\": \
 \"DSP\", \"state_code\": 3), and return codes are {\"rc\": 2, \"rc_name\": \"invalid input\"}.
 
@@ -70,12 +71,13 @@ Examples:
     disable_help_subcommand = true
 )]
 pub struct Cli {
-    /// Print one JSON document instead of human-readable text
+    /// Print JSON instead of human-readable text
     #[arg(
         long,
         global = true,
-        long_help = wrapped("Print one JSON document (pretty-printed) instead of human-readable text. \
-                     Member names are the table columns in snake_case; numbers are JSON \
+        long_help = wrapped("Print one JSON document (pretty-printed) instead of human-readable text; \
+                     fw update and events, which report as they go, print one JSON object per \
+                     line. Member names are the table columns in snake_case; numbers are JSON \
                      numbers; decoded names come with their raw value in a *_code member.")
     )]
     pub json: bool,

@@ -431,9 +431,9 @@ fn result_text(rec: &Record, json: bool, end: End<'_>) -> String {
 /// a few MiB, and the whole image is held in memory. Documentation/firmware.rst.
 pub const IMAGE_LIMIT: u64 = 256 << 20;
 
-/// Reads an image of at most `limit` bytes. A file that cannot be read is an OS error; a
-/// larger one a usage error (exit status 2), found after reading `limit + 1` bytes at most
-/// (`/dev/zero` is endless).
+/// Reads an image of at most `limit` bytes. A file that cannot be read is an OS error; an
+/// empty or larger one a usage error (exit status 2), before the device is opened; a larger
+/// one is found after reading `limit + 1` bytes at most (`/dev/zero` is endless).
 fn read_image(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let os = |err| {
         CliError::Lib(swcci::Error::Os {
@@ -447,6 +447,15 @@ fn read_image(path: &Path, limit: u64) -> Result<Vec<u8>> {
         .take(limit.saturating_add(1))
         .read_to_end(&mut image)
         .map_err(os)?;
+    if image.is_empty() {
+        return Err(CliError::Exit {
+            code: EXIT_USAGE,
+            message: format!(
+                "image {}: empty (0 bytes); nothing was sent",
+                path.display()
+            ),
+        });
+    }
     if u64::try_from(image.len()).is_ok_and(|n| n <= limit) {
         return Ok(image);
     }
@@ -672,6 +681,13 @@ mod tests {
         );
         let e = read_image(Path::new("/nonexistent/fw.bin"), 1).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::EXIT_OS);
+        // An empty image: refused here, before any device is opened.
+        let e = read_image(Path::new("/dev/null"), 1 << 20).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "image /dev/null: empty (0 bytes); nothing was sent"
+        );
     }
 
     #[test]

@@ -1032,6 +1032,18 @@ pub fn faults(env: &mut Env) -> Result<Outcome> {
         // The next command works.
         expect_exit(&cli(&["fw", "info", &name])?, 0, &[])?;
     }
+    // An empty image: refused before the device is opened (usage error), nothing changed.
+    let before = slot_view(&mut ctl, slot)?;
+    let err = expect_exit(
+        &cli(&["fw", "update", &name, "/dev/null", "--slot", &s, "--yes"])?,
+        2,
+        &["image /dev/null: empty (0 bytes); nothing was sent"],
+    )?;
+    env.note(format!("empty image: exit 2: {}", err.trim()));
+    ensure!(
+        !transfer_open(&mut ctl)? && slot_view(&mut ctl, slot)? == before,
+        "an empty image changed the device"
+    );
     // Busy once: retried, the update completes.
     ctl.cmd("fw-busy once")?;
     let o = update(&["--json"])?;
