@@ -9,6 +9,9 @@
 #                 (default: --arch x86_64,ast2700,ast2600, every scenario; `hardened` on x86_64)
 #                 [--switches N] [--type3 N] [--kvm] [--fuzz-seed N] [--fuzz-iters N]
 #
+# SCENARIO (tools/runner/src/main.rs): main, taint, taint-strict, lockdown, emu, fw (debug
+# kernel) and hardened (KASAN kernel) run by default; demo, fuzz, bench, bench-emu, bench-fw,
+# bench-topology on request.
 # ARCH: x86_64 (q35), ast2700 and ast2600 (QEMU's AST2700 and AST2600 EVBs: the BMC SoCs,
 # arm64 and ARMv7, the switch behind the SoC's PCIe root complex; Documentation/bmc.rst),
 # arm64 and arm (ARMv7) on QEMU's virt, selectable.
@@ -41,6 +44,7 @@ HARDENED_SCENARIOS=hardened
 arches=x86_64,ast2700,ast2600
 arch_given=0
 scenario=
+scenario_given=0
 filter=
 host_only=0
 runner_extra=()
@@ -51,12 +55,12 @@ while [ $# -gt 0 ]; do
 	esac
 	case "$1" in
 	--arch) arches=$2; arch_given=1; shift ;;
-	--scenario) scenario=$2; shift ;;
+	--scenario) scenario=$2; scenario_given=1; shift ;;
 	--filter) filter=$2; shift ;;
 	--host-only) host_only=1 ;;
 	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -65,9 +69,9 @@ done
 # Names are checked before anything is set up or built. The scenarios are the runner's
 # (tools/runner/src/main.rs, SCENARIOS).
 ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
-[[ $arches != *, && $arches != ,* && $arches != *,,* ]] ||
+[[ -n $arches && $arches != *, && $arches != ,* && $arches != *,,* ]] ||
 	die "--arch $arches: an empty architecture name (x86_64, arm64, arm, ast2600 or ast2700)"
-[[ -z $scenario || ($scenario != *, && $scenario != ,* && $scenario != *,,*) ]] ||
+[[ ($scenario_given == 0 && -z $scenario) || (-n $scenario && $scenario != *, && $scenario != ,* && $scenario != *,,*) ]] ||
 	die "--scenario $scenario: an empty scenario name (one of $ALL_SCENARIOS)"
 # The runner's numbers: decimal, as it reads them (the fuzzer's seed may be hex too), and at
 # least one switch.
@@ -78,6 +82,9 @@ for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
 	_i=$((_i + 1))
 	[[ $_v =~ ^[0-9]+$ || ($_o == --fuzz-seed && $_v =~ ^0x[0-9a-fA-F]+$) ]] ||
 		die "$_o $_v: not a decimal number (see --help)"
+	# Sizes the runner holds: a 64-bit seed, other numbers far below a billion.
+	[[ ($_o == --fuzz-seed && ${#_v} -le 20) || ($_o != --fuzz-seed && ${#_v} -le 9) ]] ||
+		die "$_o $_v: too large"
 	[[ $_o != --switches || $((10#$_v)) -gt 0 ]] || die "--switches $_v: at least one switch"
 done
 IFS=, read -ra _names <<<"$arches"
@@ -205,6 +212,7 @@ trap stop_background EXIT
 interrupted() {
 	trap - INT TERM
 	log "interrupted: stopping the kernel builds and the guests"
+	echo "$total_pass passed, $total_fail failed (interrupted)"
 	exit 130
 }
 trap interrupted INT TERM

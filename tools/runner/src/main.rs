@@ -395,6 +395,15 @@ scenarios: {}",
     std::process::exit(2)
 }
 
+/// The value of a numeric option, or the usage after a message that names the option and the
+/// value (not a number, or too large for it).
+fn number<T: std::str::FromStr>(opt: &str, v: String) -> T {
+    v.parse().unwrap_or_else(|_| {
+        eprintln!("swcci-runner: {opt} {v}: not a number, or too large");
+        usage()
+    })
+}
+
 fn parse_args() -> Args {
     let mut a = Args {
         arch: "x86_64".into(),
@@ -444,10 +453,10 @@ fn parse_args() -> Args {
                     .collect()
             }
             "--filter" => a.filter = v(),
-            "--switches" => a.switches = Some(v().parse().unwrap_or_else(|_| usage())),
-            "--type3" => a.type3 = Some(v().parse().unwrap_or_else(|_| usage())),
-            "--timeout" => a.timeout = v().parse().unwrap_or_else(|_| usage()),
-            "--idle-timeout" => a.idle_timeout = v().parse().unwrap_or_else(|_| usage()),
+            "--switches" => a.switches = Some(number("--switches", v())),
+            "--type3" => a.type3 = Some(number("--type3", v())),
+            "--timeout" => a.timeout = number("--timeout", v()),
+            "--idle-timeout" => a.idle_timeout = number("--idle-timeout", v()),
             "--kvm" => a.kvm = true,
             "--fuzz-seed" => {
                 let v = v();
@@ -456,11 +465,14 @@ fn parse_args() -> Args {
                     None => v.parse::<u64>().is_ok(),
                 };
                 if !ok {
+                    eprintln!(
+                        "swcci-runner: --fuzz-seed {v}: not a 64-bit number (decimal or 0x hex)"
+                    );
                     usage();
                 }
                 a.fuzz_seed = Some(v);
             }
-            "--fuzz-iters" => a.fuzz_iters = Some(v().parse().unwrap_or_else(|_| usage())),
+            "--fuzz-iters" => a.fuzz_iters = Some(number("--fuzz-iters", v())),
             "--provenance" => a.provenance = v(),
             _ => usage(),
         }
