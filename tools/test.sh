@@ -69,10 +69,21 @@ done
 # Names are checked before anything is set up or built. The scenarios are the runner's
 # (tools/runner/src/main.rs, SCENARIOS).
 ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
-[[ -n $arches && $arches != *, && $arches != ,* && $arches != *,,* ]] ||
-	die "--arch $arches: an empty architecture name (x86_64, arm64, arm, ast2600 or ast2700)"
-[[ ($scenario_given == 0 && -z $scenario) || (-n $scenario && $scenario != *, && $scenario != ,* && $scenario != *,,*) ]] ||
-	die "--scenario $scenario: an empty scenario name (one of $ALL_SCENARIOS)"
+# A comma-separated list given to OPTION: no empty name, each one of ALLOWED ("a, b or c"),
+# none twice.
+check_names() {
+	local opt=$1 list=$2 allowed=$3 what=$4 seen=, n names all
+	all=${allowed//, /,}
+	all=${all// or /,}
+	[[ -n $list && $list != *, && $list != ,* && $list != *,,* ]] ||
+		die "$opt $list: an empty $what name ($allowed)"
+	IFS=, read -ra names <<<"$list"
+	for n in "${names[@]}"; do
+		[[ ",$all," == *",$n,"* ]] || die "unknown $what '$n' ($allowed)"
+		[[ $seen != *",$n,"* ]] || die "$opt $list: $n named twice"
+		seen+="$n,"
+	done
+}
 # The runner's numbers: decimal, as it reads them (the fuzzer's seed may be hex too), and at
 # least one switch.
 for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
@@ -87,21 +98,8 @@ for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
 		die "$_o $_v: too large"
 	[[ $_o != --switches || $((10#$_v)) -gt 0 ]] || die "--switches $_v: at least one switch"
 done
-IFS=, read -ra _names <<<"$arches"
-_seen=,
-for _n in "${_names[@]}"; do
-	[[ $_n == x86_64 || $_n == arm64 || $_n == arm || $_n == ast2600 || $_n == ast2700 ]] ||
-		die "unknown architecture '$_n' (x86_64, arm64, arm, ast2600 or ast2700)"
-	[[ $_seen != *",$_n,"* ]] || die "--arch $arches: $_n named twice"
-	_seen+="$_n,"
-done
-IFS=, read -ra _names <<<"$scenario"
-_seen=,
-for _n in "${_names[@]}"; do
-	[[ ",$ALL_SCENARIOS," == *",$_n,"* ]] || die "unknown scenario '$_n' (one of $ALL_SCENARIOS)"
-	[[ $_seen != *",$_n,"* ]] || die "--scenario $scenario: $_n named twice"
-	_seen+="$_n,"
-done
+check_names --arch "$arches" "x86_64, arm64, arm, ast2600 or ast2700" architecture
+[ "$scenario_given" = 0 ] || check_names --scenario "$scenario" "${ALL_SCENARIOS//,/, }" scenario
 
 : "${SWCCI_GUEST_JOBS:=2}"
 [[ $SWCCI_GUEST_JOBS =~ ^[1-9][0-9]*$ ]] || die "SWCCI_GUEST_JOBS=$SWCCI_GUEST_JOBS: not a number from 1"
@@ -303,8 +301,9 @@ wait_guests() {
 		"${guest_rlog_of[$pid]}" | tail -n1) || true
 	# The runner's reasons, one line per failed boot ("swcci: FAIL: ARCH/SCENARIO: ...": the
 	# failed tests by name, a kernel warning, a boot that did not finish).
-	mapfile -t -O "${#failures[@]}" failures < <(sed -n 's/^swcci: FAIL: //p' "${guest_rlog_of[$pid]}")
-	if [ "$rc" != 0 ] && [ "${f:-0}" -eq 0 ] && ! grep -q '^swcci: FAIL: ' "${guest_rlog_of[$pid]}"; then
+	local before=${#failures[@]}
+	mapfile -t -O "$before" failures < <(sed -n 's/^swcci: FAIL: //p' "${guest_rlog_of[$pid]}")
+	if [ "$rc" != 0 ] && [ "${f:-0}" -eq 0 ] && [ ${#failures[@]} -eq "$before" ]; then
 		failures+=("${guest_arch_of[$pid]}: the runner ended with status $rc (log: ${guest_rlog_of[$pid]})")
 	fi
 	unset "guest_arch_of[$pid]" "guest_rlog_of[$pid]"
