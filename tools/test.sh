@@ -91,11 +91,21 @@ for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
 	[[ $_o != --kvm ]] || continue
 	_v=${runner_extra[$((_i + 1))]}
 	_i=$((_i + 1))
-	[[ $_v =~ ^[0-9]+$ || ($_o == --fuzz-seed && $_v =~ ^0x[0-9a-fA-F]+$) ]] ||
-		die "$_o $_v: not a decimal number (see --help)"
-	# Sizes the runner holds: a 64-bit seed, other numbers far below a billion.
-	[[ ($_o == --fuzz-seed && ${#_v} -le 20) || ($_o != --fuzz-seed && ${#_v} -le 9) ]] ||
-		die "$_o $_v: too large"
+	if [[ $_o == --fuzz-seed ]]; then
+		[[ $_v =~ ^[0-9]+$ || $_v =~ ^0x[0-9a-fA-F]+$ ]] ||
+			die "$_o $_v: not a decimal or 0x hex number (see --help)"
+		# A 64-bit seed: 16 hex digits, or at most 2^64 - 1 (same-length strings compare as
+		# numbers).
+		_d=${_v#0x}
+		while [[ $_d == 0* ]]; do _d=${_d#0}; done
+		[[ ($_v == 0x* && ${#_d} -le 16) ||
+			($_v != 0x* && (${#_d} -lt 20 || (${#_d} -eq 20 && ! $_d > 18446744073709551615))) ]] ||
+			die "$_o $_v: more than 64 bits"
+	else
+		[[ $_v =~ ^[0-9]+$ ]] || die "$_o $_v: not a decimal number (see --help)"
+		# Far below what the runner holds (and than a topology QEMU accepts).
+		[[ ${#_v} -le 9 ]] || die "$_o $_v: too large"
+	fi
 	[[ $_o != --switches || $((10#$_v)) -gt 0 ]] || die "--switches $_v: at least one switch"
 done
 check_names --arch "$arches" "x86_64, arm64, arm, ast2600 or ast2700" architecture
