@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
-use std::path::Path;
 use std::process::Command;
 use swcci_proto::uapi::*;
 
@@ -69,7 +68,7 @@ fn c_facts(extra: &[&str]) -> Option<BTreeMap<String, u64>> {
     let src = dir.join("abi.c");
     let exe = dir.join("abi");
     std::fs::write(&src, PROGRAM).unwrap();
-    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("../include/uapi");
+    let include = manifest_dir().join("../include/uapi");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let out = Command::new(&cc)
         .args(extra)
@@ -292,4 +291,12 @@ fn same_layout_for_32bit_processes() {
     if let Some(facts) = c_facts(&["-m32", "-I/usr/include/x86_64-linux-gnu"]) {
         compare(&facts, "-m32");
     }
+}
+
+/// This checkout's rust/ directory, as cargo names it when it runs the test (not the one the
+/// test binary was compiled in: checkouts that share a target directory share binaries).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("cargo test sets CARGO_MANIFEST_DIR")
+        .into()
 }
