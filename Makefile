@@ -4,6 +4,7 @@
 #
 #   make                     build cxl_swcci.ko against $(KDIR)
 #   make KDIR=<tree>         ... against any built Rust-enabled kernel tree (O= build dir)
+#   make SWCCI_FWCTL=n       ... without the fwctl device, even on a kernel that has fwctl
 #   make ARCH=arm64          ... against the project's cached arm64 tree
 #   make modules_install     install it to $(INSTALL_MOD_PATH)/lib/modules/<release>/updates/
 #   make clean               remove build products

@@ -2,8 +2,9 @@
 
 //! The fwctl interface (drivers/fwctl; Documentation/fwctl.rst): one fwctl device,
 //! `/dev/fwctl/fwctlN`, per switch CCI, next to `/dev/cxl/switchN`, when the kernel has fwctl
-//! and its Rust abstraction (`CONFIG_RUST_FWCTL_ABSTRACTIONS`). Without them the module builds
-//! the same and the probe line says `fwctl off`.
+//! and its Rust abstraction (`CONFIG_RUST_FWCTL_ABSTRACTIONS`). Without them, or built with
+//! `make SWCCI_FWCTL=n`, the module builds the same and the probe line says `fwctl off`
+//! (Kbuild sets `cfg(swcci_fwctl)` otherwise).
 //!
 //! - Device type `FWCTL_DEVICE_TYPE_CXL`. `FWCTL_INFO` returns `struct swcci_info`
 //!   (include/uapi/linux/cxl_swcci.h), what `SWCCI_IOCTL_INFO` returns on the device node.
@@ -36,9 +37,9 @@ use kernel::{
     sync::Arc, //
 };
 
-#[cfg(all(doc, CONFIG_RUST_FWCTL_ABSTRACTIONS))]
+#[cfg(all(doc, swcci_fwctl))]
 use crate::policy::Command;
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 use crate::{
     chardev::SwcciFile,
     device::{
@@ -60,7 +61,7 @@ use crate::{
         },
     },
 };
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 use kernel::{
     fwctl::{
         self,
@@ -75,12 +76,12 @@ use kernel::{
 
 /// Size of the header of `struct fwctl_rpc_cxl` ([`FwctlRpcCxl`]); the command's input
 /// payload follows.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 const RPC_IN_HEADER: usize = FwctlRpcCxl::SIZE;
 
 /// Size of the header of `struct fwctl_rpc_cxl_out` ([`FwctlRpcCxlOut`]); the command's
 /// output payload follows.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 const RPC_OUT_HEADER: usize = FwctlRpcCxlOut::SIZE;
 
 /// The fwctl device of one function. Dropping it unregisters the device; `SwcciData` holds it
@@ -94,10 +95,10 @@ pub(crate) enum Fwctl<'bound> {
     /// No fwctl device: the kernel has no fwctl, or the function is not a switch CCI.
     Off(core::marker::PhantomData<&'bound ()>),
     /// Registering the device failed (logged); the device node works without it.
-    #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+    #[cfg(swcci_fwctl)]
     Failed,
     /// Registered.
-    #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+    #[cfg(swcci_fwctl)]
     On {
         /// Unregisters the device when dropped.
         _reg: fwctl::Registration<'bound, FwctlFile>,
@@ -110,7 +111,7 @@ impl<'bound> Fwctl<'bound> {
     /// Registers the fwctl device of `dev`, a function bound as `pdev`, if it is a switch CCI
     /// and the kernel has fwctl. A failure is logged and leaves the function without one.
     pub(crate) fn register(pdev: &'bound pci::Device<Bound>, dev: &Arc<Swcci>) -> Self {
-        #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+        #[cfg(swcci_fwctl)]
         if dev.kind == Kind::SwitchCci {
             return match register(pdev, dev) {
                 Ok((reg, fdev)) => Self::On {
@@ -136,9 +137,9 @@ impl<'bound> Fwctl<'bound> {
     pub(crate) fn label(&self) -> &CStr {
         match self {
             Self::Off(_) => c"off",
-            #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+            #[cfg(swcci_fwctl)]
             Self::Failed => c"failed",
-            #[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+            #[cfg(swcci_fwctl)]
             Self::On { dev, .. } => {
                 let d: &kernel::device::Device = (**dev).as_ref();
                 d.name()
@@ -153,7 +154,7 @@ impl<'bound> Fwctl<'bound> {
 ///
 /// ENOMEM when the device cannot be allocated (also when every fwctl device number is taken);
 /// `cdev_device_add`'s (drivers/fwctl/main.c, `fwctl_register`), e.g. EEXIST, ENOMEM.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 fn register<'bound>(
     pdev: &'bound pci::Device<Bound>,
     dev: &Arc<Swcci>,
@@ -172,13 +173,13 @@ fn register<'bound>(
 }
 
 /// What the fwctl callbacks of one device reach: the device object the node also uses.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 pub(crate) struct FwctlData {
     dev: Arc<Swcci>,
 }
 
 /// One open `/dev/fwctl/fwctlN`.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 #[pin_data]
 pub(crate) struct FwctlFile {
     /// How background commands are waited for: the defaults of a new file on the device node
@@ -191,7 +192,7 @@ pub(crate) struct FwctlFile {
 }
 
 /// The background policy a newly opened device node starts with (`SwcciFile::open`).
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 fn default_bg_policy() -> BgPolicy {
     let ms = crate::module_parameters::bg_timeout_ms
         .value()
@@ -204,7 +205,7 @@ fn default_bg_policy() -> BgPolicy {
 }
 
 /// The scope of the caller, in the protocol core's terms.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 fn caller_scope(scope: RpcScope) -> Scope {
     match scope {
         RpcScope::Configuration => Scope::Configuration,
@@ -215,13 +216,13 @@ fn caller_scope(scope: RpcScope) -> Scope {
 }
 
 /// A parsed `struct fwctl_rpc_cxl`.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 struct RpcRequest<'a> {
     opcode: u16,
     input: &'a [u8],
 }
 
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 impl<'a> RpcRequest<'a> {
     /// Validates the header as `cxlctl_fw_rpc` does (drivers/cxl/core/features.c): at least
     /// a header, `op_size` within the rest; and, stricter, `flags` and `reserved1` zero and an
@@ -247,7 +248,7 @@ impl<'a> RpcRequest<'a> {
     }
 }
 
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 impl Operations for FwctlFile {
     type RegistrationData<'a> = FwctlData;
 

@@ -304,7 +304,7 @@ impl Message {
 }
 
 /// The fwctl access check passed for `dev` ([`fwctl_access`]): lockdown.
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 pub(crate) struct FwctlAccess<'d> {
     dev: &'d Target,
 }
@@ -315,13 +315,13 @@ pub(crate) struct FwctlAccess<'d> {
 /// # Errors
 ///
 /// EPERM when the kernel is locked down against PCI access ([`check_lockdown`]).
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 pub(crate) fn fwctl_access(dev: &Target) -> Result<FwctlAccess<'_>> {
     check_lockdown(dev)?;
     Ok(FwctlAccess { dev })
 }
 
-#[cfg(CONFIG_RUST_FWCTL_ABSTRACTIONS)]
+#[cfg(swcci_fwctl)]
 impl FwctlAccess<'_> {
     /// Admits CXL command `opcode` with `input` from a caller of fwctl scope `caller`, waited
     /// for with `bg`: EINVAL when the command needs a higher scope ([`effects::judge`], the
