@@ -5,6 +5,8 @@
 #   tools/build.sh [--variant V] [ARCH]
 # - the module (make, against the cached kernel tree of ARCH and variant V, default debug:
 #   see tools/setup/kernel.sh), signed with the tree's key, as GUEST-BIN/../cxl_swcci-ARCH-V.ko;
+#   for the x86_64 debug kernel also built without fwctl (make SWCCI_FWCTL=n), as
+#   ...-x86_64-debug-nofwctl.ko, which the hardened scenario loads too;
 # ARCH is x86_64 (default), arm64, arm, ast2600 (the arm guest programs, the module against
 # the ast2600 tree) or ast2700 (the arm64 ones, against the ast2700 tree).
 # - the guest programs, statically linked for ARCH: swcci-ktest, the swcci CLI, the C ABI
@@ -45,9 +47,19 @@ mkdir -p "$bin"
 kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir --variant "$variant" "$arch") ||
 	die "no $variant kernel tree for $arch: run tools/setup/kernel.sh --variant $variant $arch"
 
+ko="$bin/../cxl_swcci-$arch-$variant"
+if [ "$arch-$variant" = x86_64-debug ] && grep -qx 'CONFIG_RUST_FWCTL_ABSTRACTIONS=y' "$kdir/.config"; then
+	# The hardened scenario also loads the module as it is on a kernel without fwctl.
+	log "building the module for $arch ($variant kernel) without fwctl (SWCCI_FWCTL=n)"
+	make -s -C "$SWCCI_TOP" KDIR="$kdir" SWCCI_FWCTL=n modules >&2 ||
+		die "module build without fwctl failed"
+	cp "$SWCCI_TOP/cxl_swcci.ko" "$ko-nofwctl.ko"
+else
+	rm -f "$ko-nofwctl.ko"
+fi
 log "building the module for $arch ($variant kernel)"
 make -s -C "$SWCCI_TOP" KDIR="$kdir" modules >&2 || die "module build failed"
-cp "$SWCCI_TOP/cxl_swcci.ko" "$bin/../cxl_swcci-$arch-$variant.ko"
+cp "$SWCCI_TOP/cxl_swcci.ko" "$ko.ko"
 
 log "building the guest programs for $arch ($triple, static)"
 # Static guest programs. The host programs (runner, emulator, bench report) are built with

@@ -38,7 +38,7 @@ mkdir -p "$out"
 # QEMU (first time: a debootstrapped trixie root, mostly downloads) while the kernel builds.
 "$SWCCI_TOP/tools/setup/qemu.sh" >"$out/qemu-dir" 2>"$out/qemu-setup.log" &
 qemu_pid=$!
-log "step 2/4: kernel tree for $arch (about 6 min the first time, cached after)"
+log "step 2/4: kernel tree for $arch (about 8 min the first time, cached after)"
 kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" "$arch")
 log "step 3/4: QEMU and the build"
 if ! wait "$qemu_pid"; then

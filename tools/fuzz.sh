@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # A long run of the ioctl fuzzer (tools/ktest/src/tests/fuzz.rs) in its own boot (scenario
-# `fuzz`), on the hardened kernel by default; prints the ioctls run and the rate.
+# `fuzz`), on a KASAN kernel by default (x86_64's debug kernel, arm64's hardened one); prints
+# the ioctls run and the rate.
 #
-#   tools/fuzz.sh [--iters N] [--seed N] [--arch x86_64|arm64] [--variant hardened|debug]
+#   tools/fuzz.sh [--iters N] [--seed N] [--arch x86_64|arm64] [--variant debug|hardened]
 #                 [--filter fuzz_switch_nodes|fuzz_mmpt_nodes]
 #
 # --iters: fuzzer steps per node kind (default 500000; a step makes one ioctl or a few: 200,000
@@ -14,7 +15,7 @@ set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
 arch=x86_64
-variant=hardened
+variant=
 iters=500000
 seed=$(printf '%#x' $(( (RANDOM << 30) ^ (RANDOM << 15) ^ RANDOM )))
 filter=
@@ -31,6 +32,10 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [[ $iters =~ ^[0-9]+$ ]] || die "--iters needs a number"
+# The KASAN kernel: x86_64's debug one, arm64's hardened one (tools/setup/kernel.sh).
+if [ -z "$variant" ]; then
+	if [ "$arch" = x86_64 ]; then variant=debug; else variant=hardened; fi
+fi
 need_root "the fuzzer (it runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
 export SWCCI_STRICT=1

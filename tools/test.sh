@@ -10,15 +10,16 @@
 #                 [--switches N] [--type3 N] [--kvm] [--fuzz-seed N] [--fuzz-iters N]
 #
 # SCENARIO (tools/runner/src/main.rs): main, taint, taint-strict, lockdown, emu, fw (debug
-# kernel) and hardened (KASAN kernel) run by default; demo, fuzz, bench, bench-emu, bench-fw,
-# bench-topology on request.
+# kernel) and hardened (KASAN kernel: on x86_64 the debug one) run by default; demo, fuzz,
+# bench, bench-emu, bench-fw, bench-topology on request.
 # ARCH: x86_64 (q35), ast2700 and ast2600 (QEMU's AST2700 and AST2600 EVBs: the BMC SoCs,
 # arm64 and ARMv7, the switch behind the SoC's PCIe root complex; Documentation/bmc.rst),
 # arm64 and arm (ARMv7) on QEMU's virt, selectable.
 #
-# Each scenario boots the kernel variant it needs (tools/setup/kernel.sh): `hardened` the
-# KASAN/UBSAN/fault-injection kernel (x86_64 by default; SWCCI_HARDENED_ARCHES=x86_64,arm64
-# adds arm64; none for 32-bit ARM), every other one the debug kernel;
+# Each scenario boots the kernel variant it needs (tools/setup/kernel.sh): `hardened` a
+# KASAN/UBSAN/fault-injection kernel (x86_64 by default, whose debug kernel is one, so that all
+# its scenarios boot one kernel; SWCCI_HARDENED_ARCHES=x86_64,arm64 adds arm64's hardened
+# kernel; none for 32-bit ARM), every other one the debug kernel;
 # only the trees and builds the chosen scenarios need are made. Kernel trees not built yet
 # are built in the background, at the lowest CPU priority, while the foreground runs
 # host tests and guests (SWCCI_PREBUILD=0 turns that off). The guests of two architectures
@@ -35,11 +36,16 @@
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
-# Scenarios by the kernel variant they boot.
+# Scenarios by the kernel they boot: the debug kernel, or one with KASAN, UBSAN and fault
+# injection (x86_64's debug kernel, arm64's hardened one: tools/setup/kernel.sh).
 DEBUG_SCENARIOS=main,taint,taint-strict,lockdown,emu,fw
 HARDENED_SCENARIOS=hardened
 # Architectures whose default run includes the hardened scenario (x86_64, arm64 possible).
 : "${SWCCI_HARDENED_ARCHES:=x86_64}"
+# The kernel variant with KASAN, UBSAN and fault injection on ARCH.
+sanitized_variant() {
+	if [ "$1" = x86_64 ]; then echo debug; else echo hardened; fi
+}
 
 arches=x86_64,ast2700,ast2600
 arch_given=0
@@ -60,7 +66,7 @@ while [ $# -gt 0 ]; do
 	--host-only) host_only=1 ;;
 	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -142,7 +148,7 @@ scenarios_for() {
 	IFS=, read -ra list <<<"$all"
 	for s in "${list[@]}"; do
 		if [[ ",$HARDENED_SCENARIOS," == *",$s,"* || $s == fuzz ]]; then
-			[ "$variant" = hardened ] || continue
+			[ "$variant" = "$(sanitized_variant "$arch")" ] || continue
 			# Named explicitly, on the architectures asked for; else where the default says.
 			[[ $arch_given == 1 || ",$SWCCI_HARDENED_ARCHES," == *",$arch,"* ]] || continue
 			[[ $arch != arm && $arch != ast2600 ]] ||
@@ -167,10 +173,8 @@ fi
 
 IFS=, read -ra arch_list <<<"$arches"
 # The kernel trees this run needs, in the order they are built and their guests run: the
-# debug trees of every architecture, then the hardened ones. The machine is busy until the last
-# tree is built, and what comes after it is that tree's guests alone: the hardened kernel
-# (clang with KASAN, the costliest tree) boots one scenario, where a debug tree's guests need
-# their programs built first and six boots.
+# debug trees of every architecture (x86_64's, clang with KASAN, the costliest, first), then
+# the hardened ones (arm64's, when SWCCI_HARDENED_ARCHES asks for it).
 trees=()
 for variant in debug hardened; do
 	for arch in "${arch_list[@]}"; do

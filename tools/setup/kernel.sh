@@ -12,10 +12,12 @@
 # arm.config) or ast2700 (arm64 for the AST2700 and QEMU's ast2700a2-evb: ast2700.config
 # instead of arm64.config). V is one of
 #   debug     (default) the suite's kernel: lockdep, sleep-in-atomic, kmemleak, Rust overflow
-#             and debug assertions (debug.config), fwctl (fwctl.config)
-#   hardened  debug plus KASAN, UBSAN and fault injection (hardened.config), without fwctl (the
-#             suite's kernel without it); x86_64 and arm64 only (32-bit ARM has no KASAN with
-#             Rust), always built with LLVM
+#             and debug assertions (debug.config), fwctl (fwctl.config); on x86_64 also KASAN,
+#             UBSAN and fault injection (hardened.config), built with LLVM: one x86_64 kernel
+#             for every scenario, the hardened one included
+#   hardened  arm64 only: debug plus KASAN, UBSAN and fault injection (hardened.config),
+#             without fwctl, built with LLVM (32-bit ARM has no KASAN with Rust; x86_64's
+#             debug kernel is its hardened one)
 #   bench     no lock or leak debugging, fwctl, cxl_pci with raw commands: what tools/bench.sh
 #             measures the command path on
 #   bench-llvm  bench built with the clang whose LLVM matches rustc's (tools/setup/llvm.sh, a
@@ -23,10 +25,14 @@
 #             tools/bench.sh --llvm builds it
 # Every variant but hardened on x86_64 and arm64, and the AST2700 tree (OpenBMC's kernels for
 # it have MCTP), also gets mctp.config (AF_MCTP, the serial binding).
+# x86_64 has one debug kernel with the sanitizers rather than a debug and a hardened one: a
+# KASAN tree costs twice a GCC one, and two x86_64 trees did not fit the cold test run's 30
+# minutes (Documentation/testing.rst, "Time").
 # C is compiled by GCC, on ARM by Debian's cross GCC (CROSS_COMPILE=aarch64-linux-gnu- or
 # arm-linux-gnueabihf-, recorded in the tree's swcci-kbuild.mk): OpenBMC builds its kernels
 # with GCC, and GCC 12 needs less CPU for them (the AST2700 tree's kernel/, mm/ and fs/:
-# 174 s against clang 19's 302). Clang only where a variant needs it (hardened, bench-llvm).
+# 174 s against clang 19's 302). Clang only where a variant needs it (KASAN: hardened and
+# x86_64's debug; bench-llvm).
 # The tree is `make tinyconfig` merged with tools/testing/kconfig/common.config, <ARCH>.config
 # and the variant's fragments, built with O= under $SWCCI_CACHE/kernel/<ARCH>-<V>-<key>, where
 # key hashes the kernel source package and version the set-up chose (tools/setup/resolve.sh),
@@ -70,9 +76,17 @@ frags=("$frag_dir/common.config" "$frag_dir/$arch.config")
 # variant needs clang (llvm set below).
 llvm=
 case "$variant" in
-debug) frags+=("$frag_dir/debug.config" "$frag_dir/fwctl.config") ;;
+debug)
+	frags+=("$frag_dir/debug.config" "$frag_dir/fwctl.config")
+	if [ "$arch" = x86_64 ]; then
+		frags+=("$frag_dir/hardened.config")
+		llvm=$SWCCI_LLVM_SUFFIX # Rust with KASAN needs a clang-built kernel
+	fi
+	;;
 hardened)
 	[ "$karch" != arm ] || die "no hardened kernel for 32-bit ARM: Rust there rules out KASAN"
+	[ "$arch" != x86_64 ] ||
+		die "no separate hardened kernel for x86_64: its debug kernel has KASAN, UBSAN and fault injection (--variant debug)"
 	frags+=("$frag_dir/debug.config" "$frag_dir/hardened.config")
 	llvm=$SWCCI_LLVM_SUFFIX # Rust with KASAN needs a clang-built kernel
 	;;

@@ -183,8 +183,12 @@ run_guests() {
 		;;
 	*) die "no guest for architecture $arch (x86_64, arm64, arm, ast2600 or ast2700)" ;;
 	esac
+	# The module built without fwctl, where tools/build.sh made one.
+	local nofwctl=()
+	[ ! -f "$bin/../cxl_swcci-$arch-$variant-nofwctl.ko" ] ||
+		nofwctl=(--module-without-fwctl "$bin/../cxl_swcci-$arch-$variant-nofwctl.ko")
 	"$CARGO_TARGET_DIR/release/swcci-runner" --arch "$arch" --kernel "$kdir/$image" \
-		--module "$bin/../cxl_swcci-$arch-$variant.ko" --guest-bin "$bin" \
+		--module "$bin/../cxl_swcci-$arch-$variant.ko" "${nofwctl[@]}" --guest-bin "$bin" \
 		--busybox "$busybox" --qemu-dir "$qemu_dir" \
 		--emu "$CARGO_TARGET_DIR/release/swcci-emu" --out "$out" \
 		--provenance "$(provenance "$kdir")" "${dtb[@]}" "$@"

@@ -364,6 +364,9 @@ struct Args {
     /// Another build of the module, measured beside `module` by the benchmarks (guest path
     /// /swcci/cxl_swcci-base.ko; tools/bench.sh --base).
     base_module: Option<PathBuf>,
+    /// The module built without its fwctl device (`make SWCCI_FWCTL=n`; guest path
+    /// /swcci/cxl_swcci-nofwctl.ko), which the hardened scenario loads too.
+    nofwctl_module: Option<PathBuf>,
     guest_bin: PathBuf,
     busybox: PathBuf,
     qemu_dir: PathBuf,
@@ -386,7 +389,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: swcci-runner --arch x86_64|arm64|arm|ast2600|ast2700 [--dtb DTB] --kernel IMAGE --module KO [--base-module KO] --guest-bin DIR --busybox BIN \\
+        "usage: swcci-runner --arch x86_64|arm64|arm|ast2600|ast2700 [--dtb DTB] --kernel IMAGE --module KO [--base-module KO] [--module-without-fwctl KO] --guest-bin DIR --busybox BIN \\
        --qemu-dir DIR [--emu SWCCI-EMU] --out DIR [--scenario a,b,...] [--filter TEST] [--switches N] [--type3 N] \\
        [--timeout SECS] [--idle-timeout SECS] [--kvm] [--fuzz-seed N] [--fuzz-iters N] [--provenance TEXT]
 scenarios: {}",
@@ -412,6 +415,7 @@ fn parse_args() -> Args {
         kernel: PathBuf::new(),
         module: PathBuf::new(),
         base_module: None,
+        nofwctl_module: None,
         guest_bin: PathBuf::new(),
         busybox: PathBuf::from("/bin/busybox"),
         qemu_dir: PathBuf::new(),
@@ -440,6 +444,7 @@ fn parse_args() -> Args {
             "--kernel" => a.kernel = v().into(),
             "--module" => a.module = v().into(),
             "--base-module" => a.base_module = Some(v().into()),
+            "--module-without-fwctl" => a.nofwctl_module = Some(v().into()),
             "--guest-bin" => a.guest_bin = v().into(),
             "--busybox" => a.busybox = v().into(),
             "--qemu-dir" => a.qemu_dir = v().into(),
@@ -530,6 +535,9 @@ fn build_initramfs(args: &Args, topo: &Topology, path: &Path) -> Result<()> {
     c.file("swcci/cxl_swcci.ko", 0o644, &read(&args.module)?);
     if let Some(base) = &args.base_module {
         c.file("swcci/cxl_swcci-base.ko", 0o644, &read(base)?);
+    }
+    if let Some(m) = &args.nofwctl_module {
+        c.file("swcci/cxl_swcci-nofwctl.ko", 0o644, &read(m)?);
     }
     for e in fs::read_dir(&args.guest_bin)
         .with_context(|| format!("read {}", args.guest_bin.display()))?

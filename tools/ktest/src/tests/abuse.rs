@@ -62,7 +62,8 @@ pub fn hardened_kernel(env: &mut Env) -> Result<Outcome> {
     let log = boot_log()?;
     ensure!(
         log.contains("KernelAddressSanitizer initialized"),
-        "no KASAN in this kernel (boot it with tools/setup/kernel.sh --variant hardened)"
+        "no KASAN in this kernel (x86_64's debug kernel has it, arm64's hardened one: \
+         tools/setup/kernel.sh)"
     );
     for p in [
         KMEMLEAK,

@@ -247,6 +247,59 @@ fn probe_line(env: &mut Env, addr: &str) -> Result<String> {
         .with_context(|| format!("no probe line for {addr}"))
 }
 
+/// The module built without its fwctl device (`make SWCCI_FWCTL=n`), packed by the runner
+/// (`--module-without-fwctl`, from tools/build.sh on x86_64).
+const NOFWCTL_MODULE: &str = "/swcci/cxl_swcci-nofwctl.ko";
+
+/// The module as it is on a kernel without fwctl (most BMC kernels): it binds every switch CCI,
+/// each probe line ends in `fwctl off`, no fwctl device belongs to a switch CCI, and every
+/// node answers Identify (0001h). On a kernel with fwctl this is the build made with
+/// `make SWCCI_FWCTL=n` (NOFWCTL_MODULE), loaded in place of the usual one and replaced by it
+/// again at the end; on a kernel without fwctl, the usual build.
+pub fn module_without_fwctl(env: &mut Env) -> Result<Outcome> {
+    let kernel_has_fwctl = without_fwctl().is_none();
+    if kernel_has_fwctl {
+        ensure!(
+            Path::new(NOFWCTL_MODULE).exists(),
+            "{NOFWCTL_MODULE} missing: the kernel has fwctl and the runner was given no \
+             --module-without-fwctl (tools/build.sh builds one on x86_64)"
+        );
+        env.ensure_unloaded()?;
+        env.insmod_file(NOFWCTL_MODULE, "")
+            .map_err(|e| anyhow::anyhow!("insmod {NOFWCTL_MODULE}: {}", errno_str(e)))?;
+    }
+    let checked = (|| -> Result<()> {
+        env.ensure_loaded()?;
+        let ccis = env.switch_ccis()?;
+        ensure!(!ccis.is_empty(), "no switch CCI in this scenario");
+        for d in &ccis {
+            let line = probe_line(env, &d.addr)?;
+            ensure!(line.ends_with(", fwctl off"), "probe line: {line}");
+            ensure!(
+                fwctl_for(&d.addr)?.is_none(),
+                "{}: an fwctl device without fwctl",
+                d.addr
+            );
+            env.note(line);
+        }
+        for sw in env.topo.switches.clone() {
+            let dev = env.node_for_serial(sw.serial)?;
+            dev.identify()
+                .with_context(|| format!("{}: Identify", dev.path().display()))?;
+        }
+        Ok(())
+    })();
+    if kernel_has_fwctl {
+        // The usual build again, for the tests after this one.
+        let back = env.ensure_unloaded().and_then(|()| env.ensure_loaded());
+        checked?;
+        back?;
+    } else {
+        checked?;
+    }
+    Ok(Outcome::Pass)
+}
+
 /// The outcome of a test on a kernel without fwctl, where the module registers none
 /// (`fwctl_device_per_switch_cci` checks that its probe lines say so).
 pub(crate) fn without_fwctl() -> Option<Outcome> {

@@ -850,6 +850,11 @@ pub static ALL: &[Test] = &[
         run: mmpt_paths::receive_fault_keeps_the_message,
     },
     Test {
+        name: "module_without_fwctl_binds_with_fwctl_off",
+        scenarios: &["hardened"],
+        run: fwctl::module_without_fwctl,
+    },
+    Test {
         name: "rmmod_with_debugfs_file_open",
         scenarios: &["hardened"],
         run: cmdpath::rmmod_with_debugfs_file_open,
