@@ -25,9 +25,9 @@
 #             tools/bench.sh --llvm builds it
 # Every variant but hardened on x86_64 and arm64, and the AST2700 tree (OpenBMC's kernels for
 # it have MCTP), also gets mctp.config (AF_MCTP, the serial binding).
-# x86_64 has one debug kernel with the sanitizers rather than a debug and a hardened one: a
-# KASAN tree costs twice a GCC one, and two x86_64 trees did not fit the cold test run's 30
-# minutes (Documentation/testing.rst, "Time").
+# x86_64 has one debug kernel with the sanitizers rather than a debug and a hardened one: two
+# x86_64 trees (the KASAN one alone about 15 CPU-minutes) did not fit the cold test run's 30
+# minutes (Documentation/testing.rst, "Architectures").
 # C is compiled by GCC, on ARM by Debian's cross GCC (CROSS_COMPILE=aarch64-linux-gnu- or
 # arm-linux-gnueabihf-, recorded in the tree's swcci-kbuild.mk): OpenBMC builds its kernels
 # with GCC, and GCC 12 needs less CPU for them (the AST2700 tree's kernel/, mm/ and fs/:
