@@ -44,8 +44,15 @@ esac
 bin="$CARGO_TARGET_DIR/guest-bin/$arch"
 mkdir -p "$bin"
 
-kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir --variant "$variant" "$arch") ||
+# kernel.sh refuses a variant the architecture has not with its own message; only a tree not
+# built yet gets the advice to build it.
+kerr=$(mktemp)
+if ! kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir --variant "$variant" "$arch" 2>"$kerr"); then
+	[ ! -s "$kerr" ] || { cat "$kerr" >&2; rm -f "$kerr"; exit 1; }
+	rm -f "$kerr"
 	die "no $variant kernel tree for $arch: run tools/setup/kernel.sh --variant $variant $arch"
+fi
+rm -f "$kerr"
 
 ko="$bin/../cxl_swcci-$arch-$variant"
 if [ "$arch-$variant" = x86_64-debug ] && grep -qx 'CONFIG_RUST_FWCTL_ABSTRACTIONS=y' "$kdir/.config"; then

@@ -9,8 +9,10 @@
 #                 [--filter fuzz_switch_nodes|fuzz_mmpt_nodes]
 #
 # --iters: fuzzer steps per node kind (default 500000; a step makes one ioctl or a few: 200,000
-# steps on the MMPT node made 358,440 ioctls); --seed: the seed (default: a new one, printed). A failure prints its seed and iteration: rerun with that --seed (and
-# --iters) to replay it. Logs: out/<arch>/fuzz/ (OUT= to move them).
+# steps on the MMPT node made 358,440 ioctls); --seed: the seed (default: a new one, printed);
+# --variant: on arm64 `debug` boots the kernel without KASAN (x86_64 has only debug). A
+# failure prints its seed and iteration: rerun with that --seed (and --iters) to replay it.
+# Logs: out/<arch>/fuzz/ (OUT= to move them).
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
@@ -21,17 +23,26 @@ seed=$(printf '%#x' $(( (RANDOM << 30) ^ (RANDOM << 15) ^ RANDOM )))
 filter=
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--arch|--variant|--iters|--seed|--filter)
+		[ $# -ge 2 ] || die "$1 needs a value (see --help)" ;;
+	esac
+	case "$1" in
 	--arch) arch=$2; shift ;;
 	--variant) variant=$2; shift ;;
 	--iters) iters=$2; shift ;;
 	--seed) seed=$2; shift ;;
 	--filter) filter=$2; shift ;;
-	-h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
 done
 [[ $iters =~ ^[0-9]+$ ]] || die "--iters needs a number"
+[[ $arch == x86_64 || $arch == arm64 ]] || die "unknown architecture '$arch' for the fuzzer (x86_64 or arm64)"
+[[ -z $variant || $variant == debug || $variant == hardened ]] ||
+	die "unknown kernel variant '$variant' (debug or hardened)"
+[[ $arch-$variant != x86_64-hardened ]] ||
+	die "no separate hardened kernel for x86_64: its debug kernel has KASAN (--variant debug, the default)"
 # The KASAN kernel: x86_64's debug one, arm64's hardened one (tools/setup/kernel.sh).
 if [ -z "$variant" ]; then
 	if [ "$arch" = x86_64 ]; then variant=debug; else variant=hardened; fi

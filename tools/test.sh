@@ -18,8 +18,8 @@
 #
 # Each scenario boots the kernel variant it needs (tools/setup/kernel.sh): `hardened` a
 # KASAN/UBSAN/fault-injection kernel (x86_64 by default, whose debug kernel is one, so that all
-# its scenarios boot one kernel; SWCCI_HARDENED_ARCHES=x86_64,arm64 adds arm64's hardened
-# kernel; none for 32-bit ARM), every other one the debug kernel;
+# its scenarios boot one kernel; SWCCI_HARDENED_ARCHES=x86_64,arm64 with --arch naming arm64
+# adds arm64's hardened kernel; none for 32-bit ARM), every other one the debug kernel;
 # only the trees and builds the chosen scenarios need are made. Kernel trees not built yet
 # are built in the background, at the lowest CPU priority, while the foreground runs
 # host tests and guests (SWCCI_PREBUILD=0 turns that off). The guests of two architectures

@@ -15,9 +15,9 @@
 #             and debug assertions (debug.config), fwctl (fwctl.config); on x86_64 also KASAN,
 #             UBSAN and fault injection (hardened.config), built with LLVM: one x86_64 kernel
 #             for every scenario, the hardened one included
-#   hardened  arm64 only: debug plus KASAN, UBSAN and fault injection (hardened.config),
-#             without fwctl, built with LLVM (32-bit ARM has no KASAN with Rust; x86_64's
-#             debug kernel is its hardened one)
+#   hardened  arm64 and ast2700 only: debug plus KASAN, UBSAN and fault injection
+#             (hardened.config), without fwctl, built with LLVM (32-bit ARM has no KASAN
+#             with Rust; x86_64's debug kernel is its hardened one)
 #   bench     no lock or leak debugging, fwctl, cxl_pci with raw commands: what tools/bench.sh
 #             measures the command path on
 #   bench-llvm  bench built with the clang whose LLVM matches rustc's (tools/setup/llvm.sh, a
@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--print-kdir) print_only=1 ;;
 	--variant)
-		[ $# -ge 2 ] || die "kernel.sh: --variant needs a value (debug, hardened or bench)"
+		[ $# -ge 2 ] || die "kernel.sh: --variant needs a value (debug, hardened, bench or bench-llvm)"
 		variant=$2
 		shift
 		;;

@@ -292,8 +292,15 @@ pub fn module_without_fwctl(env: &mut Env) -> Result<Outcome> {
     if kernel_has_fwctl {
         // The usual build again, for the tests after this one.
         let back = env.ensure_unloaded().and_then(|()| env.ensure_loaded());
-        checked?;
-        back?;
+        match (checked, back) {
+            (Err(e), Err(b)) => {
+                return Err(e.context(format!("then reloading the usual build failed too: {b:#}")))
+            }
+            (checked, back) => {
+                checked?;
+                back.context("reloading the usual build")?;
+            }
+        }
     } else {
         checked?;
     }
