@@ -41,12 +41,9 @@ done
 [[ $arch == x86_64 || $arch == arm64 ]] || die "unknown architecture '$arch' for the fuzzer (x86_64 or arm64)"
 [[ -z $variant || $variant == debug || $variant == hardened ]] ||
 	die "unknown kernel variant '$variant' (debug or hardened)"
-[[ $arch-$variant != x86_64-hardened ]] ||
-	die "no separate hardened kernel for x86_64: its debug kernel has KASAN (--variant debug, the default)"
-# The KASAN kernel: x86_64's debug one, arm64's hardened one (tools/setup/kernel.sh).
-if [ -z "$variant" ]; then
-	if [ "$arch" = x86_64 ]; then variant=debug; else variant=hardened; fi
-fi
+[[ $variant != hardened || $(sanitized_variant "$arch") == hardened ]] ||
+	die "no separate hardened kernel for $arch: its debug kernel has KASAN (--variant debug, the default)"
+: "${variant:=$(sanitized_variant "$arch")}"
 need_root "the fuzzer (it runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
 export SWCCI_STRICT=1

@@ -42,10 +42,6 @@ DEBUG_SCENARIOS=main,taint,taint-strict,lockdown,emu,fw
 HARDENED_SCENARIOS=hardened
 # Architectures whose default run includes the hardened scenario (x86_64, arm64 possible).
 : "${SWCCI_HARDENED_ARCHES:=x86_64}"
-# The kernel variant with KASAN, UBSAN and fault injection on ARCH.
-sanitized_variant() {
-	if [ "$1" = x86_64 ]; then echo debug; else echo hardened; fi
-}
 
 arches=x86_64,ast2700,ast2600
 arch_given=0

@@ -157,6 +157,12 @@ trixie_root_close() {
 	trap - EXIT
 }
 
+# sanitized_variant ARCH: the kernel variant with KASAN, UBSAN and fault injection on ARCH:
+# x86_64's debug kernel, the hardened one elsewhere (tools/setup/kernel.sh).
+sanitized_variant() {
+	if [ "$1" = x86_64 ]; then echo debug; else echo hardened; fi
+}
+
 # run_guests ARCH VARIANT KDIR BIN QEMU_DIR OUT RUNNER-ARGS...: boots the guests of
 # swcci-runner (built by tools/build.sh) for ARCH (x86_64, arm64, arm; ast2600: ARMv7 on QEMU's
 # ast2600-evb, ast2700: arm64 on ast2700a2-evb, each with the device tree of
