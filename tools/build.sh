@@ -18,12 +18,20 @@
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
-variant=debug
-if [ "${1:-}" = --variant ]; then
-	variant=${2:?--variant needs a value}
-	shift 2
-fi
-arch=${1:-x86_64}
+usage() { sed -n '4,17s/^# \{0,1\}//p' "$0"; }
+variant=debug arch=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-h|--help) usage; exit 0 ;;
+	--variant) [ $# -ge 2 ] && [ -n "$2" ] || die "--variant needs a value (debug, bench, bench-llvm, hardened)"
+		variant=$2; shift 2 ;;
+	--variant=*) variant=${1#--variant=}; [ -n "$variant" ] || die "--variant needs a value (debug, bench, bench-llvm, hardened)"; shift ;;
+	-*) die "unknown option '$1' (tools/build.sh --help)" ;;
+	*) [ -z "$arch" ] || die "one architecture only: '$arch' and '$1' (tools/build.sh --help)"
+		arch=$1; shift ;;
+	esac
+done
+arch=${arch:-x86_64}
 case "$arch" in
 x86_64) triple=x86_64-unknown-linux-gnu cc=gcc rustflags= ;;
 arm64|ast2700) triple=aarch64-unknown-linux-gnu cc=aarch64-linux-gnu-gcc rustflags= ;;

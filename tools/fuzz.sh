@@ -8,10 +8,11 @@
 #   tools/fuzz.sh [--iters N] [--seed N] [--arch x86_64|arm64] [--variant debug|hardened]
 #                 [--filter fuzz_switch_nodes|fuzz_mmpt_nodes]
 #
-# --iters: fuzzer steps per node kind (default 500000; a step makes one ioctl or a few: 200,000
-# steps on the MMPT node made 358,440 ioctls); --seed: the seed (default: a new one, printed);
-# --variant: on arm64 `debug` boots the kernel without KASAN (x86_64 has only debug). A
-# failure prints its seed and iteration: rerun with that --seed (and --iters) to replay it.
+# --iters: fuzzer steps per node kind, 8 to 1000000000 (default 500000; a step makes one ioctl
+# or a few: 200,000 steps on the MMPT node made 358,440 ioctls); --seed: the seed, 64 bits,
+# decimal or 0x hex (default: a new one, printed); --variant: on arm64 `debug` boots the kernel
+# without KASAN (x86_64 has only debug). A failure prints its seed and iteration: rerun with
+# that --seed (and --iters) to replay it.
 # Logs: out/<arch>/fuzz/ (OUT= to move them).
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
@@ -32,12 +33,21 @@ while [ $# -gt 0 ]; do
 	--iters) iters=$2; shift ;;
 	--seed) seed=$2; shift ;;
 	--filter) filter=$2; shift ;;
-	-h|--help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
 done
-[[ $iters =~ ^[0-9]+$ ]] || die "--iters needs a number"
+# The guest runs at least 8 steps; the limits' arithmetic needs a count that fits easily.
+[[ $iters =~ ^[0-9]{1,10}$ ]] && ((10#$iters >= 8 && 10#$iters <= 1000000000)) ||
+	die "--iters $iters: a number of steps from 8 to 1000000000"
+iters=$((10#$iters))
+# The seed is a 64-bit number, decimal or 0x hex (the guest's swcci.fuzz_seed=).
+[[ $seed =~ ^0[xX][0-9a-fA-F]{1,16}$ || $seed =~ ^[0-9]{1,19}$ ||
+	($seed =~ ^[0-9]{20}$ && $seed < 18446744073709551616) ]] ||
+	die "--seed $seed: not a 64-bit number (decimal or 0x hex)"
+[[ -z $filter || $filter == fuzz_switch_nodes || $filter == fuzz_mmpt_nodes ]] ||
+	die "--filter $filter: the fuzzer's tests are fuzz_switch_nodes and fuzz_mmpt_nodes"
 [[ $arch == x86_64 || $arch == arm64 ]] || die "unknown architecture '$arch' for the fuzzer (x86_64 or arm64)"
 [[ -z $variant || $variant == debug || $variant == hardened ]] ||
 	die "unknown kernel variant '$variant' (debug or hardened)"
@@ -53,7 +63,7 @@ kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --variant "$variant" "$arch")
 qemu_dir=$("$SWCCI_TOP/tools/setup/qemu.sh")
 bin=$("$SWCCI_TOP/tools/build.sh" --variant "$variant" "$arch")
 
-log "fuzzing with seed $seed, $iters ioctls per node kind ($arch, $variant kernel)"
+log "fuzzing with seed $seed, $iters steps per node kind ($arch, $variant kernel)"
 started=$(date +%s)
 set +e
 # Generous limits: the guest runs as long as the count asks (about 150-400 ioctls/s under
