@@ -27,8 +27,9 @@
 # (SWCCI_GUEST_JOBS=1: one at a time).
 #
 # --filter TEST runs the tests whose name contains TEST, in the scenarios that boot (name them
-# with --scenario: a scenario without a matching test still boots, and says so); a run in
-# which no scenario has one fails.
+# with --scenario: a scenario without a matching test still boots, and says so); a TEST no
+# test's name contains is refused before anything runs, and a run in which no scenario has
+# one fails.
 # Output: progress, every test result, and a last line "N passed, N failed".
 # Logs: out/<arch>/<scenario>/{kernel.log,tests.log,qemu.log,...}, out/runner-<arch>-<variant>.log
 # (OUT= to move them). A failed run lists what failed again at its end.
@@ -62,7 +63,7 @@ while [ $# -gt 0 ]; do
 	--host-only) host_only=1 ;;
 	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -112,6 +113,12 @@ for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
 done
 check_names --arch "$arches" "x86_64, arm64, arm, ast2600 or ast2700" architecture
 [ "$scenario_given" = 0 ] || check_names --scenario "$scenario" "${ALL_SCENARIOS//,/, }" scenario
+# A filter that names no test at all is a typo: say so before anything is built or booted
+# (whether a test of the scenarios run matches is known only from the guests, at the end).
+if [ -n "$filter" ] &&
+	! sed -n 's/^ *name: "\(.*\)",$/\1/p' "$SWCCI_TOP/tools/ktest/src/tests/mod.rs" | grep -qF -- "$filter"; then
+	die "--filter $filter: no test of the suite has that in its name (tools/ktest/src/tests/mod.rs lists them)"
+fi
 
 : "${SWCCI_GUEST_JOBS:=2}"
 [[ $SWCCI_GUEST_JOBS =~ ^[1-9][0-9]*$ ]] || die "SWCCI_GUEST_JOBS=$SWCCI_GUEST_JOBS: not a number from 1"
