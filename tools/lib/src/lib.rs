@@ -358,10 +358,15 @@ impl Device {
         // buffers the callers keep alive across the call.
         let r = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as Request, buf.as_mut_ptr()) };
         if r < 0 {
-            return Err(Error::Os {
-                op: self.op(what),
-                err: io::Error::last_os_error(),
-            });
+            let err = io::Error::last_os_error();
+            // ENOTTY: the file knows no such ioctl, so it is not a node of this driver (or of
+            // cxl_pci for the CXL_MEM ones): say so rather than leave a bare "not a tty".
+            let op = if err.raw_os_error() == Some(libc::ENOTTY) {
+                self.op(format_args!("{what} (not a node of cxl_swcci)"))
+            } else {
+                self.op(what)
+            };
+            return Err(Error::Os { op, err });
         }
         Ok(())
     }
