@@ -29,7 +29,11 @@
 # --filter TEST runs the tests whose name contains TEST, in the scenarios that boot (name them
 # with --scenario: a scenario without a matching test still boots, and says so); a TEST no
 # test's name contains is refused before anything runs, and a run in which no scenario has
-# one fails.
+# one fails. --host-only: only the host checks and tests (step 2). --switches N (1 or more)
+# and --type3 N: QEMU switches per boot and type-3 devices behind each (up to 999999999 as
+# numbers; QEMU refuses a topology without free slots). --kvm: QEMU with KVM (opt-in; TCG by
+# default). --fuzz-seed N (64 bits, decimal or 0x hex) and --fuzz-iters N (8 or more): the
+# fuzz scenario's seed and steps (tools/fuzz.sh runs it alone).
 # Output: progress, every test result, and a last line "N passed, N failed".
 # Logs: out/<arch>/<scenario>/{kernel.log,tests.log,qemu.log,...}, out/runner-<arch>-<variant>.log
 # (OUT= to move them). A failed run lists what failed again at its end.
@@ -49,6 +53,7 @@ arch_given=0
 scenario=
 scenario_given=0
 filter=
+filter_given=0
 host_only=0
 runner_extra=()
 while [ $# -gt 0 ]; do
@@ -59,11 +64,11 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--arch) arches=$2; arch_given=1; shift ;;
 	--scenario) scenario=$2; scenario_given=1; shift ;;
-	--filter) filter=$2; shift ;;
+	--filter) filter=$2; filter_given=1; shift ;;
 	--host-only) host_only=1 ;;
 	--switches|--type3|--fuzz-seed|--fuzz-iters) runner_extra+=("$1" "$2"); shift ;;
 	--kvm) runner_extra+=(--kvm) ;;
-	-h|--help) sed -n '3,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -107,7 +112,11 @@ for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
 	else
 		[[ $_v =~ ^[0-9]+$ ]] || die "$_o $_v: not a decimal number (see --help)"
 		# Far below what the runner holds (and than a topology QEMU accepts).
-		[[ ${#_v} -le 9 ]] || die "$_o $_v: too large"
+		_d=$_v
+		while [[ $_d == 0?* ]]; do _d=${_d#0}; done
+		[[ ${#_d} -le 9 ]] || die "$_o $_v: too large (at most 999999999)"
+		# As tools/fuzz.sh: the guest runs at least 8 steps.
+		[[ $_o != --fuzz-iters || $((10#$_d)) -ge 8 ]] || die "--fuzz-iters $_v: from 8 to 999999999"
 	fi
 	[[ $_o != --switches || $((10#$_v)) -gt 0 ]] || die "--switches $_v: at least one switch"
 done
@@ -115,13 +124,21 @@ check_names --arch "$arches" "x86_64, arm64, arm, ast2600 or ast2700" architectu
 [ "$scenario_given" = 0 ] || check_names --scenario "$scenario" "${ALL_SCENARIOS//,/, }" scenario
 # A filter that names no test at all is a typo: say so before anything is built or booted
 # (whether a test of the scenarios run matches is known only from the guests, at the end).
-if [ -n "$filter" ] &&
-	! sed -n 's/^ *name: "\(.*\)",$/\1/p' "$SWCCI_TOP/tools/ktest/src/tests/mod.rs" | grep -qF -- "$filter"; then
-	die "--filter $filter: no test of the suite has that in its name (tools/ktest/src/tests/mod.rs lists them)"
+# Test names are snake_case, and the filter goes on the guest's kernel command line.
+if [ "$filter_given" = 1 ]; then
+	[[ $filter =~ ^[a-z0-9_]+$ ]] ||
+		die "--filter '$filter': a part of a test name (lower-case letters, digits, _)"
+	test_names=$(sed -n 's/^ *name: "\(.*\)",$/\1/p' "$SWCCI_TOP/tools/ktest/src/tests/mod.rs")
+	[[ $'\n'$test_names$'\n' == *"$filter"* ]] ||
+		die "--filter $filter: no test of the suite has that in its name (tools/ktest/src/tests/mod.rs lists them)"
 fi
 
 : "${SWCCI_GUEST_JOBS:=2}"
-[[ $SWCCI_GUEST_JOBS =~ ^[1-9][0-9]*$ ]] || die "SWCCI_GUEST_JOBS=$SWCCI_GUEST_JOBS: not a number from 1"
+[[ $SWCCI_GUEST_JOBS =~ ^[1-9][0-9]?$ ]] || die "SWCCI_GUEST_JOBS=$SWCCI_GUEST_JOBS: a number from 1 to 99"
+[[ ${SWCCI_PREBUILD:-1} == [01] ]] || die "SWCCI_PREBUILD=$SWCCI_PREBUILD: 1 (the default) or 0"
+[[ ${SWCCI_PREBUILD_JOBS:-2} =~ ^[1-9]$ ]] || die "SWCCI_PREBUILD_JOBS=$SWCCI_PREBUILD_JOBS: a number from 1 to 9"
+[ -z "$SWCCI_HARDENED_ARCHES" ] ||
+	check_names SWCCI_HARDENED_ARCHES "$SWCCI_HARDENED_ARCHES" "x86_64, arm64, arm, ast2600 or ast2700" architecture
 
 need_root "the test suite (it installs packages and runs QEMU)"
 out=${OUT:-$SWCCI_TOP/out}
@@ -164,16 +181,6 @@ scenarios_for() {
 	(IFS=,; echo "${want[*]}")
 }
 
-log "step 1/5: host setup"
-"$SWCCI_TOP/tools/setup/host.sh"
-# QEMU (a debootstrapped trixie root on first use: mostly downloads) is set up in the
-# background while the host tests and kernel builds keep the CPUs busy.
-qemu_pid=
-if [ "$host_only" = 0 ]; then
-	"$SWCCI_TOP/tools/setup/qemu.sh" >"$out/qemu-dir" 2>"$out/qemu-setup.log" &
-	qemu_pid=$!
-fi
-
 IFS=, read -ra arch_list <<<"$arches"
 # The kernel trees this run needs, in the order they are built and their guests run: the
 # debug trees of every architecture (x86_64's, clang with KASAN, the costliest, first), then
@@ -190,6 +197,16 @@ if [ "$host_only" = 0 ] && [ ${#trees[@]} -eq 0 ]; then
 	# printed here): a run that boots nothing does not pass.
 	for arch in "${arch_list[@]}"; do scenarios_for "$arch" hardened >/dev/null; done
 	die "nothing to boot: no scenario of --scenario ${scenario:-(default)} runs on --arch $arches"
+fi
+
+log "step 1/5: host setup"
+"$SWCCI_TOP/tools/setup/host.sh"
+# QEMU (a debootstrapped trixie root on first use: mostly downloads) is set up in the
+# background while the host tests and kernel builds keep the CPUs busy.
+qemu_pid=
+if [ "$host_only" = 0 ]; then
+	"$SWCCI_TOP/tools/setup/qemu.sh" >"$out/qemu-dir" 2>"$out/qemu-setup.log" &
+	qemu_pid=$!
 fi
 
 prebuild_pid=
