@@ -25,7 +25,7 @@ filter=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--arch|--variant|--iters|--seed|--filter)
-		[ $# -ge 2 ] || die "$1 needs a value (see --help)" ;;
+		[ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value (see --help)" ;;
 	esac
 	case "$1" in
 	--arch) arch=$2; shift ;;
@@ -33,18 +33,22 @@ while [ $# -gt 0 ]; do
 	--iters) iters=$2; shift ;;
 	--seed) seed=$2; shift ;;
 	--filter) filter=$2; shift ;;
-	-h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
 done
 # The guest runs at least 8 steps; the limits' arithmetic needs a count that fits easily.
-[[ $iters =~ ^[0-9]{1,10}$ ]] && ((10#$iters >= 8 && 10#$iters <= 1000000000)) ||
+_d=$iters
+while [[ $_d == 0?* ]]; do _d=${_d#0}; done
+[[ $_d =~ ^[0-9]{1,10}$ ]] && ((10#$_d >= 8 && 10#$_d <= 1000000000)) ||
 	die "--iters $iters: a number of steps from 8 to 1000000000"
-iters=$((10#$iters))
-# The seed is a 64-bit number, decimal or 0x hex (the guest's swcci.fuzz_seed=).
-[[ $seed =~ ^0[xX][0-9a-fA-F]{1,16}$ || $seed =~ ^[0-9]{1,19}$ ||
-	($seed =~ ^[0-9]{20}$ && $seed < 18446744073709551616) ]] ||
+iters=$((10#$_d))
+# The seed is a 64-bit number, decimal or 0x hex, as the runner reads it (--fuzz-seed).
+_d=${seed#0x}
+while [[ $_d == 0?* ]]; do _d=${_d#0}; done
+[[ ($seed =~ ^0x[0-9a-fA-F]+$ && ${#_d} -le 16) || ($seed =~ ^[0-9]+$ && (${#_d} -lt 20 ||
+	(${#_d} -eq 20 && ! $_d > 18446744073709551615))) ]] ||
 	die "--seed $seed: not a 64-bit number (decimal or 0x hex)"
 [[ -z $filter || $filter == fuzz_switch_nodes || $filter == fuzz_mmpt_nodes ]] ||
 	die "--filter $filter: the fuzzer's tests are fuzz_switch_nodes and fuzz_mmpt_nodes"
