@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build everything a test boot needs for one architecture:
-#   tools/build.sh [--variant V] [ARCH]
-# - the module (make, against the cached kernel tree of ARCH and variant V, default debug:
-#   see tools/setup/kernel.sh), signed with the tree's key, as GUEST-BIN/../cxl_swcci-ARCH-V.ko;
+#   tools/build.sh [-h|--help] [--variant V | --variant=V] [ARCH]
+# - the module (make, against the cached kernel tree of ARCH and variant V: debug (the
+#   default), hardened, bench or bench-llvm, as tools/setup/kernel.sh builds them), signed
+#   with the tree's key, as GUEST-BIN/../cxl_swcci-ARCH-V.ko;
 #   for the x86_64 debug kernel also built without fwctl (make SWCCI_FWCTL=n), as
 #   ...-x86_64-debug-nofwctl.ko, which the hardened scenario loads too;
 # ARCH is x86_64 (default), arm64, arm, ast2600 (the arm guest programs, the module against
@@ -18,7 +19,7 @@
 set -euo pipefail
 . "$(dirname "$0")/setup/lib.sh"
 
-usage() { sed -n '4,17s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '4,18s/^# \{0,1\}//p' "$0"; }
 variant=debug arch=
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
 	--variant=*) variant=${1#--variant=}; [ -n "$variant" ] || die "--variant needs a value (debug, bench, bench-llvm, hardened)"; shift ;;
 	-*) die "unknown option '$1' (tools/build.sh --help)" ;;
 	*) [ -z "$arch" ] || die "one architecture only: '$arch' and '$1' (tools/build.sh --help)"
+		[ -n "$1" ] || die "an empty architecture name (x86_64, arm64, arm, ast2600 or ast2700)"
 		arch=$1; shift ;;
 	esac
 done
@@ -40,7 +42,7 @@ arm64|ast2700) triple=aarch64-unknown-linux-gnu cc=aarch64-linux-gnu-gcc rustfla
 # armv7-unknown-linux-gnueabihf code uses d16-d31 otherwise (seen with rustc 1.95: SIGILL on
 # the AST2600). The virt machine's Cortex-A15 runs the same programs.
 arm|ast2600) triple=armv7-unknown-linux-gnueabihf cc=arm-linux-gnueabihf-gcc rustflags=,-d32 ;;
-*) die "unknown architecture '$arch'" ;;
+*) die "unknown architecture '$arch' (x86_64, arm64, arm, ast2600 or ast2700)" ;;
 esac
 
 # The kernel's name of the architecture (the SoC boards are arm and arm64).
@@ -49,8 +51,6 @@ ast2600) karch=arm ;;
 ast2700) karch=arm64 ;;
 *) karch=$arch ;;
 esac
-bin="$CARGO_TARGET_DIR/guest-bin/$arch"
-mkdir -p "$bin"
 
 # kernel.sh refuses a variant the architecture has not with its own message; only a tree not
 # built yet gets the advice to build it.
@@ -61,6 +61,8 @@ if ! kdir=$("$SWCCI_TOP/tools/setup/kernel.sh" --print-kdir --variant "$variant"
 	die "no $variant kernel tree for $arch: run tools/setup/kernel.sh --variant $variant $arch"
 fi
 rm -f "$kerr"
+bin="$CARGO_TARGET_DIR/guest-bin/$arch"
+mkdir -p "$bin"
 
 ko="$bin/../cxl_swcci-$arch-$variant"
 if [ "$arch-$variant" = x86_64-debug ] && grep -qx 'CONFIG_RUST_FWCTL_ABSTRACTIONS=y' "$kdir/.config"; then

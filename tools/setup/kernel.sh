@@ -92,10 +92,17 @@ hardened)
 	;;
 bench) frags+=("$frag_dir/fwctl.config" "$frag_dir/cxl-pci.config") ;;
 bench-llvm)
-	[ "$arch" != arm ] || die "no bench-llvm kernel for 32-bit ARM: CONFIG_RUST_INLINE_HELPERS is x86_64 and arm64 only"
+	[ "$karch" != arm ] || die "no bench-llvm kernel for 32-bit ARM: CONFIG_RUST_INLINE_HELPERS is x86_64 and arm64 only"
 	frags+=("$frag_dir/fwctl.config" "$frag_dir/cxl-pci.config" "$frag_dir/inline-helpers.config")
-	# The clang, lld and LLVM tools whose LLVM matches rustc's, as a prefix (LLVM=<dir>/).
-	llvm=$("$SWCCI_TOP/tools/setup/llvm.sh") || die "no LLVM toolchain for the bench-llvm kernel"
+	# The clang, lld and LLVM tools whose LLVM matches rustc's, as a prefix (LLVM=<dir>/);
+	# --print-kdir only needs their place (part of the key), not the tools.
+	if [ "$print_only" = 1 ]; then
+		llvm=$("$SWCCI_TOP/tools/setup/llvm.sh" --print-prefix) || die "cannot tell rustc's LLVM version"
+		# Without the tools there is no tree of theirs either.
+		[ -x "${llvm}clang" ] || exit 1
+	else
+		llvm=$("$SWCCI_TOP/tools/setup/llvm.sh") || die "no LLVM toolchain for the bench-llvm kernel"
+	fi
 	# Its bindgen wrapper loads that LLVM's libclang (the kernel hands bindgen clang's flags).
 	export PATH="$llvm:$PATH"
 	;;

@@ -32,6 +32,12 @@ policy_llvm "$major"
 # The wrappers live in the root, beside LLVM's own bin/: clang finds its resource directory
 # (../lib/clang/M) from the directory it was started from.
 bindir="$root/usr/lib/llvm-$major/swcci-bin"
+# --print-prefix: only where the tools are or will be (tools/setup/kernel.sh --print-kdir,
+# which must not set anything up).
+if [ "${1:-}" = --print-prefix ]; then
+	echo "$bindir/"
+	exit 0
+fi
 
 # The cached tools fit: the recorded clang is of rustc's LLVM major version, and it runs.
 ready() {
