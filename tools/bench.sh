@@ -44,7 +44,7 @@ base=
 llvm=0
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--arch|--scenario|--base) [ $# -ge 2 ] || die "$1 needs a value (see --help)" ;;
+	--arch|--scenario|--base) [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value (see --help)" ;;
 	esac
 	case "$1" in
 	--arch) arches=$2; shift ;;
@@ -60,24 +60,33 @@ done
 # Names are checked before anything is set up or built: the bench kernels exist for x86_64
 # and arm64 only (tools/setup/kernel.sh), the scenarios are the runner's bench ones.
 IFS=, read -ra _names <<<"$arches"
-[[ -n $arches && $arches != *, && $arches != *,,* ]] || die "--arch $arches: an empty name"
+[[ -n $arches && $arches != *, && $arches != ,* && $arches != *,,* ]] || die "--arch $arches: an empty name"
+_seen=,
 for _n in "${_names[@]}"; do
 	[[ $_n == x86_64 || $_n == arm64 ]] || die "no benchmark on architecture '$_n' (x86_64 or arm64)"
+	[[ $_seen != *",$_n,"* ]] || die "--arch $arches: $_n named twice"
+	_seen+="$_n,"
 done
 IFS=, read -ra _names <<<"$scenario"
-[[ -n $scenario && $scenario != *, && $scenario != *,,* ]] || die "--scenario $scenario: an empty name"
+[[ -n $scenario && $scenario != *, && $scenario != ,* && $scenario != *,,* ]] ||
+	die "--scenario $scenario: an empty name"
+_seen=,
 for _n in "${_names[@]}"; do
 	[[ ,bench,bench-emu,bench-fw,bench-topology, == *",$_n,"* ]] ||
 		die "unknown benchmark scenario '$_n' (bench, bench-emu, bench-fw or bench-topology)"
+	[[ $_seen != *",$_n,"* ]] || die "--scenario $scenario: $_n named twice"
+	_seen+="$_n,"
 done
+# The bench-llvm kernel boots the bench scenario only.
+[[ $llvm == 0 || ,$scenario, == *,bench,* ]] || die "--llvm boots the bench scenario: name it in --scenario"
 kernels=(bench)
 [ "$debug" = 0 ] || kernels+=(debug)
 [ "$llvm" = 0 ] || kernels+=(bench-llvm)
 if [ -n "$base" ]; then
-	base_rev=$(git -C "$SWCCI_TOP" rev-parse --short --verify "$base^{commit}") ||
+	base_rev=$(git -C "$SWCCI_TOP" rev-parse --short --verify --quiet "$base^{commit}") ||
 		die "--base $base: not a commit of $SWCCI_TOP"
 fi
-need_root "the benchmarks"
+need_root "the benchmark"
 out=${OUT:-$SWCCI_TOP/out}/bench
 mkdir -p "$out"
 if [ -n "$base" ]; then
