@@ -59,24 +59,8 @@ while [ $# -gt 0 ]; do
 done
 # Names are checked before anything is set up or built: the bench kernels exist for x86_64
 # and arm64 only (tools/setup/kernel.sh), the scenarios are the runner's bench ones.
-IFS=, read -ra _names <<<"$arches"
-[[ -n $arches && $arches != *, && $arches != ,* && $arches != *,,* ]] || die "--arch $arches: an empty name"
-_seen=,
-for _n in "${_names[@]}"; do
-	[[ $_n == x86_64 || $_n == arm64 ]] || die "no benchmark on architecture '$_n' (x86_64 or arm64)"
-	[[ $_seen != *",$_n,"* ]] || die "--arch $arches: $_n named twice"
-	_seen+="$_n,"
-done
-IFS=, read -ra _names <<<"$scenario"
-[[ -n $scenario && $scenario != *, && $scenario != ,* && $scenario != *,,* ]] ||
-	die "--scenario $scenario: an empty name"
-_seen=,
-for _n in "${_names[@]}"; do
-	[[ ,bench,bench-emu,bench-fw,bench-topology, == *",$_n,"* ]] ||
-		die "unknown benchmark scenario '$_n' (bench, bench-emu, bench-fw or bench-topology)"
-	[[ $_seen != *",$_n,"* ]] || die "--scenario $scenario: $_n named twice"
-	_seen+="$_n,"
-done
+check_names --arch "$arches" "x86_64 or arm64" architecture
+check_names --scenario "$scenario" "bench, bench-emu, bench-fw or bench-topology" "benchmark scenario"
 # The bench-llvm kernel boots the bench scenario only.
 [[ $llvm == 0 || ,$scenario, == *,bench,* ]] || die "--llvm boots the bench scenario: name it in --scenario"
 kernels=(bench)

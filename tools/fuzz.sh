@@ -45,11 +45,7 @@ while [[ $_d == 0?* ]]; do _d=${_d#0}; done
 	die "--iters $iters: a number of steps from 8 to 1000000000"
 iters=$((10#$_d))
 # The seed is a 64-bit number, decimal or 0x hex, as the runner reads it (--fuzz-seed).
-_d=${seed#0x}
-while [[ $_d == 0?* ]]; do _d=${_d#0}; done
-[[ ($seed =~ ^0x[0-9a-fA-F]+$ && ${#_d} -le 16) || ($seed =~ ^[0-9]+$ && (${#_d} -lt 20 ||
-	(${#_d} -eq 20 && ! $_d > 18446744073709551615))) ]] ||
-	die "--seed $seed: not a 64-bit number (decimal or 0x hex)"
+u64_number "$seed" || die "--seed $seed: not a 64-bit number (decimal or 0x hex)"
 [[ -z $filter || $filter == fuzz_switch_nodes || $filter == fuzz_mmpt_nodes ]] ||
 	die "--filter $filter: the fuzzer's tests are fuzz_switch_nodes and fuzz_mmpt_nodes"
 [[ $arch == x86_64 || $arch == arm64 ]] || die "unknown architecture '$arch' for the fuzzer (x86_64 or arm64)"

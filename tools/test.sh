@@ -77,21 +77,6 @@ done
 # Names are checked before anything is set up or built. The scenarios are the runner's
 # (tools/runner/src/main.rs, SCENARIOS).
 ALL_SCENARIOS=demo,main,taint,taint-strict,lockdown,emu,fw,hardened,fuzz,bench,bench-emu,bench-fw,bench-topology
-# A comma-separated list given to OPTION: no empty name, each one of ALLOWED ("a, b or c"),
-# none twice.
-check_names() {
-	local opt=$1 list=$2 allowed=$3 what=$4 seen=, n names all
-	all=${allowed//, /,}
-	all=${all// or /,}
-	[[ -n $list && $list != *, && $list != ,* && $list != *,,* ]] ||
-		die "$opt $list: an empty $what name ($allowed)"
-	IFS=, read -ra names <<<"$list"
-	for n in "${names[@]}"; do
-		[[ ",$all," == *",$n,"* ]] || die "unknown $what '$n' ($allowed)"
-		[[ $seen != *",$n,"* ]] || die "$opt $list: $n named twice"
-		seen+="$n,"
-	done
-}
 # The runner's numbers: decimal, as it reads them (the fuzzer's seed may be hex too), and at
 # least one switch.
 for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
@@ -100,15 +85,7 @@ for ((_i = 0; _i < ${#runner_extra[@]}; _i++)); do
 	_v=${runner_extra[$((_i + 1))]}
 	_i=$((_i + 1))
 	if [[ $_o == --fuzz-seed ]]; then
-		[[ $_v =~ ^[0-9]+$ || $_v =~ ^0x[0-9a-fA-F]+$ ]] ||
-			die "$_o $_v: not a decimal or 0x hex number (see --help)"
-		# A 64-bit seed: 16 hex digits, or at most 2^64 - 1 (same-length strings compare as
-		# numbers).
-		_d=${_v#0x}
-		while [[ $_d == 0* ]]; do _d=${_d#0}; done
-		[[ ($_v == 0x* && ${#_d} -le 16) ||
-			($_v != 0x* && (${#_d} -lt 20 || (${#_d} -eq 20 && ! $_d > 18446744073709551615))) ]] ||
-			die "$_o $_v: more than 64 bits"
+		u64_number "$_v" || die "$_o $_v: not a 64-bit number (decimal or 0x hex)"
 	else
 		[[ $_v =~ ^[0-9]+$ ]] || die "$_o $_v: not a decimal number (see --help)"
 		# Far below what the runner holds (and than a topology QEMU accepts).

@@ -157,6 +157,31 @@ trixie_root_close() {
 	trap - EXIT
 }
 
+# check_names OPTION LIST ALLOWED WHAT: dies unless LIST, the comma-separated value given to
+# OPTION, names only WHAT names of ALLOWED ("a, b or c"), none empty, none twice.
+check_names() {
+	local opt=$1 list=$2 allowed=$3 what=$4 seen=, n names all
+	all=${allowed//, /,}
+	all=${all// or /,}
+	[[ -n $list && $list != *, && $list != ,* && $list != *,,* ]] ||
+		die "$opt $list: an empty $what name ($allowed)"
+	IFS=, read -ra names <<<"$list"
+	for n in "${names[@]}"; do
+		[[ ",$all," == *",$n,"* ]] || die "unknown $what '$n' ($allowed)"
+		[[ $seen != *",$n,"* ]] || die "$opt $list: $n named twice"
+		seen+="$n,"
+	done
+}
+
+# u64_number VALUE: whether VALUE is a 64-bit number as swcci-runner reads one (--fuzz-seed):
+# decimal, or 0x and hex digits, leading zeros allowed (same-length strings compare as numbers).
+u64_number() {
+	local d=${1#0x}
+	while [[ $d == 0?* ]]; do d=${d#0}; done
+	[[ ($1 =~ ^0x[0-9a-fA-F]+$ && ${#d} -le 16) ||
+		($1 =~ ^[0-9]+$ && (${#d} -lt 20 || (${#d} -eq 20 && ! $d > 18446744073709551615))) ]]
+}
+
 # sanitized_variant ARCH: the kernel variant with KASAN, UBSAN and fault injection on ARCH:
 # x86_64's debug kernel, the hardened one elsewhere (tools/setup/kernel.sh).
 sanitized_variant() {
